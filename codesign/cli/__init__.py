@@ -1,0 +1,53 @@
+"""The ``codesign`` command line. Each subcommand lives in its own module of this package.
+
+A subcommand module defines ``register(subparsers)``, which adds its parser and sets
+``func(args) -> int`` as the parser default. User errors (bad names, values, files) are
+raised as :data:`codesign.errors.USER_ERRORS` and printed here as one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from codesign.errors import USER_ERRORS
+
+# Subcommand modules, in the order `codesign --help` lists them.
+COMMANDS: tuple[str, ...] = (
+    "codesign.cli.models",
+    "codesign.cli.trace",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for every user error
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="codesign",
+        description="Time Qwen models on RISC-V vector cores (RVV, RVV+Xattn) and GPUs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for mod in COMMANDS:
+        importlib.import_module(mod).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as exc:
+        print(f"codesign {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `codesign ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

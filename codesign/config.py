@@ -1,0 +1,220 @@
+"""Typed hardware configurations: dataclass fields with help, unit and source.
+
+Every hardware model (the RISC-V core, the GPU) describes itself as nested frozen
+dataclasses whose fields are declared with :func:`param`. From that one declaration come:
+
+- presets as TOML files (``codesign/presets/<family>/<name>.toml``), read by
+  :func:`from_dict`, which refuses unknown keys and wrong types;
+- overrides by dotted path (``vector.dlen=512``) for the CLI's ``--set``, Python keyword
+  overrides and sweep axes: :func:`override`;
+- a stable fingerprint for memoization: :func:`fingerprint`;
+- a help table for ``codesign targets --fields``: :func:`describe`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from codesign.errors import CodesignError
+
+C = TypeVar("C")
+
+
+def param(default: Any, help: str, unit: str = "", source: str = "") -> Any:  # noqa: A002
+    """Declare a config field with its help text, unit and the source of its default."""
+    meta = {"help": help, "unit": unit, "source": source}
+    if isinstance(default, (list, dict, set)):
+        return dataclasses.field(default_factory=lambda: default, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def section(cls: type, help: str) -> Any:  # noqa: A002
+    """Declare a nested config section (a dataclass field holding another dataclass)."""
+    return dataclasses.field(default_factory=cls, metadata={"help": help, "unit": "", "source": ""})
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, typ: Any, path: str) -> Any:
+    """Convert ``value`` (from TOML or a CLI string) to ``typ`` or raise a clear error."""
+    origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        return _coerce(value, args[0], path)
+    if origin is tuple:
+        (inner, *_rest) = typing.get_args(typ)
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(_coerce(v.strip() if isinstance(v, str) else v, inner, path)
+                     for v in items if v != "")
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+            return False
+        raise CodesignError(f"{path}: expected true or false, got {value!r}")
+    if typ is int:
+        if isinstance(value, bool):
+            raise CodesignError(f"{path}: expected an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        try:
+            return int(str(value), 0)
+        except ValueError:
+            raise CodesignError(f"{path}: expected an integer, got {value!r}") from None
+    if typ is float:
+        if isinstance(value, bool):
+            raise CodesignError(f"{path}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise CodesignError(f"{path}: expected a number, got {value!r}") from None
+    if typ is str:
+        if not isinstance(value, str):
+            raise CodesignError(f"{path}: expected a string, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(typ):
+        if not isinstance(value, Mapping):
+            raise CodesignError(f"{path}: expected a table of fields, got {value!r}")
+        return from_dict(typ, value, prefix=f"{path}.")  # type: ignore[arg-type]
+    raise CodesignError(f"{path}: unsupported field type {typ!r}")
+
+
+def from_dict(cls: type[C], data: Mapping[str, Any], prefix: str = "") -> C:
+    """Build config ``cls`` from a (TOML) mapping; unknown keys and bad types are errors."""
+    types_ = _field_types(cls)
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise CodesignError(
+            f"unknown config field {prefix}{unknown[0]!r}; valid: {', '.join(names)}"
+        )
+    kwargs = {k: _coerce(v, types_[k], f"{prefix}{k}") for k, v in data.items()}
+    obj = cls(**kwargs)
+    check = getattr(obj, "check", None)
+    if check is not None:
+        check()
+    return obj
+
+
+def load_toml(cls: type[C], path: str | Path) -> tuple[C, dict[str, Any]]:
+    """Read a preset file: returns the config and the file's ``[meta]`` table."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise CodesignError(f"preset {str(path)!r} is not valid TOML: {exc}") from None
+    meta = data.pop("meta", {})
+    return from_dict(cls, data, prefix=""), meta
+
+
+def paths(cfg: Any, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field[Any], Any]]:
+    """Every leaf field as (dotted path, field, value)."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from paths(value, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", f, value
+
+
+def get(cfg: Any, path: str) -> Any:
+    """The value at a dotted path."""
+    obj = cfg
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def override(cfg: C, overrides: Mapping[str, Any]) -> C:
+    """A copy of ``cfg`` with fields replaced by dotted path (``{"vector.dlen": 512}``).
+
+    String values are parsed to the field's type, so CLI ``--set`` values work as they are.
+    """
+    if not overrides:
+        return cfg
+    nested: dict[str, Any] = {}
+    for path, value in overrides.items():
+        head, _, rest = path.partition(".")
+        nested.setdefault(head, {})
+        if rest:
+            if not isinstance(nested[head], dict):
+                raise CodesignError(f"override {path!r} conflicts with another override")
+            nested[head][rest] = value
+        else:
+            nested[head] = _Leaf(value)
+    return _apply(cfg, nested, "")
+
+
+class _Leaf:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _apply(cfg: Any, nested: Mapping[str, Any], prefix: str) -> Any:
+    types_ = _field_types(type(cfg))
+    names = [f.name for f in dataclasses.fields(cfg)]
+    changes: dict[str, Any] = {}
+    for name, sub in nested.items():
+        if name not in names:
+            valid = [p for p, _, _ in paths(cfg, prefix)]
+            raise CodesignError(
+                f"unknown override path {prefix + name!r}; valid: {', '.join(valid)}"
+            )
+        current = getattr(cfg, name)
+        if isinstance(sub, _Leaf):
+            if dataclasses.is_dataclass(current):
+                raise CodesignError(
+                    f"override path {prefix + name!r} is a section; name one of its fields: "
+                    + ", ".join(p for p, _, _ in paths(current, f"{prefix}{name}."))
+                )
+            changes[name] = _coerce(sub.value, types_[name], prefix + name)
+        else:
+            if not dataclasses.is_dataclass(current):
+                raise CodesignError(
+                    f"unknown override path {prefix + name + '.' + next(iter(sub))!r}: "
+                    f"{prefix + name!r} is a field, not a section"
+                )
+            changes[name] = _apply(current, sub, f"{prefix}{name}.")
+    new = dataclasses.replace(cfg, **changes)
+    check = getattr(new, "check", None)
+    if check is not None:
+        check()
+    return new
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The config as plain nested dicts (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg), default=list))
+
+
+def fingerprint(cfg: Any) -> str:
+    """A stable short hash of every field value: equal configs, equal fingerprints."""
+    blob = json.dumps(
+        {"type": type(cfg).__qualname__, "fields": to_dict(cfg)}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def describe(cfg: Any) -> list[dict[str, Any]]:
+    """One dict per leaf field: path, value, unit, help, source (for tables and docs)."""
+    return [
+        {"path": p, "value": v, "unit": f.metadata.get("unit", ""),
+         "help": f.metadata.get("help", ""), "source": f.metadata.get("source", "")}
+        for p, f, v in paths(cfg)
+    ]

@@ -1,0 +1,158 @@
+"""The Result of timing a trace on a target: one schema for RISC-V cores and GPUs.
+
+``Result.ops`` has one row per trace row (collapsed layers keep their ``repeat``):
+
+==================  ==================================================================
+op_id ... repeat    copied from the trace (op_id, layer, layer_type, module, kind, op,
+                    name, repeat)
+flops, bytes        one instance's FLOPs and bytes moved (read + written)
+cycles              one instance's cycles at the target's clock
+seconds             one instance's time
+total_seconds       seconds x repeat
+achieved_flops      FLOP/s of one instance (flops / seconds)
+achieved_gbps       GB/s of one instance (bytes / seconds / 1e9)
+roofline_seconds    the instance's lower bound: max(flops / peak FLOP/s, bytes / peak BW)
+bound               what limits the op: "compute", "memory", "issue", "latency" or
+                    "overhead" (GPU launch)
+util_<unit>         busy fraction of a functional unit or resource over the op (0..1)
+==================  ==================================================================
+
+``latency_s`` is the end-to-end time of the forward pass as the target's schedule sees
+it (ops of different cores may overlap, so it need not equal ``ops.total_seconds.sum()``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from codesign.errors import CodesignError
+
+RESULT_SCHEMA_VERSION = 1
+
+TRACE_COLUMNS = ("op_id", "layer", "layer_type", "module", "kind", "op", "name", "repeat")
+REQUIRED_COLUMNS = (
+    *TRACE_COLUMNS, "flops", "bytes", "cycles", "seconds", "total_seconds",
+    "achieved_flops", "achieved_gbps", "roofline_seconds", "bound",
+)
+BOUNDS = ("compute", "memory", "issue", "latency", "overhead")
+
+
+@dataclass
+class Result:
+    """Per-op timing of one trace on one target, plus the scenario it came from."""
+
+    target: str
+    ops: pd.DataFrame
+    latency_s: float
+    trace_meta: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)  # the target's full config
+    fingerprint: str = ""  # config fingerprint (memoization and sweeps)
+    family: str = ""  # "riscv" or "gpu"
+
+    def __post_init__(self) -> None:
+        missing = [c for c in REQUIRED_COLUMNS if c not in self.ops.columns]
+        if missing:
+            raise CodesignError(f"result for {self.target} lacks columns {missing}")
+
+    # ---- scenario --------------------------------------------------------------------
+    @property
+    def scenario(self) -> dict[str, Any]:
+        return dict(self.trace_meta.get("scenario", {}))
+
+    @property
+    def new_tokens(self) -> int:
+        s = self.scenario
+        return int(s.get("batch", 1)) * (int(s.get("seq", 1)) if s.get("phase") == "prefill" else 1)
+
+    # ---- summary ---------------------------------------------------------------------
+    def seconds_by_kind(self) -> dict[str, float]:
+        """Busy seconds by op kind (sum of total_seconds; overlapping ops both count)."""
+        s = self.ops.groupby("kind", sort=False)["total_seconds"].sum()
+        return {str(k): float(v) for k, v in s.sort_values(ascending=False).items()}
+
+    def summary(self) -> dict[str, Any]:
+        """Latency and throughput of the pass: TTFT for prefill, TPOT and tokens/s for decode."""
+        s = self.scenario
+        phase = s.get("phase")
+        out: dict[str, Any] = {
+            "target": self.target,
+            "family": self.family,
+            "model": self.trace_meta.get("model"),
+            "phase": phase,
+            "batch": s.get("batch"),
+            "seq": s.get("seq"),
+            "context": s.get("context"),
+            "latency_s": self.latency_s,
+            "tokens_per_s": self.new_tokens / self.latency_s if self.latency_s > 0 else 0.0,
+            "gflop": float((self.ops["flops"] * self.ops["repeat"]).sum()) / 1e9,
+            "gbytes": float((self.ops["bytes"] * self.ops["repeat"]).sum()) / 1e9,
+            "fingerprint": self.fingerprint,
+        }
+        if phase == "prefill":
+            out["ttft_s"] = self.latency_s
+        else:
+            out["tpot_s"] = self.latency_s
+        out["seconds_by_kind"] = self.seconds_by_kind()
+        return out
+
+    # ---- persistence -----------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(self.ops, preserve_index=False)
+        meta = {
+            "schema_version": RESULT_SCHEMA_VERSION, "target": self.target,
+            "latency_s": self.latency_s, "trace_meta": self.trace_meta,
+            "config": self.config, "fingerprint": self.fingerprint, "family": self.family,
+        }
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), b"codesign.result": json.dumps(meta).encode()}
+        )
+        tmp = path.with_name(path.name + ".tmp")
+        pq.write_table(table, tmp)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Result:
+        path = Path(path)
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise CodesignError(f"{str(path)!r} is not a readable Parquet result ({exc})") from None
+        raw = (table.schema.metadata or {}).get(b"codesign.result")
+        if raw is None:
+            raise CodesignError(f"{str(path)!r} is not a codesign result file")
+        meta = json.loads(raw)
+        if meta.get("schema_version") != RESULT_SCHEMA_VERSION:
+            raise CodesignError(
+                f"{str(path)!r} has result schema version {meta.get('schema_version')}; "
+                f"this codesign reads version {RESULT_SCHEMA_VERSION}"
+            )
+        return cls(
+            target=meta["target"], ops=table.to_pandas(), latency_s=meta["latency_s"],
+            trace_meta=meta["trace_meta"], config=meta.get("config", {}),
+            fingerprint=meta.get("fingerprint", ""), family=meta.get("family", ""),
+        )
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"Result({self.target}: {s['model']} {s['phase']}, "
+                f"latency {s['latency_s'] * 1e3:.3f} ms, {s['tokens_per_s']:.1f} tok/s)")
+
+
+def finish_ops(ops: pd.DataFrame) -> pd.DataFrame:
+    """Fill the derived columns (total_seconds, achieved rates) from seconds, flops, bytes."""
+    ops = ops.copy()
+    ops["total_seconds"] = ops["seconds"] * ops["repeat"]
+    sec = ops["seconds"].where(ops["seconds"] > 0)
+    ops["achieved_flops"] = (ops["flops"] / sec).fillna(0.0)
+    ops["achieved_gbps"] = (ops["bytes"] / sec / 1e9).fillna(0.0)
+    return ops

@@ -1,0 +1,359 @@
+"""The trace schema: one row per semantic op of a forward pass.
+
+This module is the contract between trace extraction (``workloads.extract``), the
+kernel library (``isa``) and the timing models (``codesign``). It must never import
+torch: loading and simulating a saved trace stays fast.
+
+Columns (every row has all of them; shape fields that do not apply to a kind are 0):
+
+=============  ===========================================================================
+op_id          position of the op in the (collapsed) trace, 0..n-1
+layer          first decoder-layer index the row belongs to; -1 for model-level ops
+layers         the decoder-layer indices this row stands for, as "0,1,2" ("" for model ops)
+layer_type     "full_attention", "linear_attention" or "model"
+module         module path of the first layer's instance, e.g. "model.layers.3.self_attn.q_proj"
+kind           one of ``KINDS``
+op             the function within the kind (see ``OPS``), e.g. "rmsnorm", "swiglu", "mul"
+name           short semantic name, usually the module's attribute name ("q_proj")
+dtype          compute/activation dtype ("bf16", "fp32", ...)
+weight_dtype   dtype of a static weight operand ("" when the op reads no weight)
+repeat         how many identical instances the row stands for (collapsed layers)
+flops          floating-point operations of one instance (a multiply-add counts 2)
+bytes_read     bytes one instance reads from memory (operands, weights, KV cache)
+bytes_written  bytes one instance writes
+=============  ===========================================================================
+
+Shape fields by kind:
+
+- ``gemm``: ``G`` independent GEMMs of ``C[M,N] = A[M,K] @ B[K,N]`` (``G`` > 1 for the
+  experts of a grouped MoE GEMM that received the same token count, or a batched matmul).
+  ``weight_dtype`` set: ``B`` is a weight; otherwise both operands are activations.
+- ``attention``: ``B, Hq, Hkv, Sq, Skv, D, causal``. Sq new queries attend to Skv keys
+  (Skv includes the Sq new tokens); GQA when Hkv < Hq.
+- ``linear_attention`` (Gated DeltaNet): ``B`` sequences, ``Hq`` heads (the value heads
+  the kernel runs, after the key heads are repeated to match), ``Sq`` new tokens,
+  ``Skv`` tokens already absorbed in the recurrent state, ``D`` key dim, ``Dv`` value dim,
+  ``chunk`` the chunk length of the chunked algorithm (prefill) or 0 for the recurrent step.
+- ``conv1d`` (causal depthwise): ``B`` sequences, ``N`` channels, ``Sq`` new tokens,
+  ``W`` kernel width.
+- ``router``: ``M`` tokens, ``N`` experts, ``topk`` experts chosen per token (softmax,
+  top-k and renormalisation; the router's linear layer is a separate ``gemm`` row).
+- ``rope``: ``M`` rows (tokens x heads) of head dim ``N``, of which ``K`` dims rotate.
+- ``embedding``: ``M`` tokens gather rows of ``N`` elements from a table of ``K`` rows.
+- ``norm``, ``softmax``, ``activation``, ``elementwise``, ``reduction``, ``copy``:
+  ``M`` rows of length ``N``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from workloads.errors import WorkloadError
+
+SCHEMA_VERSION = 1
+
+KINDS: tuple[str, ...] = (
+    "gemm",
+    "attention",
+    "linear_attention",
+    "conv1d",
+    "norm",
+    "rope",
+    "activation",
+    "elementwise",
+    "softmax",
+    "reduction",
+    "router",
+    "embedding",
+    "copy",
+)
+
+# The functions a kind may name in the ``op`` column. Kernels are written for these.
+OPS: dict[str, tuple[str, ...]] = {
+    "gemm": ("matmul",),
+    "attention": ("sdpa",),
+    "linear_attention": ("chunk_gated_delta_rule", "recurrent_gated_delta_rule"),
+    "conv1d": ("causal_conv1d", "causal_conv1d_update"),
+    "norm": ("rmsnorm", "rmsnorm_1p", "gated_rmsnorm", "l2norm"),
+    "rope": ("rope",),
+    "activation": ("silu", "swiglu", "sigmoid", "softplus", "gelu", "relu"),
+    "elementwise": (
+        "add", "sub", "mul", "div", "neg", "exp", "log", "rsqrt", "sqrt", "pow",
+        "cos", "sin", "where", "maximum", "minimum", "reciprocal", "fill",
+    ),
+    "softmax": ("softmax",),
+    "reduction": ("sum", "mean", "amax", "cumsum", "topk"),
+    "router": ("softmax_topk",),
+    "embedding": ("gather",),
+    "copy": ("copy", "cast", "cat", "pad", "gather", "scatter"),
+}
+
+SHAPE_FIELDS: tuple[str, ...] = (
+    "M", "N", "K", "G", "B", "Hq", "Hkv", "Sq", "Skv", "D", "Dv", "chunk", "W", "topk",
+)
+
+# Which shape fields each kind uses (the others are 0).
+KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "gemm": ("M", "N", "K", "G"),
+    "attention": ("B", "Hq", "Hkv", "Sq", "Skv", "D"),
+    "linear_attention": ("B", "Hq", "Sq", "Skv", "D", "Dv", "chunk"),
+    "conv1d": ("B", "N", "Sq", "W"),
+    "router": ("M", "N", "topk"),
+    "rope": ("M", "N", "K"),
+    "embedding": ("M", "N", "K"),
+    "norm": ("M", "N"),
+    "softmax": ("M", "N"),
+    "activation": ("M", "N"),
+    "elementwise": ("M", "N"),
+    "reduction": ("M", "N"),
+    "copy": ("M", "N"),
+}
+
+COLUMNS: dict[str, str] = {
+    "op_id": "int64",
+    "layer": "int64",
+    "layers": "string",
+    "layer_type": "string",
+    "module": "string",
+    "kind": "string",
+    "op": "string",
+    "name": "string",
+    "dtype": "string",
+    "weight_dtype": "string",
+    **{f: "int64" for f in SHAPE_FIELDS},
+    "causal": "bool",
+    "repeat": "int64",
+    "flops": "int64",
+    "bytes_read": "int64",
+    "bytes_written": "int64",
+}
+
+DTYPE_BYTES: dict[str, float] = {
+    "fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5,
+    "int64": 8.0, "int32": 4.0, "bool": 1.0,
+}
+WEIGHT_DTYPES: tuple[str, ...] = ("bf16", "fp16", "int8", "int4")
+PHASES: tuple[str, ...] = ("prefill", "decode")
+
+
+def dtype_bytes(dtype: str) -> float:
+    """Bytes per element of a trace dtype name."""
+    try:
+        return DTYPE_BYTES[dtype]
+    except KeyError:
+        raise WorkloadError(
+            f"unknown dtype {dtype!r}; valid: {', '.join(DTYPE_BYTES)}"
+        ) from None
+
+
+def empty_ops() -> pd.DataFrame:
+    """An empty ops table with the schema's columns and dtypes."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in COLUMNS.items()})
+
+
+def validate_ops(ops: pd.DataFrame) -> pd.DataFrame:
+    """Check columns, kinds and ops; return the table with canonical dtypes and order."""
+    missing = [c for c in COLUMNS if c not in ops.columns]
+    if missing:
+        raise WorkloadError(f"trace is missing columns: {', '.join(missing)}")
+    bad_kinds = sorted(set(ops["kind"]) - set(KINDS))
+    if bad_kinds:
+        raise WorkloadError(
+            f"trace has unknown op kinds {bad_kinds}; valid: {', '.join(KINDS)}"
+        )
+    for kind, group in ops.groupby("kind"):
+        bad = sorted(set(group["op"]) - set(OPS[str(kind)]))
+        if bad:
+            raise WorkloadError(
+                f"trace has unknown {kind} ops {bad}; valid: {', '.join(OPS[str(kind)])}"
+            )
+    return ops[list(COLUMNS)].astype(COLUMNS).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What was run: phase, batch, sequence or context length and dtypes."""
+
+    phase: str
+    batch: int = 1
+    seq: int = 0  # prefill: prompt tokens per sequence
+    context: int = 0  # decode: tokens already in the KV cache / recurrent state
+    dtype: str = "bf16"  # activation dtype
+    weight_dtype: str = "bf16"
+    routing: str = "balanced"
+
+    @property
+    def new_tokens(self) -> int:
+        """Tokens processed by the forward pass (all sequences)."""
+        return self.batch * (self.seq if self.phase == "prefill" else 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase, "batch": self.batch, "seq": self.seq,
+            "context": self.context, "dtype": self.dtype,
+            "weight_dtype": self.weight_dtype, "routing": self.routing,
+        }
+
+
+@dataclass
+class Trace:
+    """A model's forward pass as semantic ops (``ops``) plus what produced it (``meta``).
+
+    ``meta`` holds at least ``model``, ``scenario`` (a dict of :class:`Scenario`),
+    ``schema_version`` and ``versions`` (package versions used for extraction).
+    """
+
+    ops: pd.DataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ops = validate_ops(self.ops)
+
+    # ---- what was traced -------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        return str(self.meta.get("model", "?"))
+
+    @property
+    def scenario(self) -> Scenario:
+        return Scenario(**self.meta["scenario"])
+
+    # ---- totals ----------------------------------------------------------------------
+    def totals(self) -> pd.DataFrame:
+        """Ops, FLOPs and bytes by kind, with ``repeat`` applied."""
+        o = self.ops
+        r = o["repeat"]
+        df = pd.DataFrame({
+            "kind": o["kind"],
+            "ops": r,
+            "flops": o["flops"] * r,
+            "bytes_read": o["bytes_read"] * r,
+            "bytes_written": o["bytes_written"] * r,
+        })
+        out = df.groupby("kind", sort=False).sum()
+        return out.reindex([k for k in KINDS if k in out.index])
+
+    @property
+    def total_flops(self) -> int:
+        return int((self.ops["flops"] * self.ops["repeat"]).sum())
+
+    @property
+    def total_bytes(self) -> int:
+        o = self.ops
+        return int(((o["bytes_read"] + o["bytes_written"]) * o["repeat"]).sum())
+
+    def expand(self) -> Trace:
+        """The uncollapsed trace: one row per op instance and decoder layer."""
+        rows = []
+        for row in self.ops.to_dict("records"):
+            layers = [int(x) for x in str(row["layers"]).split(",") if x != ""]
+            if not layers:
+                rows.extend({**row, "repeat": 1} for _ in range(int(row["repeat"])))
+                continue
+            first = int(row["layer"])
+            for layer in layers:
+                module = str(row["module"]).replace(
+                    f"layers.{first}.", f"layers.{layer}.", 1
+                )
+                rows.append({**row, "layer": layer, "layers": str(layer),
+                             "module": module, "repeat": 1})
+        ops = pd.DataFrame(rows, columns=list(COLUMNS))
+        ops = ops.sort_values(["layer", "op_id"], kind="stable")
+        ops["op_id"] = range(len(ops))
+        return Trace(ops, {**self.meta, "collapsed": False})
+
+    # ---- persistence -----------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the trace as Parquet with its metadata; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(self.ops, preserve_index=False)
+        meta = {**self.meta, "schema_version": SCHEMA_VERSION}
+        table = table.replace_schema_metadata({
+            **(table.schema.metadata or {}),
+            b"codesign.trace": json.dumps(meta).encode(),
+        })
+        tmp = path.with_name(path.name + ".tmp")
+        pq.write_table(table, tmp)
+        tmp.replace(path)  # atomic: a reader never sees half a file
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Trace:
+        """Read a trace written by :meth:`save`; refuses foreign or mismatched files."""
+        path = Path(path)
+        if not path.is_file():
+            raise WorkloadError(f"trace file {str(path)!r} does not exist")
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise WorkloadError(
+                f"{str(path)!r} is not a readable Parquet trace ({exc})"
+            ) from None
+        raw = (table.schema.metadata or {}).get(b"codesign.trace")
+        if raw is None:
+            raise WorkloadError(
+                f"{str(path)!r} is a Parquet file but not a codesign trace "
+                "(no 'codesign.trace' metadata)"
+            )
+        meta = json.loads(raw)
+        version = meta.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise WorkloadError(
+                f"{str(path)!r} has trace schema version {version}; this codesign reads "
+                f"version {SCHEMA_VERSION}: extract the trace again with `codesign trace`"
+            )
+        return cls(table.to_pandas(), meta)
+
+    # ---- display ---------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """Totals for printing: model, scenario, ops/GFLOP/GB by kind."""
+        t = self.totals()
+        return {
+            "model": self.model,
+            "scenario": self.meta.get("scenario", {}),
+            "rows": len(self.ops),
+            "total_gflop": self.total_flops / 1e9,
+            "total_gb": self.total_bytes / 1e9,
+            "by_kind": {
+                str(k): {
+                    "ops": int(v["ops"]),
+                    "gflop": float(v["flops"]) / 1e9,
+                    "gb": float(v["bytes_read"] + v["bytes_written"]) / 1e9,
+                }
+                for k, v in t.iterrows()
+            },
+        }
+
+    def __repr__(self) -> str:
+        s = self.meta.get("scenario", {})
+        return (f"Trace({self.model}, {s.get('phase')}, batch={s.get('batch')}, "
+                f"seq={s.get('seq')}, context={s.get('context')}, rows={len(self.ops)}, "
+                f"{self.total_flops / 1e9:.1f} GFLOP, {self.total_bytes / 1e9:.2f} GB)")
+
+
+def row_defaults() -> dict[str, Any]:
+    """A row with every column at its neutral value (shape fields 0, repeat 1)."""
+    row: dict[str, Any] = {c: 0 for c in COLUMNS}
+    row.update({
+        "layers": "", "layer_type": "model", "module": "", "kind": "", "op": "",
+        "name": "", "dtype": "bf16", "weight_dtype": "", "causal": False, "repeat": 1,
+        "layer": -1, "G": 1,
+    })
+    return row
+
+
+def trace_from_rows(rows: list[Mapping[str, Any]], meta: Mapping[str, Any]) -> Trace:
+    """Build a :class:`Trace` from partial row dicts (missing columns take defaults)."""
+    full = [{**row_defaults(), **r} for r in rows]
+    ops = pd.DataFrame(full, columns=list(COLUMNS)) if full else empty_ops()
+    ops["op_id"] = range(len(ops))
+    return Trace(ops, dict(meta))
