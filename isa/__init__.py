@@ -1,1 +1,30 @@
-"""RVV 1.0 and the Xattn attention extension as data, the kernel library and a functional executor."""
+"""RVV 1.0 and the Xattn attention extension as data, the kernel library and a functional executor.
+
+Imports numpy only (torch is used lazily by ``isa.kernels.reference`` for checks).
+"""
+
+from isa import rvv, xattn  # noqa: F401  (register the built-in extensions)
+from isa.core import Core
+from isa.errors import IsaError
+from isa.executor import ExecResult, execute
+from isa.instructions import (
+    EXTENSIONS,
+    UNITS,
+    Extension,
+    InstrDef,
+    Isa,
+    define,
+    lookup,
+    parse_isa,
+    register_extension,
+    tile_geometry,
+)
+from isa.program import Affine, Builder, Counts, F, Instr, InstrTiming, Loop, Mem, Program, V, X
+from isa.timing import TimingParams
+
+__all__ = [
+    "EXTENSIONS", "UNITS", "Affine", "Builder", "Core", "Counts", "ExecResult", "Extension",
+    "F", "Instr", "InstrDef", "InstrTiming", "Isa", "IsaError", "Loop", "Mem", "Program",
+    "TimingParams", "V", "X", "define", "execute", "lookup", "parse_isa",
+    "register_extension", "tile_geometry",
+]

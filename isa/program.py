@@ -105,15 +105,15 @@ class Reg:
         return f"{self.file}{self.n}"
 
 
-def V(n: int) -> Reg:  # noqa: N802 - assembly register names
+def V(n: int) -> Reg:
     return Reg("v", n)
 
 
-def F(n: int) -> Reg:  # noqa: N802
+def F(n: int) -> Reg:
     return Reg("f", n)
 
 
-def X(n: int) -> Reg:  # noqa: N802
+def X(n: int) -> Reg:
     return Reg("x", n)
 
 

@@ -19,6 +19,7 @@ class TimingParams:
     (chaining). Element-group formulas use ``chunks = ceil(VL*EEW/DLEN)``: at VL=VLMAX
     this is the SiFive7 ``2*LMUL`` (riscv.md 4.1, "Chunks = LMUL*VLEN/DLEN")."""
 
+    vlen: int = 512  # vector register bits; riscv.md 4.1 (X280 VLEN=512)
     dlen: int = 256  # datapath bits per cycle; riscv.md 4.1 (X280 DLEN=256)
     # ---- RVV arithmetic (riscv.md 4.1 table) ----
     fp_latency: int = 8  # 4.1: vfadd/vfmul/vfmacc/vfmadd, widening, conversions: 8
@@ -56,7 +57,6 @@ class TimingParams:
     expsub_extra_latency: int = 1  # 6 #2: vfexpsub "same as #1 (+1 stage)"
     segred_base_latency: int = 4  # 6 #3: 4 + 3*log2(G)
     segred_step_latency: int = 3  # 6 #3: the 3 in 4 + 3*log2(G)
-    segred_chunks_per_lmul: int = 2  # 6 #3: occupancy 2*LMUL (tree per DLEN slice)
     mmacc_latency_base: int = 4  # 6 #4: latency 4 + occupancy
     mmacc_macs_per_cycle_at_dlen256: int = 64  # 6 #4: 64 BF16 MAC/cycle at DLEN=256 (8x8 array)
     rec_latency: int = 6  # 6 #5: vfrec latency 4-8; midpoint 6

@@ -1,0 +1,55 @@
+"""The core shape a kernel generator targets (what the kernel writer tunes for)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from isa.errors import IsaError
+from isa.timing import TimingParams
+
+DTYPES = ("bf16", "fp32")
+
+
+@dataclass(frozen=True)
+class Core:
+    """Vector core shape seen by kernels.
+
+    vlen/dlen: register and datapath bits (riscv.md 4.1 X280: 512/256).
+    dtype: activation/storage dtype of the op (bf16 or fp32); kernels compute in FP32.
+    lmul: LMUL of FP32 streaming (element-wise) loops; long vectors amortise issue.
+    gemm_mr: rows of C held in registers by the GEMM micro-kernel (register blocking).
+    attn_bc: keys per FlashAttention tile (columns of S held in registers).
+    decode_splits: split-KV partitions of decode attention.
+    """
+
+    vlen: int = 512
+    dlen: int = 256
+    dtype: str = "bf16"
+    lmul: int = 4
+    gemm_mr: int = 7
+    attn_bc: int = 8
+    decode_splits: int = 4
+
+    def __post_init__(self) -> None:
+        if self.vlen < 64 or self.vlen & (self.vlen - 1):
+            raise IsaError(f"VLEN must be a power of two >= 64, got {self.vlen}")
+        if self.dlen < 32 or self.dlen > self.vlen or self.dlen & (self.dlen - 1):
+            raise IsaError(f"DLEN must be a power of two in 32..VLEN, got {self.dlen}")
+        if self.dtype not in DTYPES:
+            raise IsaError(f"unknown dtype {self.dtype!r}; valid: {', '.join(DTYPES)}")
+        if self.lmul not in (1, 2, 4, 8):
+            raise IsaError(f"LMUL must be 1, 2, 4 or 8, got {self.lmul}")
+
+    @property
+    def esize(self) -> int:
+        """Bits of a stored element."""
+        return 16 if self.dtype == "bf16" else 32
+
+    def vlmax(self, sew: int, lmul: int) -> int:
+        return lmul * self.vlen // sew
+
+    def timing(self) -> TimingParams:
+        return TimingParams(vlen=self.vlen, dlen=self.dlen)
+
+    def with_(self, **kw) -> Core:
+        return replace(self, **kw)

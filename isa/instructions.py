@@ -1,0 +1,447 @@
+"""Instructions as data, extensions as named sets of them, and ISAs as enabled subsets.
+
+An :class:`InstrDef` is a mnemonic plus: operand roles in assembly order, the functional
+unit class (:data:`UNITS`), element types and widths of its operands, a timing profile
+(latency and occupancy as functions of VL, SEW, LMUL, DLEN; constants in
+:class:`isa.timing.TimingParams`), whether its result is a mask, and its numpy semantics.
+
+An :class:`Extension` is a named set of definitions with named subsets; ``rvv``
+(:mod:`isa.rvv`) and ``xattn`` (:mod:`isa.xattn`) are built in, and a user module can
+define and :func:`register_extension` its own. An :class:`Isa` is ``rvv`` plus any enabled
+subset of extension instructions, parsed from text by :func:`parse_isa`::
+
+    rvv                      plain RVV 1.0 (the subset modelled here)
+    rvv+xattn                every Xattn instruction
+    rvv+xattn:vfexp,segred   only the named subsets (or mnemonics) of xattn
+    rvv+xattn:-mmacc         every Xattn instruction except the named ones
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from isa.errors import IsaError
+
+if TYPE_CHECKING:
+    from isa.program import Instr, InstrTiming
+    from isa.timing import TimingParams
+
+UNITS: tuple[str, ...] = (
+    "scalar", "int", "fma", "fdiv", "reduction", "permute", "load", "store", "exp", "matrix",
+)
+# Executor handlers (how operands are gathered); see isa.executor.
+EXEC_KINDS = ("vset", "valu", "vcmp", "vmerge", "vred", "vload", "vstore", "vslide",
+              "vgather", "vtos", "stov", "vid", "segred", "mmacc", "tload", "tstore",
+              "salu", "sload", "sstore", "branch")
+# Timing profiles; each maps to a formula in ``_TIMING`` below.
+PROFILES = ("fp", "fpminmax", "int", "intw", "cmp", "load", "store", "red", "redo", "fdiv",
+            "gather", "gatherx", "slide", "mvs", "vset", "sfp", "sfdiv", "sint", "sload",
+            "sstore", "branch", "exp", "expsub", "segred", "mmacc", "rec", "tload", "tstore")
+
+Semantics = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class InstrDef:
+    """One instruction: data plus its numpy semantics.
+
+    ``operands``: role names in assembly order: ``vd vs1 vs2 vs3`` (vector), ``fd fs1 fs2
+    fs3`` (FP scalar), ``rd rs1 rs2`` (int scalar), ``imm``, ``mem``, ``vtype``, ``label``.
+    ``types``: element type per role, ``f`` (FP), ``i`` (signed), ``u`` (unsigned),
+    ``m`` (mask). ``widths``: per role, the EEW as a multiple of SEW (2 = widening
+    destination or wide source, 0.5 = narrow), ``"s"`` for a single-element operand
+    (reduction scalar) or ``"m"`` for a one-register mask.
+    ``fn(vd, op1, op2)``: elementwise semantics on float64/int64 numpy arrays, ``op1`` =
+    vs1 / fs1 / rs1 / imm, ``op2`` = vs2, ``vd`` = the old destination (accumulators).
+    """
+
+    mnemonic: str
+    operands: tuple[str, ...]
+    unit: str
+    exec_kind: str
+    profile: str
+    fn: Semantics | None = None
+    types: dict[str, str] = field(default_factory=dict)
+    widths: dict[str, Any] = field(default_factory=dict)
+    reads_vd: bool = False
+    mask_result: bool = False
+    extension: str = "rvv"
+    doc: str = ""
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise IsaError(f"{self.mnemonic}: unit {self.unit!r} not in {', '.join(UNITS)}")
+        if self.exec_kind not in EXEC_KINDS:
+            raise IsaError(f"{self.mnemonic}: exec kind {self.exec_kind!r} unknown")
+        if self.profile not in PROFILES:
+            raise IsaError(f"{self.mnemonic}: timing profile {self.profile!r} unknown")
+
+    @property
+    def vector(self) -> bool:
+        return self.exec_kind not in ("salu", "sload", "sstore", "branch")
+
+    def type_of(self, role: str) -> str:
+        return self.types.get(role, self.types.get("*", "f"))
+
+    def width_of(self, role: str) -> Any:
+        return self.widths.get(role, 1)
+
+    # ---- register groups ------------------------------------------------------------
+    def emul(self, ins: Instr, role: str, vlen: int) -> int:
+        """Registers occupied by vector operand ``role`` of ``ins``."""
+        w = self.width_of(role)
+        if w in ("s", "m"):
+            return 1
+        if self.exec_kind == "mmacc" and role == "vd":
+            return tile_geometry(vlen, ins.vtype.lmul).c_regs
+        return max(1, int(ins.vtype.lmul * w)) if ins.vtype else 1
+
+    def eew(self, ins: Instr, role: str) -> int:
+        w = self.width_of(role)
+        w = 1 if w in ("s", "m") else w
+        return int(ins.vtype.sew * w)
+
+    # ---- timing ---------------------------------------------------------------------
+    def timing_of(self, ins: Instr, p: TimingParams) -> InstrTiming:
+        from isa.program import InstrTiming, Mem, Reg
+        vsrc: list[int] = []
+        vdst: list[int] = []
+        xs: list[int] = []
+        xd: list[int] = []
+        fs: list[int] = []
+        fdl: list[int] = []
+        vl_ = p.vlen
+        for role, a in zip(self.operands, ins.args, strict=True):
+            if isinstance(a, Reg):
+                if a.file == "v":
+                    regs = list(range(a.n, a.n + self.emul(ins, role, vl_)))
+                    if role == "vd":
+                        vdst += regs
+                        if self.reads_vd:
+                            vsrc += regs
+                    else:
+                        vsrc += regs
+                elif a.file == "x":
+                    (xd if role == "rd" else xs).append(a.n)
+                else:
+                    (fdl if role == "fd" else fs).append(a.n)
+            elif isinstance(a, Mem) and a.index is not None:
+                vsrc += list(range(a.index.n, a.index.n + max(1, ins.vtype.lmul)))
+        if ins.masked or self.exec_kind == "vmerge":
+            vsrc.append(0)
+        lat, occ = _TIMING[self.profile](self, ins, p)
+        mem = ins.mem
+        mem_dir = None
+        nbytes = nelem = 0
+        pattern = None
+        if mem is not None:
+            mem_dir = "store" if self.exec_kind in ("vstore", "sstore", "tstore") else "load"
+            pattern = mem.pattern
+            nelem = _mem_elements(self, ins)
+            nbytes = nelem * mem.eew // 8
+        return InstrTiming(
+            self.mnemonic, self.unit, int(lat), int(occ), tuple(vsrc), tuple(vdst),
+            tuple(xs), tuple(xd), tuple(fs), tuple(fdl), self.mask_result, mem_dir, nbytes,
+            pattern, nelem, ins.vl, ins.vtype.sew if ins.vtype else None,
+            ins.vtype.lmul if ins.vtype else None,
+        )
+
+
+def _mem_elements(d: InstrDef, ins: Instr) -> int:
+    if not d.vector:
+        return 1
+    if d.exec_kind in ("tload", "tstore"):
+        rows, cols = ins.operand("imm")
+        return int(rows) * int(cols)
+    return int(ins.vl or 0)
+
+
+# ---- timing formulas (constants: isa.timing.TimingParams, riscv.md 4.1 and 6) -----------
+def _chunks(d: InstrDef, ins: Instr, p: TimingParams) -> int:
+    """Element groups: ceil(VL * widest EEW / DLEN); = 2*LMUL at VLMAX on X280 (4.1)."""
+    sew = ins.vtype.sew
+    wmax = max([1] + [w for w in d.widths.values() if isinstance(w, (int, float))])
+    return max(1, math.ceil(ins.vl * sew * wmax / p.dlen))
+
+
+def _vlmem(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
+    mem = ins.mem
+    if mem.pattern == "unit":
+        return (p.load_latency if d.exec_kind == "vload" else p.store_latency), \
+            max(1, math.ceil(ins.vl * mem.eew / p.dlen))
+    # 4.1: strided and indexed accesses run at one element per cycle
+    return p.strided_latency_extra + ins.vl, ins.vl
+
+
+def _red(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
+    c = _chunks(d, ins, p)
+    lat = c + p.red_tree_step * (p.red_tree_base + int(math.log2(max(1, p.dlen // ins.vtype.sew))))
+    return lat, lat  # 4.1: occupancy = latency
+
+
+def _fdiv(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
+    per4 = {16: p.fdiv_cycles_per_4_elements_f16, 32: p.fdiv_cycles_per_4_elements_f32,
+            64: p.fdiv_cycles_per_4_elements_f64}.get(ins.vtype.sew,
+                                                       p.fdiv_cycles_per_4_elements_f32)
+    lat = max(1, math.ceil(per4 * ins.vl / 4))
+    return lat, lat  # 4.1: occupancy = latency
+
+
+def _segred(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
+    g = int(ins.operand("imm"))
+    # 6 #3: latency 4 + 3*log2(G); occupancy 2*LMUL (= chunks at VLMAX)
+    return p.segred_base_latency + p.segred_step_latency * int(math.log2(g)), _chunks(d, ins, p)
+
+
+def _mmacc(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
+    g = tile_geometry(p.vlen, ins.vtype.lmul)
+    occ = max(1, math.ceil(g.m * g.n * g.k / p.mmacc_macs_per_cycle))  # 6 #4
+    return p.mmacc_latency_base + occ, occ  # 6 #4: latency 4 + occupancy
+
+
+def _tile(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
+    rows, cols = ins.operand("imm")
+    # one row per cycle when a row fits the DLEN memory pipe (4.1 unit-stride: DLEN bits/cycle)
+    occ = int(rows) * max(1, math.ceil(int(cols) * ins.vtype.sew / p.dlen))
+    base = p.load_latency if d.exec_kind == "tload" else p.store_latency
+    return base + occ, occ
+
+
+_TIMING: dict[str, Callable[[InstrDef, Instr, TimingParams], tuple[int, int]]] = {
+    "fp": lambda d, i, p: (p.fp_latency, _chunks(d, i, p)),
+    "fpminmax": lambda d, i, p: (p.fp_minmax_latency, _chunks(d, i, p)),
+    "int": lambda d, i, p: (p.int_latency, _chunks(d, i, p)),
+    "intw": lambda d, i, p: (p.int_widen_latency, _chunks(d, i, p)),
+    "cmp": lambda d, i, p: (_chunks(d, i, p) + p.mask_latency_extra, _chunks(d, i, p)),
+    "load": _vlmem,
+    "store": _vlmem,
+    "red": _red,
+    "redo": lambda d, i, p: (p.redosum_cycles_per_element * i.vl,
+                             p.redosum_cycles_per_element * i.vl),
+    "fdiv": _fdiv,
+    "gather": lambda d, i, p: (p.gather_latency_extra + i.vl, i.vl),
+    "gatherx": lambda d, i, p: (p.gather_scalar_latency, _chunks(d, i, p)),
+    "slide": lambda d, i, p: (p.slide_latency, _chunks(d, i, p)),
+    "mvs": lambda d, i, p: (p.move_scalar_latency, 1),
+    "vset": lambda d, i, p: (p.vset_latency, 1),
+    "sfp": lambda d, i, p: (p.scalar_fp_latency, 1),
+    "sfdiv": lambda d, i, p: (p.scalar_fdiv_latency, p.scalar_fdiv_latency),
+    "sint": lambda d, i, p: (p.scalar_int_latency, 1),
+    "sload": lambda d, i, p: (p.scalar_load_latency, 1),
+    "sstore": lambda d, i, p: (1, 1),
+    "branch": lambda d, i, p: (p.branch_latency, 1),
+    "exp": lambda d, i, p: (p.exp_latency_bf16 if i.vtype.sew == 16 else p.exp_latency_fp32,
+                            _chunks(d, i, p)),
+    "expsub": lambda d, i, p: ((p.exp_latency_bf16 if i.vtype.sew == 16 else p.exp_latency_fp32)
+                               + p.expsub_extra_latency, _chunks(d, i, p)),
+    "segred": _segred,
+    "mmacc": _mmacc,
+    "rec": lambda d, i, p: (p.rec_latency, _chunks(d, i, p)),
+    "tload": _tile,
+    "tstore": _tile,
+}
+
+
+# ---- matrix tile geometry (vfwmmacc.vv) -------------------------------------------------
+@dataclass(frozen=True)
+class TileGeometry:
+    """C[M,N] (FP32) += A[M,K] (BF16) @ B[K,N] (BF16), operands in vector registers.
+
+    With SEW=16 and LMUL=L an A or B^T register group holds E = VLEN*L/16 BF16 elements:
+    M = N = 2^floor(log2(E)/2) and K = E/M (A row-major M x K in vs1, B^T row-major N x K
+    in vs2, both "K-contiguous" as in IME's vfwmmacc, riscv.md 2.3); C is row-major M x N
+    FP32 in ``c_regs`` = max(1, M*N*32/VLEN) registers. VLEN=512, L=1: 4x4x8, C in 1 reg.
+    """
+
+    m: int
+    n: int
+    k: int
+    c_regs: int
+
+
+def tile_geometry(vlen: int, lmul: int) -> TileGeometry:
+    e = vlen * lmul // 16
+    m = 2 ** (int(math.log2(e)) // 2)
+    return TileGeometry(m, m, e // m, max(1, m * m * 32 // vlen))
+
+
+# ---- registry, extensions, ISAs ---------------------------------------------------------
+@dataclass(frozen=True)
+class Extension:
+    """A named set of instructions, with named subsets for ablations."""
+
+    name: str
+    instructions: tuple[InstrDef, ...]
+    subsets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    doc: str = ""
+
+    @property
+    def mnemonics(self) -> tuple[str, ...]:
+        return tuple(d.mnemonic for d in self.instructions)
+
+
+_REGISTRY: dict[str, InstrDef] = {}
+EXTENSIONS: dict[str, Extension] = {}
+
+
+def register_extension(ext: Extension, replace: bool = False) -> Extension:
+    """Add an extension (and its instructions) to the registry. Mnemonics are unique."""
+    if ext.name in EXTENSIONS and not replace:
+        raise IsaError(f"extension {ext.name!r} is already registered")
+    for d in ext.instructions:
+        owner = _REGISTRY.get(d.mnemonic)
+        if owner is not None and owner.extension != ext.name:
+            raise IsaError(f"mnemonic {d.mnemonic} already defined by extension {owner.extension!r}")
+        if d.extension != ext.name:
+            raise IsaError(f"{d.mnemonic} says extension {d.extension!r}, registered in {ext.name!r}")
+    for sub, names in ext.subsets.items():
+        bad = [n for n in names if n not in ext.mnemonics]
+        if bad:
+            raise IsaError(f"subset {sub!r} of {ext.name!r} names unknown instructions {bad}")
+    EXTENSIONS[ext.name] = ext
+    for d in ext.instructions:
+        _REGISTRY[d.mnemonic] = d
+    return ext
+
+
+def _ensure_builtin() -> None:
+    if "rvv" not in EXTENSIONS:
+        import isa.rvv
+    if "xattn" not in EXTENSIONS:
+        import isa.xattn  # noqa: F401
+
+
+def lookup(mnemonic: str) -> InstrDef:
+    d = _REGISTRY.get(mnemonic)
+    if d is None:
+        _ensure_builtin()
+        d = _REGISTRY.get(mnemonic)
+    if d is None:
+        raise IsaError(f"unknown instruction {mnemonic!r}")
+    return d
+
+
+def all_instructions() -> dict[str, InstrDef]:
+    _ensure_builtin()
+    return dict(_REGISTRY)
+
+
+@dataclass(frozen=True)
+class Isa:
+    """RVV plus an enabled subset of extension instructions."""
+
+    name: str
+    enabled: frozenset[str]
+
+    def has(self, mnemonic: str) -> bool:
+        return mnemonic in self.enabled
+
+    def extension_enabled(self, ext: str) -> tuple[str, ...]:
+        e = EXTENSIONS[ext]
+        return tuple(m for m in e.mnemonics if m in self.enabled)
+
+
+def parse_isa(text: str | Isa) -> Isa:
+    """Parse ``rvv``, ``rvv+xattn``, ``rvv+xattn:vfexp,segred``, ``rvv+xattn:-mmacc``."""
+    if isinstance(text, Isa):
+        return text
+    _ensure_builtin()
+    s = str(text).strip().lower()
+    parts = [p.strip() for p in s.split("+")]
+    if not parts or parts[0] != "rvv":
+        raise IsaError(f"ISA {text!r} must start with 'rvv' (e.g. rvv, rvv+xattn, "
+                       "rvv+xattn:vfexp,segred)")
+    enabled = set(EXTENSIONS["rvv"].mnemonics)
+    names = ["rvv"]
+    for part in parts[1:]:
+        ext_name, _, items = part.partition(":")
+        ext = EXTENSIONS.get(ext_name)
+        if ext is None or ext_name == "rvv":
+            valid = ", ".join(sorted(n for n in EXTENSIONS if n != "rvv"))
+            raise IsaError(f"unknown extension {ext_name!r} in ISA {text!r}; valid: {valid}")
+        chosen = _select(ext, items, text)
+        enabled |= chosen
+        full = set(ext.mnemonics)
+        if chosen == full:
+            names.append(ext.name)
+        else:
+            keep = [k for k, v in ext.subsets.items() if set(v) <= chosen]
+            covered = set().union(*(ext.subsets[k] for k in keep)) if keep else set()
+            rest = sorted(chosen - covered)
+            names.append(f"{ext.name}:{','.join(keep + rest)}" if chosen else f"{ext.name}:")
+    return Isa("+".join(names), frozenset(enabled))
+
+
+def _select(ext: Extension, items: str, text: str) -> set[str]:
+    if not items:
+        return set(ext.mnemonics)
+    toks = [t.strip() for t in items.split(",") if t.strip()]
+    neg = [t[1:] for t in toks if t.startswith("-")]
+    pos = [t for t in toks if not t.startswith("-")]
+    if neg and pos:
+        raise IsaError(f"ISA {text!r}: list either the enabled or the disabled items, not both")
+
+    def expand(tok: str) -> set[str]:
+        if tok in ext.subsets:
+            return set(ext.subsets[tok])
+        if tok in ext.mnemonics:
+            return {tok}
+        valid = ", ".join(list(ext.subsets) + list(ext.mnemonics))
+        raise IsaError(f"unknown {ext.name} item {tok!r} in ISA {text!r}; valid: {valid}")
+
+    if neg:
+        out = set(ext.mnemonics)
+        for t in neg:
+            out -= expand(t)
+        return out
+    out: set[str] = set()
+    for t in pos:
+        out |= expand(t)
+    return out
+
+
+# ---- static checks ------------------------------------------------------------------------
+def check_instr(ins: Instr, vlen: int, isa: Isa | None = None) -> None:
+    """Refuse an invalid instruction instance with a clear :class:`IsaError`."""
+    from isa.program import Reg
+    d = lookup(ins.op)
+    if isa is not None and not isa.has(ins.op):
+        raise IsaError(f"{ins.op} ({d.extension}) is not enabled in ISA {isa.name!r}")
+    if len(ins.args) != len(d.operands):
+        raise IsaError(f"{ins.op} takes operands ({', '.join(d.operands)}), got {len(ins.args)}")
+    if not d.vector or d.exec_kind == "vset":
+        return
+    if ins.vtype is None or ins.vl is None:
+        raise IsaError(f"{ins.asm()}: vector instruction without VL/vtype")
+    vlmax = ins.vtype.vlmax(vlen)
+    if ins.vl > vlmax or ins.vl < 0:
+        raise IsaError(f"{ins.asm()}: VL={ins.vl} exceeds VLMAX={vlmax} "
+                       f"(VLEN={vlen}, SEW={ins.vtype.sew}, LMUL={ins.vtype.lmul})")
+    for role, a in zip(d.operands, ins.args, strict=True):
+        if isinstance(a, Reg) and a.file == "v":
+            g = d.emul(ins, role, vlen)
+            if g > 8:
+                raise IsaError(f"{ins.asm()}: operand {role} needs EMUL={g} > 8")
+            if a.n % g or a.n + g > 32:
+                raise IsaError(f"{ins.asm()}: register {a} is not aligned to its group of {g} "
+                               f"registers (LMUL={ins.vtype.lmul})")
+            if ins.masked and role == "vd" and a.n == 0 and not d.mask_result:
+                raise IsaError(f"{ins.asm()}: masked instruction may not write v0")
+    if d.width_of("vd") == 2:
+        dst = ins.operand("vd")
+        dr = set(range(dst.n, dst.n + d.emul(ins, "vd", vlen)))
+        for role in ("vs1", "vs2"):
+            s = ins.operand(role)
+            if isinstance(s, Reg) and s.file == "v" and (dr & set(range(s.n, s.n + d.emul(ins, role, vlen)))):
+                raise IsaError(f"{ins.asm()}: widening destination overlaps source {role}")
+
+
+def define(mnemonic: str, operands: Iterable[str] | str, unit: str, exec_kind: str, profile: str,
+           fn: Semantics | None = None, *, extension: str = "rvv", **kw: Any) -> InstrDef:
+    """Shorthand constructor: ``operands`` may be a space-separated string."""
+    ops = tuple(operands.split()) if isinstance(operands, str) else tuple(operands)
+    return InstrDef(mnemonic, ops, unit, exec_kind, profile, fn, extension=extension, **kw)

@@ -1,0 +1,195 @@
+"""The RVV 1.0 subset (plus the scalar instructions loops need), as data.
+
+Every instruction names its unit class and timing profile; the profiles' constants are in
+:class:`isa.timing.TimingParams` (riscv.md 4.1, SiFive7/X280). 16-bit FP is BF16 in this
+model (see :mod:`isa.numerics`), so the Zvfbfmin/Zvfbfwma forms (``vfwcvtbf16``,
+``vfncvtbf16``, ``vfwmaccbf16``) are the natural widening instructions; the generic
+``vfwcvt.f.f.v``/``vfncvt.f.f.w``/``vfwmacc`` forms are also defined.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from isa.instructions import Extension, InstrDef, define, register_extension
+from isa.numerics import EST7_FRAC_BITS, rec_approx, rsqrt_approx
+
+R = "rvv"
+D: list[InstrDef] = []
+
+
+def add(*a, **k) -> None:
+    D.append(define(*a, **k))
+
+
+# ---- configuration ----------------------------------------------------------------------
+add("vsetvli", "rd rs1 vtype", "scalar", "vset", "vset",
+    doc="vl = min(AVL, VLMAX = LMUL*VLEN/SEW); sets vtype (riscv.md 2.1)")
+
+# ---- FP arithmetic: .vv (vd, vs2, vs1) and .vf (vd, vs2, fs1) --------------------------
+_BIN = {
+    "vfadd": lambda d, a, b: b + a,
+    "vfsub": lambda d, a, b: b - a,
+    "vfmul": lambda d, a, b: b * a,
+}
+for name, fn in _BIN.items():
+    add(f"{name}.vv", "vd vs2 vs1", "fma", "valu", "fp", fn)
+    add(f"{name}.vf", "vd vs2 fs1", "fma", "valu", "fp", fn)
+add("vfrsub.vf", "vd vs2 fs1", "fma", "valu", "fp", lambda d, a, b: a - b)
+for name, fn in {"vfmin": lambda d, a, b: np.fmin(b, a),
+                 "vfmax": lambda d, a, b: np.fmax(b, a)}.items():
+    add(f"{name}.vv", "vd vs2 vs1", "fma", "valu", "fpminmax", fn)
+    add(f"{name}.vf", "vd vs2 fs1", "fma", "valu", "fpminmax", fn)
+add("vfsgnj.vv", "vd vs2 vs1", "fma", "valu", "fpminmax", lambda d, a, b: np.copysign(b, a))
+add("vfsgnjn.vv", "vd vs2 vs1", "fma", "valu", "fpminmax", lambda d, a, b: np.copysign(b, -a),
+    doc="vfneg.v vd, vs = vfsgnjn.vv vd, vs, vs")
+add("vfsgnjx.vv", "vd vs2 vs1", "fma", "valu", "fpminmax",
+    lambda d, a, b: np.copysign(b, np.sign(a) * np.sign(b) + (a == 0) + (b == 0)),
+    doc="vfabs.v vd, vs = vfsgnjx.vv vd, vs, vs")
+
+# fused multiply-add: .vv (vd, vs1, vs2), .vf (vd, fs1, vs2); single rounding
+_FMA = {
+    "vfmacc": lambda d, a, b: a * b + d,
+    "vfnmsac": lambda d, a, b: -(a * b) + d,
+    "vfmsac": lambda d, a, b: a * b - d,
+    "vfmadd": lambda d, a, b: a * d + b,
+    "vfnmsub": lambda d, a, b: -(a * d) + b,
+}
+for name, fn in _FMA.items():
+    add(f"{name}.vv", "vd vs1 vs2", "fma", "valu", "fp", fn, reads_vd=True)
+    add(f"{name}.vf", "vd fs1 vs2", "fma", "valu", "fp", fn, reads_vd=True)
+# widening FMA: FP32 accumulators += BF16 x BF16 (Zvfbfwma) / generic vfwmacc
+for name in ("vfwmaccbf16", "vfwmacc"):
+    add(f"{name}.vv", "vd vs1 vs2", "fma", "valu", "fp", _FMA["vfmacc"], reads_vd=True,
+        widths={"vd": 2})
+    add(f"{name}.vf", "vd fs1 vs2", "fma", "valu", "fp", _FMA["vfmacc"], reads_vd=True,
+        widths={"vd": 2})
+
+# divide, sqrt, estimates
+add("vfdiv.vv", "vd vs2 vs1", "fdiv", "valu", "fdiv", lambda d, a, b: b / a)
+add("vfdiv.vf", "vd vs2 fs1", "fdiv", "valu", "fdiv", lambda d, a, b: b / a)
+add("vfrdiv.vf", "vd vs2 fs1", "fdiv", "valu", "fdiv", lambda d, a, b: a / b)
+add("vfsqrt.v", "vd vs2", "fdiv", "valu", "fdiv", lambda d, a, b: np.sqrt(b))
+add("vfrec7.v", "vd vs2", "fma", "valu", "fp", lambda d, a, b: rec_approx(b, EST7_FRAC_BITS),
+    doc="7-bit reciprocal estimate (precision model: mantissa rounded to 7 bits)")
+add("vfrsqrt7.v", "vd vs2", "fma", "valu", "fp", lambda d, a, b: rsqrt_approx(b, EST7_FRAC_BITS),
+    doc="7-bit reciprocal square-root estimate (precision model)")
+
+# compares into masks (riscv.md 4.1: latency 2*LMUL+3, mask results do not chain)
+_CMP = {"vmflt": np.less, "vmfle": np.less_equal, "vmfeq": np.equal, "vmfne": np.not_equal,
+        "vmfgt": np.greater, "vmfge": np.greater_equal}
+for name, cmp in _CMP.items():
+    if name not in ("vmfgt", "vmfge"):
+        add(f"{name}.vv", "vd vs2 vs1", "fma", "vcmp", "cmp",
+            (lambda c: lambda d, a, b: c(b, a))(cmp), mask_result=True, widths={"vd": "m"})
+    add(f"{name}.vf", "vd vs2 fs1", "fma", "vcmp", "cmp",
+        (lambda c: lambda d, a, b: c(b, a))(cmp), mask_result=True, widths={"vd": "m"})
+add("vmseq.vx", "vd vs2 rs1", "int", "vcmp", "cmp", lambda d, a, b: b == a, mask_result=True,
+    types={"*": "i"}, widths={"vd": "m"})
+add("vmslt.vx", "vd vs2 rs1", "int", "vcmp", "cmp", lambda d, a, b: b < a, mask_result=True,
+    types={"*": "i"}, widths={"vd": "m"})
+
+# merges (v0 selects op1)
+add("vmerge.vvm", "vd vs2 vs1", "int", "vmerge", "int", types={"*": "u"})
+add("vfmerge.vfm", "vd vs2 fs1", "fma", "vmerge", "fpminmax")
+
+# conversions (riscv.md 4.1: conversions share the FP latency 8)
+add("vfcvt.x.f.v", "vd vs2", "fma", "valu", "fp", lambda d, a, b: np.rint(b),
+    types={"vd": "i", "vs2": "f"}, doc="round to nearest even (frm=RNE)")
+add("vfcvt.rtz.x.f.v", "vd vs2", "fma", "valu", "fp", lambda d, a, b: np.trunc(b),
+    types={"vd": "i", "vs2": "f"})
+add("vfcvt.f.x.v", "vd vs2", "fma", "valu", "fp", lambda d, a, b: b.astype(np.float64),
+    types={"vd": "f", "vs2": "i"})
+for name in ("vfwcvtbf16.f.f.v", "vfwcvt.f.f.v"):
+    add(name, "vd vs2", "fma", "valu", "fp", lambda d, a, b: b, widths={"vd": 2})
+for name in ("vfncvtbf16.f.f.w", "vfncvt.f.f.w"):
+    add(name, "vd vs2", "fma", "valu", "fp", lambda d, a, b: b, widths={"vs2": 2})
+
+# integer ALU: vx/vi forms take the scalar/immediate as op1
+_INT = {
+    "vadd": lambda d, a, b: b + a,
+    "vsub": lambda d, a, b: b - a,
+    "vmul": lambda d, a, b: b * a,
+    "vand": lambda d, a, b: b & a,
+    "vor": lambda d, a, b: b | a,
+    "vsll": lambda d, a, b: b << (np.asarray(a) & 63),
+    "vsra": lambda d, a, b: b >> (np.asarray(a) & 63),
+    "vminu": lambda d, a, b: np.minimum(b, a),
+}
+for name, fn in _INT.items():
+    add(f"{name}.vv", "vd vs2 vs1", "int", "valu", "int", fn, types={"*": "i"})
+    add(f"{name}.vx", "vd vs2 rs1", "int", "valu", "int", fn, types={"*": "i"})
+    if name not in ("vmul", "vminu"):
+        add(f"{name}.vi", "vd vs2 imm", "int", "valu", "int", fn, types={"*": "i"})
+add("vsrl.vi", "vd vs2 imm", "int", "valu", "int", lambda d, a, b: b >> a, types={"*": "u"})
+add("vid.v", "vd", "int", "vid", "slide", types={"*": "u"}, doc="vd[i] = i")
+
+# moves and splats
+add("vmv.v.v", "vd vs2", "int", "valu", "int", lambda d, a, b: b, types={"*": "u"})
+add("vmv.v.x", "vd rs1", "int", "valu", "int", lambda d, a, b: a + 0 * d, types={"*": "i"},
+    reads_vd=False)
+add("vmv.v.i", "vd imm", "int", "valu", "int", lambda d, a, b: a + 0 * d, types={"*": "i"})
+add("vfmv.v.f", "vd fs1", "fma", "valu", "fpminmax", lambda d, a, b: a + 0 * d,
+    doc="splat f[rs1] (riscv.md 4.1: vfmv latency 4)")
+add("vfmv.f.s", "fd vs2", "permute", "vtos", "mvs", widths={"vs2": "s"})
+add("vmv.x.s", "rd vs2", "permute", "vtos", "mvs", types={"*": "i"}, widths={"vs2": "s"})
+add("vfmv.s.f", "vd fs1", "permute", "stov", "mvs", widths={"vd": "s"})
+add("vmv.s.x", "vd rs1", "permute", "stov", "mvs", types={"*": "i"}, widths={"vd": "s"})
+add("vfirst.m", "rd vs2", "permute", "vtos", "mvs", types={"*": "m"}, widths={"vs2": "m"},
+    doc="index of the first set mask bit among the first VL, or -1")
+
+# reductions: vd[0] = op(vs1[0], vs2[0..vl-1]) (riscv.md 2.1: scalar into element 0)
+for name, prof in (("vfredusum", "red"), ("vfredosum", "redo"), ("vfredmax", "red"),
+                   ("vfredmin", "red")):
+    add(f"{name}.vs", "vd vs2 vs1", "reduction", "vred", prof,
+        widths={"vd": "s", "vs1": "s"}, attrs={"op": name[5:]})
+
+# permutes
+add("vslidedown.vx", "vd vs2 rs1", "permute", "vslide", "slide", types={"*": "u"},
+    attrs={"dir": "down"})
+add("vslidedown.vi", "vd vs2 imm", "permute", "vslide", "slide", types={"*": "u"},
+    attrs={"dir": "down"})
+add("vslideup.vx", "vd vs2 rs1", "permute", "vslide", "slide", types={"*": "u"},
+    attrs={"dir": "up"})
+add("vslideup.vi", "vd vs2 imm", "permute", "vslide", "slide", types={"*": "u"},
+    attrs={"dir": "up"})
+add("vrgather.vv", "vd vs2 vs1", "permute", "vgather", "gather", types={"*": "u"})
+add("vrgather.vx", "vd vs2 rs1", "permute", "vgather", "gatherx", types={"*": "u"})
+
+# memory: data EEW = SEW; indexed loads take byte offsets in an index register (EEW in name)
+for e in (16, 32, 64):
+    add(f"vle{e}.v", "vd mem", "load", "vload", "load", types={"*": "u"})
+    add(f"vse{e}.v", "vs3 mem", "store", "vstore", "store", types={"*": "u"})
+    add(f"vlse{e}.v", "vd mem", "load", "vload", "load", types={"*": "u"})
+    add(f"vsse{e}.v", "vs3 mem", "store", "vstore", "store", types={"*": "u"})
+for e in (32,):
+    add(f"vluxei{e}.v", "vd mem", "load", "vload", "load", types={"*": "u"},
+        attrs={"index_eew": e})
+    add(f"vsuxei{e}.v", "vs3 mem", "store", "vstore", "store", types={"*": "u"},
+        attrs={"index_eew": e})
+
+# ---- scalar instructions (loop control, addresses, scalar FP) -----------------------------
+add("flw", "fd mem", "scalar", "sload", "sload")
+add("flh", "fd mem", "scalar", "sload", "sload", doc="BF16 scalar load (Zfbfmin)")
+add("fsw", "fs2 mem", "scalar", "sstore", "sstore")
+add("fsh", "fs2 mem", "scalar", "sstore", "sstore")
+add("lw", "rd mem", "scalar", "sload", "sload", types={"*": "i"})
+add("sw", "rs2 mem", "scalar", "sstore", "sstore", types={"*": "i"})
+add("fadd.s", "fd fs1 fs2", "scalar", "salu", "sfp", lambda a, b: a + b)
+add("fsub.s", "fd fs1 fs2", "scalar", "salu", "sfp", lambda a, b: a - b)
+add("fmul.s", "fd fs1 fs2", "scalar", "salu", "sfp", lambda a, b: a * b)
+add("fmax.s", "fd fs1 fs2", "scalar", "salu", "sfp", max)
+add("fmin.s", "fd fs1 fs2", "scalar", "salu", "sfp", min)
+add("fmadd.s", "fd fs1 fs2 fs3", "scalar", "salu", "sfp", lambda a, b, c: a * b + c)
+add("fnmsub.s", "fd fs1 fs2 fs3", "scalar", "salu", "sfp", lambda a, b, c: -(a * b) + c)
+add("fdiv.s", "fd fs1 fs2", "scalar", "salu", "sfdiv",
+    lambda a, b: a / b if b else float(np.copysign(np.inf, a) if a else np.nan))
+add("fsqrt.s", "fd fs1", "scalar", "salu", "sfdiv", lambda a: float(np.sqrt(a)))
+add("fmv.s", "fd fs1", "scalar", "salu", "sfp", lambda a: a, doc="fsgnj.s fd, fs, fs")
+add("addi", "rd rs1 imm", "scalar", "salu", "sint", lambda a, b: a + b, types={"*": "i"})
+add("add", "rd rs1 rs2", "scalar", "salu", "sint", lambda a, b: a + b, types={"*": "i"})
+add("slli", "rd rs1 imm", "scalar", "salu", "sint", lambda a, b: a << b, types={"*": "i"})
+add("bne", "rs1 rs2 label", "scalar", "branch", "branch", doc="loop back edge")
+add("blt", "rs1 rs2 label", "scalar", "branch", "branch")
+
+RVV = register_extension(Extension(R, tuple(D), {}, "RVV 1.0 subset + scalar RV64GF loop code"))
