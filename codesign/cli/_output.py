@@ -55,9 +55,8 @@ def format_table(rows: pd.DataFrame | Sequence[dict[str, Any]], floatfmt: str = 
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
 
     def fmt(vals: list[str]) -> str:
-        return "  ".join(
-            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(vals, widths, numeric, strict=True)
-        ).rstrip()
+        cells = zip(vals, widths, numeric, strict=True)
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in cells).rstrip()
 
     out = [fmt(cols), fmt(["-" * w for w in widths])]
     out.extend(fmt(r) for r in cells)

@@ -1,0 +1,51 @@
+"""FLOPs of semantic ops from their shape fields (the counting conventions of the trace).
+
+Conventions (the ones FLOP counters such as fvcore and torch.utils.flop_counter use):
+a multiply-add is 2 FLOPs; an elementwise or activation op is 1 FLOP per output element
+(SwiGLU 2: the SiLU and the product); a reduction is 1 FLOP per input element.
+Normalisations and softmax count the arithmetic per element of their textbook form.
+"""
+
+from __future__ import annotations
+
+# Per-element FLOPs of row-wise ops (textbook form; see each comment).
+NORM_FLOPS_PER_ELEMENT = {
+    "rmsnorm": 4,  # square, accumulate, scale by rsqrt, multiply by the weight
+    "rmsnorm_1p": 5,  # as rmsnorm, plus the (1 + w) add
+    "gated_rmsnorm": 6,  # rmsnorm, then x * silu(z): silu and the product
+    "l2norm": 3,  # square, accumulate, scale by rsqrt
+}
+SOFTMAX_FLOPS_PER_ELEMENT = 5  # max, subtract, exp, sum, divide
+ROUTER_FLOPS_PER_ELEMENT = 6  # softmax (5) + top-k compare (1); renormalising k values is O(k)
+ROPE_FLOPS_PER_ROTATED_ELEMENT = 3  # x*cos + rotate_half(x)*sin: 2 multiplies and an add
+
+
+def causal_pairs(sq: int, skv: int) -> int:
+    """Query-key pairs a causal mask keeps: query i (of sq, the last sq of skv positions)
+    sees the skv - sq cached positions and the new ones up to itself."""
+    return sq * (skv - sq) + sq * (sq + 1) // 2
+
+
+def attention_flops(b: int, hq: int, sq: int, skv: int, d: int, causal: bool) -> int:
+    """QK^T and PV: 2 matmuls of 2·D FLOPs per kept query-key pair and head."""
+    pairs = causal_pairs(sq, skv) if causal else sq * skv
+    return 4 * b * hq * d * pairs
+
+
+def chunk_delta_rule_flops(b: int, h: int, t: int, dk: int, dv: int, chunk: int) -> int:
+    """The chunked gated delta rule (transformers' ``torch_chunk_gated_delta_rule``).
+
+    Per chunk of C tokens and head: K_beta·K^T and Q·K^T (2·C²·Dk each); two unit-lower
+    triangular solves with C×C systems (C²·Dv and C²·Dk); then per chunk against the
+    Dk×Dv state: K_cumdecay·S, Q·S and K^T·V_new (2·C·Dk·Dv each) and intra·V_new (2·C²·Dv).
+    """
+    c = chunk
+    n_chunks = -(-t // c)  # T is padded up to a multiple of the chunk length
+    per_chunk = 4 * c * c * dk + c * c * (dv + dk) + 6 * c * dk * dv + 2 * c * c * dv
+    return b * h * n_chunks * per_chunk
+
+
+def recurrent_delta_rule_flops(b: int, h: int, t: int, dk: int, dv: int) -> int:
+    """One recurrent step per token (``torch_recurrent_gated_delta_rule``): decay S (Dk·Dv),
+    S·k (2·Dk·Dv), the delta (2·Dv), the rank-1 update (2·Dk·Dv) and S·q (2·Dk·Dv)."""
+    return b * h * t * (7 * dk * dv + 2 * dv)

@@ -1,0 +1,235 @@
+"""The Qwen model registry: named configs (files in ``workloads/configs/``) or any config.json.
+
+A config file is a Hugging Face text config (``config.json``) plus an optional
+``_codesign`` table with the source of its numbers. Full multimodal configs (with a
+``text_config``) are accepted too; only the text tower is used.
+
+Parameter counts here are analytic (from the config alone, no torch), so that
+``codesign models`` is instant; tests check them against the instantiated transformers
+modules and against the reference counts in shared/reference/qwen.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from workloads.errors import WorkloadError
+
+# model_type -> (family name used by the extractor, transformers text model_type)
+MODEL_TYPES: dict[str, str] = {
+    "qwen3_5": "qwen3_5_text",
+    "qwen3_5_text": "qwen3_5_text",
+    "qwen3_5_moe": "qwen3_5_moe_text",
+    "qwen3_5_moe_text": "qwen3_5_moe_text",
+    "qwen3_next": "qwen3_next",
+    "qwen3": "qwen3",
+    "qwen3_moe": "qwen3_moe",
+    "qwen2": "qwen2",
+}
+# Text model types whose RMSNorm applies the weight as (1 + w) (zero-centred), qwen.md §1.1.
+ZERO_CENTRED_NORM = frozenset({"qwen3_5_text", "qwen3_5_moe_text", "qwen3_next"})
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A Qwen text config: its name, transformers model_type and the raw fields."""
+
+    name: str
+    model_type: str  # text model_type, a value of MODEL_TYPES
+    fields: dict[str, Any] = field(hash=False)
+    source: str = ""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+    # ---- derived dimensions ----------------------------------------------------------
+    @property
+    def hidden(self) -> int:
+        return int(self.fields["hidden_size"])
+
+    @property
+    def layers(self) -> int:
+        return int(self.fields["num_hidden_layers"])
+
+    @property
+    def vocab(self) -> int:
+        return int(self.fields["vocab_size"])
+
+    @property
+    def heads(self) -> int:
+        return int(self.fields["num_attention_heads"])
+
+    @property
+    def kv_heads(self) -> int:
+        return int(self.fields.get("num_key_value_heads") or self.heads)
+
+    @property
+    def head_dim(self) -> int:
+        hd = self.fields.get("head_dim")
+        return int(hd) if hd else self.hidden // self.heads
+
+    @property
+    def is_moe(self) -> bool:
+        return "num_experts" in self.fields and int(self.fields["num_experts"]) > 0
+
+    @property
+    def tied(self) -> bool:
+        return bool(self.fields.get("tie_word_embeddings", False))
+
+    @property
+    def layer_types(self) -> list[str]:
+        types = self.fields.get("layer_types")
+        if types:
+            return list(types)
+        if self.model_type in ("qwen3_5_text", "qwen3_5_moe_text", "qwen3_next"):
+            interval = int(self.fields.get("full_attention_interval", 4))
+            return ["linear_attention" if (i + 1) % interval else "full_attention"
+                    for i in range(self.layers)]
+        return ["full_attention"] * self.layers
+
+    def hf_dict(self) -> dict[str, Any]:
+        """The fields as transformers reads them (without codesign's own keys)."""
+        return {k: v for k, v in self.fields.items() if not k.startswith("_")}
+
+
+def _config_dir() -> Any:
+    return resources.files("workloads") / "configs"
+
+
+@cache
+def model_names() -> tuple[str, ...]:
+    """Registered model names, in a stable order (family, then size)."""
+    names = [p.name[: -len(".json")] for p in _config_dir().iterdir()
+             if p.name.endswith(".json")]
+    order = {"qwen3.5": 0, "qwen3": 1, "qwen3-next": 2, "qwen2.5": 3}
+
+    def key(n: str) -> tuple[int, float, str]:
+        fam = "qwen3-next" if n.startswith("qwen3-next") else n.split("-", maxsplit=1)[0]
+        sizes = [float(p[:-1]) for p in n.split("-")[1:] if re.fullmatch(r"\d+(\.\d+)?b", p)]
+        return (order.get(fam, 9), sizes[0] if sizes else 0.0, n)
+
+    return tuple(sorted(names, key=key))
+
+
+def _parse(name: str, raw: Any, origin: str) -> ModelConfig:
+    if not isinstance(raw, dict):
+        raise WorkloadError(f"{origin}: a config.json must hold a JSON object")
+    if isinstance(raw.get("text_config"), dict):  # multimodal config: the text tower
+        raw = {**raw["text_config"], "_codesign": raw.get("_codesign", {})}
+    mt = raw.get("model_type")
+    if mt not in MODEL_TYPES:
+        raise WorkloadError(
+            f"{origin}: unsupported model_type {mt!r}; valid: {', '.join(MODEL_TYPES)}"
+        )
+    required = ["hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"]
+    if MODEL_TYPES[mt] in ("qwen3_5_text", "qwen3", "qwen2", "qwen3_next"):
+        required.append("intermediate_size")
+    if MODEL_TYPES[mt] in ("qwen3_5_moe_text", "qwen3_moe", "qwen3_next"):
+        required += ["num_experts", "num_experts_per_tok", "moe_intermediate_size"]
+    missing = [k for k in required if k not in raw]
+    if missing:
+        raise WorkloadError(f"{origin}: config lacks required fields: {', '.join(missing)}")
+    for k in required:
+        v = raw[k]
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise WorkloadError(f"{origin}: field {k!r} must be a positive integer, got {v!r}")
+    meta = raw.get("_codesign", {}) if isinstance(raw.get("_codesign"), dict) else {}
+    fields = {k: v for k, v in raw.items() if k != "_codesign"}
+    fields["model_type"] = MODEL_TYPES[mt]
+    return ModelConfig(name=name, model_type=MODEL_TYPES[mt], fields=fields,
+                       source=str(meta.get("source", origin)))
+
+
+def load_config(model: str | Path) -> ModelConfig:
+    """A registered model by name, or a config.json by path."""
+    text = str(model)
+    if text in model_names():
+        path = _config_dir() / f"{text}.json"
+        return _parse(text, json.loads(path.read_text()), f"workloads/configs/{text}.json")
+    p = Path(text)
+    if p.suffix == ".json" or p.is_file() or p.is_dir():
+        if p.is_dir():
+            p = p / "config.json"
+        if not p.is_file():
+            raise WorkloadError(f"config file {str(p)!r} does not exist")
+        try:
+            raw = json.loads(p.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise WorkloadError(f"malformed config.json {str(p)!r}: {exc}") from None
+        return _parse(p.parent.name or p.stem, raw, str(p))
+    raise WorkloadError(
+        f"unknown model {text!r}; valid: {', '.join(model_names())} (or a config.json path)"
+    )
+
+
+# ---- parameter counts ----------------------------------------------------------------
+@dataclass(frozen=True)
+class ParamCounts:
+    total: int  # every parameter (tied embedding counted once)
+    active: int  # parameters one token uses (only top-k routed experts)
+    embedding: int  # the input embedding table
+    lm_head: int  # the output projection (counted in total only when untied)
+    layers_by_type: dict[str, int]
+
+
+def _attention_params(c: ModelConfig) -> int:
+    h, hd, nh, nkv = c.hidden, c.head_dim, c.heads, c.kv_heads
+    gated = c.model_type in ("qwen3_5_text", "qwen3_5_moe_text", "qwen3_next")
+    q_out = nh * hd * (2 if gated else 1)  # q_proj also emits the output gate (qwen.md §1.1)
+    p = h * q_out + 2 * h * nkv * hd + nh * hd * h
+    if c.model_type == "qwen2" or c.get("attention_bias", False):
+        p += q_out + 2 * nkv * hd  # q/k/v biases (qwen2 always has them)
+    if c.model_type != "qwen2":
+        p += 2 * hd  # q_norm, k_norm
+    return p
+
+
+def _gdn_params(c: ModelConfig) -> int:
+    h = c.hidden
+    nk, nv = int(c.get("linear_num_key_heads")), int(c.get("linear_num_value_heads"))
+    dk, dv = int(c.get("linear_key_head_dim")), int(c.get("linear_value_head_dim"))
+    kd, vd = nk * dk, nv * dv
+    conv_dim = 2 * kd + vd
+    proj = h * (conv_dim + vd + 2 * nv)  # qkv, z, b, a (fused as qkvz + ba in qwen3_next)
+    conv = conv_dim * int(c.get("linear_conv_kernel_dim", 4))
+    return proj + conv + 2 * nv + dv + vd * h  # + dt_bias, A_log, gated-norm weight, out_proj
+
+
+def _mlp_params(c: ModelConfig, layer: int) -> tuple[int, int]:
+    """(total, active) parameters of one layer's MLP or MoE block."""
+    h = c.hidden
+    sparse = c.is_moe and layer not in (c.get("mlp_only_layers") or []) and (
+        (layer + 1) % int(c.get("decoder_sparse_step", 1) or 1) == 0
+    )
+    if not sparse:
+        p = 3 * h * int(c.get("intermediate_size"))
+        return p, p
+    e, k, im = int(c.get("num_experts")), int(c.get("num_experts_per_tok")), int(
+        c.get("moe_intermediate_size"))
+    router = e * h
+    expert = 3 * h * im
+    shared_i = int(c.get("shared_expert_intermediate_size", 0) or 0)
+    shared = 3 * h * shared_i + (h if shared_i else 0)  # + shared_expert_gate
+    return router + e * expert + shared, router + k * expert + shared
+
+
+def param_counts(c: ModelConfig) -> ParamCounts:
+    embedding = c.vocab * c.hidden
+    lm_head = c.vocab * c.hidden
+    total = embedding + (0 if c.tied else lm_head) + c.hidden  # + final norm
+    active = total
+    by_type: dict[str, int] = {}
+    for i, t in enumerate(c.layer_types):
+        by_type[t] = by_type.get(t, 0) + 1
+        mixer = _gdn_params(c) if t == "linear_attention" else _attention_params(c)
+        mlp_total, mlp_active = _mlp_params(c, i)
+        norms = 2 * c.hidden
+        total += mixer + mlp_total + norms
+        active += mixer + mlp_active + norms
+    return ParamCounts(total, active, embedding, lm_head, by_type)
