@@ -1,0 +1,131 @@
+"""``codesign run``: time a model (or a saved trace) on one or more targets."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from codesign import targets
+from codesign.cli._output import add_format_option, print_json, print_table
+from codesign.errors import CodesignError
+from codesign.result import Result
+
+EXAMPLES = """examples:
+  codesign run qwen3.5-9b --target h100-sxm --phase decode --context 4096
+  codesign run trace.parquet --target a100-80gb --target h100-sxm --target h200
+  codesign run trace.parquet --target h100-sxm --set attention.implementation=fa2
+  codesign run trace.parquet --target h100-sxm --target l4 -o results.parquet --format json
+
+The first --target is the baseline: speedup = its latency / each target's latency.
+--set applies to every target (see `codesign targets --fields TARGET` for the paths).
+-o writes one Result Parquet per target (codesign.Result.load reads it): the given path
+for a single target, and PATH with the target's name before the suffix
+(results.h100-sxm.parquet) for several. Each file is written atomically (temporary file,
+then rename), and only after every target has been timed.
+"""
+
+SCENARIO_OPTIONS = ("phase", "batch", "seq", "context", "routing", "weight_dtype")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "run", help="time a model or a saved trace on targets",
+        description="Trace MODEL (or load TRACE.parquet) and time it on each --target: "
+                    "latency, tokens/s and the speedup over the first target.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", metavar="MODEL|TRACE.parquet",
+                   help="a model name (`codesign models`) or a trace saved by `codesign trace`")
+    p.add_argument("--target", "-t", action="append", required=True, metavar="T",
+                   help="target name (repeatable; `codesign targets` lists them)")
+    p.add_argument("--phase", choices=("prefill", "decode"), help="default prefill")
+    p.add_argument("--batch", type=int, metavar="N", help="sequences (default 1)")
+    p.add_argument("--seq", type=int, metavar="N", help="prefill prompt tokens (default 2048)")
+    p.add_argument("--context", type=int, metavar="N",
+                   help="decode: tokens already in the KV cache (default 4096)")
+    p.add_argument("--routing", metavar="P", help="MoE routing policy (balanced, zipf:S[:SEED])")
+    p.add_argument("--weight-dtype", metavar="D", help="weight dtype (bf16, fp16, int8, int4)")
+    p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="sets",
+                   help="override a config field on every target (repeatable)")
+    p.add_argument("-o", "--output", metavar="results.parquet",
+                   help="save each target's per-op Result as Parquet")
+    add_format_option(p)
+    p.set_defaults(func=run)
+
+
+def parse_sets(items: list[str]) -> dict[str, str]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": "1", "c": "x"}``; a malformed item is an error."""
+    out: dict[str, str] = {}
+    for item in items:
+        path, sep, value = item.partition("=")
+        if not sep or not path.strip():
+            raise CodesignError(f"--set {item!r}: expected PATH=VALUE (e.g. memory.dram_gbps=4000)")
+        out[path.strip()] = value.strip()
+    return out
+
+
+def load_trace(args: argparse.Namespace) -> Any:
+    """The trace: loaded from a Parquet file, or extracted for a model name."""
+    from workloads.schema import Trace
+
+    given = {k: getattr(args, k) for k in SCENARIO_OPTIONS if getattr(args, k) is not None}
+    src = args.source
+    if src.endswith(".parquet") or Path(src).is_file():
+        if given:
+            raise CodesignError(
+                f"--{next(iter(given)).replace('_', '-')} applies to tracing a model; "
+                f"{src!r} is a saved trace with its own scenario")
+        return Trace.load(src)
+    from codesign import api
+
+    options = {k: v for k, v in given.items() if k not in ("phase", "batch", "seq", "context")}
+    try:
+        return api.trace(src, phase=given.get("phase", "prefill"), batch=given.get("batch", 1),
+                         seq=given.get("seq"), context=given.get("context"), **options)
+    except ImportError as exc:
+        raise CodesignError(f"cannot trace {src!r}: trace extraction is unavailable ({exc})") \
+            from None
+
+
+def output_paths(path: str, names: list[str]) -> list[Path]:
+    """Where -o writes each target's Result."""
+    p = Path(path)
+    if len(names) == 1:
+        return [p]
+    suffix = p.suffix or ".parquet"
+    stem = p.name[: -len(p.suffix)] if p.suffix else p.name
+    return [p.with_name(f"{stem}.{n}{suffix}") for n in names]
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = parse_sets(args.sets)
+    if len(set(args.target)) != len(args.target):
+        raise CodesignError("a --target is given twice")
+    resolved = [targets.resolve(t, overrides) for t in args.target]  # fail fast on names
+    trace = load_trace(args)
+    results: list[Result] = [t.simulate(trace) for t in resolved]
+    base = results[0].latency_s
+    rows = []
+    for r in results:
+        s = r.summary()
+        s["speedup"] = base / r.latency_s if r.latency_s > 0 else 0.0
+        rows.append(s)
+    if args.output:
+        for r, path in zip(results, output_paths(args.output, args.target), strict=True):
+            r.save(path)
+    if args.format == "json":
+        print_json(rows)
+        return 0
+    first = rows[0]
+    print(f"{first['model']}  {first['phase']}  batch={first['batch']}  "
+          f"seq={first['seq']}  context={first['context']}")
+    print_table([{
+        "target": s["target"], "family": s["family"],
+        "latency_ms": s["latency_s"] * 1e3, "tokens_per_s": s["tokens_per_s"],
+        "speedup": s["speedup"],
+        "top_kind": next(iter(s["seconds_by_kind"]), ""),
+    } for s in rows])
+    if args.output:
+        for path in output_paths(args.output, args.target):
+            print(f"wrote {path}")
+    return 0

@@ -1,0 +1,107 @@
+"""The Nvidia-style GPU target family: presets in ``codesign/presets/gpu/*.toml``.
+
+The registry (:mod:`codesign.targets`) calls :func:`names`, :func:`owns` and :func:`make`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from codesign import config as C
+from codesign.errors import CodesignError
+from codesign.gpu.config import GPUConfig
+from codesign.gpu.model import time_ops
+from codesign.result import Result
+
+FAMILY = "gpu"
+PRESET_DIR = Path(__file__).resolve().parent.parent / "presets" / "gpu"
+
+
+@cache
+def _presets() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(PRESET_DIR.glob("*.toml"))}
+
+
+def names() -> list[str]:
+    """The GPU presets, by file name."""
+    return list(_presets())
+
+
+def owns(name: str) -> bool:
+    return name in _presets()
+
+
+@cache
+def _load(name: str) -> tuple[GPUConfig, dict[str, Any]]:
+    return C.load_toml(GPUConfig, _presets()[name])
+
+
+def preset(name: str) -> tuple[GPUConfig, dict[str, Any]]:
+    """A preset's config and its ``[meta]`` table (description, sources, unverified)."""
+    if not owns(name):
+        raise CodesignError(f"unknown GPU {name!r}; valid: {', '.join(names())}")
+    return _load(name)
+
+
+def describe(name: str) -> str:
+    """One line about a preset (its ``[meta] description``)."""
+    return str(preset(name)[1].get("description", ""))
+
+
+@dataclass
+class GPUTarget:
+    """A GPU preset with overrides applied; ``simulate`` times a trace on it."""
+
+    name: str
+    config: GPUConfig
+    meta: dict[str, Any] = field(default_factory=dict)
+    family: str = FAMILY
+
+    @property
+    def fingerprint(self) -> str:
+        return C.fingerprint(self.config)
+
+    @property
+    def description(self) -> str:
+        return str(self.meta.get("description", ""))
+
+    def simulate(self, trace: Any) -> Result:
+        ops = time_ops(self.config, trace.ops)
+        return Result(
+            target=self.name, ops=ops, latency_s=float(ops["total_seconds"].sum()),
+            trace_meta=dict(trace.meta), config=C.to_dict(self.config),
+            fingerprint=self.fingerprint, family=FAMILY,
+        )
+
+
+def override(cfg: GPUConfig, overrides: Mapping[str, Any]) -> GPUConfig:
+    """``cfg`` with fields replaced by dotted path, any depth (``attention.fa3.block_n``).
+
+    Builds the nested override tree itself and hands it to :mod:`codesign.config`'s
+    applier (which checks names and types): ``config.override`` at this commit stores a
+    path's tail unwrapped, so paths with a dot fail there.
+    """
+    nested: dict[str, Any] = {}
+    for path, value in overrides.items():
+        *heads, last = path.split(".")
+        node = nested
+        for h in heads:
+            node = node.setdefault(h, {})
+            if not isinstance(node, dict):
+                raise CodesignError(f"override {path!r} conflicts with another override")
+        if isinstance(node.get(last), dict):
+            raise CodesignError(f"override {path!r} conflicts with another override")
+        node[last] = C._Leaf(value)
+    return C._apply(cfg, nested, "") if nested else cfg
+
+
+def make(name: str, overrides: Mapping[str, Any] | None = None) -> GPUTarget:
+    """The preset ``name`` with dotted-path ``overrides`` (``{"memory.dram_gbps": 4000}``)."""
+    cfg, meta = preset(name)
+    cfg = override(cfg, dict(overrides or {}))
+    cfg.check()
+    return GPUTarget(name=name, config=cfg, meta=meta)

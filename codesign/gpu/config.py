@@ -1,0 +1,367 @@
+"""The GPU's configuration: typed dataclasses, each field with its unit and source.
+
+Presets live in ``codesign/presets/gpu/<name>.toml`` (one per GPU, with a ``[meta]`` table
+naming the sources). Defaults below are the H100 SXM5's, so a field a preset omits is an
+H100 value; every preset sets the hardware fields explicitly.
+
+Source tags: "gpu.md §N" is /work/shared/reference/gpu.md, section N. "[M]" marks a value
+that gpu.md itself tags as unverified recollection, or one that is an assumption of this
+model (the help text says which). "fitted" marks the few efficiency constants fitted to a
+published series; ``docs`` of the validation suite (codesign/validate.py) describe the fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from codesign.config import param, section
+from codesign.errors import CodesignError
+
+ATTENTION_IMPLEMENTATIONS = ("fa2", "fa3", "cudnn", "triton", "standard")
+LAUNCH_MODES = ("eager", "graph")
+ARCHES = ("ampere", "ada", "hopper", "blackwell")
+
+
+@dataclass(frozen=True)
+class SMConfig:
+    """The streaming multiprocessors: how many, how fast, and what each can do per clock."""
+
+    arch: str = param("hopper", "architecture: ampere, ada, hopper or blackwell (kernel "
+                      "availability: FlashAttention-3 runs on Hopper only)", "", "gpu.md §1")
+    count: int = param(132, "streaming multiprocessors (SMs)", "SMs", "gpu.md §1")
+    clock_mhz: float = param(
+        1830.0, "SM clock at which the datasheet tensor peak is reached", "MHz",
+        "gpu.md §1: 1830 MHz reproduces 989 TFLOP/s (ml-engineering)")
+    tc_fp16_flops_per_clk: int = param(
+        4096, "dense FP16/BF16 tensor-core FLOP per clock per SM (FP32 accumulate)",
+        "FLOP/clk/SM", "gpu.md §1: 989 TFLOP/s = 132 SMs x 4 TCs x 1024 FLOP/clk x 1830 MHz")
+    tc_fp8_flops_per_clk: int = param(
+        8192, "dense FP8 tensor-core FLOP per clock per SM (0: no FP8 tensor cores)",
+        "FLOP/clk/SM", "gpu.md §1: 1979 TFLOP/s FP8")
+    tc_int8_ops_per_clk: int = param(
+        8192, "dense INT8 tensor-core OP per clock per SM", "OP/clk/SM",
+        "gpu.md §1 (A100 624 TOPS = 2x FP16; Hopper the same ratio)")
+    fp32_flops_per_clk: int = param(
+        256, "FP32 (non-tensor) FLOP per clock per SM: 128 FP32 lanes x FMA",
+        "FLOP/clk/SM",
+        "gpu.md §1: 67 TFLOP/s at the 1980 MHz boost = 132 x 256 x 1.98 GHz")
+    sfu_exp_per_clk: int = param(
+        16, "exponentials (MUFU.EX2) per clock per SM: 4 SFUs in each of 4 sub-partitions",
+        "op/clk/SM",
+        "FlashAttention-3 paper §3 (arXiv 2407.08608): H100 SXM5 has 3.9 TFLOPS of special "
+        "functions = 132 SMs x 16 x 1.83 GHz")
+    smem_kb: float = param(228.0, "shared memory a CTA may use per SM", "KiB", "gpu.md §1")
+    smem_bytes_per_clk: int = param(
+        128, "shared-memory bandwidth per SM (32 banks x 4 B)", "B/clk/SM",
+        "CUDA C programming guide, shared memory banks (32 banks of 4 bytes per clock)")
+    max_ctas: int = param(32, "resident CTAs per SM at most", "CTAs",
+                          "CUDA C programming guide, compute capability table (cc 8.0-9.0)")
+    async_mma: bool = param(
+        True, "has asynchronous warpgroup MMA (Hopper wgmma / Blackwell tcgen05)", "",
+        "gpu.md §1 (architecture); FlashAttention-3 paper §2")
+    mma_sync_fraction: float = param(
+        2.0 / 3.0, "fraction of the tensor peak that the Ampere-style mma.sync path reaches "
+        "(1.0 on GPUs whose native MMA is mma.sync)", "",
+        "FlashAttention-3 paper/blog: on H100 mma.sync reaches about 2/3 of the peak wgmma rate")
+
+    def check(self) -> None:
+        if self.arch not in ARCHES:
+            raise CodesignError(f"sm.arch {self.arch!r} is not one of: {', '.join(ARCHES)}")
+        if self.count < 1 or self.clock_mhz <= 0:
+            raise CodesignError("sm.count and sm.clock_mhz must be positive")
+        if not 0 < self.mma_sync_fraction <= 1:
+            raise CodesignError("sm.mma_sync_fraction must be in (0, 1]")
+        for name in ("tc_fp16_flops_per_clk", "fp32_flops_per_clk", "sfu_exp_per_clk",
+                     "smem_bytes_per_clk", "max_ctas"):
+            if getattr(self, name) <= 0:
+                raise CodesignError(f"sm.{name} must be positive")
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """Off-chip memory (HBM/GDDR/LPDDR) and the L2 cache."""
+
+    dram_gbps: float = param(3350.0, "DRAM (HBM) bandwidth", "GB/s", "gpu.md §1")
+    capacity_gb: float = param(80.0, "DRAM capacity", "GB", "gpu.md §1")
+    l2_mb: float = param(50.0, "L2 cache size", "MB", "gpu.md §1")
+    l2_gbps: float = param(
+        11450.0, "L2 cache bandwidth (all slices)", "GB/s",
+        "[M] A100 whitepaper: 5120 B/clk L2 read bandwidth; the same 47.4 B/clk per SM "
+        "assumed for other GPUs (not in gpu.md)")
+    latency_ns: float = param(
+        600.0, "DRAM load-to-use latency seen by an SM", "ns",
+        "[M] assumption: typical microbenchmark value for HBM GPUs; not in gpu.md")
+    sm_max_gbps: float = param(
+        50.0, "DRAM bandwidth one SM can draw alone (outstanding-request limit); a streaming "
+        "kernel needs dram_gbps / sm_max_gbps busy SMs to saturate DRAM", "GB/s per SM",
+        "[M] assumption: about half of the SMs saturate DRAM (2 x dram_gbps / SMs)")
+
+    def check(self) -> None:
+        for name in ("dram_gbps", "l2_gbps", "sm_max_gbps", "capacity_gb"):
+            if getattr(self, name) <= 0:
+                raise CodesignError(f"memory.{name} must be positive")
+        if self.latency_ns < 0:
+            raise CodesignError("memory.latency_ns must be >= 0")
+
+
+@dataclass(frozen=True)
+class EfficiencyConfig:
+    """How close tuned kernels get to the hardware peaks (fractions, 0..1)."""
+
+    gemm_mainloop: float = param(
+        0.80, "fraction of the tensor peak a tuned GEMM main loop sustains on the SMs it "
+        "occupies (clock droop under power limit, issue and barrier stalls)", "",
+        "gpu.md §3: large BF16 GEMMs reach about 80% (H100) to 87% (A100) of peak")
+    fp32_mainloop: float = param(
+        0.80, "fraction of the FP32 (CUDA-core) peak a tuned compute loop sustains", "",
+        "assumption: the same as gemm_mainloop (gpu.md §3)")
+    dram_stream: float = param(
+        0.90, "fraction of DRAM bandwidth a streaming kernel reaches", "",
+        "gpu.md §3: streaming kernels reach about 90% of datasheet bandwidth")
+    l2_stream: float = param(
+        0.90, "fraction of L2 bandwidth a tiled kernel reaches", "",
+        "assumption: the same as dram_stream (gpu.md §3)")
+
+    def check(self) -> None:
+        for name in ("gemm_mainloop", "fp32_mainloop", "dram_stream", "l2_stream"):
+            if not 0 < getattr(self, name) <= 1:
+                raise CodesignError(f"efficiency.{name} must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """What it costs to start a kernel: host launches (eager) or graph replay."""
+
+    mode: str = param(
+        "graph", "how kernels are issued: eager (host launches each) or graph (CUDA-graph "
+        "replay, as serving engines do for decode)", "", "gpu.md §3d")
+    host_launch_us: float = param(
+        4.0, "host-side cost of one eager kernel launch; a kernel shorter than this leaves "
+        "the GPU waiting for the next launch", "us", "gpu.md §3d: 4-6 us measured, 3-5 us rule")
+    gap_us: float = param(
+        1.3, "GPU-side gap between consecutive kernels (graph replay; also paid in eager)",
+        "us", "gpu.md §3d: about 1.3 us per kernel in a CUDA-graph replay")
+
+    def check(self) -> None:
+        if self.mode not in LAUNCH_MODES:
+            raise CodesignError(
+                f"launch.mode {self.mode!r} is not one of: {', '.join(LAUNCH_MODES)}")
+        if self.host_launch_us < 0 or self.gap_us < 0:
+            raise CodesignError("launch.host_launch_us and launch.gap_us must be >= 0")
+
+
+@dataclass(frozen=True)
+class GemmConfig:
+    """cuBLAS-like tiled GEMM: the tile shapes the heuristic chooses among."""
+
+    tiles: tuple[str, ...] = param(
+        ("128x256", "256x128", "128x128", "128x64", "64x128", "64x64"),
+        "CTA output tiles (MxN) the tile heuristic may choose", "",
+        "CUTLASS/cuBLAS Hopper and Ampere default tile shapes")
+    k_tile: int = param(64, "K depth of one pipeline stage", "elements", "CUTLASS default")
+    stages: int = param(4, "shared-memory pipeline stages per CTA at most (fewer when "
+                        "shared memory is short, at least 2)", "",
+                        "CUTLASS Hopper default (3-4 on Ampere)")
+    max_split_k: int = param(16, "largest split-K factor for skinny GEMMs (M small, K large)",
+                             "", "cuBLAS split-K heuristics for GEMV-like shapes")
+    round_trips: float = param(
+        2.0, "DRAM round trips a CTA pays outside its main loop: the first operand load and "
+        "the epilogue store", "", "structure of a tiled GEMM (prologue + epilogue)")
+
+    def check(self) -> None:
+        for t in self.tiles:
+            parts = t.lower().split("x")
+            if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+                raise CodesignError(f"gemm.tiles entry {t!r} is not MxN (e.g. 128x256)")
+        if not self.tiles:
+            raise CodesignError("gemm.tiles must name at least one tile")
+        if self.k_tile < 1 or self.stages < 1 or self.max_split_k < 1:
+            raise CodesignError("gemm.k_tile, gemm.stages, gemm.max_split_k must be >= 1")
+
+
+@dataclass(frozen=True)
+class AttentionImpl:
+    """One fused attention kernel family (FlashAttention-2/3, cuDNN, Triton)."""
+
+    async_mma: bool = param(
+        True, "issues asynchronous warpgroup MMAs (falls back to mma.sync on GPUs without)",
+        "", "FlashAttention-3 paper §3")
+    mma_efficiency: float = param(
+        1.0, "main-loop MMA rate relative to a tuned GEMM main loop (efficiency.gemm_mainloop)",
+        "", "")
+    softmax_overlap: float = param(
+        0.0, "fraction of the softmax (exp + FP32) time hidden under the MMAs", "", "")
+    block_m: int = param(128, "query rows per CTA", "rows", "")
+    block_n: int = param(128, "keys per main-loop iteration", "keys", "")
+
+    def check(self) -> None:
+        if not 0 < self.mma_efficiency <= 1 or not 0 <= self.softmax_overlap <= 1:
+            raise CodesignError("attention mma_efficiency in (0,1], softmax_overlap in [0,1]")
+        if self.block_m < 1 or self.block_n < 1:
+            raise CodesignError("attention block_m and block_n must be >= 1")
+
+
+def _fa2() -> AttentionImpl:
+    # FA2 issues mma.sync and runs softmax between its two GEMMs in the same warps, so none
+    # of it is hidden (FlashAttention-3 paper §3.1). Tiles 128x64, 4 warps:
+    # flash_fwd_launch_template.h run_mha_fwd_hdim128 (sm80/sm90).
+    return AttentionImpl(async_mma=False, mma_efficiency=1.0, softmax_overlap=0.0,
+                         block_m=128, block_n=64)
+
+
+def _fa3() -> AttentionImpl:
+    # FA3: warp-specialised wgmma with ping-pong scheduling between two consumer
+    # warpgroups and intra-warpgroup softmax/GEMM pipelining (paper §3.1-3.2). The hidden
+    # fraction is fitted to the 16k point of the FA3 series (gpu.md §2a): see validate.py.
+    return AttentionImpl(async_mma=True, mma_efficiency=1.0, softmax_overlap=0.71,
+                         block_m=128, block_n=128)
+
+
+def _cudnn() -> AttentionImpl:
+    # cuDNN's fused flash attention on Hopper also uses wgmma; it hides less of the softmax
+    # than FA3. softmax_overlap fitted to the 16k point of the cuDNN series (gpu.md §2a).
+    return AttentionImpl(async_mma=True, mma_efficiency=1.0, softmax_overlap=0.53,
+                         block_m=128, block_n=128)
+
+
+def _triton() -> AttentionImpl:
+    # The Triton tutorial kernel (FA2 algorithm) on Hopper: wgmma, but waited on
+    # synchronously and without warp specialisation, so no softmax overlap and a slower
+    # main loop. mma_efficiency fitted to the 16k point of the Triton series (gpu.md §2a).
+    return AttentionImpl(async_mma=True, mma_efficiency=0.75, softmax_overlap=0.0,
+                         block_m=128, block_n=64)
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    """Which attention kernels run, and how each behaves."""
+
+    implementation: str = param(
+        "fa3", "prefill attention kernel: fa2, fa3, cudnn, triton, or standard (eager "
+        "PyTorch: QK^T, softmax and PV as separate kernels, S x S scores in DRAM)", "",
+        "gpu.md §2a")
+    softmax_fp32_ops: float = param(
+        4.0, "FP32 (non-exp) instructions per attention score: row max, scale-subtract FMA, "
+        "row-sum add, FP16 pack", "op/score",
+        "FlashAttention-3 paper §3: non-matmul work of the online softmax")
+    round_trips: float = param(
+        3.0, "DRAM round trips a fused-attention CTA pays outside its main loop: load Q, "
+        "load the first K/V tile, store O. Exposed once per CTA: these kernels keep one or "
+        "two register-heavy CTAs per SM, which start and finish together", "",
+        "structure of FlashAttention's prologue and epilogue (FA2/FA3 papers, Algorithm 1)")
+    decode_block_n: int = param(
+        256, "keys per CTA chunk of split-KV decode attention (flash-decoding)", "keys",
+        "FlashAttention split-KV (flash_fwd_splitkv) block size")
+    fa2: AttentionImpl = section(_fa2, "FlashAttention-2")  # noqa: RUF009
+    fa3: AttentionImpl = section(_fa3, "FlashAttention-3 (Hopper only)")  # noqa: RUF009
+    cudnn: AttentionImpl = section(_cudnn, "cuDNN fused attention")  # noqa: RUF009
+    triton: AttentionImpl = section(_triton, "Triton tutorial flash attention")  # noqa: RUF009
+    eager_softmax_efficiency: float = param(
+        0.46, "fraction of DRAM bandwidth PyTorch's standalone softmax kernel reaches on "
+        "attention-score rows (standard implementation only)", "",
+        "fitted to the standard-attention series of gpu.md §2a; see validate.py")
+    eager_softmax_row_ns: float = param(
+        210.0, "SM time per row of PyTorch's standalone softmax kernel beyond its data: "
+        "the block-wide max and sum reductions and their barriers (standard only)", "ns",
+        "fitted to the standard-attention series of gpu.md §2a; see validate.py")
+
+    def check(self) -> None:
+        if self.implementation not in ATTENTION_IMPLEMENTATIONS:
+            raise CodesignError(
+                f"attention.implementation {self.implementation!r} is not one of: "
+                f"{', '.join(ATTENTION_IMPLEMENTATIONS)}")
+        if not 0 < self.eager_softmax_efficiency <= 1:
+            raise CodesignError("attention.eager_softmax_efficiency must be in (0, 1]")
+        if self.decode_block_n < 1 or self.softmax_fp32_ops < 0:
+            raise CodesignError("attention.decode_block_n >= 1, softmax_fp32_ops >= 0")
+
+    def impl(self, name: str | None = None) -> AttentionImpl:
+        """The fused-kernel parameters of ``name`` (default: the configured one)."""
+        return getattr(self, name or self.implementation)
+
+
+@dataclass(frozen=True)
+class LinearAttentionConfig:
+    """Gated DeltaNet kernels as flash-linear-attention (fla) runs them."""
+
+    state_block_v: int = param(
+        64, "value columns per CTA of the sequential state pass", "columns",
+        "fla chunk_gated_delta_rule_fwd_h BV")
+    state_round_trips: float = param(
+        0.0, "DRAM round trips per chunk step of the sequential state pass that prefetching "
+        "does not hide", "",
+        "reason: the k, w, u tiles of step i+1 do not depend on the state, so Triton's "
+        "software pipeline (num_stages) loads them during step i; only compute is serial")
+
+    def check(self) -> None:
+        if self.state_block_v < 1 or self.state_round_trips < 0:
+            raise CodesignError("linear_attention fields must be positive")
+
+
+@dataclass(frozen=True)
+class ElementwiseConfig:
+    """Memory-bound kernels: norms, RoPE, activations, copies, routers."""
+
+    elems_per_cta: int = param(
+        4096, "elements one CTA of a streaming kernel handles", "elements",
+        "typical PyTorch/vLLM launch config (256 threads x 16 elements)")
+    round_trips: float = param(
+        1.0, "DRAM latencies a streaming kernel pays beyond its transfer time (first load)",
+        "", "structure of a streaming kernel")
+    router_kernels: int = param(
+        1, "kernels of the router (softmax, top-k, renormalise fused as in vLLM)", "kernels",
+        "vLLM fused topk_softmax kernel")
+
+    def check(self) -> None:
+        if self.elems_per_cta < 1 or self.round_trips < 0 or self.router_kernels < 1:
+            raise CodesignError("elementwise fields must be positive")
+
+
+@dataclass(frozen=True)
+class GPUConfig:
+    """An Nvidia-style GPU: SMs, memory, kernel efficiencies and launch costs."""
+
+    sm: SMConfig = section(SMConfig, "streaming multiprocessors")  # noqa: RUF009
+    memory: MemoryConfig = section(MemoryConfig, "DRAM and L2")  # noqa: RUF009
+    efficiency: EfficiencyConfig = section(EfficiencyConfig, "kernel efficiencies")  # noqa: RUF009
+    launch: LaunchConfig = section(LaunchConfig, "kernel launch overhead")  # noqa: RUF009
+    gemm: GemmConfig = section(GemmConfig, "tiled GEMM (cuBLAS-like)")  # noqa: RUF009
+    attention: AttentionConfig = section(AttentionConfig, "attention kernels")  # noqa: RUF009
+    linear_attention: LinearAttentionConfig = section(LinearAttentionConfig, "GDN")  # noqa: RUF009
+    elementwise: ElementwiseConfig = section(ElementwiseConfig, "streaming")  # noqa: RUF009
+
+    def check(self) -> None:
+        if self.attention.implementation == "fa3" and self.sm.arch != "hopper":
+            raise CodesignError(
+                f"attention.implementation 'fa3' runs on Hopper only; this GPU is "
+                f"sm.arch = {self.sm.arch!r}: choose fa2, cudnn, triton or standard")
+
+    # ---- derived peaks -------------------------------------------------------------
+    @property
+    def clock_hz(self) -> float:
+        return self.sm.clock_mhz * 1e6
+
+    def tensor_flops(self, dtype: str) -> float:
+        """Dense tensor-core peak (FLOP/s) for an operand dtype."""
+        per_clk = {
+            "fp8": self.sm.tc_fp8_flops_per_clk or self.sm.tc_fp16_flops_per_clk,
+            "int8": self.sm.tc_int8_ops_per_clk or self.sm.tc_fp16_flops_per_clk,
+            "fp32": self.sm.tc_fp16_flops_per_clk / 2,  # TF32 tensor cores: half FP16 rate
+        }.get(dtype, self.sm.tc_fp16_flops_per_clk)
+        return self.sm.count * self.clock_hz * per_clk
+
+    @property
+    def fp32_flops(self) -> float:
+        return self.sm.count * self.clock_hz * self.sm.fp32_flops_per_clk
+
+    @property
+    def exp_per_s(self) -> float:
+        return self.sm.count * self.clock_hz * self.sm.sfu_exp_per_clk
+
+    @property
+    def dram_bps(self) -> float:
+        return self.memory.dram_gbps * 1e9
+
+    @property
+    def l2_bps(self) -> float:
+        return self.memory.l2_gbps * 1e9

@@ -1,0 +1,346 @@
+"""How a GPU runs each op: analytical kernel models, one function per kernel family.
+
+Every function returns the op's kernels as a list of :class:`Kernel` (GPU busy time of
+each, without launch overhead; the model adds that). A kernel's time is the largest of
+its compute, DRAM and L2 terms, plus the DRAM latencies its structure cannot hide:
+
+- compute: the work an SM must do for its share of the CTAs (tile and wave quantisation:
+  ``ceil(ctas / SMs)`` CTAs on the busiest SM), at the SM's peak times the main-loop
+  efficiency;
+- DRAM: bytes over ``min(bandwidth x streaming efficiency, busy SMs x per-SM bandwidth)``;
+- L2: operand tiles re-read by the CTAs, over the L2 bandwidth;
+- latency: ``round_trips x memory.latency_ns`` per wave of resident CTAs.
+
+The constants come from :mod:`codesign.gpu.config`, each with its source there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.gpu.config import AttentionImpl, GPUConfig
+from workloads.schema import DTYPE_BYTES
+
+# Kinds whose math runs on tensor cores (their roofline uses the tensor peak).
+MATRIX_KINDS = ("gemm", "attention", "linear_attention")
+# Streaming ops whose elements each need one special-function evaluation (exp, rsqrt...).
+SFU_OPS = frozenset({
+    "softmax", "silu", "swiglu", "sigmoid", "softplus", "gelu", "exp", "log", "rsqrt",
+    "sqrt", "cos", "sin", "reciprocal", "div", "softmax_topk", "gated_rmsnorm",
+})
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One kernel's GPU time and what bounds it."""
+
+    name: str
+    seconds: float
+    bound: str  # "compute", "memory" or "latency"
+
+
+def _elem(dtype: str) -> float:
+    return DTYPE_BYTES.get(dtype, 2.0)
+
+
+def _pick(name: str, compute: float, memory: float, latency: float) -> Kernel:
+    """Combine the terms. The SMs' timeline is their compute plus the DRAM latencies they
+    wait out (prologue loads, epilogue stores); the DRAM's timeline is the bytes over its
+    bandwidth, kept busy by other CTAs meanwhile. The kernel takes the longer timeline."""
+    sm_path = compute + latency
+    if memory >= sm_path:
+        return Kernel(name, memory, "memory")
+    return Kernel(name, sm_path, "latency" if latency > compute else "compute")
+
+
+def dram_seconds(cfg: GPUConfig, nbytes: float, ctas: float) -> float:
+    """Time to stream ``nbytes`` from/to DRAM with ``ctas`` CTAs spread over the SMs."""
+    if nbytes <= 0:
+        return 0.0
+    busy = max(1.0, min(float(ctas), float(cfg.sm.count)))
+    bw = min(cfg.dram_bps * cfg.efficiency.dram_stream, busy * cfg.memory.sm_max_gbps * 1e9)
+    return nbytes / bw
+
+
+def latency_seconds(cfg: GPUConfig, round_trips: float) -> float:
+    return round_trips * cfg.memory.latency_ns * 1e-9
+
+
+# ---- GEMM ------------------------------------------------------------------------------
+
+def _tile_dims(tile: str) -> tuple[int, int]:
+    m, n = tile.lower().split("x")
+    return int(m), int(n)
+
+
+def gemm(cfg: GPUConfig, M: int, N: int, K: int, G: int = 1, dtype: str = "bf16",
+         weight_dtype: str = "", min_flops: float = 0.0, min_bytes: float = 0.0,
+         name: str = "gemm") -> Kernel:
+    """cuBLAS-like tiled GEMM ``G x [M,K] @ [K,N]``: the best tile and split-K over the
+    candidates (the heuristic picks the fastest), with tile and wave quantisation.
+
+    ``weight_dtype`` (int8/int4 weight-only quantisation) shrinks the B operand's bytes;
+    the math runs at the activation dtype's rate. FP32 activations run on CUDA cores.
+    """
+    G = max(G, 1)
+    if min(M, N, K) <= 0:
+        nbytes = max(min_bytes, 0.0)
+        return _pick(name, 0.0, dram_seconds(cfg, nbytes, 1),
+                     latency_seconds(cfg, cfg.gemm.round_trips))
+    a = _elem(dtype)
+    w = _elem(weight_dtype) if weight_dtype else a
+    if dtype == "fp32":
+        rate_sm = cfg.clock_hz * cfg.sm.fp32_flops_per_clk * cfg.efficiency.fp32_mainloop
+    else:
+        rate_sm = (cfg.tensor_flops(dtype) / cfg.sm.count) * cfg.efficiency.gemm_mainloop
+    smem_bw = cfg.sm.smem_bytes_per_clk * cfg.clock_hz
+    kt = cfg.gemm.k_tile
+    best: Kernel | None = None
+    for tile in cfg.gemm.tiles:
+        tm, tn = _tile_dims(tile)
+        stage = (tm + tn) * kt * a
+        if 2 * stage > cfg.sm.smem_kb * 1024:  # no double buffering: the tile does not fit
+            continue
+        tiles_mn = math.ceil(M / tm) * math.ceil(N / tn) * G
+        split = 1
+        while split <= cfg.gemm.max_split_k:
+            k_per = math.ceil(math.ceil(K / split) / kt) * kt
+            ctas = tiles_mn * split
+            # as many stages as shared memory holds (and the K loop can use), then as many
+            # resident CTAs as fit: their prologues and epilogues overlap each other
+            stages = max(2, min(cfg.gemm.stages, k_per // kt,
+                                int(cfg.sm.smem_kb * 1024 // stage)))
+            occ = max(1, min(cfg.sm.max_ctas, int(cfg.sm.smem_kb * 1024 // (stages * stage))))
+            t_mma = 2.0 * tm * tn * k_per / rate_sm
+            t_smem = (tm + tn) * k_per * a / smem_bw  # operand reads from shared memory
+            t_cta = max(t_mma, t_smem)
+            per_sm = math.ceil(ctas / cfg.sm.count)  # busiest SM's CTAs (wave quantisation)
+            compute = max(per_sm * t_cta, min_flops / (rate_sm * cfg.sm.count))
+            partial = 2.0 * G * M * N * 4 * split if split > 1 else 0.0  # FP32 partials
+            dram = max(G * (M * K * a + K * N * w + M * N * a), min_bytes) + partial
+            l2 = ctas * (tm * a + tn * w) * k_per
+            waves = math.ceil(ctas / (cfg.sm.count * occ))
+            k = _pick(name, compute,
+                      max(dram_seconds(cfg, dram, ctas),
+                          l2 / (cfg.l2_bps * cfg.efficiency.l2_stream)),
+                      latency_seconds(cfg, cfg.gemm.round_trips) * waves)
+            if best is None or k.seconds < best.seconds:
+                best = k
+            if K / (split * 2) < kt:
+                break
+            split *= 2
+    if best is None:  # no tile fits in shared memory: cannot happen with sane presets
+        raise ValueError(f"no GEMM tile fits {cfg.sm.smem_kb} KiB of shared memory")
+    return best
+
+
+# ---- attention ---------------------------------------------------------------------------
+
+def _score_seconds(cfg: GPUConfig, impl: AttentionImpl, D: int, Dv: int,
+                   dtype: str) -> float:
+    """SM-seconds one attention score costs in a fused kernel's main loop."""
+    native = 1.0 if (impl.async_mma and cfg.sm.async_mma) else cfg.sm.mma_sync_fraction
+    rate_sm = (cfg.tensor_flops(dtype) / cfg.sm.count) * cfg.efficiency.gemm_mainloop \
+        * impl.mma_efficiency * native
+    t_mma = 2.0 * (D + Dv) / rate_sm
+    # FP32 instruction rate = FLOP rate / 2 (an FMA is 2 FLOP, every instruction one issue)
+    t_softmax = 1.0 / (cfg.clock_hz * cfg.sm.sfu_exp_per_clk) + \
+        cfg.attention.softmax_fp32_ops / (cfg.clock_hz * cfg.sm.fp32_flops_per_clk / 2)
+    return t_mma + t_softmax - impl.softmax_overlap * min(t_mma, t_softmax)
+
+
+def _kv_iterations(Sq: int, Skv: int, bm: int, bn: int, causal: bool) -> np.ndarray:
+    """Main-loop iterations of each query tile (causal tiles stop at the diagonal)."""
+    n_q = math.ceil(Sq / bm)
+    if not causal:
+        return np.full(n_q, math.ceil(Skv / bn), dtype=np.int64)
+    ends = np.minimum((np.arange(n_q, dtype=np.int64) + 1) * bm, Sq) + (Skv - Sq)
+    return np.maximum(1, -(-np.maximum(ends, 1) // bn))
+
+
+def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int, D: int,
+                    causal: bool, dtype: str = "bf16", impl_name: str | None = None,
+                    min_flops: float = 0.0, min_bytes: float = 0.0) -> list[Kernel]:
+    """FlashAttention-style fused prefill: one CTA per (batch, head, query tile) streams
+    K/V tiles; S never leaves the SM. Dv = D (the trace carries one head dim)."""
+    impl = cfg.attention.impl(impl_name)
+    e = _elem(dtype)
+    Hkv = max(Hkv, 1)
+    iters = _kv_iterations(Sq, Skv, impl.block_m, impl.block_n, causal)
+    ctas = B * Hq * len(iters)
+    t_iter = impl.block_m * impl.block_n * _score_seconds(cfg, impl, D, D, dtype)
+    total_iters = float(iters.sum()) * B * Hq
+    # busiest SM: its share of the iterations, rounded up to whole CTAs of average size
+    per_sm = math.ceil(ctas / cfg.sm.count) * (total_iters / ctas)
+    compute = max(per_sm * t_iter, iters.max() * t_iter)
+    peak = cfg.tensor_flops(dtype) * cfg.efficiency.gemm_mainloop
+    compute = max(compute, min_flops / peak)
+    dram = max(e * (2 * B * Hq * Sq * D + 2 * B * Hkv * Skv * D), min_bytes)
+    l2 = total_iters * impl.block_n * 2 * D * e  # every CTA streams its K and V tiles
+    return [_pick("flash_attention", compute,
+                  max(dram_seconds(cfg, dram, ctas),
+                      l2 / (cfg.l2_bps * cfg.efficiency.l2_stream)),
+                  latency_seconds(cfg, cfg.attention.round_trips) * math.ceil(ctas / cfg.sm.count))]
+
+
+def decode_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int, D: int,
+                     dtype: str = "bf16", impl_name: str | None = None,
+                     min_flops: float = 0.0, min_bytes: float = 0.0) -> list[Kernel]:
+    """Split-KV (flash-decoding) attention for few new queries: CTAs over (batch, KV head,
+    KV chunk) stream the cache once; a second kernel combines the chunks' partial outputs."""
+    impl = cfg.attention.impl(impl_name)
+    e = _elem(dtype)
+    Hkv = max(Hkv, 1)
+    bn = cfg.attention.decode_block_n
+    splits = max(1, math.ceil(Skv / bn))
+    ctas = B * Hkv * splits
+    rows = Sq * max(1, Hq // Hkv)  # query rows sharing one KV head (GQA group)
+    padded = math.ceil(rows / 16) * 16  # MMA tiles are 16 rows tall (mma.sync m16)
+    t_cta = padded * bn * _score_seconds(cfg, impl, D, D, dtype)
+    compute = math.ceil(ctas / cfg.sm.count) * t_cta
+    compute = max(compute, min_flops / (cfg.tensor_flops(dtype) * cfg.efficiency.gemm_mainloop))
+    partial = B * Hq * Sq * splits * (D + 2) * 4.0 if splits > 1 else 0.0
+    dram = max(e * (2 * B * Hkv * Skv * D + 2 * B * Hq * Sq * D), min_bytes) + partial
+    main = _pick("splitkv_attention", compute, dram_seconds(cfg, dram, ctas),
+                 latency_seconds(cfg, cfg.attention.round_trips))
+    if splits == 1:
+        return [main]
+    combine = stream(cfg, "splitkv_combine", partial + B * Hq * Sq * D * e,
+                     B * Hq * Sq * D * splits, ctas=B * Hq * Sq)
+    return [main, combine]
+
+
+def standard_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int,
+                       D: int, causal: bool, dtype: str = "bf16") -> list[Kernel]:
+    """Eager PyTorch attention (the FlashAttention benchmark's ``attention_pytorch``):
+    layout copies of q, k, v; a batched GEMM writing the S x S scores to DRAM; a softmax
+    kernel over them (plus a masking pass when causal); a batched GEMM with V."""
+    e = _elem(dtype)
+    Hkv = max(Hkv, 1)
+    kernels = [
+        stream(cfg, "copy_q", 2.0 * B * Hq * Sq * D * e, 0, ctas=None),
+        stream(cfg, "copy_k", e * B * (Hkv + Hq) * Skv * D, 0, ctas=None),
+        stream(cfg, "copy_v", e * B * (Hkv + Hq) * Skv * D, 0, ctas=None),
+        gemm(cfg, Sq, Skv, D, B * Hq, dtype, name="bmm_qk"),
+    ]
+    scores = float(B) * Hq * Sq * Skv
+    if causal:
+        kernels.append(stream(cfg, "mask", 2.0 * scores * e, scores, ctas=None))
+    softmax_bw = cfg.dram_bps * cfg.attention.eager_softmax_efficiency
+    sm_mem = max(2.0 * scores * e / softmax_bw, dram_seconds(cfg, 2.0 * scores * e, scores))
+    rows = float(B) * Hq * Sq
+    sm_compute = scores / cfg.exp_per_s + scores * cfg.attention.softmax_fp32_ops / (
+        cfg.fp32_flops / 2 * cfg.efficiency.fp32_mainloop) + \
+        rows * cfg.attention.eager_softmax_row_ns * 1e-9 / cfg.sm.count
+    kernels.append(_pick("softmax", sm_compute, sm_mem,
+                         latency_seconds(cfg, cfg.elementwise.round_trips)))
+    kernels.append(gemm(cfg, Sq, D, Skv, B * Hq, dtype, name="bmm_pv"))
+    return kernels
+
+
+# ---- Gated DeltaNet ----------------------------------------------------------------------
+
+def chunked_delta_rule(cfg: GPUConfig, B: int, H: int, Sq: int, D: int, Dv: int, chunk: int,
+                       dtype: str = "bf16", min_flops: float = 0.0,
+                       min_bytes: float = 0.0) -> list[Kernel]:
+    """Chunked gated delta rule as flash-linear-attention runs it: parallel intra-chunk
+    GEMMs (batched over every chunk of every head), one sequential pass over the chunks
+    that carries the D x Dv state, and the output GEMMs. Inputs bf16 (fla's tl.dot)."""
+    cd = "bf16" if dtype == "fp32" else dtype  # fla keeps q, k, v in bf16 on the GPU
+    e = _elem(cd)
+    C = chunk
+    nC = math.ceil(Sq / C)
+    G = B * H * nC
+    tokens = B * H * Sq
+    bv = min(cfg.linear_attention.state_block_v, Dv)
+    kernels = [
+        # l2norm of q and k, gate cumsum within chunks: one streaming pass
+        stream(cfg, "prep", tokens * (2 * D * e * 2 + 8.0), tokens * 2 * D * 3, ctas=None),
+        gemm(cfg, C, C, D, G, cd, name="kkt"),             # A = (beta k) k^T, decayed
+        gemm(cfg, C, C, C, G, cd, name="solve_tril"),      # (I + A)^-1 by blocked substitution
+        gemm(cfg, C, D + Dv, C, G, cd, name="wy"),         # w = A k_beta, u = A v_beta
+    ]
+    # sequential state pass: per CTA (sequence, head, BV value columns), nC dependent steps
+    ctas = B * H * math.ceil(Dv / bv)
+    rate_sm = cfg.tensor_flops(cd) / cfg.sm.count * cfg.efficiency.gemm_mainloop
+    step_flops = 2.0 * C * D * bv * 2  # v_new = u - w S ; S += k^T v_new
+    step_smem = (2 * C * D + C * bv) * e  # w, k, u tiles through shared memory
+    t_step = max(step_flops / rate_sm, step_smem / (cfg.sm.smem_bytes_per_clk * cfg.clock_hz))
+    t_step += latency_seconds(cfg, cfg.linear_attention.state_round_trips)
+    state_bytes = B * H * nC * D * Dv * e + B * H * Sq * (2 * D + Dv) * e  # h per chunk out
+    kernels.append(_pick("state_pass", math.ceil(ctas / cfg.sm.count) * nC * t_step,
+                         dram_seconds(cfg, state_bytes, ctas),
+                         latency_seconds(cfg, cfg.gemm.round_trips)))
+    # output: o = q S + (q k^T * decay) v_new, batched over chunks
+    out = gemm(cfg, C, Dv, D + C, G, cd, name="output",
+               min_flops=min_flops / 2, min_bytes=min_bytes)
+    kernels.append(out)
+    return kernels
+
+
+def recurrent_delta_rule(cfg: GPUConfig, B: int, H: int, Sq: int, D: int, Dv: int,
+                         min_flops: float = 0.0, min_bytes: float = 0.0) -> list[Kernel]:
+    """Token-by-token gated delta rule (decode): the FP32 D x Dv state of each head is
+    read, decayed, updated with k (x) delta and written back, once per step."""
+    bv = min(cfg.linear_attention.state_block_v, Dv)
+    ctas = B * H * math.ceil(Dv / bv)
+    state = B * H * D * Dv * 4.0
+    nbytes = max(2 * state + B * H * Sq * (2 * D + 2 * Dv + 2) * 2.0, min_bytes)
+    flops = max(B * H * Sq * D * Dv * 8.0, min_flops)  # decay, k.S, outer product, q.S
+    rate = cfg.fp32_flops * cfg.efficiency.fp32_mainloop
+    per_sm = math.ceil(ctas / cfg.sm.count) / max(ctas, 1)
+    compute = max(flops * per_sm * cfg.sm.count / rate, flops / rate)
+    return [_pick("recurrent_delta_rule", compute, dram_seconds(cfg, nbytes, ctas),
+                  latency_seconds(cfg, cfg.elementwise.round_trips) * max(Sq, 1))]
+
+
+# ---- memory-bound kernels ------------------------------------------------------------------
+
+def stream(cfg: GPUConfig, name: str, nbytes: float, flops: float, ctas: float | None,
+           exps: float = 0.0) -> Kernel:
+    """A streaming kernel: bytes over DRAM, FP32 math and special functions on the SMs."""
+    if ctas is None:
+        ctas = max(1.0, nbytes / 2.0 / cfg.elementwise.elems_per_cta)
+    busy = max(1.0, min(float(ctas), float(cfg.sm.count)))
+    frac = busy / cfg.sm.count
+    compute = flops / (cfg.fp32_flops * cfg.efficiency.fp32_mainloop * frac) + \
+        exps / (cfg.exp_per_s * frac)
+    return _pick(name, compute, dram_seconds(cfg, nbytes, ctas),
+                 latency_seconds(cfg, cfg.elementwise.round_trips))
+
+
+def streaming_op(cfg: GPUConfig, kind: str, op: str, M: int, N: int, dtype: str,
+                 flops: float, nbytes: float) -> list[Kernel]:
+    """Norm, RoPE, activation, elementwise, softmax, reduction, copy, embedding: one fused
+    kernel that moves the trace's bytes (or M x N in and out when the trace has none)."""
+    elems = float(max(M, 0)) * max(N, 0)
+    if nbytes <= 0:
+        nbytes = 2.0 * elems * _elem(dtype)
+    ctas = max(1.0, elems / cfg.elementwise.elems_per_cta)
+    exps = elems if op in SFU_OPS else (float(max(M, 0)) if kind == "norm" else 0.0)
+    return [stream(cfg, f"{kind}_{op}", nbytes, flops, ctas, exps=exps)]
+
+
+def conv1d(cfg: GPUConfig, B: int, N: int, Sq: int, W: int, dtype: str,
+           flops: float, nbytes: float) -> list[Kernel]:
+    """Causal depthwise conv1d (causal-conv1d): reads the window, writes the outputs."""
+    e = _elem(dtype)
+    own = e * (B * (Sq + max(W - 1, 0)) * N + B * Sq * N) + N * W * e
+    elems = float(B) * N * Sq
+    return [stream(cfg, "causal_conv1d", max(own, nbytes), max(flops, 2.0 * W * elems),
+                   max(1.0, elems / cfg.elementwise.elems_per_cta), exps=elems)]
+
+
+def router(cfg: GPUConfig, M: int, N: int, topk: int, dtype: str, flops: float,
+           nbytes: float) -> list[Kernel]:
+    """MoE router: softmax over N expert logits, top-k, renormalise (fused kernels)."""
+    e = _elem(dtype)
+    own = M * N * e + M * max(topk, 1) * 8.0
+    elems = float(M) * N
+    k = stream(cfg, "router", max(own, nbytes), max(flops, elems * (4 + max(topk, 1))),
+               max(1.0, float(M) / 4), exps=elems)
+    n = cfg.elementwise.router_kernels
+    return [Kernel(k.name, k.seconds / n, k.bound) for _ in range(n)]
