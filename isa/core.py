@@ -23,7 +23,7 @@ class Core:
     """
 
     vlen: int = 512
-    dlen: int = 256
+    dlen: int = 0  # 0: min(256, vlen)
     dtype: str = "bf16"
     lmul: int = 4
     gemm_mr: int = 7
@@ -31,6 +31,8 @@ class Core:
     decode_splits: int = 4
 
     def __post_init__(self) -> None:
+        if not self.dlen:
+            object.__setattr__(self, "dlen", min(256, self.vlen))
         if self.vlen < 64 or self.vlen & (self.vlen - 1):
             raise IsaError(f"VLEN must be a power of two >= 64, got {self.vlen}")
         if self.dlen < 32 or self.dlen > self.vlen or self.dlen & (self.dlen - 1):

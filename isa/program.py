@@ -471,10 +471,13 @@ class Builder:
         self._stack[-1].append(node)
 
     def vsetvli(self, avl: int, sew: int, lmul: int, rd: Reg | None = None) -> int:
+        """Set VL/vtype; a vsetvli that would not change the (known) state is omitted."""
         vt = VType(sew, lmul)
         vl = min(int(avl), vt.vlmax(self.vlen))
         if vl <= 0:
             raise IsaError(f"vsetvli with AVL {avl}: nothing to do")
+        if (vl, vt) == (self.vl, self.vtype):
+            return vl
         self._append(Instr("vsetvli", (rd or X(5), int(avl), vt), vl, vt))
         self.vl, self.vtype = vl, vt
         return vl
@@ -506,8 +509,10 @@ class Builder:
             self.emit("addi", X(10 + p), X(10 + p), 1)
         self.emit("bne", X(10), X(9), var)
         body = self._stack.pop()
-        # A body whose vsetvli state at the back edge differs from what its first vector
-        # instruction assumes is caught by the executor (annotation vs. actual state).
+        if trip > 1 and (self.vl, self.vtype) != saved and _uses_entry_state(body):
+            # the back edge arrives with another vtype: re-establish the entry state
+            vl, vt = saved
+            body.insert(0, Instr("vsetvli", (X(5), int(vl), vt), vl, vt))
         if trip > 0:
             self._append(Loop(var, int(trip), tuple(body)))
         else:
@@ -523,6 +528,21 @@ class Builder:
                                              (len(self._const_vals),))
         return Program(self.name, tuple(self._stack[0]), self.vlen, dict(self.buffers), consts,
                        self.isa, dict(self.meta))
+
+
+def _uses_entry_state(nodes: Sequence[Node]) -> bool:
+    """Whether the first vector instruction of ``nodes`` (in program order) is not a vsetvli."""
+    def first(ns: Sequence[Node]) -> Instr | None:
+        for n in ns:
+            if isinstance(n, Loop):
+                f = first(n.body)
+                if f is not None:
+                    return f
+            elif n.defn.vector:
+                return n
+        return None
+    f = first(nodes)
+    return f is not None and f.op != "vsetvli"
 
 
 def ceil_div(a: int, b: int) -> int:
