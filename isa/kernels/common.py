@@ -87,6 +87,7 @@ class Kc:
         self._fconst: dict[float, Reg] = {}
         self._next_f = 10
         self.poly: tuple[Reg, ...] = ()
+        self.poly_inline = False
 
     # -- scalar constants held in f registers (loaded once, outside loops)
     def fconst(self, value: float) -> Reg:
@@ -178,17 +179,23 @@ class Kc:
     def exp_needs_poly(self, sub: bool) -> bool:
         return not (self.isa.has("vfexp.v") or (sub and self.isa.has("vfexpsub.vf")))
 
-    def exp_setup(self, sub: bool = False, regs: tuple[int, ...] = (20, 22, 24, 26, 28)) -> None:
+    def exp_setup(self, sub: bool = False,
+                  regs: tuple[int, ...] | None = (20, 22, 24, 26, 28)) -> None:
         """Hoisted constants of the exp sequence (call after a vsetvli at the largest VL).
-        The RVV polynomial keeps 5 coefficients splatted in vector groups ``regs``."""
+        The RVV polynomial keeps 5 coefficients splatted in vector groups ``regs``; with
+        ``regs=None`` (a register-starved kernel) each Horner step is vfmul.vv + vfadd.vf
+        with the coefficient in an f register."""
         if not self.exp_needs_poly(sub):
             return
-        for c in (EXP_HI, EXP_LO, 0.5, LOG2E, 1.0, EXP_CODY1, EXP_CODY2, EXP_POLY[0]):
+        for c in (EXP_HI, EXP_LO, 0.5, LOG2E, 1.0, EXP_CODY1, EXP_CODY2, *EXP_POLY):
             self.fconst(c)
+        self.b.emit("addi", X(20), X(0), 127, comment="exponent bias")
+        if regs is None:
+            self.poly_inline = True
+            return
         self.poly = tuple(V(r * self.lmul // 2) for r in regs)
         for r, c in zip(self.poly, EXP_POLY[1:], strict=True):
             self.b.emit("vfmv.v.f", r, self.fconst(c), comment="exp coefficient")
-        self.b.emit("addi", X(20), X(0), 127, comment="exponent bias")
 
     def exp(self, dst: Reg, src: Reg, sub: Reg | None = None,
             tmps: tuple[int, ...] = (10, 12, 14, 16, 18)) -> None:
@@ -202,7 +209,7 @@ class Kc:
         if self.isa.has("vfexp.v"):
             b.emit("vfexp.v", dst, src)
             return
-        if not self.poly:
+        if not self.poly and not self.poly_inline:
             raise IsaError("exp_setup() must run before exp() on plain RVV")
         t, n, f, z, y = (V(r * self.lmul // 2) for r in tmps)
         c = self.fconst
@@ -219,8 +226,13 @@ class Kc:
         b.emit("vfnmsac.vf", xr, c(EXP_CODY2), f)
         b.emit("vfmul.vv", z, xr, xr)
         b.emit("vfmv.v.f", y, c(EXP_POLY[0]))
-        for p in self.poly:
-            b.emit("vfmadd.vv", y, xr, p)
+        if self.poly:
+            for p in self.poly:
+                b.emit("vfmadd.vv", y, xr, p)
+        else:
+            for cf in EXP_POLY[1:]:
+                b.emit("vfmul.vv", y, y, xr)
+                b.emit("vfadd.vf", y, y, c(cf))
         b.emit("vfmadd.vv", y, z, xr, comment="y = y*x^2 + x")
         b.emit("vfadd.vf", y, y, c(1.0))
         b.emit("vfcvt.x.f.v", n, f)

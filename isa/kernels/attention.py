@@ -1,0 +1,350 @@
+"""attention (SDPA with GQA and causal mask): FlashAttention-2 prefill, split-KV decode.
+
+Layouts: Q [B,Hq,Sq,D], K/V [B,Hkv,Skv,D], O [B,Hq,Sq,D]; scale 1/sqrt(D); query r sits
+at position Skv - Sq + r (the new tokens are the last Sq of the context).
+
+Prefill (Sq > 1), FlashAttention-2 vectorised over queries: a block of Br = VLMAX(e32,m2)
+queries is one vector. Q^T for the block is built once (D strided loads, amortised over
+all Skv keys) into an FP32 scratch; K and V are only ever read row-major as *scalars*
+broadcast by ``vfmacc.vf`` (no K^T strided loads: the riscv.md 4.2 trap). S for Bc keys
+is Bc vector registers (one per key), so the online-softmax row statistics are plain
+element-wise vfmax/vfadd across registers: no reductions at all. Per key block: S (D x
+(vle + Bc x (flh + vfmacc.vf))), causal mask (vmslt.vx + vfmerge, diagonal blocks only),
+new max, alpha = exp(m - m_new), P = exp(S - m_new), l = alpha*l + sum P,
+O^T = alpha*O^T + P V (D x (vle + vfmul + Bc x (flh + vfmacc.vf) + vse)); O = O^T / l at
+the end (vfrdiv.vf on RVV, vfrec.v with Xattn), stored with D strided stores.
+Bc = ``core.attn_bc`` (8) when exp is one instruction; 4 on plain RVV, whose polynomial
+exp needs 5 temporaries (register budget: 14 free m2 groups).
+Causal query blocks have different numbers of key blocks, so they are emitted one by
+one (the loop nest stays affine); non-causal query blocks are a loop.
+
+Decode (Sq = 1), split-KV: the Skv keys are cut into ``core.decode_splits`` partitions,
+each giving (m, l, o[D]) that a final step combines. Scores are dot products over D,
+computed 4 keys at a time into 4 FP32 accumulators (one m2 group each, together one m8
+group): plain RVV reduces each with ``vfredusum`` (a scalar round trip per key), Xattn
+``segred`` reduces all 4 with one ``vfsegredsum.vv`` (G = VLEN/16) into a vector of 4
+scores. Softmax over the partition uses ``vfexpsub.vf`` (scalar max) when enabled; o is
+accumulated by ``vfwmaccbf16.vf`` with each probability broadcast from a scalar.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from isa.core import Core
+from isa.errors import IsaError
+from isa.instructions import Isa
+from isa.kernels.common import Kc, op_of, positive
+from isa.program import Affine, F, Program, Reg, V, X
+
+
+def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
+    op_of(row, "attention", ("sdpa",))
+    bsz, hq, hkv, sq, skv, d = positive(row, "B", "Hq", "Hkv", "Sq", "Skv", "D")
+    causal = bool(row.get("causal", False))
+    if hq % hkv:
+        raise IsaError(f"attention needs Hq ({hq}) to be a multiple of Hkv ({hkv})")
+    if sq > skv:
+        raise IsaError(f"attention needs Sq ({sq}) <= Skv ({skv})")
+    kc = Kc(f"attention B={bsz} Hq={hq} Hkv={hkv} Sq={sq} Skv={skv} D={d}"
+            f"{' causal' if causal else ''}", isa, core)
+    b = kc.b
+    dt = kc.core.dtype
+    b.buffer("Q", dt, bsz * hq * sq * d, "in", (bsz, hq, sq, d))
+    b.buffer("K", dt, bsz * hkv * skv * d, "in", (bsz, hkv, skv, d))
+    b.buffer("V", dt, bsz * hkv * skv * d, "in", (bsz, hkv, skv, d))
+    b.buffer("O", dt, bsz * hq * sq * d, "out", (bsz, hq, sq, d))
+    if sq == 1:
+        _decode(kc, bsz, hq, hkv, skv, d)
+        phase = "decode"
+    else:
+        _prefill(kc, bsz, hq, hkv, sq, skv, d, causal)
+        phase = "prefill"
+    return kc.program(kind="attention", phase=phase)
+
+
+def _heads(kc: Kc, bsz: int, hq: int, hkv: int):
+    """Yields (query head, kv head) as affine expressions inside nested head loops."""
+    grp = hq // hkv
+    from contextlib import ExitStack
+    stack = ExitStack()
+    bi = stack.enter_context(kc.rep("b", bsz))
+    kh = stack.enter_context(kc.rep("h", hkv))
+    gq = stack.enter_context(kc.rep("g", grp))
+    return stack, bi * hq + kh * grp + gq, bi * hkv + kh
+
+
+# ---- prefill -------------------------------------------------------------------------------
+def _prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,
+             causal: bool) -> None:
+    b = kc.b
+    br = kc.vlmax  # queries per block (e32, m2)
+    poly = kc.exp_needs_poly(False)
+    bc = 4 if poly else max(1, min(kc.core.attn_bc, 8))
+    regs = [V(4 + 2 * i) for i in range(14)]
+    s_regs = regs[:bc]
+    m_r, l_r, mn_r, al_r, q_r = regs[bc:bc + 5]
+    tmps = tuple(r.n for r in regs[bc + 5:bc + 10]) if poly else ()
+    qp_r = regs[bc + 5]
+    b.buffer("qt", "fp32", d * br, "scratch")
+    b.buffer("oacc", "fp32", d * br, "scratch")
+    scale = 1.0 / math.sqrt(d)
+    fscale = kc.fconst(scale)
+    neg_inf = kc.fconst(float("-inf"))
+    kc.set32(min(br, sq))
+    kc.exp_setup(regs=None)
+    off = skv - sq  # position of query 0
+    stack, qh, kvh = _heads(kc, bsz, hq, hkv)
+    with stack:
+        qbase = qh * (sq * d)
+        kbase = kvh * (skv * d)
+
+        def qblock(q0: Affine | int, nq: int, qpos_min: int | None) -> None:
+            kc.set32(nq)
+            b.emit("vmv.v.i", l_r, 0)
+            with kc.rep("d", d, ptrs=3) as dd:
+                kc.load(q_r, "Q", qbase + q0 * d + dd, stride=d)
+                b.emit("vfmul.vf", q_r, q_r, fscale)
+                b.emit("vse32.v", q_r, b.mem("qt", dd * br, 32))
+                b.emit("vse32.v", l_r, b.mem("oacc", dd * br, 32))
+            b.emit("vfmv.v.f", m_r, neg_inf)
+            if qpos_min is None:  # no mask: every key
+                blocks = [(0, skv // bc, bc, False)]
+                if skv % bc:
+                    blocks.append(((skv // bc) * bc, 1, skv % bc, False))
+            else:
+                qpos_max = qpos_min + nq - 1
+                kend = min(skv, qpos_max + 1)
+                nfree = min(kend, qpos_min + 1) // bc
+                blocks = [(0, nfree, bc, False)] if nfree else []
+                c0 = nfree * bc
+                while c0 < kend:
+                    w = min(bc, kend - c0)
+                    blocks.append((c0, 1, w, c0 + w - 1 > qpos_min))
+                    c0 += w
+            for c0, count, w, masked in blocks:
+                if count == 0:
+                    continue
+                with kc.rep("kb", count, ptrs=2) as kb:
+                    _key_block(kc, kbase, Affine.of(c0) + kb * bc, w, masked, qpos_min,
+                               s_regs, m_r, l_r, mn_r, al_r, q_r, qp_r, tmps, d, br, neg_inf)
+            kc.recip(al_r, l_r)
+            with kc.rep("d", d, ptrs=3) as dd:
+                b.emit("vle32.v", q_r, b.mem("oacc", dd * br, 32))
+                b.emit("vfmul.vv", q_r, q_r, al_r)
+                kc.store(q_r, "O", qbase + q0 * d + dd, stride=d)
+
+        nfull, tail = divmod(sq, br)
+        if causal:
+            for qb in range(nfull):
+                qblock(qb * br, br, off + qb * br)
+            if tail:
+                qblock(nfull * br, tail, off + nfull * br)
+        else:
+            if nfull:
+                with kc.rep("qb", nfull, ptrs=2) as qb:
+                    qblock(qb * br, br, None)
+            if tail:
+                qblock(nfull * br, tail, None)
+
+
+def _key_block(kc: Kc, kbase: Affine, c0: Affine, w: int, masked: bool, qpos_min: int | None,
+               s_regs, m_r, l_r, mn_r, al_r, q_r, qp_r, tmps, d: int, br: int, neg_inf) -> None:
+    b = kc.b
+    s = s_regs[:w]
+    for r in s:
+        b.emit("vmv.v.i", r, 0)
+    with kc.rep("d", d, ptrs=3) as dd:
+        b.emit("vle32.v", q_r, b.mem("qt", dd * br, 32))
+        for c, r in enumerate(s):
+            kc.sload(F(1 + c), "K", kbase + (c0 + c) * d + dd)
+            b.emit("vfmacc.vf", r, F(1 + c), q_r, comment="S[:, c] += Q^T[d] * K[c, d]")
+    if masked:
+        assert qpos_min is not None and not c0.terms
+        b.emit("vid.v", qp_r)
+        b.emit("addi", X(21), X(0), qpos_min)
+        b.emit("vadd.vx", qp_r, qp_r, X(21), comment="query positions")
+        for c, r in enumerate(s):
+            b.emit("addi", X(22), X(0), c0.const + c)
+            b.emit("vmslt.vx", V(0), qp_r, X(22), comment="query before key: masked")
+            b.emit("vfmerge.vfm", r, r, neg_inf)
+    b.emit("vfmax.vv", mn_r, m_r, s[0])
+    for r in s[1:]:
+        b.emit("vfmax.vv", mn_r, mn_r, r)
+    b.emit("vfsub.vv", al_r, m_r, mn_r)
+    kw = {"tmps": tmps} if tmps else {}
+    kc.exp(al_r, al_r, **kw)
+    b.emit("vmv.v.v", m_r, mn_r)
+    for r in s:
+        b.emit("vfsub.vv", r, r, mn_r)
+        kc.exp(r, r, **kw)
+    b.emit("vfmul.vv", l_r, l_r, al_r)
+    for r in s:
+        b.emit("vfadd.vv", l_r, l_r, r)
+    with kc.rep("d", d, ptrs=3) as dd:
+        b.emit("vle32.v", q_r, b.mem("oacc", dd * br, 32))
+        b.emit("vfmul.vv", q_r, q_r, al_r)
+        for c, r in enumerate(s):
+            kc.sload(F(1 + c), "V", kbase + (c0 + c) * d + dd)
+            b.emit("vfmacc.vf", q_r, F(1 + c), r, comment="O^T[d] += P[:, c] * V[c, d]")
+        b.emit("vse32.v", q_r, b.mem("oacc", dd * br, 32))
+
+
+# ---- decode -------------------------------------------------------------------------------
+def _decode(kc: Kc, bsz: int, hq: int, hkv: int, skv: int, d: int) -> None:
+    b = kc.b
+    bf16 = kc.bf16
+    vlen = kc.core.vlen
+    g = vlen // 16  # FP32 lanes of one m2 accumulator = segment size
+    ch = min(d, g)  # elements of a q/K chunk (e16 m1 or e32 m2)
+    nch = math.ceil(d / ch)
+    qregs_per = 1 if bf16 else 2
+    hoist_q = nch * qregs_per <= 8
+    accs = [V(16 + 2 * i) for i in range(4)]
+    ktmp, red, zero_r = V(8), V(10), V(12)
+    qchunks = [V(24 + qregs_per * i) for i in range(nch)] if hoist_q else []
+    nsp = max(1, min(kc.core.decode_splits, skv))
+    part = math.ceil(skv / nsp)
+    nsp = math.ceil(skv / part)
+    last = skv - (nsp - 1) * part
+    vo = min(d, vlen // 4)  # o chunk: e16 m4 -> FP32 m8
+    segred = kc.isa.has("vfsegredsum.vv")
+    b.buffer("sc", "fp32", skv, "scratch")
+    b.buffer("ml", "fp32", 2 * nsp, "scratch")
+    b.buffer("wv", "fp32", nsp, "scratch")
+    b.buffer("opart", "fp32", nsp * d, "scratch")
+    fscale = kc.fconst(1.0 / math.sqrt(d))
+    neg_inf = kc.fconst(float("-inf"))
+    fzero = kc.fconst(0.0)
+    kc.set32(min(kc.vlmax, skv))
+    kc.exp_setup(sub=True, regs=None)
+    esz = 16 if bf16 else 32
+    lm_in = 1 if bf16 else 2  # LMUL of q/K chunks at SEW=esz
+
+    def set_in(vl: int) -> None:
+        b.vsetvli(vl, esz, lm_in)
+
+    def qchunk(qbase: Affine, c: int) -> Reg:
+        if hoist_q:
+            return qchunks[c]
+        r = V(14)
+        b.emit(f"vle{esz}.v", r, b.mem("Q", qbase + c * ch, esz))
+        return r
+
+    stack, qh, kvh = _heads(kc, bsz, hq, hkv)
+    with stack:
+        qbase = qh * d
+        kbase = kvh * (skv * d)
+        if hoist_q:
+            for c in range(nch):
+                set_in(min(ch, d - c * ch))
+                b.emit(f"vle{esz}.v", qchunks[c], b.mem("Q", qbase + c * ch, esz))
+
+        def scores(k0: Affine, nk: int) -> None:
+            """sc[k0 + i] = scale * q . K[k0 + i], i < nk (nk <= 4)."""
+            b.vsetvli(nk * g, 32, 8)
+            b.emit("vmv.v.i", accs[0], 0, comment="4 key accumulators (m8 group)")
+            for c in range(nch):
+                set_in(min(ch, d - c * ch))
+                q = qchunk(qbase, c)
+                for i in range(nk):
+                    b.emit(f"vle{esz}.v", ktmp, b.mem("K", kbase + (k0 + i) * d + c * ch, esz))
+                    b.emit("vfwmaccbf16.vv" if bf16 else "vfmacc.vv", accs[i], q, ktmp)
+            if segred:
+                b.vsetvli(nk * g, 32, 8)
+                b.emit("vfsegredsum.vv", V(8), accs[0], g, comment="one dot product per key")
+                b.vsetvli(nk, 32, 1)
+                b.emit("vfmul.vf", V(8), V(8), fscale)
+                b.emit("vse32.v", V(8), b.mem("sc", k0, 32))
+            else:
+                b.vsetvli(g, 32, 2)
+                for i in range(nk):
+                    b.emit("vfmv.s.f", zero_r, fzero)
+                    b.emit("vfredusum.vs", red, accs[i], zero_r)
+                    b.emit("vfmv.f.s", F(1), red)
+                    b.emit("fmul.s", F(1), F(1), fscale)
+                    b.emit("fsw", F(1), b.mem("sc", k0 + i, 32))
+
+        def split(s: Affine, k0: Affine, nk: int) -> None:
+            full, rem = divmod(nk, 4)
+            if full:
+                with kc.rep("c", full, ptrs=2) as c:
+                    scores(k0 + c * 4, 4)
+            if rem:
+                scores(k0 + full * 4, rem)
+            # softmax statistics of the partition: m, l; p overwrites the scores
+            acc, xr, er, rr = V(4), V(6), V(8), V(20)
+            vfull = min(nk, kc.vlmax)
+            kc.set32(vfull)
+            b.emit("vfmv.v.f", acc, neg_inf)
+
+            def p1(o: Affine, vl: int) -> None:
+                b.emit("vle32.v", xr, b.mem("sc", k0 + o, 32))
+                b.emit("vfmax.vv", acc, acc, xr)
+            kc.strips(nk, "j", p1)
+            kc.set32(vfull)
+            b.emit("vfredmax.vs", rr, acc, acc)
+            b.emit("vfmv.f.s", F(2), rr)
+            b.emit("vfmv.v.f", acc, fzero)
+
+            def p2(o: Affine, vl: int) -> None:
+                b.emit("vle32.v", xr, b.mem("sc", k0 + o, 32))
+                kc.exp(er, xr, sub=F(2))
+                b.emit("vfadd.vv", acc, acc, er)
+                b.emit("vse32.v", er, b.mem("sc", k0 + o, 32))
+            kc.strips(nk, "j", p2)
+            kc.set32(vfull)
+            b.emit("vfmv.s.f", rr, fzero)
+            b.emit("vfredusum.vs", rr, acc, rr)
+            b.emit("vfmv.f.s", F(3), rr)
+            b.emit("fsw", F(2), b.mem("ml", s * 2, 32))
+            b.emit("fsw", F(3), b.mem("ml", s * 2 + 1, 32))
+            # o partial = sum_k p_k V[k, :], one o chunk (FP32 m8) at a time
+            for c0 in range(0, d, vo):
+                w = min(vo, d - c0)
+                b.vsetvli(w, 32, 8)
+                b.emit("vmv.v.i", V(16), 0)
+                if bf16:
+                    b.vsetvli(w, 16, 4)
+                with kc.rep("k", nk, ptrs=3) as kk:
+                    b.emit("flw", F(4), b.mem("sc", k0 + kk, 32))
+                    b.emit(f"vle{esz}.v", V(8), b.mem("V", kbase + (k0 + kk) * d + c0, esz))
+                    b.emit("vfwmaccbf16.vf" if bf16 else "vfmacc.vf", V(16), F(4), V(8))
+                b.vsetvli(w, 32, 8)
+                b.emit("vse32.v", V(16), b.mem("opart", s * d + c0, 32))
+
+        if nsp - 1 > 0:
+            with kc.rep("s", nsp - 1, ptrs=2) as s:
+                split(s, s * part, part)
+        split(Affine(nsp - 1), Affine((nsp - 1) * part), last)
+        # combine the partitions: w_s = exp(m_s - M), L = sum w_s l_s, O = sum w_s o_s / L
+        mv, lv, wv = V(4), V(6), V(8)
+        kc.set32(nsp)
+        b.emit("vlse32.v", mv, b.mem("ml", 0, 32, "strided", 2))
+        b.emit("vfredmax.vs", V(20), mv, mv)
+        b.emit("vfmv.f.s", F(2), V(20))
+        kc.exp(wv, mv, sub=F(2))
+        b.emit("vse32.v", wv, b.mem("wv", 0, 32))
+        b.emit("vlse32.v", lv, b.mem("ml", 1, 32, "strided", 2))
+        b.emit("vfmul.vv", lv, lv, wv)
+        b.emit("vfmv.s.f", V(20), fzero)
+        b.emit("vfredusum.vs", V(20), lv, V(20))
+        b.emit("vfmv.f.s", F(3), V(20))
+        b.emit("fdiv.s", F(3), kc.fconst(1.0), F(3))
+        for c0 in range(0, d, vo):
+            w = min(vo, d - c0)
+            b.vsetvli(w, 32, 8)
+            b.emit("vmv.v.i", V(16), 0)
+            with kc.rep("s", nsp, ptrs=2) as s:
+                b.emit("flw", F(4), b.mem("wv", s, 32))
+                b.emit("vle32.v", V(8), b.mem("opart", s * d + c0, 32))
+                b.emit("vfmacc.vf", V(16), F(4), V(8))
+            b.emit("vfmul.vf", V(16), V(16), F(3))
+            if bf16:
+                b.vsetvli(w, 16, 4)
+                b.emit("vfncvtbf16.f.f.w", V(8), V(16))
+                b.emit("vse16.v", V(8), b.mem("O", qbase + c0, 16))
+            else:
+                b.emit("vse32.v", V(16), b.mem("O", qbase + c0, 32))
