@@ -42,3 +42,84 @@ def ref_attention(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict
     o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                        enable_gqa=q.shape[1] != k.shape[1])
     return {"O": o.numpy()}
+
+
+def ref_norm(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """RMSNorm variants as in transformers Qwen3.5 (Qwen3_5RMSNorm is the 1+w form,
+    Qwen3_5RMSNormGated the gated one) and its l2norm."""
+    import torch
+    op = str(row.get("op") or "rmsnorm")
+    eps = float(row.get("eps", 1e-6))
+    x = _t(inp["x"])
+    if op == "l2norm":
+        from transformers.models.qwen3_5.modeling_qwen3_5 import l2norm
+        return {"y": l2norm(x, dim=-1, eps=eps).numpy()}
+    y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+    w = _t(inp["w"])
+    if op == "rmsnorm_1p":
+        y = y * (1.0 + w)
+    else:
+        y = y * w
+    if op == "gated_rmsnorm":
+        y = y * torch.nn.functional.silu(_t(inp["z"]))
+    return {"y": y.numpy()}
+
+
+def ref_activation(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import torch
+    fn = torch.nn.functional
+    op = str(row.get("op") or "silu")
+    if op == "swiglu":
+        return {"y": (fn.silu(_t(inp["gate"])) * _t(inp["up"])).numpy()}
+    x = _t(inp["x"])
+    out = {"silu": fn.silu, "sigmoid": torch.sigmoid, "relu": torch.relu}[op](x)
+    return {"y": out.numpy()}
+
+
+def ref_elementwise(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import torch
+    op = str(row.get("op") or "add")
+    if op == "fill":
+        shape = (int(row["M"]), int(row["N"]))
+        return {"y": np.full(shape, float(row.get("value", 0.0)))}
+    a = _t(inp["a"])
+    b = _t(inp["b"]) if "b" in inp else None
+    fns = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
+           "maximum": torch.maximum, "minimum": torch.minimum, "neg": torch.neg,
+           "exp": torch.exp, "sqrt": torch.sqrt, "rsqrt": torch.rsqrt,
+           "reciprocal": torch.reciprocal}
+    return {"y": (fns[op](a, b) if b is not None else fns[op](a)).numpy()}
+
+
+def ref_rope(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Partial rotary embedding as transformers' apply_rotary_pos_emb (rotate_half) on the
+    first K dims, with cos/sin tables duplicated over the two halves."""
+    import torch
+    from transformers.models.qwen3_5.modeling_qwen3_5 import rotate_half
+    k = int(row["K"])
+    x = _t(inp["x"])
+    cos = torch.cat([_t(inp["cos"])] * 2, dim=-1)
+    sin = torch.cat([_t(inp["sin"])] * 2, dim=-1)
+    xr, xp = x[..., :k], x[..., k:]
+    y = torch.cat([xr * cos + rotate_half(xr) * sin, xp], dim=-1)
+    return {"y": y.numpy()}
+
+
+def ref_reduction(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import torch
+    op = str(row.get("op") or "sum")
+    x = _t(inp["x"])
+    out = {"sum": lambda t: t.sum(-1), "mean": lambda t: t.mean(-1),
+           "amax": lambda t: t.amax(-1)}[op](x)
+    return {"y": out.numpy()}
+
+
+def ref_copy(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {"y": np.array(inp["x"], dtype=np.float64)}
+
+
+REFERENCES = {
+    "gemm": ref_gemm, "softmax": ref_softmax, "attention": ref_attention, "norm": ref_norm,
+    "activation": ref_activation, "elementwise": ref_elementwise, "rope": ref_rope,
+    "reduction": ref_reduction, "copy": ref_copy,
+}

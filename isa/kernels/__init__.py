@@ -1,0 +1,110 @@
+"""The kernel library: ``lower(op_row, isa, core) -> Program`` for each trace kind.
+
+``op_row`` is a row (any Mapping) of the trace schema (``workloads/schema.py``); ``isa``
+an :class:`isa.Isa` or ISA string (``rvv``, ``rvv+xattn:vfexp``); ``core`` an
+:class:`isa.Core`. :func:`check` runs a program on random data against the torch
+reference of :mod:`isa.kernels.reference` (torch is imported only there, lazily).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from isa.core import Core
+from isa.errors import IsaError
+from isa.executor import execute
+from isa.instructions import Isa
+from isa.kernels import attention, gemm, rowwise, softmax
+from isa.program import Program
+
+Lowering = Callable[[Mapping[str, Any], Any, Any], Program]
+
+KERNELS: dict[str, Lowering] = {
+    "gemm": gemm.lower,
+    "attention": attention.lower,
+    "softmax": softmax.lower,
+    "norm": rowwise.lower_norm,
+    "activation": rowwise.lower_activation,
+    "elementwise": rowwise.lower_elementwise,
+    "rope": rowwise.lower_rope,
+    "reduction": rowwise.lower_reduction,
+    "copy": rowwise.lower_copy,
+}
+# Kinds of the trace schema without a kernel yet (lower() refuses them clearly).
+MISSING: tuple[str, ...] = ("linear_attention", "conv1d", "router", "embedding")
+
+# Inputs that must stay in a function's domain (positive for sqrt, non-zero divisors).
+_POSITIVE = {("elementwise", "sqrt"), ("elementwise", "rsqrt"), ("elementwise", "div"),
+             ("elementwise", "reciprocal")}
+
+
+def lower(op_row: Mapping[str, Any], isa: Isa | str = "rvv", core: Core | None = None) -> Program:
+    kind = str(op_row.get("kind", ""))
+    fn = KERNELS.get(kind)
+    if fn is None:
+        if kind in MISSING:
+            raise IsaError(f"no kernel for kind {kind!r} yet; kernels exist for: "
+                           f"{', '.join(KERNELS)}")
+        raise IsaError(f"unknown op kind {kind!r}; valid: {', '.join(KERNELS)}")
+    return fn(op_row, isa, core)
+
+
+def random_inputs(program: Program, op_row: Mapping[str, Any],
+                  rng: np.random.Generator) -> dict[str, np.ndarray]:
+    kind, op = str(op_row.get("kind")), str(op_row.get("op") or "")
+    out = {}
+    for name, b in program.buffers.items():
+        if b.role not in ("in", "inout"):
+            continue
+        x = rng.standard_normal(b.shape)
+        if (kind, op) in _POSITIVE and (name == "b" or op != "div"):
+            x = np.abs(x) + 0.5
+        out[name] = x
+    return out
+
+
+@dataclass
+class CheckResult:
+    worst_abs: float
+    worst_rel: float  # worst |err| / max |reference| of the output buffer
+    tolerance: float
+    ok: bool
+    counts_match: bool
+
+
+def tolerance(core: Core, kind: str) -> float:
+    """Error bound relative to the output's magnitude. BF16 storage rounds each output to
+    8 significant bits (<= 2^-9 = 0.2% relative) and each input the same way before the
+    reference sees it, so outputs differ by output rounding plus FP32-vs-float64
+    accumulation order, plus the vfexp bound (1e-4) where exp is approximate: 1e-2 covers
+    it with margin. FP32: only accumulation order and approximate exp/reciprocal (vfrec
+    2^-12) remain: 2e-3."""
+    return 1e-2 if core.dtype == "bf16" else 2e-3
+
+
+def check(op_row: Mapping[str, Any], isa: Isa | str = "rvv", core: Core | None = None,
+          seed: int = 0) -> CheckResult:
+    """Execute the kernel on random inputs and compare with the torch reference."""
+    from isa.kernels.reference import REFERENCES
+    core = core or Core()
+    prog = lower(op_row, isa, core)
+    inputs = random_inputs(prog, op_row, np.random.default_rng(seed))
+    res = execute(prog, inputs)
+    seen = {k: res.buffers[k] for k in inputs}  # inputs as stored (BF16-rounded)
+    ref = REFERENCES[str(op_row["kind"])](op_row, seen)
+    worst_abs, worst_rel = 0.0, 0.0
+    for name, want in ref.items():
+        got = np.asarray(res.buffers[name], dtype=np.float64)
+        want = np.asarray(want, dtype=np.float64).reshape(got.shape)
+        err = float(np.nanmax(np.abs(got - want))) if got.size else 0.0
+        if np.isnan(got).any():
+            err = float("inf")
+        scale = float(np.max(np.abs(want))) or 1.0
+        worst_abs = max(worst_abs, err)
+        worst_rel = max(worst_rel, err / scale)
+    tol = tolerance(core, str(op_row["kind"]))
+    return CheckResult(worst_abs, worst_rel, tol, worst_rel <= tol, res.counts == prog.counts())

@@ -1,0 +1,297 @@
+"""Row-wise and element-wise kinds: norm, activation, elementwise, rope, reduction, copy.
+
+All compute in FP32 at LMUL=2 (isa.kernels.common), streaming BF16 through widening and
+narrowing conversions. Element-wise kinds run one flat strip-mined loop over M*N
+elements; row-wise kinds loop over rows and strip-mine each row.
+
+- norm: rmsnorm ``x * rsqrt(mean(x^2) + eps) * w``; rmsnorm_1p ``... * (1 + w)`` (Qwen3.5
+  zero-centred weight); gated_rmsnorm ``rmsnorm(x) * w * silu(z)``; l2norm
+  ``x * rsqrt(sum(x^2) + eps)``. Sum of squares by vfmacc.vv + one vfredusum per row; the
+  scalar rsqrt by fsqrt.s + fdiv.s once per row.
+- activation: silu ``x / (1 + e^-x)``, swiglu ``silu(gate) * up``, sigmoid, relu. The
+  division is vfdiv.vv on RVV and vfrec.v + vfmul with Xattn; e^-x is the exp sequence.
+- elementwise: add, sub, mul, div, neg, exp, sqrt, rsqrt, reciprocal, maximum, minimum,
+  fill.
+- rope: the first K of N dims rotate (rotate-half pairs (i, i + K/2)) with per-row cos/sin
+  tables of K/2 entries; the other N-K dims are copied.
+- reduction: sum, mean, amax over each row.
+- copy: copy, cast (the storage dtype of both sides is the core dtype).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from isa.core import Core
+from isa.instructions import Isa
+from isa.kernels.common import Kc, op_of, positive
+from isa.program import Affine, F, Program, V
+
+NORM_OPS = ("rmsnorm", "rmsnorm_1p", "gated_rmsnorm", "l2norm")
+ACT_OPS = ("silu", "swiglu", "sigmoid", "relu")
+ELT_UNARY = ("neg", "exp", "sqrt", "rsqrt", "reciprocal")
+ELT_BINARY = ("add", "sub", "mul", "div", "maximum", "minimum")
+ELT_OPS = ELT_BINARY + ELT_UNARY + ("fill",)
+RED_OPS = ("sum", "mean", "amax")
+COPY_OPS = ("copy", "cast")
+
+A, B2, Y, T = V(4), V(6), V(8), V(30)
+
+
+def _sigmoid_den(kc: Kc, dst, x) -> None:
+    """dst = 1 + e^-x (x preserved)."""
+    b = kc.b
+    b.emit("vfsgnjn.vv", T, x, x, comment="-x")
+    kc.exp(dst, T)
+    b.emit("vfadd.vf", dst, dst, kc.fconst(1.0))
+
+
+def _divide(kc: Kc, dst, num, den) -> None:
+    if kc.isa.has("vfrec.v"):
+        kc.b.emit("vfrec.v", den, den)
+        kc.b.emit("vfmul.vv", dst, num, den)
+    else:
+        kc.b.emit("vfdiv.vv", dst, num, den)
+
+
+def _silu(kc: Kc, dst, x) -> None:
+    _sigmoid_den(kc, Y if dst != Y else B2, x)
+    _divide(kc, dst, x, Y if dst != Y else B2)
+
+
+# ---- activation ------------------------------------------------------------------------------
+def lower_activation(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
+    op = op_of(row, "activation", ACT_OPS)
+    m, n = positive(row, "M", "N")
+    kc = Kc(f"activation {op} M={m} N={n}", isa, core)
+    b = kc.b
+    dt = kc.core.dtype
+    if op == "swiglu":
+        b.buffer("gate", dt, m * n, "in", (m, n))
+        b.buffer("up", dt, m * n, "in", (m, n))
+    else:
+        b.buffer("x", dt, m * n, "in", (m, n))
+    b.buffer("y", dt, m * n, "out", (m, n))
+    kc.set32(min(m * n, kc.vlmax))
+    if op != "relu":
+        kc.exp_setup()
+    zero = kc.fconst(0.0)
+    one = kc.fconst(1.0)
+
+    def body(off: Affine, vl: int) -> None:
+        if op == "swiglu":
+            kc.load(A, "gate", off)
+            _silu(kc, A, A)
+            kc.load(B2, "up", off)
+            b.emit("vfmul.vv", A, A, B2)
+        else:
+            kc.load(A, "x", off)
+            if op == "silu":
+                _silu(kc, A, A)
+            elif op == "sigmoid":
+                _sigmoid_den(kc, Y, A)
+                if kc.isa.has("vfrec.v"):
+                    b.emit("vfrec.v", A, Y)
+                else:
+                    b.emit("vfrdiv.vf", A, Y, one)
+            else:
+                b.emit("vfmax.vf", A, A, zero)
+        kc.store(A, "y", off)
+    kc.strips(m * n, "i", body, ptrs=3)
+    return kc.program(kind="activation", op=op)
+
+
+# ---- elementwise ------------------------------------------------------------------------------
+def lower_elementwise(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
+    op = op_of(row, "elementwise", ELT_OPS)
+    m, n = positive(row, "M", "N")
+    kc = Kc(f"elementwise {op} M={m} N={n}", isa, core)
+    b = kc.b
+    dt = kc.core.dtype
+    if op != "fill":
+        b.buffer("a", dt, m * n, "in", (m, n))
+    if op in ELT_BINARY:
+        b.buffer("b", dt, m * n, "in", (m, n))
+    b.buffer("y", dt, m * n, "out", (m, n))
+    kc.set32(min(m * n, kc.vlmax))
+    if op == "exp":
+        kc.exp_setup()
+    if op == "fill":
+        b.emit("vfmv.v.f", A, kc.fconst(float(row.get("value", 0.0))))
+    binop = {"add": "vfadd.vv", "sub": "vfsub.vv", "mul": "vfmul.vv", "div": "vfdiv.vv",
+             "maximum": "vfmax.vv", "minimum": "vfmin.vv"}
+
+    def body(off: Affine, vl: int) -> None:
+        if op != "fill":
+            kc.load(A, "a", off)
+        if op in binop:
+            kc.load(B2, "b", off)
+            if op == "div" and kc.isa.has("vfrec.v"):
+                b.emit("vfrec.v", B2, B2)
+                b.emit("vfmul.vv", A, A, B2)
+            else:
+                b.emit(binop[op], A, A, B2)
+        elif op == "neg":
+            b.emit("vfsgnjn.vv", A, A, A)
+        elif op == "exp":
+            kc.exp(A, A)
+        elif op == "sqrt":
+            b.emit("vfsqrt.v", A, A)
+        elif op == "rsqrt":
+            b.emit("vfsqrt.v", A, A)
+            b.emit("vfrdiv.vf", A, A, kc.fconst(1.0))
+        elif op == "reciprocal":
+            kc.recip(A, A)
+        kc.store(A, "y", off)
+    kc.strips(m * n, "i", body, ptrs=3)
+    return kc.program(kind="elementwise", op=op)
+
+
+# ---- norm ------------------------------------------------------------------------------------
+def lower_norm(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
+    op = op_of(row, "norm", NORM_OPS)
+    m, n = positive(row, "M", "N")
+    eps = float(row.get("eps", 1e-6))
+    kc = Kc(f"norm {op} M={m} N={n}", isa, core)
+    b = kc.b
+    dt = kc.core.dtype
+    b.buffer("x", dt, m * n, "in", (m, n))
+    if op != "l2norm":
+        b.buffer("w", dt, n, "in", (n,))
+    if op == "gated_rmsnorm":
+        b.buffer("z", dt, m * n, "in", (m, n))
+    b.buffer("y", dt, m * n, "out", (m, n))
+    vfull = min(n, kc.vlmax)
+    kc.set32(vfull)
+    if op == "gated_rmsnorm":
+        kc.exp_setup(regs=None)  # v10-v18 hold exp temporaries; v22, v24 the sums
+    fzero, fone = kc.fconst(0.0), kc.fconst(1.0)
+    finvn = kc.fconst(1.0 if op == "l2norm" else 1.0 / n)
+    feps = kc.fconst(eps)
+    acc, red = V(22), V(24)
+    with kc.rep("r", m, ptrs=2) as r:
+        base = r * n
+        kc.set32(vfull)
+        b.emit("vmv.v.i", acc, 0)
+
+        def p1(off: Affine, vl: int) -> None:
+            kc.load(A, "x", base + off)
+            b.emit("vfmacc.vv", acc, A, A)
+        kc.strips(n, "j", p1)
+        kc.set32(vfull)
+        b.emit("vfmv.s.f", red, fzero)
+        b.emit("vfredusum.vs", red, acc, red)
+        b.emit("vfmv.f.s", F(1), red)
+        b.emit("fmadd.s", F(1), F(1), finvn, feps, comment="mean(x^2) + eps")
+        b.emit("fsqrt.s", F(1), F(1))
+        b.emit("fdiv.s", F(1), fone, F(1))
+
+        def p2(off: Affine, vl: int) -> None:
+            kc.load(A, "x", base + off)
+            b.emit("vfmul.vf", A, A, F(1))
+            if op != "l2norm":
+                kc.load(B2, "w", off)
+                if op == "rmsnorm_1p":
+                    b.emit("vfadd.vf", B2, B2, fone)
+                b.emit("vfmul.vv", A, A, B2)
+            if op == "gated_rmsnorm":
+                kc.load(B2, "z", base + off)
+                _sigmoid_den(kc, Y, B2)
+                _divide(kc, B2, B2, Y)
+                b.emit("vfmul.vv", A, A, B2)
+            kc.store(A, "y", base + off)
+        kc.strips(n, "j", p2)
+    return kc.program(kind="norm", op=op)
+
+
+# ---- rope ------------------------------------------------------------------------------------
+def lower_rope(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
+    op_of(row, "rope", ("rope",))
+    m, n, k = positive(row, "M", "N", "K")
+    if k % 2 or k > n:
+        from isa.errors import IsaError
+        raise IsaError(f"rope needs an even K <= N, got K={k}, N={n}")
+    h = k // 2
+    kc = Kc(f"rope M={m} N={n} K={k}", isa, core)
+    b = kc.b
+    dt = kc.core.dtype
+    b.buffer("x", dt, m * n, "in", (m, n))
+    b.buffer("cos", dt, m * h, "in", (m, h))
+    b.buffer("sin", dt, m * h, "in", (m, h))
+    b.buffer("y", dt, m * n, "out", (m, n))
+    x1, x2, c, s, o1, o2 = V(4), V(6), V(8), V(10), V(12), V(14)
+    with kc.rep("r", m, ptrs=3) as r:
+        def rot(off: Affine, vl: int) -> None:
+            kc.load(x1, "x", r * n + off)
+            kc.load(x2, "x", r * n + h + off)
+            kc.load(c, "cos", r * h + off)
+            kc.load(s, "sin", r * h + off)
+            b.emit("vfmul.vv", o1, x1, c)
+            b.emit("vfnmsac.vv", o1, x2, s, comment="x1*cos - x2*sin")
+            b.emit("vfmul.vv", o2, x2, c)
+            b.emit("vfmacc.vv", o2, x1, s, comment="x2*cos + x1*sin")
+            kc.store(o1, "y", r * n + off)
+            kc.store(o2, "y", r * n + h + off)
+        kc.strips(h, "j", rot)
+        if n > k:
+            def cp(off: Affine, vl: int) -> None:
+                kc.load(x1, "x", r * n + k + off)
+                kc.store(x1, "y", r * n + k + off)
+            kc.strips(n - k, "j", cp)
+    return kc.program(kind="rope")
+
+
+# ---- reduction, copy -----------------------------------------------------------------------
+def lower_reduction(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
+    op = op_of(row, "reduction", RED_OPS)
+    m, n = positive(row, "M", "N")
+    kc = Kc(f"reduction {op} M={m} N={n}", isa, core)
+    b = kc.b
+    b.buffer("x", kc.core.dtype, m * n, "in", (m, n))
+    b.buffer("y", "fp32", m, "out", (m,))
+    vfull = min(n, kc.vlmax)
+    init = kc.fconst(float("-inf") if op == "amax" else 0.0)
+    acc, red = V(22), V(24)
+    with kc.rep("r", m, ptrs=2) as r:
+        kc.set32(vfull)
+        b.emit("vfmv.v.f", acc, init)
+
+        def p(off: Affine, vl: int) -> None:
+            kc.load(A, "x", r * n + off)
+            b.emit("vfmax.vv" if op == "amax" else "vfadd.vv", acc, acc, A)
+        kc.strips(n, "j", p)
+        kc.set32(vfull)
+        b.emit("vfmv.s.f", red, init)
+        b.emit("vfredmax.vs" if op == "amax" else "vfredusum.vs", red, acc, red)
+        b.emit("vfmv.f.s", F(1), red)
+        if op == "mean":
+            b.emit("fmul.s", F(1), F(1), kc.fconst(1.0 / n))
+        b.emit("fsw", F(1), b.mem("y", r, 32))
+    return kc.program(kind="reduction", op=op)
+
+
+def lower_copy(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
+    op = op_of(row, "copy", COPY_OPS)
+    m, n = positive(row, "M", "N")
+    kc = Kc(f"copy {op} M={m} N={n}", isa, core)
+    b = kc.b
+    esz = kc.esize
+    b.buffer("x", kc.core.dtype, m * n, "in", (m, n))
+    b.buffer("y", kc.core.dtype, m * n, "out", (m, n))
+    lm = 8
+    vm = kc.core.vlmax(esz, lm)
+    total = m * n
+    main, tail = divmod(total, vm)
+
+    def body(off: Affine | int, vl: int) -> None:
+        b.emit(f"vle{esz}.v", V(8), b.mem("x", off, esz))
+        b.emit(f"vse{esz}.v", V(8), b.mem("y", off, esz))
+    if main:
+        b.vsetvli(vm, esz, lm)
+        with kc.rep("i", main, ptrs=2) as i:
+            body(i * vm, vm)
+    if tail:
+        b.vsetvli(tail, esz, lm)
+        body(Affine(main * vm), tail)
+    return kc.program(kind="copy", op=op)
