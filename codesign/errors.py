@@ -1,5 +1,6 @@
 """Errors that reach the user as one line (the CLI prints them and exits with code 2)."""
 
+from isa.errors import IsaError
 from workloads.errors import WorkloadError
 
 
@@ -8,4 +9,4 @@ class CodesignError(ValueError):
 
 
 # Every exception class the CLI reports as a user error rather than a bug.
-USER_ERRORS: tuple[type[Exception], ...] = (CodesignError, WorkloadError)
+USER_ERRORS: tuple[type[Exception], ...] = (CodesignError, WorkloadError, IsaError)

@@ -18,6 +18,7 @@ from codesign.errors import USER_ERRORS
 COMMANDS: tuple[str, ...] = (
     "codesign.cli.models",
     "codesign.cli.trace",
+    "codesign.cli.kernel",
     "codesign.cli.targets",
     "codesign.cli.run",
     "codesign.cli.validate",
