@@ -47,6 +47,7 @@ Shape fields by kind:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,8 @@ import pyarrow.parquet as pq
 from workloads.errors import WorkloadError
 
 SCHEMA_VERSION = 1
+
+_LAYER_INDEX = re.compile(r"(?<=layers\.)\d+(?=\.|$)")  # the 3 of "model.layers.3.mlp"
 
 KINDS: tuple[str, ...] = (
     "gemm",
@@ -258,15 +261,18 @@ class Trace:
             if not layers:
                 rows.extend({**row, "repeat": 1} for _ in range(int(row["repeat"])))
                 continue
-            first = int(row["layer"])
             for layer in layers:
-                module = str(row["module"]).replace(
-                    f"layers.{first}.", f"layers.{layer}.", 1
-                )
+                module = _LAYER_INDEX.sub(str(layer), str(row["module"]), count=1)
                 rows.append({**row, "layer": layer, "layers": str(layer),
                              "module": module, "repeat": 1})
         ops = pd.DataFrame(rows, columns=list(COLUMNS))
-        ops = ops.sort_values(["layer", "op_id"], kind="stable")
+        # model-level ops before the first layer stay first, those after it go last
+        in_layers = ops.op_id[ops.layer >= 0]
+        first = int(in_layers.min()) if len(in_layers) else 0
+        ops["_group"] = 1
+        ops.loc[(ops.layer < 0) & (ops.op_id < first), "_group"] = 0
+        ops.loc[(ops.layer < 0) & (ops.op_id > first), "_group"] = 2
+        ops = ops.sort_values(["_group", "layer", "op_id"], kind="stable").drop(columns="_group")
         ops["op_id"] = range(len(ops))
         return Trace(ops, {**self.meta, "collapsed": False})
 

@@ -1,0 +1,167 @@
+"""Trace extraction against independent formulas and against real-tensor runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workloads.errors import WorkloadError
+from workloads.extract import trace
+from workloads.registry import load_config, model_names, param_counts
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+TINY_DENSE = str(DATA / "tiny-qwen3.5.json")
+TINY_MOE = str(DATA / "tiny-qwen3.5-moe.json")
+
+SEQ, CONTEXT, BATCH = 24, 40, 2
+
+
+def _gemm_flops(tr) -> int:
+    o = tr.ops
+    return int((o.flops * o.repeat)[o.kind == "gemm"].sum())
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_every_model_traces_and_gemm_flops_follow_its_active_parameters(name: str) -> None:
+    """2 x (active params outside embedding and lm_head) x new tokens + 2 x lm_head x batch.
+
+    Prefill computes logits for the last position only, as serving engines do. The
+    parameter counts come from the config analytically (workloads.registry), not from the
+    trace, and include norms and conv weights, which are not GEMMs: hence 1%.
+    """
+    cfg = load_config(name)
+    pc = param_counts(cfg)
+    body = pc.active - pc.embedding - (0 if cfg.tied else pc.lm_head)
+    for phase, kw, new_tokens in (("prefill", {"seq": SEQ}, BATCH * SEQ),
+                                  ("decode", {"context": CONTEXT}, BATCH)):
+        tr = trace(name, phase=phase, batch=BATCH, **kw)
+        expected = 2 * body * new_tokens + 2 * pc.lm_head * BATCH
+        assert _gemm_flops(tr) == pytest.approx(expected, rel=0.01), (name, phase)
+        layers = tr.ops[tr.ops.layer >= 0]
+        # every decoder layer is accounted for exactly once by the collapsed bodies
+        counted = sorted(int(x) for s in layers.layers.unique() for x in s.split(","))
+        assert counted == list(range(cfg.layers))
+
+
+def test_attention_flops_follow_the_causal_prefill_formula(trace_9b_prefill) -> None:
+    att = trace_9b_prefill.ops[trace_9b_prefill.ops.kind == "attention"]
+    assert len(att) == 1 and int(att.repeat.iloc[0]) == 8  # 8 full-attention layers
+    r = att.iloc[0]
+    assert (r.B, r.Hq, r.Hkv, r.Sq, r.Skv, r.D, r.causal) == (1, 16, 4, 256, 256, 256, True)
+    s = 256
+    # QK^T and PV over the lower triangle (diagonal included): 2 * 2 * D per kept pair
+    assert r.flops == 4 * 16 * 256 * (s * (s + 1) // 2)
+
+
+def test_attention_flops_follow_the_decode_formula(trace_35b_decode) -> None:
+    att = trace_35b_decode.ops[trace_35b_decode.ops.kind == "attention"].iloc[0]
+    ctx = 300
+    assert (att.B, att.Hq, att.Hkv, att.Sq, att.Skv, att.D) == (2, 16, 2, 1, ctx + 1, 256)
+    assert att.flops == 4 * 2 * 16 * 256 * (ctx + 1)  # one query against ctx + 1 keys
+
+
+def test_deltanet_is_captured_as_conv_and_delta_rule_ops(trace_9b_prefill,
+                                                         trace_35b_decode) -> None:
+    pre = trace_9b_prefill.ops
+    la = pre[pre.kind == "linear_attention"].iloc[0]
+    # qwen.md §1.2: 9B has 32 value heads of dim 128, 16 key heads; chunk 64 (§4.2)
+    assert (la.op, la.B, la.Hq, la.Sq, la.D, la.Dv, la.chunk, la["repeat"]) == (
+        "chunk_gated_delta_rule", 1, 32, 256, 128, 128, 64, 24)
+    conv = pre[pre.kind == "conv1d"].iloc[0]
+    assert (conv.op, conv.N, conv.Sq, conv.W) == ("causal_conv1d", 8192, 256, 4)
+    dec = trace_35b_decode.ops
+    la = dec[dec.kind == "linear_attention"].iloc[0]
+    assert (la.op, la.B, la.Sq, la.Skv, la.chunk) == ("recurrent_gated_delta_rule", 2, 1, 300, 0)
+    assert dec[dec.kind == "conv1d"].iloc[0].op == "causal_conv1d_update"
+    assert set(dec[dec.kind == "norm"].op) >= {"l2norm", "gated_rmsnorm", "rmsnorm_1p"}
+
+
+def test_moe_block_is_router_plus_grouped_expert_gemms(trace_35b_decode) -> None:
+    o = trace_35b_decode.ops
+    layer0 = o[o.layer == 0]
+    router = layer0[layer0.kind == "router"].iloc[0]
+    assert (router.M, router.N, router.topk) == (2, 256, 8)
+    gate_up = layer0[layer0.name == "experts.gate_up_proj"]
+    # balanced routing of 2 tokens x top-8: 16 experts get one token each
+    assert gate_up[["M", "N", "K", "G"]].values.tolist() == [[1, 1024, 2048, 16]]
+
+
+def test_views_disappear_and_every_row_has_a_known_kind(trace_9b_prefill) -> None:
+    from workloads.schema import KINDS, OPS
+
+    o = trace_9b_prefill.ops
+    assert set(o.kind) <= set(KINDS)
+    assert not o.name.isin(["view", "reshape", "transpose", "permute", "expand"]).any()
+    for kind, op in zip(o.kind, o.op, strict=True):
+        assert op in OPS[kind]
+
+
+def test_weight_dtype_changes_weight_bytes_only() -> None:
+    kw = dict(phase="decode", context=16)
+    bf16 = trace("qwen3.5-0.8b", weight_dtype="bf16", **kw).ops
+    int4 = trace("qwen3.5-0.8b", weight_dtype="int4", **kw).ops
+    g16, g4 = bf16[bf16.kind == "gemm"], int4[int4.kind == "gemm"]
+    assert (g16.flops.values == g4.flops.values).all()
+    weights16 = g16.N * g16.K * 2
+    activ = g16.bytes_read - weights16
+    assert (g4.bytes_read.values == (activ + g16.N * g16.K // 2).values).all()
+    assert set(g4.weight_dtype) == {"int4"}
+
+
+def test_zipf_routing_is_skewed_seeded_and_keeps_total_expert_work() -> None:
+    kw = dict(phase="prefill", seq=64, batch=2)
+    bal = trace("qwen3.5-35b-a3b", **kw).ops
+    z1 = trace("qwen3.5-35b-a3b", routing="zipf:1.2:3", **kw).ops
+    z2 = trace("qwen3.5-35b-a3b", routing="zipf:1.2:3", **kw).ops
+    assert z1.equals(z2)
+    e = "experts.gate_up_proj"
+    assert (bal[bal.name == e].flops * bal[bal.name == e].repeat).sum() == \
+        (z1[z1.name == e].flops * z1[z1.name == e].repeat).sum()
+    assert z1[z1.name == e].M.max() > 4 * bal[bal.name == e].M.max()
+
+
+@pytest.mark.parametrize("cfg", [TINY_DENSE, TINY_MOE])
+@pytest.mark.parametrize(("phase", "kw"), [("prefill", {"seq": 70}), ("decode", {"context": 9})])
+def test_shape_only_trace_equals_a_real_tensor_run(cfg: str, phase: str, kw: dict) -> None:
+    """Real CPU tensors and random weights give the same ops and shapes, routing aside."""
+    fake = trace(cfg, phase=phase, batch=2, collapse=False, **kw).ops
+    real = trace(cfg, phase=phase, batch=2, collapse=False, fake=False, **kw).ops
+    experts = ("experts.gate_up_proj", "experts.down_proj")
+    key = ["module", "kind", "op", "name", "dtype", "M", "N", "K", "G", "B", "Hq", "Hkv",
+           "Sq", "Skv", "D", "Dv", "chunk", "W", "topk", "flops", "bytes_read",
+           "bytes_written"]
+    a = fake[~fake.name.isin(experts)][key].reset_index(drop=True)
+    b = real[~real.name.isin(experts)][key].reset_index(drop=True)
+    assert len(a) > 50
+    assert a.equals(b)
+    # routing aside: the expert GEMMs carry the same total work, T*k token-expert pairs
+    fe, re_ = fake[fake.name.isin(experts)], real[real.name.isin(experts)]
+    assert (fe.flops.sum(), (fe.M * fe.G).sum()) == (re_.flops.sum(), (re_.M * re_.G).sum())
+
+
+def test_collapsed_and_expanded_traces_have_equal_totals(trace_35b_decode) -> None:
+    collapsed = trace_35b_decode
+    expanded = collapsed.expand()
+    assert len(expanded.ops) > len(collapsed.ops)
+    assert (expanded.ops.repeat == 1).all()
+    assert collapsed.totals().equals(expanded.totals())
+    assert collapsed.total_flops == expanded.total_flops
+    assert collapsed.total_bytes == expanded.total_bytes
+    direct = trace("qwen3.5-35b-a3b", phase="decode", batch=2, context=300, collapse=False)
+    assert direct.totals().equals(collapsed.totals())
+    assert sorted(direct.ops.module) == sorted(expanded.ops.module)
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"phase": "prefill", "seq": 0}, "seq must be a positive integer, got 0"),
+    ({"phase": "decode", "context": -1}, "context must be a non-negative integer, got -1"),
+    ({"phase": "decode", "seq": 5}, "decode takes --context"),
+    ({"phase": "train"}, "unknown phase 'train'; valid: prefill, decode"),
+    ({"phase": "prefill", "batch": 0}, "batch must be a positive integer"),
+    ({"phase": "prefill", "weight_dtype": "fp8"}, "unknown weight dtype 'fp8'"),
+    ({"phase": "prefill", "routing": "skewed"}, "unknown routing policy 'skewed'"),
+])
+def test_impossible_scenarios_are_refused(kw: dict, message: str) -> None:
+    with pytest.raises(WorkloadError, match=message):
+        trace("qwen3.5-0.8b", **kw)
