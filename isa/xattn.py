@@ -4,7 +4,7 @@
 instruction        semantics                                                    subset
 =================  ==========================================================  =========
 vfexp.v            vd[i] = e^vs2[i]: Schraudolph exponent + cubic mantissa      vfexp
-                   (relative error <= 1e-4 FP32, <= 2.1e-3 BF16; isa.numerics)
+                   (relative error <= 1e-4 FP32, <= 4.0e-3 BF16; isa.numerics)
 vfexpsub.vf        vd[i] = e^(vs2[i] - f[rs1]) (fused max-subtract)             vfexpsub
 vfsegredmax.vv     vd[j] = max(vs2[j*G : (j+1)*G]), j < VL/G, G = imm (2^k)     segred
 vfsegredsum.vv     vd[j] = sum(vs2[j*G : (j+1)*G])                              segred

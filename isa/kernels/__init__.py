@@ -78,7 +78,7 @@ class CheckResult:
 
 def tolerance(core: Core, kind: str) -> float:
     """Error bound relative to the output's magnitude. BF16 storage rounds each output to
-    8 significant bits (<= 2^-9 = 0.2% relative) and each input the same way before the
+    8 significant bits (<= 2^-8 = 0.4% relative) and each input the same way before the
     reference sees it, so outputs differ by output rounding plus FP32-vs-float64
     accumulation order, plus the vfexp bound (1e-4) where exp is approximate: 1e-2 covers
     it with margin. FP32: only accumulation order and approximate exp/reciprocal (vfrec
