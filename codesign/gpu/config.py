@@ -155,9 +155,11 @@ class GemmConfig:
     """cuBLAS-like tiled GEMM: the tile shapes the heuristic chooses among."""
 
     tiles: tuple[str, ...] = param(
-        ("128x256", "256x128", "128x128", "128x64", "64x128", "64x64"),
-        "CTA output tiles (MxN) the tile heuristic may choose", "",
-        "CUTLASS/cuBLAS Hopper and Ampere default tile shapes")
+        ("128x256", "256x128", "128x128", "128x64", "64x128", "64x64", "16x128", "16x256"),
+        "CTA output tiles (MxN) the tile heuristic may choose; tiles under 64 rows (skinny "
+        "decode GEMMs) run on mma.sync", "",
+        "CUTLASS/cuBLAS Hopper and Ampere default tile shapes; 16-row tiles as in cuBLAS "
+        "and Marlin small-M kernels")
     k_tile: int = param(64, "K depth of one pipeline stage", "elements", "CUTLASS default")
     stages: int = param(4, "shared-memory pipeline stages per CTA at most (fewer when "
                         "shared memory is short, at least 2)", "",
@@ -185,14 +187,18 @@ class AttentionImpl:
 
     async_mma: bool = param(
         True, "issues asynchronous warpgroup MMAs (falls back to mma.sync on GPUs without)",
-        "", "FlashAttention-3 paper §3")
+        "", "FlashAttention-3 paper §3 (per implementation: see the factories below)")
     mma_efficiency: float = param(
         1.0, "main-loop MMA rate relative to a tuned GEMM main loop (efficiency.gemm_mainloop)",
-        "", "")
+        "", "1.0 for fa2/fa3/cudnn; triton fitted to gpu.md §2a (codesign/validate.py)")
     softmax_overlap: float = param(
-        0.0, "fraction of the softmax (exp + FP32) time hidden under the MMAs", "", "")
-    block_m: int = param(128, "query rows per CTA", "rows", "")
-    block_n: int = param(128, "keys per main-loop iteration", "keys", "")
+        0.0, "fraction of the softmax (exp + FP32) time hidden under the MMAs", "",
+        "fa2 0 (FA3 paper §3.1: FA2 serialises); fa3, cudnn fitted to gpu.md §2a "
+        "(codesign/validate.py); triton 0 (no warp specialisation)")
+    block_m: int = param(128, "query rows per CTA", "rows",
+                         "kernel launch configs (FA2 run_mha_fwd_hdim128, FA3 hdim128 tiles)")
+    block_n: int = param(128, "keys per main-loop iteration", "keys",
+                         "kernel launch configs (FA2 run_mha_fwd_hdim128, FA3 hdim128 tiles)")
 
     def check(self) -> None:
         if not 0 < self.mma_efficiency <= 1 or not 0 <= self.softmax_overlap <= 1:

@@ -114,14 +114,18 @@ def gemm(cfg: GPUConfig, M: int, N: int, K: int, G: int = 1, dtype: str = "bf16"
             stages = max(2, min(cfg.gemm.stages, k_per // kt,
                                 int(cfg.sm.smem_kb * 1024 // stage)))
             occ = max(1, min(cfg.sm.max_ctas, int(cfg.sm.smem_kb * 1024 // (stages * stage))))
-            t_mma = 2.0 * tm * tn * k_per / rate_sm
+            # tiles under 64 rows cannot use the 64-row warpgroup MMA: mma.sync instead
+            rate = rate_sm * (cfg.sm.mma_sync_fraction
+                              if tm < 64 and cfg.sm.async_mma and dtype != "fp32" else 1.0)
+            t_mma = 2.0 * tm * tn * k_per / rate
             t_smem = (tm + tn) * k_per * a / smem_bw  # operand reads from shared memory
             t_cta = max(t_mma, t_smem)
             per_sm = math.ceil(ctas / cfg.sm.count)  # busiest SM's CTAs (wave quantisation)
-            compute = max(per_sm * t_cta, min_flops / (rate_sm * cfg.sm.count))
+            compute = max(per_sm * t_cta, min_flops / (rate * cfg.sm.count))
             partial = 2.0 * G * M * N * 4 * split if split > 1 else 0.0  # FP32 partials
             dram = max(G * (M * K * a + K * N * w + M * N * a), min_bytes) + partial
-            l2 = ctas * (tm * a + tn * w) * k_per
+            # operand panels each CTA reads through L2 (rows past M / N are zero-filled)
+            l2 = ctas * (min(tm, M) * a + min(tn, N) * w) * k_per
             waves = math.ceil(ctas / (cfg.sm.count * occ))
             k = _pick(name, compute,
                       max(dram_seconds(cfg, dram, ctas),
