@@ -398,7 +398,7 @@ class Machine:
     # -- scalar
     def _salu(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
         vals = []
-        for role, a in zip(d.operands[1:], ins.args[1:], strict=True):
+        for _role, a in zip(d.operands[1:], ins.args[1:], strict=True):
             if isinstance(a, Reg):
                 vals.append(self.x[a.n] if a.file == "x" else self.f[a.n])
             else:

@@ -295,9 +295,11 @@ def register_extension(ext: Extension, replace: bool = False) -> Extension:
     for d in ext.instructions:
         owner = _REGISTRY.get(d.mnemonic)
         if owner is not None and owner.extension != ext.name:
-            raise IsaError(f"mnemonic {d.mnemonic} already defined by extension {owner.extension!r}")
+            raise IsaError(f"mnemonic {d.mnemonic} already defined by extension "
+                           f"{owner.extension!r}")
         if d.extension != ext.name:
-            raise IsaError(f"{d.mnemonic} says extension {d.extension!r}, registered in {ext.name!r}")
+            raise IsaError(f"{d.mnemonic} says extension {d.extension!r}, "
+                           f"registered in {ext.name!r}")
     for sub, names in ext.subsets.items():
         bad = [n for n in names if n not in ext.mnemonics]
         if bad:
@@ -436,7 +438,9 @@ def check_instr(ins: Instr, vlen: int, isa: Isa | None = None) -> None:
         dr = set(range(dst.n, dst.n + d.emul(ins, "vd", vlen)))
         for role in ("vs1", "vs2"):
             s = ins.operand(role)
-            if isinstance(s, Reg) and s.file == "v" and (dr & set(range(s.n, s.n + d.emul(ins, role, vlen)))):
+            if not (isinstance(s, Reg) and s.file == "v"):
+                continue
+            if dr & set(range(s.n, s.n + d.emul(ins, role, vlen))):
                 raise IsaError(f"{ins.asm()}: widening destination overlaps source {role}")
 
 

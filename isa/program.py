@@ -72,7 +72,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -207,7 +207,7 @@ class VType:
         return f"e{self.sew}, m{self.lmul}"
 
 
-Operand = Union[Reg, Mem, int, float]
+Operand = Reg | Mem | int | float
 
 
 # ---- timing view -------------------------------------------------------------------------
@@ -303,7 +303,7 @@ class Loop:
             raise IsaError(f"loop {self.var!r} has negative trip count {self.trip}")
 
 
-Node = Union[Instr, Loop]
+Node = Instr | Loop
 
 
 @dataclass(frozen=True)

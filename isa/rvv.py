@@ -76,14 +76,18 @@ add("vfrsqrt7.v", "vd vs2", "fma", "valu", "fp", lambda d, a, b: rsqrt_approx(b,
     doc="7-bit reciprocal square-root estimate (precision model)")
 
 # compares into masks (riscv.md 4.1: latency 2*LMUL+3, mask results do not chain)
+def _cmp(c):
+    return lambda d, a, b: c(b, a)
+
+
 _CMP = {"vmflt": np.less, "vmfle": np.less_equal, "vmfeq": np.equal, "vmfne": np.not_equal,
         "vmfgt": np.greater, "vmfge": np.greater_equal}
 for name, cmp in _CMP.items():
     if name not in ("vmfgt", "vmfge"):
         add(f"{name}.vv", "vd vs2 vs1", "fma", "vcmp", "cmp",
-            (lambda c: lambda d, a, b: c(b, a))(cmp), mask_result=True, widths={"vd": "m"})
+            _cmp(cmp), mask_result=True, widths={"vd": "m"})
     add(f"{name}.vf", "vd vs2 fs1", "fma", "vcmp", "cmp",
-        (lambda c: lambda d, a, b: c(b, a))(cmp), mask_result=True, widths={"vd": "m"})
+        _cmp(cmp), mask_result=True, widths={"vd": "m"})
 add("vmseq.vx", "vd vs2 rs1", "int", "vcmp", "cmp", lambda d, a, b: b == a, mask_result=True,
     types={"*": "i"}, widths={"vd": "m"})
 add("vmslt.vx", "vd vs2 rs1", "int", "vcmp", "cmp", lambda d, a, b: b < a, mask_result=True,

@@ -97,9 +97,9 @@ def check(op_row: Mapping[str, Any], isa: Isa | str = "rvv", core: Core | None =
     seen = {k: res.buffers[k] for k in inputs}  # inputs as stored (BF16-rounded)
     ref = REFERENCES[str(op_row["kind"])](op_row, seen)
     worst_abs, worst_rel = 0.0, 0.0
-    for name, want in ref.items():
+    for name, expected in ref.items():
         got = np.asarray(res.buffers[name], dtype=np.float64)
-        want = np.asarray(want, dtype=np.float64).reshape(got.shape)
+        want = np.asarray(expected, dtype=np.float64).reshape(got.shape)
         err = float(np.nanmax(np.abs(got - want))) if got.size else 0.0
         if np.isnan(got).any():
             err = float("inf")

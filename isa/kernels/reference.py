@@ -32,7 +32,7 @@ def ref_attention(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict
     """F.scaled_dot_product_attention with GQA; causal = bottom-right aligned (query r is
     token Skv - Sq + r), given as an explicit mask."""
     import torch
-    import torch.nn.functional as F  # noqa: N812
+    import torch.nn.functional as F
     q, k, v = _t(inp["Q"]), _t(inp["K"]), _t(inp["V"])
     sq, skv = q.shape[-2], k.shape[-2]
     mask = None
@@ -56,10 +56,7 @@ def ref_norm(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str,
         return {"y": l2norm(x, dim=-1, eps=eps).numpy()}
     y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
     w = _t(inp["w"])
-    if op == "rmsnorm_1p":
-        y = y * (1.0 + w)
-    else:
-        y = y * w
+    y = y * (1.0 + w) if op == "rmsnorm_1p" else y * w
     if op == "gated_rmsnorm":
         y = y * torch.nn.functional.silu(_t(inp["z"]))
     return {"y": y.numpy()}
@@ -106,7 +103,6 @@ def ref_rope(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str,
 
 
 def ref_reduction(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    import torch
     op = str(row.get("op") or "sum")
     x = _t(inp["x"])
     out = {"sum": lambda t: t.sum(-1), "mean": lambda t: t.mean(-1),

@@ -19,7 +19,7 @@ from isa import (
     tile_geometry,
 )
 from isa.instructions import all_instructions
-from isa.program import Instr, Mem, VType, Affine
+from isa.program import Affine, Instr, Mem, VType
 
 X280 = TimingParams()  # VLEN=512, DLEN=256
 

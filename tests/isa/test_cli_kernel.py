@@ -1,0 +1,36 @@
+"""`codesign kernel`: counts, JSON, --check, user errors."""
+
+import json
+
+from codesign.cli import main
+
+
+def test_json_counts(capsys):
+    assert main(["kernel", "softmax", "--isa", "rvv+xattn", "--shape", "M=2,N=100",
+                 "--format", "json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["instructions_total"] == sum(obj["instructions_by_class"].values())
+    assert obj["instructions_by_class"]["exp"] == obj["instructions_by_mnemonic"]["vfexpsub.vf"]
+    assert obj["isa"] == "rvv+xattn"
+
+
+def test_table_asm_and_check(capsys):
+    rc = main(["kernel", "attention", "--isa", "rvv", "--shape",
+               "B=1,Hq=2,Hkv=1,Sq=1,Skv=9,D=8", "--vlen", "256", "--asm", "--check"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "vfredusum.vs" in out and "total" in out and "check: worst error" in out
+    assert out.rstrip().endswith("ok")
+
+
+def test_user_errors_exit_2_with_one_line(capsys):
+    for argv, msg in [
+        (["kernel", "softmax", "--isa", "rvv+nope", "--shape", "M=1,N=4"], "unknown extension"),
+        (["kernel", "softmax", "--shape", "M=x"], "not an integer"),
+        (["kernel", "conv9", "--shape", "M=1"], "unknown kernel kind"),
+        (["kernel", "softmax", "--shape", "M=1"], "needs shape field N"),
+        (["kernel", "norm", "--op", "layernorm", "--shape", "M=1,N=4"], "supported"),
+    ]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert msg in err and len(err.strip().splitlines()) == 1
