@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from codesign.errors import CodesignError
 
 # Modules of the target families, in the order `codesign targets` lists them.
-FAMILY_MODULES: tuple[str, ...] = ("codesign.gpu",)
+FAMILY_MODULES: tuple[str, ...] = ("codesign.gpu", "codesign.riscv")
 
 
 class Target(Protocol):

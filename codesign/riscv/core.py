@@ -1,0 +1,396 @@
+"""The cycle-approximate vector core: a SimPy model of one core running one program.
+
+Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
+
+- **Front end** (a SimPy process): in-order, ``scalar.issue_width`` instructions per cycle,
+  at most one of them a vector instruction. An instruction issues when its scalar source
+  registers are ready (a scalar read of a vector result, ``vfmv.f.s``, waits for the
+  vector unit: the scalar round trip). Scalar instructions complete after their latency;
+  ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider. Vector instructions enter the
+  **vector command queue** (a ``simpy.Store`` of ``vector.queue_depth`` entries); the
+  front end stalls while it is full.
+- **Dispatcher** (a SimPy process): takes the queue head in order, one per cycle, into the
+  sequencer of its class once that sequencer is free: VA (int, fma, fdiv, reduction,
+  permute; ``vector.arith_sequencers`` of them), VL (loads), VS (stores), VE (exp, when
+  ``exp.present``), VM (matrix, when ``matrix.present``). A sequencer holds one
+  instruction from entry until its last element group: it waits there for its operands,
+  then runs for its occupancy (``instr.timing``: ceil(VL*SEW/DLEN), VL for strided and
+  indexed accesses, the reduction and vfdiv formulas).
+- **Operands**: a vector source is ready ``latency`` cycles after its producer started
+  (chaining), plus ``max(0, occ_producer - occ_consumer)`` so that the consumer never
+  overtakes the producer's element groups. Results whose latency already covers the whole
+  instruction (mask results: 2*LMUL+3; reductions, vfdiv, strided: latency >= occupancy)
+  are ready at ``start + latency``: mask results do not chain. With ``vector.chaining``
+  off a result is ready ``latency`` cycles after the producer's last element group.
+  A writer does not start before the previous readers of its registers started (WAR).
+- **Memory**: each vector access moves its bytes through the L1 port and, for the
+  fraction :mod:`codesign.riscv.memory` assigns to them, through L2 and DRAM; each level
+  is a bandwidth resource (its ``free_at`` advances by bytes / bytes-per-cycle), so an
+  access occupies its sequencer until both its element groups and its transfers are done.
+  Unit-stride accesses pay the L1 latency when ``memory.prefetch`` (stream prefetching),
+  other accesses the expected latency of the levels serving them.
+
+**Hierarchical simulation.** A loop is simulated iteration by iteration; after each
+iteration the model compares the mean cycles per iteration of the last two windows of
+``sim.window`` iterations, measured both where iterations enter (front end) and where they
+leave (the end of their last instruction). When all four agree within ``sim.rtol``, the
+machine is periodic: the remaining iterations are not simulated; their cycles
+(remaining x cycles per iteration) are added to a clock offset, and simulation continues
+after the loop with the state the steady state would have had (shifted in time). Nested
+loops are handled inner first, recursively: an outer iteration contains its inner loops'
+extrapolated time. ``mode="full"`` simulates every dynamic instruction (for validation).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import simpy
+
+from codesign.riscv import memory
+from codesign.riscv.config import RiscvConfig
+from isa.program import Instr, Loop, Node, Program
+from isa.timing import TimingParams
+
+# Sequencer classes and which functional-unit class goes where.
+VA, VL, VS, VE, VM = "VA", "VL", "VS", "VE", "VM"
+ARITH_UNITS = ("int", "fma", "fdiv", "reduction", "permute")
+
+
+@dataclass
+class _Rec:
+    """One static instruction, pre-timed for this core."""
+
+    vector: bool
+    seq: str
+    unit: str
+    occ: float
+    lat: float
+    whole: bool  # latency covers the whole instruction (no element-group chaining)
+    vsrc: tuple[int, ...]
+    vdst: tuple[int, ...]
+    xsrc: tuple[int, ...]
+    xdst: tuple[int, ...]
+    fsrc: tuple[int, ...]
+    fdst: tuple[int, ...]
+    mem: tuple[tuple[int, float], ...] = ()  # (level index 0..3, bytes); 3 = L1 store port
+    extra_lat: float = 0.0
+    is_vset: bool = False
+    is_sdiv: bool = False
+    index: int = 0  # position in program order (static), for logs
+
+
+@dataclass
+class _Tracker:
+    """Iteration timing of one loop being simulated (virtual cycles)."""
+
+    starts: list[float] = field(default_factory=list)
+    ends: dict[int, float] = field(default_factory=dict)
+    dispatched: int = -1  # highest iteration the dispatcher has seen
+
+    def note(self, it: int, t: float) -> None:
+        if t > self.ends.get(it, -1.0):
+            self.ends[it] = t
+
+
+@dataclass
+class SimStats:
+    cycles: float
+    simulated_instructions: int
+    log: list[tuple[int, str, float, float]] | None = None  # (index, mnemonic, start, end)
+
+
+class CoreSim:
+    """Simulate one program on one core of ``cfg`` while ``cores`` cores share L2/DRAM."""
+
+    def __init__(self, prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "steady",
+                 log: bool = False) -> None:
+        if mode not in ("steady", "full"):
+            raise ValueError(f"mode must be 'steady' or 'full', got {mode!r}")
+        self.prog, self.cfg, self.mode = prog, cfg, mode
+        self.tp: TimingParams = cfg.timing_params()
+        self.hier = memory.Hierarchy.of(cfg, cores)
+        self.fractions = memory.plan(prog, self.tp, self.hier)
+        self.recs: dict[int, _Rec] = {}
+        self._index = 0
+        self._has_vec: dict[int, bool] = {}
+        self.log: list[tuple[int, str, float, float]] | None = [] if log else None
+        self._mnemonic: dict[int, str] = {}
+
+    # ---- static preparation -----------------------------------------------------------
+    def _rec(self, ins: Instr) -> _Rec:
+        r = self.recs.get(id(ins))
+        if r is not None:
+            return r
+        cfg, tp = self.cfg, self.tp
+        t = ins.timing(tp)
+        d = ins.defn
+        unit = t.unit
+        vector = d.vector and d.exec_kind != "vset"
+        occ, lat = float(t.occupancy), float(t.latency)
+        if unit == "exp":
+            seq = VE if cfg.exp.present else VA
+            w = cfg.exp_width_bits
+            if w != cfg.vector.dlen and t.vl:
+                occ = float(max(1, math.ceil(t.vl * t.sew / w)))
+        elif unit == "matrix":
+            seq = VM if cfg.matrix.present else VA
+        elif unit == "load":
+            seq = VL
+        elif unit == "store":
+            seq = VS
+        else:
+            seq = VA
+        rec = _Rec(vector=vector, seq=seq, unit=unit, occ=occ, lat=lat,
+                   whole=t.is_mask or lat >= occ, vsrc=t.vsrc, vdst=t.vdst, xsrc=t.xsrc,
+                   xdst=t.xdst, fsrc=t.fsrc, fdst=t.fdst, is_vset=d.exec_kind == "vset",
+                   is_sdiv=d.profile == "sfdiv", index=self._index)
+        self._index += 1
+        if vector and t.mem is not None:
+            f = self.fractions.get(id(ins), (1.0, 0.0, 0.0))
+            port = 3 if (t.mem == "store" and cfg.memory.l1_ports > 1) else 0
+            mem = [(port, float(t.mem_bytes))]
+            for lvl in (1, 2):
+                if f[lvl] > 0:
+                    mem.append((lvl, t.mem_bytes * f[lvl]))
+            rec.mem = tuple(mem)
+            if t.mem == "load" and not (cfg.memory.prefetch and t.mem_pattern == "unit"):
+                h = self.hier.latency
+                rec.extra_lat = f[1] * (h[1] - h[0]) + f[2] * (h[2] - h[0])
+        self.recs[id(ins)] = rec
+        self._mnemonic[rec.index] = ins.op
+        return rec
+
+    def _body_has_vector(self, nodes: Sequence[Node], key: int) -> bool:
+        v = self._has_vec.get(key)
+        if v is None:
+            v = False
+            for n in nodes:
+                if isinstance(n, Loop):
+                    v = v or self._body_has_vector(n.body, id(n))
+                elif self._rec(n).vector:
+                    v = True
+            self._has_vec[key] = v
+        return v
+
+    # ---- run ----------------------------------------------------------------------------
+    def run(self) -> SimStats:
+        env = self.env = simpy.Environment()
+        cfg = self.cfg
+        self.queue = simpy.Store(env, capacity=cfg.vector.queue_depth)
+        self.offset = 0.0
+        self.end = 0.0  # virtual time of the last completion seen
+        self.n_sim = 0
+        # register state (env time)
+        self.v_start = [0.0] * 32
+        self.v_lat = [0.0] * 32
+        self.v_occ = [0.0] * 32
+        self.v_whole = [True] * 32
+        self.v_read = [-1e18] * 32  # latest start of a reader of the register
+        self.v_read_end = [-1e18] * 32  # latest end of a reader of the register
+        self.x_ready = [0.0] * 32
+        self.f_ready = [0.0] * 32
+        self.x_pend: list[simpy.Event | None] = [None] * 32
+        self.f_pend: list[simpy.Event | None] = [None] * 32
+        self.sdiv_free = 0.0
+        self.vset_ready = 0.0
+        self.cycle = -1.0
+        self.slots = 0
+        self.vec_in_cycle = False
+        seqs = {VL: [0.0], VS: [0.0], VE: [0.0], VM: [0.0],
+                VA: [0.0] * cfg.vector.arith_sequencers}
+        self.seq_free = seqs
+        self.level_free = [0.0, 0.0, 0.0, 0.0]
+        bpc = self.hier.bytes_per_cycle
+        self.level_bpc = (bpc[0], bpc[1], bpc[2], bpc[0])
+        self.trackers: list[tuple[_Tracker, int]] = []
+        env.process(self._dispatcher())
+        done = env.process(self._frontend_top())
+        env.run()
+        if not done.triggered:
+            raise RuntimeError("core model deadlocked")
+        cycles = max(self.end, env.now + self.offset)
+        log = None
+        if self.log is not None:
+            log = [(i, self._mnemonic[i], s, e) for i, _, s, e in self.log]
+        return SimStats(cycles, self.n_sim, log)
+
+    # ---- front end ------------------------------------------------------------------------
+    def _frontend_top(self):
+        yield from self._nodes(self.prog.body)
+
+    def _nodes(self, nodes: Sequence[Node]):
+        for n in nodes:
+            if isinstance(n, Loop):
+                yield from self._loop(n)
+            else:
+                yield from self._issue(self._rec(n))
+
+    def _loop(self, loop: Loop):
+        trip = int(loop.trip)
+        if trip <= 0:
+            return
+        sim = self.cfg.sim
+        w = sim.window
+        tr = _Tracker()
+        has_vec = self._body_has_vector(loop.body, id(loop))
+        self.trackers.append((tr, 0))
+        depth = len(self.trackers) - 1
+        try:
+            for it in range(trip):
+                self.trackers[depth] = (tr, it)
+                tr.starts.append(self.env.now + self.offset)
+                yield from self._nodes(loop.body)
+                if self.mode == "full" or it + 1 >= trip:
+                    continue
+                complete = tr.dispatched if has_vec else it + 1
+                cpi = self._steady(tr, complete, w, sim.rtol,
+                                   force=it + 1 >= sim.max_iterations)
+                if cpi is not None:
+                    self.offset += (trip - it - 1) * cpi
+                    break
+        finally:
+            self.trackers.pop()
+
+    @staticmethod
+    def _steady(tr: _Tracker, complete: int, w: int, rtol: float, force: bool) -> float | None:
+        """Cycles per iteration if the loop is in steady state (or ``force``), else None."""
+        if complete < 2 * w + 1 or len(tr.starts) < 2 * w + 1:
+            if force and complete >= 2:
+                return (tr.ends[complete - 1] - tr.ends[0]) / (complete - 1)
+            return None
+        e = [tr.ends[i] for i in range(complete - 2 * w - 1, complete)]
+        s = tr.starts[-2 * w - 1:]
+        e_new, e_old = (e[-1] - e[w]) / w, (e[w] - e[0]) / w
+        s_new, s_old = (s[-1] - s[w]) / w, (s[w] - s[0]) / w
+        tol = rtol * max(e_new, 1e-9) + 1e-9
+        if force or (abs(e_new - e_old) <= tol and abs(s_new - s_old) <= tol
+                     and abs(e_new - s_new) <= tol):
+            return e_new
+        return None
+
+    def _issue(self, r: _Rec):
+        env = self.env
+        self.n_sim += 1
+        # scalar operands (the in-order pipe stalls on them)
+        ready = env.now
+        for reg in r.xsrc:
+            if reg and self.x_pend[reg] is not None:
+                yield self.x_pend[reg]
+            ready = max(ready, self.x_ready[reg])
+        for reg in r.fsrc:
+            if self.f_pend[reg] is not None:
+                yield self.f_pend[reg]
+            ready = max(ready, self.f_ready[reg])
+        if r.vector:
+            ready = max(ready, self.vset_ready)
+        if r.is_sdiv:
+            ready = max(ready, self.sdiv_free)
+        if ready > env.now:
+            yield env.timeout(ready - env.now)
+        # issue slots: issue_width per cycle, one vector instruction per cycle
+        if env.now >= self.cycle + 1:
+            self.cycle = math.floor(env.now)
+            self.slots = 0
+            self.vec_in_cycle = False
+        if self.slots >= self.cfg.scalar.issue_width or (r.vector and self.vec_in_cycle):
+            yield env.timeout(self.cycle + 1 - env.now)
+            self.cycle = math.floor(env.now)
+            self.slots = 0
+            self.vec_in_cycle = False
+        self.slots += 1
+        if r.vector:
+            self.vec_in_cycle = True
+            events = []
+            for reg in r.xdst:
+                if reg:
+                    ev = self.x_pend[reg] = env.event()
+                    events.append((self.x_pend, self.x_ready, reg, ev))
+            for reg in r.fdst:
+                ev = self.f_pend[reg] = env.event()
+                events.append((self.f_pend, self.f_ready, reg, ev))
+            yield self.queue.put((r, tuple(self.trackers), events))
+            return
+        # scalar instruction: completes after its latency
+        now = env.now
+        done = now + r.lat
+        if r.is_sdiv:
+            self.sdiv_free = now + r.occ
+        if r.is_vset and self.cfg.vector.vset_bubble:
+            self.vset_ready = now + self.cfg.vector.vset_bubble
+        for reg in r.xdst:
+            if reg:
+                self.x_ready[reg] = done
+        for reg in r.fdst:
+            self.f_ready[reg] = done
+        vdone = done + self.offset
+        for tr, it in self.trackers:
+            tr.note(it, vdone)
+        self.end = max(self.end, vdone)
+
+    # ---- vector dispatch ------------------------------------------------------------------
+    def _dispatcher(self):
+        env = self.env
+        chaining = self.cfg.vector.chaining
+        while True:
+            r, tags, events = yield self.queue.get()
+            frees = self.seq_free[r.seq]
+            k = min(range(len(frees)), key=frees.__getitem__) if len(frees) > 1 else 0
+            if frees[k] > env.now:
+                yield env.timeout(frees[k] - env.now)
+            start = env.now
+            occ = r.occ
+            for reg in r.vsrc:
+                ps = self.v_start[reg]
+                if self.v_whole[reg]:
+                    t = ps + self.v_lat[reg]
+                elif chaining:
+                    t = ps + self.v_lat[reg] + max(0.0, self.v_occ[reg] - occ)
+                else:
+                    t = ps + self.v_occ[reg] - 1 + self.v_lat[reg]
+                start = max(start, t)
+            lat = r.lat + r.extra_lat
+            for reg in r.vdst:
+                # WAR: each element group is written after the last reader read it
+                t = max(self.v_read[reg], self.v_read_end[reg] - occ) - lat + 1
+                start = max(start, t)
+            end = start + occ
+            if r.mem:
+                lf, bpc = self.level_free, self.level_bpc
+                for lvl, nbytes in r.mem:
+                    t0 = lf[lvl] if lf[lvl] > start else start
+                    lf[lvl] = t0 + nbytes / bpc[lvl]
+                    end = max(end, lf[lvl])
+            eff = end - start
+            for reg in r.vsrc:
+                self.v_read[reg] = max(self.v_read[reg], start)
+                self.v_read_end[reg] = max(self.v_read_end[reg], end)
+            for reg in r.vdst:
+                self.v_start[reg] = start
+                self.v_lat[reg] = lat
+                self.v_occ[reg] = eff
+                self.v_whole[reg] = r.whole
+            for pend, ready, reg, ev in events:  # vector -> scalar results
+                ready[reg] = start + lat
+                if pend[reg] is ev:
+                    pend[reg] = None
+                ev.succeed()
+            frees[k] = end
+            # completion: the last element group's result is written
+            done = start + lat if r.whole else start + eff - 1 + lat
+            vend = max(end, done) + self.offset
+            for tr, it in tags:
+                tr.note(it, vend)
+                tr.dispatched = max(tr.dispatched, it)
+            self.end = max(self.end, vend)
+            if self.log is not None:
+                self.log.append((r.index, "", start + self.offset, end + self.offset))
+            yield env.timeout(1)
+
+
+def simulate(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "steady",
+             log: bool = False) -> SimStats:
+    """Cycles of ``prog`` on one core of ``cfg`` (``cores`` cores share L2/DRAM)."""
+    return CoreSim(prog, cfg, cores, mode, log).run()

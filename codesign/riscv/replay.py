@@ -1,0 +1,303 @@
+"""Trace replay on a cluster: split each op over the cores, time one shard, build the Result.
+
+Schedule. A forward pass is a chain of dependent ops, so the cluster runs them one after
+another; each op is split into equal shards over ``c = min(cluster.cores, parallel
+work)`` cores that run concurrently (the remaining cores idle for that op). Shards are
+identical programs, so one shard is simulated (:mod:`codesign.riscv.core`) with the
+shared levels (DRAM, and L2 when ``l2.shared``) giving each of the ``c`` cores 1/c of
+their bandwidth and capacity; the op takes the shard's cycles. The largest shard is the
+one timed (ceil division). ``repeat`` multiplies the op's time; it never re-simulates.
+
+How each kind is split (:func:`split`):
+
+- gemm: by groups G (MoE experts) when G >= c, else by N columns, in multiples of one
+  vector of columns (VLEN/8, the kernel's column block);
+- attention: by sequences, then by KV heads (each core keeps whole GQA groups), then by
+  query heads within a group; linear_attention: by sequences x heads;
+- conv1d: by channels N;
+- norm, softmax, rope, reduction, router, embedding: by rows M;
+- activation, elementwise, copy: by rows M, or by columns N when M < c.
+
+Roofline (per op instance): ``max(flops / cluster peak, bytes / bandwidth)``, where the
+peak is every core's FMA datapath (2 FLOP per FP32 lane: arith_sequencers x DLEN/32 lanes)
+plus the Xattn matrix array when the ISA enables vfwmmacc (2 FLOP per MAC), and the
+bandwidth is DRAM's when the op's data does not fit in L2 (the rule of
+:mod:`codesign.riscv.memory`), else the cluster's L2 bandwidth.
+
+Bound: the resource busy the largest fraction of the op's cycles, if at least
+``sim.bound_threshold``: "compute" (a compute sequencer doing FMA/int/permute/exp/matrix
+work), "memory" (load/store sequencers, L1 port, L2 or DRAM bandwidth), "issue" (front
+end slots, or the command queue's one dispatch per cycle); otherwise "latency" (the core
+waits on dependences: reductions, divides, scalar round trips, pipeline fill).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from codesign import config as C
+from codesign.errors import CodesignError
+from codesign.result import TRACE_COLUMNS, finish_ops
+from codesign.riscv import cache, memory
+from codesign.riscv.config import RiscvConfig
+from codesign.riscv.core import VA, VE, VM, CoreSim
+from isa.errors import IsaError
+from isa.instructions import UNITS, parse_isa
+from isa.program import Program
+
+VECTOR_UNITS = tuple(u for u in UNITS if u != "scalar")
+UTIL_COLUMNS = (*(f"util_{u}" for u in VECTOR_UNITS), "util_issue", "util_l1", "util_l2",
+                "util_dram")
+COMPUTE_WORK = ("int", "fma", "permute", "exp", "matrix")  # reduction/fdiv: latency-bound
+ROW_SPLIT = ("norm", "softmax", "rope", "reduction", "router", "embedding")
+FLAT_SPLIT = ("activation", "elementwise", "copy")
+_DTYPES = {"bf16": "bf16", "fp16": "bf16", "fp32": "fp32"}
+
+
+# ---- splitting an op over cores ----------------------------------------------------------
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def split(row: Mapping[str, Any], cores: int, vlen: int) -> tuple[dict[str, Any], int]:
+    """The shard one core runs and how many cores run shards (see module docstring)."""
+    r = dict(row)
+    kind = str(r["kind"])
+    c = max(1, cores)
+    if c == 1:
+        return r, 1
+
+    def by(field: str, n: int, quantum: int = 1) -> tuple[dict[str, Any], int]:
+        per = _ceil(_ceil(n, c), quantum) * quantum
+        per = max(1, min(per, n))
+        r[field] = per
+        return r, _ceil(n, per)
+
+    if kind == "gemm":
+        g = int(r.get("G") or 1)
+        if g >= c:
+            return by("G", g)
+        return by("N", int(r["N"]), vlen // 8)
+    if kind == "attention":
+        b, hq, hkv = int(r["B"]), int(r["Hq"]), int(r["Hkv"])
+        if b >= c:
+            return by("B", b)
+        per_seq = c // b  # cores per sequence
+        grp = hq // max(1, hkv)
+        if hkv >= per_seq:
+            kv = _ceil(hkv, per_seq)
+            r["Hkv"], r["Hq"] = kv, kv * grp
+            return r, b * _ceil(hkv, kv)
+        # fewer KV heads than cores: split each group's query heads
+        per_group = max(1, per_seq // hkv)
+        q = max(1, _ceil(grp, per_group))
+        while grp % q:
+            q += 1
+        r["Hkv"], r["Hq"] = 1, q
+        return r, b * hkv * (grp // q)
+    if kind == "linear_attention":
+        b, h = int(r["B"]), int(r["Hq"])
+        if b >= c:
+            return by("B", b)
+        r, n = by("Hq", h)
+        return r, n * b
+    if kind == "conv1d":
+        return by("N", int(r["N"]))
+    if kind in ROW_SPLIT:
+        return by("M", int(r["M"]))
+    if kind in FLAT_SPLIT:
+        if int(r["M"]) >= c:
+            return by("M", int(r["M"]))
+        return by("N", int(r["N"]), vlen // 16)
+    raise CodesignError(f"no core split for op kind {kind!r}")
+
+
+# ---- lowering and timing one shard --------------------------------------------------------
+def lower(row: Mapping[str, Any], cfg: RiscvConfig) -> Program:
+    """The shard's instruction program (isa.kernels)."""
+    from isa import kernels
+    dtype = _DTYPES.get(str(row.get("dtype") or "bf16"))
+    if dtype is None:
+        raise MissingKernel(f"op {row.get('name')!r}: dtype {row.get('dtype')!r} has no RISC-V "
+                            f"kernel; valid: {', '.join(_DTYPES)}")
+    try:
+        return kernels.lower(row, parse_isa(cfg.isa), cfg.core(dtype))
+    except IsaError as exc:
+        raise MissingKernel(f"op {row.get('name')!r} ({row.get('kind')}): {exc}") from None
+
+
+def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "steady",
+                 fingerprint: str | None = None) -> dict[str, Any]:
+    """Cycles, utilisation and counts of one core running ``prog`` (memoized)."""
+    fp = fingerprint or C.fingerprint(cfg)
+    k = cache.key(prog.signature(), fp, cores, mode)
+    hit = cache.get(k)
+    if hit is not None:
+        return {**hit, "cached": True}
+    t0 = time.perf_counter()
+    sim = CoreSim(prog, cfg, cores, mode)
+    stats = sim.run()
+    cycles = max(stats.cycles, 1.0)
+    busy = {u: 0.0 for u in VECTOR_UNITS}
+    seq_work = {VA: 0.0, VE: 0.0, VM: 0.0}
+    n_instr = n_vec = 0
+    for ins, count in prog.walk():
+        if not count:
+            continue
+        rec = sim._rec(ins)
+        n_instr += count
+        if not rec.vector:
+            continue
+        n_vec += count
+        busy[rec.unit] += count * rec.occ
+        if rec.unit in COMPUTE_WORK and rec.seq in seq_work:
+            seq_work[rec.seq] += count * rec.occ
+    tp = sim.tp
+    lv = memory.level_bytes(prog, tp, sim.hier, sim.fractions)
+    total_bytes = sum(ins.timing(tp).mem_bytes * n for ins, n in prog.walk()
+                      if n and ins.mem is not None and ins.defn.vector)
+    n_va = cfg.vector.arith_sequencers
+    bpc = sim.hier.bytes_per_cycle
+    util = {f"util_{u}": busy[u] / cycles / (n_va if sim_seq(cfg, u) == VA else 1)
+            for u in VECTOR_UNITS}
+    util["util_issue"] = n_instr / (cfg.scalar.issue_width * cycles)
+    ports = 1 if cfg.memory.l1_ports == 1 else 2
+    util["util_l1"] = total_bytes / (bpc[0] * ports * cycles)
+    util["util_l2"] = lv[1] / (bpc[1] * cycles)
+    util["util_dram"] = lv[2] / (bpc[2] * cycles)
+    compute = max(seq_work[VA] / (n_va * cycles), seq_work[VE] / cycles,
+                  seq_work[VM] / cycles)
+    mem = max(util["util_load"], util["util_store"], util["util_l1"], util["util_l2"],
+              util["util_dram"])
+    issue = max(util["util_issue"], n_vec / cycles)
+    pressures = {"compute": compute, "memory": mem, "issue": issue}
+    bound = max(pressures, key=pressures.__getitem__)
+    if pressures[bound] < cfg.sim.bound_threshold:
+        bound = "latency"
+    out = {
+        "cycles": cycles, "instructions": n_instr, "vector_instructions": n_vec,
+        "simulated_instructions": stats.simulated_instructions,
+        "sim_seconds": time.perf_counter() - t0, "bound": bound,
+        "cold_level": memory.LEVELS[sim.hier.smallest_holding(memory.footprint(prog), 1)],
+        "l2_bytes": lv[1], "dram_bytes": lv[2], "signature": prog.signature(), **util,
+    }
+    cache.put(k, out)
+    return {**out, "cached": False}
+
+
+def sim_seq(cfg: RiscvConfig, unit: str) -> str:
+    if unit == "exp" and cfg.exp.present:
+        return VE
+    if unit == "matrix" and cfg.matrix.present:
+        return VM
+    if unit in ("load", "store"):
+        return unit
+    return VA
+
+
+# ---- roofline -----------------------------------------------------------------------------
+def peak_flops_per_cycle(cfg: RiscvConfig) -> float:
+    """FLOP per cycle of one core: FMA datapaths plus the Xattn matrix array if enabled."""
+    vec = 2.0 * cfg.vector.arith_sequencers * cfg.vector.dlen / 32
+    if not parse_isa(cfg.isa).has("vfwmmacc.vv"):
+        return vec
+    mat = 2.0 * cfg.timing_params().mmacc_macs_per_cycle
+    return vec + mat if cfg.matrix.present else max(vec, mat)
+
+
+def roofline_seconds(flops: float, nbytes: float, cfg: RiscvConfig, in_dram: bool) -> float:
+    f = cfg.scalar.freq_ghz * 1e9
+    cores = cfg.cluster.cores
+    peak = peak_flops_per_cycle(cfg) * cores * f
+    if in_dram:
+        bw = cfg.dram.bandwidth_gbps * 1e9
+    else:
+        bw = cfg.l2.bytes_per_cycle * (1 if cfg.l2.shared else cores) * f
+    return max(flops / peak, nbytes / bw)
+
+
+# ---- replay -------------------------------------------------------------------------------
+def _shape_key(row: Mapping[str, Any]) -> tuple:
+    from workloads.schema import SHAPE_FIELDS
+    return (row["kind"], row["op"], row["dtype"], bool(row.get("causal", False)),
+            *(int(row[f]) for f in SHAPE_FIELDS))
+
+
+class MissingKernel(CodesignError):
+    """The kernel library cannot lower this op (yet)."""
+
+
+def time_op(row: Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
+            mode: str = "steady") -> dict[str, Any]:
+    """Timing of one op instance on the cluster (one shard simulated)."""
+    shard, c = split(row, cfg.cluster.cores, cfg.vector.vlen)
+    prog = lower(shard, cfg)
+    t = time_program(prog, cfg, c, mode, fingerprint)
+    return {**t, "cores": c, "modelled": True}
+
+
+def _unmodelled(row: Mapping[str, Any], cfg: RiscvConfig, why: str) -> dict[str, Any]:
+    """An op without a kernel, timed at its roofline bound (sim.missing_kernels)."""
+    flops = float(row["flops"])
+    nbytes = float(row["bytes_read"] + row["bytes_written"])
+    l2_cap = cfg.l2.size_kib * 1024 * (1 if cfg.l2.shared else cfg.cluster.cores)
+    in_dram = nbytes > l2_cap
+    sec = roofline_seconds(flops, nbytes, cfg, in_dram)
+    f = cfg.scalar.freq_ghz * 1e9
+    peak = peak_flops_per_cycle(cfg) * cfg.cluster.cores * f
+    return {"cycles": sec * f, "instructions": 0, "vector_instructions": 0,
+            "simulated_instructions": 0, "sim_seconds": 0.0,
+            "bound": "compute" if flops / peak >= sec else "memory",
+            "cold_level": "dram" if in_dram else "l2", "signature": "", "cached": True,
+            "cores": cfg.cluster.cores, "modelled": False, "note": why,
+            **{u: 0.0 for u in UTIL_COLUMNS}}
+
+
+def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.DataFrame:
+    """Per-op timing table of a trace's ops (the Result's ``ops``)."""
+    fp = C.fingerprint(cfg)
+    freq = cfg.scalar.freq_ghz * 1e9
+    done: dict[tuple, dict[str, Any]] = {}
+    rows = []
+    for rec in ops.to_dict("records"):
+        k = _shape_key(rec)
+        t = done.get(k)
+        if t is None:
+            try:
+                t = time_op(rec, cfg, fp, mode)
+            except MissingKernel as exc:
+                if cfg.sim.missing_kernels == "error":
+                    raise
+                t = _unmodelled(rec, cfg, str(exc))
+            done[k] = t
+        flops = float(rec["flops"])
+        nbytes = float(rec["bytes_read"] + rec["bytes_written"])
+        seconds = t["cycles"] / freq
+        row = {c: rec[c] for c in TRACE_COLUMNS}
+        row.update({
+            "flops": flops, "bytes": nbytes, "cycles": t["cycles"], "seconds": seconds,
+            "roofline_seconds": roofline_seconds(flops, nbytes, cfg, t["cold_level"] == "dram"),
+            "bound": t["bound"], "cores": t["cores"], "modelled": t["modelled"],
+            "instructions": t["instructions"],
+            "vector_instructions": t["vector_instructions"],
+            "simulated_instructions": 0 if t.get("cached") else t["simulated_instructions"],
+            "sim_seconds": 0.0 if t.get("cached") else t["sim_seconds"],
+            "signature": t["signature"],
+            **{u: t[u] for u in UTIL_COLUMNS},
+        })
+        t["cached"] = True  # later rows with the same shape reuse it
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        df = pd.DataFrame(columns=[*TRACE_COLUMNS, "flops", "bytes", "cycles", "seconds",
+                                   "roofline_seconds", "bound"])
+    return finish_ops(df)
+
+
+def config_dict(cfg: RiscvConfig) -> dict[str, Any]:
+    return C.to_dict(cfg)
+
