@@ -35,7 +35,8 @@ def register(sub: Any) -> None:
                     "latency, tokens/s and the speedup over the first target.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", metavar="MODEL|TRACE.parquet",
-                   help="a model name (`codesign models`) or a trace saved by `codesign trace`")
+                   help="a model name (`codesign models`) or config.json path, or a trace "
+                        "saved by `codesign trace` (a .parquet file)")
     p.add_argument("--target", "-t", action="append", required=True, metavar="T",
                    help="target name (repeatable; `codesign targets` lists them)")
     p.add_argument("--phase", choices=("prefill", "decode"), help="default prefill")
@@ -70,7 +71,7 @@ def load_trace(args: argparse.Namespace) -> Any:
 
     given = {k: getattr(args, k) for k in SCENARIO_OPTIONS if getattr(args, k) is not None}
     src = args.source
-    if src.endswith(".parquet") or Path(src).is_file():
+    if src.endswith(".parquet"):
         if given:
             raise CodesignError(
                 f"--{next(iter(given)).replace('_', '-')} applies to tracing a model; "

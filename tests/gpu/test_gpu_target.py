@@ -74,7 +74,7 @@ def test_bad_overrides_are_one_line_errors(overrides: dict, message: str) -> Non
 
 
 def test_unknown_target_lists_the_valid_names() -> None:
-    with pytest.raises(CodesignError, match="unknown target 'h900'; valid: .*h100-sxm"):
+    with pytest.raises(CodesignError, match=r"unknown target 'h900'; valid: .*h100-sxm"):
         targets.resolve("h900")
 
 
