@@ -8,6 +8,7 @@
 from codesign.api import compare, simulate, trace
 from codesign.errors import CodesignError
 from codesign.result import Result
+from codesign.sweep import sweep
 from workloads.schema import Trace
 
-__all__ = ["CodesignError", "Result", "Trace", "compare", "simulate", "trace"]
+__all__ = ["CodesignError", "Result", "Trace", "compare", "simulate", "sweep", "trace"]

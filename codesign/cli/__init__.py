@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "codesign.cli.kernel",
     "codesign.cli.targets",
     "codesign.cli.run",
+    "codesign.cli.sweep",
     "codesign.cli.validate",
 )
 

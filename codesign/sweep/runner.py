@@ -1,0 +1,278 @@
+"""Run a sweep: trace each workload once, time the points in parallel, resume, assemble.
+
+Layout of the output directory ``DIR``::
+
+    DIR/spec.toml          the spec as given (provenance)
+    DIR/traces/*.parquet   one trace per workload, extracted once (workers only load them)
+    DIR/parts/part-*.parquet   finished rows, one file per finished batch (see store)
+    DIR/results.parquet    every row of the spec plus the derived metrics (on completion)
+
+Execution: ``jobs=1`` times the points in this process; ``jobs=N`` in N local worker
+processes (started with "spawn", so they never inherit torch from trace extraction);
+``scheduler=ADDRESS`` on a Dask distributed cluster (traces are sent to the workers as
+bytes, so the cluster needs no shared disk). Rows are grouped into batches of one
+workload and consecutive hardware points, so a long-lived worker reuses its loaded trace,
+resolved configs and the timing models' memo.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import math
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from codesign.errors import USER_ERRORS, CodesignError
+from codesign.sweep import store
+from codesign.sweep.spec import Point, Spec, Workload, load_spec, row_id
+from codesign.sweep.worker import run_batch
+
+Batch = tuple[str, str | bytes, list[tuple[str, str, list[tuple[str, Any]]]]]
+
+
+@dataclass
+class RunInfo:
+    """What a run did (for the CLI's last lines and for tests)."""
+
+    rows: int = 0  # rows of the spec (points x workloads)
+    resumed: int = 0  # rows found finished under DIR
+    computed: int = 0  # rows timed by this run
+    parts: int = 0  # part files this run wrote
+    seconds: float = 0.0
+    workers: tuple[dict[str, Any], ...] = ()  # what each batch reported (pid, torch)
+
+
+def row_records(spec: Spec) -> dict[str, dict[str, Any]]:
+    """Each (point, workload) row by id: identity, axis values and scenario (no metrics)."""
+    recs = {}
+    for p, w in spec.rows():
+        ov = dict(p.overrides)
+        rid = row_id(p, w)
+        recs[rid] = {
+            "row_id": rid, "workload_id": w.id, "target": p.target, "reference": p.reference,
+            **{a: (None if p.reference else ov.get(a)) for a in spec.axis_paths},
+            "overrides": json.dumps(ov, sort_keys=True, default=str),
+            "model": w.label, "phase": w.phase, "batch": w.batch, "seq": w.seq,
+            "context": w.context, "routing": w.routing, "weight_dtype": w.weight_dtype,
+        }
+    return recs
+
+
+def row_table(spec: Spec) -> pd.DataFrame:
+    """:func:`row_records` as a DataFrame with the dataset's column types."""
+    sch = store.schema(spec)
+    metric_names = {m.name for m in store.metric_fields()}
+    ident = pa.schema([f for f in sch if f.name not in metric_names])
+    return pa.Table.from_pylist(list(row_records(spec).values()), schema=ident).to_pandas()
+
+
+def _trace_ref(w: Workload, out: Path) -> Path:
+    """The trace file of a workload: a saved trace as given, or extracted once into DIR."""
+    if w.trace is not None:
+        return Path(w.trace)
+    path = out / store.TRACES / f"{w.id}.parquet"
+    if not path.exists():
+        from codesign import api  # imports torch: only here, never in workers
+
+        api.trace(w.model, **w.trace_kwargs()).save(path)
+    return path
+
+
+def _batches(pending: list[tuple[Point, Workload, str]], refs: Mapping[str, str | bytes],
+             chunk: int) -> list[Batch]:
+    """Consecutive rows of one workload, hardware point by hardware point, ``chunk`` each."""
+    by_w: dict[str, list[tuple[Point, Workload, str]]] = {}
+    for item in pending:
+        by_w.setdefault(item[1].id, []).append(item)
+    out: list[Batch] = []
+    for wid, items in by_w.items():
+        items.sort(key=lambda it: (json.dumps(it[0].overrides, default=str), it[0].target))
+        for i in range(0, len(items), chunk):
+            pts = [(rid, p.target, list(p.overrides)) for p, _, rid in items[i:i + chunk]]
+            out.append((wid, refs[wid], pts))
+    return out
+
+
+def auto_chunk(pending: int, workers: int) -> int:
+    """Points per batch: about eight batches per worker (progress and little loss on a kill),
+    at most 64 points (a part file per few seconds of work)."""
+    return max(1, min(64, math.ceil(pending / max(1, workers * 8))))
+
+
+def run(spec: str | Path | Mapping[str, Any] | Spec, out: str | Path | None = None,
+        jobs: int | None = None, scheduler: str | None = None, chunk: int | None = None,
+        progress: bool = True) -> pd.DataFrame:
+    """Run a sweep (see :mod:`codesign.sweep`); returns the results with derived metrics."""
+    df, _ = run_with_info(spec, out, jobs, scheduler, chunk, progress)
+    return df
+
+
+def run_with_info(spec: str | Path | Mapping[str, Any] | Spec, out: str | Path | None = None,
+                  jobs: int | None = None, scheduler: str | None = None,
+                  chunk: int | None = None, progress: bool = True) \
+        -> tuple[pd.DataFrame, RunInfo]:
+    spec = load_spec(spec)
+    if jobs is not None and jobs < 1:
+        raise CodesignError(f"--jobs must be at least 1, got {jobs}")
+    if chunk is not None and chunk < 1:
+        raise CodesignError(f"--chunk must be at least 1, got {chunk}")
+    if out is None:
+        with tempfile.TemporaryDirectory(prefix="codesign-sweep-") as tmp:
+            return _run(spec, Path(tmp), jobs, scheduler, chunk, progress)
+    return _run(spec, Path(out), jobs, scheduler, chunk, progress)
+
+
+def _run(spec: Spec, out: Path, jobs: int | None, scheduler: str | None, chunk: int | None,
+         progress: bool) -> tuple[pd.DataFrame, RunInfo]:
+    t0 = time.perf_counter()
+    if out.exists() and not out.is_dir():
+        raise CodesignError(f"output {str(out)!r} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    if spec.text:
+        path = out / "spec.toml"
+        if not path.exists() or path.read_text() != spec.text:
+            tmp = out / ".spec.toml.tmp"
+            tmp.write_text(spec.text)
+            os.replace(tmp, path)
+    rows = [(p, w, row_id(p, w)) for p, w in spec.rows()]
+    done = store.finished_ids(out)
+    pending = [r for r in rows if r[2] not in done]
+    info = RunInfo(rows=len(rows), resumed=len(rows) - len(pending))
+    sch = store.schema(spec)
+    ident = row_records(spec)
+
+    if pending:
+        workloads = {w.id: w for _, w, _ in pending}
+        paths = {wid: _trace_ref(w, out) for wid, w in workloads.items()}
+        client = _dask_client(scheduler) if scheduler else None
+        n_workers = (len(client.scheduler_info().get("workers", {})) or 1) if client \
+            else (jobs or os.cpu_count() or 1)
+        size = chunk or auto_chunk(len(pending), n_workers)
+        refs: dict[str, str | bytes] = {
+            wid: (p.read_bytes() if client else str(p)) for wid, p in paths.items()}
+        batches = _batches(pending, refs, size)
+        bar = _bar(len(pending), info.resumed, progress)
+        workers = []
+        try:
+            if client is not None:
+                results = _on_dask(client, batches)
+            elif (jobs or os.cpu_count() or 1) == 1:
+                results = ((b, run_batch(*b)) for b in batches)
+            else:
+                results = _on_processes(batches, jobs or os.cpu_count() or 1)
+            for batch, (metrics, winfo) in results:
+                recs = []
+                for rid, m in metrics:
+                    recs.append({**ident[rid], **m})
+                store.write_part(out, recs, sch)
+                info.parts += 1
+                info.computed += len(recs)
+                workers.append(winfo)
+                bar.update(len(batch[2]))
+        finally:
+            bar.close()
+            if client is not None:
+                client.close()
+        info.workers = tuple(workers)
+
+    df = assemble(spec, out)
+    store.write_atomic(pa.Table.from_pandas(df, preserve_index=False), out / store.RESULTS)
+    info.seconds = time.perf_counter() - t0
+    return df, info
+
+
+def _bar(total: int, resumed: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    desc = f"sweep ({resumed} done before)" if resumed else "sweep"
+    return tqdm(total=total, unit="pt", desc=desc, file=sys.stderr, disable=not enabled,
+                dynamic_ncols=True, smoothing=0.1)
+
+
+def _on_processes(batches: list[Batch], jobs: int) \
+        -> Iterator[tuple[Batch, tuple[list[Any], dict[str, Any]]]]:
+    ctx = multiprocessing.get_context("spawn")  # no torch inherited from trace extraction
+    pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(batches)), mp_context=ctx)
+    try:
+        futures = {pool.submit(run_batch, *b): b for b in batches}
+        for fut in cf.as_completed(futures):
+            yield futures[fut], _result(fut.result, futures[fut])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(get: Callable[[], Any], batch: Batch) -> Any:
+    try:
+        return get()
+    except USER_ERRORS as exc:
+        _, _, pts = batch
+        raise CodesignError(f"timing target {pts[0][1]} with {dict(pts[0][2])} "
+                            f"(batch of {len(pts)}): {exc}") from None
+
+
+def _dask_client(address: str) -> Any:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise CodesignError("--scheduler needs dask.distributed: pip install "
+                            "'codesign[dask]'") from None
+    try:
+        return Client(address, timeout=10, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise CodesignError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
+
+
+def _on_dask(client: Any, batches: list[Batch]) \
+        -> Iterator[tuple[Batch, tuple[list[Any], dict[str, Any]]]]:
+    from distributed import as_completed
+
+    # Each trace travels to the workers once, then batches refer to it.
+    shared = {}
+    for wid, ref, _ in batches:
+        if wid not in shared:
+            shared[wid] = client.scatter(ref, broadcast=True, hash=False)
+    futures = {client.submit(run_batch, b[0], shared[b[0]], b[2], pure=False): b
+               for b in batches}
+    try:
+        for fut in as_completed(list(futures)):
+            yield futures[fut], _result(fut.result, futures[fut])
+    finally:
+        client.cancel(list(futures))
+
+
+def assemble(spec: Spec, out: Path) -> pd.DataFrame:
+    """The spec's rows (identity from the spec, metrics from the parts) plus derived metrics.
+
+    Rows not finished yet keep NaN metrics; rows of other specs sharing ``out`` are left out.
+    """
+    ident = row_table(spec)
+    cols = [f.name for f in store.metric_fields()]
+    parts = store.read_parts(out, ["row_id", *cols])
+    df = ident.merge(parts, on="row_id", how="left")
+    for d in spec.derived:
+        df[d.name] = _speedup(df, spec, d.baseline, d.metric, d.at)
+    return df
+
+
+def _speedup(df: pd.DataFrame, spec: Spec, baseline: str, metric: str, at: str) -> pd.Series:
+    """``baseline[metric] / row[metric]``, per workload, at the same point or the preset."""
+    if at == "point":
+        keys = ["workload_id", "overrides"]
+        base = df[(df["target"] == baseline) & ~df["reference"]]
+    else:
+        keys = ["workload_id"]
+        base = df[(df["target"] == baseline) & (df["overrides"] == "{}")]
+    base = base.drop_duplicates(keys)[[*keys, metric]].rename(columns={metric: "_base"})
+    merged = df[[*keys, metric]].merge(base, on=keys, how="left")
+    return (merged["_base"] / merged[metric]).astype(float).set_axis(df.index)

@@ -1,0 +1,145 @@
+"""The results of a sweep on disk: a Parquet dataset of part files under ``DIR/parts``.
+
+Each finished batch of points is written as its own part file, atomically: the rows go to
+a hidden temporary file (``.part-….parquet.tmp``, which Parquet dataset readers skip), are
+flushed to disk, and the file is renamed into place with ``os.replace``. A killed run so
+loses at most the batches in flight, and a part file is either complete or absent. On a
+rerun, the ``row_id`` column of every part says which (point, workload) rows are done.
+
+Every part of a sweep has the same Arrow schema (:func:`schema`), so
+``pandas.read_parquet(DIR / "parts")`` reads the dataset; ``DIR/results.parquet`` is the
+assembled table with the derived metrics, written when a run finishes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from codesign.sweep.spec import Spec
+
+PARTS = "parts"
+RESULTS = "results.parquet"
+TRACES = "traces"
+
+_ARROW = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": pa.string()}
+
+
+def kinds() -> tuple[str, ...]:
+    from workloads.schema import KINDS
+
+    return KINDS
+
+
+def metric_fields() -> list[pa.Field]:
+    """The metric columns every row has (summary metrics and seconds by op kind)."""
+    f64 = pa.float64()
+    return [
+        pa.field("latency_s", f64), pa.field("tokens_per_s", f64),
+        pa.field("ttft_s", f64), pa.field("tpot_s", f64),
+        pa.field("gflop", f64), pa.field("gbytes", f64),
+        *(pa.field(f"seconds_{k}", f64) for k in kinds()),
+        pa.field("fingerprint", pa.string()), pa.field("family", pa.string()),
+    ]
+
+
+def schema(spec: Spec) -> pa.Schema:
+    """Identity, target, one column per axis (its dotted path), workload, then metrics."""
+    return pa.schema([
+        pa.field("row_id", pa.string()), pa.field("workload_id", pa.string()),
+        pa.field("target", pa.string()), pa.field("reference", pa.bool_()),
+        *(pa.field(p, _ARROW[spec.axis_types[p]]) for p in spec.axis_paths),
+        pa.field("overrides", pa.string()),
+        pa.field("model", pa.string()), pa.field("phase", pa.string()),
+        pa.field("batch", pa.int64()), pa.field("seq", pa.int64()),
+        pa.field("context", pa.int64()), pa.field("routing", pa.string()),
+        pa.field("weight_dtype", pa.string()),
+        *metric_fields(),
+    ])
+
+
+def metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A Result.summary() flattened to the metric columns."""
+    by_kind = summary.get("seconds_by_kind", {})
+    out: dict[str, Any] = {
+        "latency_s": float(summary["latency_s"]),
+        "tokens_per_s": float(summary["tokens_per_s"]),
+        "ttft_s": summary.get("ttft_s"), "tpot_s": summary.get("tpot_s"),
+        "gflop": float(summary["gflop"]), "gbytes": float(summary["gbytes"]),
+        "fingerprint": str(summary.get("fingerprint", "")),
+        "family": str(summary.get("family", "")),
+    }
+    for k in kinds():
+        out[f"seconds_{k}"] = float(by_kind.get(k, 0.0))
+    return out
+
+
+def parts_dir(out: Path) -> Path:
+    return Path(out) / PARTS
+
+
+def part_files(out: Path) -> list[Path]:
+    """Finished part files (temporary files of interrupted writes are not listed)."""
+    d = parts_dir(out)
+    return sorted(d.glob("part-*.parquet")) if d.is_dir() else []
+
+
+def finished_ids(out: Path) -> set[str]:
+    """The row ids already written under ``out``. An unreadable part is reported and skipped
+    (its rows are simply computed again)."""
+    done: set[str] = set()
+    for p in part_files(out):
+        try:
+            ids = pq.read_table(p, columns=["row_id"]).column("row_id").to_pylist()
+        except (pa.ArrowInvalid, OSError, KeyError) as exc:
+            print(f"codesign sweep: warning: ignoring unreadable part {p} ({exc})",
+                  file=sys.stderr)
+            continue
+        done.update(ids)
+    return done
+
+
+def write_atomic(table: pa.Table, path: Path) -> Path:
+    """Write ``table`` to ``path`` so that a reader sees the whole file or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_part(out: Path, rows: Sequence[Mapping[str, Any]], sch: pa.Schema) -> Path:
+    """One finished batch as its own part file."""
+    table = pa.Table.from_pylist([dict(r) for r in rows], schema=sch)
+    name = f"part-{uuid.uuid4().hex}.parquet"
+    return write_atomic(table, parts_dir(out) / name)
+
+
+def read_parts(out: Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Every finished row under ``out`` (later duplicates of a row id dropped)."""
+    frames = []
+    for p in part_files(out):
+        try:
+            frames.append(pq.read_table(p, columns=list(columns) if columns else None)
+                          .to_pandas())
+        except (pa.ArrowInvalid, OSError, KeyError):
+            continue
+    if not frames:
+        return pd.DataFrame(columns=list(columns) if columns else ["row_id"])
+    df = pd.concat(frames, ignore_index=True)
+    return df.drop_duplicates("row_id", keep="first").reset_index(drop=True)
