@@ -102,6 +102,15 @@ class Result:
         out["seconds_by_kind"] = self.seconds_by_kind()
         return out
 
+    # ---- plots -----------------------------------------------------------------------
+    @property
+    def plot(self) -> Any:
+        """Figures of this Result: ``res.plot.roofline()``, ``.timeline()``, ``.breakdown()``,
+        ``.speedup(others)`` (see :mod:`codesign.report`; plotly is imported on use)."""
+        from codesign.report.accessor import ResultPlot
+
+        return ResultPlot(self)
+
     # ---- persistence -----------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         path = Path(path)

@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "codesign.cli.run",
     "codesign.cli.sweep",
     "codesign.cli.validate",
+    "codesign.cli.report",
 )
 
 

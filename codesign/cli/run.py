@@ -50,6 +50,9 @@ def register(sub: Any) -> None:
                    help="override a config field on every target (repeatable)")
     p.add_argument("-o", "--output", metavar="results.parquet",
                    help="save each target's per-op Result as Parquet")
+    p.add_argument("--timeline", metavar="out.json",
+                   help="write the simulated timeline as a Chrome/Perfetto trace (one "
+                        "process per target; open in ui.perfetto.dev)")
     add_format_option(p)
     p.set_defaults(func=run)
 
@@ -114,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         for r, path in zip(results, output_paths(args.output, args.target), strict=True):
             r.save(path)
+    if args.timeline:
+        from codesign.report.timeline import write_chrome_trace
+
+        write_chrome_trace(results, args.timeline)
     if args.format == "json":
         print_json(rows)
         return 0

@@ -1,0 +1,58 @@
+"""``codesign report``: one self-contained HTML page of figures from results and sweeps."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from codesign.errors import CodesignError
+
+EXAMPLES = """examples:
+  codesign run qwen3.5-9b --phase decode --context 4096 \\
+      --target c950-like --target c950-like+xattn --target h100-sxm -o results.parquet
+  codesign report results.*.parquet -o report.html
+  codesign report results.*.parquet --baseline c950-like+xattn -o report.html
+  codesign sweep spec.toml -o sweep/
+  codesign report sweep/ --cost "vector.vlen*vector.lanes" -o sweep.html
+
+RESULTS are Result files written by `codesign run -o` and sweep outputs of `codesign sweep`
+(a Parquet file or its output directory). Results of the same scenario are compared: the
+speedup of each target over the baseline (the first, or --baseline), the latency breakdown
+by op kind, a roofline and a per-layer timeline per target. --cost adds a Pareto front of
+latency against an expression of config paths or sweep axes (+ - * / ** and log2, sqrt, min,
+max), or `area` where an area model filled one. A sweep over two axes adds sensitivity
+heatmaps. Figures the inputs cannot support are left out with a note in the page.
+The page inlines plotly.js (about 5 MB), so it opens offline.
+"""
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "report", help="plot results and sweeps into one HTML report",
+        description="Write one self-contained HTML page of figures (speedup, latency "
+                    "breakdown, roofline, Pareto front, heatmaps, timeline) from RESULTS.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("results", nargs="+", metavar="RESULTS",
+                   help="Result Parquet files (`codesign run -o`) or sweep outputs")
+    p.add_argument("-o", "--output", required=True, metavar="report.html",
+                   help="the HTML file to write")
+    p.add_argument("--baseline", metavar="T",
+                   help="target the speedups are relative to (default: the first result's)")
+    p.add_argument("--cost", metavar="EXPR",
+                   help="cost axis of the Pareto front: an expression over config paths or "
+                        "sweep axes, e.g. 'vector.vlen*vector.lanes', or 'area'")
+    p.add_argument("--title", metavar="TEXT", help="page title")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from codesign.report.page import write_report
+
+    if not args.output.endswith((".html", ".htm")):
+        raise CodesignError(f"-o {args.output!r}: the report is HTML; name it *.html")
+    report = write_report(args.results, args.output, baseline=args.baseline, cost=args.cost,
+                          title=args.title)
+    print(f"wrote {args.output}: {len(report.figures)} figures"
+          + (f", {len(report.notes)} left out (see the notes in the page)"
+             if report.notes else ""))
+    return 0

@@ -1,0 +1,356 @@
+"""What a report is made from: Results and sweep tables, their scenarios, roofs and costs.
+
+- :func:`load` reads the files given to ``codesign report``: Result Parquet files written by
+  ``codesign run -o`` and sweep outputs of ``codesign sweep`` (a Parquet file or dataset
+  directory, one row per point x workload).
+- :func:`scenario_key` / :func:`scenario_text` name what was compared (model, phase,
+  batch, seq/context) for captions and for grouping Results that can be compared.
+- :func:`roofs` finds a target's peak compute and bandwidth for the roofline plot.
+- :func:`cost` evaluates a user's cost expression (``vector.vlen*vector.lanes``) over the
+  columns of a table of design points.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from codesign.errors import CodesignError
+from codesign.result import Result
+
+# ---- scenarios -------------------------------------------------------------------------
+
+SCENARIO_FIELDS = ("phase", "batch", "seq", "context", "dtype", "weight_dtype", "routing")
+
+
+def scenario_key(meta: dict[str, Any]) -> tuple[Any, ...]:
+    """What must be equal for two Results to be compared: model and scenario fields."""
+    s = meta.get("scenario", {})
+    phase = s.get("phase")
+    # prefill has no context, decode no seq: leave the irrelevant one out of the key
+    fields = [f for f in SCENARIO_FIELDS if not (f == "context" and phase == "prefill")
+              and not (f == "seq" and phase == "decode")]
+    return (meta.get("model"), *(s.get(f) for f in fields))
+
+
+def scenario_text(meta: dict[str, Any]) -> str:
+    """``qwen3.5-9b, decode, batch 1, context 4096, bf16 weights`` for captions."""
+    s = meta.get("scenario", {})
+    parts = [str(meta.get("model", "?")), str(s.get("phase", "?")), f"batch {s.get('batch', '?')}"]
+    if s.get("phase") == "prefill":
+        parts.append(f"seq {s.get('seq', '?')}")
+    else:
+        parts.append(f"context {s.get('context', '?')}")
+    if s.get("weight_dtype"):
+        parts.append(f"{s['weight_dtype']} weights")
+    if s.get("routing") and s.get("routing") != "balanced":
+        parts.append(f"routing {s['routing']}")
+    return ", ".join(parts)
+
+
+def targets_text(results: Sequence[Result], baseline: str | None = None) -> str:
+    names = [r.target + (" (baseline)" if r.target == baseline else "") for r in results]
+    return ", ".join(names)
+
+
+def group_by_scenario(results: Sequence[Result]) -> list[list[Result]]:
+    """Results split into groups of one scenario each, in order of first appearance."""
+    groups: dict[tuple[Any, ...], list[Result]] = {}
+    for r in results:
+        groups.setdefault(scenario_key(r.trace_meta), []).append(r)
+    return list(groups.values())
+
+
+def check_same_scenario(results: Sequence[Result]) -> None:
+    keys = {scenario_key(r.trace_meta) for r in results}
+    if len(keys) > 1:
+        texts = sorted({scenario_text(r.trace_meta) for r in results})
+        raise CodesignError("these results time different scenarios and cannot be compared: "
+                            + " | ".join(texts))
+
+
+def pick_baseline(results: Sequence[Result], baseline: str | None) -> Result:
+    """The baseline Result: the one named ``baseline``, else the first."""
+    if not results:
+        raise CodesignError("no results to compare")
+    if baseline is None:
+        return results[0]
+    for r in results:
+        if r.target == baseline:
+            return r
+    raise CodesignError(f"baseline {baseline!r} is not among the results; "
+                        f"valid: {', '.join(r.target for r in results)}")
+
+
+# ---- loading ---------------------------------------------------------------------------
+
+@dataclass
+class Inputs:
+    """What ``codesign report`` was given: Results and sweep tables."""
+
+    results: list[Result] = field(default_factory=list)
+    sweeps: list[pd.DataFrame] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+
+def _is_result_file(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except Exception:  # not Parquet at all: the caller reports it
+        return False
+    return b"codesign.result" in meta
+
+
+def _read_sweep(path: Path) -> pd.DataFrame:
+    import pyarrow.dataset as ds
+
+    try:
+        table = ds.dataset(str(path), format="parquet").to_table()
+    except Exception as exc:
+        raise CodesignError(f"{str(path)!r} is neither a codesign result nor a readable "
+                            f"sweep table ({exc})") from None
+    df = table.to_pandas()
+    if "latency_s" not in df.columns:
+        raise CodesignError(f"{str(path)!r} is a Parquet table without a latency_s column: "
+                            "not a codesign result or sweep output")
+    df.attrs["source"] = str(path)
+    return df
+
+
+def load(paths: Iterable[str | Path]) -> Inputs:
+    """Read Result files and sweep outputs (files or directories)."""
+    out = Inputs()
+    for p in map(Path, paths):
+        if not p.exists():
+            raise CodesignError(f"{str(p)!r} does not exist; give Parquet files written by "
+                                "`codesign run -o` or `codesign sweep -o`")
+        out.sources.append(str(p))
+        if p.is_dir():
+            files = sorted(p.rglob("*.parquet"))
+            if not files:
+                raise CodesignError(f"{str(p)!r} holds no Parquet files")
+            results = [f for f in files if _is_result_file(f)]
+            tables = [f for f in files if f not in results]
+            out.results.extend(Result.load(f) for f in results)
+            if tables:
+                out.sweeps.append(_read_sweep(p) if not results else
+                                  pd.concat([_read_sweep(f) for f in tables], ignore_index=True))
+        elif _is_result_file(p):
+            out.results.append(Result.load(p))
+        else:
+            out.sweeps.append(_read_sweep(p))
+    return out
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to dotted keys: ``{"vector": {"vlen": 256}}`` -> ``{"vector.vlen": 256}``."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def results_table(results: Sequence[Result]) -> pd.DataFrame:
+    """One row per Result: its summary and every config field by dotted path (for Pareto
+    fronts and heatmaps of Results that were not written by a sweep)."""
+    rows = []
+    for r in results:
+        s = r.summary()
+        s.pop("seconds_by_kind", None)
+        rows.append({**flatten(r.config), **s, "workload": scenario_text(r.trace_meta)})
+    return pd.DataFrame(rows)
+
+
+def sweep_axes(df: pd.DataFrame) -> list[str]:
+    """The axis columns of a sweep table: listed in ``df.attrs["axes"]`` or the Parquet
+    metadata, else the config-path columns (dotted names) that take more than one value."""
+    axes = df.attrs.get("axes")
+    if axes:
+        return [a for a in axes if a in df.columns]
+    found = [c for c in df.columns if "." in str(c) and _varies(df[c])]
+    if "target" in df.columns and df["target"].nunique() > 1 and not found:
+        found = ["target"]
+    return found
+
+
+def _varies(col: pd.Series) -> bool:
+    if col.dtype == object:  # lists (tuple-valued config fields) are not hashable
+        col = col.map(repr)
+    return col.nunique(dropna=True) > 1
+
+
+def workload_column(df: pd.DataFrame) -> str | None:
+    """The column naming the workload of each row, if the table has several."""
+    for c in ("workload", "trace", "model"):
+        if c in df.columns:
+            return c
+    return None
+
+
+# ---- roofs -----------------------------------------------------------------------------
+
+@dataclass
+class Roofs:
+    """A target's roofline: DRAM bandwidth (bytes/s) and one or more compute peaks (FLOP/s)."""
+
+    bandwidth: float | None
+    compute: dict[str, float]
+    source: str
+
+
+def _gpu_roofs(config: dict[str, Any]) -> Roofs:
+    from codesign import config as C
+    from codesign.gpu.config import GPUConfig
+
+    cfg = C.from_dict(GPUConfig, config)
+    return Roofs(bandwidth=cfg.dram_bps,
+                 compute={"tensor cores (bf16)": cfg.tensor_flops("bf16"),
+                          "CUDA cores (fp32)": cfg.fp32_flops},
+                 source="the GPU config (SM count x clock x per-clock rate; DRAM GB/s)")
+
+
+def _derived_roofs(ops: pd.DataFrame) -> Roofs:
+    """Peaks recovered from each op's roofline bound max(flops / P, bytes / BW): the
+    bandwidth is the largest bytes / bound (exact for any memory-bound op); an op whose
+    bound exceeds bytes / BW is compute-bound and gives its P = flops / bound exactly."""
+    ok = ops[(ops["roofline_seconds"] > 0)]
+    if ok.empty:
+        return Roofs(None, {}, "no op has a roofline bound")
+    bw = float((ok["bytes"] / ok["roofline_seconds"]).max()) or None
+    compute: dict[str, float] = {}
+    if bw:
+        cb = ok[ok["bytes"] / bw < ok["roofline_seconds"] * (1 - 1e-6)]
+        for kind, g in cb.groupby("kind", sort=False):
+            p = float((g["flops"] / g["roofline_seconds"]).max())
+            if p > 0:
+                compute[f"peak for {kind}"] = p
+        # kinds held against the same peak share one roof line
+        merged: dict[float, list[str]] = {}
+        for label, p in compute.items():
+            key = next((q for q in merged if math.isclose(q, p, rel_tol=1e-6)), p)
+            merged.setdefault(key, []).append(label.removeprefix("peak for "))
+        compute = {f"peak ({', '.join(v)})": k for k, v in merged.items()}
+    return Roofs(bw, compute, "the ops' roofline bounds (roofline_seconds)")
+
+
+def roofs(result: Result) -> Roofs:
+    """The roofs of ``result``'s target: from its config where the family's peaks are known,
+    else recovered from the ops' roofline bounds."""
+    if result.family == "gpu" and result.config:
+        try:
+            return _gpu_roofs(result.config)
+        except (CodesignError, TypeError, KeyError):
+            pass
+    family_roofs = _family_roofs(result)
+    if family_roofs is not None:
+        return family_roofs
+    return _derived_roofs(result.ops)
+
+
+def _family_roofs(result: Result) -> Roofs | None:
+    """A family module may offer ``roofs(config_dict) -> (bandwidth B/s, {label: FLOP/s})``."""
+    if not result.family or result.family == "gpu" or not result.config:
+        return None
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"codesign.{result.family}")
+    except ImportError:
+        return None
+    fn = getattr(mod, "roofs", None)
+    if fn is None:
+        return None
+    bw, compute = fn(result.config)
+    return Roofs(float(bw), {str(k): float(v) for k, v in compute.items()},
+                 f"the {result.family} config")
+
+
+# ---- cost expressions ------------------------------------------------------------------
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_FUNCS = {"log2": np.log2, "log10": np.log10, "sqrt": np.sqrt, "min": np.minimum,
+          "max": np.maximum}
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow}
+AREA_COLUMNS = ("area_mm2", "area")
+
+
+def cost(df: pd.DataFrame, expr: str) -> pd.Series:
+    """Evaluate ``expr`` over the columns of ``df``: names are column names (dotted config
+    paths such as ``vector.vlen`` included); + - * / // **, numbers and log2, log10, sqrt,
+    min, max are allowed. ``area`` means the area column when an area model filled one."""
+    expr = expr.strip()
+    if expr == "area":
+        col = next((c for c in AREA_COLUMNS if c in df.columns), None)
+        if col is None:
+            raise CodesignError("cost 'area': these results carry no area (no area model "
+                                "exists for their targets); give an expression of config "
+                                "paths instead, e.g. --cost 'vector.vlen*vector.lanes'")
+        return df[col].astype(float)
+    names: dict[str, str] = {}
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(0)
+        if name in _FUNCS:
+            return name
+        if name not in df.columns:
+            numeric = [str(c) for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
+            varying = [c for c in numeric if "." in c and _varies(df[c])]
+            shown = list(dict.fromkeys(varying + numeric))
+            more = f" (and {len(shown) - 12} more)" if len(shown) > 12 else ""
+            raise CodesignError(f"cost expression {expr!r}: unknown column {name!r}; "
+                                f"valid: {', '.join(shown[:12])}{more}")
+        return names.setdefault(name, f"_c{len(names)}")
+
+    try:
+        tree = ast.parse(_NAME.sub(sub, expr), mode="eval")
+    except SyntaxError:
+        raise CodesignError(f"cost expression {expr!r} is not a valid expression") from None
+    cols = {v: df[k].astype(float) for k, v in names.items()}
+
+    def ev(node: ast.AST) -> Any:
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return float(node.value)
+        if isinstance(node, ast.Name) and node.id in cols:
+            return cols[node.id]
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            return _BINOPS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in _FUNCS and not node.keywords):
+            return _FUNCS[node.func.id](*(ev(a) for a in node.args))
+        raise CodesignError(f"cost expression {expr!r}: only column names, numbers, "
+                            "+ - * / // ** and log2, log10, sqrt, min, max are allowed")
+
+    value = ev(tree)
+    if not isinstance(value, pd.Series):
+        raise CodesignError(f"cost expression {expr!r} names no column")
+    return value.astype(float)
+
+
+def pareto_mask(cost_values: Sequence[float], latency: Sequence[float]) -> np.ndarray:
+    """True for points no other point beats in both cost and latency (ties kept)."""
+    c = np.asarray(cost_values, dtype=float)
+    t = np.asarray(latency, dtype=float)
+    keep = np.ones(len(c), dtype=bool)
+    for i in range(len(c)):
+        dominated = (c <= c[i]) & (t <= t[i]) & ((c < c[i]) | (t < t[i]))
+        keep[i] = not dominated.any()
+    return keep

@@ -1,0 +1,232 @@
+"""The HTML report: every figure the inputs support, each with its caption, in one
+self-contained file (plotly.js inlined once in the page head, so it opens offline).
+
+Figures the inputs cannot support (a speedup of a single target, a heatmap without a
+two-axis sweep, a Pareto front without a cost) are left out with a note saying why.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from codesign.errors import CodesignError
+from codesign.report import figures as F
+from codesign.report import inputs as I
+from codesign.result import Result
+
+MAX_HEATMAP_PAIRS = 3
+
+
+@dataclass
+class Section:
+    """A heading with figures, notes (why a figure is missing) and an optional table."""
+
+    title: str
+    figures: list[go.Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    table: pd.DataFrame | None = None
+
+
+@dataclass
+class Report:
+    title: str
+    sources: list[str]
+    sections: list[Section]
+
+    @property
+    def figures(self) -> list[go.Figure]:
+        return [f for s in self.sections for f in s.figures]
+
+    @property
+    def notes(self) -> list[str]:
+        return [n for s in self.sections for n in s.notes]
+
+
+# ---- building --------------------------------------------------------------------------
+
+def _summary_table(results: Sequence[Result], base: Result) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        s = r.summary()
+        rows.append({"target": r.target, "family": r.family,
+                     "latency (ms)": f"{r.latency_s * 1e3:.4g}",
+                     "tokens/s": f"{s['tokens_per_s']:.4g}",
+                     f"speedup over {base.target}": f"{base.latency_s / r.latency_s:.3g}x"
+                     if r.latency_s > 0 else "",
+                     "top kind": next(iter(s["seconds_by_kind"]), "")})
+    return pd.DataFrame(rows)
+
+
+def _results_sections(results: Sequence[Result], baseline: str | None,
+                      cost: str | None) -> list[Section]:
+    out = []
+    for group in I.group_by_scenario(results):
+        scen = I.scenario_text(group[0].trace_meta)
+        sec = Section(f"Results: {scen}")
+        names = [r.target for r in group]
+        if baseline is not None and baseline not in names:
+            sec.notes.append(f"baseline {baseline} was not run in this scenario; "
+                             f"{names[0]} is the baseline here.")
+        base = I.pick_baseline(group, baseline if baseline in names else None)
+        ordered = [base, *[r for r in group if r is not base]]
+        sec.table = _summary_table(ordered, base)
+        if len(group) > 1:
+            sec.figures.append(F.speedup(ordered, baseline=base.target))
+        else:
+            sec.notes.append(f"Speedup omitted: only one target ({base.target}) was run in "
+                             "this scenario; a speedup needs a baseline and another target.")
+        sec.figures.append(F.breakdown(ordered))
+        lat = [r.latency_s for r in ordered if r.latency_s > 0]
+        if len(lat) > 1 and max(lat) / min(lat) > 10:
+            sec.figures.append(F.breakdown(ordered, normalize=True))
+        for r in ordered:
+            sec.figures.append(F.roofline(r))
+        if cost is not None and len(group) > 1:
+            try:
+                sec.figures.append(F.pareto(list(ordered), cost=cost))
+            except CodesignError as exc:
+                sec.notes.append(f"Pareto front omitted: {exc}.")
+        elif cost is not None:
+            sec.notes.append("Pareto front omitted: a front needs more than one design point.")
+        for r in ordered:
+            sec.figures.append(F.timeline(r))
+        out.append(sec)
+    return out
+
+
+def _numeric_axes(df: pd.DataFrame) -> list[str]:
+    return [a for a in I.sweep_axes(df) if pd.api.types.is_numeric_dtype(df[a])]
+
+
+def _sweep_section(df: pd.DataFrame, cost: str | None) -> Section:
+    src = df.attrs.get("source", "sweep")
+    axes = I.sweep_axes(df)
+    sec = Section(f"Sweep: {src} ({len(df)} rows; axes: {', '.join(axes) or 'none'})")
+    if cost is None:
+        sec.notes.append("Pareto front omitted: no cost given (use --cost EXPR, e.g. "
+                         "'vector.vlen*vector.lanes', over the sweep's axis columns).")
+    else:
+        sec.figures.append(F.pareto(df, cost=cost))
+    numeric = _numeric_axes(df)
+    if len(numeric) < 2:
+        sec.notes.append(f"Sensitivity heatmap omitted: the sweep varies {len(numeric)} "
+                         "numeric axis" + ("" if len(numeric) == 1 else "es")
+                         + "; a heatmap needs two.")
+        return sec
+    wcol = I.workload_column(df)
+    split = [c for c in (wcol, "target") if c and c in df.columns and c not in numeric
+             and df[c].nunique() > 1]
+    groups = list(df.groupby(split, sort=False)) if split else [((), df)]
+    pairs = list(itertools.combinations(numeric, 2))[:MAX_HEATMAP_PAIRS]
+    for _key, g in groups:
+        for x, y in pairs:
+            others = [a for a in numeric if a not in (x, y)]
+            sub = g
+            fixed = []
+            for a in others:  # other axes held at their smallest value
+                v = sub[a].min()
+                sub = sub[sub[a] == v]
+                fixed.append(f"{a} = {v}")
+            if sub.duplicated([x, y]).any():
+                sec.notes.append(f"Heatmap {x} x {y} omitted: rows repeat the same ({x}, {y}) "
+                                 "with other columns varying.")
+                continue
+            fig = F.heatmap(sub, x=x, y=y, value="latency_s", relative=True)
+            if fixed:
+                fig.layout.meta["caption"] += " Other axes held at " + ", ".join(fixed) + "."
+            sec.figures.append(fig)
+    return sec
+
+
+def build(inputs: I.Inputs, baseline: str | None = None, cost: str | None = None,
+          title: str | None = None) -> Report:
+    """The report's sections for the loaded inputs."""
+    if baseline is not None and inputs.results and baseline not in {
+            r.target for r in inputs.results}:
+        raise CodesignError(f"--baseline {baseline!r} is not among the results; valid: "
+                            f"{', '.join(dict.fromkeys(r.target for r in inputs.results))}")
+    if cost is not None:  # a bad expression is the user's error: say so before plotting
+        for table in ([I.results_table(inputs.results)] if inputs.results else []) \
+                + inputs.sweeps:
+            I.cost(table, cost)
+    sections = _results_sections(inputs.results, baseline, cost) if inputs.results else []
+    if not inputs.results:
+        sections.append(Section("Per-op figures", notes=[
+            "Speedup, breakdown, roofline and timeline omitted: no per-op Result files "
+            "were given (only sweep tables)."]))
+    for df in inputs.sweeps:
+        sections.append(_sweep_section(df, cost))
+    if not inputs.sweeps:
+        sections.append(Section("Design space", notes=[
+            "Sensitivity heatmaps omitted: no sweep output was given (run `codesign sweep` "
+            "over two axes and pass its output directory)."]))
+    if title is None:
+        models = dict.fromkeys(str(r.trace_meta.get("model")) for r in inputs.results)
+        title = "codesign report" + (f": {', '.join(models)}" if models else "")
+    return Report(title, list(inputs.sources), sections)
+
+
+# ---- rendering -------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1150px; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
+figure { margin: 1.5em 0; } figcaption { font-size: 0.9em; color: #444; margin-top: 0.3em; }
+table { border-collapse: collapse; font-size: 0.9em; }
+td, th { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
+p.omitted { background: #fff6e0; border-left: 4px solid #e0a000; padding: 0.4em 0.8em; }
+.sources { font-size: 0.85em; color: #666; }
+"""
+
+
+def render(report: Report) -> str:
+    """The report as one self-contained HTML page."""
+    from plotly.offline import get_plotlyjs
+
+    parts = ["<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
+             f"<title>{html.escape(report.title)}</title>", f"<style>{_CSS}</style>",
+             f"<script type='text/javascript'>{get_plotlyjs()}</script>", "</head><body>",
+             f"<h1>{html.escape(report.title)}</h1>",
+             "<p class='sources'>Inputs: " + ", ".join(html.escape(s) for s in report.sources)
+             + "</p>"]
+    n = 0
+    for sec in report.sections:
+        parts.append(f"<h2>{html.escape(sec.title)}</h2>")
+        if sec.table is not None:
+            parts.append(sec.table.to_html(index=False, border=0, escape=True))
+        for note in sec.notes:
+            parts.append(f"<p class='omitted'>{html.escape(note)}</p>")
+        for fig in sec.figures:
+            n += 1
+            div = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"figure-{n}",
+                              config={"displaylogo": False, "responsive": True})
+            parts.append(f"<figure>{div}<figcaption><b>Figure {n}.</b> "
+                         f"{html.escape(F.caption(fig))}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(sources: Iterable[str | Path] | I.Inputs, path: str | Path,
+                 baseline: str | None = None, cost: str | None = None,
+                 title: str | None = None) -> Report:
+    """Load ``sources`` (Result files, sweep outputs), build and write the HTML report."""
+    inputs = sources if isinstance(sources, I.Inputs) else I.load(sources)
+    if not inputs.results and not inputs.sweeps:
+        raise CodesignError("no results given")
+    report = build(inputs, baseline=baseline, cost=cost, title=title)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(render(report), encoding="utf-8")
+    tmp.replace(path)
+    return report
+
+
+__all__ = ["Report", "Section", "build", "render", "write_report"]

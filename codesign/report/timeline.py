@@ -1,0 +1,142 @@
+"""The simulated timeline of a Result: op instances in time, and its Chrome/Perfetto export.
+
+A Result keeps identical layers collapsed (one body with ``repeat``). The timeline expands
+each body into ``repeat`` consecutive instances, in trace order. Where the ops carry
+``start_s`` (and ``core``) from a schedule, those place the first instance of each body;
+otherwise ops run back to back in trace order on one track (a GPU stream), which is how the
+GPU model times a pass, so the last op ends at the Result's latency.
+
+:func:`to_chrome_trace` gives the Trace Event Format that chrome://tracing and
+https://ui.perfetto.dev open: one process per target, one thread (track) per core or
+stream with "X" complete events (``ts``/``dur`` in microseconds), and a "layers" track
+with one event per layer instance.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from codesign.result import Result
+
+LAYER_TRACK = 0  # tid of the per-layer track; cores/streams are 1 + core
+
+
+def _blocks(ops: pd.DataFrame) -> list[pd.DataFrame]:
+    """Consecutive runs of rows of the same (layer, repeat): one layer body each."""
+    key = ops["layer"].astype(str) + "/" + ops["repeat"].astype(str)
+    run = (key != key.shift()).cumsum()
+    return [g for _, g in ops.groupby(run, sort=True)]
+
+
+def _layer_label(layer: int, layer_type: str, instance: int, repeat: int) -> str:
+    if layer < 0:
+        return "model"
+    if repeat == 1:
+        return f"L{layer} {layer_type}"
+    return f"L{layer} {layer_type} #{instance + 1}/{repeat}"
+
+
+def spans(result: Result) -> pd.DataFrame:
+    """One row per op instance: start_s, dur_s, track, instance, layer_label, and the op's
+    name, kind, layer, layer_type, module, op_id, flops, bytes, bound."""
+    ops = result.ops.reset_index(drop=True)
+    scheduled = "start_s" in ops.columns
+    rows: list[dict[str, Any]] = []
+    clock = 0.0  # back-to-back: the end of the last op
+    shift = 0.0  # scheduled: time added by expanding earlier bodies' repeats
+    prev: tuple[float, float, int] | None = None  # scheduled (start, span, repeat) before
+    for b, block in enumerate(_blocks(ops)):
+        repeat = int(block["repeat"].iloc[0])
+        layer = int(block["layer"].iloc[0])
+        ltype = str(block["layer_type"].iloc[0])
+        if scheduled:
+            start0 = float(block["start_s"].min())
+            span = float((block["start_s"] + block["seconds"]).max()) - start0
+            # make room for the previous body's repeats unless the schedule left it
+            if prev is not None and start0 < prev[0] + prev[2] * prev[1] * (1 - 1e-9):
+                shift += (prev[2] - 1) * prev[1]
+            prev = (start0, span, repeat)
+        for k in range(repeat):
+            label = _layer_label(layer, ltype, k, repeat)
+            t = clock if not scheduled else None
+            for op in block.itertuples(index=False):
+                if scheduled:
+                    start = float(op.start_s) + shift + k * span
+                else:
+                    start = t
+                    t += float(op.seconds)
+                rows.append({
+                    "start_s": start, "dur_s": float(op.seconds),
+                    "track": int(getattr(op, "core", 0)) if scheduled else 0,
+                    "block": b, "instance": k, "layer_label": label, "layer": layer,
+                    "layer_type": ltype, "name": op.name, "kind": op.kind,
+                    "module": op.module, "op_id": int(op.op_id), "flops": float(op.flops),
+                    "bytes": float(op.bytes), "bound": op.bound,
+                })
+            if not scheduled:
+                clock = t
+    return pd.DataFrame(rows, columns=[
+        "start_s", "dur_s", "track", "block", "instance", "layer_label", "layer", "layer_type",
+        "name", "kind", "module", "op_id", "flops", "bytes", "bound"])
+
+
+def _track_name(result: Result, track: int) -> str:
+    return f"core {track}" if result.family == "riscv" or track else "stream 0"
+
+
+def to_chrome_trace(result: Result | Sequence[Result]) -> dict[str, Any]:
+    """The timeline(s) as a Chrome trace (``{"traceEvents": [...], ...}``); several
+    Results become several processes of one trace."""
+    results = [result] if isinstance(result, Result) else list(result)
+    events: list[dict[str, Any]] = []
+    for pid, r in enumerate(results, start=1):
+        sp = spans(r)
+        events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": LAYER_TRACK,
+                       "args": {"name": r.target}})
+        events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": LAYER_TRACK,
+                       "args": {"name": "layers"}})
+        for track in sorted(sp["track"].unique()) if not sp.empty else []:
+            events.append({"ph": "M", "name": "thread_name", "pid": pid,
+                           "tid": 1 + int(track), "args": {"name": _track_name(r, int(track))}})
+        for s in sp.itertuples(index=False):
+            events.append({
+                "name": s.name, "cat": s.kind, "ph": "X", "pid": pid, "tid": 1 + int(s.track),
+                "ts": s.start_s * 1e6, "dur": s.dur_s * 1e6,
+                "args": {"layer": s.layer_label, "module": s.module, "op_id": s.op_id,
+                         "flops": s.flops, "bytes": s.bytes, "bound": s.bound},
+            })
+        if not sp.empty:  # one event per layer instance, spanning its ops on all tracks
+            sp["end_s"] = sp["start_s"] + sp["dur_s"]
+            lay = sp.groupby(["block", "instance"], sort=False).agg(
+                label=("layer_label", "first"), start=("start_s", "min"), end=("end_s", "max"),
+                ops=("op_id", "size"))
+            for row in lay.itertuples(index=False):
+                events.append({"name": row.label, "cat": "layer", "ph": "X", "pid": pid,
+                               "tid": LAYER_TRACK, "ts": row.start * 1e6,
+                               "dur": (row.end - row.start) * 1e6, "args": {"ops": int(row.ops)}})
+    first = results[0] if results else None
+    return {
+        "traceEvents": events,
+        "displayTimeUnit": "ns",
+        "otherData": {
+            "model": first.trace_meta.get("model") if first else None,
+            "scenario": first.scenario if first else {},
+            "targets": [r.target for r in results],
+            "latency_s": {r.target: r.latency_s for r in results},
+        },
+    }
+
+
+def write_chrome_trace(result: Result | Sequence[Result], path: str | Path) -> Path:
+    """Write :func:`to_chrome_trace` as JSON (atomically); open it in ui.perfetto.dev."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(to_chrome_trace(result)))
+    tmp.replace(path)
+    return path
