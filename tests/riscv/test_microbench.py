@@ -1,0 +1,226 @@
+"""Single-instruction micro-benchmarks on x280-like reproduce riscv.md §4.1 row by row.
+
+Occupancy: eight independent copies of an instruction back to back; the sequencer holds
+each for its occupancy, so consecutive start cycles differ by exactly that.
+Latency: a producer and a dependent consumer of the same occupancy; with chaining the
+consumer starts exactly ``latency`` cycles after the producer.
+The expected numbers below are typed from the riscv.md §4.1 table (VLEN=512, DLEN=256,
+"chunks" = 2*LMUL), not computed by the model's code.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from codesign.riscv import make
+from codesign.riscv.core import simulate
+from isa.instructions import parse_isa
+from isa.program import Builder, F, V, X
+
+X280 = make("x280-like+xattn").config
+ISA = parse_isa("rvv+xattn")
+
+
+def _builder(sew: int, lmul: int, vl: int | None = None) -> Builder:
+    b = Builder("micro", ISA, 512)
+    # scratch buffers are L1-resident (codesign.riscv.memory): the table is for L1 hits
+    b.buffer("m", "fp32", 1 << 11, "scratch")  # 8 KiB each: fit the 32 KiB L1D
+    b.buffer("h", "bf16", 1 << 11, "scratch")
+    b.buffer("d", "fp64", 1 << 10, "scratch")
+    vlmax = lmul * 512 // sew
+    b.vsetvli(vl or vlmax, sew, lmul)
+    return b
+
+
+def _starts(b: Builder) -> list[float]:
+    stats = simulate(b.program(), X280, mode="full", log=True)
+    return [s for _, _, s, _ in stats.log]
+
+
+def _mem(b: Builder, sew: int, pattern: str = "unit", stride: int = 1):
+    buf = {16: "h", 32: "m", 64: "d"}[sew]
+    return b.mem(buf, 0, sew, pattern, stride)
+
+
+# (mnemonic, operand builder(dst, src) -> args, sew, lmul, expected occupancy)
+def _vv(d, s, b):
+    return (V(d), V(s), V(s))
+
+
+def _vf(d, s, b):
+    return (V(d), V(s), F(1))
+
+
+def _fma_vf(d, s, b):
+    return (V(d), F(1), V(s))
+
+
+def _v(d, s, b):
+    return (V(d), V(s))
+
+
+def _red(d, s, b):
+    return (V(d), V(s), V(s))
+
+
+OCCUPANCY = [
+    # riscv.md §4.1 row: vfadd/vfmul/vfmacc/vfmadd: occupancy 2*LMUL
+    ("vfadd.vv", _vv, 32, 1, 2), ("vfadd.vv", _vv, 32, 8, 16), ("vfmul.vf", _vf, 32, 2, 4),
+    ("vfmacc.vf", _fma_vf, 32, 4, 8), ("vfmadd.vv", _vv, 32, 1, 2),
+    # vfmin/vfmax/vfsgnj/vfmv: 2*LMUL
+    ("vfmax.vv", _vv, 32, 1, 2), ("vfmin.vf", _vf, 32, 8, 16),
+    # int ALU: 2*LMUL
+    ("vadd.vv", _vv, 32, 1, 2), ("vsll.vv", _vv, 32, 4, 8),
+    # compares: 2*LMUL
+    ("vmflt.vv", _vv, 32, 1, 2), ("vmflt.vv", _vv, 32, 8, 16),
+    # vfredusum/vfredmax: occupancy = latency = 2*LMUL + 5*(4 + log2(DLEN/SEW))
+    ("vfredusum.vs", _red, 32, 1, 37), ("vfredusum.vs", _red, 32, 8, 51),
+    ("vfredmax.vs", _red, 16, 1, 42), ("vfredmax.vs", _red, 64, 1, 32),
+    # vfredosum: 6*VLMAX: e32 m1 = 96, m8 = 768
+    ("vfredosum.vs", _red, 32, 1, 96), ("vfredosum.vs", _red, 32, 8, 768),
+    # vfdiv/vfsqrt: f32 28*VLMAX/4 (e32 m1: 112), f16 15*VLMAX/4, f64 57*VLMAX/4
+    ("vfdiv.vv", _vv, 32, 1, 112), ("vfsqrt.v", _v, 16, 1, 120), ("vfdiv.vv", _vv, 64, 1, 114),
+    # vrgather.vv: VLMAX; vrgather.vx: 2*LMUL; vslide: 2*LMUL
+    ("vrgather.vv", _vv, 32, 1, 16), ("vrgather.vv", _vv, 32, 2, 32),
+    ("vslidedown.vi", lambda d, s, b: (V(d), V(s), 1), 32, 2, 4),
+    # vmv.x.s / vfmv.f.s: occupancy 1
+    ("vfmv.f.s", lambda d, s, b: (F(2 + d % 8), V(s)), 32, 1, 1),
+]
+
+
+@pytest.mark.parametrize(("op", "args", "sew", "lmul", "occ"), OCCUPANCY,
+                         ids=[f"{o[0]}-e{o[2]}m{o[3]}" for o in OCCUPANCY])
+def test_occupancy_matches_sifive7_table(op, args, sew, lmul, occ):
+    b = _builder(sew, lmul)
+    src = 24
+    dsts = [g * lmul for g in range(8) if g * lmul < 24 and g * lmul != 0] * 2
+    for d in dsts[:8]:
+        b.emit(op, *args(d, src, b))
+    starts = _starts(b)
+    gaps = {round(t1 - t0, 6) for t0, t1 in itertools.pairwise(starts)}
+    assert gaps == {occ}
+
+
+MEM_OCCUPANCY = [
+    # vle/vse unit-stride: 2*LMUL on VL/VS (DLEN bits per cycle)
+    ("vle32.v", 32, 1, "unit", 2), ("vle32.v", 32, 8, "unit", 16),
+    ("vse32.v", 32, 4, "unit", 8), ("vle16.v", 16, 2, "unit", 4),
+    # vlse/vsse strided: VLMAX (1 element/cycle)
+    ("vlse32.v", 32, 1, "strided", 16), ("vlse32.v", 32, 4, "strided", 64),
+    ("vsse32.v", 32, 2, "strided", 32), ("vlse16.v", 16, 1, "strided", 32),
+]
+
+
+@pytest.mark.parametrize(("op", "sew", "lmul", "pattern", "occ"), MEM_OCCUPANCY,
+                         ids=[f"{o[0]}-e{o[1]}m{o[2]}" for o in MEM_OCCUPANCY])
+def test_memory_occupancy_matches_sifive7_table(op, sew, lmul, pattern, occ):
+    b = _builder(sew, lmul)
+    for g in range(1, 8):
+        reg = (g * lmul) % 32
+        b.emit(op, V(reg), _mem(b, sew, pattern, 3 if pattern == "strided" else 1))
+    starts = _starts(b)
+    gaps = {round(t1 - t0, 6) for t0, t1 in itertools.pairwise(starts)}
+    assert gaps == {occ}
+
+
+LATENCY = [
+    # (producer, consumer, sew, lmul, expected start-to-start latency)
+    # FP arithmetic and conversions: 8
+    (("vfadd.vv", _vv), ("vfadd.vv", _vv), 32, 1, 8),
+    # at m8 the producer holds the single VA sequencer for 16 cycles, so the latency is
+    # seen by a consumer on another sequencer: a store of the result
+    (("vfmacc.vf", _fma_vf), ("vse32.v", lambda d, s, b: (V(s), _mem(b, 32))), 32, 8, 8),
+    (("vfcvt.x.f.v", _v), ("vfadd.vv", _vv), 32, 2, 8),
+    # vfmin/vfmax/vfsgnj/vfmv: 4
+    (("vfmax.vv", _vv), ("vfadd.vv", _vv), 32, 1, 4),
+    (("vfsgnjn.vv", _vv), ("vfadd.vv", _vv), 32, 1, 4),
+    # int ALU: 4
+    (("vadd.vv", _vv), ("vadd.vv", _vv), 32, 1, 4),
+    # compares: 2*LMUL + 3 (mask results do not chain): m1 5, m4 11, m8 19
+    (("vmflt.vv", lambda d, s, b: (V(0), V(s), V(s))),
+     ("vfadd.vv", lambda d, s, b: (V(d), V(s), V(s))), 32, 1, 5),
+    (("vmflt.vv", lambda d, s, b: (V(0), V(s), V(s))),
+     ("vfadd.vv", lambda d, s, b: (V(d), V(s), V(s))), 32, 4, 11),
+    (("vmflt.vv", lambda d, s, b: (V(0), V(s), V(s))),
+     ("vfadd.vv", lambda d, s, b: (V(d), V(s), V(s))), 32, 8, 19),
+    # reductions: e32 m1 37, m8 51; e16 m1 42
+    (("vfredusum.vs", _red), ("vfadd.vv", _vv), 32, 1, 37),
+    (("vfredmax.vs", _red), ("vfadd.vv", _vv), 32, 8, 51),
+    (("vfredusum.vs", _red), ("vfadd.vv", _vv), 16, 1, 42),
+    # vfredosum e32 m1: 96
+    (("vfredosum.vs", _red), ("vfadd.vv", _vv), 32, 1, 96),
+    # vfdiv e32 m1: 112 (7 cycles/element)
+    (("vfdiv.vv", _vv), ("vfadd.vv", _vv), 32, 1, 112),
+    # vrgather.vv: 3 + VLMAX (e32 m1: 19); vrgather.vx: 8; vslide: 4
+    (("vrgather.vv", _vv), ("vfadd.vv", _vv), 32, 1, 19),
+    (("vrgather.vx", lambda d, s, b: (V(d), V(s), X(6))), ("vfadd.vv", _vv), 32, 1, 8),
+    (("vslidedown.vi", lambda d, s, b: (V(d), V(s), 1)), ("vfadd.vv", _vv), 32, 1, 4),
+    # Xattn (riscv.md §6): vfexp FP32 8, BF16 6; vfexpsub +1; segred 4 + 3*log2(G)
+    (("vfexp.v", _v), ("vfadd.vv", _vv), 32, 1, 8),
+    (("vfexp.v", _v), ("vfadd.vv", _vv), 16, 1, 6),
+    (("vfexpsub.vf", lambda d, s, b: (V(d), V(s), F(1))), ("vfadd.vv", _vv), 32, 1, 9),
+    (("vfsegredsum.vv", lambda d, s, b: (V(d), V(s), 8)), ("vfadd.vv", _vv), 32, 1, 13),
+]
+
+
+@pytest.mark.parametrize(("prod", "cons", "sew", "lmul", "lat"), LATENCY,
+                         ids=[f"{p[0]}-e{s}m{m}" for p, _, s, m, _ in LATENCY])
+def test_latency_matches_table(prod, cons, sew, lmul, lat):
+    b = _builder(sew, lmul)
+    d = 8
+    b.emit(prod[0], *prod[1](d, 16, b))
+    produced = 0 if prod[0].startswith("vmf") else d
+    b.emit(cons[0], *cons[1](24, produced, b))
+    s = _starts(b)
+    assert s[1] - s[0] == lat
+
+
+@pytest.mark.parametrize(("op", "sew", "lmul", "pattern", "lat"), [
+    ("vle32.v", 32, 1, "unit", 4),        # vle latency 4
+    ("vle32.v", 32, 8, "unit", 4),
+    ("vlse32.v", 32, 1, "strided", 19),   # 3 + VLMAX (16)
+    ("vlse32.v", 32, 2, "strided", 35),   # 3 + 32
+    ("vlse16.v", 16, 1, "strided", 35),   # 3 + 32
+])
+def test_load_latency_matches_table(op, sew, lmul, pattern, lat):
+    b = _builder(sew, lmul)
+    b.emit(op, V(8), _mem(b, sew, pattern, 5 if pattern == "strided" else 1))
+    b.emit("vadd.vv" if sew == 16 else "vfadd.vv", V(16), V(8), V(8))
+    s = _starts(b)
+    assert s[1] - s[0] == lat
+
+
+def test_vector_to_scalar_move_latency_is_4():
+    """vfmv.f.s: latency 4 (riscv.md §4.1); the consumer reads f2 from the front end."""
+    b = _builder(32, 1)
+    b.emit("vfmv.f.s", F(2), V(8))
+    b.emit("vfadd.vf", V(16), V(8), F(2))
+    s = _starts(b)
+    assert s[1] - s[0] == 4
+
+
+def test_mask_results_do_not_chain_but_fp_results_do():
+    """A consumer of a long FP instruction starts before the producer ends (chaining);
+    a consumer of a mask waits for the whole compare."""
+    b = _builder(32, 8)
+    b.emit("vfadd.vv", V(8), V(16), V(16))  # occupancy 16, latency 8
+    b.emit("vse32.v", V(8), _mem(b, 32))  # VS sequencer, same occupancy
+    s = _starts(b)
+    assert s[1] - s[0] == 8  # before the producer's 16 element groups are done
+    b = _builder(32, 8)
+    b.emit("vmflt.vv", V(0), V(16), V(16))  # occupancy 16
+    b.emit("vfadd.vv", V(8), V(16), V(16), masked=True)
+    s = _starts(b)
+    assert s[1] - s[0] == 16 + 3
+
+
+def test_no_chaining_waits_for_the_last_element_group():
+    cfg = make("x280-like", {"vector.chaining": False}).config
+    b = _builder(32, 8)
+    b.emit("vfadd.vv", V(8), V(16), V(16))
+    b.emit("vse32.v", V(8), _mem(b, 32))
+    stats = simulate(b.program(), cfg, mode="full", log=True)
+    s = [x[2] for x in stats.log]
+    assert s[1] - s[0] == 16 - 1 + 8
