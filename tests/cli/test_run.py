@@ -112,3 +112,15 @@ def test_run_traces_a_model_config(capsys):
     kinds = set(rows[0]["seconds_by_kind"])
     assert {"gemm", "attention", "linear_attention"} <= kinds
     assert rows[1]["speedup"] < 1  # the 16-SM Orin is slower than an H100
+
+
+def test_running_a_saved_trace_never_imports_torch(decode_parquet):
+    import subprocess
+    import sys
+
+    code = ("import sys; from codesign.cli import main; "
+            f"rc = main(['run', {str(decode_parquet)!r}, '-t', 'h100-sxm', '--format', 'json']); "
+            "sys.exit(rc if rc else (3 if 'torch' in sys.modules else 0))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
