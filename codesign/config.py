@@ -28,7 +28,7 @@ from codesign.errors import CodesignError
 C = TypeVar("C")
 
 
-def param(default: Any, help: str, unit: str = "", source: str = "") -> Any:  # noqa: A002
+def param(default: Any, help: str, unit: str = "", source: str = "") -> Any:
     """Declare a config field with its help text, unit and the source of its default."""
     meta = {"help": help, "unit": unit, "source": source}
     if isinstance(default, (list, dict, set)):
@@ -36,7 +36,7 @@ def param(default: Any, help: str, unit: str = "", source: str = "") -> Any:  # 
     return dataclasses.field(default=default, metadata=meta)
 
 
-def section(cls: type, help: str) -> Any:  # noqa: A002
+def section(cls: type, help: str) -> Any:
     """Declare a nested config section (a dataclass field holding another dataclass)."""
     return dataclasses.field(default_factory=cls, metadata={"help": help, "unit": "", "source": ""})
 
@@ -102,7 +102,7 @@ def from_dict(cls: type[C], data: Mapping[str, Any], prefix: str = "") -> C:
     unknown = [k for k in data if k not in names]
     if unknown:
         raise CodesignError(
-            f"unknown config field {prefix}{unknown[0]!r}; valid: {', '.join(names)}"
+            f"unknown config field {prefix + unknown[0]!r}; valid: {', '.join(names)}"
         )
     kwargs = {k: _coerce(v, types_[k], f"{prefix}{k}") for k, v in data.items()}
     obj = cls(**kwargs)
@@ -150,14 +150,15 @@ def override(cfg: C, overrides: Mapping[str, Any]) -> C:
         return cfg
     nested: dict[str, Any] = {}
     for path, value in overrides.items():
-        head, _, rest = path.partition(".")
-        nested.setdefault(head, {})
-        if rest:
-            if not isinstance(nested[head], dict):
+        *heads, last = path.split(".")
+        node = nested
+        for part in heads:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
                 raise CodesignError(f"override {path!r} conflicts with another override")
-            nested[head][rest] = value
-        else:
-            nested[head] = _Leaf(value)
+        if isinstance(node.get(last), dict):
+            raise CodesignError(f"override {path!r} conflicts with another override")
+        node[last] = _Leaf(value)
     return _apply(cfg, nested, "")
 
 

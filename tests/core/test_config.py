@@ -1,0 +1,78 @@
+"""Typed configs: TOML presets, dotted-path overrides, fingerprints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from codesign import config
+from codesign.config import param, section
+from codesign.errors import CodesignError
+
+
+@dataclass(frozen=True)
+class Memory:
+    dram_gbps: float = param(100.0, "DRAM bandwidth", "GB/s", "test")
+    latency_ns: int = param(80, "DRAM latency", "ns", "test")
+
+
+@dataclass(frozen=True)
+class Unit:
+    vlen: int = param(512, "vector register bits", "bit", "test")
+    chaining: bool = param(True, "chaining on", "", "test")
+    name: str = param("x", "a name")
+    memory: Memory = section(Memory, "memory system")
+
+    def check(self) -> None:
+        if self.vlen & (self.vlen - 1):
+            raise CodesignError(f"vector.vlen must be a power of two, got {self.vlen}")
+
+
+def test_nested_overrides_parse_strings_to_field_types() -> None:
+    cfg = config.override(Unit(), {"vlen": "1024", "memory.dram_gbps": "250.5",
+                                   "memory.latency_ns": 90, "chaining": "off"})
+    assert (cfg.vlen, cfg.memory.dram_gbps, cfg.memory.latency_ns, cfg.chaining) == (
+        1024, 250.5, 90, False)
+    assert Unit().memory.dram_gbps == 100.0  # the original is untouched
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"vlem": 1}, "unknown override path 'vlem'; valid: vlen, chaining, name, memory.dram_gbps"),
+    ({"memory.bw": 1}, "unknown override path 'memory.bw'"),
+    ({"vlen": "wide"}, "vlen: expected an integer, got 'wide'"),
+    ({"memory.dram_gbps": "fast"}, "memory.dram_gbps: expected a number, got 'fast'"),
+    ({"chaining": "maybe"}, "chaining: expected true or false"),
+    ({"memory": 3}, "is a section"),
+    ({"vlen.x": 3}, "is a field, not a section"),
+    ({"vlen": 1000}, "must be a power of two"),
+])
+def test_bad_overrides_are_one_clear_error(overrides, message) -> None:
+    with pytest.raises(CodesignError, match=message.replace("(", r"\(")):
+        config.override(Unit(), overrides)
+
+
+def test_from_dict_refuses_unknown_keys_and_bad_types(tmp_path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('[meta]\nsource = "x"\nvlen = 256\n[memory]\ndram_gbps = 10.7\n')
+    cfg, meta = config.load_toml(Unit, path)
+    assert meta == {"source": "x", "vlen": 256} and cfg.memory.dram_gbps == 10.7
+    path.write_text("vlen = 256\n[memory]\nbandwidth = 3\n")
+    with pytest.raises(CodesignError, match=r"unknown config field 'memory\.bandwidth'"):
+        config.load_toml(Unit, path)
+    path.write_text("vlen = [1\n")
+    with pytest.raises(CodesignError, match="not valid TOML"):
+        config.load_toml(Unit, path)
+
+
+def test_fingerprint_is_stable_and_sensitive() -> None:
+    a, b = Unit(), Unit()
+    assert config.fingerprint(a) == config.fingerprint(b)
+    assert config.fingerprint(config.override(a, {"memory.latency_ns": 81})) != \
+        config.fingerprint(a)
+
+
+def test_describe_lists_every_leaf_with_unit_and_source() -> None:
+    rows = {r["path"]: r for r in config.describe(Unit())}
+    assert set(rows) == {"vlen", "chaining", "name", "memory.dram_gbps", "memory.latency_ns"}
+    assert rows["memory.dram_gbps"]["unit"] == "GB/s"
