@@ -575,14 +575,16 @@ def _workload_table(ctx: _Ctx, where: tuple[Any, ...], table: Any, base_dir: Pat
             raise ctx.error((*where, "model"), f"expected a model name or path, got {m!r}")
         from workloads.registry import model_names
 
-        full = m if m in model_names() else str((base_dir / m).resolve())
+        local = base_dir / m
+        is_path = m not in model_names() and (m.endswith(".json") or "/" in m
+                                               or local.exists())
+        full = str(local.resolve()) if is_path else m
         try:
             load_config(full)
         except WorkloadError as exc:
             raise ctx.error((*where, "model"), str(exc)) from None
-        content = m if m in model_names() else hashlib.sha256(
-            Path(full if full.endswith(".json") or not Path(full).is_dir()
-                 else f"{full}/config.json").read_bytes()).hexdigest()[:20]
+        cfg_file = Path(full) / "config.json" if is_path and Path(full).is_dir() else Path(full)
+        content = hashlib.sha256(cfg_file.read_bytes()).hexdigest()[:20] if is_path else m
         model_ids[m] = (full, content)
     phases = _listed(ctx, where, table, "phase", "decode")
     for ph in phases:
