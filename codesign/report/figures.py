@@ -195,6 +195,12 @@ def roofline(result: Result) -> go.Figure:
                         mode="lines", x=[x_lo, top / roofs.bandwidth],
                         y=[roofs.bandwidth * x_lo, top],
                         line={"color": "firebrick", "width": 1.5}, hoverinfo="name")
+    for label, bw in roofs.other_bandwidths.items():
+        top = max(roofs.compute.values(), default=bw * x_hi)
+        fig.add_scatter(name=f"{label}: {bw / 1e9:.4g} GB/s", mode="lines",
+                        x=[x_lo, top / bw], y=[bw * x_lo, top],
+                        line={"color": "darkorange", "width": 1.2, "dash": "dot"},
+                        hoverinfo="name")
     skipped = len(result.ops) - len(pts)
     cap = (f"Roofline of {result.target}: each marker is one op (one instance; marker area "
            f"grows with its share of busy time), placed at arithmetic intensity = FLOPs / "

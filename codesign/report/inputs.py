@@ -128,8 +128,22 @@ def _read_sweep(path: Path) -> pd.DataFrame:
     return df
 
 
+def normalize_sweep(df: pd.DataFrame) -> pd.DataFrame:
+    """A sweep table as the figures use it: the preset reference rows of a derived speedup
+    (``reference``, no axis values) dropped, and a ``workload`` label per row."""
+    if "reference" in df.columns:
+        df = df[~df["reference"].astype(bool)]
+    if "workload" not in df.columns and {"model", "phase"} <= set(df.columns):
+        df = df.copy()
+        df["workload"] = [scenario_text({"model": r.get("model"), "scenario": r})
+                          for r in df.to_dict("records")]
+    return df.reset_index(drop=True)
+
+
 def load(paths: Iterable[str | Path]) -> Inputs:
-    """Read Result files and sweep outputs (files or directories)."""
+    """Read Result files and sweep outputs: a sweep's output directory (its assembled
+    ``results.parquet``, else its ``parts/`` dataset), a sweep table file, or a directory of
+    Result files."""
     out = Inputs()
     for p in map(Path, paths):
         if not p.exists():
@@ -137,19 +151,20 @@ def load(paths: Iterable[str | Path]) -> Inputs:
                                 "`codesign run -o` or `codesign sweep -o`")
         out.sources.append(str(p))
         if p.is_dir():
-            files = sorted(p.rglob("*.parquet"))
-            if not files:
-                raise CodesignError(f"{str(p)!r} holds no Parquet files")
-            results = [f for f in files if _is_result_file(f)]
-            tables = [f for f in files if f not in results]
-            out.results.extend(Result.load(f) for f in results)
-            if tables:
-                out.sweeps.append(_read_sweep(p) if not results else
-                                  pd.concat([_read_sweep(f) for f in tables], ignore_index=True))
+            if (p / "results.parquet").is_file():
+                out.sweeps.append(normalize_sweep(_read_sweep(p / "results.parquet")))
+            elif (p / "parts").is_dir():
+                out.sweeps.append(normalize_sweep(_read_sweep(p / "parts")))
+            else:
+                files = [f for f in sorted(p.rglob("*.parquet")) if _is_result_file(f)]
+                if not files:
+                    raise CodesignError(f"{str(p)!r} holds no codesign results (Result files "
+                                        "or a sweep's results.parquet)")
+                out.results.extend(Result.load(f) for f in files)
         elif _is_result_file(p):
             out.results.append(Result.load(p))
         else:
-            out.sweeps.append(_read_sweep(p))
+            out.sweeps.append(normalize_sweep(_read_sweep(p)))
     return out
 
 
@@ -205,11 +220,32 @@ def workload_column(df: pd.DataFrame) -> str | None:
 
 @dataclass
 class Roofs:
-    """A target's roofline: DRAM bandwidth (bytes/s) and one or more compute peaks (FLOP/s)."""
+    """A target's roofline: DRAM bandwidth (bytes/s), one or more compute peaks (FLOP/s),
+    and other bandwidth roofs (an L2 that ops resident in it stream from)."""
 
     bandwidth: float | None
     compute: dict[str, float]
     source: str
+    other_bandwidths: dict[str, float] = field(default_factory=dict)
+
+
+def _riscv_roofs(config: dict[str, Any]) -> Roofs:
+    from codesign import config as C
+    from codesign.riscv.config import RiscvConfig
+    from codesign.riscv.replay import peak_flops_per_cycle
+    from isa import parse_isa
+
+    cfg = C.from_dict(RiscvConfig, config)
+    matrix = parse_isa(cfg.isa).has("vfwmmacc.vv")
+    f = cfg.scalar.freq_ghz * 1e9
+    cores = cfg.cluster.cores
+    l2 = cfg.l2.bytes_per_cycle * (1 if cfg.l2.shared else cores) * f
+    return Roofs(bandwidth=cfg.dram.bandwidth_gbps * 1e9,
+                 compute={f"vector FMA{' + matrix' if matrix else ''} "
+                          f"({cores} cores)": peak_flops_per_cycle(cfg) * cores * f},
+                 source="the RISC-V config (codesign.riscv.replay.roofline_seconds: cores x "
+                        "FLOP/cycle x clock; DRAM and L2 bandwidth)",
+                 other_bandwidths={"L2 bandwidth": l2})
 
 
 def _gpu_roofs(config: dict[str, Any]) -> Roofs:
@@ -250,11 +286,12 @@ def _derived_roofs(ops: pd.DataFrame) -> Roofs:
 def roofs(result: Result) -> Roofs:
     """The roofs of ``result``'s target: from its config where the family's peaks are known,
     else recovered from the ops' roofline bounds."""
-    if result.family == "gpu" and result.config:
+    known = {"gpu": _gpu_roofs, "riscv": _riscv_roofs}
+    if result.family in known and result.config:
         try:
-            return _gpu_roofs(result.config)
-        except (CodesignError, TypeError, KeyError):
-            pass
+            return known[result.family](result.config)
+        except (CodesignError, TypeError, KeyError, ImportError):
+            pass  # a config this version cannot read: recover the roofs from the ops
     family_roofs = _family_roofs(result)
     if family_roofs is not None:
         return family_roofs
@@ -263,7 +300,7 @@ def roofs(result: Result) -> Roofs:
 
 def _family_roofs(result: Result) -> Roofs | None:
     """A family module may offer ``roofs(config_dict) -> (bandwidth B/s, {label: FLOP/s})``."""
-    if not result.family or result.family == "gpu" or not result.config:
+    if not result.family or result.family in ("gpu", "riscv") or not result.config:
         return None
     import importlib
 
