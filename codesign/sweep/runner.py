@@ -228,7 +228,11 @@ def _dask_client(address: str) -> Any:
         raise CodesignError("--scheduler needs dask.distributed: pip install "
                             "'codesign[dask]'") from None
     try:
-        return Client(address, timeout=10, set_as_default=False)
+        import dask
+
+        # how long to try: Dask's own connect timeout (distributed.comm.timeouts.connect)
+        timeout = dask.config.get("distributed.comm.timeouts.connect")
+        return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise CodesignError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
 
@@ -245,8 +249,9 @@ def _on_dask(client: Any, batches: list[Batch]) \
     futures = {client.submit(run_batch, b[0], shared[b[0]], b[2], pure=False): b
                for b in batches}
     try:
-        for fut in as_completed(list(futures)):
-            yield futures[fut], _result(fut.result, futures[fut])
+        with client.as_current():
+            for fut in as_completed(list(futures)):
+                yield futures[fut], _result(fut.result, futures[fut])
     finally:
         client.cancel(list(futures))
 

@@ -1,0 +1,129 @@
+"""Running sweeps locally: the rows, derived metrics, parallel workers and resuming."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import codesign as cd
+from codesign.cli import main
+from codesign.sweep import run_with_info, store
+
+from .conftest import TINY_CONFIG, gpu_spec
+
+
+def by_row(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values("row_id").reset_index(drop=True)
+
+
+def test_rows_hold_axes_metrics_and_match_direct_simulation(write_spec, tiny_trace, tmp_path):
+    spec = write_spec(gpu_spec(tiny_trace, extra='[derived.vs_l4]\nspeedup_over = "l4"\n'))
+    df = cd.sweep(spec, jobs=1, out=tmp_path / "out", progress=False)
+    assert len(df) == 2 * 2 * 2 + 1  # targets x dram x efficiency, plus the l4 preset
+    for col in ("target", "memory.dram_gbps", "efficiency.dram_stream", "latency_s",
+                "tokens_per_s", "tpot_s", "seconds_gemm", "seconds_attention", "fingerprint",
+                "speedup_vs_a100", "vs_l4"):
+        assert col in df.columns
+    row = df[(df.target == "h100-sxm") & (df["memory.dram_gbps"] == 2000.0)
+             & (df["efficiency.dram_stream"] == 0.8)].iloc[0]
+    direct = cd.simulate(tiny_trace, "h100-sxm", **{"memory.dram_gbps": 2000.0,
+                                                   "efficiency.dram_stream": 0.8}).summary()
+    assert row.latency_s == direct["latency_s"] and row.fingerprint == direct["fingerprint"]
+    assert row.seconds_gemm == direct["seconds_by_kind"]["gemm"]
+    a100 = df[(df.target == "a100-80gb") & (df["memory.dram_gbps"] == 2000.0)
+              & (df["efficiency.dram_stream"] == 0.8)].iloc[0]
+    assert row.speedup_vs_a100 == pytest.approx(a100.latency_s / row.latency_s)
+    assert a100.speedup_vs_a100 == 1.0
+    l4 = cd.simulate(tiny_trace, "l4").latency_s
+    assert row.vs_l4 == pytest.approx(l4 / row.latency_s)
+    assert pd.isna(df[df.reference].iloc[0]["memory.dram_gbps"])
+    # results.parquet and the parts dataset hold the same rows
+    saved = pd.read_parquet(tmp_path / "out" / "results.parquet")
+    pd.testing.assert_frame_equal(by_row(saved), by_row(df))
+    dataset = pd.read_parquet(tmp_path / "out" / "parts")
+    assert sorted(dataset.row_id) == sorted(df.row_id)
+
+
+def test_parallel_workers_match_serial_and_never_import_torch(write_spec, tiny_trace, tmp_path):
+    spec = write_spec(gpu_spec(tiny_trace))
+    serial = cd.sweep(spec, jobs=1, out=tmp_path / "a", progress=False)
+    parallel, info = run_with_info(spec, jobs=2, out=tmp_path / "b", chunk=2, progress=False)
+    pd.testing.assert_frame_equal(by_row(serial), by_row(parallel))
+    assert info.parts == 4 and info.computed == 8
+    assert info.workers and not any(w["torch"] for w in info.workers)
+
+
+def test_rerun_skips_finished_rows_and_recomputes_only_lost_parts(write_spec, tiny_trace,
+                                                                  tmp_path):
+    spec = write_spec(gpu_spec(tiny_trace, dram="[1000.0, 2000.0, 3000.0]"))
+    out = tmp_path / "out"
+    first, info = run_with_info(spec, jobs=1, out=out, chunk=3, progress=False)
+    assert (info.computed, info.resumed, info.parts) == (12, 0, 4)
+    again, info2 = run_with_info(spec, jobs=1, out=out, progress=False)
+    assert (info2.computed, info2.resumed, info2.parts) == (0, 12, 0)
+    pd.testing.assert_frame_equal(first, again)
+    # lose one part and leave a stray temporary file of an interrupted write
+    lost = store.part_files(out)[0]
+    n_lost = pq.read_metadata(lost).num_rows
+    lost.unlink()
+    (out / "parts" / ".part-dead.parquet.1234.tmp").write_bytes(b"PAR1 half a file")
+    third, info3 = run_with_info(spec, jobs=1, out=out, progress=False)
+    assert info3.computed == n_lost and info3.resumed == 12 - n_lost
+    pd.testing.assert_frame_equal(first, third)
+
+
+def test_growing_the_spec_times_only_the_new_points(write_spec, tiny_trace, tmp_path):
+    out = tmp_path / "out"
+    small = write_spec(gpu_spec(tiny_trace, dram="[1000.0]"), "small.toml")
+    big = write_spec(gpu_spec(tiny_trace, dram="[1000.0, 2000.0]"), "big.toml")
+    run_with_info(small, jobs=1, out=out, progress=False)
+    df, info = run_with_info(big, jobs=1, out=out, progress=False)
+    assert (info.resumed, info.computed) == (4, 4) and len(df) == 8
+    # rows of a different spec in the same directory do not leak into this one's results
+    df_small, _ = run_with_info(small, jobs=1, out=out, progress=False)
+    assert len(df_small) == 4
+
+
+def test_model_workloads_are_traced_once_and_cached(write_spec, tmp_path, capsys):
+    text = f"""\
+name = "tiny-model"
+[workloads]
+model = "{TINY_CONFIG}"
+phase = ["prefill", "decode"]
+seq = [8]
+context = [32]
+
+[axes]
+target = ["h100-sxm", "l4"]
+"sm.count" = [16, 32]
+"""
+    out = tmp_path / "out"
+    assert main(["sweep", str(write_spec(text)), "-o", str(out), "--jobs", "1",
+                 "--no-progress", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["rows"], report["computed"], report["workloads"]) == (8, 8, 2)
+    traces = sorted(p.name for p in (out / "traces").glob("*.parquet"))
+    assert len(traces) == 2
+    df = pd.read_parquet(out / "results.parquet")
+    assert set(df.phase) == {"prefill", "decode"}
+    assert df[df.phase == "prefill"].ttft_s.notna().all()
+    assert df[df.phase == "decode"].tpot_s.notna().all()
+    assert (out / "spec.toml").read_text() == text
+    mtimes = {p: p.stat().st_mtime_ns for p in (out / "traces").iterdir()}
+    # a new axis value: the cached traces are reused, not extracted again
+    assert main(["sweep", str(write_spec(text.replace("[16, 32]", "[16, 32, 64]"))),
+                 "-o", str(out), "--jobs", "1", "--no-progress", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["computed"] == 4
+    assert {p: p.stat().st_mtime_ns for p in (out / "traces").iterdir()} == mtimes
+
+
+def test_cli_prints_the_table_and_progress(write_spec, tiny_trace, tmp_path, capsys):
+    spec = write_spec(gpu_spec(tiny_trace))
+    assert main(["sweep", str(spec), "-o", str(tmp_path / "o"), "--jobs", "1"]) == 0
+    cap = capsys.readouterr()
+    assert "sweep gpu-small: 8 rows (8 timed, 0 already done)" in cap.out
+    assert "speedup_vs_a100" in cap.out and "memory.dram_gbps" in cap.out
+    assert "8/8" in cap.err and "pt/s" in cap.err  # tqdm: count and rate on stderr
