@@ -243,18 +243,18 @@ class RiscvConfig:
 
     isa: str = param("rvv", "enabled ISA: rvv, rvv+xattn, rvv+xattn:vfexp,segred, ...", "",
                      "isa.instructions.parse_isa")
-    scalar: ScalarConfig = section(ScalarConfig, "scalar front end")  # noqa: RUF009
-    vector: VectorConfig = section(VectorConfig, "vector unit")  # noqa: RUF009
-    timing: TimingConfig = section(TimingConfig, "instruction latencies (isa.timing)")  # noqa: RUF009
-    exp: ExpUnitConfig = section(ExpUnitConfig, "Xattn exponential unit")  # noqa: RUF009
-    matrix: MatrixUnitConfig = section(MatrixUnitConfig, "Xattn matrix array")  # noqa: RUF009
-    l1d: CacheConfig = section(CacheConfig, "L1 data cache (per core)")  # noqa: RUF009
-    l2: CacheConfig = section(_l2, "L2 cache")  # noqa: RUF009
-    dram: DramConfig = section(DramConfig, "DRAM")  # noqa: RUF009
-    memory: MemoryConfig = section(MemoryConfig, "memory access model")  # noqa: RUF009
-    cluster: ClusterConfig = section(ClusterConfig, "cluster")  # noqa: RUF009
-    kernel: KernelConfig = section(KernelConfig, "kernel tiling")  # noqa: RUF009
-    sim: SimConfig = section(SimConfig, "simulation method")  # noqa: RUF009
+    scalar: ScalarConfig = section(ScalarConfig, "scalar front end")
+    vector: VectorConfig = section(VectorConfig, "vector unit")
+    timing: TimingConfig = section(TimingConfig, "instruction latencies (isa.timing)")
+    exp: ExpUnitConfig = section(ExpUnitConfig, "Xattn exponential unit")
+    matrix: MatrixUnitConfig = section(MatrixUnitConfig, "Xattn matrix array")
+    l1d: CacheConfig = section(CacheConfig, "L1 data cache (per core)")
+    l2: CacheConfig = section(_l2, "L2 cache")
+    dram: DramConfig = section(DramConfig, "DRAM")
+    memory: MemoryConfig = section(MemoryConfig, "memory access model")
+    cluster: ClusterConfig = section(ClusterConfig, "cluster")
+    kernel: KernelConfig = section(KernelConfig, "kernel tiling")
+    sim: SimConfig = section(SimConfig, "simulation method")
 
     def check(self) -> None:
         v = self.vector

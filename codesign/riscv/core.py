@@ -24,7 +24,8 @@ Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
   off a result is ready ``latency`` cycles after the producer's last element group.
   A writer does not start before the previous readers of its registers started (WAR).
 - **Memory**: each vector access moves its bytes through the L1 port and, for the
-  fraction :mod:`codesign.riscv.memory` assigns to them, through L2 and DRAM; each level
+  fraction :mod:`codesign.riscv.memory` assigns to them, through L2 and DRAM (DRAM bytes
+  are refilled through L2, so they use L2 bandwidth too); each level
   is a bandwidth resource (its ``free_at`` advances by bytes / bytes-per-cycle), so an
   access occupies its sequencer until both its element groups and its transfers are done.
   Unit-stride accesses pay the L1 latency when ``memory.prefetch`` (stream prefetching),
@@ -152,9 +153,11 @@ class CoreSim:
             f = self.fractions.get(id(ins), (1.0, 0.0, 0.0))
             port = 3 if (t.mem == "store" and cfg.memory.l1_ports > 1) else 0
             mem = [(port, float(t.mem_bytes))]
-            for lvl in (1, 2):
-                if f[lvl] > 0:
-                    mem.append((lvl, t.mem_bytes * f[lvl]))
+            # bytes from DRAM are refilled through L2: both levels' bandwidth is used
+            if f[1] + f[2] > 0:
+                mem.append((1, t.mem_bytes * (f[1] + f[2])))
+            if f[2] > 0:
+                mem.append((2, t.mem_bytes * f[2]))
             rec.mem = tuple(mem)
             if t.mem == "load" and not (cfg.memory.prefetch and t.mem_pattern == "unit"):
                 h = self.hier.latency

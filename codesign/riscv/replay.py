@@ -18,7 +18,10 @@ How each kind is split (:func:`split`):
 - norm, softmax, rope, reduction, router, embedding: by rows M;
 - activation, elementwise, copy: by rows M, or by columns N when M < c.
 
-Roofline (per op instance): ``max(flops / cluster peak, bytes / bandwidth)``, where the
+Roofline (per op instance): ``max(flops / cluster peak, bytes / bandwidth)``, where bytes
+are the trace's bytes, or the kernel's own data if smaller (a copy out of a strided view
+reads fewer bytes than the trace's whole source tensor: c shards x the shard program's
+input and output buffers), the
 peak is every core's FMA datapath (2 FLOP per FP32 lane: arith_sequencers x DLEN/32 lanes)
 plus the Xattn matrix array when the ISA enables vfwmmacc (2 FLOP per MAC), and the
 bandwidth is DRAM's when the op's data does not fit in L2 (the rule of
@@ -87,6 +90,7 @@ def split(row: Mapping[str, Any], cores: int, vlen: int) -> tuple[dict[str, Any]
         if b >= c:
             return by("B", b)
         per_seq = c // b  # cores per sequence
+        r["B"] = 1
         grp = hq // max(1, hkv)
         if hkv >= per_seq:
             kv = _ceil(hkv, per_seq)
@@ -103,8 +107,9 @@ def split(row: Mapping[str, Any], cores: int, vlen: int) -> tuple[dict[str, Any]
         b, h = int(r["B"]), int(r["Hq"])
         if b >= c:
             return by("B", b)
-        r, n = by("Hq", h)
-        return r, n * b
+        per = _ceil(h, c // b)
+        r["B"], r["Hq"] = 1, per
+        return r, b * _ceil(h, per)
     if kind == "conv1d":
         return by("N", int(r["N"]))
     if kind in ROW_SPLIT:
@@ -167,7 +172,7 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
     util["util_issue"] = n_instr / (cfg.scalar.issue_width * cycles)
     ports = 1 if cfg.memory.l1_ports == 1 else 2
     util["util_l1"] = total_bytes / (bpc[0] * ports * cycles)
-    util["util_l2"] = lv[1] / (bpc[1] * cycles)
+    util["util_l2"] = (lv[1] + lv[2]) / (bpc[1] * cycles)  # DRAM refills pass through L2
     util["util_dram"] = lv[2] / (bpc[2] * cycles)
     compute = max(seq_work[VA] / (n_va * cycles), seq_work[VE] / cycles,
                   seq_work[VM] / cycles)
@@ -183,7 +188,8 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
         "simulated_instructions": stats.simulated_instructions,
         "sim_seconds": time.perf_counter() - t0, "bound": bound,
         "cold_level": memory.LEVELS[sim.hier.smallest_holding(memory.footprint(prog), 1)],
-        "l2_bytes": lv[1], "dram_bytes": lv[2], "signature": prog.signature(), **util,
+        "l2_bytes": lv[1], "dram_bytes": lv[2], "footprint": memory.footprint(prog),
+        "signature": prog.signature(), **util,
     }
     cache.put(k, out)
     return {**out, "cached": False}
@@ -253,6 +259,7 @@ def _unmodelled(row: Mapping[str, Any], cfg: RiscvConfig, why: str) -> dict[str,
             "simulated_instructions": 0, "sim_seconds": 0.0,
             "bound": "compute" if flops / peak >= sec else "memory",
             "cold_level": "dram" if in_dram else "l2", "signature": "", "cached": True,
+            "footprint": nbytes,
             "cores": cfg.cluster.cores, "modelled": False, "note": why,
             **{u: 0.0 for u in UTIL_COLUMNS}}
 
@@ -280,7 +287,8 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
         row = {c: rec[c] for c in TRACE_COLUMNS}
         row.update({
             "flops": flops, "bytes": nbytes, "cycles": t["cycles"], "seconds": seconds,
-            "roofline_seconds": roofline_seconds(flops, nbytes, cfg, t["cold_level"] == "dram"),
+            "roofline_seconds": roofline_seconds(
+                flops, min(nbytes, t["footprint"] * t["cores"]), cfg, t["cold_level"] == "dram"),
             "bound": t["bound"], "cores": t["cores"], "modelled": t["modelled"],
             "instructions": t["instructions"],
             "vector_instructions": t["vector_instructions"],

@@ -1,0 +1,110 @@
+"""Properties of the core model (hypothesis), on ops of real (tiny) Qwen3.5 traces.
+
+- Monotonic: more datapath (DLEN), sequencers, queue, bandwidth or cache never makes an op
+  take more cycles.
+- Bounded: no op runs faster than its roofline bound.
+- Deterministic: the same op on the same config gives the same cycles, simulated afresh.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from codesign import config as C
+from codesign.riscv import cache, make
+from codesign.riscv.replay import MissingKernel, time_op
+
+TARGETS = ("x280-like", "spacemit-x60-like+xattn", "c950-like", "spatz-like+xattn",
+           "c950-like+xattn:vfexp,segred")
+# (dotted path, how to grow it)
+MORE = {
+    "vector.dlen": lambda v: v * 2,
+    "vector.arith_sequencers": lambda v: v + 1,
+    "vector.queue_depth": lambda v: v * 2,
+    "dram.bandwidth_gbps": lambda v: v * 2,
+    "l2.bytes_per_cycle": lambda v: v * 2,
+    "l1d.bytes_per_cycle": lambda v: v * 2,
+    "l1d.size_kib": lambda v: v * 8,
+    "l2.size_kib": lambda v: v * 16,
+    "matrix.macs_per_cycle_at_dlen256": lambda v: v * 4,
+    "scalar.issue_width": lambda v: v + 2,
+}
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def rows(tiny_prefill, tiny_moe_decode):
+    """Distinct ops of the tiny traces that the kernel library can lower."""
+    cfg = make("x280-like").config
+    out, seen = [], set()
+    for tr in (tiny_prefill, tiny_moe_decode):
+        for rec in tr.ops.to_dict("records"):
+            key = (rec["kind"], rec["op"], rec["M"], rec["N"], rec["K"], rec["G"], rec["Sq"],
+                   rec["Skv"], rec["Hq"], rec["dtype"])
+            if key in seen:
+                continue
+            seen.add(key)
+            try:
+                time_op(rec, cfg, C.fingerprint(cfg))
+            except MissingKernel:
+                continue
+            out.append(rec)
+    assert len(out) >= 20
+    return out
+
+
+def _cycles(row, cfg):
+    return time_op(row, cfg, C.fingerprint(cfg))["cycles"]
+
+
+@SETTINGS
+@given(data=st.data())
+def test_more_resources_never_take_more_cycles(rows, data):
+    row = data.draw(st.sampled_from(rows), label="op")
+    target = data.draw(st.sampled_from(TARGETS), label="target")
+    path = data.draw(st.sampled_from(sorted(MORE)), label="resource")
+    base = make(target).config
+    value = C.get(base, path)
+    grown = MORE[path](value)
+    if path == "vector.dlen" and grown > base.vector.vlen:
+        grown = value  # DLEN may not exceed VLEN: nothing to grow
+    more = make(target, {path: grown}).config
+    assert _cycles(row, more) <= _cycles(row, base) * (1 + 1e-9)
+
+
+@settings(SETTINGS, max_examples=8)
+@given(data=st.data())
+def test_no_op_beats_its_roofline(rows, data, tiny_prefill):
+    target = data.draw(st.sampled_from(TARGETS), label="target")
+    overrides = data.draw(st.fixed_dictionaries({}, optional={
+        "vector.dlen": st.sampled_from([64, 128, 256]),
+        "dram.bandwidth_gbps": st.sampled_from([5.0, 50.0, 500.0]),
+        "cluster.cores": st.integers(1, 8),
+        "l2.size_kib": st.sampled_from([1.0, 64.0, 4096.0]),
+    }), label="overrides")
+    res = make(target, overrides).simulate(tiny_prefill)
+    ops = res.ops[res.ops["modelled"]]
+    assert len(ops) > 10
+    slack = ops["seconds"] / ops["roofline_seconds"]
+    assert (slack >= 1 - 1e-9).all(), ops.loc[slack < 1, ["kind", "op", "name"]]
+
+
+@SETTINGS
+@given(data=st.data())
+def test_identical_inputs_give_identical_cycles(rows, data):
+    row = data.draw(st.sampled_from(rows), label="op")
+    target = data.draw(st.sampled_from(TARGETS), label="target")
+    cfg = make(target).config
+    first = _cycles(row, cfg)
+    cache.clear_memory()
+    fresh = time_op(row, cfg, C.fingerprint(cfg), mode="steady")
+    # the disk entry is read back unchanged; a fresh simulation agrees exactly
+    assert fresh["cycles"] == first
+    from codesign.riscv.core import simulate
+    from codesign.riscv.replay import lower, split
+    shard, c = split(row, cfg.cluster.cores, cfg.vector.vlen)
+    prog = lower(shard, cfg)
+    assert simulate(prog, cfg, c).cycles == simulate(prog, cfg, c).cycles == first

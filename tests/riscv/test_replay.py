@@ -1,0 +1,112 @@
+"""Trace replay on a cluster: splitting ops over cores, repeat, the Result table."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import codesign as cd
+from codesign import config as C
+from codesign.result import REQUIRED_COLUMNS, Result
+from codesign.riscv import make
+from codesign.riscv.replay import UTIL_COLUMNS, split, time_op
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(["gemm", "norm", "activation", "conv1d", "attention",
+                             "linear_attention", "softmax"]),
+       m=st.integers(1, 300), n=st.integers(1, 5000), g=st.integers(1, 20),
+       b=st.integers(1, 3), hkv=st.integers(1, 8), grp=st.integers(1, 8),
+       cores=st.integers(1, 16))
+def test_shards_cover_the_work_without_idle_shards(kind, m, n, g, b, hkv, grp, cores):
+    row = {"kind": kind, "M": m, "N": n, "G": g, "B": b, "Hkv": hkv, "Hq": hkv * grp}
+    shard, c = split(row, cores, 512)
+    assert 1 <= c <= cores
+    units = {"gemm": ("G", "N"), "norm": ("M",), "softmax": ("M",), "conv1d": ("N",),
+             "activation": ("M", "N"), "attention": ("B", "Hq"),
+             "linear_attention": ("B", "Hq")}[kind]
+    whole = 1
+    part = 1
+    for f in units:
+        whole *= row[f]
+        part *= shard[f]
+    assert part * c >= whole  # every unit of work is in some shard
+    assert part * (c - 1) < whole  # and no shard is empty
+    if kind == "attention":
+        assert shard["Hq"] % shard["Hkv"] == 0  # whole GQA groups per shard
+        assert shard["Hq"] // shard["Hkv"] <= grp
+
+
+def test_gemm_splits_by_columns_in_vector_multiples():
+    shard, c = split({"kind": "gemm", "M": 1, "N": 4096, "G": 1}, 8, 512)
+    assert (shard["N"], c) == (512, 8)
+    shard, c = split({"kind": "gemm", "M": 1, "N": 100, "G": 1}, 8, 512)
+    assert (shard["N"], c) == (64, 2)
+    shard, c = split({"kind": "gemm", "M": 4, "N": 64, "G": 16}, 8, 512)
+    assert (shard["G"], shard["N"], c) == (2, 64, 8)
+
+
+def test_result_table(tiny_prefill):
+    res = cd.simulate(tiny_prefill, "x280-like+xattn")
+    assert isinstance(res, Result) and res.family == "riscv"
+    ops = res.ops
+    for col in (*REQUIRED_COLUMNS, *UTIL_COLUMNS, "modelled", "cores"):
+        assert col in ops.columns, col
+    assert len(ops) == len(tiny_prefill.ops)
+    assert set(ops["bound"]) <= {"compute", "memory", "issue", "latency"}
+    freq = res.config["scalar"]["freq_ghz"] * 1e9
+    assert ops["seconds"].to_numpy() == pytest.approx(ops["cycles"].to_numpy() / freq)
+    assert ops["total_seconds"].to_numpy() == pytest.approx(
+        (ops["seconds"] * ops["repeat"]).to_numpy())
+    assert res.latency_s == pytest.approx(ops["total_seconds"].sum())
+    assert ((ops[list(UTIL_COLUMNS)] >= 0) & (ops[list(UTIL_COLUMNS)] <= 1 + 1e-9)).all().all()
+    assert res.summary()["tokens_per_s"] > 0
+
+
+def test_repeat_multiplies_and_never_resimulates(tiny_prefill):
+    tr = tiny_prefill
+    one = tr.ops.copy()
+    one["repeat"] = 1
+    many = tr.ops.copy()
+    many["repeat"] = 1000
+    t = make("spatz-like")
+    from workloads.schema import Trace
+    r1 = t.simulate(Trace(one, tr.meta))
+    r2 = make("spatz-like", {"sim.window": 3}).simulate(Trace(many, tr.meta))
+    # a fresh config (window 3) simulates every distinct op once, whatever the repeat
+    distinct = r2.ops.drop_duplicates("signature")
+    assert (r2.ops["simulated_instructions"] > 0).sum() <= len(distinct)
+    r3 = t.simulate(Trace(many, tr.meta))
+    assert r3.latency_s == pytest.approx(1000 * r1.latency_s)
+    assert (r3.ops["simulated_instructions"] == 0).all()  # all memoized
+
+
+def test_missing_kernels_policy(tiny_prefill):
+    res = make("x280-like").simulate(tiny_prefill)
+    missing = res.ops[~res.ops["modelled"]]
+    assert len(missing) > 0  # kinds the kernel library lacks (isa.kernels.MISSING)
+    assert missing["seconds"].to_numpy() == pytest.approx(
+        missing["roofline_seconds"].to_numpy())
+    with pytest.raises(cd.CodesignError, match=r"no kernel|no RISC-V kernel"):
+        make("x280-like", {"sim.missing_kernels": "error"}).simulate(tiny_prefill)
+
+
+def test_more_cores_run_a_parallel_op_faster():
+    row = {"kind": "gemm", "op": "matmul", "M": 1, "N": 4096, "K": 512, "G": 1,
+           "dtype": "bf16", "causal": False}
+    c1 = make("c950-like", {"cluster.cores": 1}).config
+    c8 = make("c950-like").config
+    t1 = time_op(row, c1, C.fingerprint(c1))
+    t8 = time_op(row, c8, C.fingerprint(c8))
+    assert t8["cores"] == 8
+    assert t8["cycles"] < t1["cycles"] / 4
+
+
+def test_xattn_speeds_up_attention_decode():
+    row = {"kind": "attention", "op": "sdpa", "B": 1, "Hq": 4, "Hkv": 1, "Sq": 1,
+           "Skv": 1024, "D": 128, "dtype": "bf16", "causal": False}
+    rvv = make("c950-like").config
+    xat = make("c950-like+xattn").config
+    assert time_op(row, xat, C.fingerprint(xat))["cycles"] < \
+        time_op(row, rvv, C.fingerprint(rvv))["cycles"]
