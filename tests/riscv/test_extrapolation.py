@@ -27,6 +27,9 @@ SMALL: dict[str, list[dict]] = {
     "rope": [dict(op="rope", M=16, N=128, K=64)],
     "reduction": [dict(op="sum", M=24, N=256)],
     "copy": [dict(op="copy", M=16, N=512)],
+    "linear_attention": [
+        dict(op="recurrent_gated_delta_rule", B=1, Hq=2, Sq=1, Skv=64, D=64, Dv=64, chunk=0),
+        dict(op="chunk_gated_delta_rule", B=1, Hq=1, Sq=64, Skv=0, D=32, Dv=32, chunk=16)],
 }
 
 

@@ -32,7 +32,12 @@ def test_shards_cover_the_work_without_idle_shards(kind, m, n, g, b, hkv, grp, c
         whole *= row[f]
         part *= shard[f]
     assert part * c >= whole  # every unit of work is in some shard
-    assert part * (c - 1) < whole  # and no shard is empty
+    if kind in ("attention", "linear_attention") and shard["B"] == 1 and b > 1:
+        # split by sequence, then heads: each sequence's shards are all non-empty
+        assert c % b == 0
+        assert shard["Hq"] * (c // b - 1) < row["Hq"]
+    else:
+        assert part * (c - 1) < whole  # no shard is empty
     if kind == "attention":
         assert shard["Hq"] % shard["Hkv"] == 0  # whole GQA groups per shard
         assert shard["Hq"] // shard["Hkv"] <= grp
