@@ -138,8 +138,20 @@ class Machine:
             raise IsaError(f"access to {mem.buf}[{int(idx.min())}..{int(idx.max())}] outside the "
                            f"buffer of {buf.size} elements")
 
+    def start(self, mem: Mem, env: dict[str, int]) -> int:
+        """Element index of the access's first element: the affine offset plus, with a
+        base register, that register's byte offset (which must be element-aligned)."""
+        off = mem.offset.eval(env)
+        if mem.base is not None:
+            byte = self.x[mem.base.n]
+            if byte % (mem.eew // 8):
+                raise IsaError(f"base register {mem.base} holds {byte}: not aligned to "
+                               f"{mem.eew}-bit elements")
+            off += byte // (mem.eew // 8)
+        return off
+
     def offsets(self, ins: Instr, mem: Mem, env: dict[str, int], n: int) -> np.ndarray:
-        base = mem.offset.eval(env)
+        base = self.start(mem, env)
         if mem.pattern == "unit":
             return base + np.arange(n)
         if mem.pattern == "strided":
@@ -241,9 +253,15 @@ class Machine:
         sew, n = ins.vtype.sew, self.vl
         if n == 0:
             return
+        op = d.attrs["op"]
+        if op == "minu":  # integer (unsigned) minimum
+            ivals = self.read(ins.operand("vs2"), sew, "u", n)[self._active(ins)]
+            iacc = self.read(ins.operand("vs1"), sew, "u", 1)[0]
+            r_int = min(int(iacc), int(ivals.min())) if ivals.size else int(iacc)
+            self.write(ins.operand("vd"), np.array([r_int]), sew, "u", np.ones(1, bool))
+            return
         vals = self.read(ins.operand("vs2"), sew, "f", n)[self._active(ins)]
         acc = self.read(ins.operand("vs1"), sew, "f", 1)[0]
-        op = d.attrs["op"]
         if op == "usum":
             r = acc + _tree_sum(vals)
         elif op == "osum":
@@ -381,7 +399,7 @@ class Machine:
         mem = ins.mem
         self._eew_is_sew(ins, mem)
         buf = self._buf(mem)
-        base = mem.offset.eval(env)
+        base = self.start(mem, env)
         idx = (base + np.arange(rows)[:, None] * mem.stride + np.arange(cols)[None, :]).ravel()
         self._check_range(mem, idx, buf)
         return idx, buf, mem
@@ -414,7 +432,7 @@ class Machine:
     def _sload(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
         mem = ins.mem
         buf = self._buf(mem)
-        i = np.array([mem.offset.eval(env)])
+        i = np.array([self.start(mem, env)])
         self._check_range(mem, i, buf)
         dst = ins.args[0]
         if ins.op == "lw":
@@ -427,7 +445,7 @@ class Machine:
     def _sstore(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
         mem = ins.mem
         buf = self._buf(mem)
-        i = np.array([mem.offset.eval(env)])
+        i = np.array([self.start(mem, env)])
         self._check_range(mem, i, buf)
         src = ins.args[0]
         if ins.op == "sw":

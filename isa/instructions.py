@@ -131,6 +131,8 @@ class InstrDef:
                     (fdl if role == "fd" else fs).append(a.n)
             elif isinstance(a, Mem) and a.index is not None:
                 vsrc += list(range(a.index.n, a.index.n + max(1, ins.vtype.lmul)))
+            if isinstance(a, Mem) and a.base is not None:
+                xs.append(a.base.n)
         if ins.masked or self.exec_kind == "vmerge":
             vsrc.append(0)
         lat, occ = _TIMING[self.profile](self, ins, p)

@@ -19,7 +19,12 @@ Structure
                    (set by the preceding ``vsetvli``), and ``masked`` (``v0.t``).
 ``Mem``            a memory operand: buffer name, element offset as an :class:`Affine`
                    expression of enclosing loop variables, element width, access pattern
-                   (``unit``/``strided``/``indexed``), stride or index register.
+                   (``unit``/``strided``/``indexed``), stride or index register, and an
+                   optional ``base`` integer register whose value (a byte offset, computed
+                   at run time, e.g. ``token_id * row_bytes``) is added to the address:
+                   data-dependent addressing (embedding rows, top-k bookkeeping) with the
+                   loop nest unchanged. ``base`` is read like any source register
+                   (``InstrTiming.xsrc``); the access pattern keeps its meaning.
 
 Timing interface (what a core model calls)
 ------------------------------------------
@@ -165,6 +170,8 @@ class Mem:
 
     ``pattern``: ``unit`` (consecutive elements), ``strided`` (``stride`` elements apart;
     for tile loads the row pitch) or ``indexed`` (byte offsets in vector register ``index``).
+    ``base``: an integer register holding a byte offset added to the address at run time
+    (RISC-V ``x[rs1] + imm`` addressing); the static ``offset`` is then relative to it.
     """
 
     buf: str
@@ -173,13 +180,15 @@ class Mem:
     pattern: str = "unit"
     stride: int = 1
     index: Reg | None = None
+    base: Reg | None = None
 
     def __post_init__(self) -> None:
         if self.pattern not in MEM_PATTERNS:
             raise IsaError(f"bad memory pattern {self.pattern!r}; valid: {', '.join(MEM_PATTERNS)}")
 
     def __str__(self) -> str:
-        s = f"{self.buf}[{self.offset}]"
+        s = f"{self.buf}[{self.offset}]" if self.base is None else \
+            f"{self.buf}[{self.base}+{self.offset}]"
         if self.pattern == "strided":
             s += f" stride {self.stride}"
         elif self.pattern == "indexed":
@@ -448,11 +457,12 @@ class Builder:
         return name
 
     def mem(self, buf: str, offset: Affine | int, eew: int | None = None,
-            pattern: str = "unit", stride: int = 1, index: Reg | None = None) -> Mem:
+            pattern: str = "unit", stride: int = 1, index: Reg | None = None,
+            base: Reg | None = None) -> Mem:
         if buf not in self.buffers:
             raise IsaError(f"unknown buffer {buf!r}")
         eew = eew or self.buffers[buf].eew
-        return Mem(buf, Affine.of(offset), eew, pattern, stride, index)
+        return Mem(buf, Affine.of(offset), eew, pattern, stride, index, base)
 
     def const(self, value: float) -> Mem:
         """A memory operand addressing an FP32 constant in the program's constant pool."""

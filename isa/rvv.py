@@ -92,6 +92,10 @@ add("vmseq.vx", "vd vs2 rs1", "int", "vcmp", "cmp", lambda d, a, b: b == a, mask
     types={"*": "i"}, widths={"vd": "m"})
 add("vmslt.vx", "vd vs2 rs1", "int", "vcmp", "cmp", lambda d, a, b: b < a, mask_result=True,
     types={"*": "i"}, widths={"vd": "m"})
+add("vmsne.vi", "vd vs2 imm", "int", "vcmp", "cmp", lambda d, a, b: b != a, mask_result=True,
+    types={"*": "i"}, widths={"vd": "m"})
+add("vmsgt.vx", "vd vs2 rs1", "int", "vcmp", "cmp", lambda d, a, b: b > a, mask_result=True,
+    types={"*": "i"}, widths={"vd": "m"})
 
 # merges (v0 selects op1)
 add("vmerge.vvm", "vd vs2 vs1", "int", "vmerge", "int", types={"*": "u"})
@@ -119,11 +123,12 @@ _INT = {
     "vsll": lambda d, a, b: b << (np.asarray(a) & 63),
     "vsra": lambda d, a, b: b >> (np.asarray(a) & 63),
     "vminu": lambda d, a, b: np.minimum(b, a),
+    "vxor": lambda d, a, b: b ^ a,
 }
 for name, fn in _INT.items():
     add(f"{name}.vv", "vd vs2 vs1", "int", "valu", "int", fn, types={"*": "i"})
     add(f"{name}.vx", "vd vs2 rs1", "int", "valu", "int", fn, types={"*": "i"})
-    if name not in ("vmul", "vminu"):
+    if name not in ("vmul", "vminu", "vxor"):
         add(f"{name}.vi", "vd vs2 imm", "int", "valu", "int", fn, types={"*": "i"})
 add("vsrl.vi", "vd vs2 imm", "int", "valu", "int", lambda d, a, b: b >> a, types={"*": "u"})
 add("vid.v", "vd", "int", "vid", "slide", types={"*": "u"}, doc="vd[i] = i")
@@ -147,6 +152,9 @@ for name, prof in (("vfredusum", "red"), ("vfredosum", "redo"), ("vfredmax", "re
                    ("vfredmin", "red")):
     add(f"{name}.vs", "vd vs2 vs1", "reduction", "vred", prof,
         widths={"vd": "s", "vs1": "s"}, attrs={"op": name[5:]})
+# integer reduction (riscv.md 2.1 "integer vred*"; timed like vfredmax, 4.1)
+add("vredminu.vs", "vd vs2 vs1", "reduction", "vred", "red", types={"*": "u"},
+    widths={"vd": "s", "vs1": "s"}, attrs={"op": "minu"})
 
 # permutes
 add("vslidedown.vx", "vd vs2 rs1", "permute", "vslide", "slide", types={"*": "u"},
@@ -161,6 +169,8 @@ add("vrgather.vv", "vd vs2 vs1", "permute", "vgather", "gather", types={"*": "u"
 add("vrgather.vx", "vd vs2 rs1", "permute", "vgather", "gatherx", types={"*": "u"})
 
 # memory: data EEW = SEW; indexed loads take byte offsets in an index register (EEW in name)
+add("vle8.v", "vd mem", "load", "vload", "load", types={"*": "u"},
+    doc="byte loads (boolean masks of where/masked_fill)")
 for e in (16, 32, 64):
     add(f"vle{e}.v", "vd mem", "load", "vload", "load", types={"*": "u"})
     add(f"vse{e}.v", "vs3 mem", "store", "vstore", "store", types={"*": "u"})
@@ -193,6 +203,8 @@ add("fmv.s", "fd fs1", "scalar", "salu", "sfp", lambda a: a, doc="fsgnj.s fd, fs
 add("addi", "rd rs1 imm", "scalar", "salu", "sint", lambda a, b: a + b, types={"*": "i"})
 add("add", "rd rs1 rs2", "scalar", "salu", "sint", lambda a, b: a + b, types={"*": "i"})
 add("slli", "rd rs1 imm", "scalar", "salu", "sint", lambda a, b: a << b, types={"*": "i"})
+add("mul", "rd rs1 rs2", "scalar", "salu", "sint", lambda a, b: a * b, types={"*": "i"},
+    doc="RV64M multiply (row byte offsets of data-dependent rows)")
 add("bne", "rs1 rs2 label", "scalar", "branch", "branch", doc="loop back edge")
 add("blt", "rs1 rs2 label", "scalar", "branch", "branch")
 

@@ -16,9 +16,9 @@ import numpy as np
 
 from isa.core import Core
 from isa.errors import IsaError
-from isa.executor import execute
+from isa.executor import decode_buffer, encode_buffer, execute
 from isa.instructions import Isa
-from isa.kernels import attention, gemm, rowwise, softmax
+from isa.kernels import attention, gemm, linear_attention, rowwise, softmax
 from isa.program import Program
 
 Lowering = Callable[[Mapping[str, Any], Any, Any], Program]
@@ -33,9 +33,10 @@ KERNELS: dict[str, Lowering] = {
     "rope": rowwise.lower_rope,
     "reduction": rowwise.lower_reduction,
     "copy": rowwise.lower_copy,
+    "linear_attention": linear_attention.lower,
 }
 # Kinds of the trace schema without a kernel yet (lower() refuses them clearly).
-MISSING: tuple[str, ...] = ("linear_attention", "conv1d", "router", "embedding")
+MISSING: tuple[str, ...] = ("conv1d", "router", "embedding")
 
 # Inputs that must stay in a function's domain (positive for sqrt, non-zero divisors).
 _POSITIVE = {("elementwise", "sqrt"), ("elementwise", "rsqrt"), ("elementwise", "div"),
@@ -63,8 +64,25 @@ def random_inputs(program: Program, op_row: Mapping[str, Any],
         x = rng.standard_normal(b.shape)
         if (kind, op) in _POSITIVE and (name == "b" or op != "div"):
             x = np.abs(x) + 0.5
+        if kind == "linear_attention":
+            x = _delta_rule_input(name, x)
         out[name] = x
     return out
+
+
+def _delta_rule_input(name: str, x: np.ndarray) -> np.ndarray:
+    """Inputs in the gated delta rule's domain: q, k l2-normalised (the trace's l2norm
+    rows precede the kernel), g = log decay <= 0 (-A * softplus(.), qwen.md 4.2),
+    beta = sigmoid(.) in (0, 1), state of magnitude ~0.1."""
+    if name in ("q", "k"):
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+    if name == "g":
+        return -0.3 * np.abs(x)
+    if name == "beta":
+        return 1.0 / (1.0 + np.exp(-x))
+    if name == "state":
+        return 0.1 * x
+    return x
 
 
 @dataclass
@@ -94,7 +112,10 @@ def check(op_row: Mapping[str, Any], isa: Isa | str = "rvv", core: Core | None =
     prog = lower(op_row, isa, core)
     inputs = random_inputs(prog, op_row, np.random.default_rng(seed))
     res = execute(prog, inputs)
-    seen = {k: res.buffers[k] for k in inputs}  # inputs as stored (BF16-rounded)
+    # inputs as stored (BF16-rounded); taken before the run for in-place (inout) buffers
+    seen = {k: decode_buffer(prog.buffers[k].dtype,
+                             encode_buffer(prog.buffers[k].dtype, x)).reshape(np.shape(x))
+            for k, x in inputs.items()}
     ref = REFERENCES[str(op_row["kind"])](op_row, seen)
     worst_abs, worst_rel = 0.0, 0.0
     for name, expected in ref.items():

@@ -114,8 +114,27 @@ def ref_copy(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str,
     return {"y": np.array(inp["x"], dtype=np.float64)}
 
 
+def ref_linear_attention(row: Mapping[str, Any],
+                         inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """transformers' torch_chunk_gated_delta_rule / torch_recurrent_gated_delta_rule on
+    the kernel's (already l2-normalised) q, k: use_qk_l2norm_in_kernel=False."""
+    from transformers.models.qwen3_5 import modeling_qwen3_5 as m
+    q, k, v, g, beta = (_t(inp[n]) for n in ("q", "k", "v", "g", "beta"))
+    state = _t(inp["state"])
+    chunk = int(row.get("chunk") or 0)
+    if chunk:
+        o, s = m.torch_chunk_gated_delta_rule(q, k, v, g, beta, chunk_size=chunk,
+                                              initial_state=state, output_final_state=True,
+                                              use_qk_l2norm_in_kernel=False)
+    else:
+        o, s = m.torch_recurrent_gated_delta_rule(q, k, v, g, beta, initial_state=state,
+                                                  output_final_state=True,
+                                                  use_qk_l2norm_in_kernel=False)
+    return {"o": o.numpy(), "state": s.numpy()}
+
+
 REFERENCES = {
     "gemm": ref_gemm, "softmax": ref_softmax, "attention": ref_attention, "norm": ref_norm,
     "activation": ref_activation, "elementwise": ref_elementwise, "rope": ref_rope,
-    "reduction": ref_reduction, "copy": ref_copy,
+    "reduction": ref_reduction, "copy": ref_copy, "linear_attention": ref_linear_attention,
 }
