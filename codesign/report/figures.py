@@ -216,7 +216,7 @@ def roofline(result: Result) -> go.Figure:
 
 # ---- Pareto front ----------------------------------------------------------------------
 
-def _hover_columns(df: pd.DataFrame, cost_expr: str) -> list[str]:
+def _hover_columns(df: pd.DataFrame) -> list[str]:
     axes = I.sweep_axes(df)
     extra = [c for c in ("target", "workload") if c in df.columns and c not in axes]
     return [*extra, *axes]
@@ -237,7 +237,7 @@ def pareto(df: pd.DataFrame | Sequence[Result], cost: str,
     wcol = I.workload_column(df)
     groups = list(df.groupby(wcol, sort=False)) if wcol and df[wcol].nunique() > 1 \
         else [("all points", df)]
-    hover = _hover_columns(df, cost)
+    hover = _hover_columns(df)
     fig = go.Figure()
     n_front = 0
     for i, (wname, rows) in enumerate(groups):
@@ -261,8 +261,12 @@ def pareto(df: pd.DataFrame | Sequence[Result], cost: str,
     log_y = len(lat) > 1 and lat.max() / lat.min() > 20
     workloads = (", ".join(str(w) for w, _ in groups) if len(groups) > 1
                  else str(df[wcol].iloc[0]) if wcol else "as in the table")
-    cap = (f"Pareto front of latency against cost = {cost}: {len(df)} design points, "
-           f"{n_front} on the front (no other point is both cheaper and faster). "
+    n_points = sum(len(t.x) for t in fig.data[::2])
+    dropped = len(df) - n_points
+    cap = (f"Pareto front of latency against cost = {cost}: {n_points} design points, "
+           f"{n_front} on the front (no other point is both cheaper and faster)"
+           + (f"; {dropped} rows without a value of the cost (their targets lack those "
+              "config fields) are left out" if dropped else "") + ". "
            f"Workload: {workloads}.")
     return _finish(fig, f"Latency vs cost ({cost})", cap,
                    xaxis={"title": f"cost: {cost} (units of the expression)"},
@@ -308,9 +312,11 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str = "latency_s",
     what = (f"speedup over the ({x}={grid.columns[0]}, {y}={grid.index[0]}) corner; cells "
             f"print {value}") if relative else value
     cap = f"Sensitivity of {value} to {x} and {y} (color: {what}).{target}{workload}"
-    return _finish(fig, f"Sensitivity: {value} over {x} x {y}", cap,
-                   xaxis={"title": f"{x}", "type": "category"},
-                   yaxis={"title": f"{y}", "type": "category"})
+    one = df["target"].iloc[0] if "target" in df.columns and df["target"].nunique() == 1 \
+        else None
+    return _finish(fig, f"Sensitivity: {value} over {x} x {y}" + (f" ({one})" if one else ""),
+                   cap, xaxis={"title": I.axis_title(x), "type": "category"},
+                   yaxis={"title": I.axis_title(y), "type": "category"})
 
 
 # ---- timeline --------------------------------------------------------------------------

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
@@ -214,6 +215,28 @@ def workload_column(df: pd.DataFrame) -> str | None:
         if c in df.columns:
             return c
     return None
+
+
+@functools.cache
+def _units() -> dict[str, str]:
+    """Config path -> unit, from the field declarations of every target family's config."""
+    from codesign import config as C
+    from codesign.gpu.config import GPUConfig
+    from codesign.riscv.config import RiscvConfig
+
+    out: dict[str, str] = {}
+    for cls in (RiscvConfig, GPUConfig):
+        out.update({r["path"]: r["unit"] for r in C.describe(cls()) if r["unit"]})
+    return out
+
+
+def axis_title(column: str) -> str:
+    """``vector.vlen (bits)``: a column name with the unit its config field declares."""
+    try:
+        unit = _units().get(column, "")
+    except Exception:  # a family's config cannot be built here: show the bare name
+        unit = ""
+    return f"{column} ({unit})" if unit else column
 
 
 # ---- roofs -----------------------------------------------------------------------------

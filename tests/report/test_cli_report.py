@@ -48,6 +48,8 @@ def test_report_with_sweep_and_cost(result_files, tmp_path):
     html = out.read_text()
     assert html.count("Sensitivity: latency_s over vector.vlen x dram.bandwidth_gbps") == 2
     assert "Latency vs cost (vector.vlen*dram.bandwidth_gbps)" in html
+    # axis titles carry the units the config fields declare ("/" is \u002f in plotly JSON)
+    assert "vector.vlen (bits)" in html and "dram.bandwidth_gbps (GB\\u002fs)" in html
     assert "Speedup omitted: only one target" in html
 
 
@@ -63,3 +65,19 @@ def test_report_user_errors(args, msg, result_files, tmp_path, capsys):
     err = capsys.readouterr().err
     assert msg in err and err.count("\n") == 1
     assert not (tmp_path / "x.html").exists()
+
+
+def test_every_figure_has_title_axis_titles_and_scenario_caption(result_files):
+    from codesign.report import caption, load
+    from codesign.report.page import build
+
+    rep = build(load(result_files), cost="vector.vlen*cluster.cores")
+    assert len(rep.figures) >= 12
+    for fig in rep.figures:
+        assert fig.layout.title.text
+        assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+        cap = caption(fig)
+        assert "seq 32" in cap or "Workload: data, prefill, batch 1, seq 32" in cap, cap
+    pareto = next(f for f in rep.figures if f.layout.title.text.startswith("Latency vs cost"))
+    # the GPU rows have no vector.vlen: left out, and the caption says so
+    assert "2 design points" in caption(pareto) and "3 rows without" in caption(pareto)
