@@ -18,7 +18,7 @@ from isa.core import Core
 from isa.errors import IsaError
 from isa.executor import decode_buffer, encode_buffer, execute
 from isa.instructions import Isa
-from isa.kernels import attention, gemm, linear_attention, rowwise, softmax
+from isa.kernels import attention, conv1d, gemm, linear_attention, rowwise, softmax
 from isa.program import Program
 
 Lowering = Callable[[Mapping[str, Any], Any, Any], Program]
@@ -34,9 +34,10 @@ KERNELS: dict[str, Lowering] = {
     "reduction": rowwise.lower_reduction,
     "copy": rowwise.lower_copy,
     "linear_attention": linear_attention.lower,
+    "conv1d": conv1d.lower,
 }
 # Kinds of the trace schema without a kernel yet (lower() refuses them clearly).
-MISSING: tuple[str, ...] = ("conv1d", "router", "embedding")
+MISSING: tuple[str, ...] = ("router", "embedding")
 
 # Inputs that must stay in a function's domain (positive for sqrt, non-zero divisors).
 _POSITIVE = {("elementwise", "sqrt"), ("elementwise", "rsqrt"), ("elementwise", "div"),

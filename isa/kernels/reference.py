@@ -133,8 +133,23 @@ def ref_linear_attention(row: Mapping[str, Any],
     return {"o": o.numpy(), "state": s.numpy()}
 
 
+def ref_conv1d(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """transformers' causal_conv1d_fn / causal_conv1d_update (activation=None) in their
+    channel-major layouts: x [B,Sq,N] -> [B,N,Sq], w [W,N] -> [N,W], state [B,W,N] -> [B,N,W]."""
+    from transformers.models.qwen3_5 import modeling_qwen3_5 as m
+    x = _t(inp["x"]).transpose(1, 2).contiguous()
+    w = _t(inp["w"]).transpose(0, 1).contiguous()
+    if str(row.get("op")) == "causal_conv1d_update":
+        state = _t(inp["state"]).transpose(1, 2).contiguous()
+        y = m.causal_conv1d_update(x, state, w, None, None)
+        return {"y": y.transpose(1, 2).numpy(), "state": state.transpose(1, 2).numpy()}
+    y = m.causal_conv1d_fn(x, w, None, None)
+    return {"y": y.transpose(1, 2).numpy()}
+
+
 REFERENCES = {
     "gemm": ref_gemm, "softmax": ref_softmax, "attention": ref_attention, "norm": ref_norm,
     "activation": ref_activation, "elementwise": ref_elementwise, "rope": ref_rope,
     "reduction": ref_reduction, "copy": ref_copy, "linear_attention": ref_linear_attention,
+    "conv1d": ref_conv1d,
 }
