@@ -10,11 +10,14 @@ from codesign.errors import CodesignError
 EXAMPLES = """examples:
   codesign run qwen3.5-9b --phase decode --context 4096 \\
       --target c950-like --target c950-like+xattn --target h100-sxm -o results.parquet
-  codesign report results.*.parquet -o report.html
-  codesign report results.*.parquet --baseline c950-like+xattn -o report.html
+  codesign report results.*.parquet --baseline c950-like -o report.html
+  codesign report results.c950-like.parquet results.h100-sxm.parquet -o report.html
   codesign sweep spec.toml -o sweep/
-  codesign report sweep/ --cost "vector.vlen*vector.lanes" -o sweep.html
+  codesign report sweep/ --cost "vector.dlen*cluster.cores" -o sweep.html
 
+The baseline is the first result given unless --baseline names one; a shell glob sorts the
+names (results.c950-like+xattn.parquet before results.c950-like.parquet), so with a glob
+name the baseline: codesign report results.*.parquet --baseline c950-like -o report.html.
 RESULTS are Result files written by `codesign run -o` and sweep outputs of `codesign sweep`
 (a Parquet file or its output directory). Results of the same scenario are compared: the
 speedup of each target over the baseline (the first, or --baseline), the latency breakdown
@@ -40,7 +43,7 @@ def register(sub: Any) -> None:
                    help="target the speedups are relative to (default: the first result's)")
     p.add_argument("--cost", metavar="EXPR",
                    help="cost axis of the Pareto front: an expression over config paths or "
-                        "sweep axes, e.g. 'vector.vlen*vector.lanes', or 'area'")
+                        "sweep axes, e.g. 'vector.dlen*cluster.cores', or 'area'")
     p.add_argument("--title", metavar="TEXT", help="page title")
     p.set_defaults(func=run)
 
@@ -55,4 +58,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.output}: {len(report.figures)} figures"
           + (f", {len(report.notes)} left out (see the notes in the page)"
              if report.notes else ""))
+    if report.baselines and args.baseline is None:
+        # a shell glob sorts names: results.c950-like+xattn.parquet comes before
+        # results.c950-like.parquet, so say which target the speedups are relative to
+        print(f"baseline: {', '.join(report.baselines)} (the first result given; "
+              "--baseline T to choose)")
     return 0

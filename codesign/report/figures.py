@@ -225,7 +225,7 @@ def _hover_columns(df: pd.DataFrame) -> list[str]:
 def pareto(df: pd.DataFrame | Sequence[Result], cost: str,
            latency: str = "latency_s") -> go.Figure:
     """Design points, latency (ms) against the value of the ``cost`` expression (over the
-    table's columns: sweep axes or config paths such as ``vector.vlen*vector.lanes``), with
+    table's columns: sweep axes or config paths such as ``vector.dlen*cluster.cores``), with
     the Pareto front (no other point is both cheaper and faster) drawn through them. A
     table with several workloads gets one front per workload."""
     if not isinstance(df, pd.DataFrame):

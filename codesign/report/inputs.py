@@ -6,7 +6,7 @@
 - :func:`scenario_key` / :func:`scenario_text` name what was compared (model, phase,
   batch, seq/context) for captions and for grouping Results that can be compared.
 - :func:`roofs` finds a target's peak compute and bandwidth for the roofline plot.
-- :func:`cost` evaluates a user's cost expression (``vector.vlen*vector.lanes``) over the
+- :func:`cost` evaluates a user's cost expression (``vector.dlen*cluster.cores``) over the
   columns of a table of design points.
 """
 
@@ -359,7 +359,7 @@ def cost(df: pd.DataFrame, expr: str) -> pd.Series:
         if col is None:
             raise CodesignError("cost 'area': these results carry no area (no area model "
                                 "exists for their targets); give an expression of config "
-                                "paths instead, e.g. --cost 'vector.vlen*vector.lanes'")
+                                "paths instead, e.g. --cost 'vector.dlen*cluster.cores'")
         return df[col].astype(float)
     names: dict[str, str] = {}
 

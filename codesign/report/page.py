@@ -39,6 +39,7 @@ class Report:
     title: str
     sources: list[str]
     sections: list[Section]
+    baselines: list[str] = field(default_factory=list)  # per scenario group
 
     @property
     def figures(self) -> list[go.Figure]:
@@ -111,7 +112,7 @@ def _sweep_section(df: pd.DataFrame, cost: str | None) -> Section:
     sec = Section(f"Sweep: {src} ({len(df)} rows; axes: {', '.join(axes) or 'none'})")
     if cost is None:
         sec.notes.append("Pareto front omitted: no cost given (use --cost EXPR, e.g. "
-                         "'vector.vlen*vector.lanes', over the sweep's axis columns).")
+                         "'vector.dlen*cluster.cores', over the sweep's axis columns).")
     else:
         sec.figures.append(F.pareto(df, cost=cost))
     numeric = _numeric_axes(df)
@@ -157,6 +158,9 @@ def build(inputs: I.Inputs, baseline: str | None = None, cost: str | None = None
                 + inputs.sweeps:
             I.cost(table, cost)
     sections = _results_sections(inputs.results, baseline, cost) if inputs.results else []
+    baselines = list(dict.fromkeys(
+        I.pick_baseline(g, baseline if baseline in {r.target for r in g} else None).target
+        for g in I.group_by_scenario(inputs.results)))
     if not inputs.results:
         sections.append(Section("Per-op figures", notes=[
             "Speedup, breakdown, roofline and timeline omitted: no per-op Result files "
@@ -170,7 +174,7 @@ def build(inputs: I.Inputs, baseline: str | None = None, cost: str | None = None
     if title is None:
         models = dict.fromkeys(str(r.trace_meta.get("model")) for r in inputs.results)
         title = "codesign report" + (f": {', '.join(models)}" if models else "")
-    return Report(title, list(inputs.sources), sections)
+    return Report(title, list(inputs.sources), sections, baselines)
 
 
 # ---- rendering -------------------------------------------------------------------------
