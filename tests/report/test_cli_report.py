@@ -25,7 +25,9 @@ def test_report_from_run_outputs(result_files, tmp_path, capsys):
     lats = [Result.load(p).latency_s for p in result_files]
     expected = 1 + 1 + n + n + (1 if max(lats) / min(lats) > 10 else 0)
     assert _figures(html) == expected
-    assert f"wrote {out}: {expected} figures" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"wrote {out}: {expected} figures" in printed
+    assert "baseline: c950-like (the first result given" in printed
     assert "Sensitivity heatmaps omitted" in html  # no sweep given: said, not faked
     assert "Plotly.newPlot" in html and "plotly.js v" in html  # bundle inlined: opens offline
     assert "http://" not in html.split("<body>")[1].split("Plotly.newPlot")[0]
