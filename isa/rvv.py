@@ -22,6 +22,11 @@ def add(*a, **k) -> None:
     D.append(define(*a, **k))
 
 
+def _splat(d: np.ndarray, a: float | int) -> np.ndarray:
+    """A splat ignores the old destination (``a + 0*d`` would turn an old inf into NaN)."""
+    return np.full(np.shape(d), a)
+
+
 # ---- configuration ----------------------------------------------------------------------
 add("vsetvli", "rd rs1 vtype", "scalar", "vset", "vset",
     doc="vl = min(AVL, VLMAX = LMUL*VLEN/SEW); sets vtype (riscv.md 2.1)")
@@ -126,8 +131,9 @@ _INT = {
     "vxor": lambda d, a, b: b ^ a,
 }
 for name, fn in _INT.items():
-    add(f"{name}.vv", "vd vs2 vs1", "int", "valu", "int", fn, types={"*": "i"})
-    add(f"{name}.vx", "vd vs2 rs1", "int", "valu", "int", fn, types={"*": "i"})
+    typ = "u" if name == "vminu" else "i"  # vminu compares unsigned (RVV 1.0)
+    add(f"{name}.vv", "vd vs2 vs1", "int", "valu", "int", fn, types={"*": typ})
+    add(f"{name}.vx", "vd vs2 rs1", "int", "valu", "int", fn, types={"*": typ})
     if name not in ("vmul", "vminu", "vxor"):
         add(f"{name}.vi", "vd vs2 imm", "int", "valu", "int", fn, types={"*": "i"})
 add("vsrl.vi", "vd vs2 imm", "int", "valu", "int", lambda d, a, b: b >> a, types={"*": "u"})
@@ -135,10 +141,10 @@ add("vid.v", "vd", "int", "vid", "slide", types={"*": "u"}, doc="vd[i] = i")
 
 # moves and splats
 add("vmv.v.v", "vd vs2", "int", "valu", "int", lambda d, a, b: b, types={"*": "u"})
-add("vmv.v.x", "vd rs1", "int", "valu", "int", lambda d, a, b: a + 0 * d, types={"*": "i"},
+add("vmv.v.x", "vd rs1", "int", "valu", "int", lambda d, a, b: _splat(d, a), types={"*": "i"},
     reads_vd=False)
-add("vmv.v.i", "vd imm", "int", "valu", "int", lambda d, a, b: a + 0 * d, types={"*": "i"})
-add("vfmv.v.f", "vd fs1", "fma", "valu", "fpminmax", lambda d, a, b: a + 0 * d,
+add("vmv.v.i", "vd imm", "int", "valu", "int", lambda d, a, b: _splat(d, a), types={"*": "i"})
+add("vfmv.v.f", "vd fs1", "fma", "valu", "fpminmax", lambda d, a, b: _splat(d, a),
     doc="splat f[rs1] (riscv.md 4.1: vfmv latency 4)")
 add("vfmv.f.s", "fd vs2", "permute", "vtos", "mvs", widths={"vs2": "s"})
 add("vmv.x.s", "rd vs2", "permute", "vtos", "mvs", types={"*": "i"}, widths={"vs2": "s"})

@@ -18,7 +18,7 @@ from isa.core import Core
 from isa.errors import IsaError
 from isa.executor import decode_buffer, encode_buffer, execute
 from isa.instructions import Isa
-from isa.kernels import attention, conv1d, gemm, linear_attention, rowwise, softmax
+from isa.kernels import attention, conv1d, gemm, linear_attention, rowwise, select, softmax
 from isa.program import Program
 
 Lowering = Callable[[Mapping[str, Any], Any, Any], Program]
@@ -35,9 +35,10 @@ KERNELS: dict[str, Lowering] = {
     "copy": rowwise.lower_copy,
     "linear_attention": linear_attention.lower,
     "conv1d": conv1d.lower,
+    "router": select.lower_router,
 }
 # Kinds of the trace schema without a kernel yet (lower() refuses them clearly).
-MISSING: tuple[str, ...] = ("router", "embedding")
+MISSING: tuple[str, ...] = ("embedding",)
 
 # Inputs that must stay in a function's domain (positive for sqrt, non-zero divisors).
 _POSITIVE = {("elementwise", "sqrt"), ("elementwise", "rsqrt"), ("elementwise", "div"),
@@ -105,10 +106,22 @@ def tolerance(core: Core, kind: str) -> float:
     return 1e-2 if core.dtype == "bf16" else 2e-3
 
 
+def _selected(ic: Any, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(expected values, values the kernel's indices select); inf where an index is out of
+    range or repeated within a row."""
+    src = np.asarray(ic.source, dtype=np.float64).reshape(-1, np.shape(ic.source)[-1])
+    idx2 = idx.reshape(src.shape[0], -1)
+    ok = (idx2 >= 0) & (idx2 < src.shape[1])
+    got = np.take_along_axis(src, np.where(ok, idx2, 0), axis=1)
+    dup = np.array([len(set(r)) != len(r) for r in idx2.tolist()])
+    got = np.where(ok & ~dup[:, None], got, np.inf)
+    return np.asarray(ic.values, dtype=np.float64).reshape(got.shape), got
+
+
 def check(op_row: Mapping[str, Any], isa: Isa | str = "rvv", core: Core | None = None,
           seed: int = 0) -> CheckResult:
     """Execute the kernel on random inputs and compare with the torch reference."""
-    from isa.kernels.reference import REFERENCES
+    from isa.kernels.reference import REFERENCES, IndexCheck
     core = core or Core()
     prog = lower(op_row, isa, core)
     inputs = random_inputs(prog, op_row, np.random.default_rng(seed))
@@ -120,6 +133,14 @@ def check(op_row: Mapping[str, Any], isa: Isa | str = "rvv", core: Core | None =
     ref = REFERENCES[str(op_row["kind"])](op_row, seen)
     worst_abs, worst_rel = 0.0, 0.0
     for name, expected in ref.items():
+        if isinstance(expected, IndexCheck):
+            idx = np.asarray(res.buffers[name]).astype(np.int64)
+            sel_want, got = _selected(expected, idx)
+            want = np.asarray(sel_want, dtype=np.float64)
+            err = float(np.max(np.abs(got - want))) if got.size else 0.0
+            scale = float(np.max(np.abs(want))) or 1.0
+            worst_abs, worst_rel = max(worst_abs, err), max(worst_rel, err / scale)
+            continue
         got = np.asarray(res.buffers[name], dtype=np.float64)
         want = np.asarray(expected, dtype=np.float64).reshape(got.shape)
         err = float(np.nanmax(np.abs(got - want))) if got.size else 0.0

@@ -187,15 +187,21 @@ class Kc:
         with the coefficient in an f register."""
         if not self.exp_needs_poly(sub):
             return
-        for c in (EXP_HI, EXP_LO, 0.5, LOG2E, 1.0, EXP_CODY1, EXP_CODY2, *EXP_POLY):
+        for c in (EXP_HI, EXP_LO, 0.5, LOG2E, 1.0, EXP_CODY1, EXP_CODY2, EXP_POLY[0]):
             self.fconst(c)
+        if regs is None:
+            for c in EXP_POLY[1:]:
+                self.fconst(c)
         self.b.emit("addi", X(20), X(0), 127, comment="exponent bias")
         if regs is None:
             self.poly_inline = True
             return
         self.poly = tuple(V(r * self.lmul // 2) for r in regs)
         for r, c in zip(self.poly, EXP_POLY[1:], strict=True):
-            self.b.emit("vfmv.v.f", r, self.fconst(c), comment="exp coefficient")
+            # the coefficient passes through a transient f register (f9): only the
+            # splat keeps it, so exp holds 8 f registers, leaving room for other libm
+            self.b.emit("flw", F(9), self.b.const(c), comment=f"= {float(np.float32(c)):g}")
+            self.b.emit("vfmv.v.f", r, F(9), comment="exp coefficient")
 
     def exp(self, dst: Reg, src: Reg, sub: Reg | None = None,
             tmps: tuple[int, ...] = (10, 12, 14, 16, 18)) -> None:

@@ -8,9 +8,20 @@ linear-attention and conv1d references are the transformers Qwen3.5 fallbacks.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class IndexCheck:
+    """Expected content of an index output: row r of the kernel's indices must select,
+    from ``source[r]``, the values ``values[r]`` (in order) with no index repeated. Ties
+    make the indices themselves ambiguous; the values they select are not."""
+
+    source: np.ndarray
+    values: np.ndarray
 
 
 def _t(x: np.ndarray, dtype: Any = None):
@@ -102,9 +113,14 @@ def ref_rope(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str,
     return {"y": y.numpy()}
 
 
-def ref_reduction(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def ref_reduction(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    import torch
     op = str(row.get("op") or "sum")
+    if op == "topk":
+        return ref_topk(row, inp)
     x = _t(inp["x"])
+    if op == "cumsum":
+        return {"y": torch.cumsum(x, dim=-1).numpy()}
     out = {"sum": lambda t: t.sum(-1), "mean": lambda t: t.mean(-1),
            "amax": lambda t: t.amax(-1)}[op](x)
     return {"y": out.numpy()}
@@ -147,9 +163,27 @@ def ref_conv1d(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[st
     return {"y": y.transpose(1, 2).numpy()}
 
 
+def ref_router(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """softmax(fp32) -> topk -> renormalise, as Qwen3.5-MoE's router (qwen.md 4.3)."""
+    import torch
+    k = int(row.get("topk") or row.get("K") or 1)
+    p = torch.softmax(_t(inp["x"]), dim=-1)
+    top = torch.topk(p, k, dim=-1)
+    w = top.values / top.values.sum(-1, keepdim=True)
+    return {"weights": w.numpy(), "idx": IndexCheck(p.numpy(), top.values.numpy())}
+
+
+def ref_topk(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    import torch
+    k = int(row.get("topk") or row.get("K") or 1)
+    x = _t(inp["x"])
+    top = torch.topk(x, k, dim=-1)
+    return {"y": top.values.numpy(), "idx": IndexCheck(x.numpy(), top.values.numpy())}
+
+
 REFERENCES = {
     "gemm": ref_gemm, "softmax": ref_softmax, "attention": ref_attention, "norm": ref_norm,
     "activation": ref_activation, "elementwise": ref_elementwise, "rope": ref_rope,
     "reduction": ref_reduction, "copy": ref_copy, "linear_attention": ref_linear_attention,
-    "conv1d": ref_conv1d,
+    "conv1d": ref_conv1d, "router": ref_router,
 }

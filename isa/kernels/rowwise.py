@@ -26,14 +26,14 @@ from typing import Any
 from isa.core import Core
 from isa.instructions import Isa
 from isa.kernels.common import Kc, op_of, positive
-from isa.program import Affine, F, Program, V
+from isa.program import Affine, F, Program, V, X
 
 NORM_OPS = ("rmsnorm", "rmsnorm_1p", "gated_rmsnorm", "l2norm")
 ACT_OPS = ("silu", "swiglu", "sigmoid", "relu")
 ELT_UNARY = ("neg", "exp", "sqrt", "rsqrt", "reciprocal")
 ELT_BINARY = ("add", "sub", "mul", "div", "maximum", "minimum")
 ELT_OPS = ELT_BINARY + ELT_UNARY + ("fill",)
-RED_OPS = ("sum", "mean", "amax")
+RED_OPS = ("sum", "mean", "amax", "cumsum", "topk")
 COPY_OPS = ("copy", "cast")
 
 A, B2, Y, T = V(4), V(6), V(8), V(30)
@@ -245,6 +245,11 @@ def lower_rope(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None)
 # ---- reduction, copy -----------------------------------------------------------------------
 def lower_reduction(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
     op = op_of(row, "reduction", RED_OPS)
+    if op == "topk":
+        from isa.kernels.select import lower_topk
+        return lower_topk(row, isa, core)
+    if op == "cumsum":
+        return _cumsum(row, isa, core)
     m, n = positive(row, "M", "N")
     kc = Kc(f"reduction {op} M={m} N={n}", isa, core)
     b = kc.b
@@ -295,3 +300,34 @@ def lower_copy(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None)
         b.vsetvli(tail, esz, lm)
         body(Affine(main * vm), tail)
     return kc.program(kind="copy", op=op)
+
+
+def _cumsum(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
+    """Inclusive prefix sum of each row (FP32 out): per strip a log-step scan (vslideup by
+    1, 2, 4, ... + vfadd), plus the running carry of the previous strips (vfadd.vf; the
+    carry is the strip's last element, vslidedown + vfmv.f.s)."""
+    m, n = positive(row, "M", "N")
+    kc = Kc(f"reduction cumsum M={m} N={n}", isa, core)
+    b = kc.b
+    b.buffer("x", kc.core.dtype, m * n, "in", (m, n))
+    b.buffer("y", "fp32", m * n, "out", (m, n))
+    fzero = kc.fconst(0.0)
+    with kc.rep("r", m, ptrs=2) as r:
+        b.emit("fmv.s", F(1), fzero)
+
+        def strip(off: Affine, vl: int) -> None:
+            kc.load(A, "x", r * n + off)
+            s = 1
+            while s < vl:
+                b.emit("vmv.v.i", B2, 0)
+                b.emit("addi", X(23), X(0), s)
+                b.emit("vslideup.vx", B2, A, X(23))
+                b.emit("vfadd.vv", A, A, B2, comment=f"scan step {s}")
+                s *= 2
+            b.emit("vfadd.vf", A, A, F(1))
+            b.emit("addi", X(23), X(0), vl - 1)
+            b.emit("vslidedown.vx", B2, A, X(23))
+            b.emit("vfmv.f.s", F(1), B2, comment="carry")
+            b.emit("vse32.v", A, b.mem("y", r * n + off, 32))
+        kc.strips(n, "j", strip)
+    return kc.program(kind="reduction", op="cumsum")
