@@ -36,12 +36,14 @@ KERNELS: dict[str, Lowering] = {
     "linear_attention": linear_attention.lower,
     "conv1d": conv1d.lower,
     "router": select.lower_router,
+    "embedding": rowwise.lower_embedding,
 }
 # Kinds of the trace schema without a kernel yet (lower() refuses them clearly).
-MISSING: tuple[str, ...] = ("embedding",)
+MISSING: tuple[str, ...] = ()
 
 # Inputs that must stay in a function's domain (positive for sqrt, non-zero divisors).
 _POSITIVE = {("elementwise", "sqrt"), ("elementwise", "rsqrt"), ("elementwise", "div"),
+             ("elementwise", "log"), ("elementwise", "pow"),
              ("elementwise", "reciprocal")}
 
 
@@ -68,6 +70,12 @@ def random_inputs(program: Program, op_row: Mapping[str, Any],
             x = np.abs(x) + 0.5
         if kind == "linear_attention":
             x = _delta_rule_input(name, x)
+        if b.dtype == "int8":  # boolean condition of where
+            x = rng.integers(0, 2, b.shape)
+        elif b.dtype == "int32":  # row indices of gather / embedding / scatter
+            rows = int(op_row.get("K") or op_row.get("M"))
+            x = (rng.permutation(rows)[:b.size] if op == "scatter"
+                 else rng.integers(0, rows, b.shape))
         out[name] = x
     return out
 

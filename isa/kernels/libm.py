@@ -119,8 +119,9 @@ def sincos(kc: Kc, dst: Reg, x: Reg, tmps: tuple[Reg, Reg, Reg, Reg], cos: bool)
     b.emit("vxor.vv", dst, dst, z, comment="quadrants 2, 3: negate")
 
 
-def erf(kc: Kc, dst: Reg, x: Reg, tmps: tuple[Reg, Reg, Reg]) -> None:
-    """dst = erf(x) (x preserved; dst distinct from x and tmps). Uses the exp sequence's
+def erf(kc: Kc, dst: Reg, x: Reg, tmps: tuple[Reg, Reg, Reg], sign: Reg | None = None) -> None:
+    """dst = erf(x) (dst distinct from x and tmps). The sign is taken from ``sign``
+    (default x; then x must survive, i.e. not be one of tmps). Uses the exp sequence's
     temporaries and v0 (kc.exp_setup must have run)."""
     b, c = kc.b, kc.fconst
     a, t, e = tmps
@@ -138,4 +139,4 @@ def erf(kc: Kc, dst: Reg, x: Reg, tmps: tuple[Reg, Reg, Reg]) -> None:
     b.emit("vfmul.vv", dst, dst, t)
     b.emit("vfmul.vv", dst, dst, e)
     b.emit("vfrsub.vf", dst, dst, c(1.0), comment="erf(|x|)")
-    b.emit("vfsgnj.vv", dst, dst, x, comment="odd")
+    b.emit("vfsgnj.vv", dst, dst, sign or x, comment="odd")

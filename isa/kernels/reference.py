@@ -80,7 +80,8 @@ def ref_activation(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dic
     if op == "swiglu":
         return {"y": (fn.silu(_t(inp["gate"])) * _t(inp["up"])).numpy()}
     x = _t(inp["x"])
-    out = {"silu": fn.silu, "sigmoid": torch.sigmoid, "relu": torch.relu}[op](x)
+    out = {"silu": fn.silu, "sigmoid": torch.sigmoid, "relu": torch.relu,
+           "softplus": fn.softplus, "gelu": fn.gelu}[op](x)
     return {"y": out.numpy()}
 
 
@@ -92,10 +93,16 @@ def ref_elementwise(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> di
         return {"y": np.full(shape, float(row.get("value", 0.0)))}
     a = _t(inp["a"])
     b = _t(inp["b"]) if "b" in inp else None
+    if op == "where":
+        cond = _t(inp["cond"]) != 0
+        return {"y": torch.where(cond, _t(inp["a"]), _t(inp["b"])).numpy()}
+    if op == "pow":
+        return {"y": torch.pow(_t(inp["a"]), float(row.get("exponent", 2.0))).numpy()}
     fns = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
            "maximum": torch.maximum, "minimum": torch.minimum, "neg": torch.neg,
            "exp": torch.exp, "sqrt": torch.sqrt, "rsqrt": torch.rsqrt,
-           "reciprocal": torch.reciprocal}
+           "reciprocal": torch.reciprocal, "log": torch.log, "cos": torch.cos,
+           "sin": torch.sin}
     return {"y": (fns[op](a, b) if b is not None else fns[op](a)).numpy()}
 
 
@@ -127,7 +134,27 @@ def ref_reduction(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict
 
 
 def ref_copy(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import torch
+    op = str(row.get("op") or "copy")
+    if op == "cat":
+        parts = [_t(inp["a"])] + ([_t(inp["b"])] if "b" in inp else [])
+        return {"y": torch.cat(parts, dim=-1).numpy()}
+    if op == "pad":
+        x = _t(inp["x"])
+        return {"y": torch.nn.functional.pad(x, (0, int(row["N"]) - x.shape[-1])).numpy()}
+    if op == "gather":
+        return {"y": torch.index_select(_t(inp["x"]), 0, _t(inp["idx"], torch.int64)).numpy()}
+    if op == "scatter":
+        y = _t(inp["y"]).clone()
+        y.index_copy_(0, _t(inp["idx"], torch.int64), _t(inp["x"]))
+        return {"y": y.numpy()}
     return {"y": np.array(inp["x"], dtype=np.float64)}
+
+
+def ref_embedding(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import torch
+    ids = _t(inp["ids"], torch.int64)
+    return {"y": torch.nn.functional.embedding(ids, _t(inp["table"])).numpy()}
 
 
 def ref_linear_attention(row: Mapping[str, Any],
@@ -185,5 +212,5 @@ REFERENCES = {
     "gemm": ref_gemm, "softmax": ref_softmax, "attention": ref_attention, "norm": ref_norm,
     "activation": ref_activation, "elementwise": ref_elementwise, "rope": ref_rope,
     "reduction": ref_reduction, "copy": ref_copy, "linear_attention": ref_linear_attention,
-    "conv1d": ref_conv1d, "router": ref_router,
+    "conv1d": ref_conv1d, "router": ref_router, "embedding": ref_embedding,
 }

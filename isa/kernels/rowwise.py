@@ -25,18 +25,21 @@ from typing import Any
 
 from isa.core import Core
 from isa.instructions import Isa
-from isa.kernels.common import Kc, op_of, positive
+from isa.kernels import libm
+from isa.kernels.common import Kc, field, op_of, positive
 from isa.program import Affine, F, Program, V, X
 
 NORM_OPS = ("rmsnorm", "rmsnorm_1p", "gated_rmsnorm", "l2norm")
-ACT_OPS = ("silu", "swiglu", "sigmoid", "relu")
-ELT_UNARY = ("neg", "exp", "sqrt", "rsqrt", "reciprocal")
+ACT_OPS = ("silu", "swiglu", "sigmoid", "relu", "softplus", "gelu")
+ELT_UNARY = ("neg", "exp", "sqrt", "rsqrt", "reciprocal", "log", "cos", "sin", "pow")
 ELT_BINARY = ("add", "sub", "mul", "div", "maximum", "minimum")
-ELT_OPS = ELT_BINARY + ELT_UNARY + ("fill",)
+ELT_OPS = ELT_BINARY + ELT_UNARY + ("fill", "where")
 RED_OPS = ("sum", "mean", "amax", "cumsum", "topk")
-COPY_OPS = ("copy", "cast")
+COPY_OPS = ("copy", "cast", "cat", "pad", "gather", "scatter")
 
 A, B2, Y, T = V(4), V(6), V(8), V(30)
+SOFTPLUS_THRESHOLD = 20.0  # torch.nn.functional.softplus default (beta=1, threshold=20)
+SQRT1_2 = 0.7071067811865476
 
 
 def _sigmoid_den(kc: Kc, dst, x) -> None:
@@ -76,8 +79,10 @@ def lower_activation(row: Mapping[str, Any], isa: Isa | str, core: Core | None =
     kc.set32(min(m * n, kc.vlmax))
     if op != "relu":
         kc.exp_setup()
+    libm.setup(kc, log=op == "softplus", erf=op == "gelu")
     zero = kc.fconst(0.0)
     one = kc.fconst(1.0)
+    thresh = kc.fconst(SOFTPLUS_THRESHOLD) if op == "softplus" else None
 
     def body(off: Affine, vl: int) -> None:
         if op == "swiglu":
@@ -95,6 +100,19 @@ def lower_activation(row: Mapping[str, Any], isa: Isa | str, core: Core | None =
                     b.emit("vfrec.v", A, Y)
                 else:
                     b.emit("vfrdiv.vf", A, Y, one)
+            elif op == "softplus":
+                b.emit("vmv.v.v", B2, A)
+                kc.exp(Y, B2)
+                b.emit("vfadd.vf", Y, Y, one)
+                libm.log(kc, Y, Y, (V(10), V(12), V(14)))
+                b.emit("vmfgt.vf", V(0), A, thresh, comment="x > 20: softplus(x) = x")
+                b.emit("vmerge.vvm", A, Y, A)
+            elif op == "gelu":
+                b.emit("vfmul.vf", Y, A, kc.fconst(SQRT1_2))
+                libm.erf(kc, B2, Y, (Y, T, V(2)), sign=A)
+                b.emit("vfadd.vf", Y, B2, one)
+                b.emit("vfmul.vv", Y, Y, A)
+                b.emit("vfmul.vf", A, Y, kc.fconst(0.5), comment="x (1 + erf(x/sqrt2)) / 2")
             else:
                 b.emit("vfmax.vf", A, A, zero)
         kc.store(A, "y", off)
@@ -109,14 +127,20 @@ def lower_elementwise(row: Mapping[str, Any], isa: Isa | str, core: Core | None 
     kc = Kc(f"elementwise {op} M={m} N={n}", isa, core)
     b = kc.b
     dt = kc.core.dtype
+    if op == "where":
+        b.buffer("cond", "int8", m * n, "in", (m, n))
     if op != "fill":
         b.buffer("a", dt, m * n, "in", (m, n))
-    if op in ELT_BINARY:
+    if op in (*ELT_BINARY, "where"):
         b.buffer("b", dt, m * n, "in", (m, n))
     b.buffer("y", dt, m * n, "out", (m, n))
     kc.set32(min(m * n, kc.vlmax))
-    if op == "exp":
+    expo = float(row.get("exponent", 2.0))
+    pow_int = op == "pow" and expo.is_integer() and abs(expo) <= 64
+    if op == "exp" or (op == "pow" and not pow_int):
         kc.exp_setup()
+    libm.setup(kc, log=op == "log" or (op == "pow" and not pow_int),
+               trig=op in ("cos", "sin"))
     if op == "fill":
         b.emit("vfmv.v.f", A, kc.fconst(float(row.get("value", 0.0))))
     binop = {"add": "vfadd.vv", "sub": "vfsub.vv", "mul": "vfmul.vv", "div": "vfdiv.vv",
@@ -143,9 +167,53 @@ def lower_elementwise(row: Mapping[str, Any], isa: Isa | str, core: Core | None 
             b.emit("vfrdiv.vf", A, A, kc.fconst(1.0))
         elif op == "reciprocal":
             kc.recip(A, A)
+        elif op == "log":
+            libm.log(kc, A, A, (V(10), V(12), V(14)))
+        elif op in ("cos", "sin"):
+            libm.sincos(kc, A, A, (V(10), V(12), V(14), V(16)), cos=op == "cos")
+        elif op == "pow":
+            _pow(kc, expo, pow_int)
+        elif op == "where":
+            kc.load(B2, "b", off)
+            b.vsetvli(vl, 8, 1)
+            b.emit("vle8.v", V(1), b.mem("cond", off, 8))
+            b.emit("vmsne.vi", V(0), V(1), 0, comment="condition mask")
+            kc.set32(vl)
+            b.emit("vmerge.vvm", A, B2, A, comment="cond ? a : b")
         kc.store(A, "y", off)
     kc.strips(m * n, "i", body, ptrs=3)
     return kc.program(kind="elementwise", op=op)
+
+
+def _pow(kc: Kc, p: float, integer: bool) -> None:
+    """A = A ** p: square-and-multiply for integer p (reciprocal for p < 0), otherwise
+    exp(p * log(A)) for A > 0."""
+    b = kc.b
+    if not integer:
+        libm.log(kc, A, A, (V(10), V(12), V(14)))
+        b.emit("vfmul.vf", A, A, kc.fconst(p))
+        kc.exp(A, A)
+        return
+    e = abs(int(p))
+    if e == 0:
+        b.emit("vfmv.v.f", A, kc.fconst(1.0))
+        return
+    acc = None  # product of the set bits' powers
+    sq = A
+    while e:
+        if e & 1:
+            if acc is None:
+                acc = B2
+                b.emit("vmv.v.v", acc, sq)
+            else:
+                b.emit("vfmul.vv", acc, acc, sq)
+        e >>= 1
+        if e:
+            b.emit("vfmul.vv", sq, sq, sq)
+    if p < 0:
+        kc.recip(A, acc)
+    else:
+        b.emit("vmv.v.v", A, acc)
 
 
 # ---- norm ------------------------------------------------------------------------------------
@@ -277,30 +345,116 @@ def lower_reduction(row: Mapping[str, Any], isa: Isa | str, core: Core | None = 
 
 
 def lower_copy(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
+    """copy/cast: y = x. cat: y[M, N] = [a | b] along the last dim, a has K columns
+    (default ceil(N/2): the trace records only the output shape). pad: x[M, K] right-padded
+    with zeros to y[M, N] (K default ceil(N/2)). gather: y[i] = x[idx[i]] from a table of K
+    rows (default M). scatter: y[idx[i]] = x[i] into K rows (default M), the rest of y kept.
+    Rows move at the storage width, LMUL=8; data-dependent rows through a base register."""
     op = op_of(row, "copy", COPY_OPS)
+    if op in ("gather", "scatter"):
+        return lower_rows(row, isa, core, op)
     m, n = positive(row, "M", "N")
     kc = Kc(f"copy {op} M={m} N={n}", isa, core)
     b = kc.b
-    esz = kc.esize
-    b.buffer("x", kc.core.dtype, m * n, "in", (m, n))
-    b.buffer("y", kc.core.dtype, m * n, "out", (m, n))
-    lm = 8
-    vm = kc.core.vlmax(esz, lm)
-    total = m * n
-    main, tail = divmod(total, vm)
-
-    def body(off: Affine | int, vl: int) -> None:
-        b.emit(f"vle{esz}.v", V(8), b.mem("x", off, esz))
-        b.emit(f"vse{esz}.v", V(8), b.mem("y", off, esz))
-    if main:
-        b.vsetvli(vm, esz, lm)
-        with kc.rep("i", main, ptrs=2) as i:
-            body(i * vm, vm)
-    if tail:
-        b.vsetvli(tail, esz, lm)
-        body(Affine(main * vm), tail)
+    dt = kc.core.dtype
+    if op in ("copy", "cast"):
+        b.buffer("x", dt, m * n, "in", (m, n))
+        b.buffer("y", dt, m * n, "out", (m, n))
+        _move(kc, "x", "y", 0, 0, m * n, "i")
+        return kc.program(kind="copy", op=op)
+    ka = field(row, "K", 0) or -(-n // 2)
+    if not 0 < ka <= n:
+        from isa.errors import IsaError
+        raise IsaError(f"copy {op} needs 0 < K <= N, got K={ka}, N={n}")
+    b.buffer("y", dt, m * n, "out", (m, n))
+    if op == "cat":
+        b.buffer("a", dt, m * ka, "in", (m, ka))
+        if n > ka:
+            b.buffer("b", dt, m * (n - ka), "in", (m, n - ka))
+    else:
+        b.buffer("x", dt, m * ka, "in", (m, ka))
+    with kc.rep("r", m, ptrs=3) as r:
+        _move(kc, "a" if op == "cat" else "x", "y", r * ka, r * n, ka, "j")
+        if n > ka and op == "cat":
+            _move(kc, "b", "y", r * (n - ka), r * n + ka, n - ka, "j")
+        elif n > ka:
+            _zero(kc, "y", r * n + ka, n - ka)
     return kc.program(kind="copy", op=op)
 
+
+def lower_rows(row: Mapping[str, Any], isa: Isa | str, core: Core | None, op: str) -> Program:
+    """Data-dependent rows: gather (embedding lookup, MoE dispatch) or scatter (KV-cache
+    write). Per row: ``lw`` the index, ``mul`` by the row bytes into a base register, then
+    unit-stride strips addressed through it."""
+    m, n = positive(row, "M", "N")
+    k = field(row, "K", 0) or m
+    kind = "embedding" if op == "embedding" else "copy"
+    kc = Kc(f"{kind} {op} M={m} N={n} K={k}", isa, core)
+    b = kc.b
+    dt = kc.core.dtype
+    esz = kc.esize
+    table = "table" if op == "embedding" else "x"
+    b.buffer("ids" if op == "embedding" else "idx", "int32", m, "in", (m,))
+    ids = "ids" if op == "embedding" else "idx"
+    if op == "scatter":
+        if k < m:
+            from isa.errors import IsaError
+            raise IsaError(f"scatter of M={m} rows needs K >= M destination rows, got K={k}")
+        b.buffer("x", dt, m * n, "in", (m, n))
+        b.buffer("y", dt, k * n, "inout", (k, n))
+    else:
+        b.buffer(table, dt, k * n, "in", (k, n))
+        b.buffer("y", dt, m * n, "out", (m, n))
+    b.emit("addi", X(7), X(0), n * esz // 8, comment="row bytes")
+    with kc.rep("r", m, ptrs=2) as r:
+        b.emit("lw", X(6), b.mem(ids, r, 32))
+        b.emit("mul", X(6), X(6), X(7), comment="row byte offset")
+        if op == "scatter":
+            _move(kc, "x", "y", r * n, 0, n, "j", dst_base=X(6))
+        else:
+            _move(kc, table, "y", 0, r * n, n, "j", src_base=X(6))
+    return kc.program(kind=kind, op=op)
+
+
+def lower_embedding(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
+    """embedding: y[i] = table[ids[i]], M ids into a table of K rows of N."""
+    op_of(row, "embedding", ("gather",))
+    positive(row, "K")
+    return lower_rows(row, isa, core, "embedding")
+
+
+def _move(kc: Kc, src: str, dst: str, s0: Affine | int, d0: Affine | int, count: int,
+          var: str, src_base=None, dst_base=None) -> None:
+    b = kc.b
+    esz = kc.esize
+    vm = kc.core.vlmax(esz, 8)
+    main, tail = divmod(count, vm)
+
+    def body(off: Affine | int, vl: int) -> None:
+        b.emit(f"vle{esz}.v", V(8), b.mem(src, Affine.of(s0) + off, esz, base=src_base))
+        b.emit(f"vse{esz}.v", V(8), b.mem(dst, Affine.of(d0) + off, esz, base=dst_base))
+    if main:
+        b.vsetvli(vm, esz, 8)
+        with kc.rep(var, main, ptrs=2) as i:
+            body(i * vm, vm)
+    if tail:
+        b.vsetvli(tail, esz, 8)
+        body(Affine(main * vm), tail)
+
+
+def _zero(kc: Kc, dst: str, d0: Affine, count: int) -> None:
+    b = kc.b
+    esz = kc.esize
+    vm = kc.core.vlmax(esz, 8)
+    main, tail = divmod(count, vm)
+    for c, vl in ((main, vm), (1 if tail else 0, tail)):
+        if not c:
+            continue
+        b.vsetvli(vl, esz, 8)
+        b.emit("vmv.v.i", V(16), 0)
+        with kc.rep("z", c, ptrs=2) as i:
+            off = i * vm if vl == vm else Affine(main * vm)
+            b.emit(f"vse{esz}.v", V(16), b.mem(dst, d0 + off, esz))
 
 def _cumsum(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
     """Inclusive prefix sum of each row (FP32 out): per strip a log-step scan (vslideup by
