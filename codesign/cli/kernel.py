@@ -8,11 +8,17 @@ from codesign.cli._output import add_format_option, print_json, print_table
 from isa import UNITS, Core, IsaError, parse_isa
 from isa.kernels import KERNELS, MISSING, check, lower
 
+FLOAT_FIELDS = ("exponent", "value", "eps")  # pow exponent, fill value, norm epsilon
+
 EXAMPLES = """examples:
   codesign kernel softmax --isa rvv --shape M=1,N=4096
   codesign kernel softmax --isa rvv+xattn:vfexpsub --shape M=1,N=4096 --format json
   codesign kernel attention --isa rvv+xattn --shape B=1,Hq=4,Hkv=1,Sq=1,Skv=64,D=64 --check
   codesign kernel gemm --isa rvv --shape M=8,N=64,K=32 --asm
+  codesign kernel linear_attention --op chunk_gated_delta_rule --isa rvv+xattn \
+      --shape B=1,Hq=32,Sq=2048,D=128,Dv=128,chunk=64
+  codesign kernel router --shape M=16,N=512,topk=10 --check
+  codesign kernel elementwise --op pow --shape M=4,N=256,exponent=0.5 --check
 """
 
 
@@ -50,6 +56,12 @@ def parse_shape(text: str) -> dict[str, object]:
             if value.lower() not in ("0", "1", "true", "false"):
                 raise IsaError(f"bad causal={value!r}; valid: 0, 1, true, false")
             out[name] = value.lower() in ("1", "true")
+            continue
+        if name in FLOAT_FIELDS:  # scalar operands of an op, not shape fields
+            try:
+                out[name] = float(value)
+            except ValueError:
+                raise IsaError(f"bad --shape value {name}={value!r}: not a number") from None
             continue
         try:
             out[name] = int(value)

@@ -28,9 +28,23 @@ def test_user_errors_exit_2_with_one_line(capsys):
         (["kernel", "softmax", "--isa", "rvv+nope", "--shape", "M=1,N=4"], "unknown extension"),
         (["kernel", "softmax", "--shape", "M=x"], "not an integer"),
         (["kernel", "conv9", "--shape", "M=1"], "unknown kernel kind"),
+        (["kernel", "elementwise", "--op", "pow", "--shape", "M=1,N=4,exponent=x"],
+         "not a number"),
         (["kernel", "softmax", "--shape", "M=1"], "needs shape field N"),
         (["kernel", "norm", "--op", "layernorm", "--shape", "M=1,N=4"], "supported"),
     ]:
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert msg in err and len(err.strip().splitlines()) == 1
+
+
+def test_new_kinds_count_and_check(capsys):
+    for argv in (["kernel", "linear_attention", "--op", "recurrent_gated_delta_rule", "--shape",
+                  "B=1,Hq=2,Sq=1,D=16,Dv=16,chunk=0", "--vlen", "128"],
+                 ["kernel", "conv1d", "--op", "causal_conv1d_update", "--shape",
+                  "B=1,N=40,Sq=1,W=4"],
+                 ["kernel", "router", "--shape", "M=2,N=64,topk=4"],
+                 ["kernel", "embedding", "--shape", "M=2,N=64,K=10"],
+                 ["kernel", "elementwise", "--op", "pow", "--shape", "M=2,N=30,exponent=0.5"]):
+        assert main([*argv, "--check"]) == 0, argv
+        assert capsys.readouterr().out.rstrip().endswith("ok")
