@@ -20,6 +20,12 @@ OPS = {
     "attention decode ctx=4096 D=256 16/4": {
         "kind": "attention", "B": 1, "Hq": 16, "Hkv": 4, "Sq": 1, "Skv": 4097, "D": 256,
         "causal": True},
+    "linear_attention prefill chunked Sq=2048 Dk=Dv=128 H=32 chunk=64": {
+        "kind": "linear_attention", "op": "chunk_gated_delta_rule", "B": 1, "Hq": 32,
+        "Sq": 2048, "D": 128, "Dv": 128, "chunk": 64},
+    "linear_attention decode recurrent Dk=Dv=128 H=32": {
+        "kind": "linear_attention", "op": "recurrent_gated_delta_rule", "B": 1, "Hq": 32,
+        "Sq": 1, "D": 128, "Dv": 128, "chunk": 0},
 }
 ISAS = ("rvv", "rvv+xattn", "rvv+xattn:vfexp", "rvv+xattn:vfexpsub", "rvv+xattn:segred",
         "rvv+xattn:mmacc", "rvv+xattn:vfrec")

@@ -200,8 +200,11 @@ class Kc:
         for r, c in zip(self.poly, EXP_POLY[1:], strict=True):
             # the coefficient passes through a transient f register (f9): only the
             # splat keeps it, so exp holds 8 f registers, leaving room for other libm
-            self.b.emit("flw", F(9), self.b.const(c), comment=f"= {float(np.float32(c)):g}")
-            self.b.emit("vfmv.v.f", r, F(9), comment="exp coefficient")
+            fr = self._fconst.get(float(np.float32(c)))
+            if fr is None:
+                fr = F(9)
+                self.b.emit("flw", fr, self.b.const(c), comment=f"= {float(np.float32(c)):g}")
+            self.b.emit("vfmv.v.f", r, fr, comment="exp coefficient")
 
     def exp(self, dst: Reg, src: Reg, sub: Reg | None = None,
             tmps: tuple[int, ...] = (10, 12, 14, 16, 18)) -> None:
