@@ -196,9 +196,11 @@ class MemoryConfig:
     l1_ports: int = param(1, "L1 vector memory ports: 1 = loads and stores share the "
                           "port's bandwidth, 2 = one each", "ports",
                           "riscv.md §4.1: SiFive7 separate VL/VS sequencers, one DLEN pipe")
-    prefetch: bool = param(True, "unit-stride streams are prefetched: they pay their level's "
-                           "bandwidth but only the L1 latency", "",
-                           "assumed: stream prefetchers hide latency of unit-stride sweeps")
+    prefetch: bool = param(True, "unit-stride and constant-stride streams (every affine "
+                           "access: loads, tile loads) are prefetched: they pay their level's "
+                           "bandwidth but only the L1 latency; indexed gathers pay the "
+                           "latency of the level serving them", "",
+                           "assumed: stream and stride prefetchers of application cores")
 
 
 @dataclass(frozen=True)
@@ -226,6 +228,10 @@ class SimConfig:
                         "windows with equal mean cycles/iteration end the simulation of a "
                         "loop", "iterations", "method")
     rtol: float = param(0.002, "relative tolerance of the steady-state test", "", "method")
+    long_iteration_cycles: float = param(
+        2000.0, "a loop whose iterations take at least this many cycles (far longer than the "
+        "command queue and pipelines can carry from one iteration to the next) tests its "
+        "steady state with windows of one iteration", "cycles", "method")
     max_iterations: int = param(64, "iterations simulated at most before extrapolating from "
                                 "the last window", "iterations", "method")
     missing_kernels: str = param("roofline", "ops the kernel library cannot lower yet: "

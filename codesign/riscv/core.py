@@ -28,14 +28,19 @@ Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
   are refilled through L2, so they use L2 bandwidth too); each level
   is a bandwidth resource (its ``free_at`` advances by bytes / bytes-per-cycle), so an
   access occupies its sequencer until both its element groups and its transfers are done.
-  Unit-stride accesses pay the L1 latency when ``memory.prefetch`` (stream prefetching),
-  other accesses the expected latency of the levels serving them.
+  Affine (unit-stride and strided) accesses pay the L1 latency when ``memory.prefetch``
+  (stream/stride prefetching); indexed gathers the expected latency of the levels serving
+  them.
 
 **Hierarchical simulation.** A loop is simulated iteration by iteration; after each
 iteration the model compares the mean cycles per iteration of the last two windows of
 ``sim.window`` iterations, measured both where iterations enter (front end) and where they
 leave (the end of their last instruction). When all four agree within ``sim.rtol``, the
-machine is periodic: the remaining iterations are not simulated; their cycles
+machine is periodic (loops whose iterations take ``sim.long_iteration_cycles`` or more
+use windows of one iteration: nothing in the pipeline outlives such an iteration). Then
+the remaining iterations are not simulated (a loop of a shape already found steady
+elsewhere in the program only needs two iterations at that rate to confirm it); their
+cycles
 (remaining x cycles per iteration) are added to a clock offset, and simulation continues
 after the loop with the state the steady state would have had (shifted in time). Nested
 loops are handled inner first, recursively: an outer iteration contains its inner loops'
@@ -119,6 +124,8 @@ class CoreSim:
         self._has_vec: dict[int, bool] = {}
         self.log: list[tuple[int, str, float, float]] | None = [] if log else None
         self._mnemonic: dict[int, str] = {}
+        self._loop_keys: dict[int, int] = {}
+        self.cpi_memo: dict[int, float] = {}  # loop timing key -> steady cycles/iteration
 
     # ---- static preparation -----------------------------------------------------------
     def _rec(self, ins: Instr) -> _Rec:
@@ -159,7 +166,7 @@ class CoreSim:
             if f[2] > 0:
                 mem.append((2, t.mem_bytes * f[2]))
             rec.mem = tuple(mem)
-            if t.mem == "load" and not (cfg.memory.prefetch and t.mem_pattern == "unit"):
+            if t.mem == "load" and not (cfg.memory.prefetch and t.mem_pattern != "indexed"):
                 h = self.hier.latency
                 rec.extra_lat = f[1] * (h[1] - h[0]) + f[2] * (h[2] - h[0])
         self.recs[id(ins)] = rec
@@ -177,6 +184,23 @@ class CoreSim:
                     v = True
             self._has_vec[key] = v
         return v
+
+    def _loop_key(self, loop: Loop) -> int:
+        """A hash of everything that sets a loop body's timing (not its addresses): loops
+        of the same shape in different places share their steady state."""
+        k = self._loop_keys.get(id(loop))
+        if k is None:
+            parts: list[object] = []
+            for n in loop.body:
+                if isinstance(n, Loop):
+                    parts.append(("L", n.trip, self._loop_key(n)))
+                else:
+                    r = self._rec(n)
+                    parts.append((r.vector, r.seq, r.occ, r.lat, r.whole, r.vsrc, r.vdst,
+                                  r.xsrc, r.xdst, r.fsrc, r.fdst, r.mem, r.extra_lat,
+                                  r.is_vset, r.is_sdiv))
+            k = self._loop_keys[id(loop)] = hash(tuple(parts))
+        return k
 
     # ---- run ----------------------------------------------------------------------------
     def run(self) -> SimStats:
@@ -239,6 +263,8 @@ class CoreSim:
         w = sim.window
         tr = _Tracker()
         has_vec = self._body_has_vector(loop.body, id(loop))
+        key = self._loop_key(loop) if self.mode != "full" else 0
+        known = self.cpi_memo.get(key)
         self.trackers.append((tr, 0))
         depth = len(self.trackers) - 1
         try:
@@ -249,9 +275,21 @@ class CoreSim:
                 if self.mode == "full" or it + 1 >= trip:
                     continue
                 complete = tr.dispatched if has_vec else it + 1
-                cpi = self._steady(tr, complete, w, sim.rtol,
-                                   force=it + 1 >= sim.max_iterations)
+                if w > 1 and complete >= 2 and \
+                        tr.ends[complete - 1] - tr.ends[complete - 2] >= sim.long_iteration_cycles:
+                    w = 1  # long iterations: the pipeline carries no state across them
+                cpi = None
+                if known is not None and complete >= 2:
+                    # a loop of this shape was steady before: confirm it is here too
+                    tol = sim.rtol * known + 1e-9
+                    if abs(tr.ends[complete - 1] - tr.ends[complete - 2] - known) <= tol and \
+                            abs(tr.starts[-1] - tr.starts[-2] - known) <= tol:
+                        cpi = known
+                if cpi is None:
+                    cpi = self._steady(tr, complete, w, sim.rtol,
+                                       force=it + 1 >= sim.max_iterations)
                 if cpi is not None:
+                    self.cpi_memo.setdefault(key, cpi)
                     self.offset += (trip - it - 1) * cpi
                     break
         finally:
@@ -260,6 +298,13 @@ class CoreSim:
     @staticmethod
     def _steady(tr: _Tracker, complete: int, w: int, rtol: float, force: bool) -> float | None:
         """Cycles per iteration if the loop is in steady state (or ``force``), else None."""
+        if w == 1 and complete == 2:
+            # long iterations: the first one, timed from its start, is the older window
+            e_new, e_old = tr.ends[1] - tr.ends[0], tr.ends[0] - tr.starts[0]
+            s_new = tr.starts[1] - tr.starts[0]
+            tol = rtol * max(e_new, 1e-9) + 1e-9
+            if abs(e_new - e_old) <= tol and abs(e_new - s_new) <= tol:
+                return e_new
         if complete < 2 * w + 1 or len(tr.starts) < 2 * w + 1:
             if force and complete >= 2:
                 return (tr.ends[complete - 1] - tr.ends[0]) / (complete - 1)

@@ -27,6 +27,10 @@ SMALL: dict[str, list[dict]] = {
     "rope": [dict(op="rope", M=16, N=128, K=64)],
     "reduction": [dict(op="sum", M=24, N=256)],
     "copy": [dict(op="copy", M=16, N=512)],
+    "conv1d": [dict(op="causal_conv1d_update", B=1, N=4096, Sq=1, W=4),
+               dict(op="causal_conv1d", B=1, N=128, Sq=32, W=4)],
+    "router": [dict(op="softmax_topk", M=16, N=64, topk=4)],
+    "embedding": [dict(op="gather", M=64, N=2048, K=1000)],
     "linear_attention": [
         dict(op="recurrent_gated_delta_rule", B=1, Hq=2, Sq=1, Skv=64, D=64, Dv=64, chunk=0),
         dict(op="chunk_gated_delta_rule", B=1, Hq=1, Sq=64, Skv=0, D=32, Dv=32, chunk=16)],
