@@ -3,8 +3,8 @@
 ``Result.ops`` has one row per trace row (collapsed layers keep their ``repeat``):
 
 ==================  ==================================================================
-op_id ... repeat    copied from the trace (op_id, layer, layer_type, module, kind, op,
-                    name, repeat)
+op_id ... repeat    copied from the trace (op_id, layer, layers, layer_type, module, kind,
+                    op, name, repeat)
 flops, bytes        one instance's FLOPs and bytes moved (read + written)
 cycles              one instance's cycles at the target's clock
 seconds             one instance's time
@@ -36,7 +36,9 @@ from codesign.errors import CodesignError
 
 RESULT_SCHEMA_VERSION = 1
 
-TRACE_COLUMNS = ("op_id", "layer", "layer_type", "module", "kind", "op", "name", "repeat")
+TRACE_COLUMNS = (
+    "op_id", "layer", "layers", "layer_type", "module", "kind", "op", "name", "repeat",
+)
 REQUIRED_COLUMNS = (
     *TRACE_COLUMNS, "flops", "bytes", "cycles", "seconds", "total_seconds",
     "achieved_flops", "achieved_gbps", "roofline_seconds", "bound",

@@ -176,7 +176,12 @@ def test_timeline_expands_repeats_back_to_back(gpu_results):
     body = r.ops[r.ops["repeat"] > 1]
     n = int(body["repeat"].iloc[0])
     labels = sp[sp["layer"] == body["layer"].iloc[0]]["layer_label"].unique()
-    assert len(labels) == n and labels[0].endswith(f"#1/{n}")
+    listed = [int(x) for x in str(body["layers"].iloc[0]).split(",")]
+    assert len(labels) == n and [int(x.split()[0][1:]) for x in labels] == listed
+    # the instances follow the model's layer order (a hybrid model interleaves its types)
+    order = [int(x.split()[0][1:]) for x in sp["layer_label"].drop_duplicates()
+             if x.startswith("L")]
+    assert order == sorted(order) and len(order) == len(set(order))
     fig = report.timeline(r)
     assert sum(len(t.x) for t in fig.data) == len(sp)
     assert fig.layout.xaxis.title.text == "time (ms)"
@@ -190,6 +195,7 @@ def test_timeline_uses_schedule_start_times(gpu_results):
         "op_id": [0, 1, 2, 3], "layer": [-1, 0, 0, 5], "layer_type": ["model", "a", "a", "b"],
         "module": ["m"] * 4, "kind": ["embedding", "gemm", "gemm", "norm"], "op": ["x"] * 4,
         "name": ["e", "g0", "g1", "n"], "repeat": [1, 3, 3, 1],
+        "layers": ["", "0,1,2", "0,1,2", "5"],
         "flops": [0.0, 8.0, 8.0, 1.0], "bytes": [4.0] * 4, "cycles": [1.0] * 4,
         "seconds": [1.0, 2.0, 2.0, 1.0], "roofline_seconds": [0.5] * 4,
         "bound": ["memory"] * 4, "start_s": [0.0, 1.0, 1.0, 3.0], "core": [0, 0, 1, 0]})

@@ -28,10 +28,16 @@ def test_chrome_trace_events(gpu_results, riscv_results):
         layers = [e for e in events if e["pid"] == pid and e.get("cat") == "layer"]
         body = r.ops[r.ops["repeat"] > 1]
         n = int(body["repeat"].iloc[0])
-        inst = [e for e in layers if e["name"].startswith(f"L{body['layer'].iloc[0]} ")]
+        listed = [int(x) for x in str(body["layers"].iloc[0]).split(",")]
+        ltype = body["layer_type"].iloc[0]
+        inst = [e for e in layers if e["name"] in {f"L{i} {ltype}" for i in listed}]
         assert len(inst) == n
-        # consecutive instances: each starts where the previous one ended
-        for a, b in itertools.pairwise(inst):
+        # layer instances run in the model's layer order, each right after the previous
+        decoder = sorted((e for e in layers if e["name"].startswith("L")),
+                         key=lambda e: e["ts"])
+        indices = [int(e["name"].split()[0][1:]) for e in decoder]
+        assert indices == sorted(indices) and len(indices) == len(set(indices))
+        for a, b in itertools.pairwise(decoder):
             assert b["ts"] == pytest.approx(a["ts"] + a["dur"])
     assert doc["otherData"]["targets"] == ["c950-like", "h100-sxm"]
 
