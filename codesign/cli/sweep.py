@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from codesign.cli._output import add_format_option, format_table, print_json
@@ -65,14 +66,21 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.output:
         raise CodesignError("-o DIR is required (where the results and resume state go)")
-    df, info = run_with_info(spec, out=args.output, jobs=args.jobs, scheduler=args.scheduler,
-                             chunk=args.chunk, progress=not args.no_progress)
+    try:
+        df, info = run_with_info(spec, out=args.output, jobs=args.jobs,
+                                 scheduler=args.scheduler, chunk=args.chunk,
+                                 progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"codesign sweep: interrupted; finished points are saved under {args.output}: "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
     if args.format == "json":
         print_json({**size, "output": args.output, "resumed": info.resumed,
                     "computed": info.computed, "seconds": info.seconds})
         return 0
-    cols = ["model", "phase", "batch", "seq" if (df["phase"] == "prefill").any() else "context",
-            "target", *spec.axis_paths]
+    lengths = [c for c, ph in (("seq", "prefill"), ("context", "decode"))
+               if (df["phase"] == ph).any()]
+    cols = ["model", "phase", "batch", *lengths, "target", *spec.axis_paths]
     shown = df[cols].copy()
     shown["latency_ms"] = df["latency_s"] * 1e3
     for d in spec.derived:

@@ -168,7 +168,7 @@ def _run(spec: Spec, out: Path, jobs: int | None, scheduler: str | None, chunk: 
             if client is not None:
                 results = _on_dask(client, batches)
             elif (jobs or os.cpu_count() or 1) == 1:
-                results = ((b, run_batch(*b)) for b in batches)
+                results = ((b, _result(lambda b=b: run_batch(*b), b)) for b in batches)
             else:
                 results = _on_processes(batches, jobs or os.cpu_count() or 1)
             for batch, (metrics, winfo) in results:

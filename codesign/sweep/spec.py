@@ -69,6 +69,10 @@ DERIVED_KEYS = ("speedup_over", "metric", "at")
 AT = ("point", "preset")
 RANGE_KEYS = (("start", "stop", "step"), ("start", "stop", "factor"), ("min", "max", "log"))
 TARGET_AXIS = "target"
+# Result columns a derived metric may not be named after (see codesign.sweep.store.schema).
+RESERVED = ("row_id", "workload_id", "target", "reference", "overrides", "model", "phase",
+            "batch", "seq", "context", "routing", "weight_dtype", "tokens_per_s", "gflop",
+            "gbytes", "fingerprint", "family")
 
 
 def time_metrics() -> tuple[str, ...]:
@@ -645,6 +649,9 @@ def _derived(ctx: _Ctx, raw: Any, target_names: list[str], axes_raw: Mapping[str
             raise ctx.error(where, "a derived metric's name is a column name: letters, "
                             "digits and _")
         _check_keys(ctx, where, table, DERIVED_KEYS)
+        if name in RESERVED or name in time_metrics() or name in axes_raw:
+            raise ctx.error(where, f"{name!r} is already a column of the results; "
+                            "choose another name")
         if "speedup_over" not in table:
             raise ctx.error(where, "needs speedup_over = TARGET (the baseline)")
         base = _string(ctx, (*where, "speedup_over"), table["speedup_over"])

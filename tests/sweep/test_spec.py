@@ -180,6 +180,10 @@ def test_unknown_model_names_the_line_and_the_models(write_spec, tmp_path, capsy
      "unknown method 'sobol'; valid: grid, random, lhs"),
     ('target = "h100-sxm"\n[workloads]\ntrace = "TRACE"\n[derived.s]\nspeedup_over = "l4"\n'
      'metric = "energy"\n', 6, "unknown metric 'energy'; valid: latency_s"),
+    ('target = "h100-sxm"\n[workloads]\ntrace = "TRACE"\n[derived.latency_s]\n'
+     'speedup_over = "l4"\n', 4, "'latency_s' is already a column"),
+    ('target = "h100-sxm"\n[workloads]\ntrace = "TRACE"\n[derived.s]\nspeedup_over = "l4"\n'
+     'at = "point"\n', 5, "baseline 'l4' is not a target of this sweep"),
     ('target = "h100-sxm"\n[workloads]\ntrace = "TRACE"\n[set]\n"sm.count" = 1.5\n', 5,
      "expected an integer, got 1.5"),
     ('target = "h100-sxm"\n[workloads]\ntrace = "TRACE"\n[axes]\n'
