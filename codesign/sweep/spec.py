@@ -87,6 +87,12 @@ _KEY = r'(?:"(?:[^"\\]|\\.)*"|\'[^\']*\'|[A-Za-z0-9_-]+)'
 _DOTTED = rf"{_KEY}(?:\s*\.\s*{_KEY})*"
 _HEADER = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*\]\]?")
 _ASSIGN = re.compile(rf"^\s*({_DOTTED})\s*=")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
+
+
+def _code(text: str) -> str:
+    """A TOML line fragment with its strings emptied and its comment cut."""
+    return _STRING.sub('""', text).split("#", 1)[0]
 
 
 def _split_key(dotted: str) -> list[str]:
@@ -106,9 +112,10 @@ def key_lines(text: str) -> dict[tuple[Any, ...], int]:
     counts: dict[tuple[Any, ...], int] = {}
     depth = 0  # open brackets of a multi-line value
     for no, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0] if '"' not in raw and "'" not in raw else raw
+        # strings emptied, then the comment cut: what is left is keys and brackets
+        line = _code(raw)
         if depth == 0:
-            h = _HEADER.match(line)
+            h = _HEADER.match(raw)
             if h:
                 path = tuple(_split_key(h.group(2)))
                 if h.group(1) == "[[":
@@ -120,14 +127,12 @@ def key_lines(text: str) -> dict[tuple[Any, ...], int]:
                 lines.setdefault(table, no)
                 lines.setdefault(path, no)
                 continue
-            a = _ASSIGN.match(line)
+            a = _ASSIGN.match(raw)
             if a:
                 lines.setdefault((*table, *_split_key(a.group(1))), no)
-                line = line[a.end():]
-        stripped = re.sub(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'', "", line.split("#", 1)[0]
-                          if depth == 0 else line)
-        depth = max(0, depth + stripped.count("[") + stripped.count("{")
-                    - stripped.count("]") - stripped.count("}"))
+                line = _code(raw[a.end():])
+        depth = max(0, depth + line.count("[") + line.count("{")
+                    - line.count("]") - line.count("}"))
     return lines
 
 

@@ -131,6 +131,11 @@ def test_key_lines_finds_tables_keys_and_array_entries():
     assert lines[("axes", "vector.vlen")] == 7
     assert lines[("axes", "target")] == 9
     assert lines[("more", 0, "k")] == 11 and lines[("more", 1, "k")] == 13
+    # brackets inside strings and comments do not open a multi-line value
+    tricky = ('a = "x#["  # [c\n[axes]\ntarget = [\n  "a",  # (x [y)\n  "b#]",\n]\n'
+              '"v.w" = {start = 1, stop = 2}  # {\nk = 1\n')
+    assert key_lines(tricky) == {("a",): 1, ("axes",): 2, ("axes", "target"): 3,
+                                 ("axes", "v.w"): 7, ("axes", "k"): 8}
 
 
 # ---- bad specs: one line naming the spec line and the valid choices, before any work ----
