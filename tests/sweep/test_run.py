@@ -54,6 +54,33 @@ def test_parallel_workers_match_serial_and_never_import_torch(write_spec, tiny_t
     pd.testing.assert_frame_equal(by_row(serial), by_row(parallel))
     assert info.parts == 4 and info.computed == 8
     assert info.workers and not any(w["torch"] for w in info.workers)
+    # long-lived workers: 4 batches, at most 2 processes (their memo carries over)
+    assert len({w["pid"] for w in info.workers}) <= 2
+
+
+def test_riscv_sweep_uses_the_shared_kernel_memo(write_spec, tiny_trace, tmp_path,
+                                                 monkeypatch):
+    monkeypatch.setenv("CODESIGN_CACHE_DIR", str(tmp_path / "cache"))  # workers inherit it
+    spec = write_spec(f"""\
+[workloads]
+trace = "{tiny_trace}"
+[axes]
+target = ["c950-like", "c950-like+xattn"]
+"vector.vlen" = [256, 512]
+[derived.xattn_speedup]
+speedup_over = "c950-like"
+""")
+    df, info = run_with_info(spec, jobs=2, out=tmp_path / "a", chunk=1, progress=False)
+    assert info.computed == 4 and not any(w["torch"] for w in info.workers)
+    assert list((tmp_path / "cache").rglob("*.json"))  # the workers filled the disk memo
+    for row in df.to_dict("records"):
+        vlen = row["vector.vlen"]
+        direct = cd.simulate(tiny_trace, row["target"], **{"vector.vlen": vlen})
+        assert row["latency_s"] == direct.latency_s and row["family"] == "riscv"
+        base = df[(df.target == "c950-like") & (df["vector.vlen"] == vlen)].latency_s.iloc[0]
+        assert row["xattn_speedup"] == pytest.approx(base / row["latency_s"])
+    again = cd.sweep(spec, jobs=1, out=tmp_path / "b", progress=False)  # from the memo
+    pd.testing.assert_frame_equal(by_row(df), by_row(again))
 
 
 def test_rerun_skips_finished_rows_and_recomputes_only_lost_parts(write_spec, tiny_trace,
