@@ -5,6 +5,10 @@
 
 The spec format is described in :mod:`codesign.sweep.spec`; the output directory and the
 resumable results in :mod:`codesign.sweep.runner` and :mod:`codesign.sweep.store`.
+
+``codesign.sweep`` (the package attribute) is the :func:`sweep` function, which hides this
+package there: import its modules with ``from codesign.sweep import spec`` or
+``from codesign.sweep.spec import load_spec`` (``import codesign.sweep.spec`` fails).
 """
 
 from __future__ import annotations

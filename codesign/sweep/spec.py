@@ -20,14 +20,15 @@ Example (``experiments/sweep_vlen_dlen.toml`` is a real one)::
     target = ["c950-like", "c950-like+xattn"]      # the target axis (else top-level target)
     "vector.vlen" = [256, 512, 1024]               # a dotted config path and its values
     "vector.dlen" = {start = 128, stop = 512, factor = 2}     # inclusive range (or step =)
-    # "memory.dram_gbps" = {min = 10.0, max = 100.0, log = true}   # sampling only
+    "dram.bandwidth_gbps" = {min = 25.6, max = 204.8, log = true}   # sampled: see below
 
     [set]                       # fixed overrides applied to every point
-    "memory.dram_gbps" = 25.6
+    "cluster.cores" = 4
 
     [sampling]                  # optional: method = "grid" (default), "random" or "lhs"
-    method = "lhs"              # random and Latin-hypercube sample the non-target axes;
-    samples = 40                # every sample is timed on every target of the target axis
+    method = "lhs"              # random and Latin-hypercube sample the non-target axes
+    samples = 40                # (lists: one of the values); every sample is timed on
+                                # every target of the target axis; {min, max} needs these
     seed = 0
     skip_invalid = true         # drop combinations a config rejects (e.g. DLEN > VLEN)
 

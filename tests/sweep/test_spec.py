@@ -224,3 +224,19 @@ def test_experiment_specs_validate(name):
     else:
         assert all(dict(p.overrides)["vector.dlen"] <= dict(p.overrides)["vector.vlen"]
                    for p in spec.points if not p.reference)
+
+
+def test_the_documented_example_spec_is_valid(write_spec):
+    import textwrap
+
+    from codesign.sweep import spec as spec_module  # (codesign.sweep is the function)
+
+    doc = spec_module.__doc__
+    example = doc[doc.index("::\n") + 3:doc.index("Relative paths")]
+    spec = load_spec(write_spec(textwrap.dedent(example)))
+    assert spec.method == "lhs" and spec.fixed == {"cluster.cores": 4}
+    hardware = {p.overrides for p in spec.points}
+    assert len(spec.points) == 2 * len(hardware)  # every sample on both targets
+    for hw in map(dict, hardware):
+        assert hw["vector.dlen"] <= hw["vector.vlen"] and hw["cluster.cores"] == 4
+        assert 25.6 <= hw["dram.bandwidth_gbps"] <= 204.8
