@@ -156,7 +156,7 @@ class CoreSim:
                    xdst=t.xdst, fsrc=t.fsrc, fdst=t.fdst, is_vset=d.exec_kind == "vset",
                    is_sdiv=d.profile == "sfdiv", index=self._index)
         self._index += 1
-        if vector and t.mem is not None:
+        if t.mem is not None:
             f = self.fractions.get(id(ins), (1.0, 0.0, 0.0))
             port = 3 if (t.mem == "store" and cfg.memory.l1_ports > 1) else 0
             mem = [(port, float(t.mem_bytes))]
@@ -166,7 +166,8 @@ class CoreSim:
             if f[2] > 0:
                 mem.append((2, t.mem_bytes * f[2]))
             rec.mem = tuple(mem)
-            if t.mem == "load" and not (cfg.memory.prefetch and t.mem_pattern != "indexed"):
+            if vector and t.mem == "load" and \
+                    not (cfg.memory.prefetch and t.mem_pattern != "indexed"):
                 h = self.hier.latency
                 rec.extra_lat = f[1] * (h[1] - h[0]) + f[2] * (h[2] - h[0])
         self.recs[id(ins)] = rec
@@ -238,7 +239,8 @@ class CoreSim:
         env.run()
         if not done.triggered:
             raise RuntimeError("core model deadlocked")
-        cycles = max(self.end, env.now + self.offset)
+        # the op is done when its last result is written and its last transfer is over
+        cycles = max(self.end, env.now + self.offset, max(self.level_free) + self.offset)
         log = None
         if self.log is not None:
             log = [(i, self._mnemonic[i], s, e) for i, _, s, e in self.log]
@@ -364,6 +366,10 @@ class CoreSim:
         # scalar instruction: completes after its latency
         now = env.now
         done = now + r.lat
+        if r.mem:  # scalar accesses use the hierarchy's bandwidth too (not waited for)
+            lf, bpc = self.level_free, self.level_bpc
+            for lvl, nbytes in r.mem:
+                lf[lvl] = max(lf[lvl], now) + nbytes / bpc[lvl]
         if r.is_sdiv:
             self.sdiv_free = now + r.occ
         if r.is_vset and self.cfg.vector.vset_bubble:

@@ -7,13 +7,16 @@ The rule (a reuse-distance estimate on the loop nest, decided once per program):
    buffers) fits this core's share of L2, else DRAM. Scratch and constant buffers are
    written or loaded by the kernel itself: cold from the smallest level that holds them.
 2. A memory instruction whose address does not depend on an enclosing loop's variable
+   (and is not data-dependent: a gather's row address in a base register, or an indexed
+   access)
    re-touches the same bytes on every iteration of that loop ("the loop carries reuse").
    For invariant loops j1 (innermost) .. jn (outermost) with trips t1..tn, a fraction
    (1 - 1/t1) of its accesses are reuses carried by j1, (1/t1)(1 - 1/t2) by j2, ..., and
    1/(t1...tn) are cold. The reuse distance of loop j is the bytes all memory instructions
    move during one iteration of j's body; the reuse hits the smallest level (L1, L2, DRAM)
    whose per-core capacity holds that distance (an LRU cache of that size keeps it).
-3. Every vector access also passes through L1 at ``l1d.bytes_per_cycle`` (the port).
+3. Every access (vector or scalar) also passes through L1 at ``l1d.bytes_per_cycle``
+   (the port); bytes from DRAM are refilled through L2 and use its bandwidth too.
 
 Shared caches and DRAM divide their capacity and bandwidth equally among the cores that
 run the op's shards (all shards run the same program concurrently, see replay).
@@ -88,13 +91,13 @@ def _loop_iter_bytes(loop: Loop, tp: TimingParams, memo: dict[int, float]) -> fl
 
 
 def _instr_bytes(ins: Instr, tp: TimingParams) -> float:
-    if ins.mem is None or not ins.defn.vector:
+    if ins.mem is None:
         return 0.0
     return float(ins.timing(tp).mem_bytes)
 
 
 def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[float, float, float]]:
-    """For each static vector memory instruction (by ``id``): the fraction of its bytes
+    """For each static memory instruction (by ``id``): the fraction of its bytes
     served by L1, L2 and DRAM (summing to 1)."""
     cold_data = hier.smallest_holding(footprint(prog), start=1)
     memo: dict[int, float] = {}
@@ -106,7 +109,7 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
                 rec(n.body, (*stack, n))
                 continue
             mem = n.mem
-            if mem is None or not n.defn.vector:
+            if mem is None:
                 continue
             role = prog.buffers[mem.buf].role if mem.buf in prog.buffers else "in"
             if role in ("scratch", "const"):
@@ -114,10 +117,15 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
             else:
                 cold = cold_data
             used = {v for v, _ in mem.offset.terms}
+            loop_vars = {lp.var for lp in stack}
+            # an address held in a register (a gather: table[x6]) is data-dependent: no
+            # reuse is assumed across any loop
+            data_dependent = bool(used - loop_vars) or getattr(mem, "base", None) is not None \
+                or mem.index is not None
             frac = [0.0, 0.0, 0.0]
             remaining = 1.0
             for loop in reversed(stack):  # innermost first
-                if loop.var in used or loop.trip <= 1:
+                if data_dependent or loop.var in used or loop.trip <= 1:
                     continue
                 reuse = remaining * (1.0 - 1.0 / loop.trip)
                 dist = _loop_iter_bytes(loop, tp, memo)

@@ -19,9 +19,9 @@ How each kind is split (:func:`split`):
 - activation, elementwise, copy: by rows M, or by columns N when M < c.
 
 Roofline (per op instance): ``max(flops / cluster peak, bytes / bandwidth)``, where bytes
-are the trace's bytes, or the kernel's own data if smaller (a copy out of a strided view
-reads fewer bytes than the trace's whole source tensor: c shards x the shard program's
-input and output buffers), the
+are the trace's bytes, or what the kernel's c shards actually move from that level if
+fewer (a copy out of a strided view reads less than the trace's whole source tensor; a
+gather reads int32 row indices where the trace counts int64), the
 peak is every core's FMA datapath (2 FLOP per FP32 lane: arith_sequencers x DLEN/32 lanes)
 plus the Xattn matrix array when the ISA enables vfwmmacc (2 FLOP per MAC), and the
 bandwidth is DRAM's when the op's data does not fit in L2 (the rule of
@@ -164,7 +164,7 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
     tp = sim.tp
     lv = memory.level_bytes(prog, tp, sim.hier, sim.fractions)
     total_bytes = sum(ins.timing(tp).mem_bytes * n for ins, n in prog.walk()
-                      if n and ins.mem is not None and ins.defn.vector)
+                      if n and ins.mem is not None)
     n_va = cfg.vector.arith_sequencers
     bpc = sim.hier.bytes_per_cycle
     util = {f"util_{u}": busy[u] / cycles / (n_va if sim_seq(cfg, u) == VA else 1)
@@ -189,6 +189,8 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
         "sim_seconds": time.perf_counter() - t0, "bound": bound,
         "cold_level": memory.LEVELS[sim.hier.smallest_holding(memory.footprint(prog), 1)],
         "l2_bytes": lv[1], "dram_bytes": lv[2], "footprint": memory.footprint(prog),
+        "beyond_l1_bytes": lv[2] if sim.hier.smallest_holding(memory.footprint(prog), 1) == 2
+        else lv[1] + lv[2],
         "signature": prog.signature(), **util,
     }
     cache.put(k, out)
@@ -259,7 +261,7 @@ def _unmodelled(row: Mapping[str, Any], cfg: RiscvConfig, why: str) -> dict[str,
             "simulated_instructions": 0, "sim_seconds": 0.0,
             "bound": "compute" if flops / peak >= sec else "memory",
             "cold_level": "dram" if in_dram else "l2", "signature": "", "cached": True,
-            "footprint": nbytes,
+            "footprint": nbytes, "beyond_l1_bytes": nbytes,
             "cores": cfg.cluster.cores, "modelled": False, "note": why,
             **{u: 0.0 for u in UTIL_COLUMNS}}
 
@@ -288,7 +290,8 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
         row.update({
             "flops": flops, "bytes": nbytes, "cycles": t["cycles"], "seconds": seconds,
             "roofline_seconds": roofline_seconds(
-                flops, min(nbytes, t["footprint"] * t["cores"]), cfg, t["cold_level"] == "dram"),
+                flops, min(nbytes, t["beyond_l1_bytes"] * t["cores"]), cfg,
+                t["cold_level"] == "dram"),
             "bound": t["bound"], "cores": t["cores"], "modelled": t["modelled"],
             "instructions": t["instructions"],
             "vector_instructions": t["vector_instructions"],

@@ -32,7 +32,7 @@ SMALL: dict[str, list[dict]] = {
     "router": [dict(op="softmax_topk", M=16, N=64, topk=4)],
     "embedding": [dict(op="gather", M=64, N=2048, K=1000)],
     "linear_attention": [
-        dict(op="recurrent_gated_delta_rule", B=1, Hq=2, Sq=1, Skv=64, D=64, Dv=64, chunk=0),
+        dict(op="recurrent_gated_delta_rule", B=1, Hq=2, Sq=1, Skv=64, D=128, Dv=128, chunk=0),
         dict(op="chunk_gated_delta_rule", B=1, Hq=1, Sq=64, Skv=0, D=32, Dv=32, chunk=16)],
 }
 
