@@ -78,30 +78,9 @@ class GPUTarget:
         )
 
 
-def override(cfg: GPUConfig, overrides: Mapping[str, Any]) -> GPUConfig:
-    """``cfg`` with fields replaced by dotted path, any depth (``attention.fa3.block_n``).
-
-    Builds the nested override tree itself and hands it to :mod:`codesign.config`'s
-    applier (which checks names and types): ``config.override`` at this commit stores a
-    path's tail unwrapped, so paths with a dot fail there.
-    """
-    nested: dict[str, Any] = {}
-    for path, value in overrides.items():
-        *heads, last = path.split(".")
-        node = nested
-        for h in heads:
-            node = node.setdefault(h, {})
-            if not isinstance(node, dict):
-                raise CodesignError(f"override {path!r} conflicts with another override")
-        if isinstance(node.get(last), dict):
-            raise CodesignError(f"override {path!r} conflicts with another override")
-        node[last] = C._Leaf(value)
-    return C._apply(cfg, nested, "") if nested else cfg
-
-
 def make(name: str, overrides: Mapping[str, Any] | None = None) -> GPUTarget:
     """The preset ``name`` with dotted-path ``overrides`` (``{"memory.dram_gbps": 4000}``)."""
     cfg, meta = preset(name)
-    cfg = override(cfg, dict(overrides or {}))
+    cfg = C.override(cfg, dict(overrides or {}))
     cfg.check()
     return GPUTarget(name=name, config=cfg, meta=meta)

@@ -258,10 +258,10 @@ class AttentionConfig:
     decode_block_n: int = param(
         256, "keys per CTA chunk of split-KV decode attention (flash-decoding)", "keys",
         "FlashAttention split-KV (flash_fwd_splitkv) block size")
-    fa2: AttentionImpl = section(_fa2, "FlashAttention-2")  # noqa: RUF009
-    fa3: AttentionImpl = section(_fa3, "FlashAttention-3 (Hopper only)")  # noqa: RUF009
-    cudnn: AttentionImpl = section(_cudnn, "cuDNN fused attention")  # noqa: RUF009
-    triton: AttentionImpl = section(_triton, "Triton tutorial flash attention")  # noqa: RUF009
+    fa2: AttentionImpl = section(_fa2, "FlashAttention-2")
+    fa3: AttentionImpl = section(_fa3, "FlashAttention-3 (Hopper only)")
+    cudnn: AttentionImpl = section(_cudnn, "cuDNN fused attention")
+    triton: AttentionImpl = section(_triton, "Triton tutorial flash attention")
     eager_softmax_efficiency: float = param(
         0.46, "fraction of DRAM bandwidth PyTorch's standalone softmax kernel reaches on "
         "attention-score rows (standard implementation only)", "",
@@ -327,14 +327,14 @@ class ElementwiseConfig:
 class GPUConfig:
     """An Nvidia-style GPU: SMs, memory, kernel efficiencies and launch costs."""
 
-    sm: SMConfig = section(SMConfig, "streaming multiprocessors")  # noqa: RUF009
-    memory: MemoryConfig = section(MemoryConfig, "DRAM and L2")  # noqa: RUF009
-    efficiency: EfficiencyConfig = section(EfficiencyConfig, "kernel efficiencies")  # noqa: RUF009
-    launch: LaunchConfig = section(LaunchConfig, "kernel launch overhead")  # noqa: RUF009
-    gemm: GemmConfig = section(GemmConfig, "tiled GEMM (cuBLAS-like)")  # noqa: RUF009
-    attention: AttentionConfig = section(AttentionConfig, "attention kernels")  # noqa: RUF009
-    linear_attention: LinearAttentionConfig = section(LinearAttentionConfig, "GDN")  # noqa: RUF009
-    elementwise: ElementwiseConfig = section(ElementwiseConfig, "streaming")  # noqa: RUF009
+    sm: SMConfig = section(SMConfig, "streaming multiprocessors")
+    memory: MemoryConfig = section(MemoryConfig, "DRAM and L2")
+    efficiency: EfficiencyConfig = section(EfficiencyConfig, "kernel efficiencies")
+    launch: LaunchConfig = section(LaunchConfig, "kernel launch overhead")
+    gemm: GemmConfig = section(GemmConfig, "tiled GEMM (cuBLAS-like)")
+    attention: AttentionConfig = section(AttentionConfig, "attention kernels")
+    linear_attention: LinearAttentionConfig = section(LinearAttentionConfig, "GDN")
+    elementwise: ElementwiseConfig = section(ElementwiseConfig, "streaming")
 
     def check(self) -> None:
         if self.attention.implementation == "fa3" and self.sm.arch != "hopper":

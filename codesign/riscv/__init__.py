@@ -21,7 +21,7 @@ from typing import Any
 from codesign import config as C
 from codesign.errors import CodesignError
 from codesign.result import Result
-from codesign.riscv.config import RiscvConfig, override
+from codesign.riscv.config import RiscvConfig
 from isa.errors import IsaError
 from isa.instructions import parse_isa
 
@@ -66,7 +66,7 @@ def preset(name: str) -> tuple[RiscvConfig, dict[str, Any]]:
     """A target's config (ISA set from the name) and its preset's ``[meta]`` table."""
     base, isa = _parse(name)
     cfg, meta = _load(base)
-    return override(cfg, {"isa": isa}), meta
+    return C.override(cfg, {"isa": isa}), meta
 
 
 def describe(name: str) -> str:
@@ -104,5 +104,5 @@ class RiscvTarget:
 def make(name: str, overrides: Mapping[str, Any] | None = None) -> RiscvTarget:
     """The target ``name`` with dotted-path ``overrides`` (``{"vector.dlen": 512}``)."""
     cfg, meta = preset(name)
-    cfg = override(cfg, dict(overrides or {}))
+    cfg = C.override(cfg, dict(overrides or {}))
     return RiscvTarget(name=name, config=cfg, meta=meta)

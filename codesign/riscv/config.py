@@ -15,11 +15,8 @@ converts it back, adding VLEN/DLEN from ``vector`` and the matrix-array width fr
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from codesign import config as C
 from codesign.config import param, section
 from codesign.errors import CodesignError
 from isa.core import Core
@@ -314,28 +311,6 @@ class RiscvConfig:
 
     def dram_latency_cycles(self) -> float:
         return self.dram.latency_ns * self.scalar.freq_ghz
-
-
-def override(cfg: RiscvConfig, overrides: Mapping[str, Any]) -> RiscvConfig:
-    """``cfg`` with fields replaced by dotted path (``{"vector.dlen": 512}``).
-
-    Workaround: ``codesign.config.override`` at this commit stores a path's tail
-    unwrapped, so any path with a dot fails there (TypeError). This builds the nested
-    tree of leaves itself and hands it to ``codesign.config``'s applier, which checks
-    names and types and raises CodesignError.
-    """
-    nested: dict[str, Any] = {}
-    for path, value in overrides.items():
-        *heads, last = str(path).split(".")
-        node = nested
-        for h in heads:
-            node = node.setdefault(h, {})
-            if not isinstance(node, dict):
-                raise CodesignError(f"override {path!r} conflicts with another override")
-        if isinstance(node.get(last), dict):
-            raise CodesignError(f"override {path!r} conflicts with another override")
-        node[last] = C._Leaf(value)
-    return C._apply(cfg, nested, "") if nested else cfg
 
 
 def timing_fields_elsewhere() -> dict[str, str]:
