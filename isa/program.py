@@ -413,7 +413,11 @@ class Program:
         return "\n".join(out)
 
     def signature(self) -> str:
-        return hashlib.sha256(self.asm().encode()).hexdigest()[:16]
+        """A hash of what the program does: its text without the header line naming the
+        ISA it was generated for (the instructions themselves say which ones it uses, so
+        the same code generated under two ISA subsets has one signature)."""
+        body = self.asm().split("\n", 1)[1]
+        return hashlib.sha256(f"VLEN={self.vlen}\n{body}".encode()).hexdigest()[:16]
 
     def validate(self, vlen: int | None = None) -> None:
         """Check every instruction statically (VL <= VLMAX, register-group alignment,

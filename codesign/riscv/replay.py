@@ -36,6 +36,7 @@ waits on dependences: reductions, divides, scalar round trips, pipeline fill).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -138,7 +139,7 @@ def lower(row: Mapping[str, Any], cfg: RiscvConfig) -> Program:
 def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "steady",
                  fingerprint: str | None = None) -> dict[str, Any]:
     """Cycles, utilisation and counts of one core running ``prog`` (memoized)."""
-    fp = fingerprint or C.fingerprint(cfg)
+    fp = fingerprint or timing_fingerprint(cfg)
     k = cache.key(prog.signature(), fp, cores, mode)
     hit = cache.get(k)
     if hit is not None:
@@ -266,9 +267,19 @@ def _unmodelled(row: Mapping[str, Any], cfg: RiscvConfig, why: str) -> dict[str,
             **{u: 0.0 for u in UTIL_COLUMNS}}
 
 
+def timing_fingerprint(cfg: RiscvConfig) -> str:
+    """The config fingerprint that keys cached program timings: every field but ``isa``.
+
+    The ISA decides which program a kernel generator emits, and the program's signature
+    records its instructions; how a given program times does not depend on which other
+    instructions are enabled. So a GEMM that uses no Xattn instruction is simulated once
+    for all Xattn subsets of a sweep, not once per subset."""
+    return C.fingerprint(dataclasses.replace(cfg, isa=""))
+
+
 def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.DataFrame:
     """Per-op timing table of a trace's ops (the Result's ``ops``)."""
-    fp = C.fingerprint(cfg)
+    fp = timing_fingerprint(cfg)
     freq = cfg.scalar.freq_ghz * 1e9
     done: dict[tuple, dict[str, Any]] = {}
     rows = []

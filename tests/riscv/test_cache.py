@@ -68,3 +68,32 @@ def test_concurrent_processes_share_the_cache(tmp_path):
     files = list(tmp_path.rglob("*.json"))
     assert len(files) == 1
     assert float(json.loads(files[0].read_text())["cycles"]) == float(outs[0])
+
+
+def test_programs_without_xattn_share_timings_across_xattn_subsets(tmp_path, monkeypatch):
+    """The ISA picks the program; a program's timing does not depend on the ISA field, so
+    a GEMM lowered without any Xattn instruction is simulated once for every subset."""
+    from codesign.riscv.replay import timing_fingerprint
+
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    cache.clear_memory()
+    plain = make("c950-like").config
+    vfexp = make("c950-like+xattn:vfexp").config
+    assert C.fingerprint(plain) != C.fingerprint(vfexp)
+    assert timing_fingerprint(plain) == timing_fingerprint(vfexp)
+    first = time_op(ROW, plain, timing_fingerprint(plain))
+    again = time_op(ROW, vfexp, timing_fingerprint(vfexp))
+    assert not first["cached"] and again["cached"]
+    assert again["cycles"] == first["cycles"]
+    # a subset whose kernel differs (mmacc lowers a 64x512x256 GEMM to vfwmmacc tiles) is
+    # simulated anew
+    from isa.instructions import parse_isa
+    from isa.kernels import lower
+
+    row = {**ROW, "M": 64}
+    mm = make("c950-like+xattn:mmacc").config
+    progs = [lower(row, parse_isa(c.isa), c.core("bf16")) for c in (plain, mm)]
+    assert "vfwmmacc.vv" in progs[1].counts().by_mnemonic
+    assert progs[0].signature() != progs[1].signature()
+    time_op(row, plain, timing_fingerprint(plain))
+    assert not time_op(row, mm, timing_fingerprint(mm))["cached"]
