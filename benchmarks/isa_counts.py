@@ -13,6 +13,9 @@ from isa import UNITS, Core
 from isa.kernels import lower
 
 OPS = {
+    "gemm prefill M=2048 N=1536 K=4096 (9b gate_proj, one core's shard)": {
+        "kind": "gemm", "M": 2048, "N": 1536, "K": 4096},
+    "gemm decode M=1 N=1536 K=4096": {"kind": "gemm", "M": 1, "N": 1536, "K": 4096},
     "softmax M=1 N=4096": {"kind": "softmax", "op": "softmax", "M": 1, "N": 4096},
     "attention prefill Sq=Skv=2048 D=256 16/4 causal": {
         "kind": "attention", "B": 1, "Hq": 16, "Hkv": 4, "Sq": 2048, "Skv": 2048, "D": 256,
@@ -29,7 +32,7 @@ OPS = {
 }
 ISAS = ("rvv", "rvv+xattn", "rvv+xattn:vfexp", "rvv+xattn:vfexpsub", "rvv+xattn:segred",
         "rvv+xattn:mmacc", "rvv+xattn:vfrec")
-SHOWN = ("fma", "exp", "reduction", "fdiv", "permute", "load", "store", "scalar", "int")
+SHOWN = ("fma", "matrix", "exp", "reduction", "fdiv", "permute", "load", "store", "scalar", "int")
 
 
 def main() -> None:

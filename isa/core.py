@@ -18,6 +18,12 @@ class Core:
     dtype: activation/storage dtype of the op (bf16 or fp32); kernels compute in FP32.
     lmul: LMUL of FP32 streaming (element-wise) loops; long vectors amortise issue.
     gemm_mr: rows of C held in registers by the GEMM micro-kernel (register blocking).
+    gemm_kc: K depth of a GEMM cache block (BLIS ``kc``): the micro-kernel's A and B
+        micro-panels (rows x kc and kc x cols BF16) stay in L1 across the N loop, C partial
+        sums (FP32) go through memory once per kc.
+    gemm_nc: N width of a GEMM cache block (BLIS ``nc``): the kc x nc B panel stays in L2
+        across all M blocks (kc*nc*2 B = 256 KiB, a quarter of a 1 MiB private L2,
+        riscv.md 3.1 C950 "private L2"), so B leaves DRAM once per op, A once per panel.
     attn_bc: keys per FlashAttention tile (columns of S held in registers).
     decode_splits: split-KV partitions of decode attention.
     """
@@ -27,6 +33,8 @@ class Core:
     dtype: str = "bf16"
     lmul: int = 4
     gemm_mr: int = 7
+    gemm_kc: int = 1024
+    gemm_nc: int = 128
     attn_bc: int = 8
     decode_splits: int = 4
 
@@ -39,6 +47,9 @@ class Core:
             raise IsaError(f"DLEN must be a power of two in 32..VLEN, got {self.dlen}")
         if self.dtype not in DTYPES:
             raise IsaError(f"unknown dtype {self.dtype!r}; valid: {', '.join(DTYPES)}")
+        if self.gemm_kc < 1 or self.gemm_nc < 1:
+            raise IsaError(f"gemm_kc and gemm_nc must be >= 1, got {self.gemm_kc}, "
+                           f"{self.gemm_nc}")
         if self.lmul not in (1, 2, 4, 8):
             raise IsaError(f"LMUL must be 1, 2, 4 or 8, got {self.lmul}")
 

@@ -1,26 +1,98 @@
 """gemm: G independent ``C[M,N] = A[M,K] @ B[K,N]`` (GEMV when M=1, grouped MoE when G>1).
 
+Cache blocking (BLIS/GotoBLAS loop order, ``core.gemm_kc`` / ``core.gemm_nc``)::
+
+    for g; for jc (N panels of nc); for pc (K blocks of kc); for i (M blocks); for j; for k
+
+The kc x nc panel of B is invariant in the M loop ``i``, so it stays in L2 across all M
+blocks (B leaves DRAM once per op, not once per M block); the micro-kernel's A micro-panel
+(rows x kc) is invariant in ``j`` and stays in L1. With several K blocks, C partial sums
+live in an FP32 scratch ``Cacc`` (the first block starts from zero, the last writes C):
+BF16 partial sums would lose precision. A single M block (GEMV, decode) is not blocked:
+nothing is reused across M.
+
 Plain RVV (the OpenBLAS-style RVV micro-kernel): C is register-blocked as ``gemm_mr``
 rows x one vector of N; for every k, one unit-stride load of B[k, j:j+VL] and, per row,
 a scalar load of A[r, k] broadcast by ``vfwmaccbf16.vf`` (Zvfbfwma, FP32 accumulators at
 EMUL=2*LMUL) or ``vfmacc.vf`` (FP32). VLEN=512: 7 accumulators of 64 FP32 (m4) + B (m2).
 
-Xattn ``mmacc`` (BF16 only): ``vfwmmacc.vv`` tiles (isa.instructions.tile_geometry;
-4x4x8 at VLEN=512) in a 2x2 block of C tiles; A and B^T tiles come from ``vmtl.v`` tile
-loads with a row pitch. B is then stored transposed (``Bt[N,K]``, the torch
-``nn.Linear.weight`` layout: weights are packed once, offline). Used when M, N are
-multiples of two tiles and K of the tile depth; otherwise the RVV kernel runs.
+Xattn ``mmacc`` (BF16 only): ``vfwmmacc.vv`` tiles (isa.instructions.tile_geometry) in a
+``bm x bn`` block of C tiles held in registers; A and B^T tiles come from ``vmtl.v`` tile
+loads with a row pitch, each reused by bn (A) or bm (B) tile multiplies. The LMUL of the
+tiles and the register blocking are chosen (:func:`mmacc_plan`) so that the tile loads of
+one k step take no longer than its tile multiplies (riscv.md 6 #4: occupancy M*N*K /
+MACs-per-cycle; tile loads one row per cycle): VLEN=512 gives 8x8x16 tiles (LMUL=4) in a
+2x2 block, 32 load cycles per 64 matrix cycles. B is stored transposed (``Bt[N,K]``, the
+torch ``nn.Linear.weight`` layout: weights are packed once, offline). Used when M, N are
+multiples of the C block and K of the tile depth; otherwise the RVV kernel runs.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from isa.core import Core
-from isa.instructions import Isa, tile_geometry
+from isa.instructions import Isa, TileGeometry, tile_geometry
 from isa.kernels.common import Kc, field, op_of, positive
-from isa.program import F, Program, V
+from isa.program import Affine, F, Program, V
+
+
+@dataclass(frozen=True)
+class MmaccPlan:
+    """Register blocking of the vfwmmacc micro-kernel: ``bm x bn`` C tiles of ``tile``
+    (A/B^T tiles at LMUL ``lmul``)."""
+
+    lmul: int
+    tile: TileGeometry
+    bm: int
+    bn: int
+
+    @property
+    def rows(self) -> int:
+        return self.bm * self.tile.m
+
+    @property
+    def cols(self) -> int:
+        return self.bn * self.tile.n
+
+    @property
+    def cstep(self) -> int:
+        # C groups: c_regs registers, at least 2 apart so that the narrowing convert's
+        # 2*LMUL source group stays aligned
+        return max(2, self.tile.c_regs)
+
+    def registers(self) -> int:
+        c = self.bm * self.bn * self.cstep
+        return math.ceil(c / self.lmul) * self.lmul + (self.bm + self.bn) * self.lmul
+
+
+def mmacc_plan(core: Core, m: int, n: int, k: int) -> MmaccPlan | None:
+    """The best-fed register blocking for an M x N x K GEMM, or None if no tile fits.
+
+    Per k step the bm + bn tile loads take ``rows x ceil(K_t*16/DLEN)`` cycles each on the
+    load sequencer and the bm*bn tile multiplies their occupancy on the matrix array; the
+    plan maximises the array's share (multiplies / max(loads, multiplies)), then the MACs
+    per k step (fewer instructions)."""
+    tp = core.timing()
+    best: tuple[tuple[float, int], MmaccPlan] | None = None
+    for lmul in (1, 2, 4, 8):
+        t = tile_geometry(core.vlen, lmul)
+        if t.c_regs > 8 or k % t.k:
+            continue
+        for bm in range(1, 5):
+            for bn in range(1, 5):
+                p = MmaccPlan(lmul, t, bm, bn)
+                if p.registers() > 32 or m % p.rows or n % p.cols:
+                    continue
+                loads = (bm * t.m + bn * t.n) * max(1, math.ceil(t.k * 16 / tp.dlen))
+                mm = bm * bn * max(1, math.ceil(t.m * t.n * t.k / tp.mmacc_macs_per_cycle))
+                score = (mm / max(mm, loads), bm * bn * t.m * t.n * t.k)
+                if best is None or score > best[0]:
+                    best = (score, p)
+    return best[1] if best else None
 
 
 def uses_mmacc(isa: Isa, core: Core, m: int, n: int, k: int) -> bool:
@@ -28,8 +100,7 @@ def uses_mmacc(isa: Isa, core: Core, m: int, n: int, k: int) -> bool:
         return False
     if core.dtype != "bf16":
         return False
-    g = tile_geometry(core.vlen, 1)
-    return m % (2 * g.m) == 0 and n % (2 * g.n) == 0 and k % g.k == 0
+    return mmacc_plan(core, m, n, k) is not None
 
 
 def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
@@ -43,7 +114,9 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
     b.buffer("C", dt, g * m * n, "out", (g, m, n))
     if uses_mmacc(kc.isa, kc.core, m, n, kk):
         b.buffer("Bt", dt, g * n * kk, "in", (g, n, kk))
-        _mmacc(kc, g, m, n, kk)
+        plan = mmacc_plan(kc.core, m, n, kk)
+        assert plan is not None
+        _mmacc(kc, g, m, n, kk, plan)
         layout = "Bt"
     else:
         b.buffer("B", dt, g * kk * n, "in", (g, kk, n))
@@ -52,6 +125,67 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
     return kc.program(kind="gemm", b_layout=layout)
 
 
+# ---- cache blocking -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Block:
+    """``count`` blocks of ``size`` starting at ``base`` (the loop variable steps by
+    ``step``); ``first``/``last``: whether it holds the first / last K block."""
+
+    count: int
+    size: int
+    base: int
+    step: int
+    first: bool = True
+    last: bool = True
+
+
+def _n_panels(n: int, nc: int) -> list[_Block]:
+    full, tail = divmod(n, nc)
+    out = [_Block(full, nc, 0, nc)] if full else []
+    if tail:
+        out.append(_Block(1, tail, full * nc, nc))
+    return out
+
+
+def _k_blocks(kk: int, kc: int) -> list[_Block]:
+    nb = math.ceil(kk / kc)
+    if nb == 1:
+        return [_Block(1, kk, 0, kc)]
+    last = kk - (nb - 1) * kc
+    out = [_Block(1, kc, 0, kc, True, False)]
+    if nb > 2:
+        out.append(_Block(nb - 2, kc, kc, kc, False, False))
+    out.append(_Block(1, last, (nb - 1) * kc, kc, False, True))
+    return out
+
+
+def _blocking(core: Core, m: int, n: int, kk: int, rows: int, cols: int, kstep: int
+              ) -> tuple[list[_Block], list[_Block]]:
+    """(N panels, K blocks); one of each when there is a single M block (no reuse)."""
+    if m <= rows:
+        return _n_panels(n, n), _k_blocks(kk, kk)
+    nc = max(cols, core.gemm_nc // cols * cols)
+    kc = max(kstep, core.gemm_kc // kstep * kstep)
+    return _n_panels(n, nc), _k_blocks(kk, kc)
+
+
+def _cache_blocked(kc: Kc, g: int, m: int, n: int, kk: int, rows: int, cols: int,
+                   kstep: int, panel_body) -> None:
+    """Emit the g / jc / pc loops; ``panel_body(gi, col0, width, k0, depth, blk)`` emits
+    the M/N/K loops of one (N panel, K block)."""
+    panels, kblocks = _blocking(kc.core, m, n, kk, rows, cols, kstep)
+    if len(kblocks) > 1:
+        kc.b.buffer("Cacc", "fp32", g * m * n, "scratch", (g, m, n))
+    with kc.rep("g", g) as gi:
+        for pn in panels:
+            with kc.rep("jc", pn.count, ptrs=2) as jc:
+                col0 = pn.base + jc * pn.step
+                for kb in kblocks:
+                    with kc.rep("pc", kb.count, ptrs=2) as pc:
+                        panel_body(gi, col0, pn.size, kb.base + pc * kb.step, kb.size, kb)
+
+
+# ---- plain RVV ------------------------------------------------------------------------------
 def emit_rvv_gemm(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str) -> None:
     b = kc.b
     bf16 = b.buffers[bb].dtype == "bf16"
@@ -60,72 +194,127 @@ def emit_rvv_gemm(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: s
     accs = [V(4 + 4 * r) for r in range(7)]
     vb = V(0)
     m_blocks = [(m // mr, mr, 0), (1, m % mr, (m // mr) * mr)]
-    n_blocks = [(n // vn, vn, 0), (1, n % vn, (n // vn) * vn)]
-    with kc.rep("g", g) as gi:
-        for mcount, rows, mbase in m_blocks:
-            if not (mcount and rows):
+
+    def panel(gi: Affine, col0: Affine, width: int, k0: Affine, depth: int, blk: _Block
+              ) -> None:
+        n_blocks = [(width // vn, vn, 0), (1, width % vn, (width // vn) * vn)]
+        for mcount, nrows, mbase in m_blocks:
+            if not (mcount and nrows):
                 continue
             with kc.rep("i", mcount, ptrs=2) as i:
                 for ncount, vl, nbase in n_blocks:
                     if not (ncount and vl):
                         continue
                     with kc.rep("j", ncount, ptrs=2) as j:
+                        col = col0 + nbase + j * vn
+
+                        def coff(r: int, mbase: int = mbase, col: Affine = col) -> Affine:
+                            return gi * (m * n) + (i * mr + mbase + r) * n + col
                         b.vsetvli(vl, 32, 4)
-                        for r in range(rows):
-                            b.emit("vmv.v.i", accs[r], 0)
+                        for r in range(nrows):
+                            if blk.first:
+                                b.emit("vmv.v.i", accs[r], 0)
+                            else:
+                                b.emit("vle32.v", accs[r], b.mem("Cacc", coff(r), 32))
                         if bf16:
                             b.vsetvli(vl, 16, 2)
-                        col = nbase + j * vn
-                        with kc.rep("k", kk, ptrs=2) as k:
-                            boff = gi * (kk * n) + k * n + col
+                        with kc.rep("k", depth, ptrs=2) as k:
+                            boff = gi * (kk * n) + (k0 + k) * n + col
                             if bf16:
                                 b.emit("vle16.v", vb, b.mem(bb, boff, 16))
                             else:
                                 b.emit("vle32.v", vb, b.mem(bb, boff, 32))
-                            for r in range(rows):
-                                aoff = gi * (m * kk) + (i * mr + mbase + r) * kk + k
+                            for r in range(nrows):
+                                aoff = gi * (m * kk) + (i * mr + mbase + r) * kk + k0 + k
                                 fr = F(1 + r)
                                 kc.sload(fr, a, aoff)
                                 b.emit("vfwmaccbf16.vf" if bf16 else "vfmacc.vf", accs[r], fr, vb)
-                        for r in range(rows):
-                            coff = gi * (m * n) + (i * mr + mbase + r) * n + col
-                            if bf16:
+                        for r in range(nrows):
+                            if not blk.last:
+                                b.vsetvli(vl, 32, 4)
+                                b.emit("vse32.v", accs[r], b.mem("Cacc", coff(r), 32))
+                            elif bf16:
+                                b.vsetvli(vl, 16, 2)
                                 b.emit("vfncvtbf16.f.f.w", vb, accs[r])
-                                b.emit("vse16.v", vb, b.mem(c, coff, 16))
+                                b.emit("vse16.v", vb, b.mem(c, coff(r), 16))
                             else:
-                                b.emit("vse32.v", accs[r], b.mem(c, coff, 32))
+                                b.vsetvli(vl, 32, 4)
+                                b.emit("vse32.v", accs[r], b.mem(c, coff(r), 32))
+
+    _cache_blocked(kc, g, m, n, kk, mr, vn, 1, panel)
 
 
-def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int) -> None:
+# ---- Xattn vfwmmacc ---------------------------------------------------------------------------
+def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan) -> None:
     b = kc.b
-    t = tile_geometry(kc.core.vlen, 1)
-    tm, tn, tk = t.m, t.n, t.k
-    full = kc.core.vlmax(16, 1)
-    cstep = max(2, t.c_regs)
-    ctiles = [[V(8 + cstep * (2 * r + c)) for c in range(2)] for r in range(2)]
-    va = [V(1), V(2)]
-    vbt = [V(3), V(4)]
-    out = V(24)
-    with kc.rep("g", g) as gi, kc.rep("i", m // (2 * tm), ptrs=2) as i, \
-            kc.rep("j", n // (2 * tn), ptrs=2) as j:
-        b.vsetvli(tm * tn, 32, t.c_regs)
-        for rr in ctiles:
-            for ct in rr:
-                b.emit("vmv.v.i", ct, 0)
-        b.vsetvli(full, 16, 1)
-        with kc.rep("k", kk // tk, ptrs=3) as k:
-            for r in range(2):
-                aoff = gi * (m * kk) + (i * 2 * tm + r * tm) * kk + k * tk
-                b.emit("vmtl.v", va[r], b.mem("A", aoff, 16, "strided", kk), (tm, tk))
-            for c in range(2):
-                boff = gi * (n * kk) + (j * 2 * tn + c * tn) * kk + k * tk
-                b.emit("vmtl.v", vbt[c], b.mem("Bt", boff, 16, "strided", kk), (tn, tk))
-            for r in range(2):
-                for c in range(2):
-                    b.emit("vfwmmacc.vv", ctiles[r][c], va[r], vbt[c])
-        b.vsetvli(tm * tn, 16, 1)
-        for r in range(2):
-            for c in range(2):
-                coff = gi * (m * n) + (i * 2 * tm + r * tm) * n + j * 2 * tn + c * tn
-                b.emit("vfncvtbf16.f.f.w", out, ctiles[r][c])
-                b.emit("vmts.v", out, b.mem("C", coff, 16, "strided", n), (tm, tn))
+    t, lm, bm, bn = plan.tile, plan.lmul, plan.bm, plan.bn
+    full = kc.core.vlmax(16, lm)
+    cl = t.c_regs  # LMUL of a C tile at e32
+    ctiles = [[V(plan.cstep * (bn * r + c)) for c in range(bn)] for r in range(bm)]
+    a0 = math.ceil(bm * bn * plan.cstep / lm) * lm
+    va = [V(a0 + lm * r) for r in range(bm)]
+    vbt = [V(a0 + lm * (bm + c)) for c in range(bn)]
+    out = va[0]  # free once the k loop is done; holds a BF16 C tile (<= A tile elements)
+    out_lmul = max(1, cl // 2)
+
+    def panel(gi: Affine, col0: Affine, width: int, k0: Affine, depth: int, blk: _Block
+              ) -> None:
+        with kc.rep("i", m // plan.rows, ptrs=2) as i, \
+                kc.rep("j", width // plan.cols, ptrs=2) as j:
+            def coff(r: int, c: int) -> Affine:
+                return (gi * (m * n) + (i * plan.rows + r * t.m) * n + col0
+                        + j * plan.cols + c * t.n)
+            b.vsetvli(t.m * t.n, 32, cl)
+            for r in range(bm):
+                for c in range(bn):
+                    if blk.first:
+                        b.emit("vmv.v.i", ctiles[r][c], 0)
+                    else:
+                        b.emit("vmtl.v", ctiles[r][c],
+                               b.mem("Cacc", coff(r, c), 32, "strided", n), (t.m, t.n))
+            b.vsetvli(full, 16, lm)
+
+            def load_a(r: int, kcol: Affine) -> None:
+                aoff = gi * (m * kk) + (i * plan.rows + r * t.m) * kk + kcol
+                b.emit("vmtl.v", va[r], b.mem("A", aoff, 16, "strided", kk), (t.m, t.k))
+
+            def load_b(c: int, kcol: Affine) -> None:
+                boff = gi * (n * kk) + (col0 + j * plan.cols + c * t.n) * kk + kcol
+                b.emit("vmtl.v", vbt[c], b.mem("Bt", boff, 16, "strided", kk), (t.n, t.k))
+
+            def step(nxt: Affine | None) -> None:
+                """The bm*bn tile multiplies of one k step; with ``nxt``, each A/B^T
+                register is reloaded for the next step right after its last reader."""
+                for c in range(bn):
+                    for r in range(bm):
+                        b.emit("vfwmmacc.vv", ctiles[r][c], va[r], vbt[c])
+                        if nxt is None:
+                            continue
+                        if r == bm - 1:
+                            load_b(c, nxt)
+                        if c == bn - 1:
+                            load_a(r, nxt)
+
+            # software-pipelined: the loads of step k+1 overlap the multiplies of step k
+            nk = depth // t.k
+            for r in range(bm):
+                load_a(r, k0)
+            for c in range(bn):
+                load_b(c, k0)
+            if nk > 1:
+                with kc.rep("k", nk - 1, ptrs=3) as k:
+                    step(k0 + (k + 1) * t.k)
+            step(None)
+            for r in range(bm):
+                for c in range(bn):
+                    if not blk.last:
+                        b.vsetvli(t.m * t.n, 32, cl)
+                        b.emit("vmts.v", ctiles[r][c],
+                               b.mem("Cacc", coff(r, c), 32, "strided", n), (t.m, t.n))
+                    else:
+                        b.vsetvli(t.m * t.n, 16, out_lmul)
+                        b.emit("vfncvtbf16.f.f.w", out, ctiles[r][c])
+                        b.emit("vmts.v", out, b.mem("C", coff(r, c), 16, "strided", n),
+                               (t.m, t.n))
+
+    _cache_blocked(kc, g, m, n, kk, plan.rows, plan.cols, t.k, panel)

@@ -1,11 +1,13 @@
-"""gemm kernel (GEMV, register-blocked GEMM with tails, grouped, vfwmmacc tiles) vs torch."""
+"""gemm kernel (GEMV, register- and cache-blocked GEMM with tails, grouped, vfwmmacc tiles)
+vs torch."""
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isa import Core, parse_isa
 from isa.kernels import lower
-from isa.kernels.gemm import uses_mmacc
+from isa.kernels.gemm import mmacc_plan, uses_mmacc
+from isa.program import Loop
 
 ISA = st.sampled_from(["rvv", "rvv+xattn"])
 
@@ -21,11 +23,26 @@ def test_gemm_matches_torch(matches_reference, g, m, n, k, isa, vlen, dtype):
 @given(mt=st.integers(1, 2), nt=st.integers(1, 2), kt=st.integers(1, 3),
        vlen=st.sampled_from([128, 256, 512]))
 def test_vfwmmacc_tiles_match_torch(matches_reference, mt, nt, kt, vlen):
-    from isa import tile_geometry
-    t = tile_geometry(vlen, 1)
-    row = {"kind": "gemm", "M": 2 * t.m * mt, "N": 2 * t.n * nt, "K": t.k * kt}
+    p = mmacc_plan(Core(vlen=vlen), 64, 64, 64)
+    row = {"kind": "gemm", "M": p.rows * mt, "N": p.cols * nt, "K": p.tile.k * kt}
     assert uses_mmacc(parse_isa("rvv+xattn"), Core(vlen=vlen), row["M"], row["N"], row["K"])
     matches_reference(row, "rvv+xattn:mmacc", vlen, "bf16")
+
+
+@settings(max_examples=8, deadline=None)
+@given(m=st.integers(8, 40), n=st.integers(1, 150), k=st.integers(1, 70),
+       kc=st.sampled_from([16, 32]), nc=st.sampled_from([16, 64]),
+       isa=st.sampled_from(["rvv", "rvv+xattn"]), vlen=st.sampled_from([128, 256, 512]),
+       dtype=st.sampled_from(["bf16", "fp32"]))
+def test_cache_blocked_gemm_matches_torch(m, n, k, kc, nc, isa, vlen, dtype):
+    """Several N panels and K blocks (FP32 partial sums in Cacc), with tails."""
+    from isa.kernels import check
+    if uses_mmacc(parse_isa(isa), Core(vlen=vlen, dtype=dtype), m, n, k):
+        p = mmacc_plan(Core(vlen=vlen), m, n, k)
+        m, n = p.rows * max(1, m // p.rows), p.cols * max(1, n // p.cols)
+    r = check({"kind": "gemm", "M": m, "N": n, "K": k},
+              isa, Core(vlen=vlen, dtype=dtype, gemm_kc=kc, gemm_nc=nc))
+    assert r.ok and r.counts_match, r
 
 
 def test_register_blocking_amortises_b_loads():
@@ -33,4 +50,46 @@ def test_register_blocking_amortises_b_loads():
     c = p.counts().by_mnemonic
     assert c["vfwmaccbf16.vf"] == 7 * 100 and c["vle16.v"] == 100  # one B row per 7 rows
     mm = lower({"kind": "gemm", "M": 64, "N": 64, "K": 64}, "rvv+xattn", Core(vlen=512))
-    assert mm.counts().by_unit["matrix"] == (64 // 4) * (64 // 4) * (64 // 8)
+    # VLEN=512: 8x8x16 tiles (LMUL=4) in a 2x2 block: each tile load feeds 2 multiplies
+    assert mm.counts().by_unit["matrix"] == (64 // 8) * (64 // 8) * (64 // 16)
+    assert mm.counts().by_mnemonic["vmtl.v"] == mm.counts().by_unit["matrix"]
+
+
+def test_mmacc_plan_keeps_the_matrix_array_fed():
+    """Per k step the tile loads (one row per cycle) take no longer than the multiplies."""
+    from isa.instructions import lookup  # noqa: F401  (registry loaded)
+    for vlen in (128, 256, 512, 1024):
+        core = Core(vlen=vlen)
+        p = mmacc_plan(core, 256, 256, 256)
+        tp = core.timing()
+        loads = (p.rows + p.cols) * max(1, -(-p.tile.k * 16 // tp.dlen))
+        mm = p.bm * p.bn * max(1, p.tile.m * p.tile.n * p.tile.k // tp.mmacc_macs_per_cycle)
+        assert loads <= mm and p.registers() <= 32, (vlen, p)
+
+
+def _loops_around(prog, buf):
+    """For every static access of ``buf``: the loop variables enclosing it."""
+    out = []
+
+    def rec(nodes, stack):
+        for nd in nodes:
+            if isinstance(nd, Loop):
+                rec(nd.body, (*stack, nd.var))
+            elif nd.mem is not None and nd.mem.buf == buf:
+                out.append((stack, {v for v, _ in nd.mem.offset.terms}))
+    rec(prog.body, ())
+    return out
+
+
+def test_b_panel_is_reused_across_m_blocks():
+    """The cache blocking is visible to the memory model: inside the M loop ``i``, B's
+    address does not depend on ``i`` (the panel stays in L2), and K is blocked."""
+    for isa, buf in (("rvv", "B"), ("rvv+xattn", "Bt")):
+        p = lower({"kind": "gemm", "M": 2048, "N": 512, "K": 4096}, isa, Core())
+        acc = _loops_around(p, buf)
+        assert acc and all("i" not in used for _, used in acc)
+        assert any("i" in loops for loops, _ in acc)
+        assert any("pc" in loops for loops, _ in acc)
+        assert "Cacc" in p.buffers
+    gemv = lower({"kind": "gemm", "M": 1, "N": 512, "K": 4096}, "rvv", Core())
+    assert "Cacc" not in gemv.buffers  # nothing to reuse across M: not blocked
