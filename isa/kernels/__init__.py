@@ -72,6 +72,8 @@ def random_inputs(program: Program, op_row: Mapping[str, Any],
             x = _delta_rule_input(name, x)
         if b.dtype == "int8":  # boolean condition of where
             x = rng.integers(0, 2, b.shape)
+        elif b.dtype == "int64" or (b.dtype == "int32" and kind == "elementwise"):
+            x = rng.integers(-1000, 1000, b.shape)  # integer element-wise (position ids)
         elif b.dtype == "int32":  # row indices of gather / embedding / scatter
             rows = int(op_row.get("K") or op_row.get("M"))
             x = (rng.permutation(rows)[:b.size] if op == "scatter"

@@ -90,7 +90,11 @@ def ref_elementwise(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> di
     op = str(row.get("op") or "add")
     if op == "fill":
         shape = (int(row["M"]), int(row["N"]))
+        if "arange" in str(row.get("name") or ""):
+            return {"y": np.arange(shape[0] * shape[1]).reshape(shape)}
         return {"y": np.full(shape, float(row.get("value", 0.0)))}
+    if str(row.get("dtype")) in ("int64", "int32"):  # integer add: exact
+        return {"y": inp["a"].astype(np.int64) + inp["b"].astype(np.int64)}
     a = _t(inp["a"])
     b = _t(inp["b"]) if "b" in inp else None
     if op == "where":

@@ -11,7 +11,9 @@ elements; row-wise kinds loop over rows and strip-mine each row.
 - activation: silu ``x / (1 + e^-x)``, swiglu ``silu(gate) * up``, sigmoid, relu. The
   division is vfdiv.vv on RVV and vfrec.v + vfmul with Xattn; e^-x is the exp sequence.
 - elementwise: add, sub, mul, div, neg, exp, sqrt, rsqrt, reciprocal, maximum, minimum,
-  fill.
+  fill. Integer rows (``dtype`` int64/int32: position ids) run on the integer ALU at
+  SEW=64/32: fill is a ``vmv.v.x`` splat hoisted out of the loop, or for ``arange`` rows
+  ``vid.v`` once plus ``vadd.vx`` of the strip's start; add is ``vadd.vv``.
 - rope: the first K of N dims rotate (rotate-half pairs (i, i + K/2)) with per-row cos/sin
   tables of K/2 entries; the other N-K dims are copied.
 - reduction: sum, mean, amax over each row.
@@ -24,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from isa.core import Core
+from isa.errors import IsaError
 from isa.instructions import Isa
 from isa.kernels import libm
 from isa.kernels.common import Kc, field, op_of, positive
@@ -121,9 +124,20 @@ def lower_activation(row: Mapping[str, Any], isa: Isa | str, core: Core | None =
 
 
 # ---- elementwise ------------------------------------------------------------------------------
+INT_DTYPES = {"int64": 64, "int32": 32}
+INT_ELT_OPS = ("fill", "add")
+
+
+def is_arange(row: Mapping[str, Any]) -> bool:
+    """A fill row that torch.arange produced: y = 0, 1, 2, ... (flat, row-major)."""
+    return str(row.get("op")) == "fill" and "arange" in str(row.get("name") or "")
+
+
 def lower_elementwise(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
     op = op_of(row, "elementwise", ELT_OPS)
     m, n = positive(row, "M", "N")
+    if str(row.get("dtype")) in INT_DTYPES:
+        return _int_elementwise(row, op, m, n, isa, core)
     kc = Kc(f"elementwise {op} M={m} N={n}", isa, core)
     b = kc.b
     dt = kc.core.dtype
@@ -183,6 +197,53 @@ def lower_elementwise(row: Mapping[str, Any], isa: Isa | str, core: Core | None 
         kc.store(A, "y", off)
     kc.strips(m * n, "i", body, ptrs=3)
     return kc.program(kind="elementwise", op=op)
+
+
+def _int_elementwise(row: Mapping[str, Any], op: str, m: int, n: int, isa: Isa | str,
+                     core: Core | None) -> Program:
+    dt = str(row["dtype"])
+    if op not in INT_ELT_OPS:
+        raise IsaError(f"elementwise {op} on {dt} has no kernel; integer ops: "
+                       f"{', '.join(INT_ELT_OPS)}")
+    sew = INT_DTYPES[dt]
+    kc = Kc(f"elementwise {op} {dt} M={m} N={n}", isa, core)
+    b = kc.b
+    lmul = kc.core.lmul
+    ya, yb, base = V(8), V(16), V(24)
+    if op == "add":
+        b.buffer("a", dt, m * n, "in", (m, n))
+        b.buffer("b", dt, m * n, "in", (m, n))
+    b.buffer("y", dt, m * n, "out", (m, n))
+    total = m * n
+    vm = kc.core.vlmax(sew, lmul)
+    b.vsetvli(min(total, vm), sew, lmul)
+    arange = is_arange(row)
+    if arange:
+        b.emit("vid.v", base, comment="0, 1, 2, ...")
+        b.emit("addi", X(6), X(0), 0, comment="strip start")
+    elif op == "fill":
+        b.emit("addi", X(7), X(0), int(float(row.get("value", 0) or 0)))
+        b.emit("vmv.v.x", ya, X(7))
+    main, tail = divmod(total, vm)
+
+    def body(off: Affine, vl: int) -> None:
+        if op == "add":
+            b.emit(f"vle{sew}.v", ya, b.mem("a", off, sew))
+            b.emit(f"vle{sew}.v", yb, b.mem("b", off, sew))
+            b.emit("vadd.vv", ya, ya, yb)
+        elif arange:
+            b.emit("vadd.vx", ya, base, X(6))
+            b.emit("addi", X(6), X(6), vl)
+        b.emit(f"vse{sew}.v", ya, b.mem("y", off, sew))
+
+    if main:
+        b.vsetvli(vm, sew, lmul)
+        with kc.rep("i", main, ptrs=3) as i:
+            body(i * vm, vm)
+    if tail:
+        b.vsetvli(tail, sew, lmul)
+        body(Affine(main * vm), tail)
+    return kc.program(kind="elementwise", op=op, dtype=dt)
 
 
 def _pow(kc: Kc, p: float, integer: bool) -> None:
