@@ -21,9 +21,9 @@ def test_prefill_matches_sdpa(matches_reference, hkv, grp, sq, extra, d, causal,
 
 
 @settings(max_examples=10, deadline=None)
-@given(b=st.integers(1, 2), hkv=st.integers(1, 2), grp=st.integers(1, 4),
+@given(b=st.integers(1, 2), hkv=st.integers(1, 2), grp=st.sampled_from([1, 2, 3, 4, 6, 8]),
        skv=st.integers(1, 40), d=st.sampled_from([8, 16, 64]), isa=ISA,
-       vlen=st.sampled_from([128, 256, 512]), dtype=st.sampled_from(["bf16", "fp32"]))
+       vlen=st.sampled_from([128, 256, 512, 1024]), dtype=st.sampled_from(["bf16", "fp32"]))
 def test_decode_matches_sdpa(matches_reference, b, hkv, grp, skv, d, isa, vlen, dtype):
     row = {"kind": "attention", "B": b, "Hq": hkv * grp, "Hkv": hkv, "Sq": 1, "Skv": skv,
            "D": d, "causal": True}
@@ -50,3 +50,15 @@ def test_decode_uses_segmented_sums_instead_of_per_key_reductions():
     seg = lower(row, "rvv+xattn:segred", Core()).counts().by_mnemonic
     assert rvv["vfredusum.vs"] >= 4 * 64
     assert seg["vfsegredsum.vv"] == 4 * 64 // 4
+
+
+def test_decode_loads_each_kv_row_once_per_kv_head():
+    """GQA: the 4 query heads of a group share every K and V load (FlashDecoding)."""
+    row = {"kind": "attention", "B": 1, "Hq": 8, "Hkv": 2, "Sq": 1, "Skv": 64, "D": 64}
+    for isa in ("rvv", "rvv+xattn"):
+        p = lower(row, isa, Core(vlen=512))
+        kv = {"K": 0, "V": 0}
+        for ins, n in p.walk():
+            if ins.mem is not None and ins.mem.buf in kv:
+                kv[ins.mem.buf] += n * ins.vl
+        assert kv == {"K": 2 * 64 * 64, "V": 2 * 64 * 64}, (isa, kv)
