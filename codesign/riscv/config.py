@@ -212,6 +212,11 @@ class KernelConfig:
     lmul: int = param(4, "LMUL of FP32 streaming loops", "", "isa.core.Core default")
     gemm_mr: int = param(7, "rows of C held in registers by the GEMM micro-kernel", "rows",
                          "isa.core.Core default")
+    gemm_kc: int = param(1024, "K depth of a GEMM cache block (BLIS kc)", "elements",
+                         "isa.core.Core default")
+    gemm_nc: int = param(128, "N width of a GEMM cache block (BLIS nc): the kc x nc B panel "
+                         "stays in L2 across M blocks", "columns",
+                         "isa.core.Core default: 256 KiB BF16 panel, a quarter of a 1 MiB L2")
     attn_bc: int = param(8, "keys per FlashAttention tile", "keys", "isa.core.Core default")
     decode_splits: int = param(4, "split-KV partitions of decode attention", "splits",
                                "isa.core.Core default")
@@ -300,7 +305,8 @@ class RiscvConfig:
         """The isa.core.Core shape kernels are generated for."""
         k = self.kernel
         return Core(vlen=self.vector.vlen, dlen=self.vector.dlen, dtype=dtype, lmul=k.lmul,
-                    gemm_mr=k.gemm_mr, attn_bc=k.attn_bc, decode_splits=k.decode_splits)
+                    gemm_mr=k.gemm_mr, gemm_kc=k.gemm_kc, gemm_nc=k.gemm_nc,
+                    attn_bc=k.attn_bc, decode_splits=k.decode_splits)
 
     @property
     def exp_width_bits(self) -> int:

@@ -59,7 +59,10 @@ UTIL_COLUMNS = (*(f"util_{u}" for u in VECTOR_UNITS), "util_issue", "util_l1", "
 COMPUTE_WORK = ("int", "fma", "permute", "exp", "matrix")  # reduction/fdiv: latency-bound
 ROW_SPLIT = ("norm", "softmax", "rope", "reduction", "router", "embedding")
 FLAT_SPLIT = ("activation", "elementwise", "copy")
-_DTYPES = {"bf16": "bf16", "fp16": "bf16", "fp32": "fp32"}
+# Trace dtype -> the Core's storage dtype. Integer rows (positions, expert indices) carry
+# their own dtype in the row, which the integer kernels read; the Core's dtype only picks
+# the floating-point storage of float operands.
+_DTYPES = {"bf16": "bf16", "fp16": "bf16", "fp32": "fp32", "int64": "fp32", "int32": "fp32"}
 
 
 # ---- splitting an op over cores ----------------------------------------------------------

@@ -17,7 +17,8 @@ from workloads.schema import KINDS
 
 BASE = {"G": 1, "dtype": "bf16", "causal": False}
 SMALL: dict[str, list[dict]] = {
-    "gemm": [dict(op="matmul", M=1, N=256, K=96), dict(op="matmul", M=16, N=64, K=128)],
+    # the second shape is big enough for the cache-blocked mmacc kernel to loop
+    "gemm": [dict(op="matmul", M=1, N=256, K=96), dict(op="matmul", M=32, N=128, K=512)],
     "attention": [dict(op="sdpa", B=1, Hq=2, Hkv=1, Sq=1, Skv=256, D=64),
                   dict(op="sdpa", B=1, Hq=1, Hkv=1, Sq=32, Skv=64, D=32, causal=True)],
     "softmax": [dict(op="softmax", M=24, N=96)],

@@ -80,7 +80,7 @@ def test_repeat_multiplies_and_never_resimulates(tiny_prefill):
     r1 = t.simulate(Trace(one, tr.meta))
     r2 = make("spatz-like", {"sim.window": 3}).simulate(Trace(many, tr.meta))
     # a fresh config (window 3) simulates every distinct op once, whatever the repeat
-    distinct = r2.ops.drop_duplicates("signature")
+    distinct = r2.ops.drop_duplicates(["signature", "cores"])  # a program per core count
     assert (r2.ops["simulated_instructions"] > 0).sum() <= len(distinct)
     r3 = t.simulate(Trace(many, tr.meta))
     assert r3.latency_s == pytest.approx(1000 * r1.latency_s)
@@ -88,13 +88,23 @@ def test_repeat_multiplies_and_never_resimulates(tiny_prefill):
 
 
 def test_missing_kernels_policy(tiny_prefill):
-    res = make("x280-like").simulate(tiny_prefill)
+    """An op no kernel covers (an int8 elementwise add) is timed at its roofline and
+    marked unmodelled, or refused with sim.missing_kernels = "error"."""
+    from workloads.schema import trace_from_rows
+
+    rows = tiny_prefill.ops.to_dict("records")
+    rows.append({**rows[-1], "kind": "elementwise", "op": "add", "name": "int8_add",
+                 "dtype": "int8", "weight_dtype": "", "M": 4, "N": 64, "K": 0, "G": 1,
+                 "flops": 256, "bytes_read": 512, "bytes_written": 256, "repeat": 1})
+    tr = trace_from_rows(rows, tiny_prefill.meta)
+    res = make("x280-like").simulate(tr)
     missing = res.ops[~res.ops["modelled"]]
-    assert len(missing) > 0  # kinds the kernel library lacks (isa.kernels.MISSING)
+    assert missing["name"].tolist() == ["int8_add"]
     assert missing["seconds"].to_numpy() == pytest.approx(
         missing["roofline_seconds"].to_numpy())
+    assert res.ops["modelled"].sum() == len(tiny_prefill.ops)  # every traced op has a kernel
     with pytest.raises(cd.CodesignError, match=r"no kernel|no RISC-V kernel"):
-        make("x280-like", {"sim.missing_kernels": "error"}).simulate(tiny_prefill)
+        make("x280-like", {"sim.missing_kernels": "error"}).simulate(tr)
 
 
 def test_more_cores_run_a_parallel_op_faster():
