@@ -47,7 +47,8 @@ def format_table(rows: pd.DataFrame | Sequence[dict[str, Any]], floatfmt: str = 
         line = []
         for v in rec:
             if isinstance(v, float):
-                line.append(floatfmt.format(v))
+                # large values in full with thousands separators, not as 3.949e+04
+                line.append(f"{v:,.0f}" if abs(v) >= 1e4 else floatfmt.format(v))
             else:
                 line.append(str(v))
         cells.append(line)
