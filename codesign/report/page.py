@@ -52,13 +52,18 @@ class Report:
 
 # ---- building --------------------------------------------------------------------------
 
+
+def _number(v: float) -> str:
+    """4 significant digits; large values in full with thousands separators."""
+    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.4g}"
+
 def _summary_table(results: Sequence[Result], base: Result) -> pd.DataFrame:
     rows = []
     for r in results:
         s = r.summary()
         rows.append({"target": r.target, "family": r.family,
-                     "latency (ms)": f"{r.latency_s * 1e3:.4g}",
-                     "tokens/s": f"{s['tokens_per_s']:.4g}",
+                     "latency (ms)": _number(r.latency_s * 1e3),
+                     "tokens/s": _number(s["tokens_per_s"]),
                      f"speedup over {base.target}": f"{base.latency_s / r.latency_s:.3g}x"
                      if r.latency_s > 0 else "",
                      "top kind": next(iter(s["seconds_by_kind"]), "")})
