@@ -15,8 +15,15 @@ O^T = alpha*O^T + P V (D x (vle + vfmul + Bc x (flh + vfmacc.vf) + vse)); O = O^
 the end (vfrdiv.vf on RVV, vfrec.v with Xattn), stored with D strided stores.
 Bc = ``core.attn_bc`` (8) when exp is one instruction; 4 on plain RVV, whose polynomial
 exp needs 5 temporaries (register budget: 14 free m2 groups).
-Causal query blocks have different numbers of key blocks, so they are emitted one by
-one (the loop nest stays affine); non-causal query blocks are a loop.
+Causal query blocks have different numbers of key blocks, but loop trip counts are
+constants, so the causal triangle is cut into constant-shape pieces: pass 1 (a loop over
+query blocks) builds Q^T and does the diagonal band (the mask depends only on positions
+relative to the block: same code for every block) and the keys before the new tokens; the
+strictly lower triangle of block pairs (i, j < i) is split dyadically into squares (i and
+j first differ in bit l: square size 2^l), one loop per level over its squares; a last
+pass divides by l. Per query block Q^T, O^T and (m, l) live in scratch between passes.
+The work is exactly causal and the static size grows with log2(Sq / Br) (~1.1k
+instructions at Sq=2048, was ~37k with one code per query block).
 
 Decode (Sq = 1), split-KV with the GQA group sharing K/V (FlashDecoding): the Skv keys
 are cut into ``core.decode_splits`` partitions, each giving (m, l, o[D]) per query head that
@@ -92,8 +99,12 @@ def _prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,
     m_r, l_r, mn_r, al_r, q_r = regs[bc:bc + 5]
     tmps = tuple(r.n for r in regs[bc + 5:bc + 10]) if poly else ()
     qp_r = regs[bc + 5]
-    b.buffer("qt", "fp32", d * br, "scratch")
-    b.buffer("oacc", "fp32", d * br, "scratch")
+    # causal: per query block Q^T, O^T and (m, l) live in scratch between the passes
+    nblk = (sq // br + (1 if sq % br else 0)) if causal else 1
+    b.buffer("qt", "fp32", nblk * d * br, "scratch")
+    b.buffer("oacc", "fp32", nblk * d * br, "scratch")
+    if causal:
+        b.buffer("ml", "fp32", nblk * 2 * br, "scratch")
     scale = 1.0 / math.sqrt(d)
     fscale = kc.fconst(scale)
     neg_inf = kc.fconst(float("-inf"))
@@ -105,73 +116,137 @@ def _prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,
         qbase = qh * (sq * d)
         kbase = kvh * (skv * d)
 
-        def qblock(q0: Affine | int, nq: int, qpos_min: int | None) -> None:
+        def kblock(sb: Affine, c0: Affine, w: int, mask: tuple[int, int] | None) -> None:
+            _key_block(kc, kbase, sb, c0, w, mask, s_regs, m_r, l_r, mn_r, al_r, q_r,
+                       qp_r, tmps, d, br, neg_inf)
+
+        def run(sb: Affine, k0: Affine | int, n: int) -> None:
+            """Unmasked keys k0 .. k0+n-1: a constant-trip loop of Bc-key blocks + tail."""
+            full, rem = divmod(n, bc)
+            if full:
+                with kc.rep("kb", full, ptrs=2) as kb:
+                    kblock(sb, Affine.of(k0) + kb * bc, bc, None)
+            if rem:
+                kblock(sb, Affine.of(k0) + full * bc, rem, None)
+
+        def init(q0: Affine | int, sb: Affine, nq: int) -> None:
             kc.set32(nq)
             b.emit("vmv.v.i", l_r, 0)
             with kc.rep("d", d, ptrs=3) as dd:
-                kc.load(q_r, "Q", qbase + q0 * d + dd, stride=d)
+                kc.load(q_r, "Q", qbase + Affine.of(q0) * d + dd, stride=d)
                 b.emit("vfmul.vf", q_r, q_r, fscale)
-                b.emit("vse32.v", q_r, b.mem("qt", dd * br, 32))
-                b.emit("vse32.v", l_r, b.mem("oacc", dd * br, 32))
+                b.emit("vse32.v", q_r, b.mem("qt", sb + dd * br, 32))
+                b.emit("vse32.v", l_r, b.mem("oacc", sb + dd * br, 32))
             b.emit("vfmv.v.f", m_r, neg_inf)
-            if qpos_min is None:  # no mask: every key
-                blocks = [(0, skv // bc, bc, False)]
-                if skv % bc:
-                    blocks.append(((skv // bc) * bc, 1, skv % bc, False))
-            else:
-                qpos_max = qpos_min + nq - 1
-                kend = min(skv, qpos_max + 1)
-                nfree = min(kend, qpos_min + 1) // bc
-                blocks = [(0, nfree, bc, False)] if nfree else []
-                c0 = nfree * bc
-                while c0 < kend:
-                    w = min(bc, kend - c0)
-                    blocks.append((c0, 1, w, c0 + w - 1 > qpos_min))
-                    c0 += w
-            for c0, count, w, masked in blocks:
-                if count == 0:
-                    continue
-                with kc.rep("kb", count, ptrs=2) as kb:
-                    _key_block(kc, kbase, Affine.of(c0) + kb * bc, w, masked, qpos_min,
-                               s_regs, m_r, l_r, mn_r, al_r, q_r, qp_r, tmps, d, br, neg_inf)
+
+        def finish(q0: Affine | int, sb: Affine, nq: int) -> None:
+            kc.set32(nq)
             kc.recip(al_r, l_r)
             with kc.rep("d", d, ptrs=3) as dd:
-                b.emit("vle32.v", q_r, b.mem("oacc", dd * br, 32))
+                b.emit("vle32.v", q_r, b.mem("oacc", sb + dd * br, 32))
                 b.emit("vfmul.vv", q_r, q_r, al_r)
-                kc.store(q_r, "O", qbase + q0 * d + dd, stride=d)
+                kc.store(q_r, "O", qbase + Affine.of(q0) * d + dd, stride=d)
+
+        def diagonal(q0: Affine | int, sb: Affine, nq: int) -> None:
+            """Keys at the positions of the block's own queries (the diagonal band): the
+            mask only depends on positions relative to the block, so it is the same code
+            for every query block. Key 0 of the band is visible to every query of the
+            block: the running max is finite after the first band block."""
+            for c0 in range(0, nq, bc):
+                kblock(sb, Affine.of(q0) + off + c0, min(bc, nq - c0), (0, c0))
 
         nfull, tail = divmod(sq, br)
-        if causal:
-            for qb in range(nfull):
-                qblock(qb * br, br, off + qb * br)
-            if tail:
-                qblock(nfull * br, tail, off + nfull * br)
-        else:
+        if not causal:
             if nfull:
                 with kc.rep("qb", nfull, ptrs=2) as qb:
-                    qblock(qb * br, br, None)
+                    init(qb * br, Affine(0), br)
+                    run(Affine(0), 0, skv)
+                    finish(qb * br, Affine(0), br)
             if tail:
-                qblock(nfull * br, tail, None)
+                init(nfull * br, Affine(0), tail)
+                run(Affine(0), 0, skv)
+                finish(nfull * br, Affine(0), tail)
+            return
+
+        # Causal, as a loop nest whose size does not grow with Sq. Query block i (of N)
+        # sees the keys before the new tokens [0, off), the key blocks j < i of the new
+        # tokens (unmasked) and its diagonal band (masked). Pass 1 (loop over i): Q^T, the
+        # band and [0, off). The strictly lower triangle {(i, j): j < i} is split into
+        # squares (dyadic: i and j first differ in bit l; square size S = 2^l): level l
+        # is one loop over its squares x the S query blocks of a square x a constant S*Br
+        # keys, with (m, l) saved per query block between visits. Every (i, j) is visited
+        # once: the work is exactly causal. Last pass: O = O^T / l.
+        def ml_io(sb_ml: Affine, store: bool) -> None:
+            op = "vse32.v" if store else "vle32.v"
+            b.emit(op, m_r, b.mem("ml", sb_ml, 32))
+            b.emit(op, l_r, b.mem("ml", sb_ml + br, 32))
+
+        if nfull:
+            with kc.rep("qb", nfull, ptrs=2) as i:
+                sb = i * (d * br)
+                init(i * br, sb, br)
+                diagonal(i * br, sb, br)
+                if off:
+                    run(sb, 0, off)
+                ml_io(i * (2 * br), True)
+            size = 1
+            while size < nfull:
+                size *= 2
+            size //= 2
+            while size >= 1:
+                nsqr = nfull // (2 * size)
+                groups = []
+                if nsqr:
+                    groups.append((nsqr, size))
+                r0 = (2 * nsqr + 1) * size
+                if r0 < nfull:
+                    groups.append((1, nfull - r0))
+                base = 0
+                for count, rows in groups:
+                    with kc.rep("sqr", count, ptrs=2) as s, kc.rep("qi", rows, ptrs=2) as qi:
+                        blk = s * (2 * size) + qi + (base * 2 + 1) * size
+                        kc.set32(br)
+                        ml_io(blk * (2 * br), False)
+                        run(blk * (d * br), (s * (2 * size) + base * 2 * size) * br + off,
+                            size * br)
+                        ml_io(blk * (2 * br), True)
+                    base += count
+                size //= 2
+            with kc.rep("qb", nfull, ptrs=2) as i:
+                kc.set32(br)
+                b.emit("vle32.v", l_r, b.mem("ml", i * (2 * br) + br, 32))
+                finish(i * br, i * (d * br), br)
+        if tail:
+            sb = Affine(nfull * d * br)
+            init(nfull * br, sb, tail)
+            diagonal(nfull * br, sb, tail)
+            run(sb, 0, off + nfull * br)
+            finish(nfull * br, sb, tail)
 
 
-def _key_block(kc: Kc, kbase: Affine, c0: Affine, w: int, masked: bool, qpos_min: int | None,
-               s_regs, m_r, l_r, mn_r, al_r, q_r, qp_r, tmps, d: int, br: int, neg_inf) -> None:
+def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
+               mask: tuple[int, int] | None, s_regs, m_r, l_r, mn_r, al_r, q_r, qp_r, tmps,
+               d: int, br: int, neg_inf) -> None:
+    """One block of w keys c0.. for the query block whose Q^T / O^T scratch starts at sb.
+    ``mask = (q, k)``: query lane r has relative position q + r, key c relative k + c;
+    keys after the query are masked."""
     b = kc.b
     s = s_regs[:w]
     for r in s:
         b.emit("vmv.v.i", r, 0)
     with kc.rep("d", d, ptrs=3) as dd:
-        b.emit("vle32.v", q_r, b.mem("qt", dd * br, 32))
+        b.emit("vle32.v", q_r, b.mem("qt", sb + dd * br, 32))
         for c, r in enumerate(s):
             kc.sload(F(1 + c), "K", kbase + (c0 + c) * d + dd)
             b.emit("vfmacc.vf", r, F(1 + c), q_r, comment="S[:, c] += Q^T[d] * K[c, d]")
-    if masked:
-        assert qpos_min is not None and not c0.terms
+    if mask is not None:
+        qrel, krel = mask
         b.emit("vid.v", qp_r)
-        b.emit("addi", X(21), X(0), qpos_min)
-        b.emit("vadd.vx", qp_r, qp_r, X(21), comment="query positions")
+        if qrel:
+            b.emit("addi", X(21), X(0), qrel)
+            b.emit("vadd.vx", qp_r, qp_r, X(21), comment="query positions")
         for c, r in enumerate(s):
-            b.emit("addi", X(22), X(0), c0.const + c)
+            b.emit("addi", X(22), X(0), krel + c)
             b.emit("vmslt.vx", V(0), qp_r, X(22), comment="query before key: masked")
             b.emit("vfmerge.vfm", r, r, neg_inf)
     b.emit("vfmax.vv", mn_r, m_r, s[0])
@@ -188,12 +263,12 @@ def _key_block(kc: Kc, kbase: Affine, c0: Affine, w: int, masked: bool, qpos_min
     for r in s:
         b.emit("vfadd.vv", l_r, l_r, r)
     with kc.rep("d", d, ptrs=3) as dd:
-        b.emit("vle32.v", q_r, b.mem("oacc", dd * br, 32))
+        b.emit("vle32.v", q_r, b.mem("oacc", sb + dd * br, 32))
         b.emit("vfmul.vv", q_r, q_r, al_r)
         for c, r in enumerate(s):
             kc.sload(F(1 + c), "V", kbase + (c0 + c) * d + dd)
             b.emit("vfmacc.vf", q_r, F(1 + c), r, comment="O^T[d] += P[:, c] * V[c, d]")
-        b.emit("vse32.v", q_r, b.mem("oacc", dd * br, 32))
+        b.emit("vse32.v", q_r, b.mem("oacc", sb + dd * br, 32))
 
 
 # ---- decode -------------------------------------------------------------------------------

@@ -6,13 +6,15 @@ from hypothesis import strategies as st
 from isa import Core
 from isa.kernels import lower
 
-ISA = st.sampled_from(["rvv", "rvv+xattn", "rvv+xattn:segred", "rvv+xattn:vfexp,vfrec"])
+ISA = st.sampled_from(["rvv", "rvv+xattn", "rvv+xattn:segred", "rvv+xattn:vfexp,vfrec",
+                       "rvv+xattn:mmacc", "rvv+xattn:-mmacc"])
 
 
 @settings(max_examples=10, deadline=None)
-@given(hkv=st.integers(1, 2), grp=st.integers(1, 2), sq=st.integers(2, 12),
-       extra=st.integers(0, 9), d=st.sampled_from([4, 8, 16]), causal=st.booleans(),
-       isa=ISA, vlen=st.sampled_from([128, 256]), dtype=st.sampled_from(["bf16", "fp32"]))
+@given(hkv=st.integers(1, 2), grp=st.integers(1, 2), sq=st.integers(2, 60),
+       extra=st.sampled_from([0, 1, 5, 9, 17]), d=st.sampled_from([4, 8, 16]),
+       causal=st.booleans(), isa=ISA, vlen=st.sampled_from([128, 256]),
+       dtype=st.sampled_from(["bf16", "fp32"]))
 def test_prefill_matches_sdpa(matches_reference, hkv, grp, sq, extra, d, causal, isa, vlen,
                               dtype):
     row = {"kind": "attention", "B": 1, "Hq": hkv * grp, "Hkv": hkv, "Sq": sq,
@@ -62,3 +64,25 @@ def test_decode_loads_each_kv_row_once_per_kv_head():
             if ins.mem is not None and ins.mem.buf in kv:
                 kv[ins.mem.buf] += n * ins.vl
         assert kv == {"K": 2 * 64 * 64, "V": 2 * 64 * 64}, (isa, kv)
+
+
+def _causal_prefill(sq, skv=None):
+    return {"kind": "attention", "B": 1, "Hq": 2, "Hkv": 1, "Sq": sq, "Skv": skv or sq,
+            "D": 16, "causal": True}
+
+
+def test_causal_prefill_static_size_does_not_grow_with_sq():
+    """Causal prefill is a loop nest (log2 levels of squares), not one code per block."""
+    sizes = [lower(_causal_prefill(sq), "rvv+xattn", Core()).static_size()
+             for sq in (512, 2048, 8192)]
+    assert sizes[2] - sizes[0] <= 2 * (sizes[1] - sizes[0]) + 50 and sizes[2] < 2000, sizes
+
+
+def test_causal_prefill_work_is_exactly_causal():
+    """Each query block reads K up to the end of its diagonal band, nothing more."""
+    for sq, skv, vlen in ((37, 40, 256), (64, 64, 128), (100, 131, 128)):
+        p = lower(_causal_prefill(sq, skv), "rvv", Core(vlen=vlen))
+        br = vlen // 16
+        keys = sum(skv - sq + min(q0 + br, sq) for q0 in range(0, sq, br))
+        kloads = sum(n for i, n in p.walk() if i.mem is not None and i.mem.buf == "K")
+        assert kloads == 2 * 16 * keys, (sq, skv)
