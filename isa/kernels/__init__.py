@@ -47,6 +47,24 @@ _POSITIVE = {("elementwise", "sqrt"), ("elementwise", "rsqrt"), ("elementwise", 
              ("elementwise", "reciprocal")}
 
 
+def kernel_for(kind: str) -> Lowering:
+    """The lowering registered for a trace kind."""
+    try:
+        return KERNELS[kind]
+    except KeyError:
+        raise IsaError(f"unknown op kind {kind!r}; valid: {', '.join(KERNELS)}") from None
+
+
+def register_kernel(kind: str, lowering: Lowering) -> Lowering:
+    """Make ``lowering(op_row, isa, core) -> Program`` the kernel of a trace kind (for
+    instance one that uses a new instruction and falls back to the library's kernel
+    otherwise); returns the lowering it replaces. Timing caches key on the program's text,
+    so results of the new kernel never mix with the old one's."""
+    previous = kernel_for(kind)
+    KERNELS[kind] = lowering
+    return previous
+
+
 def lower(op_row: Mapping[str, Any], isa: Isa | str = "rvv", core: Core | None = None) -> Program:
     kind = str(op_row.get("kind", ""))
     fn = KERNELS.get(kind)

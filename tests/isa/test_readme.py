@@ -5,6 +5,10 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
+from isa.errors import IsaError
+
 README = Path(__file__).resolve().parents[2] / "isa" / "README.md"
 
 
@@ -16,3 +20,23 @@ def test_readme_extension_snippet_prints_documented_output():
     with contextlib.redirect_stdout(buf):
         exec(compile(code, str(README), "exec"), {})
     assert buf.getvalue() == expected
+
+
+def test_a_user_kernel_replaces_and_restores_a_kind() -> None:
+    from isa import kernels
+
+    calls = []
+
+    def mine(row, isa, core=None):
+        calls.append(row["op"])
+        return builtin(row, isa, core)
+
+    builtin = kernels.register_kernel("activation", mine)
+    try:
+        prog = kernels.lower({"kind": "activation", "op": "silu", "M": 2, "N": 64,
+                              "dtype": "bf16"}, "rvv")
+        assert calls == ["silu"] and prog.counts().total > 0
+    finally:
+        assert kernels.register_kernel("activation", builtin) is mine
+    with pytest.raises(IsaError, match="unknown op kind 'conv3d'"):
+        kernels.register_kernel("conv3d", mine)
