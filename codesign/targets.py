@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
 
+import pandas as pd
+
+from codesign import config as C
 from codesign.errors import CodesignError
+from codesign.result import Result
 
 # Modules of the target families, in the order `codesign targets` lists them.
 FAMILY_MODULES: tuple[str, ...] = ("codesign.gpu", "codesign.riscv")
@@ -31,6 +36,37 @@ class Target(Protocol):
     fingerprint: str
 
     def simulate(self, trace: Any) -> Any: ...
+
+
+@dataclass
+class PresetTarget:
+    """A family's preset with overrides applied. A family subclasses it, names itself in
+    ``family`` and times a trace's ops in ``time_ops`` (returning the Result's ops table);
+    ops run one after another, so the latency is the sum of their total seconds."""
+
+    family: ClassVar[str] = ""
+    name: str
+    config: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        return C.fingerprint(self.config)
+
+    @property
+    def description(self) -> str:
+        return str(self.meta.get("description", ""))
+
+    def time_ops(self, ops: pd.DataFrame) -> pd.DataFrame:
+        raise NotImplementedError(f"{type(self).__name__} must time ops")
+
+    def simulate(self, trace: Any) -> Result:
+        ops = self.time_ops(trace.ops)
+        return Result(
+            target=self.name, ops=ops, latency_s=float(ops["total_seconds"].sum()),
+            trace_meta=dict(trace.meta), config=C.to_dict(self.config),
+            fingerprint=self.fingerprint, family=self.family,
+        )
 
 
 def _families() -> list[Any]:

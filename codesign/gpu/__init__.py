@@ -6,16 +6,18 @@ The registry (:mod:`codesign.targets`) calls :func:`names`, :func:`owns` and :fu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+import pandas as pd
 
 from codesign import config as C
 from codesign.errors import CodesignError
 from codesign.gpu.config import GPUConfig
 from codesign.gpu.model import time_ops
-from codesign.result import Result
+from codesign.targets import PresetTarget
 
 FAMILY = "gpu"
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets" / "gpu"
@@ -53,29 +55,14 @@ def describe(name: str) -> str:
 
 
 @dataclass
-class GPUTarget:
+class GPUTarget(PresetTarget):
     """A GPU preset with overrides applied; ``simulate`` times a trace on it."""
 
-    name: str
+    family: ClassVar[str] = FAMILY
     config: GPUConfig
-    meta: dict[str, Any] = field(default_factory=dict)
-    family: str = FAMILY
 
-    @property
-    def fingerprint(self) -> str:
-        return C.fingerprint(self.config)
-
-    @property
-    def description(self) -> str:
-        return str(self.meta.get("description", ""))
-
-    def simulate(self, trace: Any) -> Result:
-        ops = time_ops(self.config, trace.ops)
-        return Result(
-            target=self.name, ops=ops, latency_s=float(ops["total_seconds"].sum()),
-            trace_meta=dict(trace.meta), config=C.to_dict(self.config),
-            fingerprint=self.fingerprint, family=FAMILY,
-        )
+    def time_ops(self, ops: pd.DataFrame) -> pd.DataFrame:
+        return time_ops(self.config, ops)
 
 
 def make(name: str, overrides: Mapping[str, Any] | None = None) -> GPUTarget:

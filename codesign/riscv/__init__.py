@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+import pandas as pd
 
 from codesign import config as C
 from codesign.errors import CodesignError
-from codesign.result import Result
 from codesign.riscv.config import RiscvConfig
+from codesign.targets import PresetTarget
 from isa.errors import IsaError
 from isa.instructions import parse_isa
 
@@ -74,31 +76,16 @@ def describe(name: str) -> str:
 
 
 @dataclass
-class RiscvTarget:
+class RiscvTarget(PresetTarget):
     """A RISC-V cluster preset with overrides applied; ``simulate`` times a trace on it."""
 
-    name: str
+    family: ClassVar[str] = FAMILY
     config: RiscvConfig
-    meta: dict[str, Any] = field(default_factory=dict)
-    family: str = FAMILY
     mode: str = "steady"  # "full": simulate every instruction (validation only)
 
-    @property
-    def fingerprint(self) -> str:
-        return C.fingerprint(self.config)
-
-    @property
-    def description(self) -> str:
-        return str(self.meta.get("description", ""))
-
-    def simulate(self, trace: Any) -> Result:
+    def time_ops(self, ops: pd.DataFrame) -> pd.DataFrame:
         from codesign.riscv.replay import replay
-        ops = replay(trace.ops, self.config, self.mode)
-        return Result(
-            target=self.name, ops=ops, latency_s=float(ops["total_seconds"].sum()),
-            trace_meta=dict(trace.meta), config=C.to_dict(self.config),
-            fingerprint=self.fingerprint, family=FAMILY,
-        )
+        return replay(ops, self.config, self.mode)
 
 
 def make(name: str, overrides: Mapping[str, Any] | None = None) -> RiscvTarget:
