@@ -86,3 +86,32 @@ def test_causal_prefill_work_is_exactly_causal():
         keys = sum(skv - sq + min(q0 + br, sq) for q0 in range(0, sq, br))
         kloads = sum(n for i, n in p.walk() if i.mem is not None and i.mem.buf == "K")
         assert kloads == 2 * 16 * keys, (sq, skv)
+
+
+@settings(max_examples=8, deadline=None)
+@given(hkv=st.integers(1, 2), grp=st.integers(1, 2), nq=st.integers(1, 5),
+       nextra=st.integers(0, 2), causal=st.booleans(), dm=st.integers(1, 2),
+       isa=st.sampled_from(["rvv+xattn", "rvv+xattn:mmacc", "rvv+xattn:-mmacc"]),
+       vlen=st.sampled_from([128, 256, 512, 1024]))
+def test_vfwmmacc_prefill_matches_sdpa(matches_reference, hkv, grp, nq, nextra, causal, dm,
+                                       isa, vlen):
+    """Tile path: shapes in whole Br = Bc = K_t blocks (BF16; P rounded to BF16 for PV as
+    FA2 on tensor cores: 2^-9 relative per probability, inside the BF16 1e-2 tolerance)."""
+    from isa.instructions import tile_geometry
+    bk = max(t.k for t in (tile_geometry(vlen, lm) for lm in (1, 2, 4)) if t.c_regs <= 4)
+    row = {"kind": "attention", "B": 1, "Hq": hkv * grp, "Hkv": hkv, "Sq": nq * bk,
+           "Skv": (nq + nextra) * bk, "D": dm * bk, "causal": causal}
+    matches_reference(row, isa, vlen, "bf16")
+    prog = lower(row, isa, Core(vlen=vlen))
+    # the tile path needs vfexp and segred too: rvv+xattn:mmacc alone runs the RVV kernel
+    assert (prog.counts().by_mnemonic.get("vfwmmacc.vv", 0) > 0) == (isa == "rvv+xattn")
+
+
+def test_vfwmmacc_prefill_is_exactly_causal_and_compact():
+    row = {"kind": "attention", "B": 1, "Hq": 16, "Hkv": 4, "Sq": 2048, "Skv": 2048,
+           "D": 256, "causal": True}
+    p = lower(row, "rvv+xattn", Core(vlen=512))
+    c = p.counts().by_mnemonic
+    nb = 2048 // 16  # 16x16 blocks; S: 4 tiles x 16 D steps, PV: 2 tiles x 32 O tiles
+    assert c["vfwmmacc.vv"] == 16 * (nb * (nb + 1) // 2) * (4 * 16 + 2 * 32)
+    assert p.static_size() < 2000
