@@ -67,3 +67,58 @@ def test_console_script_runs_and_exits_2_on_bad_choice() -> None:
                           "--phase", "train"], capture_output=True, text=True)
     assert bad.returncode == 2
     assert "invalid choice: 'train'" in bad.stderr and "'prefill', 'decode'" in bad.stderr
+
+
+def _saved_trace(tmp_path):
+    from workloads.schema import trace_from_rows
+
+    meta = {"model": "synthetic", "scenario": {"phase": "decode", "batch": 1, "seq": 0,
+                                               "context": 8}}
+    tr = trace_from_rows([dict(kind="gemm", op="matmul", name="w", module="w", M=1, N=64,
+                               K=64, flops=8192, bytes_read=8320, bytes_written=128,
+                               weight_dtype="bf16")], meta)
+    return tr.save(tmp_path / "ok.parquet")
+
+
+def _schema_mismatch(tmp_path):
+    import json as _json
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(_saved_trace(tmp_path))
+    meta = _json.loads(table.schema.metadata[b"codesign.trace"])
+    meta["schema_version"] = 999
+    path = tmp_path / "future.parquet"
+    pq.write_table(table.replace_schema_metadata(
+        {b"codesign.trace": _json.dumps(meta).encode()}), path)
+    return path
+
+
+def _corrupted(tmp_path):
+    path = _saved_trace(tmp_path)
+    path.write_bytes(path.read_bytes()[:100])
+    return path
+
+
+def _foreign(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "foreign.parquet"
+    pq.write_table(pa.table({"x": [1, 2]}), path)
+    return path
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (_corrupted, "is not a readable Parquet trace"),
+    (_foreign, "is a Parquet file but not a codesign trace"),
+    (_schema_mismatch, "has trace schema version 999; this codesign reads version 1"),
+])
+def test_bad_trace_files_given_to_run_are_one_line_exit_2(tmp_path, capsys, make,
+                                                          message) -> None:
+    path = make(tmp_path)
+    assert main(["run", str(path), "--target", "h100-sxm"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    # and a good trace file runs
+    assert main(["run", str(_saved_trace(tmp_path)), "--target", "h100-sxm"]) == 0
