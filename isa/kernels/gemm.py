@@ -24,7 +24,12 @@ one k step take no longer than its tile multiplies (riscv.md 6 #4: occupancy M*N
 MACs-per-cycle; tile loads one row per cycle): VLEN=512 gives 8x8x16 tiles (LMUL=4) in a
 2x2 block, 32 load cycles per 64 matrix cycles. B is stored transposed (``Bt[N,K]``, the
 torch ``nn.Linear.weight`` layout: weights are packed once, offline). Used when M, N are
-multiples of the C block and K of the tile depth; otherwise the RVV kernel runs.
+K is a multiple of the tile depth and the C block fits in M x N (otherwise the RVV kernel
+runs). M and N remainders: the last M rows run as tiles of fewer rows (``vmtl.v`` of r < M_t
+rows into a zeroed register: rows >= r stay zero and their C rows are never stored), the
+last N columns as fewer tiles per block, and the last N mod N_t columns (C tiles are stored
+whole rows, so column-partial tiles cannot be) on the RVV micro-kernel reading B^T with a
+strided load (``vlse16.v``, pitch K).
 """
 
 from __future__ import annotations
@@ -75,9 +80,11 @@ def mmacc_plan(core: Core, m: int, n: int, k: int) -> MmaccPlan | None:
     Per k step the bm + bn tile loads take ``rows x ceil(K_t*16/DLEN)`` cycles each on the
     load sequencer and the bm*bn tile multiplies their occupancy on the matrix array; the
     plan maximises the array's share (multiplies / max(loads, multiplies)), then the MACs
-    per k step (fewer instructions)."""
+    per k step (fewer instructions). A block that divides M and N is preferred; otherwise
+    the plan needs one whole C block (rows <= M, cols <= N) and the M / N remainders run
+    as smaller and row-partial tiles (and the last < tile-N columns on the RVV kernel)."""
     tp = core.timing()
-    best: tuple[tuple[float, int], MmaccPlan] | None = None
+    best: tuple[tuple[bool, float, int], MmaccPlan] | None = None
     for lmul in (1, 2, 4, 8):
         t = tile_geometry(core.vlen, lmul)
         if t.c_regs > 8 or k % t.k:
@@ -85,11 +92,12 @@ def mmacc_plan(core: Core, m: int, n: int, k: int) -> MmaccPlan | None:
         for bm in range(1, 5):
             for bn in range(1, 5):
                 p = MmaccPlan(lmul, t, bm, bn)
-                if p.registers() > 32 or m % p.rows or n % p.cols:
+                if p.registers() > 32 or p.rows > m or p.cols > n:
                     continue
                 loads = (bm * t.m + bn * t.n) * max(1, math.ceil(t.k * 16 / tp.dlen))
                 mm = bm * bn * max(1, math.ceil(t.m * t.n * t.k / tp.mmacc_macs_per_cycle))
-                score = (mm / max(mm, loads), bm * bn * t.m * t.n * t.k)
+                score = (m % p.rows == 0 and n % p.cols == 0, mm / max(mm, loads),
+                         bm * bn * t.m * t.n * t.k)
                 if best is None or score > best[0]:
                     best = (score, p)
     return best[1] if best else None
@@ -187,6 +195,15 @@ def _cache_blocked(kc: Kc, g: int, m: int, n: int, kk: int, rows: int, cols: int
 
 # ---- plain RVV ------------------------------------------------------------------------------
 def emit_rvv_gemm(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str) -> None:
+    mr = max(1, min(kc.core.gemm_mr, 7, m))
+    _cache_blocked(kc, g, m, n, kk, mr, kc.core.vlen // 8, 1,
+                   _rvv_panel(kc, g, m, n, kk, a, bb, c))
+
+
+def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
+               transposed: bool = False):
+    """The M/N/K loops of the RVV micro-kernel for one (N panel, K block); with
+    ``transposed`` B is ``bb[N, K]`` (B^T) and a row of B is a strided load (pitch K)."""
     b = kc.b
     bf16 = b.buffers[bb].dtype == "bf16"
     mr = max(1, min(kc.core.gemm_mr, 7, m))
@@ -194,6 +211,15 @@ def emit_rvv_gemm(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: s
     accs = [V(4 + 4 * r) for r in range(7)]
     vb = V(0)
     m_blocks = [(m // mr, mr, 0), (1, m % mr, (m // mr) * mr)]
+    ew = 16 if bf16 else 32
+
+    def load_b(gi: Affine, kidx: Affine, col: Affine) -> None:
+        if transposed:
+            boff = gi * (kk * n) + col * kk + kidx
+            b.emit(f"vlse{ew}.v", vb, b.mem(bb, boff, ew, "strided", kk))
+        else:
+            boff = gi * (kk * n) + kidx * n + col
+            b.emit(f"vle{ew}.v", vb, b.mem(bb, boff, ew))
 
     def panel(gi: Affine, col0: Affine, width: int, k0: Affine, depth: int, blk: _Block
               ) -> None:
@@ -219,11 +245,7 @@ def emit_rvv_gemm(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: s
                         if bf16:
                             b.vsetvli(vl, 16, 2)
                         with kc.rep("k", depth, ptrs=2) as k:
-                            boff = gi * (kk * n) + (k0 + k) * n + col
-                            if bf16:
-                                b.emit("vle16.v", vb, b.mem(bb, boff, 16))
-                            else:
-                                b.emit("vle32.v", vb, b.mem(bb, boff, 32))
+                            load_b(gi, k0 + k, col)
                             for r in range(nrows):
                                 aoff = gi * (m * kk) + (i * mr + mbase + r) * kk + k0 + k
                                 fr = F(1 + r)
@@ -241,7 +263,7 @@ def emit_rvv_gemm(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: s
                                 b.vsetvli(vl, 32, 4)
                                 b.emit("vse32.v", accs[r], b.mem(c, coff(r), 32))
 
-    _cache_blocked(kc, g, m, n, kk, mr, vn, 1, panel)
+    return panel
 
 
 # ---- Xattn vfwmmacc ---------------------------------------------------------------------------
@@ -256,65 +278,94 @@ def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan) -> None:
     vbt = [V(a0 + lm * (bm + c)) for c in range(bn)]
     out = va[0]  # free once the k loop is done; holds a BF16 C tile (<= A tile elements)
     out_lmul = max(1, cl // 2)
+    # row groups (M blocks, rows of each tile, first row): whole blocks, then the remainder
+    # as whole tiles and one row-partial tile
+    mfull, mrem = divmod(m, plan.rows)
+    row_groups = [(mfull, [t.m] * bm, 0)] if mfull else []
+    if mrem:
+        rts = [t.m] * (mrem // t.m) + ([mrem % t.m] if mrem % t.m else [])
+        row_groups.append((1, rts, mfull * plan.rows))
+    rvv_tail = _rvv_panel(kc, g, m, n, kk, "A", "Bt", "C", transposed=True)
+
+    def block(gi: Affine, i: Affine, mbase: int, rts: list[int], col: Affine, nbn: int,
+              k0: Affine, depth: int, blk: _Block) -> None:
+        """One len(rts) x nbn block of C tiles (tile r holds rts[r] rows) at column col."""
+        nbm = len(rts)
+
+        def row(r: int) -> Affine:
+            return i * plan.rows + mbase + r * t.m
+
+        def coff(r: int, c: int) -> Affine:
+            return gi * (m * n) + row(r) * n + col + c * t.n
+        b.vsetvli(t.m * t.n, 32, cl)
+        for r in range(nbm):
+            for c in range(nbn):
+                if blk.first or rts[r] < t.m:
+                    b.emit("vmv.v.i", ctiles[r][c], 0)
+                if not blk.first:
+                    b.emit("vmtl.v", ctiles[r][c],
+                           b.mem("Cacc", coff(r, c), 32, "strided", n), (rts[r], t.n))
+        b.vsetvli(full, 16, lm)
+        for r in range(nbm):
+            if rts[r] < t.m:  # row-partial tile: rows >= rts[r] stay zero
+                b.emit("vmv.v.i", va[r], 0)
+
+        def load_a(r: int, kcol: Affine) -> None:
+            aoff = gi * (m * kk) + row(r) * kk + kcol
+            b.emit("vmtl.v", va[r], b.mem("A", aoff, 16, "strided", kk), (rts[r], t.k))
+
+        def load_b(c: int, kcol: Affine) -> None:
+            boff = gi * (n * kk) + (col + c * t.n) * kk + kcol
+            b.emit("vmtl.v", vbt[c], b.mem("Bt", boff, 16, "strided", kk), (t.n, t.k))
+
+        def step(nxt: Affine | None) -> None:
+            """The nbm*nbn tile multiplies of one k step; with ``nxt``, each A/B^T
+            register is reloaded for the next step right after its last reader."""
+            for c in range(nbn):
+                for r in range(nbm):
+                    b.emit("vfwmmacc.vv", ctiles[r][c], va[r], vbt[c])
+                    if nxt is None:
+                        continue
+                    if r == nbm - 1:
+                        load_b(c, nxt)
+                    if c == nbn - 1:
+                        load_a(r, nxt)
+
+        # software-pipelined: the loads of step k+1 overlap the multiplies of step k
+        nk = depth // t.k
+        for r in range(nbm):
+            load_a(r, k0)
+        for c in range(nbn):
+            load_b(c, k0)
+        if nk > 1:
+            with kc.rep("k", nk - 1, ptrs=3) as k:
+                step(k0 + (k + 1) * t.k)
+        step(None)
+        for r in range(nbm):
+            for c in range(nbn):
+                if not blk.last:
+                    b.vsetvli(t.m * t.n, 32, cl)
+                    b.emit("vmts.v", ctiles[r][c],
+                           b.mem("Cacc", coff(r, c), 32, "strided", n), (rts[r], t.n))
+                else:
+                    b.vsetvli(t.m * t.n, 16, out_lmul)
+                    b.emit("vfncvtbf16.f.f.w", out, ctiles[r][c])
+                    b.emit("vmts.v", out, b.mem("C", coff(r, c), 16, "strided", n),
+                           (rts[r], t.n))
 
     def panel(gi: Affine, col0: Affine, width: int, k0: Affine, depth: int, blk: _Block
               ) -> None:
-        with kc.rep("i", m // plan.rows, ptrs=2) as i, \
-                kc.rep("j", width // plan.cols, ptrs=2) as j:
-            def coff(r: int, c: int) -> Affine:
-                return (gi * (m * n) + (i * plan.rows + r * t.m) * n + col0
-                        + j * plan.cols + c * t.n)
-            b.vsetvli(t.m * t.n, 32, cl)
-            for r in range(bm):
-                for c in range(bn):
-                    if blk.first:
-                        b.emit("vmv.v.i", ctiles[r][c], 0)
-                    else:
-                        b.emit("vmtl.v", ctiles[r][c],
-                               b.mem("Cacc", coff(r, c), 32, "strided", n), (t.m, t.n))
-            b.vsetvli(full, 16, lm)
-
-            def load_a(r: int, kcol: Affine) -> None:
-                aoff = gi * (m * kk) + (i * plan.rows + r * t.m) * kk + kcol
-                b.emit("vmtl.v", va[r], b.mem("A", aoff, 16, "strided", kk), (t.m, t.k))
-
-            def load_b(c: int, kcol: Affine) -> None:
-                boff = gi * (n * kk) + (col0 + j * plan.cols + c * t.n) * kk + kcol
-                b.emit("vmtl.v", vbt[c], b.mem("Bt", boff, 16, "strided", kk), (t.n, t.k))
-
-            def step(nxt: Affine | None) -> None:
-                """The bm*bn tile multiplies of one k step; with ``nxt``, each A/B^T
-                register is reloaded for the next step right after its last reader."""
-                for c in range(bn):
-                    for r in range(bm):
-                        b.emit("vfwmmacc.vv", ctiles[r][c], va[r], vbt[c])
-                        if nxt is None:
-                            continue
-                        if r == bm - 1:
-                            load_b(c, nxt)
-                        if c == bn - 1:
-                            load_a(r, nxt)
-
-            # software-pipelined: the loads of step k+1 overlap the multiplies of step k
-            nk = depth // t.k
-            for r in range(bm):
-                load_a(r, k0)
-            for c in range(bn):
-                load_b(c, k0)
-            if nk > 1:
-                with kc.rep("k", nk - 1, ptrs=3) as k:
-                    step(k0 + (k + 1) * t.k)
-            step(None)
-            for r in range(bm):
-                for c in range(bn):
-                    if not blk.last:
-                        b.vsetvli(t.m * t.n, 32, cl)
-                        b.emit("vmts.v", ctiles[r][c],
-                               b.mem("Cacc", coff(r, c), 32, "strided", n), (t.m, t.n))
-                    else:
-                        b.vsetvli(t.m * t.n, 16, out_lmul)
-                        b.emit("vfncvtbf16.f.f.w", out, ctiles[r][c])
-                        b.emit("vmts.v", out, b.mem("C", coff(r, c), 16, "strided", n),
-                               (t.m, t.n))
+        nfull, nrem = divmod(width, plan.cols)
+        col_groups = [(nfull, bn, 0)] if nfull else []
+        if nrem // t.n:
+            col_groups.append((1, nrem // t.n, nfull * plan.cols))
+        for mcount, rts, mbase in row_groups:
+            with kc.rep("i", mcount, ptrs=2) as i:
+                for ncount, nbn, nbase in col_groups:
+                    with kc.rep("j", ncount, ptrs=2) as j:
+                        block(gi, i, mbase, rts, col0 + nbase + j * plan.cols, nbn,
+                              k0, depth, blk)
+        if nrem % t.n:  # the last columns, fewer than a tile: RVV on B^T
+            rvv_tail(gi, col0 + (width - nrem % t.n), nrem % t.n, k0, depth, blk)
 
     _cache_blocked(kc, g, m, n, kk, plan.rows, plan.cols, t.k, panel)

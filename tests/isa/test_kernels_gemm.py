@@ -37,12 +37,45 @@ def test_vfwmmacc_tiles_match_torch(matches_reference, mt, nt, kt, vlen):
 def test_cache_blocked_gemm_matches_torch(m, n, k, kc, nc, isa, vlen, dtype):
     """Several N panels and K blocks (FP32 partial sums in Cacc), with tails."""
     from isa.kernels import check
-    if uses_mmacc(parse_isa(isa), Core(vlen=vlen, dtype=dtype), m, n, k):
-        p = mmacc_plan(Core(vlen=vlen), m, n, k)
-        m, n = p.rows * max(1, m // p.rows), p.cols * max(1, n // p.cols)
     r = check({"kind": "gemm", "M": m, "N": n, "K": k},
               isa, Core(vlen=vlen, dtype=dtype, gemm_kc=kc, gemm_nc=nc))
     assert r.ok and r.counts_match, r
+
+
+@settings(max_examples=8, deadline=None)
+@given(mx=st.integers(0, 20), nx=st.integers(0, 20), mb=st.integers(1, 2), nb=st.integers(1, 2),
+       kt=st.integers(1, 2), vlen=st.sampled_from([128, 256, 512, 1024]),
+       blocked=st.booleans())
+def test_vfwmmacc_tails_match_torch(mb, nb, mx, nx, kt, vlen, blocked):
+    """M, N not multiples of the C block (MoE expert token counts): whole blocks run as
+    tiles, the remainder as row-partial / fewer tiles and RVV for the last columns."""
+    from isa.kernels import check
+    p0 = mmacc_plan(Core(vlen=vlen), 256, 256, 256)
+    m, n, k = p0.rows * mb + mx, p0.cols * nb + nx, p0.tile.k * kt
+    core = Core(vlen=vlen, gemm_kc=32, gemm_nc=2 * p0.cols) if blocked else Core(vlen=vlen)
+    assert uses_mmacc(parse_isa("rvv+xattn"), core, m, n, k)
+    p = mmacc_plan(core, m, n, k)
+    r = check({"kind": "gemm", "M": m, "N": n, "K": k}, "rvv+xattn:mmacc", core)
+    assert r.ok and r.counts_match, r
+    prog = lower({"kind": "gemm", "M": m, "N": n, "K": k}, "rvv+xattn", core)
+    c = prog.counts().by_mnemonic
+    t = p.tile
+    tiles = -(-m // t.m) * (n // t.n) * (k // t.k)  # every C tile, the partial ones too
+    assert c["vfwmmacc.vv"] == tiles
+    # RVV (one vector of columns per row and k) only for the last N mod N_t columns
+    assert c.get("vfwmaccbf16.vf", 0) == (m * k if n % t.n else 0)
+
+
+def test_moe_expert_token_counts_use_tiles():
+    """Skewed routing gives arbitrary M: the whole-block part runs on the matrix array."""
+    core = Core(vlen=512)
+    for m in (37, 113):
+        prog = lower({"kind": "gemm", "M": m, "N": 1024, "K": 2048}, "rvv+xattn", core)
+        c = prog.counts().by_mnemonic
+        assert prog.meta["b_layout"] == "Bt" and c.get("vfwmaccbf16.vf", 0) == 0
+        assert c["vfwmmacc.vv"] == -(-m // 8) * (1024 // 8) * (2048 // 16)
+    gemv = lower({"kind": "gemm", "M": 1, "N": 1024, "K": 2048}, "rvv+xattn", core)
+    assert gemv.meta["b_layout"] == "B"  # no whole C block: RVV
 
 
 def test_register_blocking_amortises_b_loads():
