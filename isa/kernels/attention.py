@@ -29,9 +29,11 @@ Prefill with Xattn ``mmacc`` (BF16, with vfexp and segred; :func:`mmacc_tile`):
 FlashAttention-2 on vfwmmacc tiles, S = Q K^T and O += P V as tile multiplies, P rounded
 to BF16 for PV (as FA2 on tensor cores), online softmax on the vector unit with
 vfsegredmax/vfsegredsum row statistics and vfexp (:func:`_prefill_mmacc`); the same
-causal schedule (band pass + dyadic squares). Shapes not in whole Br = K_t blocks, or ISA
-subsets without vfexp/segred (the register file is full: no room for the RVV exp
-temporaries), run the RVV kernel above.
+causal schedule (band pass + dyadic squares). The whole Br = K_t query blocks run as tiles
+and the last Sq mod Br queries (e.g. a 2001-token prefill) as one RVV query block (scratch
+of its own); keys must still come in whole blocks (D, and Skv - Sq causal / Skv otherwise,
+multiples of K_t) and Sq >= Br. Other shapes, and ISA subsets without vfexp/segred (the
+register file is full: no room for the RVV exp temporaries), run the RVV kernel above.
 
 Decode (Sq = 1), split-KV with the GQA group sharing K/V (FlashDecoding): the Skv keys
 are cut into ``core.decode_splits`` partitions, each giving (m, l, o[D]) per query head that
@@ -82,6 +84,8 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
         t = mmacc_tile(kc, sq, skv, d, causal)
         if t is not None:
             _prefill_mmacc(kc, t, bsz, hq, hkv, sq, skv, d, causal)
+            if sq % t.k:  # the last Sq mod Br queries: one RVV query block
+                _prefill(kc, bsz, hq, hkv, sq, skv, d, causal, q0=sq - sq % t.k)
         else:
             _prefill(kc, bsz, hq, hkv, sq, skv, d, causal)
         phase = "prefill"
@@ -101,9 +105,15 @@ def _heads(kc: Kc, bsz: int, hq: int, hkv: int):
 
 # ---- prefill -------------------------------------------------------------------------------
 def _prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,
-             causal: bool) -> None:
+             causal: bool, q0: int = 0) -> None:
+    """All queries, or with ``q0`` > 0 only queries q0.. (fewer than a block: the remainder
+    of the tile path, with scratch buffers of its own)."""
     b = kc.b
     br = kc.vlmax  # queries per block (e32, m2)
+    if q0 and sq - q0 > br:
+        raise IsaError(f"RVV prefill remainder of {sq - q0} queries exceeds a block of {br}")
+    sfx = "_r" if q0 else ""
+    qt_buf, oacc_buf = "qt" + sfx, "oacc" + sfx
     poly = kc.exp_needs_poly(False)
     bc = 4 if poly else max(1, min(kc.core.attn_bc, 8))
     regs = [V(4 + 2 * i) for i in range(14)]
@@ -112,15 +122,15 @@ def _prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,
     tmps = tuple(r.n for r in regs[bc + 5:bc + 10]) if poly else ()
     qp_r = regs[bc + 5]
     # causal: per query block Q^T, O^T and (m, l) live in scratch between the passes
-    nblk = (sq // br + (1 if sq % br else 0)) if causal else 1
-    b.buffer("qt", "fp32", nblk * d * br, "scratch")
-    b.buffer("oacc", "fp32", nblk * d * br, "scratch")
-    if causal:
+    nblk = (sq // br + (1 if sq % br else 0)) if causal and not q0 else 1
+    b.buffer(qt_buf, "fp32", nblk * d * br, "scratch")
+    b.buffer(oacc_buf, "fp32", nblk * d * br, "scratch")
+    if causal and not q0:
         b.buffer("ml", "fp32", nblk * 2 * br, "scratch")
     scale = 1.0 / math.sqrt(d)
     fscale = kc.fconst(scale)
     neg_inf = kc.fconst(float("-inf"))
-    kc.set32(min(br, sq))
+    kc.set32(min(br, sq - q0))
     kc.exp_setup(regs=None)
     off = skv - sq  # position of query 0
     stack, qh, kvh = _heads(kc, bsz, hq, hkv)
@@ -130,7 +140,7 @@ def _prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,
 
         def kblock(sb: Affine, c0: Affine, w: int, mask: tuple[int, int] | None) -> None:
             _key_block(kc, kbase, sb, c0, w, mask, s_regs, m_r, l_r, mn_r, al_r, q_r,
-                       qp_r, tmps, d, br, neg_inf)
+                       qp_r, tmps, d, br, neg_inf, qt_buf, oacc_buf)
 
         def run(sb: Affine, k0: Affine | int, n: int) -> None:
             """Unmasked keys k0 .. k0+n-1: a constant-trip loop of Bc-key blocks + tail."""
@@ -147,15 +157,15 @@ def _prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,
             with kc.rep("d", d, ptrs=3) as dd:
                 kc.load(q_r, "Q", qbase + Affine.of(q0) * d + dd, stride=d)
                 b.emit("vfmul.vf", q_r, q_r, fscale)
-                b.emit("vse32.v", q_r, b.mem("qt", sb + dd * br, 32))
-                b.emit("vse32.v", l_r, b.mem("oacc", sb + dd * br, 32))
+                b.emit("vse32.v", q_r, b.mem(qt_buf, sb + dd * br, 32))
+                b.emit("vse32.v", l_r, b.mem(oacc_buf, sb + dd * br, 32))
             b.emit("vfmv.v.f", m_r, neg_inf)
 
         def finish(q0: Affine | int, sb: Affine, nq: int) -> None:
             kc.set32(nq)
             kc.recip(al_r, l_r)
             with kc.rep("d", d, ptrs=3) as dd:
-                b.emit("vle32.v", q_r, b.mem("oacc", sb + dd * br, 32))
+                b.emit("vle32.v", q_r, b.mem(oacc_buf, sb + dd * br, 32))
                 b.emit("vfmul.vv", q_r, q_r, al_r)
                 kc.store(q_r, "O", qbase + Affine.of(q0) * d + dd, stride=d)
 
@@ -167,6 +177,15 @@ def _prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,
             for c0 in range(0, nq, bc):
                 kblock(sb, Affine.of(q0) + off + c0, min(bc, nq - c0), (0, c0))
 
+        if q0:  # the remainder of the tile path: one partial query block
+            init(q0, Affine(0), sq - q0)
+            if causal:
+                diagonal(q0, Affine(0), sq - q0)
+                run(Affine(0), 0, off + q0)
+            else:
+                run(Affine(0), 0, skv)
+            finish(q0, Affine(0), sq - q0)
+            return
         nfull, tail = divmod(sq, br)
         if not causal:
             if nfull:
@@ -247,7 +266,8 @@ def _lower_triangle(kc: Kc, nblk: int, br: int, off: int, visit) -> None:
 
 def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
                mask: tuple[int, int] | None, s_regs, m_r, l_r, mn_r, al_r, q_r, qp_r, tmps,
-               d: int, br: int, neg_inf) -> None:
+               d: int, br: int, neg_inf, qt_buf: str = "qt", oacc_buf: str = "oacc"
+               ) -> None:
     """One block of w keys c0.. for the query block whose Q^T / O^T scratch starts at sb.
     ``mask = (q, k)``: query lane r has relative position q + r, key c relative k + c;
     keys after the query are masked."""
@@ -256,7 +276,7 @@ def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
     for r in s:
         b.emit("vmv.v.i", r, 0)
     with kc.rep("d", d, ptrs=3) as dd:
-        b.emit("vle32.v", q_r, b.mem("qt", sb + dd * br, 32))
+        b.emit("vle32.v", q_r, b.mem(qt_buf, sb + dd * br, 32))
         for c, r in enumerate(s):
             kc.sload(F(1 + c), "K", kbase + (c0 + c) * d + dd)
             b.emit("vfmacc.vf", r, F(1 + c), q_r, comment="S[:, c] += Q^T[d] * K[c, d]")
@@ -284,12 +304,12 @@ def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
     for r in s:
         b.emit("vfadd.vv", l_r, l_r, r)
     with kc.rep("d", d, ptrs=3) as dd:
-        b.emit("vle32.v", q_r, b.mem("oacc", sb + dd * br, 32))
+        b.emit("vle32.v", q_r, b.mem(oacc_buf, sb + dd * br, 32))
         b.emit("vfmul.vv", q_r, q_r, al_r)
         for c, r in enumerate(s):
             kc.sload(F(1 + c), "V", kbase + (c0 + c) * d + dd)
             b.emit("vfmacc.vf", q_r, F(1 + c), r, comment="O^T[d] += P[:, c] * V[c, d]")
-        b.emit("vse32.v", q_r, b.mem("oacc", sb + dd * br, 32))
+        b.emit("vse32.v", q_r, b.mem(oacc_buf, sb + dd * br, 32))
 
 
 # ---- prefill with vfwmmacc tiles ------------------------------------------------------------
@@ -313,7 +333,7 @@ def mmacc_tile(kc: Kc, sq: int, skv: int, d: int, causal: bool) -> TileGeometry 
     else:
         return None
     bk = t.k
-    if d % bk or sq % bk or (skv - sq) % bk or (not causal and skv % bk):
+    if d % bk or sq < bk or (skv - sq if causal else skv) % bk:
         return None
     return t
 

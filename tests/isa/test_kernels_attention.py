@@ -107,6 +107,36 @@ def test_vfwmmacc_prefill_matches_sdpa(matches_reference, hkv, grp, nq, nextra, 
     assert (prog.counts().by_mnemonic.get("vfwmmacc.vv", 0) > 0) == (isa == "rvv+xattn")
 
 
+@settings(max_examples=8, deadline=None)
+@given(hkv=st.integers(1, 2), grp=st.integers(1, 2), nq=st.integers(1, 3),
+       rq=st.integers(1, 15), nextra=st.integers(0, 2), causal=st.booleans(),
+       vlen=st.sampled_from([128, 256, 512, 1024]))
+def test_vfwmmacc_prefill_query_tail_matches_sdpa(matches_reference, hkv, grp, nq, rq, nextra,
+                                                  causal, vlen):
+    """Sq not a multiple of Br (e.g. a 2001-token prefill): the whole query blocks run as
+    tiles, the last Sq mod Br queries as one RVV block."""
+    from isa.instructions import tile_geometry
+    bk = max(t.k for t in (tile_geometry(vlen, lm) for lm in (1, 2, 4)) if t.c_regs <= 4)
+    rq = rq % bk or 1
+    sq = nq * bk + rq
+    skv = sq + nextra * bk if causal else (nq + 1 + nextra) * bk
+    row = {"kind": "attention", "B": 1, "Hq": hkv * grp, "Hkv": hkv, "Sq": sq, "Skv": skv,
+           "D": bk, "causal": causal}
+    matches_reference(row, "rvv+xattn", vlen, "bf16")
+    c = lower(row, "rvv+xattn", Core(vlen=vlen)).counts().by_mnemonic
+    assert c.get("vfwmmacc.vv", 0) > 0 and c.get("vfmacc.vf", 0) > 0
+
+
+def test_vfwmmacc_prefill_2001_tokens_keeps_tiles():
+    row = {"kind": "attention", "B": 1, "Hq": 16, "Hkv": 4, "Sq": 2001, "Skv": 2001,
+           "D": 256, "causal": True}
+    p = lower(row, "rvv+xattn", Core(vlen=512))
+    c = p.counts().by_mnemonic
+    nb = 2000 // 16
+    assert c["vfwmmacc.vv"] == 16 * (nb * (nb + 1) // 2) * (4 * 16 + 2 * 32)
+    assert p.static_size() < 3000
+
+
 def test_vfwmmacc_prefill_is_exactly_causal_and_compact():
     row = {"kind": "attention", "B": 1, "Hq": 16, "Hkv": 4, "Sq": 2048, "Skv": 2048,
            "D": 256, "causal": True}
