@@ -25,15 +25,17 @@ pass divides by l. Per query block Q^T, O^T and (m, l) live in scratch between p
 The work is exactly causal and the static size grows with log2(Sq / Br) (~1.1k
 instructions at Sq=2048, was ~37k with one code per query block).
 
-Prefill with Xattn ``mmacc`` (BF16, with vfexp and segred; :func:`mmacc_tile`):
+Prefill with Xattn ``mmacc`` (BF16; :func:`mmacc_tile`):
 FlashAttention-2 on vfwmmacc tiles, S = Q K^T and O += P V as tile multiplies, P rounded
 to BF16 for PV (as FA2 on tensor cores), online softmax on the vector unit with
 vfsegredmax/vfsegredsum row statistics and vfexp (:func:`_prefill_mmacc`); the same
 causal schedule (band pass + dyadic squares). The whole Br = K_t query blocks run as tiles
 and the last Sq mod Br queries (e.g. a 2001-token prefill) as one RVV query block (scratch
 of its own); keys must still come in whole blocks (D, and Skv - Sq causal / Skv otherwise,
-multiples of K_t) and Sq >= Br. Other shapes, and ISA subsets without vfexp/segred (the
-register file is full: no room for the RVV exp temporaries), run the RVV kernel above.
+multiples of K_t) and Sq >= Br. Other shapes run the RVV kernel above. Without vfexp the
+exp is the RVV polynomial one register at a time (LMUL=1: its 5 temporaries fit in the Q/K
+tile registers, free during the softmax); without segred each row reduction is a
+vslidedown tree inside the rows of a tile, stored and reloaded with stride N_t.
 
 Decode (Sq = 1), split-KV with the GQA group sharing K/V (FlashDecoding): the Skv keys
 are cut into ``core.decode_splits`` partitions, each giving (m, l, o[D]) per query head that
@@ -313,8 +315,7 @@ def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
 
 
 # ---- prefill with vfwmmacc tiles ------------------------------------------------------------
-_MMACC_NEEDS = ("vfwmmacc.vv", "vmtl.v", "vmts.v", "vfsegredmax.vv", "vfsegredsum.vv",
-                "vfexp.v")
+_MMACC_NEEDS = ("vfwmmacc.vv", "vmtl.v", "vmts.v")
 
 
 def mmacc_tile(kc: Kc, sq: int, skv: int, d: int, causal: bool) -> TileGeometry | None:
@@ -322,8 +323,9 @@ def mmacc_tile(kc: Kc, sq: int, skv: int, d: int, causal: bool) -> TileGeometry 
 
     The S block is 2x2 C tiles (Br = Bc = K_t = 2*N_t queries/keys, C tiles of <= 4
     registers): with 4 S tiles (16 registers), 2 Q tiles and a K tile the register file
-    is full, so the softmax needs the one-instruction exp and the segmented row reductions
-    (with the RVV exp polynomial and per-row reductions the temporaries do not fit)."""
+    is full. Without vfexp the RVV exp polynomial runs one register at a time (LMUL=1,
+    5 temporaries in the free Q/K registers, coefficients in f registers); without segred
+    the row reductions are a vslidedown tree within each row plus a strided reload."""
     if not all(kc.isa.has(m) for m in _MMACC_NEEDS) or not kc.bf16:
         return None
     for lm in (4, 2, 1):
@@ -368,6 +370,13 @@ def _prefill_mmacc(kc: Kc, t: TileGeometry, bsz: int, hq: int, hkv: int, sq: int
     fscale = kc.fconst(1.0 / math.sqrt(d))
     neg_inf = kc.fconst(float("-inf"))
     fzero = kc.fconst(0.0)
+    segred = kc.isa.has("vfsegredmax.vv") and kc.isa.has("vfsegredsum.vv")
+    vfexp = kc.isa.has("vfexp.v")
+    etmps = (8, 9, 10, 11, 12)  # m1 exp temporaries (RVV polynomial): free Q/K registers
+    if not vfexp:
+        kc.exp_setup(regs=None)
+    if not segred:
+        b.buffer("red", "fp32", m * n, "scratch")
 
     def tiles32() -> None:
         b.vsetvli(m * n, 32, cl)
@@ -450,10 +459,30 @@ def _prefill_mmacc(kc: Kc, t: TileGeometry, bsz: int, hq: int, hkv: int, sq: int
                     for j in range(cl):
                         b.emit("vrgather.vv", V(dst + j), src, V(4 + j))
 
+                def segreduce(op: str, src) -> None:
+                    """V(12)[:m] = per-row max/sum of the m x n tile ``src``."""
+                    tiles32()
+                    if segred:
+                        b.emit(op, V(12), src, n)
+                        return
+                    # tree within each row (element r*n ends up with the row's result),
+                    # then a strided reload of every n-th element
+                    vop = "vfmax.vv" if "max" in op else "vfadd.vv"
+                    prev = src
+                    sh = 1
+                    while sh < n:
+                        b.emit("vslidedown.vi", V(8), prev, sh)
+                        b.emit(vop, V(12), prev, V(8))
+                        prev, sh = V(12), sh * 2
+                    if prev is src:  # n == 1
+                        b.emit("vmv.v.v", V(12), src)
+                    b.emit("vse32.v", V(12), b.mem("red", 0, 32))
+                    per_row()
+                    b.emit("vlse32.v", V(12), b.mem("red", 0, 32, "strided", n))
+
                 def rowred(op: str, dst, qt: int) -> None:
                     for kt in range(2):
-                        tiles32()
-                        b.emit(op, V(12), s_t[qt][kt], n)
+                        segreduce(op, s_t[qt][kt])
                         per_row()
                         if kt == 0:
                             b.emit("vmv.v.v", dst, V(12))
@@ -467,12 +496,21 @@ def _prefill_mmacc(kc: Kc, t: TileGeometry, bsz: int, hq: int, hkv: int, sq: int
                     b.emit("vfmax.vv", V(1), V(1), V(2), comment="m_new")
                     b.emit("vse32.v", V(1), b.mem("ml", mlb + qt * m, 32))
                     b.emit("vfsub.vv", V(2), V(2), V(1))
-                    b.emit("vfexp.v", V(2), V(2), comment="alpha = exp(m - m_new)")
+                    kc.exp(V(2), V(2), tmps=etmps)  # alpha = exp(m - m_new)
                     bcast(8, V(1))
                     tiles32()
-                    for kt in range(2):
-                        b.emit("vfsub.vv", s_t[qt][kt], s_t[qt][kt], V(8))
-                        b.emit("vfexp.v", s_t[qt][kt], s_t[qt][kt], comment="P")
+                    if vfexp:
+                        for kt in range(2):
+                            b.emit("vfsub.vv", s_t[qt][kt], s_t[qt][kt], V(8))
+                            b.emit("vfexp.v", s_t[qt][kt], s_t[qt][kt], comment="P")
+                    else:
+                        for kt in range(2):
+                            b.emit("vfsub.vv", s_t[qt][kt], s_t[qt][kt], V(8))
+                        b.vsetvli(per_reg, 32, 1)
+                        for kt in range(2):
+                            for j in range(cl):
+                                r = V(s_t[qt][kt].n + j)
+                                kc.exp(r, r, tmps=etmps)  # P, one register at a time
                     rowred("vfsegredsum.vv", V(3), qt)
                     b.emit("vle32.v", V(12), b.mem("ml", mlb + br + qt * m, 32))
                     b.emit("vfmul.vv", V(12), V(12), V(2))

@@ -103,16 +103,21 @@ def test_vfwmmacc_prefill_matches_sdpa(matches_reference, hkv, grp, nq, nextra, 
            "Skv": (nq + nextra) * bk, "D": dm * bk, "causal": causal}
     matches_reference(row, isa, vlen, "bf16")
     prog = lower(row, isa, Core(vlen=vlen))
-    # the tile path needs vfexp and segred too: rvv+xattn:mmacc alone runs the RVV kernel
-    assert (prog.counts().by_mnemonic.get("vfwmmacc.vv", 0) > 0) == (isa == "rvv+xattn")
+    # mmacc alone runs the tile path too (RVV exp polynomial, slide-tree row reductions)
+    c = prog.counts().by_mnemonic
+    assert (c.get("vfwmmacc.vv", 0) > 0) == ("-mmacc" not in isa)
+    if isa == "rvv+xattn:mmacc":
+        assert not any(k.startswith(("vfexp", "vfsegred")) for k in c)
 
 
 @settings(max_examples=8, deadline=None)
 @given(hkv=st.integers(1, 2), grp=st.integers(1, 2), nq=st.integers(1, 3),
        rq=st.integers(1, 15), nextra=st.integers(0, 2), causal=st.booleans(),
-       vlen=st.sampled_from([128, 256, 512, 1024]))
+       vlen=st.sampled_from([128, 256, 512, 1024]),
+       isa=st.sampled_from(["rvv+xattn", "rvv+xattn:mmacc", "rvv+xattn:mmacc,segred",
+                            "rvv+xattn:mmacc,vfexp"]))
 def test_vfwmmacc_prefill_query_tail_matches_sdpa(matches_reference, hkv, grp, nq, rq, nextra,
-                                                  causal, vlen):
+                                                  causal, vlen, isa):
     """Sq not a multiple of Br (e.g. a 2001-token prefill): the whole query blocks run as
     tiles, the last Sq mod Br queries as one RVV block."""
     from isa.instructions import tile_geometry
@@ -122,8 +127,8 @@ def test_vfwmmacc_prefill_query_tail_matches_sdpa(matches_reference, hkv, grp, n
     skv = sq + nextra * bk if causal else (nq + 1 + nextra) * bk
     row = {"kind": "attention", "B": 1, "Hq": hkv * grp, "Hkv": hkv, "Sq": sq, "Skv": skv,
            "D": bk, "causal": causal}
-    matches_reference(row, "rvv+xattn", vlen, "bf16")
-    c = lower(row, "rvv+xattn", Core(vlen=vlen)).counts().by_mnemonic
+    matches_reference(row, isa, vlen, "bf16")
+    c = lower(row, isa, Core(vlen=vlen)).counts().by_mnemonic
     assert c.get("vfwmmacc.vv", 0) > 0 and c.get("vfmacc.vf", 0) > 0
 
 
