@@ -85,9 +85,12 @@ class Machine:
             raise IsaError(f"register group {reg} with {n} elements of {eew} bits runs past v31")
         if typ == "f":
             raw = self._view(eew)[base:base + n]
-            if eew == 16:
-                return bf16_bits_to_f32(raw).astype(np.float64)
-            return raw.view(np.float32 if eew == 32 else np.float64).astype(np.float64)
+            # Bits written by integer ops (or never written) may be signalling NaNs; widening
+            # quiets them, as an FPU does, so numpy's "invalid value" flag is not a fault here.
+            with np.errstate(invalid="ignore"):
+                if eew == 16:
+                    return bf16_bits_to_f32(raw).astype(np.float64)
+                return raw.view(np.float32 if eew == 32 else np.float64).astype(np.float64)
         raw = self._view(eew, signed=(typ == "i"))[base:base + n]
         return raw.astype(np.int64)
 
