@@ -207,22 +207,21 @@ class _Emitter:
         o = outs[0]
         n = int(o.shape[-1]) if o.dim() else 1
         m = int(o.numel() // n) if n else 0
-        inplace = name.endswith("_") or base in ("copy",)
+        # copy_ overwrites its destination without reading it; the other in-place ops
+        # (add_, mul_, index_put_) read their destination as an operand.
+        overwritten = o if base == "copy" else None
         row: dict[str, Any] = dict(
             kind=kind, op=op, name=base, dtype=_dt(o), M=m, N=n,
-            bytes_read=sum(_nbytes(t) for t in ins if not (inplace and t is o and base != "copy")),
+            bytes_read=sum(_nbytes(t) for t in ins if t is not overwritten),
             bytes_written=sum(_nbytes(t) for t in outs),
         )
         if kind == "gemm":
-            a, b = ins[0], ins[1]
-            if base in ("addmm", "baddbmm"):
-                a, b = ins[1], ins[2]
+            a = ins[1] if base in ("addmm", "baddbmm") else ins[0]  # addmm's ins[0] is the bias
             kdim = int(a.shape[-1])
             g = int(o.numel() // (m * n)) if m * n else 1
             m_rows = int(o.shape[-2]) if o.dim() >= 2 else 1
             row.update(M=m_rows, N=n, K=kdim, G=max(g, 1),
                        flops=2 * int(o.numel()) * kdim)
-            del b
         elif kind == "copy" or op == "fill":
             row["flops"] = 0
             if op == "fill":

@@ -165,3 +165,13 @@ def test_collapsed_and_expanded_traces_have_equal_totals(trace_35b_decode) -> No
 def test_impossible_scenarios_are_refused(kw: dict, message: str) -> None:
     with pytest.raises(WorkloadError, match=message):
         trace("qwen3.5-0.8b", **kw)
+
+
+def test_in_place_copies_read_only_their_source(trace_35b_decode) -> None:
+    """copy_ (the recurrent-state write-back) reads the source, not the destination it
+    overwrites."""
+    o = trace_35b_decode.ops
+    copies = o[(o.kind == "copy") & (o.name == "copy")]
+    assert len(copies) > 0
+    same = copies[copies.bytes_read == copies.bytes_written]
+    assert len(same) == len(copies)
