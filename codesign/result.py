@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from codesign.errors import CodesignError
+from workloads.schema import Scenario
 
 RESULT_SCHEMA_VERSION = 1
 
@@ -70,8 +71,7 @@ class Result:
 
     @property
     def new_tokens(self) -> int:
-        s = self.scenario
-        return int(s.get("batch", 1)) * (int(s.get("seq", 1)) if s.get("phase") == "prefill" else 1)
+        return Scenario(**self.scenario).new_tokens
 
     # ---- summary ---------------------------------------------------------------------
     def seconds_by_kind(self) -> dict[str, float]:

@@ -3,6 +3,7 @@
 A *family* is a module that owns a set of target names and builds them:
 
 - ``names() -> list[str]``: the names it offers (shown by ``codesign targets``);
+- ``describe(name) -> str``: one line about a target (its preset's description);
 - ``owns(name) -> bool``: whether a name (possibly with a suffix such as ``+xattn:vfexp``)
   belongs to it;
 - ``make(name, overrides) -> Target``: the target, with dotted-path ``overrides`` applied
@@ -52,10 +53,6 @@ class PresetTarget:
     @property
     def fingerprint(self) -> str:
         return C.fingerprint(self.config)
-
-    @property
-    def description(self) -> str:
-        return str(self.meta.get("description", ""))
 
     def time_ops(self, ops: pd.DataFrame) -> pd.DataFrame:
         raise NotImplementedError(f"{type(self).__name__} must time ops")

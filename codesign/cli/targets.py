@@ -38,11 +38,7 @@ def _family_name(module: Any) -> str:
 
 
 def _description(module: Any, name: str) -> str:
-    describe = getattr(module, "describe", None)
-    if callable(describe):
-        return str(describe(name))
-    target = module.make(name, {})
-    return str(getattr(target, "description", ""))
+    return str(module.describe(name))
 
 
 def listing(family: str | None = None) -> list[dict[str, str]]:
