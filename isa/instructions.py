@@ -36,10 +36,7 @@ UNITS: tuple[str, ...] = (
 EXEC_KINDS = ("vset", "valu", "vcmp", "vmerge", "vred", "vload", "vstore", "vslide",
               "vgather", "vtos", "stov", "vid", "segred", "mmacc", "tload", "tstore",
               "salu", "sload", "sstore", "branch")
-# Timing profiles; each maps to a formula in ``_TIMING`` below.
-PROFILES = ("fp", "fpminmax", "int", "intw", "cmp", "load", "store", "red", "redo", "fdiv",
-            "gather", "gatherx", "slide", "mvs", "vset", "sfp", "sfdiv", "sint", "sload",
-            "sstore", "branch", "exp", "expsub", "segred", "mmacc", "rec", "tload", "tstore")
+# Timing profiles: the keys of ``_TIMING`` below (``PROFILES`` is defined after it).
 
 Semantics = Callable[..., Any]
 
@@ -163,25 +160,55 @@ def _mem_elements(d: InstrDef, ins: Instr) -> int:
 
 
 # ---- timing formulas (constants: isa.timing.TimingParams, riscv.md 4.1 and 6) -----------
-def _chunks(d: InstrDef, ins: Instr, p: TimingParams) -> int:
-    """Element groups: ceil(VL * widest EEW / DLEN); = 2*LMUL at VLMAX on X280 (4.1)."""
-    sew = ins.vtype.sew
-    wmax = max([1] + [w for w in d.widths.values() if isinstance(w, (int, float))])
-    return max(1, math.ceil(ins.vl * sew * wmax / p.dlen))
+def _eew_factor(d: InstrDef, p: TimingParams) -> float:
+    """The EEW (as a multiple of SEW) that sets how many element groups an instruction
+    holds: the widest operand, except widening ops on a core that sequences them by their
+    source (SiFive7: 2*LMUL of the source, not 4*LMUL; narrowing ops still 4*LMUL)."""
+    widths = [w for w in d.widths.values() if isinstance(w, (int, float))]
+    if p.widening_by_source and d.widths.get("vd") == 2:
+        return 1
+    return max([1, *widths])
+
+
+def _chunks(d: InstrDef, ins: Instr, p: TimingParams, path_bits: int = 0) -> int:
+    """Element groups: ceil(VL * EEW / path width) (DLEN unless ``path_bits``); = 2*LMUL
+    at VLMAX on X280 (4.1)."""
+    width = path_bits or p.dlen
+    return max(1, math.ceil(ins.vl * ins.vtype.sew * _eew_factor(d, p) / width))
+
+
+def _pipelined(latency: int, occ: int, p: TimingParams) -> tuple[int, int]:
+    """(latency, occupancy) of a pipelined instruction: on a core whose results are ready
+    only after the last element group (``latency_covers_occupancy``), the latency is at
+    least the occupancy."""
+    return (max(latency, occ) if p.latency_covers_occupancy else latency), occ
+
+
+def _arith(latency: str, fp_path: bool = False):
+    """A pipelined instruction with the latency field ``latency``; ``fp_path``: its
+    element groups are as wide as the FP arithmetic path (``fp_dlen``)."""
+    def timing(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
+        occ = _chunks(d, ins, p, p.fp_path_bits if fp_path else 0)
+        return _pipelined(getattr(p, latency), occ, p)
+    return timing
 
 
 def _vlmem(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
     mem = ins.mem
+    store = d.exec_kind == "vstore"
     if mem.pattern == "unit":
-        return (p.load_latency if d.exec_kind == "vload" else p.store_latency), \
-            max(1, math.ceil(ins.vl * mem.eew / p.dlen))
-    # 4.1: strided and indexed accesses run at one element per cycle
-    return p.strided_latency_extra + ins.vl, ins.vl
+        occ = max(1, math.ceil(ins.vl * mem.eew / p.dlen))
+        return _pipelined(p.store_latency if store else p.load_latency, occ, p)
+    # 4.1: strided and indexed accesses run at one element per cycle; a store's latency
+    # is the store latency whatever its pattern (mca22)
+    lat = p.store_latency if store else p.strided_latency_extra + ins.vl
+    return _pipelined(lat, ins.vl, p)
 
 
 def _red(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
     c = _chunks(d, ins, p)
-    lat = c + p.red_tree_step * (p.red_tree_base + int(math.log2(max(1, p.dlen // ins.vtype.sew))))
+    tree = p.red_tree_step * (p.red_tree_base + int(math.log2(max(1, p.dlen // ins.vtype.sew))))
+    lat = p.red_fixed_latency + p.red_cycles_per_chunk * c + tree
     return lat, lat  # 4.1: occupancy = latency
 
 
@@ -191,6 +218,12 @@ def _fdiv(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
                                                        p.fdiv_cycles_per_4_elements_f32)
     lat = max(1, math.ceil(per4 * ins.vl / 4))
     return lat, lat  # 4.1: occupancy = latency
+
+
+def _gather(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
+    # mca22: latency 7 + DLEN/SEW, occupancy one element per cycle + 4
+    lat = p.gather_latency_base + p.dlen // ins.vtype.sew
+    return _pipelined(lat, ins.vl + p.gather_occupancy_extra, p)
 
 
 def _segred(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
@@ -213,11 +246,20 @@ def _tile(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
     return base + occ, occ
 
 
+def _exp_latency(ins: Instr, p: TimingParams) -> int:
+    return p.exp_latency_bf16 if ins.vtype.sew == 16 else p.exp_latency_fp32
+
+
 _TIMING: dict[str, Callable[[InstrDef, Instr, TimingParams], tuple[int, int]]] = {
-    "fp": lambda d, i, p: (p.fp_latency, _chunks(d, i, p)),
-    "fpminmax": lambda d, i, p: (p.fp_minmax_latency, _chunks(d, i, p)),
-    "int": lambda d, i, p: (p.int_latency, _chunks(d, i, p)),
-    "intw": lambda d, i, p: (p.int_widen_latency, _chunks(d, i, p)),
+    "fp": _arith("fp_latency", fp_path=True),
+    "fma": _arith("fma_latency", fp_path=True),
+    "fpminmax": _arith("fp_minmax_latency", fp_path=True),
+    "fpcvt": _arith("fp_convert_latency"),
+    "fpmove": _arith("fp_move_latency"),
+    "int": _arith("int_latency"),
+    "imul": _arith("int_mul_latency"),
+    "ishift": _arith("int_shift_latency"),
+    "intw": _arith("int_widen_latency"),
     "cmp": lambda d, i, p: (_chunks(d, i, p) + p.mask_latency_extra, _chunks(d, i, p)),
     "load": _vlmem,
     "store": _vlmem,
@@ -225,10 +267,11 @@ _TIMING: dict[str, Callable[[InstrDef, Instr, TimingParams], tuple[int, int]]] =
     "redo": lambda d, i, p: (p.redosum_cycles_per_element * i.vl,
                              p.redosum_cycles_per_element * i.vl),
     "fdiv": _fdiv,
-    "gather": lambda d, i, p: (p.gather_latency_extra + i.vl, i.vl),
-    "gatherx": lambda d, i, p: (p.gather_scalar_latency, _chunks(d, i, p)),
-    "slide": lambda d, i, p: (p.slide_latency, _chunks(d, i, p)),
-    "mvs": lambda d, i, p: (p.move_scalar_latency, 1),
+    "gather": _gather,
+    "gatherx": _arith("gather_scalar_latency"),
+    "slide": _arith("slide_latency"),
+    "mvs": lambda d, i, p: (p.move_scalar_latency, p.move_scalar_occupancy),
+    "tos": lambda d, i, p: (p.to_scalar_latency, p.to_scalar_occupancy),
     "vset": lambda d, i, p: (p.vset_latency, 1),
     "sfp": lambda d, i, p: (p.scalar_fp_latency, 1),
     "sfdiv": lambda d, i, p: (p.scalar_fdiv_latency, p.scalar_fdiv_latency),
@@ -236,16 +279,15 @@ _TIMING: dict[str, Callable[[InstrDef, Instr, TimingParams], tuple[int, int]]] =
     "sload": lambda d, i, p: (p.scalar_load_latency, 1),
     "sstore": lambda d, i, p: (1, 1),
     "branch": lambda d, i, p: (p.branch_latency, 1),
-    "exp": lambda d, i, p: (p.exp_latency_bf16 if i.vtype.sew == 16 else p.exp_latency_fp32,
-                            _chunks(d, i, p)),
-    "expsub": lambda d, i, p: ((p.exp_latency_bf16 if i.vtype.sew == 16 else p.exp_latency_fp32)
-                               + p.expsub_extra_latency, _chunks(d, i, p)),
+    "exp": lambda d, i, p: (_exp_latency(i, p), _chunks(d, i, p)),
+    "expsub": lambda d, i, p: (_exp_latency(i, p) + p.expsub_extra_latency, _chunks(d, i, p)),
     "segred": _segred,
     "mmacc": _mmacc,
     "rec": lambda d, i, p: (p.rec_latency, _chunks(d, i, p)),
     "tload": _tile,
     "tstore": _tile,
 }
+PROFILES = tuple(_TIMING)
 
 
 # ---- matrix tile geometry (vfwmmacc.vv) -------------------------------------------------

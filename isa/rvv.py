@@ -45,10 +45,10 @@ for name, fn in {"vfmin": lambda d, a, b: np.fmin(b, a),
                  "vfmax": lambda d, a, b: np.fmax(b, a)}.items():
     add(f"{name}.vv", "vd vs2 vs1", "fma", "valu", "fpminmax", fn)
     add(f"{name}.vf", "vd vs2 fs1", "fma", "valu", "fpminmax", fn)
-add("vfsgnj.vv", "vd vs2 vs1", "fma", "valu", "fpminmax", lambda d, a, b: np.copysign(b, a))
-add("vfsgnjn.vv", "vd vs2 vs1", "fma", "valu", "fpminmax", lambda d, a, b: np.copysign(b, -a),
+add("vfsgnj.vv", "vd vs2 vs1", "fma", "valu", "fpmove", lambda d, a, b: np.copysign(b, a))
+add("vfsgnjn.vv", "vd vs2 vs1", "fma", "valu", "fpmove", lambda d, a, b: np.copysign(b, -a),
     doc="vfneg.v vd, vs = vfsgnjn.vv vd, vs, vs")
-add("vfsgnjx.vv", "vd vs2 vs1", "fma", "valu", "fpminmax",
+add("vfsgnjx.vv", "vd vs2 vs1", "fma", "valu", "fpmove",
     lambda d, a, b: np.copysign(b, np.sign(a) * np.sign(b) + (a == 0) + (b == 0)),
     doc="vfabs.v vd, vs = vfsgnjx.vv vd, vs, vs")
 
@@ -61,13 +61,13 @@ _FMA = {
     "vfnmsub": lambda d, a, b: -(a * d) + b,
 }
 for name, fn in _FMA.items():
-    add(f"{name}.vv", "vd vs1 vs2", "fma", "valu", "fp", fn, reads_vd=True)
-    add(f"{name}.vf", "vd fs1 vs2", "fma", "valu", "fp", fn, reads_vd=True)
+    add(f"{name}.vv", "vd vs1 vs2", "fma", "valu", "fma", fn, reads_vd=True)
+    add(f"{name}.vf", "vd fs1 vs2", "fma", "valu", "fma", fn, reads_vd=True)
 # widening FMA: FP32 accumulators += BF16 x BF16 (Zvfbfwma) / generic vfwmacc
 for name in ("vfwmaccbf16", "vfwmacc"):
-    add(f"{name}.vv", "vd vs1 vs2", "fma", "valu", "fp", _FMA["vfmacc"], reads_vd=True,
+    add(f"{name}.vv", "vd vs1 vs2", "fma", "valu", "fma", _FMA["vfmacc"], reads_vd=True,
         widths={"vd": 2})
-    add(f"{name}.vf", "vd fs1 vs2", "fma", "valu", "fp", _FMA["vfmacc"], reads_vd=True,
+    add(f"{name}.vf", "vd fs1 vs2", "fma", "valu", "fma", _FMA["vfmacc"], reads_vd=True,
         widths={"vd": 2})
 
 # divide, sqrt, estimates
@@ -75,9 +75,9 @@ add("vfdiv.vv", "vd vs2 vs1", "fdiv", "valu", "fdiv", lambda d, a, b: b / a)
 add("vfdiv.vf", "vd vs2 fs1", "fdiv", "valu", "fdiv", lambda d, a, b: b / a)
 add("vfrdiv.vf", "vd vs2 fs1", "fdiv", "valu", "fdiv", lambda d, a, b: a / b)
 add("vfsqrt.v", "vd vs2", "fdiv", "valu", "fdiv", lambda d, a, b: np.sqrt(b))
-add("vfrec7.v", "vd vs2", "fma", "valu", "fp", lambda d, a, b: rec_approx(b, EST7_FRAC_BITS),
+add("vfrec7.v", "vd vs2", "fma", "valu", "fpcvt", lambda d, a, b: rec_approx(b, EST7_FRAC_BITS),
     doc="7-bit reciprocal estimate (precision model: mantissa rounded to 7 bits)")
-add("vfrsqrt7.v", "vd vs2", "fma", "valu", "fp", lambda d, a, b: rsqrt_approx(b, EST7_FRAC_BITS),
+add("vfrsqrt7.v", "vd vs2", "fma", "valu", "fpcvt", lambda d, a, b: rsqrt_approx(b, EST7_FRAC_BITS),
     doc="7-bit reciprocal square-root estimate (precision model)")
 
 # compares into masks (riscv.md 4.1: latency 2*LMUL+3, mask results do not chain)
@@ -104,19 +104,20 @@ add("vmsgt.vx", "vd vs2 rs1", "int", "vcmp", "cmp", lambda d, a, b: b > a, mask_
 
 # merges (v0 selects op1)
 add("vmerge.vvm", "vd vs2 vs1", "int", "vmerge", "int", types={"*": "u"})
-add("vfmerge.vfm", "vd vs2 fs1", "fma", "vmerge", "fpminmax")
+add("vfmerge.vfm", "vd vs2 fs1", "fma", "vmerge", "fpmove")
 
-# conversions (riscv.md 4.1: conversions share the FP latency 8)
-add("vfcvt.x.f.v", "vd vs2", "fma", "valu", "fp", lambda d, a, b: np.rint(b),
+# conversions (riscv.md 4.1: conversions share the FP latency 8 on SiFive7; their own class
+# on the SpacemiT X60, where they run at DLEN while FP arithmetic has a wider path)
+add("vfcvt.x.f.v", "vd vs2", "fma", "valu", "fpcvt", lambda d, a, b: np.rint(b),
     types={"vd": "i", "vs2": "f"}, doc="round to nearest even (frm=RNE)")
-add("vfcvt.rtz.x.f.v", "vd vs2", "fma", "valu", "fp", lambda d, a, b: np.trunc(b),
+add("vfcvt.rtz.x.f.v", "vd vs2", "fma", "valu", "fpcvt", lambda d, a, b: np.trunc(b),
     types={"vd": "i", "vs2": "f"})
-add("vfcvt.f.x.v", "vd vs2", "fma", "valu", "fp", lambda d, a, b: b.astype(np.float64),
+add("vfcvt.f.x.v", "vd vs2", "fma", "valu", "fpcvt", lambda d, a, b: b.astype(np.float64),
     types={"vd": "f", "vs2": "i"})
 for name in ("vfwcvtbf16.f.f.v", "vfwcvt.f.f.v"):
-    add(name, "vd vs2", "fma", "valu", "fp", lambda d, a, b: b, widths={"vd": 2})
+    add(name, "vd vs2", "fma", "valu", "fpcvt", lambda d, a, b: b, widths={"vd": 2})
 for name in ("vfncvtbf16.f.f.w", "vfncvt.f.f.w"):
-    add(name, "vd vs2", "fma", "valu", "fp", lambda d, a, b: b, widths={"vs2": 2})
+    add(name, "vd vs2", "fma", "valu", "fpcvt", lambda d, a, b: b, widths={"vs2": 2})
 
 # integer ALU: vx/vi forms take the scalar/immediate as op1
 _INT = {
@@ -130,13 +131,17 @@ _INT = {
     "vminu": lambda d, a, b: np.minimum(b, a),
     "vxor": lambda d, a, b: b ^ a,
 }
+# Timing classes (llvm-mca 22, SiFive7 and SpacemiT X60 models): multiplies and shifts have
+# latencies of their own.
+_INT_PROFILE = {"vmul": "imul", "vsll": "ishift", "vsra": "ishift"}
 for name, fn in _INT.items():
     typ = "u" if name == "vminu" else "i"  # vminu compares unsigned (RVV 1.0)
-    add(f"{name}.vv", "vd vs2 vs1", "int", "valu", "int", fn, types={"*": typ})
-    add(f"{name}.vx", "vd vs2 rs1", "int", "valu", "int", fn, types={"*": typ})
-    if name not in ("vmul", "vminu", "vxor"):
-        add(f"{name}.vi", "vd vs2 imm", "int", "valu", "int", fn, types={"*": "i"})
-add("vsrl.vi", "vd vs2 imm", "int", "valu", "int", lambda d, a, b: b >> a, types={"*": "u"})
+    prof = _INT_PROFILE.get(name, "int")
+    add(f"{name}.vv", "vd vs2 vs1", "int", "valu", prof, fn, types={"*": typ})
+    add(f"{name}.vx", "vd vs2 rs1", "int", "valu", prof, fn, types={"*": typ})
+    if name not in ("vmul", "vminu", "vxor", "vsub"):  # RVV 1.0 has no vsub.vi (vrsub.vi)
+        add(f"{name}.vi", "vd vs2 imm", "int", "valu", prof, fn, types={"*": "i"})
+add("vsrl.vi", "vd vs2 imm", "int", "valu", "ishift", lambda d, a, b: b >> a, types={"*": "u"})
 add("vid.v", "vd", "int", "vid", "slide", types={"*": "u"}, doc="vd[i] = i")
 
 # moves and splats
@@ -144,13 +149,13 @@ add("vmv.v.v", "vd vs2", "int", "valu", "int", lambda d, a, b: b, types={"*": "u
 add("vmv.v.x", "vd rs1", "int", "valu", "int", lambda d, a, b: _splat(d, a), types={"*": "i"},
     reads_vd=False)
 add("vmv.v.i", "vd imm", "int", "valu", "int", lambda d, a, b: _splat(d, a), types={"*": "i"})
-add("vfmv.v.f", "vd fs1", "fma", "valu", "fpminmax", lambda d, a, b: _splat(d, a),
+add("vfmv.v.f", "vd fs1", "fma", "valu", "fpmove", lambda d, a, b: _splat(d, a),
     doc="splat f[rs1] (riscv.md 4.1: vfmv latency 4)")
-add("vfmv.f.s", "fd vs2", "permute", "vtos", "mvs", widths={"vs2": "s"})
-add("vmv.x.s", "rd vs2", "permute", "vtos", "mvs", types={"*": "i"}, widths={"vs2": "s"})
+add("vfmv.f.s", "fd vs2", "permute", "vtos", "tos", widths={"vs2": "s"})
+add("vmv.x.s", "rd vs2", "permute", "vtos", "tos", types={"*": "i"}, widths={"vs2": "s"})
 add("vfmv.s.f", "vd fs1", "permute", "stov", "mvs", widths={"vd": "s"})
 add("vmv.s.x", "vd rs1", "permute", "stov", "mvs", types={"*": "i"}, widths={"vd": "s"})
-add("vfirst.m", "rd vs2", "permute", "vtos", "mvs", types={"*": "m"}, widths={"vs2": "m"},
+add("vfirst.m", "rd vs2", "permute", "vtos", "tos", types={"*": "m"}, widths={"vs2": "m"},
     doc="index of the first set mask bit among the first VL, or -1")
 
 # reductions: vd[0] = op(vs1[0], vs2[0..vl-1]) (riscv.md 2.1: scalar into element 0)

@@ -27,6 +27,7 @@ from isa.timing import TimingParams
 _TP = TimingParams()
 _T41 = "riscv.md §4.1 (LLVM SiFive7 / X280)"
 _T6 = "riscv.md §6 (Xattn proposal)"
+_MCA = "llvm-mca 22 -mcpu=sifive-x280 (LLVM SiFive7 model; tests/riscv/test_mca.py)"
 
 
 @dataclass(frozen=True)
@@ -67,16 +68,33 @@ class VectorConfig:
 class TimingConfig:
     """Per-instruction latency/occupancy constants: mirrors isa.timing.TimingParams."""
 
-    fp_latency: int = param(_TP.fp_latency, "vfadd/vfmul/vfmacc/conversions latency",
-                            "cycles", _T41)
-    fp_minmax_latency: int = param(_TP.fp_minmax_latency, "vfmin/vfmax/vfsgnj/vfmv latency",
-                                   "cycles", _T41)
-    int_latency: int = param(_TP.int_latency, "integer ALU/mul/shift/merge latency",
-                             "cycles", _T41)
+    fp_latency: int = param(_TP.fp_latency, "vfadd/vfsub/vfmul latency", "cycles", _T41)
+    fma_latency: int = param(_TP.fma_latency, "vfmacc/vfmadd/vfwmacc* latency", "cycles",
+                             _T41)
+    fp_convert_latency: int = param(_TP.fp_convert_latency, "conversions and vfrec7/vfrsqrt7 "
+                                    "latency", "cycles", _T41)
+    fp_minmax_latency: int = param(_TP.fp_minmax_latency, "vfmin/vfmax latency", "cycles",
+                                   _T41)
+    fp_move_latency: int = param(_TP.fp_move_latency, "vfsgnj/vfmerge/vfmv.v.f latency",
+                                 "cycles", _T41)
+    int_latency: int = param(_TP.int_latency, "integer ALU/merge/move latency", "cycles",
+                             _T41)
+    int_mul_latency: int = param(_TP.int_mul_latency, "vmul latency", "cycles", _MCA)
+    int_shift_latency: int = param(_TP.int_shift_latency, "vsll/vsrl/vsra latency", "cycles",
+                                   _MCA)
     int_widen_latency: int = param(_TP.int_widen_latency, "widening/narrowing/fixed-point "
                                    "integer latency", "cycles", _T41)
     mask_latency_extra: int = param(_TP.mask_latency_extra, "compares into masks: latency "
                                     "= element groups + this", "cycles", _T41)
+    fp_dlen: int = param(_TP.fp_dlen, "FP arithmetic (add/mul/FMA/min/max) path width; 0 = "
+                         "DLEN", "bits", _MCA + "; spacemit-x60: 256")
+    widening_by_source: bool = param(_TP.widening_by_source, "widening instructions hold "
+                                     "the element groups of their source EEW (true, SiFive7: "
+                                     "2*LMUL) or of their destination EEW (false)", "", _MCA)
+    latency_covers_occupancy: bool = param(_TP.latency_covers_occupancy, "a result is ready "
+                                           "max(latency, occupancy) cycles after issue (no "
+                                           "element-group chaining in the vendor model)", "",
+                                           _MCA + "; spacemit-x60: true")
     load_latency: int = param(_TP.load_latency, "unit-stride vector load latency (L1 hit)",
                               "cycles", _T41)
     store_latency: int = param(_TP.store_latency, "vector store latency", "cycles", _T41)
@@ -86,6 +104,10 @@ class TimingConfig:
                                "log2(DLEN/SEW)), the base", "cycles", _T41)
     red_tree_step: int = param(_TP.red_tree_step, "reduction tree: cycles per level",
                                "cycles", _T41)
+    red_cycles_per_chunk: int = param(_TP.red_cycles_per_chunk, "reduction: cycles per "
+                                      "element group", "cycles", _T41)
+    red_fixed_latency: int = param(_TP.red_fixed_latency, "reduction: constant latency "
+                                   "term", "cycles", _T41)
     redosum_cycles_per_element: int = param(_TP.redosum_cycles_per_element,
                                             "vfredosum: cycles per element", "cycles", _T41)
     fdiv_cycles_per_4_elements_f16: int = param(_TP.fdiv_cycles_per_4_elements_f16,
@@ -97,14 +119,22 @@ class TimingConfig:
     fdiv_cycles_per_4_elements_f64: int = param(_TP.fdiv_cycles_per_4_elements_f64,
                                                 "vfdiv/vfsqrt f64: cycles per 4 elements",
                                                 "cycles", _T41)
-    gather_latency_extra: int = param(_TP.gather_latency_extra, "vrgather.vv: latency = "
-                                      "this + VL", "cycles", _T41)
+    gather_latency_base: int = param(_TP.gather_latency_base, "vrgather.vv: latency = this "
+                                     "+ DLEN/SEW", "cycles", _MCA)
+    gather_occupancy_extra: int = param(_TP.gather_occupancy_extra, "vrgather.vv: occupancy "
+                                        "= VL + this", "cycles", _MCA)
     gather_scalar_latency: int = param(_TP.gather_scalar_latency, "vrgather.vx/vi latency",
                                        "cycles", _T41)
     slide_latency: int = param(_TP.slide_latency, "vslide*/vid/viota latency", "cycles",
                                _T41)
-    move_scalar_latency: int = param(_TP.move_scalar_latency, "vmv.x.s/vfmv.f.s/vmv.s.x "
-                                     "latency", "cycles", _T41)
+    move_scalar_latency: int = param(_TP.move_scalar_latency, "vmv.s.x/vfmv.s.f latency",
+                                     "cycles", _T41)
+    move_scalar_occupancy: int = param(_TP.move_scalar_occupancy, "vmv.s.x/vfmv.s.f "
+                                       "occupancy", "cycles", _T41)
+    to_scalar_latency: int = param(_TP.to_scalar_latency, "vmv.x.s/vfmv.f.s/vfirst.m "
+                                   "latency (vector to scalar)", "cycles", _MCA)
+    to_scalar_occupancy: int = param(_TP.to_scalar_occupancy, "vmv.x.s/vfmv.f.s/vfirst.m "
+                                     "occupancy", "cycles", _MCA)
     vset_latency: int = param(_TP.vset_latency, "vsetvli latency (its rd result)", "cycles",
                               _T41)
     scalar_fp_latency: int = param(_TP.scalar_fp_latency, "scalar fadd/fmul/fmadd (SP)",
@@ -114,7 +144,7 @@ class TimingConfig:
     scalar_int_latency: int = param(_TP.scalar_int_latency, "scalar integer ALU", "cycles",
                                     "riscv.md §3.2: 5-stage in-order host ALU")
     scalar_load_latency: int = param(_TP.scalar_load_latency, "scalar load-to-use (L1 hit)",
-                                     "cycles", "riscv.md §3.1: C950 L1 4-cycle latency")
+                                     "cycles", _MCA)
     branch_latency: int = param(_TP.branch_latency, "predicted loop branch", "cycles",
                                 "riscv.md §3.2: in-order front end")
     exp_latency_bf16: int = param(_TP.exp_latency_bf16, "vfexp latency at SEW=16", "cycles",

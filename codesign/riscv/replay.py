@@ -21,11 +21,12 @@ How each kind is split (:func:`split`):
 Roofline (per op instance): ``max(flops / cluster peak, bytes / bandwidth)``, where bytes
 are the trace's bytes, or what the kernel's c shards actually move from that level if
 fewer (a copy out of a strided view reads less than the trace's whole source tensor; a
-gather reads int32 row indices where the trace counts int64), the
-peak is every core's FMA datapath (2 FLOP per FP32 lane: arith_sequencers x DLEN/32 lanes)
-plus the Xattn matrix array when the ISA enables vfwmmacc (2 FLOP per MAC), and the
-bandwidth is DRAM's when the op's data does not fit in L2 (the rule of
-:mod:`codesign.riscv.memory`), else the cluster's L2 bandwidth.
+gather reads int32 row indices where the trace counts int64), the peak is every core's
+FMA datapath (2 FLOP per MAC: arith_sequencers x fp_path/16 BF16 widening MACs per cycle
+on a SiFive7-like core, fp_path/32 otherwise; see :func:`peak_flops_per_cycle`) plus the
+Xattn matrix array when the ISA enables vfwmmacc (2 FLOP per MAC), and the bandwidth is
+DRAM's when the op's data does not fit in L2 (the rule of :mod:`codesign.riscv.memory`),
+else the cluster's L2 bandwidth.
 
 Bound: the resource busy the largest fraction of the op's cycles, if at least
 ``sim.bound_threshold``: "compute" (a compute sequencer doing FMA/int/permute/exp/matrix
@@ -212,9 +213,15 @@ def sim_seq(cfg: RiscvConfig, unit: str) -> str:
 
 
 # ---- roofline -----------------------------------------------------------------------------
-def peak_flops_per_cycle(cfg: RiscvConfig) -> float:
-    """FLOP per cycle of one core: FMA datapaths plus the Xattn matrix array if enabled."""
-    vec = 2.0 * cfg.vector.arith_sequencers * cfg.vector.dlen / 32
+def peak_flops_per_cycle(cfg: RiscvConfig, dtype: str = "bf16") -> float:
+    """FLOP per cycle of one core: FMA datapaths plus the Xattn matrix array if enabled.
+
+    A BF16 op's peak is the widening FMA's (``vfwmaccbf16``): on a core that sequences
+    widening ops by their source EEW (SiFive7) it multiplies fp_path/16 BF16 pairs per
+    cycle, twice the FP32 FMA rate; otherwise fp_path/32 (FP32 results per cycle)."""
+    tp = cfg.timing_params()
+    eew = 16 if dtype == "bf16" and tp.widening_by_source else 32
+    vec = 2.0 * cfg.vector.arith_sequencers * tp.fp_path_bits / eew
     if not parse_isa(cfg.isa).has("vfwmmacc.vv"):
         return vec
     mat = 2.0 * cfg.timing_params().mmacc_macs_per_cycle

@@ -275,13 +275,23 @@ def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
     keys after the query are masked."""
     b = kc.b
     s = s_regs[:w]
+    q2_r = kc.stage  # a second Q^T / O^T register: no BF16 staging in these d loops
     for r in s:
         b.emit("vmv.v.i", r, 0)
-    with kc.rep("d", d, ptrs=3) as dd:
-        b.emit("vle32.v", q_r, b.mem(qt_buf, sb + dd * br, 32))
-        for c, r in enumerate(s):
+
+    def load_qt(dd: Affine, reg: V) -> None:
+        b.emit("vle32.v", reg, b.mem(qt_buf, sb + dd * br, 32))
+
+    def qk_step(dd: Affine, qreg: V, prefetch) -> None:
+        # the w scalars of K first: an FMA right after its scalar load would stall the
+        # in-order front end for the load-to-use latency once per key
+        for c in range(w):
             kc.sload(F(1 + c), "K", kbase + (c0 + c) * d + dd)
-            b.emit("vfmacc.vf", r, F(1 + c), q_r, comment="S[:, c] += Q^T[d] * K[c, d]")
+        prefetch()
+        for c, r in enumerate(s):
+            b.emit("vfmacc.vf", r, F(1 + c), qreg, comment="S[:, c] += Q^T[d] * K[c, d]")
+
+    kc.pipelined("d", d, (q_r, q2_r), load_qt, qk_step, ptrs=3)
     if mask is not None:
         qrel, krel = mask
         b.emit("vid.v", qp_r)
@@ -305,13 +315,44 @@ def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
     b.emit("vfmul.vv", l_r, l_r, al_r)
     for r in s:
         b.emit("vfadd.vv", l_r, l_r, r)
-    with kc.rep("d", d, ptrs=3) as dd:
-        b.emit("vle32.v", q_r, b.mem(oacc_buf, sb + dd * br, 32))
-        b.emit("vfmul.vv", q_r, q_r, al_r)
+    # the exp temporaries are free again once P is computed: more O^T rows in flight
+    q_regs = (q_r, q2_r, *(V(t) for t in tmps))
+    _pv(kc, kbase, sb, c0, s, al_r, q_regs, d, br, oacc_buf)
+
+
+def _pv(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, s, al_r: V, q_regs: tuple[V, ...],
+        d: int, br: int, oacc_buf: str) -> None:
+    """O^T[d] = alpha * O^T[d] + sum_c P[:, c] * V[c, d] for every d. Each O^T row is a
+    chain of dependent FMAs (one per key), so up to four rows are interleaved (as many as
+    there are free vector registers and f registers for their w scalars each) to hide the
+    FMA latency."""
+    b = kc.b
+    w = len(s)
+    rows = max(1, min(4, len(q_regs), 17 // w))
+    fs = kc.ftemps(rows * w)
+    steps, rest = divmod(d, rows)
+
+    def rows_at(dds: list[Affine]) -> None:
+        qs = q_regs[:len(dds)]
+        for q, dd in zip(qs, dds, strict=True):
+            b.emit("vle32.v", q, b.mem(oacc_buf, sb + dd * br, 32))
+        for q in qs:
+            b.emit("vfmul.vv", q, q, al_r)
+        for j, dd in enumerate(dds):
+            for c in range(w):
+                kc.sload(fs[j * w + c], "V", kbase + (c0 + c) * d + dd)
         for c, r in enumerate(s):
-            kc.sload(F(1 + c), "V", kbase + (c0 + c) * d + dd)
-            b.emit("vfmacc.vf", q_r, F(1 + c), r, comment="O^T[d] += P[:, c] * V[c, d]")
-        b.emit("vse32.v", q_r, b.mem(oacc_buf, sb + dd * br, 32))
+            for j, q in enumerate(qs):
+                b.emit("vfmacc.vf", q, fs[j * w + c], r,
+                       comment="O^T[d] += P[:, c] * V[c, d]")
+        for q, dd in zip(qs, dds, strict=True):
+            b.emit("vse32.v", q, b.mem(oacc_buf, sb + dd * br, 32))
+
+    if steps:
+        with kc.rep("d", steps, ptrs=3) as dp:
+            rows_at([dp * rows + j for j in range(rows)])
+    for j in range(rest):
+        rows_at([Affine(steps * rows + j)])
 
 
 # ---- prefill with vfwmmacc tiles ------------------------------------------------------------

@@ -86,14 +86,27 @@ class Kc:
         self.stage = V(2) if lmul == 2 else V(lmul // 2)
         self._fconst: dict[float, Reg] = {}
         self._next_f = 10
+        self._f_top = 32  # f registers from here up are scalar temporaries (ftemps)
         self.poly: tuple[Reg, ...] = ()
         self.poly_inline = False
 
     # -- scalar constants held in f registers (loaded once, outside loops)
+    def ftemps(self, n: int) -> list[Reg]:
+        """``n`` f registers for scalar operands of one loop body: f1..f9 (below the
+        constants), then from f31 down; constants allocated later stop below those."""
+        low = [F(i) for i in range(1, min(n, 9) + 1)]
+        high = [F(31 - i) for i in range(n - len(low))]
+        if high and 31 - len(high) < self._next_f:
+            raise IsaError(f"out of FP registers: {n} scalar temporaries with "
+                           f"{self._next_f - 10} constants")
+        if high:
+            self._f_top = min(self._f_top, high[-1].n)
+        return low + high
+
     def fconst(self, value: float) -> Reg:
         value = float(np.float32(value))
         if value not in self._fconst:
-            if self._next_f > 31:
+            if self._next_f >= self._f_top:
                 raise IsaError("out of FP registers for constants")
             r = F(self._next_f)
             self._next_f += 1
@@ -160,6 +173,29 @@ class Kc:
                 yield v
         else:
             raise IsaError("rep() with zero trips")
+
+    def pipelined(self, var: str, count: int, regs: tuple[Reg, Reg],
+                  load: Callable[[Affine, Reg], None],
+                  step: Callable[[Affine, Reg, Callable[[], None]], None], ptrs: int = 2
+                  ) -> None:
+        """A software-pipelined loop over steps 0..count-1 whose step i reads a vector
+        operand that ``load(i, reg)`` fills: the operand is loaded one step ahead into the
+        other of two registers, and the loop is unrolled by two so they alternate.
+        ``step(i, reg, prefetch)`` emits step i reading ``reg`` and calls ``prefetch()``
+        where the next step's load should go (after its scalar loads, before its vector
+        work: the in-order vector unit then dispatches the load ahead of this step's
+        arithmetic, which never waits for it)."""
+        r0, r1 = regs
+        load(Affine(0), r0)
+        pairs, odd = divmod(count - 1, 2)  # steps that load the next step's operand
+        if pairs:
+            with self.rep(var, pairs, ptrs) as k:
+                i0 = k * 2
+                step(i0, r0, lambda: load(i0 + 1, r1))
+                step(i0 + 1, r1, lambda: load(i0 + 2, r0))
+        if odd:
+            step(Affine(count - 2), r0, lambda: load(Affine(count - 1), r1))
+        step(Affine(count - 1), regs[odd], lambda: None)
 
     def strips(self, n: int, var: str, body: Callable[[Affine, int], None], ptrs: int = 2,
                vlmax: int | None = None) -> None:

@@ -15,6 +15,11 @@ Plain RVV (the OpenBLAS-style RVV micro-kernel): C is register-blocked as ``gemm
 rows x one vector of N; for every k, one unit-stride load of B[k, j:j+VL] and, per row,
 a scalar load of A[r, k] broadcast by ``vfwmaccbf16.vf`` (Zvfbfwma, FP32 accumulators at
 EMUL=2*LMUL) or ``vfmacc.vf`` (FP32). VLEN=512: 7 accumulators of 64 FP32 (m4) + B (m2).
+Scheduled for an in-order core: the k step's scalar loads of A are issued before the B
+load and the FMAs, so no FMA waits for the load-to-use latency of its scalar (the FMAs of
+step k queue behind the vector unit while the loads of step k+1 issue), and with BF16 the
+k loop is unrolled by two over two B registers (v0, v2), so the B load of step k+1 does
+not wait for the last FMA reading step k's B (write-after-read).
 
 Xattn ``mmacc`` (BF16 only): ``vfwmmacc.vv`` tiles (isa.instructions.tile_geometry) in a
 ``bm x bn`` block of C tiles held in registers; A and B^T tiles come from ``vmtl.v`` tile
@@ -209,17 +214,54 @@ def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
     mr = max(1, min(kc.core.gemm_mr, 7, m))
     vn = kc.core.vlen // 8  # = VLMAX at e16/m2 and at e32/m4
     accs = [V(4 + 4 * r) for r in range(7)]
-    vb = V(0)
+    # B rows: BF16 at m2 leaves v2-v3 free beside v0-v1, so two B registers alternate
+    # between k steps (the load of step k+1 does not wait for the FMAs reading step k's
+    # B); an FP32 B row (m4) fills v0-v3: one register
+    vbs = [V(0), V(2)] if bf16 else [V(0)]
     m_blocks = [(m // mr, mr, 0), (1, m % mr, (m // mr) * mr)]
     ew = 16 if bf16 else 32
 
-    def load_b(gi: Affine, kidx: Affine, col: Affine) -> None:
+    def load_b(gi: Affine, kidx: Affine, col: Affine, vb: V) -> None:
         if transposed:
             boff = gi * (kk * n) + col * kk + kidx
             b.emit(f"vlse{ew}.v", vb, b.mem(bb, boff, ew, "strided", kk))
         else:
             boff = gi * (kk * n) + kidx * n + col
             b.emit(f"vle{ew}.v", vb, b.mem(bb, boff, ew))
+
+    def kstep(gi: Affine, i: Affine, mbase: int, nrows: int, kidx: Affine, col: Affine,
+              vb: V, load: tuple[Affine, V] | None) -> None:
+        """One k step with B row ``kidx`` in ``vb``. The rows' A scalars are loaded first,
+        all of them (an FMA right after the load it reads would stall the in-order front
+        end for the load-to-use latency once per row), then the B row ``load`` names (this
+        step's, or with two B registers the next step's: the in-order vector unit then
+        dispatches it ahead of this step's FMAs, which never wait for a B load), then the
+        FMAs."""
+        for r in range(nrows):
+            kc.sload(F(1 + r), a, gi * (m * kk) + (i * mr + mbase + r) * kk + kidx)
+        if load is not None:
+            load_b(gi, load[0], col, load[1])
+        for r in range(nrows):
+            b.emit("vfwmaccbf16.vf" if bf16 else "vfmacc.vf", accs[r], F(1 + r), vb)
+
+    def k_loop(gi: Affine, i: Affine, mbase: int, nrows: int, k0: Affine, depth: int,
+               col: Affine) -> None:
+        """The k loop: with two B registers, B is loaded one step ahead and the loop is
+        unrolled by two (the registers alternate); with one, each step loads its own."""
+        if len(vbs) == 1:
+            with kc.rep("k", depth, ptrs=2) as k:
+                kstep(gi, i, mbase, nrows, k0 + k, col, vbs[0], (k0 + k, vbs[0]))
+            return
+        v0, v1 = vbs
+        load_b(gi, k0, col, v0)
+        pairs, odd = divmod(depth - 1, 2)  # steps that load the next step's B
+        if pairs:
+            with kc.rep("k", pairs, ptrs=2) as k:
+                kstep(gi, i, mbase, nrows, k0 + k * 2, col, v0, (k0 + k * 2 + 1, v1))
+                kstep(gi, i, mbase, nrows, k0 + k * 2 + 1, col, v1, (k0 + k * 2 + 2, v0))
+        if odd:
+            kstep(gi, i, mbase, nrows, k0 + depth - 2, col, v0, (k0 + depth - 1, v1))
+        kstep(gi, i, mbase, nrows, k0 + depth - 1, col, vbs[odd], None)
 
     def panel(gi: Affine, col0: Affine, width: int, k0: Affine, depth: int, blk: _Block
               ) -> None:
@@ -244,21 +286,15 @@ def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
                                 b.emit("vle32.v", accs[r], b.mem("Cacc", coff(r), 32))
                         if bf16:
                             b.vsetvli(vl, 16, 2)
-                        with kc.rep("k", depth, ptrs=2) as k:
-                            load_b(gi, k0 + k, col)
-                            for r in range(nrows):
-                                aoff = gi * (m * kk) + (i * mr + mbase + r) * kk + k0 + k
-                                fr = F(1 + r)
-                                kc.sload(fr, a, aoff)
-                                b.emit("vfwmaccbf16.vf" if bf16 else "vfmacc.vf", accs[r], fr, vb)
+                        k_loop(gi, i, mbase, nrows, k0, depth, col)
                         for r in range(nrows):
                             if not blk.last:
                                 b.vsetvli(vl, 32, 4)
                                 b.emit("vse32.v", accs[r], b.mem("Cacc", coff(r), 32))
                             elif bf16:
                                 b.vsetvli(vl, 16, 2)
-                                b.emit("vfncvtbf16.f.f.w", vb, accs[r])
-                                b.emit("vse16.v", vb, b.mem(c, coff(r), 16))
+                                b.emit("vfncvtbf16.f.f.w", vbs[0], accs[r])
+                                b.emit("vse16.v", vbs[0], b.mem(c, coff(r), 16))
                             else:
                                 b.vsetvli(vl, 32, 4)
                                 b.emit("vse32.v", accs[r], b.mem(c, coff(r), 32))
