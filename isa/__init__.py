@@ -13,10 +13,12 @@ from isa.instructions import (
     Extension,
     InstrDef,
     Isa,
+    Unit,
     define,
     lookup,
     parse_isa,
     register_extension,
+    register_unit,
     tile_geometry,
 )
 from isa.program import Affine, Builder, Counts, F, Instr, InstrTiming, Loop, Mem, Program, V, X
@@ -25,6 +27,6 @@ from isa.timing import TimingParams
 __all__ = [
     "EXTENSIONS", "UNITS", "Affine", "Builder", "Core", "Counts", "ExecResult", "Extension",
     "F", "Instr", "InstrDef", "InstrTiming", "Isa", "IsaError", "Loop", "Mem", "Program",
-    "TimingParams", "V", "X", "define", "execute", "lookup", "parse_isa",
-    "register_extension", "tile_geometry",
+    "TimingParams", "Unit", "V", "X", "define", "execute", "lookup", "parse_isa",
+    "register_extension", "register_unit", "tile_geometry",
 ]

@@ -1,9 +1,11 @@
 """Instructions as data, extensions as named sets of them, and ISAs as enabled subsets.
 
 An :class:`InstrDef` is a mnemonic plus: operand roles in assembly order, the functional
-unit class (:data:`UNITS`), element types and widths of its operands, a timing profile
-(latency and occupancy as functions of VL, SEW, LMUL, DLEN; constants in
-:class:`isa.timing.TimingParams`), whether its result is a mask, and its numpy semantics.
+unit class it occupies (a :class:`Unit`: built in, or registered by a user module with
+its own sequencers), element types and widths of its operands, its timing rule (latency
+and occupancy as a function of the instruction and the core's
+:class:`isa.timing.TimingParams`: a built-in rule by name, or any callable), whether its
+result is a mask, and its numpy semantics.
 
 An :class:`Extension` is a named set of definitions with named subsets; ``rvv``
 (:mod:`isa.rvv`) and ``xattn`` (:mod:`isa.xattn`) are built in, and a user module can
@@ -18,25 +20,101 @@ subset of extension instructions, parsed from text by :func:`parse_isa`::
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from isa.errors import IsaError
+from isa.timing import RULES, Timing
 
 if TYPE_CHECKING:
     from isa.program import Instr, InstrTiming
     from isa.timing import TimingParams
 
-UNITS: tuple[str, ...] = (
-    "scalar", "int", "fma", "fdiv", "reduction", "permute", "load", "store", "exp", "matrix",
-)
+
+def _callable_identity(fn: Any) -> str:
+    """A stable description of a callable: its code and the values it closes over."""
+    ident = getattr(fn, "identity", None)
+    if ident is not None:
+        return repr(ident)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return repr(fn)
+    cells = [_callable_identity(c.cell_contents) if callable(c.cell_contents)
+             else repr(c.cell_contents) for c in (fn.__closure__ or ())]
+    digest = hashlib.sha256(code.co_code + repr((code.co_consts, code.co_names, cells,
+                                                 fn.__defaults__)).encode())
+    return f"{fn.__qualname__}:{digest.hexdigest()[:16]}"
+
+@dataclass(frozen=True)
+class Unit:
+    """A functional-unit class: which sequencer of the vector core runs its instructions.
+
+    ``sequencer``: ``VA`` (the arithmetic sequencers), ``VL`` (loads), ``VS`` (stores),
+    ``scalar`` (the in-order front end), or a name of the unit's own: ``sequencers`` of
+    them then run beside the built-in ones, as Xattn's exp (``VE``) and matrix (``VM``)
+    units do. A user module declares its unit with :func:`register_unit` and puts
+    instructions on it; the core model times them with no other change.
+    """
+
+    name: str
+    sequencer: str
+    sequencers: int = 1
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.sequencers < 1:
+            raise IsaError(f"unit {self.name!r}: sequencers must be >= 1, got "
+                           f"{self.sequencers}")
+
+    @property
+    def own_sequencer(self) -> bool:
+        return self.sequencer not in ("VA", "VL", "VS", "scalar")
+
+
+_UNITS: dict[str, Unit] = {}
+
+
+def register_unit(unit: Unit, replace: bool = False) -> Unit:
+    """Add a functional-unit class (``replace``: redefine one of the same name)."""
+    if unit.name in _UNITS and not replace:
+        raise IsaError(f"unit {unit.name!r} is already registered")
+    for other in _UNITS.values():
+        if other.name != unit.name and other.sequencer == unit.sequencer and \
+                other.own_sequencer and other.sequencers != unit.sequencers:
+            raise IsaError(f"unit {unit.name!r}: sequencer {unit.sequencer!r} is unit "
+                           f"{other.name!r}'s, with {other.sequencers} sequencers, not "
+                           f"{unit.sequencers}")
+    _UNITS[unit.name] = unit
+    return unit
+
+
+def unit(name: str) -> Unit:
+    u = _UNITS.get(name)
+    if u is None:
+        raise IsaError(f"unknown unit {name!r}; valid: {', '.join(_UNITS)}")
+    return u
+
+
+def units() -> dict[str, Unit]:
+    return dict(_UNITS)
+
+
+for _u in (Unit("scalar", "scalar", doc="scalar front end (loop control, scalar FP)"),
+           Unit("int", "VA"), Unit("fma", "VA"), Unit("fdiv", "VA"),
+           Unit("reduction", "VA"), Unit("permute", "VA"),
+           Unit("load", "VL"), Unit("store", "VS"),
+           Unit("exp", "VE", doc="Xattn exponential unit (riscv.md §6 #1)"),
+           Unit("matrix", "VM", doc="Xattn vfwmmacc array (riscv.md §6 #4)")):
+    register_unit(_u)
+# The built-in unit classes (a user module may register more).
+UNITS: tuple[str, ...] = tuple(_UNITS)
 # Executor handlers (how operands are gathered); see isa.executor.
 EXEC_KINDS = ("vset", "valu", "vcmp", "vmerge", "vred", "vload", "vstore", "vslide",
               "vgather", "vtos", "stov", "vid", "segred", "mmacc", "tload", "tstore",
               "salu", "sload", "sstore", "branch")
-# Timing profiles: the keys of ``_TIMING`` below (``PROFILES`` is defined after it).
 
 Semantics = Callable[..., Any]
 
@@ -59,7 +137,7 @@ class InstrDef:
     operands: tuple[str, ...]
     unit: str
     exec_kind: str
-    profile: str
+    timing: str | Timing
     fn: Semantics | None = None
     types: dict[str, str] = field(default_factory=dict)
     widths: dict[str, Any] = field(default_factory=dict)
@@ -70,12 +148,31 @@ class InstrDef:
     attrs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.unit not in UNITS:
-            raise IsaError(f"{self.mnemonic}: unit {self.unit!r} not in {', '.join(UNITS)}")
+        if self.unit not in _UNITS:
+            raise IsaError(f"{self.mnemonic}: unit {self.unit!r} not in {', '.join(_UNITS)}")
         if self.exec_kind not in EXEC_KINDS:
             raise IsaError(f"{self.mnemonic}: exec kind {self.exec_kind!r} unknown")
-        if self.profile not in PROFILES:
-            raise IsaError(f"{self.mnemonic}: timing profile {self.profile!r} unknown")
+        if isinstance(self.timing, str) and self.timing not in RULES:
+            raise IsaError(f"{self.mnemonic}: timing rule {self.timing!r} unknown; valid: "
+                           f"{', '.join(RULES)}, or a callable (instr, params) -> "
+                           "(latency, occupancy)")
+        if not isinstance(self.timing, str) and not callable(self.timing):
+            raise IsaError(f"{self.mnemonic}: timing must be a rule name or a callable")
+
+    @property
+    def rule(self) -> Timing:
+        """The timing rule: (instruction, TimingParams) -> (latency, occupancy)."""
+        return RULES[self.timing] if isinstance(self.timing, str) else self.timing
+
+    def timing_identity(self) -> str:
+        """What determines this instruction's timing, for cache keys: the built-in rule's
+        name, or a hash of a user rule's code and the values it closes over (so a timing
+        memo never serves a result of an instruction redefined with another timing)."""
+        u = _UNITS[self.unit]
+        head = f"{self.mnemonic}|{u.name}|{u.sequencer}|{u.sequencers}"
+        if isinstance(self.timing, str):
+            return f"{head}|{self.timing}"
+        return f"{head}|{_callable_identity(self.timing)}"
 
     @property
     def vector(self) -> bool:
@@ -132,7 +229,7 @@ class InstrDef:
                 xs.append(a.base.n)
         if ins.masked or self.exec_kind == "vmerge":
             vsrc.append(0)
-        lat, occ = _TIMING[self.profile](self, ins, p)
+        lat, occ = self.rule(ins, p)
         mem = ins.mem
         mem_dir = None
         nbytes = nelem = 0
@@ -157,137 +254,6 @@ def _mem_elements(d: InstrDef, ins: Instr) -> int:
         rows, cols = ins.operand("imm")
         return int(rows) * int(cols)
     return int(ins.vl or 0)
-
-
-# ---- timing formulas (constants: isa.timing.TimingParams, riscv.md 4.1 and 6) -----------
-def _eew_factor(d: InstrDef, p: TimingParams) -> float:
-    """The EEW (as a multiple of SEW) that sets how many element groups an instruction
-    holds: the widest operand, except widening ops on a core that sequences them by their
-    source (SiFive7: 2*LMUL of the source, not 4*LMUL; narrowing ops still 4*LMUL)."""
-    widths = [w for w in d.widths.values() if isinstance(w, (int, float))]
-    if p.widening_by_source and d.widths.get("vd") == 2:
-        return 1
-    return max([1, *widths])
-
-
-def _chunks(d: InstrDef, ins: Instr, p: TimingParams, path_bits: int = 0) -> int:
-    """Element groups: ceil(VL * EEW / path width) (DLEN unless ``path_bits``); = 2*LMUL
-    at VLMAX on X280 (4.1)."""
-    width = path_bits or p.dlen
-    return max(1, math.ceil(ins.vl * ins.vtype.sew * _eew_factor(d, p) / width))
-
-
-def _pipelined(latency: int, occ: int, p: TimingParams) -> tuple[int, int]:
-    """(latency, occupancy) of a pipelined instruction: on a core whose results are ready
-    only after the last element group (``latency_covers_occupancy``), the latency is at
-    least the occupancy."""
-    return (max(latency, occ) if p.latency_covers_occupancy else latency), occ
-
-
-def _arith(latency: str, fp_path: bool = False):
-    """A pipelined instruction with the latency field ``latency``; ``fp_path``: its
-    element groups are as wide as the FP arithmetic path (``fp_dlen``)."""
-    def timing(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
-        occ = _chunks(d, ins, p, p.fp_path_bits if fp_path else 0)
-        return _pipelined(getattr(p, latency), occ, p)
-    return timing
-
-
-def _vlmem(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
-    mem = ins.mem
-    store = d.exec_kind == "vstore"
-    if mem.pattern == "unit":
-        occ = max(1, math.ceil(ins.vl * mem.eew / p.dlen))
-        return _pipelined(p.store_latency if store else p.load_latency, occ, p)
-    # 4.1: strided and indexed accesses run at one element per cycle; a store's latency
-    # is the store latency whatever its pattern (mca22)
-    lat = p.store_latency if store else p.strided_latency_extra + ins.vl
-    return _pipelined(lat, ins.vl, p)
-
-
-def _red(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
-    c = _chunks(d, ins, p)
-    tree = p.red_tree_step * (p.red_tree_base + int(math.log2(max(1, p.dlen // ins.vtype.sew))))
-    lat = p.red_fixed_latency + p.red_cycles_per_chunk * c + tree
-    return lat, lat  # 4.1: occupancy = latency
-
-
-def _fdiv(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
-    per4 = {16: p.fdiv_cycles_per_4_elements_f16, 32: p.fdiv_cycles_per_4_elements_f32,
-            64: p.fdiv_cycles_per_4_elements_f64}.get(ins.vtype.sew,
-                                                       p.fdiv_cycles_per_4_elements_f32)
-    lat = max(1, math.ceil(per4 * ins.vl / 4))
-    return lat, lat  # 4.1: occupancy = latency
-
-
-def _gather(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
-    # mca22: latency 7 + DLEN/SEW, occupancy one element per cycle + 4
-    lat = p.gather_latency_base + p.dlen // ins.vtype.sew
-    return _pipelined(lat, ins.vl + p.gather_occupancy_extra, p)
-
-
-def _segred(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
-    g = int(ins.operand("imm"))
-    # 6 #3: latency 4 + 3*log2(G); occupancy 2*LMUL (= chunks at VLMAX)
-    return p.segred_base_latency + p.segred_step_latency * int(math.log2(g)), _chunks(d, ins, p)
-
-
-def _mmacc(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
-    g = tile_geometry(p.vlen, ins.vtype.lmul)
-    occ = max(1, math.ceil(g.m * g.n * g.k / p.mmacc_macs_per_cycle))  # 6 #4
-    return p.mmacc_latency_base + occ, occ  # 6 #4: latency 4 + occupancy
-
-
-def _tile(d: InstrDef, ins: Instr, p: TimingParams) -> tuple[int, int]:
-    rows, cols = ins.operand("imm")
-    # one row per cycle when a row fits the DLEN memory pipe (4.1 unit-stride: DLEN bits/cycle)
-    occ = int(rows) * max(1, math.ceil(int(cols) * ins.vtype.sew / p.dlen))
-    base = p.load_latency if d.exec_kind == "tload" else p.store_latency
-    return base + occ, occ
-
-
-def _exp_latency(ins: Instr, p: TimingParams) -> int:
-    return p.exp_latency_bf16 if ins.vtype.sew == 16 else p.exp_latency_fp32
-
-
-_TIMING: dict[str, Callable[[InstrDef, Instr, TimingParams], tuple[int, int]]] = {
-    "fp": _arith("fp_latency", fp_path=True),
-    "fma": _arith("fma_latency", fp_path=True),
-    "fpminmax": _arith("fp_minmax_latency", fp_path=True),
-    "fpcvt": _arith("fp_convert_latency"),
-    "fpmove": _arith("fp_move_latency"),
-    "int": _arith("int_latency"),
-    "imul": _arith("int_mul_latency"),
-    "ishift": _arith("int_shift_latency"),
-    "intw": _arith("int_widen_latency"),
-    "cmp": lambda d, i, p: (_chunks(d, i, p) + p.mask_latency_extra, _chunks(d, i, p)),
-    "load": _vlmem,
-    "store": _vlmem,
-    "red": _red,
-    "redo": lambda d, i, p: (p.redosum_cycles_per_element * i.vl,
-                             p.redosum_cycles_per_element * i.vl),
-    "fdiv": _fdiv,
-    "gather": _gather,
-    "gatherx": _arith("gather_scalar_latency"),
-    "slide": _arith("slide_latency"),
-    "mvs": lambda d, i, p: (p.move_scalar_latency, p.move_scalar_occupancy),
-    "tos": lambda d, i, p: (p.to_scalar_latency, p.to_scalar_occupancy),
-    "vset": lambda d, i, p: (p.vset_latency, 1),
-    "sfp": lambda d, i, p: (p.scalar_fp_latency, 1),
-    "sfdiv": lambda d, i, p: (p.scalar_fdiv_latency, p.scalar_fdiv_latency),
-    "sint": lambda d, i, p: (p.scalar_int_latency, 1),
-    "sload": lambda d, i, p: (p.scalar_load_latency, 1),
-    "sstore": lambda d, i, p: (1, 1),
-    "branch": lambda d, i, p: (p.branch_latency, 1),
-    "exp": lambda d, i, p: (_exp_latency(i, p), _chunks(d, i, p)),
-    "expsub": lambda d, i, p: (_exp_latency(i, p) + p.expsub_extra_latency, _chunks(d, i, p)),
-    "segred": _segred,
-    "mmacc": _mmacc,
-    "rec": lambda d, i, p: (p.rec_latency, _chunks(d, i, p)),
-    "tload": _tile,
-    "tstore": _tile,
-}
-PROFILES = tuple(_TIMING)
 
 
 # ---- matrix tile geometry (vfwmmacc.vv) -------------------------------------------------
@@ -488,8 +454,11 @@ def check_instr(ins: Instr, vlen: int, isa: Isa | None = None) -> None:
                 raise IsaError(f"{ins.asm()}: widening destination overlaps source {role}")
 
 
-def define(mnemonic: str, operands: Iterable[str] | str, unit: str, exec_kind: str, profile: str,
-           fn: Semantics | None = None, *, extension: str = "rvv", **kw: Any) -> InstrDef:
-    """Shorthand constructor: ``operands`` may be a space-separated string."""
+def define(mnemonic: str, operands: Iterable[str] | str, unit: str, exec_kind: str,
+           timing: str | Timing, fn: Semantics | None = None, *, extension: str = "rvv",
+           **kw: Any) -> InstrDef:
+    """Shorthand constructor: ``operands`` may be a space-separated string; ``timing`` a
+    built-in rule's name (:data:`isa.timing.RULES`) or a rule of your own, e.g.
+    ``isa.timing.pipelined(6)``."""
     ops = tuple(operands.split()) if isinstance(operands, str) else tuple(operands)
-    return InstrDef(mnemonic, ops, unit, exec_kind, profile, fn, extension=extension, **kw)
+    return InstrDef(mnemonic, ops, unit, exec_kind, timing, fn, extension=extension, **kw)

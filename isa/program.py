@@ -415,9 +415,16 @@ class Program:
     def signature(self) -> str:
         """A hash of what the program does: its text without the header line naming the
         ISA it was generated for (the instructions themselves say which ones it uses, so
-        the same code generated under two ISA subsets has one signature)."""
+        the same code generated under two ISA subsets has one signature), and the timing
+        identity of every instruction a user module defined."""
         body = self.asm().split("\n", 1)[1]
-        return hashlib.sha256(f"VLEN={self.vlen}\n{body}".encode()).hexdigest()[:16]
+        # instructions defined outside the package (their timing rule and unit can change
+        # without any package file changing) add what their timing depends on
+        user = sorted({ins.defn.timing_identity() for ins, _ in self.walk()
+                       if ins.defn.extension not in ("rvv", "xattn")
+                       or not isinstance(ins.defn.timing, str)})
+        text = f"VLEN={self.vlen}\n{body}\n" + "\n".join(user)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def validate(self, vlen: int | None = None) -> None:
         """Check every instruction statically (VL <= VLMAX, register-group alignment,

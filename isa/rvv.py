@@ -1,9 +1,9 @@
 """The RVV 1.0 subset (plus the scalar instructions loops need), as data.
 
-Every instruction names its unit class and timing profile; the profiles' constants are in
-:class:`isa.timing.TimingParams` (riscv.md 4.1, SiFive7/X280). 16-bit FP is BF16 in this
-model (see :mod:`isa.numerics`), so the Zvfbfmin/Zvfbfwma forms (``vfwcvtbf16``,
-``vfncvtbf16``, ``vfwmaccbf16``) are the natural widening instructions; the generic
+Every instruction names its unit class and timing rule (:data:`isa.timing.RULES`); the
+rules' constants are in :class:`isa.timing.TimingParams` (riscv.md 4.1, SiFive7/X280).
+16-bit FP is BF16 in this model (see :mod:`isa.numerics`), so the Zvfbfmin/Zvfbfwma forms
+(``vfwcvtbf16``, ``vfncvtbf16``, ``vfwmaccbf16``) are the natural widening instructions; the generic
 ``vfwcvt.f.f.v``/``vfncvt.f.f.w``/``vfwmacc`` forms are also defined.
 """
 

@@ -12,7 +12,13 @@ passes it to :meth:`isa.program.Instr.timing`.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from isa.program import Instr
 
 
 @dataclass(frozen=True)
@@ -99,3 +105,161 @@ class TimingParams:
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+
+# ---- timing rules: (instruction, parameters) -> (latency, occupancy) -----------------------
+# An instruction definition owns its timing: ``InstrDef.timing`` is one of these rules (the
+# built-in ones by name, :data:`RULES`) or any callable of the same shape a user writes,
+# e.g. ``pipelined(6)`` for a 6-cycle unit that holds each element group one cycle.
+Timing = Callable[["Instr", TimingParams], tuple[int, int]]
+
+
+def _eew_factor(ins: Instr, p: TimingParams) -> float:
+    """The EEW (as a multiple of SEW) that sets how many element groups an instruction
+    holds: the widest operand, except widening ops on a core that sequences them by their
+    source (SiFive7: 2*LMUL of the source, not 4*LMUL; narrowing ops still 4*LMUL)."""
+    widths = ins.defn.widths
+    if p.widening_by_source and widths.get("vd") == 2:
+        return 1
+    return max([1, *(w for w in widths.values() if isinstance(w, (int, float)))])
+
+
+def chunks(ins: Instr, p: TimingParams, path_bits: int = 0) -> int:
+    """Element groups of ``ins``: ceil(VL * EEW / path width), the path DLEN unless
+    ``path_bits``; = 2*LMUL at VLMAX on X280 (riscv.md 4.1)."""
+    width = path_bits or p.dlen
+    return max(1, math.ceil(ins.vl * ins.vtype.sew * _eew_factor(ins, p) / width))
+
+
+def _whole(latency: int, occ: int, p: TimingParams) -> tuple[int, int]:
+    """On a core whose results are ready only after the last element group
+    (``latency_covers_occupancy``), the latency is at least the occupancy."""
+    return (max(latency, occ) if p.latency_covers_occupancy else latency), occ
+
+
+def pipelined(latency: int | str, fp_path: bool = False, path_bits: int = 0) -> Timing:
+    """A pipelined vector instruction: ``latency`` cycles (a number, or the name of a
+    :class:`TimingParams` field) until a dependent may start, one cycle per element group
+    of its sequencer. The element groups are DLEN wide, or ``path_bits``, or with
+    ``fp_path`` as wide as the FP arithmetic path (``fp_dlen``)."""
+    def rule(ins: Instr, p: TimingParams) -> tuple[int, int]:
+        lat = getattr(p, latency) if isinstance(latency, str) else latency
+        bits = p.fp_path_bits if fp_path else path_bits
+        return _whole(lat, chunks(ins, p, bits), p)
+    rule.identity = ("pipelined", latency, fp_path, path_bits)  # type: ignore[attr-defined]
+    return rule
+
+
+def _memory(ins: Instr, p: TimingParams) -> tuple[int, int]:
+    mem = ins.mem
+    store = ins.defn.exec_kind == "vstore"
+    if mem.pattern == "unit":
+        occ = max(1, math.ceil(ins.vl * mem.eew / p.dlen))
+        return _whole(p.store_latency if store else p.load_latency, occ, p)
+    # 4.1: strided and indexed accesses run at one element per cycle; a store's latency
+    # is the store latency whatever its pattern (mca22)
+    lat = p.store_latency if store else p.strided_latency_extra + ins.vl
+    return _whole(lat, ins.vl, p)
+
+
+def _reduction(ins: Instr, p: TimingParams) -> tuple[int, int]:
+    tree = p.red_tree_step * (p.red_tree_base + int(math.log2(max(1, p.dlen // ins.vtype.sew))))
+    lat = p.red_fixed_latency + p.red_cycles_per_chunk * chunks(ins, p) + tree
+    return lat, lat  # 4.1: occupancy = latency
+
+
+def _ordered_reduction(ins: Instr, p: TimingParams) -> tuple[int, int]:
+    lat = p.redosum_cycles_per_element * ins.vl
+    return lat, lat
+
+
+def _divide(ins: Instr, p: TimingParams) -> tuple[int, int]:
+    per4 = {16: p.fdiv_cycles_per_4_elements_f16, 32: p.fdiv_cycles_per_4_elements_f32,
+            64: p.fdiv_cycles_per_4_elements_f64}.get(ins.vtype.sew,
+                                                       p.fdiv_cycles_per_4_elements_f32)
+    lat = max(1, math.ceil(per4 * ins.vl / 4))
+    return lat, lat  # 4.1: occupancy = latency
+
+
+def _gather(ins: Instr, p: TimingParams) -> tuple[int, int]:
+    # mca22: latency 7 + DLEN/SEW, occupancy one element per cycle + 4
+    lat = p.gather_latency_base + p.dlen // ins.vtype.sew
+    return _whole(lat, ins.vl + p.gather_occupancy_extra, p)
+
+
+def _compare(ins: Instr, p: TimingParams) -> tuple[int, int]:
+    c = chunks(ins, p)
+    return c + p.mask_latency_extra, c  # 4.1: mask results do not chain
+
+
+def _segmented_reduction(ins: Instr, p: TimingParams) -> tuple[int, int]:
+    g = int(ins.operand("imm"))
+    # 6 #3: latency 4 + 3*log2(G); occupancy 2*LMUL (= chunks at VLMAX)
+    return p.segred_base_latency + p.segred_step_latency * int(math.log2(g)), chunks(ins, p)
+
+
+def _matrix(ins: Instr, p: TimingParams) -> tuple[int, int]:
+    from isa.instructions import tile_geometry
+    g = tile_geometry(p.vlen, ins.vtype.lmul)
+    occ = max(1, math.ceil(g.m * g.n * g.k / p.mmacc_macs_per_cycle))  # 6 #4
+    return p.mmacc_latency_base + occ, occ  # 6 #4: latency 4 + occupancy
+
+
+def _tile(ins: Instr, p: TimingParams) -> tuple[int, int]:
+    rows, cols = ins.operand("imm")
+    # one row per cycle when a row fits the DLEN memory pipe (4.1 unit-stride: DLEN bits/cycle)
+    occ = int(rows) * max(1, math.ceil(int(cols) * ins.vtype.sew / p.dlen))
+    base = p.load_latency if ins.defn.exec_kind == "tload" else p.store_latency
+    return base + occ, occ
+
+
+def _exp_latency(ins: Instr, p: TimingParams) -> int:
+    return p.exp_latency_bf16 if ins.vtype.sew == 16 else p.exp_latency_fp32
+
+
+def fixed(latency: int | str, occupancy: int | str = 1) -> Timing:
+    """A fixed (latency, occupancy), each a number or a :class:`TimingParams` field name:
+    scalar instructions and single-element moves."""
+    def rule(ins: Instr, p: TimingParams) -> tuple[int, int]:
+        return tuple(getattr(p, v) if isinstance(v, str) else v  # type: ignore[return-value]
+                     for v in (latency, occupancy))
+    rule.identity = ("fixed", latency, occupancy)  # type: ignore[attr-defined]
+    return rule
+
+
+RULES: dict[str, Timing] = {
+    "fp": pipelined("fp_latency", fp_path=True),
+    "fma": pipelined("fma_latency", fp_path=True),
+    "fpminmax": pipelined("fp_minmax_latency", fp_path=True),
+    "fpcvt": pipelined("fp_convert_latency"),
+    "fpmove": pipelined("fp_move_latency"),
+    "int": pipelined("int_latency"),
+    "imul": pipelined("int_mul_latency"),
+    "ishift": pipelined("int_shift_latency"),
+    "intw": pipelined("int_widen_latency"),
+    "cmp": _compare,
+    "load": _memory,
+    "store": _memory,
+    "red": _reduction,
+    "redo": _ordered_reduction,
+    "fdiv": _divide,
+    "gather": _gather,
+    "gatherx": pipelined("gather_scalar_latency"),
+    "slide": pipelined("slide_latency"),
+    "mvs": fixed("move_scalar_latency", "move_scalar_occupancy"),
+    "tos": fixed("to_scalar_latency", "to_scalar_occupancy"),
+    "vset": fixed("vset_latency"),
+    "sfp": fixed("scalar_fp_latency"),
+    "sfdiv": fixed("scalar_fdiv_latency", "scalar_fdiv_latency"),
+    "sint": fixed("scalar_int_latency"),
+    "sload": fixed("scalar_load_latency"),
+    "sstore": fixed(1),
+    "branch": fixed("branch_latency"),
+    "exp": lambda i, p: (_exp_latency(i, p), chunks(i, p)),
+    "expsub": lambda i, p: (_exp_latency(i, p) + p.expsub_extra_latency, chunks(i, p)),
+    "segred": _segmented_reduction,
+    "mmacc": _matrix,
+    "rec": lambda i, p: (p.rec_latency, chunks(i, p)),
+    "tload": _tile,
+    "tstore": _tile,
+}

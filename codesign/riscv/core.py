@@ -12,10 +12,12 @@ Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
 - **Dispatcher** (a SimPy process): takes the queue head in order, one per cycle, into the
   sequencer of its class once that sequencer is free: VA (int, fma, fdiv, reduction,
   permute; ``vector.arith_sequencers`` of them), VL (loads), VS (stores), VE (exp, when
-  ``exp.present``), VM (matrix, when ``matrix.present``). A sequencer holds one
-  instruction from entry until its last element group: it waits there for its operands,
-  then runs for its occupancy (``instr.timing``: ceil(VL*SEW/DLEN), VL for strided and
-  indexed accesses, the reduction and vfdiv formulas).
+  ``exp.present``), VM (matrix, when ``matrix.present``), and the sequencers of any unit
+  a user module registers (``isa.Unit``: its own name, ``Unit.sequencers`` of them). A
+  sequencer holds one instruction from entry until its last element group: it waits
+  there for its operands, then runs for its occupancy (the instruction's timing rule:
+  ceil(VL*SEW/DLEN), VL for strided and indexed accesses, the reduction and vfdiv
+  formulas).
 - **Operands**: a vector source is ready ``latency`` cycles after its producer started
   (chaining), plus ``max(0, occ_producer - occ_consumer)`` so that the consumer never
   overtakes the producer's element groups. Results whose latency already covers the whole
@@ -57,12 +59,34 @@ import simpy
 
 from codesign.riscv import memory
 from codesign.riscv.config import RiscvConfig
+from isa.instructions import unit as isa_unit
+from isa.instructions import units as isa_units
 from isa.program import Instr, Loop, Node, Program
 from isa.timing import TimingParams
 
-# Sequencer classes and which functional-unit class goes where.
+# Sequencer classes: the built-in ones; a unit with a sequencer of its own (isa.Unit) adds
+# its name.
 VA, VL, VS, VE, VM = "VA", "VL", "VS", "VE", "VM"
-ARITH_UNITS = ("int", "fma", "fdiv", "reduction", "permute")
+
+
+def sequencer(cfg: RiscvConfig, unit_name: str) -> str:
+    """The sequencer class that runs instructions of ``unit_name`` on this core: the
+    unit's own (``isa.Unit.sequencer``), except that the Xattn exp and matrix units share
+    the arithmetic sequencers when the config says they are not present."""
+    u = isa_unit(unit_name)
+    if (u.name == "exp" and not cfg.exp.present) or (u.name == "matrix" and
+                                                     not cfg.matrix.present):
+        return VA
+    return u.sequencer
+
+
+def sequencer_counts(cfg: RiscvConfig) -> dict[str, int]:
+    """How many instructions each sequencer class runs at once."""
+    out = {VL: 1, VS: 1, VA: cfg.vector.arith_sequencers}
+    for u in isa_units().values():
+        if u.own_sequencer:
+            out.setdefault(u.sequencer, u.sequencers)
+    return out
 
 
 @dataclass
@@ -138,23 +162,15 @@ class CoreSim:
         unit = t.unit
         vector = d.vector and d.exec_kind != "vset"
         occ, lat = float(t.occupancy), float(t.latency)
+        seq = sequencer(cfg, unit)
         if unit == "exp":
-            seq = VE if cfg.exp.present else VA
             w = cfg.exp_width_bits
             if w != cfg.vector.dlen and t.vl:
                 occ = float(max(1, math.ceil(t.vl * t.sew / w)))
-        elif unit == "matrix":
-            seq = VM if cfg.matrix.present else VA
-        elif unit == "load":
-            seq = VL
-        elif unit == "store":
-            seq = VS
-        else:
-            seq = VA
         rec = _Rec(vector=vector, seq=seq, unit=unit, occ=occ, lat=lat,
                    whole=t.is_mask or lat >= occ, vsrc=t.vsrc, vdst=t.vdst, xsrc=t.xsrc,
                    xdst=t.xdst, fsrc=t.fsrc, fdst=t.fdst, is_vset=d.exec_kind == "vset",
-                   is_sdiv=d.profile == "sfdiv", index=self._index)
+                   is_sdiv=d.timing == "sfdiv", index=self._index)
         self._index += 1
         if t.mem is not None:
             f = self.fractions.get(id(ins), (1.0, 0.0, 0.0))
@@ -227,9 +243,7 @@ class CoreSim:
         self.cycle = -1.0
         self.slots = 0
         self.vec_in_cycle = False
-        seqs = {VL: [0.0], VS: [0.0], VE: [0.0], VM: [0.0],
-                VA: [0.0] * cfg.vector.arith_sequencers}
-        self.seq_free = seqs
+        self.seq_free = {seq: [0.0] * n for seq, n in sequencer_counts(cfg).items()}
         self.level_free = [0.0, 0.0, 0.0, 0.0]
         bpc = self.hier.bytes_per_cycle
         self.level_bpc = (bpc[0], bpc[1], bpc[2], bpc[0])

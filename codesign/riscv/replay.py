@@ -49,7 +49,7 @@ from codesign.errors import CodesignError
 from codesign.result import TRACE_COLUMNS, finish_ops
 from codesign.riscv import cache, memory
 from codesign.riscv.config import RiscvConfig
-from codesign.riscv.core import VA, VE, VM, CoreSim
+from codesign.riscv.core import VL, VS, CoreSim, sequencer, sequencer_counts
 from isa.errors import IsaError
 from isa.instructions import UNITS, parse_isa
 from isa.program import Program
@@ -57,7 +57,9 @@ from isa.program import Program
 VECTOR_UNITS = tuple(u for u in UNITS if u != "scalar")
 UTIL_COLUMNS = (*(f"util_{u}" for u in VECTOR_UNITS), "util_issue", "util_l1", "util_l2",
                 "util_dram")
-COMPUTE_WORK = ("int", "fma", "permute", "exp", "matrix")  # reduction/fdiv: latency-bound
+# Work that makes an op compute bound: the built-in compute units and every unit a user
+# module registers (reduction/fdiv are latency-bound: their occupancy is their latency).
+LATENCY_WORK = ("scalar", "reduction", "fdiv", "load", "store")
 ROW_SPLIT = ("norm", "softmax", "rope", "reduction", "router", "embedding")
 FLAT_SPLIT = ("activation", "elementwise", "copy")
 # Trace dtype -> the Core's storage dtype. Integer rows (positions, expert indices) carry
@@ -153,7 +155,7 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
     stats = sim.run()
     cycles = max(stats.cycles, 1.0)
     busy = {u: 0.0 for u in VECTOR_UNITS}
-    seq_work = {VA: 0.0, VE: 0.0, VM: 0.0}
+    seq_work: dict[str, float] = {}  # compute work per sequencer class
     n_instr = n_vec = 0
     for ins, count in prog.walk():
         if not count:
@@ -163,24 +165,23 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
         if not rec.vector:
             continue
         n_vec += count
-        busy[rec.unit] += count * rec.occ
-        if rec.unit in COMPUTE_WORK and rec.seq in seq_work:
-            seq_work[rec.seq] += count * rec.occ
+        if rec.unit in busy:
+            busy[rec.unit] += count * rec.occ
+        if rec.unit not in LATENCY_WORK and rec.seq not in (VL, VS):
+            seq_work[rec.seq] = seq_work.get(rec.seq, 0.0) + count * rec.occ
     tp = sim.tp
     lv = memory.level_bytes(prog, tp, sim.hier, sim.fractions)
     total_bytes = sum(ins.timing(tp).mem_bytes * n for ins, n in prog.walk()
                       if n and ins.mem is not None)
-    n_va = cfg.vector.arith_sequencers
+    n_seq = sequencer_counts(cfg)
     bpc = sim.hier.bytes_per_cycle
-    util = {f"util_{u}": busy[u] / cycles / (n_va if sim_seq(cfg, u) == VA else 1)
-            for u in VECTOR_UNITS}
+    util = {f"util_{u}": busy[u] / cycles / n_seq[sequencer(cfg, u)] for u in VECTOR_UNITS}
     util["util_issue"] = n_instr / (cfg.scalar.issue_width * cycles)
     ports = 1 if cfg.memory.l1_ports == 1 else 2
     util["util_l1"] = total_bytes / (bpc[0] * ports * cycles)
     util["util_l2"] = (lv[1] + lv[2]) / (bpc[1] * cycles)  # DRAM refills pass through L2
     util["util_dram"] = lv[2] / (bpc[2] * cycles)
-    compute = max(seq_work[VA] / (n_va * cycles), seq_work[VE] / cycles,
-                  seq_work[VM] / cycles)
+    compute = max((w / (n_seq[seq] * cycles) for seq, w in seq_work.items()), default=0.0)
     mem = max(util["util_load"], util["util_store"], util["util_l1"], util["util_l2"],
               util["util_dram"])
     issue = max(util["util_issue"], n_vec / cycles)
@@ -200,16 +201,6 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
     }
     cache.put(k, out)
     return {**out, "cached": False}
-
-
-def sim_seq(cfg: RiscvConfig, unit: str) -> str:
-    if unit == "exp" and cfg.exp.present:
-        return VE
-    if unit == "matrix" and cfg.matrix.present:
-        return VM
-    if unit in ("load", "store"):
-        return unit
-    return VA
 
 
 # ---- roofline -----------------------------------------------------------------------------

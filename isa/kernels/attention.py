@@ -328,7 +328,7 @@ def _pv(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, s, al_r: V, q_regs: tuple
     FMA latency."""
     b = kc.b
     w = len(s)
-    rows = max(1, min(4, len(q_regs), 17 // w))
+    rows = max(1, min(4, len(q_regs), kc.ftemps_available() // w))
     fs = kc.ftemps(rows * w)
     steps, rest = divmod(d, rows)
 

@@ -91,12 +91,16 @@ class Kc:
         self.poly_inline = False
 
     # -- scalar constants held in f registers (loaded once, outside loops)
+    def ftemps_available(self) -> int:
+        """How many f registers :meth:`ftemps` can hand out now."""
+        return 9 + max(0, self._f_top - self._next_f)
+
     def ftemps(self, n: int) -> list[Reg]:
         """``n`` f registers for scalar operands of one loop body: f1..f9 (below the
         constants), then from f31 down; constants allocated later stop below those."""
         low = [F(i) for i in range(1, min(n, 9) + 1)]
         high = [F(31 - i) for i in range(n - len(low))]
-        if high and 31 - len(high) < self._next_f:
+        if high and 32 - len(high) < self._next_f:
             raise IsaError(f"out of FP registers: {n} scalar temporaries with "
                            f"{self._next_f - 10} constants")
         if high:

@@ -12,10 +12,11 @@ from isa.errors import IsaError
 README = Path(__file__).resolve().parents[2] / "isa" / "README.md"
 
 
-def test_readme_extension_snippet_prints_documented_output():
+@pytest.mark.parametrize("snippet", [0, 1], ids=["extension", "unit-and-timing"])
+def test_readme_snippets_print_documented_output(snippet):
     text = README.read_text()
-    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
-    expected = re.search(r"prints\n\n```\n(.*?)```", text, re.S).group(1)
+    code = re.findall(r"```python\n(.*?)```", text, re.S)[snippet]
+    expected = re.findall(r"prints\n\n```\n(.*?)```", text, re.S)[snippet]
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         exec(compile(code, str(README), "exec"), {})
