@@ -64,6 +64,13 @@ from isa.instructions import units as isa_units
 from isa.program import Instr, Loop, Node, Program
 from isa.timing import TimingParams
 
+# Memory bandwidth channels an access moves bytes through (indices of CoreSim.channel_free):
+# the L1 port (loads, and stores when there is one port), L2, DRAM, and the L1 store port
+# of a two-port L1 (memory.l1_ports = 2).
+L1, L2, DRAM, L1_STORE = 0, 1, 2, 3
+# A register no instruction has read yet constrains no writer (write-after-read).
+NEVER = -math.inf
+
 # Sequencer classes: the built-in ones; a unit with a sequencer of its own (isa.Unit) adds
 # its name.
 VA, VL, VS, VE, VM = "VA", "VL", "VS", "VE", "VM"
@@ -105,11 +112,25 @@ class _Rec:
     xdst: tuple[int, ...]
     fsrc: tuple[int, ...]
     fdst: tuple[int, ...]
-    mem: tuple[tuple[int, float], ...] = ()  # (level index 0..3, bytes); 3 = L1 store port
+    mem: tuple[tuple[int, float], ...] = ()  # (channel: L1 .. L1_STORE, bytes)
     extra_lat: float = 0.0
     is_vset: bool = False
     is_sdiv: bool = False
     index: int = 0  # position in program order (static), for logs
+
+
+@dataclass
+class _VReg:
+    """What the dispatcher knows of one vector register (env time): its last writer's
+    start, latency, occupancy and whether its result chains, and its readers' latest start
+    and end (for write-after-read)."""
+
+    start: float = 0.0
+    lat: float = 0.0
+    occ: float = 0.0
+    whole: bool = True
+    read: float = NEVER
+    read_end: float = NEVER
 
 
 @dataclass
@@ -150,8 +171,33 @@ class CoreSim:
         self._mnemonic: dict[int, str] = {}
         self._loop_keys: dict[int, int] = {}
         self.cpi_memo: dict[int, float] = {}  # loop timing key -> steady cycles/iteration
+        # ---- simulation state (env time unless said otherwise) ----
+        self.env = simpy.Environment()
+        self.queue = simpy.Store(self.env, capacity=cfg.vector.queue_depth)
+        self.offset = 0.0  # virtual cycles skipped by extrapolated loops
+        self.end = 0.0  # virtual time of the last completion seen
+        self.n_sim = 0
+        self.vregs = [_VReg() for _ in range(32)]
+        self.x_ready = [0.0] * 32
+        self.f_ready = [0.0] * 32
+        self.x_pend: list[simpy.Event | None] = [None] * 32
+        self.f_pend: list[simpy.Event | None] = [None] * 32
+        self.sdiv_free = 0.0
+        self.vset_ready = 0.0
+        self.cycle = -1.0  # the front end's current issue cycle
+        self.slots = 0  # instructions issued in it
+        self.vec_in_cycle = False
+        self.seq_free = {seq: [0.0] * n for seq, n in sequencer_counts(cfg).items()}
+        bpc = self.hier.bytes_per_cycle
+        self.channel_free = [0.0] * 4  # by channel L1, L2, DRAM, L1_STORE
+        self.channel_bpc = (bpc[0], bpc[1], bpc[2], bpc[0])
+        self.trackers: list[tuple[_Tracker, int]] = []
 
     # ---- static preparation -----------------------------------------------------------
+    def timed(self, ins: Instr) -> _Rec:
+        """``ins`` as this core times it (unit, sequencer, occupancy, latency ...)."""
+        return self._rec(ins)
+
     def _rec(self, ins: Instr) -> _Rec:
         r = self.recs.get(id(ins))
         if r is not None:
@@ -174,13 +220,13 @@ class CoreSim:
         self._index += 1
         if t.mem is not None:
             f = self.fractions.get(id(ins), (1.0, 0.0, 0.0))
-            port = 3 if (t.mem == "store" and cfg.memory.l1_ports > 1) else 0
+            port = L1_STORE if (t.mem == "store" and cfg.memory.l1_ports > 1) else L1
             mem = [(port, float(t.mem_bytes))]
             # bytes from DRAM are refilled through L2: both levels' bandwidth is used
             if f[1] + f[2] > 0:
-                mem.append((1, t.mem_bytes * (f[1] + f[2])))
+                mem.append((L2, t.mem_bytes * (f[1] + f[2])))
             if f[2] > 0:
-                mem.append((2, t.mem_bytes * f[2]))
+                mem.append((DRAM, t.mem_bytes * f[2]))
             rec.mem = tuple(mem)
             if vector and t.mem == "load" and \
                     not (cfg.memory.prefetch and t.mem_pattern != "indexed"):
@@ -221,40 +267,14 @@ class CoreSim:
 
     # ---- run ----------------------------------------------------------------------------
     def run(self) -> SimStats:
-        env = self.env = simpy.Environment()
-        cfg = self.cfg
-        self.queue = simpy.Store(env, capacity=cfg.vector.queue_depth)
-        self.offset = 0.0
-        self.end = 0.0  # virtual time of the last completion seen
-        self.n_sim = 0
-        # register state (env time)
-        self.v_start = [0.0] * 32
-        self.v_lat = [0.0] * 32
-        self.v_occ = [0.0] * 32
-        self.v_whole = [True] * 32
-        self.v_read = [-1e18] * 32  # latest start of a reader of the register
-        self.v_read_end = [-1e18] * 32  # latest end of a reader of the register
-        self.x_ready = [0.0] * 32
-        self.f_ready = [0.0] * 32
-        self.x_pend: list[simpy.Event | None] = [None] * 32
-        self.f_pend: list[simpy.Event | None] = [None] * 32
-        self.sdiv_free = 0.0
-        self.vset_ready = 0.0
-        self.cycle = -1.0
-        self.slots = 0
-        self.vec_in_cycle = False
-        self.seq_free = {seq: [0.0] * n for seq, n in sequencer_counts(cfg).items()}
-        self.level_free = [0.0, 0.0, 0.0, 0.0]
-        bpc = self.hier.bytes_per_cycle
-        self.level_bpc = (bpc[0], bpc[1], bpc[2], bpc[0])
-        self.trackers: list[tuple[_Tracker, int]] = []
+        env = self.env
         env.process(self._dispatcher())
         done = env.process(self._frontend_top())
         env.run()
         if not done.triggered:
             raise RuntimeError("core model deadlocked")
         # the op is done when its last result is written and its last transfer is over
-        cycles = max(self.end, env.now + self.offset, max(self.level_free) + self.offset)
+        cycles = max(self.end, env.now + self.offset, max(self.channel_free) + self.offset)
         log = None
         if self.log is not None:
             log = [(i, self._mnemonic[i], s, e) for i, _, s, e in self.log]
@@ -381,7 +401,7 @@ class CoreSim:
         now = env.now
         done = now + r.lat
         if r.mem:  # scalar accesses use the hierarchy's bandwidth too (not waited for)
-            lf, bpc = self.level_free, self.level_bpc
+            lf, bpc = self.channel_free, self.channel_bpc
             for lvl, nbytes in r.mem:
                 lf[lvl] = max(lf[lvl], now) + nbytes / bpc[lvl]
         if r.is_sdiv:
@@ -410,36 +430,37 @@ class CoreSim:
                 yield env.timeout(frees[k] - env.now)
             start = env.now
             occ = r.occ
+            vregs = self.vregs
             for reg in r.vsrc:
-                ps = self.v_start[reg]
-                if self.v_whole[reg]:
-                    t = ps + self.v_lat[reg]
+                v = vregs[reg]
+                if v.whole:
+                    t = v.start + v.lat
                 elif chaining:
-                    t = ps + self.v_lat[reg] + max(0.0, self.v_occ[reg] - occ)
+                    t = v.start + v.lat + max(0.0, v.occ - occ)
                 else:
-                    t = ps + self.v_occ[reg] - 1 + self.v_lat[reg]
+                    t = v.start + v.occ - 1 + v.lat
                 start = max(start, t)
             lat = r.lat + r.extra_lat
             for reg in r.vdst:
                 # WAR: each element group is written after the last reader read it
-                t = max(self.v_read[reg], self.v_read_end[reg] - occ) - lat + 1
+                v = vregs[reg]
+                t = max(v.read, v.read_end - occ) - lat + 1
                 start = max(start, t)
             end = start + occ
             if r.mem:
-                lf, bpc = self.level_free, self.level_bpc
+                lf, bpc = self.channel_free, self.channel_bpc
                 for lvl, nbytes in r.mem:
                     t0 = lf[lvl] if lf[lvl] > start else start
                     lf[lvl] = t0 + nbytes / bpc[lvl]
                     end = max(end, lf[lvl])
             eff = end - start
             for reg in r.vsrc:
-                self.v_read[reg] = max(self.v_read[reg], start)
-                self.v_read_end[reg] = max(self.v_read_end[reg], end)
+                v = vregs[reg]
+                v.read = max(v.read, start)
+                v.read_end = max(v.read_end, end)
             for reg in r.vdst:
-                self.v_start[reg] = start
-                self.v_lat[reg] = lat
-                self.v_occ[reg] = eff
-                self.v_whole[reg] = r.whole
+                v = vregs[reg]
+                v.start, v.lat, v.occ, v.whole = start, lat, eff, r.whole
             for pend, ready, reg, ev in events:  # vector -> scalar results
                 ready[reg] = start + lat
                 if pend[reg] is ev:

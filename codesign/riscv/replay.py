@@ -160,7 +160,7 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
     for ins, count in prog.walk():
         if not count:
             continue
-        rec = sim._rec(ins)
+        rec = sim.timed(ins)
         n_instr += count
         if not rec.vector:
             continue
