@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from codesign.errors import USER_ERRORS, CodesignError
+from codesign.outputs import check_output_dir, write_atomically
 from codesign.sweep import store
 from codesign.sweep.spec import Point, Spec, Workload, load_spec, row_id
 from codesign.sweep.worker import run_batch
@@ -136,15 +137,13 @@ def run_with_info(spec: str | Path | Mapping[str, Any] | Spec, out: str | Path |
 def _run(spec: Spec, out: Path, jobs: int | None, scheduler: str | None, chunk: int | None,
          progress: bool) -> tuple[pd.DataFrame, RunInfo]:
     t0 = time.perf_counter()
-    if out.exists() and not out.is_dir():
-        raise CodesignError(f"output {str(out)!r} exists and is not a directory")
+    check_output_dir(out, "output")  # before tracing or timing anything
     out.mkdir(parents=True, exist_ok=True)
     if spec.text:
         path = out / "spec.toml"
         if not path.exists() or path.read_text() != spec.text:
-            tmp = out / ".spec.toml.tmp"
-            tmp.write_text(spec.text)
-            os.replace(tmp, path)
+            text = spec.text
+            write_atomically(path, lambda f: f.write(text.encode()))
     rows = [(p, w, row_id(p, w)) for p, w in spec.rows()]
     done = store.finished_ids(out)
     pending = [r for r in rows if r[2] not in done]

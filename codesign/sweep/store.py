@@ -13,7 +13,6 @@ assembled table with the derived metrics, written when a run finishes.
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from codesign.outputs import write_atomically
 from codesign.sweep.spec import Spec
 
 PARTS = "parts"
@@ -109,18 +109,7 @@ def finished_ids(out: Path) -> set[str]:
 
 def write_atomic(table: pa.Table, path: Path) -> Path:
     """Write ``table`` to ``path`` so that a reader sees the whole file or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            pq.write_table(table, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_atomically(path, lambda f: pq.write_table(table, f))
 
 
 def write_part(out: Path, rows: Sequence[Mapping[str, Any]], sch: pa.Schema) -> Path:
