@@ -1,5 +1,6 @@
-"""Scenario limits: a prompt or KV cache beyond the model's maximum context is refused in
-one line before tracing, not traced and timed as if the model could run it."""
+"""Scenario limits and what the program says about itself: a prompt or KV cache beyond the
+model's maximum context is refused in one line before tracing (not traced and timed as if
+the model could run it); --version names the installed version."""
 
 from __future__ import annotations
 
@@ -25,3 +26,12 @@ def test_a_context_beyond_the_models_maximum_is_one_line_exit_2(capsys, monkeypa
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out == f"codesign {version('codesign')}\n"
