@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from codesign import targets
+from codesign.errors import CodesignError
 from codesign.result import Result
 from workloads.schema import Trace
 
@@ -20,10 +21,28 @@ def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = 
     ``model`` is a registered name (``codesign models``) or the path of a config.json.
     Prefill takes ``seq`` (default 2048); decode takes ``context`` (default 4096).
     Other options: ``routing`` ("balanced", "zipf:S[:SEED]"), ``weight_dtype``.
+    A prompt or KV cache longer than the model's maximum context is refused.
     """
+    if phase == "prefill":
+        check_context(model, "seq", seq)
+    else:
+        check_context(model, "context", context)
     from workloads.extract import trace as _trace  # imports torch: only when extracting
 
     return _trace(model, phase=phase, batch=batch, seq=seq, context=context, **options)
+
+
+def check_context(model: str, option: str, tokens: int | None) -> None:
+    """Refuse a prompt (prefill ``seq``) or KV cache (decode ``context``) longer than the
+    model's ``max_position_embeddings``: its positions have no meaning beyond it, and the
+    trace would time a model that cannot run."""
+    from workloads.registry import load_config
+
+    limit = load_config(model).fields.get("max_position_embeddings")
+    if tokens is None or not isinstance(limit, int) or tokens <= limit:
+        return
+    raise CodesignError(f"{option} {tokens:,} is beyond the maximum context of {model!r}: "
+                        f"{limit:,} tokens (its max_position_embeddings)")
 
 
 def as_trace(obj: Trace | str | Path) -> Trace:

@@ -8,7 +8,9 @@ dataclasses whose fields are declared with :func:`param`. From that one declarat
 - overrides by dotted path (``vector.dlen=512``) for the CLI's ``--set``, Python keyword
   overrides and sweep axes: :func:`override`;
 - a stable fingerprint for memoization: :func:`fingerprint`;
-- a help table for ``codesign targets --fields``: :func:`describe`.
+- a help table for ``codesign targets --fields``: :func:`describe`;
+- the values each numeric field accepts (a :class:`Range`; finite, and non-negative
+  unless the field says otherwise), checked wherever a value enters: presets, overrides.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 import types
 import typing
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,9 +32,56 @@ from codesign.errors import CodesignError
 C = TypeVar("C")
 
 
-def param(default: Any, help: str, unit: str = "", source: str = "") -> Any:
-    """Declare a config field with its help text, unit and the source of its default."""
-    meta = {"help": help, "unit": unit, "source": source}
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric field accepts: finite numbers between ``lo`` and ``hi``.
+
+    A NaN or infinite hardware parameter never means anything, so finiteness is not
+    optional; the bounds are closed unless ``lo_open``/``hi_open`` say otherwise.
+    """
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        above = value > self.lo if self.lo_open else value >= self.lo
+        below = value < self.hi if self.hi_open else value <= self.hi
+        return above and below
+
+    def __str__(self) -> str:
+        lo = f"{self.lo:g}"
+        hi = f"{self.hi:g}"
+        if math.isinf(self.hi):
+            return f"{'>' if self.lo_open else '>='} {lo}"
+        if math.isinf(self.lo):
+            return f"{'<' if self.hi_open else '<='} {hi}"
+        return f"in {'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
+
+
+# The ranges most fields use. Counts, widths and sizes of things that must exist are at
+# least one; rates (bandwidths, clocks) are positive; latencies and costs may be zero.
+NON_NEGATIVE = Range(lo=0.0)
+POSITIVE = Range(lo=0.0, lo_open=True)
+AT_LEAST_ONE = Range(lo=1.0)
+FRACTION = Range(lo=0.0, hi=1.0, lo_open=True)  # an efficiency: some, at most all
+UNIT_INTERVAL = Range(lo=0.0, hi=1.0)  # a share that may be none
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def param(default: Any, help: str, unit: str = "", source: str = "",
+          valid: Range | None = None) -> Any:
+    """Declare a config field with its help text, unit, the source of its default and,
+    for a number, the range of values it accepts (default :data:`NON_NEGATIVE`)."""
+    if valid is None and _is_number(default):
+        valid = NON_NEGATIVE
+    meta = {"help": help, "unit": unit, "source": source, "valid": valid}
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: default, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -38,7 +89,29 @@ def param(default: Any, help: str, unit: str = "", source: str = "") -> Any:
 
 def section(cls: type, help: str) -> Any:
     """Declare a nested config section (a dataclass field holding another dataclass)."""
-    return dataclasses.field(default_factory=cls, metadata={"help": help, "unit": "", "source": ""})
+    return dataclasses.field(default_factory=cls, metadata={"help": help, "unit": "", "source": "",
+                                                            "valid": None})
+
+
+def valid_range(f: dataclasses.Field[Any]) -> Range | None:
+    """The range a field's numbers must lie in (None: not a numeric field)."""
+    return f.metadata.get("valid")
+
+
+def _check_range(f: dataclasses.Field[Any], value: Any, path: str) -> None:
+    """Refuse a NaN, an infinity or an out-of-range number, naming the field and its range."""
+    valid = valid_range(f)
+    if valid is None or not _is_number(value) or value in valid:
+        return
+    unit = f" {f.metadata['unit']}" if f.metadata.get("unit") else ""
+    raise CodesignError(f"{path} = {value!r}: must be a finite number {valid}{unit}")
+
+
+def _coerce_field(f: dataclasses.Field[Any], typ: Any, value: Any, path: str) -> Any:
+    """``value`` converted to the field's type and checked against its range."""
+    out = _coerce(value, typ, path)
+    _check_range(f, out, path)
+    return out
 
 
 def _field_types(cls: type) -> dict[str, Any]:
@@ -98,13 +171,13 @@ def _coerce(value: Any, typ: Any, path: str) -> Any:
 def from_dict(cls: type[C], data: Mapping[str, Any], prefix: str = "") -> C:
     """Build config ``cls`` from a (TOML) mapping; unknown keys and bad types are errors."""
     types_ = _field_types(cls)
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    unknown = [k for k in data if k not in names]
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = [k for k in data if k not in fields]
     if unknown:
         raise CodesignError(
-            f"unknown config field {prefix + unknown[0]!r}; valid: {', '.join(names)}"
+            f"unknown config field {prefix + unknown[0]!r}; valid: {', '.join(fields)}"
         )
-    kwargs = {k: _coerce(v, types_[k], f"{prefix}{k}") for k, v in data.items()}
+    kwargs = {k: _coerce_field(fields[k], types_[k], v, f"{prefix}{k}") for k, v in data.items()}
     obj = cls(**kwargs)
     check = getattr(obj, "check", None)
     if check is not None:
@@ -169,10 +242,10 @@ class _Leaf:
 
 def _apply(cfg: Any, nested: Mapping[str, Any], prefix: str) -> Any:
     types_ = _field_types(type(cfg))
-    names = [f.name for f in dataclasses.fields(cfg)]
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
     changes: dict[str, Any] = {}
     for name, sub in nested.items():
-        if name not in names:
+        if name not in fields:
             valid = [p for p, _, _ in paths(cfg, prefix)]
             raise CodesignError(
                 f"unknown override path {prefix + name!r}; valid: {', '.join(valid)}"
@@ -184,7 +257,7 @@ def _apply(cfg: Any, nested: Mapping[str, Any], prefix: str) -> Any:
                     f"override path {prefix + name!r} is a section; name one of its fields: "
                     + ", ".join(p for p, _, _ in paths(current, f"{prefix}{name}."))
                 )
-            changes[name] = _coerce(sub.value, types_[name], prefix + name)
+            changes[name] = _coerce_field(fields[name], types_[name], sub.value, prefix + name)
         else:
             if not dataclasses.is_dataclass(current):
                 raise CodesignError(
@@ -213,9 +286,11 @@ def fingerprint(cfg: Any) -> str:
 
 
 def describe(cfg: Any) -> list[dict[str, Any]]:
-    """One dict per leaf field: path, value, unit, help, source (for tables and docs)."""
+    """One dict per leaf field: path, value, unit, valid range, help, source (for tables
+    and docs)."""
     return [
         {"path": p, "value": v, "unit": f.metadata.get("unit", ""),
+         "valid": str(valid_range(f) or ""),
          "help": f.metadata.get("help", ""), "source": f.metadata.get("source", "")}
         for p, f, v in paths(cfg)
     ]

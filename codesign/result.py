@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from codesign.errors import CodesignError
+from codesign.outputs import write_atomically
 from workloads.schema import Scenario
 
 RESULT_SCHEMA_VERSION = 1
@@ -115,8 +116,6 @@ class Result:
 
     # ---- persistence -----------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pandas(self.ops, preserve_index=False)
         meta = {
             "schema_version": RESULT_SCHEMA_VERSION, "target": self.target,
@@ -126,10 +125,7 @@ class Result:
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), b"codesign.result": json.dumps(meta).encode()}
         )
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp)
-        tmp.replace(path)
-        return path
+        return write_atomically(path, lambda f: pq.write_table(table, f))
 
     @classmethod
     def load(cls, path: str | Path) -> Result:

@@ -13,6 +13,7 @@ so the expert load of a traced MoE layer comes from a named policy:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,9 @@ class Zipf:
 
     @property
     def name(self) -> str:
-        return f"zipf:{self.s:g}:{self.seed}"
+        # repr keeps the exponent as given (1.0, not 1), so zipf:1.0 echoes as zipf:1.0:0
+        # rather than the misleading zipf:1:0
+        return f"zipf:{self.s!r}:{self.seed}"
 
     def counts(self, tokens: int, experts: int, k: int, layer: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, layer])
@@ -72,9 +75,10 @@ def parse_routing(spec: str) -> RoutingPolicy:
                 f"bad routing policy {spec!r}: zipf takes an exponent and an optional "
                 "integer seed, e.g. zipf:1.0 or zipf:1.2:7"
             ) from None
-        if len(parts) > 2 or s < 0:
+        if len(parts) > 2 or not math.isfinite(s) or s < 0:
             raise WorkloadError(
-                f"bad routing policy {spec!r}; valid: {', '.join(POLICY_NAMES)} with S >= 0"
+                f"bad routing policy {spec!r}; valid: {', '.join(POLICY_NAMES)} with S a "
+                "finite number >= 0"
             )
         return Zipf(s, seed)
     raise WorkloadError(f"unknown routing policy {spec!r}; valid: {', '.join(POLICY_NAMES)}")

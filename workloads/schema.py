@@ -288,8 +288,12 @@ class Trace:
             b"codesign.trace": json.dumps(meta).encode(),
         })
         tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp)
-        tmp.replace(path)  # atomic: a reader never sees half a file
+        try:
+            pq.write_table(table, tmp)
+            tmp.replace(path)  # atomic: a reader never sees half a file
+        finally:
+            if tmp.exists():  # a failed write leaves nothing behind
+                tmp.unlink()
         return path
 
     @classmethod

@@ -32,6 +32,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("codesign")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="codesign",
@@ -42,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                "-o out/report.html\n\n`codesign COMMAND --help` shows each command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"codesign {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for mod in COMMANDS:
         importlib.import_module(mod).register(sub)

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from codesign.errors import CodesignError
+from codesign.outputs import check_output_file
 
 EXAMPLES = """examples:
   codesign run qwen3.5-9b --phase decode --context 4096 \\
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.output.endswith((".html", ".htm")):
         raise CodesignError(f"-o {args.output!r}: the report is HTML; name it *.html")
+    check_output_file(args.output, "-o")  # before loading and plotting the results
     report = write_report(args.results, args.output, baseline=args.baseline, cost=args.cost,
                           title=args.title)
     print(f"wrote {args.output}: {len(report.figures)} figures"

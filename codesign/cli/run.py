@@ -9,6 +9,7 @@ from typing import Any
 from codesign import targets
 from codesign.cli._output import add_format_option, print_json, print_table
 from codesign.errors import CodesignError
+from codesign.outputs import check_output_file
 from codesign.result import Result
 
 EXAMPLES = """examples:
@@ -21,8 +22,9 @@ The first --target is the baseline: speedup = its latency / each target's latenc
 --set applies to every target (see `codesign targets --fields TARGET` for the paths).
 -o writes one Result Parquet per target (codesign.Result.load reads it): the given path
 for a single target, and PATH with the target's name before the suffix
-(results.h100-sxm.parquet) for several. Each file is written atomically (temporary file,
-then rename), and only after every target has been timed.
+(results.h100-sxm.parquet) for several. The output paths are checked before any work;
+each file is written atomically (temporary file, then rename), after every target has been
+timed and the results printed.
 """
 
 SCENARIO_OPTIONS = ("phase", "batch", "seq", "context", "routing", "weight_dtype")
@@ -106,24 +108,38 @@ def run(args: argparse.Namespace) -> int:
     if len(set(args.target)) != len(args.target):
         raise CodesignError("a --target is given twice")
     resolved = [targets.resolve(t, overrides) for t in args.target]  # fail fast on names
+    saved = [check_output_file(p, "-o") for p in output_paths(args.output, args.target)] \
+        if args.output else []
+    if args.timeline:
+        check_output_file(args.timeline, "--timeline")
     trace = load_trace(args)
     results: list[Result] = [t.simulate(trace) for t in resolved]
+    # the results are shown before anything is written: a failed write loses no numbers
+    print_results(results, args.format)
+    if saved:
+        for r, path in zip(results, saved, strict=True):
+            r.save(path)
+    if args.timeline:
+        from codesign.report.timeline import write_chrome_trace
+
+        write_chrome_trace(results, args.timeline)
+    if args.format == "table":
+        for path in saved:
+            print(f"wrote {path}")
+    return 0
+
+
+def print_results(results: list[Result], fmt: str) -> None:
+    """Each target's summary, with its speedup over the first target."""
     base = results[0].latency_s
     rows = []
     for r in results:
         s = r.summary()
         s["speedup"] = base / r.latency_s if r.latency_s > 0 else 0.0
         rows.append(s)
-    if args.output:
-        for r, path in zip(results, output_paths(args.output, args.target), strict=True):
-            r.save(path)
-    if args.timeline:
-        from codesign.report.timeline import write_chrome_trace
-
-        write_chrome_trace(results, args.timeline)
-    if args.format == "json":
+    if fmt == "json":
         print_json(rows)
-        return 0
+        return
     first = rows[0]
     print(f"{first['model']}  {first['phase']}  batch={first['batch']}  "
           f"seq={first['seq']}  context={first['context']}")
@@ -133,7 +149,3 @@ def run(args: argparse.Namespace) -> int:
         "speedup": s["speedup"],
         "top_kind": next(iter(s["seconds_by_kind"]), ""),
     } for s in rows])
-    if args.output:
-        for path in output_paths(args.output, args.target):
-            print(f"wrote {path}")
-    return 0

@@ -20,7 +20,10 @@ its line and the valid choices, before any work starts.
 DIR gets traces/ (one trace per workload, extracted once), parts/ (a Parquet dataset: one
 part file per finished batch, written atomically) and results.parquet (every row with the
 derived metrics, written at the end). Running the same command again skips the finished
-points, so an interrupted sweep resumes where it stopped.
+points, so an interrupted sweep resumes where it stopped. A finished row counts only if
+its target's resolved config and its workload's trace (model config, scenario, versions)
+are unchanged: after a preset or model change, the changed rows are timed again. A DIR
+that holds another spec's results is refused unless --force.
 """
 
 SHOWN_ROWS = 20
@@ -41,6 +44,9 @@ def register(sub: Any) -> None:
                    help="run on a Dask distributed cluster (tcp://host:8786) instead")
     p.add_argument("--chunk", type=int, metavar="N",
                    help="points per batch and part file (default: about 8 batches per worker)")
+    p.add_argument("--force", action="store_true",
+                   help="run in a DIR that holds another spec's results (its matching "
+                        "finished rows are reused; its results.parquet is replaced)")
     p.add_argument("--check", action="store_true",
                    help="validate the spec, print its size, and run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -69,14 +75,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         df, info = run_with_info(spec, out=args.output, jobs=args.jobs,
                                  scheduler=args.scheduler, chunk=args.chunk,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress, force=args.force)
     except KeyboardInterrupt:
         print(f"codesign sweep: interrupted; finished points are saved under {args.output}: "
               "run the same command again to resume", file=sys.stderr)
         return 130
     if args.format == "json":
         print_json({**size, "output": args.output, "resumed": info.resumed,
-                    "computed": info.computed, "seconds": info.seconds})
+                    "computed": info.computed, "stale": info.stale, "seconds": info.seconds})
         return 0
     lengths = [c for c, ph in (("seq", "prefill"), ("context", "decode"))
                if (df["phase"] == ph).any()]
@@ -87,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
         shown[d.name] = df[d.name]
     print(f"sweep {spec.name}: {info.rows} rows ({info.computed} timed, {info.resumed} "
           f"already done) in {info.seconds:.1f} s")
+    if info.stale:
+        print(f"{info.stale} finished rows were computed from another config or model and "
+              "were timed again")
     print(format_table(shown.head(SHOWN_ROWS)))
     if len(shown) > SHOWN_ROWS:
         print(f"... {len(shown) - SHOWN_ROWS} more rows")

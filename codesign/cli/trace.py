@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from codesign.cli._output import add_format_option, print_json, print_table
-from workloads.schema import PHASES, WEIGHT_DTYPES
+from codesign.errors import CodesignError
+from codesign.outputs import check_output_file
+from workloads.schema import PHASES, WEIGHT_DTYPES, Trace
 
 
 def add_scenario_options(p: argparse.ArgumentParser) -> None:
@@ -51,12 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from codesign.api import trace
 
-    tr = trace(args.model, **scenario_kwargs(args))
     if args.output:
-        tr.save(args.output)
+        check_output_file(args.output, "-o")  # before the (slow) extraction
+    tr = trace(args.model, **scenario_kwargs(args))
     s = tr.summary()
     if args.format == "json":
         print_json({**s, "output": args.output})
+        _save(tr, args.output)
         return 0
     sc = s["scenario"]
     length = f"seq={sc['seq']}" if sc["phase"] == "prefill" else f"context={sc['context']}"
@@ -67,6 +70,17 @@ def run(args: argparse.Namespace) -> int:
     rows.append({"kind": "total", "ops": sum(r["ops"] for r in rows),
                  "gflop": s["total_gflop"], "gb": s["total_gb"]})
     print_table(rows, floatfmt="{:.3f}")
-    if args.output:
+    if _save(tr, args.output):
         print(f"saved {args.output}")
     return 0
+
+
+def _save(tr: Trace, path: str | None) -> bool:
+    """Save the trace if asked (after its summary is shown); a failed write is one line."""
+    if not path:
+        return False
+    try:
+        tr.save(path)
+    except OSError as exc:
+        raise CodesignError(f"cannot write {path!r} ({exc.strerror or exc})") from None
+    return True

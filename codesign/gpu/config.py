@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from codesign.config import param, section
+from codesign.config import AT_LEAST_ONE, FRACTION, POSITIVE, UNIT_INTERVAL, param, section
 from codesign.errors import CodesignError
 
 ATTENTION_IMPLEMENTATIONS = ("fa2", "fa3", "cudnn", "triton", "standard")
@@ -28,13 +28,15 @@ class SMConfig:
 
     arch: str = param("hopper", "architecture: ampere, ada, hopper or blackwell (kernel "
                       "availability: FlashAttention-3 runs on Hopper only)", "", "gpu.md §1")
-    count: int = param(132, "streaming multiprocessors (SMs)", "SMs", "gpu.md §1")
+    count: int = param(132, "streaming multiprocessors (SMs)", "SMs", "gpu.md §1",
+                       AT_LEAST_ONE)
     clock_mhz: float = param(
         1830.0, "SM clock at which the datasheet tensor peak is reached", "MHz",
-        "gpu.md §1: 1830 MHz reproduces 989 TFLOP/s (ml-engineering)")
+        "gpu.md §1: 1830 MHz reproduces 989 TFLOP/s (ml-engineering)", POSITIVE)
     tc_fp16_flops_per_clk: int = param(
         4096, "dense FP16/BF16 tensor-core FLOP per clock per SM (FP32 accumulate)",
-        "FLOP/clk/SM", "gpu.md §1: 989 TFLOP/s = 132 SMs x 4 TCs x 1024 FLOP/clk x 1830 MHz")
+        "FLOP/clk/SM", "gpu.md §1: 989 TFLOP/s = 132 SMs x 4 TCs x 1024 FLOP/clk x 1830 MHz",
+        AT_LEAST_ONE)
     tc_fp8_flops_per_clk: int = param(
         8192, "dense FP8 tensor-core FLOP per clock per SM (0: no FP8 tensor cores)",
         "FLOP/clk/SM", "gpu.md §1: 1979 TFLOP/s FP8")
@@ -44,64 +46,53 @@ class SMConfig:
     fp32_flops_per_clk: int = param(
         256, "FP32 (non-tensor) FLOP per clock per SM: 128 FP32 lanes x FMA",
         "FLOP/clk/SM",
-        "gpu.md §1: 67 TFLOP/s at the 1980 MHz boost = 132 x 256 x 1.98 GHz")
+        "gpu.md §1: 67 TFLOP/s at the 1980 MHz boost = 132 x 256 x 1.98 GHz", AT_LEAST_ONE)
     sfu_exp_per_clk: int = param(
         16, "exponentials (MUFU.EX2) per clock per SM: 4 SFUs in each of 4 sub-partitions",
         "op/clk/SM",
         "FlashAttention-3 paper §3 (arXiv 2407.08608): H100 SXM5 has 3.9 TFLOPS of special "
-        "functions = 132 SMs x 16 x 1.83 GHz")
-    smem_kb: float = param(228.0, "shared memory a CTA may use per SM", "KiB", "gpu.md §1")
+        "functions = 132 SMs x 16 x 1.83 GHz", AT_LEAST_ONE)
+    smem_kb: float = param(228.0, "shared memory a CTA may use per SM", "KiB", "gpu.md §1",
+                           POSITIVE)
     smem_bytes_per_clk: int = param(
         128, "shared-memory bandwidth per SM (32 banks x 4 B)", "B/clk/SM",
-        "CUDA C programming guide, shared memory banks (32 banks of 4 bytes per clock)")
+        "CUDA C programming guide, shared memory banks (32 banks of 4 bytes per clock)",
+        AT_LEAST_ONE)
     max_ctas: int = param(32, "resident CTAs per SM at most", "CTAs",
-                          "CUDA C programming guide, compute capability table (cc 8.0-9.0)")
+                          "CUDA C programming guide, compute capability table (cc 8.0-9.0)",
+                          AT_LEAST_ONE)
     async_mma: bool = param(
         True, "has asynchronous warpgroup MMA (Hopper wgmma / Blackwell tcgen05)", "",
         "gpu.md §1 (architecture); FlashAttention-3 paper §2")
     mma_sync_fraction: float = param(
         2.0 / 3.0, "fraction of the tensor peak that the Ampere-style mma.sync path reaches "
         "(1.0 on GPUs whose native MMA is mma.sync)", "",
-        "FlashAttention-3 paper/blog: on H100 mma.sync reaches about 2/3 of the peak wgmma rate")
+        "FlashAttention-3 paper/blog: on H100 mma.sync reaches about 2/3 of the peak wgmma rate",
+        FRACTION)
 
     def check(self) -> None:
         if self.arch not in ARCHES:
             raise CodesignError(f"sm.arch {self.arch!r} is not one of: {', '.join(ARCHES)}")
-        if self.count < 1 or self.clock_mhz <= 0:
-            raise CodesignError("sm.count and sm.clock_mhz must be positive")
-        if not 0 < self.mma_sync_fraction <= 1:
-            raise CodesignError("sm.mma_sync_fraction must be in (0, 1]")
-        for name in ("tc_fp16_flops_per_clk", "fp32_flops_per_clk", "sfu_exp_per_clk",
-                     "smem_bytes_per_clk", "max_ctas"):
-            if getattr(self, name) <= 0:
-                raise CodesignError(f"sm.{name} must be positive")
 
 
 @dataclass(frozen=True)
 class MemoryConfig:
     """Off-chip memory (HBM/GDDR/LPDDR) and the L2 cache."""
 
-    dram_gbps: float = param(3350.0, "DRAM (HBM) bandwidth", "GB/s", "gpu.md §1")
-    capacity_gb: float = param(80.0, "DRAM capacity", "GB", "gpu.md §1")
+    dram_gbps: float = param(3350.0, "DRAM (HBM) bandwidth", "GB/s", "gpu.md §1", POSITIVE)
+    capacity_gb: float = param(80.0, "DRAM capacity", "GB", "gpu.md §1", POSITIVE)
     l2_mb: float = param(50.0, "L2 cache size", "MB", "gpu.md §1")
     l2_gbps: float = param(
         11450.0, "L2 cache bandwidth (all slices)", "GB/s",
         "[M] A100 whitepaper: 5120 B/clk L2 read bandwidth; the same 47.4 B/clk per SM "
-        "assumed for other GPUs (not in gpu.md)")
+        "assumed for other GPUs (not in gpu.md)", POSITIVE)
     latency_ns: float = param(
         600.0, "DRAM load-to-use latency seen by an SM", "ns",
         "[M] assumption: typical microbenchmark value for HBM GPUs; not in gpu.md")
     sm_max_gbps: float = param(
         50.0, "DRAM bandwidth one SM can draw alone (outstanding-request limit); a streaming "
         "kernel needs dram_gbps / sm_max_gbps busy SMs to saturate DRAM", "GB/s per SM",
-        "[M] assumption: about half of the SMs saturate DRAM (2 x dram_gbps / SMs)")
-
-    def check(self) -> None:
-        for name in ("dram_gbps", "l2_gbps", "sm_max_gbps", "capacity_gb"):
-            if getattr(self, name) <= 0:
-                raise CodesignError(f"memory.{name} must be positive")
-        if self.latency_ns < 0:
-            raise CodesignError("memory.latency_ns must be >= 0")
+        "[M] assumption: about half of the SMs saturate DRAM (2 x dram_gbps / SMs)", POSITIVE)
 
 
 @dataclass(frozen=True)
@@ -111,21 +102,16 @@ class EfficiencyConfig:
     gemm_mainloop: float = param(
         0.80, "fraction of the tensor peak a tuned GEMM main loop sustains on the SMs it "
         "occupies (clock droop under power limit, issue and barrier stalls)", "",
-        "gpu.md §3: large BF16 GEMMs reach about 80% (H100) to 87% (A100) of peak")
+        "gpu.md §3: large BF16 GEMMs reach about 80% (H100) to 87% (A100) of peak", FRACTION)
     fp32_mainloop: float = param(
         0.80, "fraction of the FP32 (CUDA-core) peak a tuned compute loop sustains", "",
-        "assumption: the same as gemm_mainloop (gpu.md §3)")
+        "assumption: the same as gemm_mainloop (gpu.md §3)", FRACTION)
     dram_stream: float = param(
         0.90, "fraction of DRAM bandwidth a streaming kernel reaches", "",
-        "gpu.md §3: streaming kernels reach about 90% of datasheet bandwidth")
+        "gpu.md §3: streaming kernels reach about 90% of datasheet bandwidth", FRACTION)
     l2_stream: float = param(
         0.90, "fraction of L2 bandwidth a tiled kernel reaches", "",
-        "assumption: the same as dram_stream (gpu.md §3)")
-
-    def check(self) -> None:
-        for name in ("gemm_mainloop", "fp32_mainloop", "dram_stream", "l2_stream"):
-            if not 0 < getattr(self, name) <= 1:
-                raise CodesignError(f"efficiency.{name} must be in (0, 1]")
+        "assumption: the same as dram_stream (gpu.md §3)", FRACTION)
 
 
 @dataclass(frozen=True)
@@ -146,8 +132,6 @@ class LaunchConfig:
         if self.mode not in LAUNCH_MODES:
             raise CodesignError(
                 f"launch.mode {self.mode!r} is not one of: {', '.join(LAUNCH_MODES)}")
-        if self.host_launch_us < 0 or self.gap_us < 0:
-            raise CodesignError("launch.host_launch_us and launch.gap_us must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -160,12 +144,14 @@ class GemmConfig:
         "decode GEMMs) run on mma.sync", "",
         "CUTLASS/cuBLAS Hopper and Ampere default tile shapes; 16-row tiles as in cuBLAS "
         "and Marlin small-M kernels")
-    k_tile: int = param(64, "K depth of one pipeline stage", "elements", "CUTLASS default")
+    k_tile: int = param(64, "K depth of one pipeline stage", "elements", "CUTLASS default",
+                        AT_LEAST_ONE)
     stages: int = param(4, "shared-memory pipeline stages per CTA at most (fewer when "
                         "shared memory is short, at least 2)", "",
-                        "CUTLASS Hopper default (3-4 on Ampere)")
+                        "CUTLASS Hopper default (3-4 on Ampere)", AT_LEAST_ONE)
     max_split_k: int = param(16, "largest split-K factor for skinny GEMMs (M small, K large)",
-                             "", "cuBLAS split-K heuristics for GEMV-like shapes")
+                             "", "cuBLAS split-K heuristics for GEMV-like shapes",
+                             AT_LEAST_ONE)
     round_trips: float = param(
         2.0, "DRAM round trips a CTA pays outside its main loop: the first operand load and "
         "the epilogue store", "", "structure of a tiled GEMM (prologue + epilogue)")
@@ -177,8 +163,6 @@ class GemmConfig:
                 raise CodesignError(f"gemm.tiles entry {t!r} is not MxN (e.g. 128x256)")
         if not self.tiles:
             raise CodesignError("gemm.tiles must name at least one tile")
-        if self.k_tile < 1 or self.stages < 1 or self.max_split_k < 1:
-            raise CodesignError("gemm.k_tile, gemm.stages, gemm.max_split_k must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -190,21 +174,18 @@ class AttentionImpl:
         "", "FlashAttention-3 paper §3 (per implementation: see the factories below)")
     mma_efficiency: float = param(
         1.0, "main-loop MMA rate relative to a tuned GEMM main loop (efficiency.gemm_mainloop)",
-        "", "1.0 for fa2/fa3/cudnn; triton fitted to gpu.md §2a (codesign/validate.py)")
+        "", "1.0 for fa2/fa3/cudnn; triton fitted to gpu.md §2a (codesign/validate.py)",
+        FRACTION)
     softmax_overlap: float = param(
         0.0, "fraction of the softmax (exp + FP32) time hidden under the MMAs", "",
         "fa2 0 (FA3 paper §3.1: FA2 serialises); fa3, cudnn fitted to gpu.md §2a "
-        "(codesign/validate.py); triton 0 (no warp specialisation)")
+        "(codesign/validate.py); triton 0 (no warp specialisation)", UNIT_INTERVAL)
     block_m: int = param(128, "query rows per CTA", "rows",
-                         "kernel launch configs (FA2 run_mha_fwd_hdim128, FA3 hdim128 tiles)")
+                         "kernel launch configs (FA2 run_mha_fwd_hdim128, FA3 hdim128 tiles)",
+                         AT_LEAST_ONE)
     block_n: int = param(128, "keys per main-loop iteration", "keys",
-                         "kernel launch configs (FA2 run_mha_fwd_hdim128, FA3 hdim128 tiles)")
-
-    def check(self) -> None:
-        if not 0 < self.mma_efficiency <= 1 or not 0 <= self.softmax_overlap <= 1:
-            raise CodesignError("attention mma_efficiency in (0,1], softmax_overlap in [0,1]")
-        if self.block_m < 1 or self.block_n < 1:
-            raise CodesignError("attention block_m and block_n must be >= 1")
+                         "kernel launch configs (FA2 run_mha_fwd_hdim128, FA3 hdim128 tiles)",
+                         AT_LEAST_ONE)
 
 
 def _fa2() -> AttentionImpl:
@@ -257,7 +238,7 @@ class AttentionConfig:
         "structure of FlashAttention's prologue and epilogue (FA2/FA3 papers, Algorithm 1)")
     decode_block_n: int = param(
         256, "keys per CTA chunk of split-KV decode attention (flash-decoding)", "keys",
-        "FlashAttention split-KV (flash_fwd_splitkv) block size")
+        "FlashAttention split-KV (flash_fwd_splitkv) block size", AT_LEAST_ONE)
     fa2: AttentionImpl = section(_fa2, "FlashAttention-2")
     fa3: AttentionImpl = section(_fa3, "FlashAttention-3 (Hopper only)")
     cudnn: AttentionImpl = section(_cudnn, "cuDNN fused attention")
@@ -265,7 +246,7 @@ class AttentionConfig:
     eager_softmax_efficiency: float = param(
         0.46, "fraction of DRAM bandwidth PyTorch's standalone softmax kernel reaches on "
         "attention-score rows (standard implementation only)", "",
-        "fitted to the standard-attention series of gpu.md §2a; see validate.py")
+        "fitted to the standard-attention series of gpu.md §2a; see validate.py", FRACTION)
     eager_softmax_row_ns: float = param(
         210.0, "SM time per row of PyTorch's standalone softmax kernel beyond its data: "
         "the block-wide max and sum reductions and their barriers (standard only)", "ns",
@@ -276,10 +257,6 @@ class AttentionConfig:
             raise CodesignError(
                 f"attention.implementation {self.implementation!r} is not one of: "
                 f"{', '.join(ATTENTION_IMPLEMENTATIONS)}")
-        if not 0 < self.eager_softmax_efficiency <= 1:
-            raise CodesignError("attention.eager_softmax_efficiency must be in (0, 1]")
-        if self.decode_block_n < 1 or self.softmax_fp32_ops < 0:
-            raise CodesignError("attention.decode_block_n >= 1, softmax_fp32_ops >= 0")
 
     def impl(self, name: str | None = None) -> AttentionImpl:
         """The fused-kernel parameters of ``name`` (default: the configured one)."""
@@ -292,16 +269,12 @@ class LinearAttentionConfig:
 
     state_block_v: int = param(
         64, "value columns per CTA of the sequential state pass", "columns",
-        "fla chunk_gated_delta_rule_fwd_h BV")
+        "fla chunk_gated_delta_rule_fwd_h BV", AT_LEAST_ONE)
     state_round_trips: float = param(
         0.0, "DRAM round trips per chunk step of the sequential state pass that prefetching "
         "does not hide", "",
         "reason: the k, w, u tiles of step i+1 do not depend on the state, so Triton's "
         "software pipeline (num_stages) loads them during step i; only compute is serial")
-
-    def check(self) -> None:
-        if self.state_block_v < 1 or self.state_round_trips < 0:
-            raise CodesignError("linear_attention fields must be positive")
 
 
 @dataclass(frozen=True)
@@ -310,17 +283,13 @@ class ElementwiseConfig:
 
     elems_per_cta: int = param(
         4096, "elements one CTA of a streaming kernel handles", "elements",
-        "typical PyTorch/vLLM launch config (256 threads x 16 elements)")
+        "typical PyTorch/vLLM launch config (256 threads x 16 elements)", AT_LEAST_ONE)
     round_trips: float = param(
         1.0, "DRAM latencies a streaming kernel pays beyond its transfer time (first load)",
         "", "structure of a streaming kernel")
     router_kernels: int = param(
         1, "kernels of the router (softmax, top-k, renormalise fused as in vLLM)", "kernels",
-        "vLLM fused topk_softmax kernel")
-
-    def check(self) -> None:
-        if self.elems_per_cta < 1 or self.round_trips < 0 or self.router_kernels < 1:
-            raise CodesignError("elementwise fields must be positive")
+        "vLLM fused topk_softmax kernel", AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from codesign.errors import CodesignError
+from codesign.outputs import write_atomically
 from codesign.report import figures as F
 from codesign.report import inputs as I
 from codesign.result import Result
@@ -230,11 +231,8 @@ def write_report(sources: Iterable[str | Path] | I.Inputs, path: str | Path,
     if not inputs.results and not inputs.sweeps:
         raise CodesignError("no results given")
     report = build(inputs, baseline=baseline, cost=cost, title=title)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render(report), encoding="utf-8")
-    tmp.replace(path)
+    text = render(report)
+    write_atomically(path, lambda f: f.write(text.encode("utf-8")))
     return report
 
 

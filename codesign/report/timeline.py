@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from codesign.outputs import write_atomically
 from codesign.result import Result
 
 LAYER_TRACK = 0  # tid of the per-layer track; cores/streams are 1 + core
@@ -170,9 +171,5 @@ def to_chrome_trace(result: Result | Sequence[Result]) -> dict[str, Any]:
 
 def write_chrome_trace(result: Result | Sequence[Result], path: str | Path) -> Path:
     """Write :func:`to_chrome_trace` as JSON (atomically); open it in ui.perfetto.dev."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(to_chrome_trace(result)))
-    tmp.replace(path)
-    return path
+    text = json.dumps(to_chrome_trace(result))
+    return write_atomically(path, lambda f: f.write(text.encode()))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from codesign.config import param, section
+from codesign.config import AT_LEAST_ONE, FRACTION, POSITIVE, Range, param, section
 from codesign.errors import CodesignError
 from isa.core import Core
 from isa.errors import IsaError
@@ -36,25 +36,26 @@ class ScalarConfig:
 
     issue_width: int = param(2, "instructions the in-order front end issues per cycle "
                              "(at most one of them a vector instruction)", "instr/cycle",
-                             "riscv.md §4.1: X280 in-order dual-issue")
-    freq_ghz: float = param(1.0, "core clock", "GHz", "assumed: normalised 1 GHz clock")
+                             "riscv.md §4.1: X280 in-order dual-issue", AT_LEAST_ONE)
+    freq_ghz: float = param(1.0, "core clock", "GHz", "assumed: normalised 1 GHz clock",
+                             POSITIVE)
 
 
 @dataclass(frozen=True)
 class VectorConfig:
     """The decoupled vector unit: registers, datapath, command queue and sequencers."""
 
-    vlen: int = param(512, "vector register length VLEN", "bits", _T41)
+    vlen: int = param(512, "vector register length VLEN", "bits", _T41, AT_LEAST_ONE)
     dlen: int = param(256, "datapath width DLEN: bits per cycle of each sequencer",
-                      "bits", _T41)
+                      "bits", _T41, AT_LEAST_ONE)
     queue_depth: int = param(8, "vector command queue entries between the scalar front "
                              "end and the sequencers", "entries",
-                             "riscv.md §5: recommended model, depth 4-8")
+                             "riscv.md §5: recommended model, depth 4-8", AT_LEAST_ONE)
     arith_sequencers: int = param(1, "arithmetic (VA) sequencers; >1 lets independent "
                                   "arithmetic instructions run concurrently (multi-FMA)",
                                   "sequencers",
                                   "riscv.md §4.1: X280 has one VA sequencer; §3.2 Saturn "
-                                  "multi-FMA configurations dual-issue FMAs")
+                                  "multi-FMA configurations dual-issue FMAs", AT_LEAST_ONE)
     chaining: bool = param(True, "a dependent instruction may start `latency` cycles after "
                            "its producer started (element-group chaining); off: after the "
                            "producer's last element group", "",
@@ -187,7 +188,8 @@ class MatrixUnitConfig:
                           "arithmetic sequencer (false)", "", "riscv.md §6 #4")
     macs_per_cycle_at_dlen256: int = param(
         _TP.mmacc_macs_per_cycle_at_dlen256, "BF16 MACs per cycle of the array at DLEN=256 "
-        "(scaled with DLEN)", "MAC/cycle", "riscv.md §6 #4: 64 MAC/cycle at DLEN=256 (8x8)")
+        "(scaled with DLEN)", "MAC/cycle", "riscv.md §6 #4: 64 MAC/cycle at DLEN=256 (8x8)",
+        AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)
@@ -195,9 +197,9 @@ class CacheConfig:
     """One cache level."""
 
     size_kib: float = param(32.0, "capacity (per core if private, per cluster if shared)",
-                            "KiB", "assumed")
+                            "KiB", "assumed", POSITIVE)
     bytes_per_cycle: float = param(32.0, "bandwidth (per core if private, per cluster if "
-                                   "shared)", "B/cycle", "assumed")
+                                   "shared)", "B/cycle", "assumed", POSITIVE)
     latency: int = param(4, "load-to-use latency", "cycles", "riscv.md §3.1: C950 L1 4 cycles")
     shared: bool = param(False, "shared by the cores of the cluster (size and bandwidth "
                          "are divided among the cores running an op)", "", "assumed")
@@ -212,7 +214,7 @@ class DramConfig:
     """Main memory, shared by the cluster."""
 
     bandwidth_gbps: float = param(25.6, "sustained bandwidth of the cluster", "GB/s",
-                                  "assumed")
+                                  "assumed", POSITIVE)
     latency_ns: float = param(100.0, "load-to-use latency", "ns", "assumed")
 
 
@@ -222,7 +224,8 @@ class MemoryConfig:
 
     l1_ports: int = param(1, "L1 vector memory ports: 1 = loads and stores share the "
                           "port's bandwidth, 2 = one each", "ports",
-                          "riscv.md §4.1: SiFive7 separate VL/VS sequencers, one DLEN pipe")
+                          "riscv.md §4.1: SiFive7 separate VL/VS sequencers, one DLEN pipe",
+                          Range(lo=1, hi=2))
     prefetch: bool = param(True, "unit-stride and constant-stride streams (every affine "
                            "access: loads, tile loads) are prefetched: they pay their level's "
                            "bandwidth but only the L1 latency; indexed gathers pay the "
@@ -232,24 +235,28 @@ class MemoryConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    cores: int = param(1, "cores per cluster that split each op", "cores", "assumed")
+    cores: int = param(1, "cores per cluster that split each op", "cores", "assumed",
+                       AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)
 class KernelConfig:
     """Tiling knobs passed to the kernel library (isa.core.Core)."""
 
-    lmul: int = param(4, "LMUL of FP32 streaming loops", "", "isa.core.Core default")
+    lmul: int = param(4, "LMUL of FP32 streaming loops", "", "isa.core.Core default",
+                      AT_LEAST_ONE)
     gemm_mr: int = param(7, "rows of C held in registers by the GEMM micro-kernel", "rows",
-                         "isa.core.Core default")
+                         "isa.core.Core default", AT_LEAST_ONE)
     gemm_kc: int = param(1024, "K depth of a GEMM cache block (BLIS kc)", "elements",
-                         "isa.core.Core default")
+                         "isa.core.Core default", AT_LEAST_ONE)
     gemm_nc: int = param(128, "N width of a GEMM cache block (BLIS nc): the kc x nc B panel "
                          "stays in L2 across M blocks", "columns",
-                         "isa.core.Core default: 256 KiB BF16 panel, a quarter of a 1 MiB L2")
-    attn_bc: int = param(8, "keys per FlashAttention tile", "keys", "isa.core.Core default")
+                         "isa.core.Core default: 256 KiB BF16 panel, a quarter of a 1 MiB L2",
+                         AT_LEAST_ONE)
+    attn_bc: int = param(8, "keys per FlashAttention tile", "keys", "isa.core.Core default",
+                         AT_LEAST_ONE)
     decode_splits: int = param(4, "split-KV partitions of decode attention", "splits",
-                               "isa.core.Core default")
+                               "isa.core.Core default", AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)
@@ -258,21 +265,23 @@ class SimConfig:
 
     window: int = param(4, "iterations per window of the steady-state test: two consecutive "
                         "windows with equal mean cycles/iteration end the simulation of a "
-                        "loop", "iterations", "method")
-    rtol: float = param(0.002, "relative tolerance of the steady-state test", "", "method")
+                        "loop", "iterations", "method", Range(lo=2))
+    rtol: float = param(0.002, "relative tolerance of the steady-state test", "", "method",
+                        Range(lo=0.0, hi=1.0, hi_open=True))
     long_iteration_cycles: float = param(
         2000.0, "a loop whose iterations take at least this many cycles (far longer than the "
         "command queue and pipelines can carry from one iteration to the next) tests its "
-        "steady state with windows of one iteration", "cycles", "method")
+        "steady state with windows of one iteration", "cycles", "method", POSITIVE)
     max_iterations: int = param(64, "iterations simulated at most before extrapolating from "
-                                "the last window", "iterations", "method")
+                                "the last window (at least two windows and one iteration: "
+                                "2 * window + 1)", "iterations", "method", Range(lo=5))
     missing_kernels: str = param("roofline", "ops the kernel library cannot lower yet: "
                                  "'roofline' times them at their roofline bound and marks "
                                  "them modelled=False in the result; 'error' refuses the "
                                  "trace", "", "method")
     bound_threshold: float = param(0.5, "an op is compute/memory/issue bound when that "
                                    "resource is busy at least this fraction of its cycles; "
-                                   "otherwise latency bound", "", "method")
+                                   "otherwise latency bound", "", "method", FRACTION)
 
 
 @dataclass(frozen=True)
@@ -295,34 +304,22 @@ class RiscvConfig:
     sim: SimConfig = section(SimConfig, "simulation method")
 
     def check(self) -> None:
-        v = self.vector
+        _refuse_empty_subset(self.isa)
         try:
             parse_isa(self.isa)
             self.core()
         except IsaError as exc:
             raise CodesignError(str(exc)) from None
-        for path, val, lo in (("scalar.issue_width", self.scalar.issue_width, 1),
-                              ("vector.queue_depth", v.queue_depth, 1),
-                              ("vector.arith_sequencers", v.arith_sequencers, 1),
-                              ("cluster.cores", self.cluster.cores, 1),
-                              ("memory.l1_ports", self.memory.l1_ports, 1),
-                              ("sim.window", self.sim.window, 2)):
-            if val < lo:
-                raise CodesignError(f"{path} must be >= {lo}, got {val}")
-        for path, val in (("scalar.freq_ghz", self.scalar.freq_ghz),
-                          ("l1d.bytes_per_cycle", self.l1d.bytes_per_cycle),
-                          ("l2.bytes_per_cycle", self.l2.bytes_per_cycle),
-                          ("dram.bandwidth_gbps", self.dram.bandwidth_gbps),
-                          ("l1d.size_kib", self.l1d.size_kib), ("l2.size_kib", self.l2.size_kib),
-                          ("matrix.macs_per_cycle_at_dlen256",
-                           self.matrix.macs_per_cycle_at_dlen256)):
-            if val <= 0:
-                raise CodesignError(f"{path} must be > 0, got {val}")
+        # each field's own range is checked where its value enters (codesign.config);
+        # here only what relates fields to each other
         if self.sim.missing_kernels not in ("roofline", "error"):
             raise CodesignError(f"sim.missing_kernels must be 'roofline' or 'error', got "
                                 f"{self.sim.missing_kernels!r}")
-        if self.exp.width_bits < 0:
-            raise CodesignError(f"exp.width_bits must be >= 0, got {self.exp.width_bits}")
+        # extrapolation needs two full windows of the steady-state test (codesign.riscv.core)
+        least = 2 * self.sim.window + 1
+        if self.sim.max_iterations < least:
+            raise CodesignError(f"sim.max_iterations = {self.sim.max_iterations}: must be >= "
+                                f"2 * sim.window + 1 = {least}")
 
     # ---- derived views -------------------------------------------------------------
     def timing_params(self) -> TimingParams:
@@ -347,6 +344,17 @@ class RiscvConfig:
 
     def dram_latency_cycles(self) -> float:
         return self.dram.latency_ns * self.scalar.freq_ghz
+
+
+def _refuse_empty_subset(isa: str) -> None:
+    """``rvv+xattn:`` names no item after the colon; isa.parse_isa reads an empty list as
+    the whole extension, which silently turns an ablation into the full extension."""
+    for part in str(isa).split("+")[1:]:
+        ext, colon, items = part.partition(":")
+        if colon and not items.replace(",", "").strip():
+            raise CodesignError(
+                f"ISA {isa!r} names no {ext.strip()} item after ':'; list the items to "
+                f"enable (e.g. {ext.strip()}:vfexp,segred), or drop the ':' for all of them")
 
 
 def timing_fields_elsewhere() -> dict[str, str]:

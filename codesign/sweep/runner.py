@@ -2,8 +2,10 @@
 
 Layout of the output directory ``DIR``::
 
-    DIR/spec.toml          the spec as given (provenance)
-    DIR/traces/*.parquet   one trace per workload, extracted once (workers only load them)
+    DIR/spec.toml          the spec as given (provenance; another spec is refused unless
+                           forced, so one directory holds one sweep's results.parquet)
+    DIR/traces/*.parquet   one trace per workload, extracted once (workers only load them;
+                           extracted again when the model's config changed)
     DIR/parts/part-*.parquet   finished rows, one file per finished batch (see store)
     DIR/results.parquet    every row of the spec plus the derived metrics (on completion)
 
@@ -18,6 +20,7 @@ resolved configs and the timing models' memo.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import json
 import math
 import multiprocessing
@@ -32,8 +35,11 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from codesign import targets
 from codesign.errors import USER_ERRORS, CodesignError
+from codesign.outputs import check_output_dir, write_atomically
 from codesign.sweep import store
 from codesign.sweep.spec import Point, Spec, Workload, load_spec, row_id
 from codesign.sweep.worker import run_batch
@@ -46,7 +52,8 @@ class RunInfo:
     """What a run did (for the CLI's last lines and for tests)."""
 
     rows: int = 0  # rows of the spec (points x workloads)
-    resumed: int = 0  # rows found finished under DIR
+    resumed: int = 0  # rows found finished under DIR, with the current config and trace
+    stale: int = 0  # rows found under DIR but computed from another config or trace
     computed: int = 0  # rows timed by this run
     parts: int = 0  # part files this run wrote
     seconds: float = 0.0
@@ -78,20 +85,61 @@ def row_table(spec: Spec) -> pd.DataFrame:
 
 
 def _trace_ref(w: Workload, out: Path) -> Path:
-    """The trace file of a workload: a saved trace as given, or extracted once into DIR."""
+    """The trace file of a workload: a saved trace as given, or extracted into DIR once,
+    and again when the model's config is no longer the one it was extracted from."""
     if w.trace is not None:
         return Path(w.trace)
     path = out / store.TRACES / f"{w.id}.parquet"
-    if not path.exists():
+    if not path.exists() or not _traced_from_current_config(path, w):
         from codesign import api  # imports torch: only here, never in workers
 
         api.trace(w.model, **w.trace_kwargs()).save(path)
     return path
 
 
+def _trace_meta(path: Path) -> bytes:
+    """The raw ``codesign.trace`` metadata of a saved trace (no rows are read)."""
+    try:
+        return (pq.read_schema(path).metadata or {}).get(b"codesign.trace", b"")
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise CodesignError(f"trace {str(path)!r} is not readable Parquet ({exc})") from None
+
+
+def _traced_from_current_config(path: Path, w: Workload) -> bool:
+    from workloads.registry import load_config
+
+    try:
+        traced = json.loads(_trace_meta(path) or b"{}").get("config")
+    except (CodesignError, ValueError):
+        return False  # a damaged cached trace is extracted again
+    # through JSON, as the trace stored it (tuples become lists)
+    return traced == json.loads(json.dumps(load_config(w.model).hf_dict()))
+
+
+def trace_key(path: Path) -> str:
+    """A short hash of a trace's metadata: model config, scenario, schema and versions."""
+    return hashlib.sha256(_trace_meta(path)).hexdigest()[:16]
+
+
+def row_keys(spec: Spec, tkeys: Mapping[str, str]) -> dict[str, store.RowKey]:
+    """Each row's key as things are now: its point's resolved config fingerprint and its
+    workload's trace key (``tkeys``: :func:`trace_key` of each workload id's trace)."""
+    fingerprints: dict[str, str] = {}
+    out = {}
+    for p, w in spec.rows():
+        fp = fingerprints.get(p.key())
+        if fp is None:
+            fp = fingerprints[p.key()] = targets.resolve(p.target, dict(p.overrides)).fingerprint
+        out[row_id(p, w)] = (fp, tkeys[w.id])
+    return out
+
+
 def _batches(pending: list[tuple[Point, Workload, str]], refs: Mapping[str, str | bytes],
-             chunk: int) -> list[Batch]:
-    """Consecutive rows of one workload, hardware point by hardware point, ``chunk`` each."""
+             tkeys: Mapping[str, str], chunk: int) -> list[Batch]:
+    """Consecutive rows of one workload, hardware point by hardware point, ``chunk`` each.
+
+    A batch names its trace by workload id and trace key: a worker's memo of loaded traces
+    so never serves a trace that was extracted again since (a changed model config)."""
     by_w: dict[str, list[tuple[Point, Workload, str]]] = {}
     for item in pending:
         by_w.setdefault(item[1].id, []).append(item)
@@ -100,7 +148,7 @@ def _batches(pending: list[tuple[Point, Workload, str]], refs: Mapping[str, str 
         items.sort(key=lambda it: (json.dumps(it[0].overrides, default=str), it[0].target))
         for i in range(0, len(items), chunk):
             pts = [(rid, p.target, list(p.overrides)) for p, _, rid in items[i:i + chunk]]
-            out.append((wid, refs[wid], pts))
+            out.append((f"{wid}@{tkeys[wid]}", refs[wid], pts))
     return out
 
 
@@ -112,16 +160,18 @@ def auto_chunk(pending: int, workers: int) -> int:
 
 def run(spec: str | Path | Mapping[str, Any] | Spec, out: str | Path | None = None,
         jobs: int | None = None, scheduler: str | None = None, chunk: int | None = None,
-        progress: bool = True) -> pd.DataFrame:
+        progress: bool = True, force: bool = False) -> pd.DataFrame:
     """Run a sweep (see :mod:`codesign.sweep`); returns the results with derived metrics."""
-    df, _ = run_with_info(spec, out, jobs, scheduler, chunk, progress)
+    df, _ = run_with_info(spec, out, jobs, scheduler, chunk, progress, force)
     return df
 
 
 def run_with_info(spec: str | Path | Mapping[str, Any] | Spec, out: str | Path | None = None,
                   jobs: int | None = None, scheduler: str | None = None,
-                  chunk: int | None = None, progress: bool = True) \
+                  chunk: int | None = None, progress: bool = True, force: bool = False) \
         -> tuple[pd.DataFrame, RunInfo]:
+    """Run a sweep into ``out`` (a temporary directory if None), resuming the rows already
+    finished there; ``force`` lets a different spec run in a directory used before."""
     spec = load_spec(spec)
     if jobs is not None and jobs < 1:
         raise CodesignError(f"--jobs must be at least 1, got {jobs}")
@@ -129,39 +179,31 @@ def run_with_info(spec: str | Path | Mapping[str, Any] | Spec, out: str | Path |
         raise CodesignError(f"--chunk must be at least 1, got {chunk}")
     if out is None:
         with tempfile.TemporaryDirectory(prefix="codesign-sweep-") as tmp:
-            return _run(spec, Path(tmp), jobs, scheduler, chunk, progress)
-    return _run(spec, Path(out), jobs, scheduler, chunk, progress)
+            return _run(spec, Path(tmp), jobs, scheduler, chunk, progress, force)
+    return _run(spec, Path(out), jobs, scheduler, chunk, progress, force)
 
 
 def _run(spec: Spec, out: Path, jobs: int | None, scheduler: str | None, chunk: int | None,
-         progress: bool) -> tuple[pd.DataFrame, RunInfo]:
+         progress: bool, force: bool) -> tuple[pd.DataFrame, RunInfo]:
     t0 = time.perf_counter()
-    if out.exists() and not out.is_dir():
-        raise CodesignError(f"output {str(out)!r} exists and is not a directory")
+    check_output_dir(out, "output")  # before tracing or timing anything
     out.mkdir(parents=True, exist_ok=True)
-    if spec.text:
-        path = out / "spec.toml"
-        if not path.exists() or path.read_text() != spec.text:
-            tmp = out / ".spec.toml.tmp"
-            tmp.write_text(spec.text)
-            os.replace(tmp, path)
-    rows = [(p, w, row_id(p, w)) for p, w in spec.rows()]
-    done = store.finished_ids(out)
-    pending = [r for r in rows if r[2] not in done]
-    info = RunInfo(rows=len(rows), resumed=len(rows) - len(pending))
+    _claim(out, spec, force)
+    paths = {w.id: _trace_ref(w, out) for w in spec.workloads}
+    tkeys = {wid: trace_key(p) for wid, p in paths.items()}
+    keys = row_keys(spec, tkeys)
+    pending, info = _pending(spec, out, keys)
     sch = store.schema(spec)
     ident = row_records(spec)
 
     if pending:
-        workloads = {w.id: w for _, w, _ in pending}
-        paths = {wid: _trace_ref(w, out) for wid, w in workloads.items()}
         client = _dask_client(scheduler) if scheduler else None
         n_workers = (len(client.scheduler_info().get("workers", {})) or 1) if client \
             else (jobs or os.cpu_count() or 1)
         size = chunk or auto_chunk(len(pending), n_workers)
         refs: dict[str, str | bytes] = {
             wid: (p.read_bytes() if client else str(p)) for wid, p in paths.items()}
-        batches = _batches(pending, refs, size)
+        batches = _batches(pending, refs, tkeys, size)
         bar = _bar(len(pending), info.resumed, progress)
         workers = []
         try:
@@ -174,7 +216,7 @@ def _run(spec: Spec, out: Path, jobs: int | None, scheduler: str | None, chunk: 
             for batch, (metrics, winfo) in results:
                 recs = []
                 for rid, m in metrics:
-                    recs.append({**ident[rid], **m})
+                    recs.append({**ident[rid], **m, "trace_key": keys[rid][1]})
                 store.write_part(out, recs, sch)
                 info.parts += 1
                 info.computed += len(recs)
@@ -186,10 +228,37 @@ def _run(spec: Spec, out: Path, jobs: int | None, scheduler: str | None, chunk: 
                 client.close()
         info.workers = tuple(workers)
 
-    df = assemble(spec, out)
+    df = assemble(spec, out, keys)
     store.write_atomic(pa.Table.from_pandas(df, preserve_index=False), out / store.RESULTS)
     info.seconds = time.perf_counter() - t0
     return df, info
+
+
+def _pending(spec: Spec, out: Path, keys: Mapping[str, store.RowKey]) \
+        -> tuple[list[tuple[Point, Workload, str]], RunInfo]:
+    """The rows to time: those without a finished row under ``out`` computed from the
+    current config and trace (``keys``), and what that means for the run's counts."""
+    rows = [(p, w, row_id(p, w)) for p, w in spec.rows()]
+    stored = store.stored_keys(out)
+    pending = [r for r in rows if keys[r[2]] not in stored.get(r[2], ())]
+    return pending, RunInfo(rows=len(rows), resumed=len(rows) - len(pending),
+                            stale=sum(1 for r in pending if r[2] in stored))
+
+
+def _claim(out: Path, spec: Spec, force: bool) -> None:
+    """Record the spec in ``out``; a directory holding another spec is refused unless
+    ``force``: its results.parquet would silently be replaced by this spec's."""
+    if not spec.text:
+        return
+    path = out / "spec.toml"
+    if path.exists() and path.read_text() != spec.text and not force:
+        raise CodesignError(
+            f"{str(out)!r} holds the results of a different spec ({path}); give a new "
+            "output directory, or --force to run this spec there (its finished rows that "
+            "match are reused)")
+    if not path.exists() or path.read_text() != spec.text:
+        text = spec.text
+        write_atomically(path, lambda f: f.write(text.encode()))
 
 
 def _bar(total: int, resumed: int, enabled: bool) -> Any:
@@ -256,14 +325,22 @@ def _on_dask(client: Any, batches: list[Batch]) \
         client.cancel(list(futures))
 
 
-def assemble(spec: Spec, out: Path) -> pd.DataFrame:
+def assemble(spec: Spec, out: Path, keys: Mapping[str, store.RowKey] | None = None) \
+        -> pd.DataFrame:
     """The spec's rows (identity from the spec, metrics from the parts) plus derived metrics.
 
     Rows not finished yet keep NaN metrics; rows of other specs sharing ``out`` are left out.
+    With ``keys`` (:func:`row_keys`), a row computed from another config or trace counts
+    as not finished.
     """
     ident = row_table(spec)
     cols = [f.name for f in store.metric_fields()]
     parts = store.read_parts(out, ["row_id", *cols])
+    if keys is not None:
+        current = [keys.get(rid) == (fp, tk) for rid, fp, tk in
+                   zip(parts["row_id"], parts["fingerprint"], parts["trace_key"], strict=True)]
+        parts = parts[current]
+    parts = parts.drop_duplicates("row_id", keep="first")
     df = ident.merge(parts, on="row_id", how="left")
     for d in spec.derived:
         df[d.name] = _speedup(df, spec, d.baseline, d.metric, d.at)

@@ -4,7 +4,10 @@ Each finished batch of points is written as its own part file, atomically: the r
 a hidden temporary file (``.part-….parquet.tmp``, which Parquet dataset readers skip), are
 flushed to disk, and the file is renamed into place with ``os.replace``. A killed run so
 loses at most the batches in flight, and a part file is either complete or absent. On a
-rerun, the ``row_id`` column of every part says which (point, workload) rows are done.
+rerun, a (point, workload) row is done when a part holds its ``row_id`` with the
+``fingerprint`` of the point's resolved config and the ``trace_key`` of the workload's
+trace as they are now: a changed preset, model config or trace makes the row stale, and
+it is timed again.
 
 Every part of a sweep has the same Arrow schema (:func:`schema`), so
 ``pandas.read_parquet(DIR / "parts")`` reads the dataset; ``DIR/results.parquet`` is the
@@ -13,7 +16,6 @@ assembled table with the derived metrics, written when a run finishes.
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from codesign.outputs import write_atomically
 from codesign.sweep.spec import Spec
 
 PARTS = "parts"
@@ -48,6 +51,7 @@ def metric_fields() -> list[pa.Field]:
         pa.field("gflop", f64), pa.field("gbytes", f64),
         *(pa.field(f"seconds_{k}", f64) for k in kinds()),
         pa.field("fingerprint", pa.string()), pa.field("family", pa.string()),
+        pa.field("trace_key", pa.string()),
     ]
 
 
@@ -92,35 +96,31 @@ def part_files(out: Path) -> list[Path]:
     return sorted(d.glob("part-*.parquet")) if d.is_dir() else []
 
 
-def finished_ids(out: Path) -> set[str]:
-    """The row ids already written under ``out``. An unreadable part is reported and skipped
-    (its rows are simply computed again)."""
-    done: set[str] = set()
+# What a finished row was computed from: its config fingerprint and its trace's key.
+RowKey = tuple[str, str]
+KEY_COLUMNS = ("row_id", "fingerprint", "trace_key")
+
+
+def stored_keys(out: Path) -> dict[str, set[RowKey]]:
+    """For each row id written under ``out``, the keys it was computed with. An unreadable
+    part, or one written before rows carried a trace key, is reported and skipped (its rows
+    are simply computed again)."""
+    stored: dict[str, set[RowKey]] = {}
     for p in part_files(out):
         try:
-            ids = pq.read_table(p, columns=["row_id"]).column("row_id").to_pylist()
+            cols = pq.read_table(p, columns=list(KEY_COLUMNS)).to_pydict()
         except (pa.ArrowInvalid, OSError, KeyError) as exc:
             print(f"codesign sweep: warning: ignoring unreadable part {p} ({exc})",
                   file=sys.stderr)
             continue
-        done.update(ids)
-    return done
+        for rid, fp, tk in zip(*(cols[c] for c in KEY_COLUMNS), strict=True):
+            stored.setdefault(rid, set()).add((fp, tk))
+    return stored
 
 
 def write_atomic(table: pa.Table, path: Path) -> Path:
     """Write ``table`` to ``path`` so that a reader sees the whole file or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            pq.write_table(table, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return write_atomically(path, lambda f: pq.write_table(table, f))
 
 
 def write_part(out: Path, rows: Sequence[Mapping[str, Any]], sch: pa.Schema) -> Path:
@@ -131,7 +131,8 @@ def write_part(out: Path, rows: Sequence[Mapping[str, Any]], sch: pa.Schema) -> 
 
 
 def read_parts(out: Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
-    """Every finished row under ``out`` (later duplicates of a row id dropped)."""
+    """Every finished row under ``out``; a row id recomputed after a change appears once
+    per computation (tell them apart by ``fingerprint`` and ``trace_key``)."""
     frames = []
     for p in part_files(out):
         try:
@@ -141,5 +142,4 @@ def read_parts(out: Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
             continue
     if not frames:
         return pd.DataFrame(columns=list(columns) if columns else ["row_id"])
-    df = pd.concat(frames, ignore_index=True)
-    return df.drop_duplicates("row_id", keep="first").reset_index(drop=True)
+    return pd.concat(frames, ignore_index=True)

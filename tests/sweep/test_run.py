@@ -107,10 +107,10 @@ def test_growing_the_spec_times_only_the_new_points(write_spec, tiny_trace, tmp_
     small = write_spec(gpu_spec(tiny_trace, dram="[1000.0]"), "small.toml")
     big = write_spec(gpu_spec(tiny_trace, dram="[1000.0, 2000.0]"), "big.toml")
     run_with_info(small, jobs=1, out=out, progress=False)
-    df, info = run_with_info(big, jobs=1, out=out, progress=False)
+    df, info = run_with_info(big, jobs=1, out=out, progress=False, force=True)
     assert (info.resumed, info.computed) == (4, 4) and len(df) == 8
     # rows of a different spec in the same directory do not leak into this one's results
-    df_small, _ = run_with_info(small, jobs=1, out=out, progress=False)
+    df_small, _ = run_with_info(small, jobs=1, out=out, progress=False, force=True)
     assert len(df_small) == 4
 
 
@@ -142,7 +142,8 @@ target = ["h100-sxm", "l4"]
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "traces").iterdir()}
     # a new axis value: the cached traces are reused, not extracted again
     assert main(["sweep", str(write_spec(text.replace("[16, 32]", "[16, 32, 64]"))),
-                 "-o", str(out), "--jobs", "1", "--no-progress", "--format", "json"]) == 0
+                 "-o", str(out), "--jobs", "1", "--no-progress", "--format", "json",
+                 "--force"]) == 0
     assert json.loads(capsys.readouterr().out)["computed"] == 4
     assert {p: p.stat().st_mtime_ns for p in (out / "traces").iterdir()} == mtimes
 
@@ -154,3 +155,96 @@ def test_cli_prints_the_table_and_progress(write_spec, tiny_trace, tmp_path, cap
     assert "sweep gpu-small: 8 rows (8 timed, 0 already done)" in cap.out
     assert "speedup_vs_a100" in cap.out and "memory.dram_gbps" in cap.out
     assert "8/8" in cap.err and "pt/s" in cap.err  # tqdm: count and rate on stderr
+
+
+@pytest.fixture
+def edited_gpu_presets(tmp_path, monkeypatch):
+    """A copy of the GPU presets the test may edit, in place of the package's."""
+    import shutil
+
+    from codesign import gpu
+
+    copy = tmp_path / "presets"
+    shutil.copytree(gpu.PRESET_DIR, copy)
+
+    def use(directory):
+        monkeypatch.setattr(gpu, "PRESET_DIR", directory)
+        gpu._presets.cache_clear()
+        gpu._load.cache_clear()
+
+    use(copy)
+    yield copy
+    use(gpu.PRESET_DIR)  # monkeypatch restores the path after this; the caches go now
+    gpu._presets.cache_clear()
+    gpu._load.cache_clear()
+
+
+def test_a_preset_change_times_the_changed_rows_again_and_says_how_many(
+        write_spec, tiny_trace, tmp_path, edited_gpu_presets, capsys):
+    spec = write_spec(gpu_spec(tiny_trace))
+    out = tmp_path / "out"
+    first, info = run_with_info(spec, jobs=1, out=out, progress=False)
+    assert (info.computed, info.stale) == (8, 0)
+    # the A100 preset changes: its kernels launch with a longer gap (h100-sxm's rows stay)
+    a100 = edited_gpu_presets / "a100-80gb.toml"
+    assert "[launch]" not in a100.read_text()
+    a100.write_text(a100.read_text() + "\n[launch]\ngap_us = 3.9\n")
+    from codesign import gpu
+    gpu._load.cache_clear()
+
+    assert main(["sweep", str(spec), "-o", str(out), "--jobs", "1", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "8 rows (4 timed, 4 already done)" in printed
+    assert "4 finished rows were computed from another config or model" in printed
+    again = pd.read_parquet(out / "results.parquet")
+    fresh = cd.sweep(spec, jobs=1, out=tmp_path / "fresh", progress=False)
+    cols = ["row_id", "latency_s", "speedup_vs_a100", "fingerprint"]
+    pd.testing.assert_frame_equal(by_row(again)[cols], by_row(fresh)[cols])
+    slower = by_row(again).latency_s > by_row(first).latency_s
+    assert list(by_row(again)[slower].target.unique()) == ["a100-80gb"] and slower.sum() == 4
+
+
+def test_a_changed_registered_model_config_re_extracts_its_trace_and_times_its_rows_again(
+        write_spec, tmp_path, monkeypatch):
+    # a registered model's workload id is its name, so only the trace's own record of the
+    # config tells that the registry's config.json changed (a new version pulled, say)
+    from workloads import registry
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    cfg = json.loads(TINY_CONFIG.read_text())
+    (configs / "tiny-registered.json").write_text(json.dumps(cfg))
+    monkeypatch.setattr(registry, "_config_dir", lambda: configs)
+    registry.model_names.cache_clear()
+    try:
+        spec = write_spec('name = "m"\n[workloads]\nmodel = "tiny-registered"\n'
+                          'phase = "decode"\ncontext = [32]\n'
+                          '[axes]\ntarget = ["h100-sxm", "l4"]\n')
+        out = tmp_path / "out"
+        first, _ = run_with_info(spec, jobs=1, out=out, progress=False)
+        cfg["intermediate_size"] *= 4
+        (configs / "tiny-registered.json").write_text(json.dumps(cfg))
+        again, info = run_with_info(spec, jobs=1, out=out, progress=False)
+    finally:
+        registry.model_names.cache_clear()
+    assert (info.computed, info.resumed, info.stale) == (2, 0, 2)
+    assert (again.gflop > first.gflop).all()  # the bigger MLP, not the cached old numbers
+
+
+def test_a_different_spec_into_a_used_directory_is_refused_unless_forced(
+        write_spec, tiny_trace, tmp_path, capsys):
+    out = tmp_path / "out"
+    one = write_spec(gpu_spec(tiny_trace, dram="[1000.0]"), "one.toml")
+    other = write_spec(gpu_spec(tiny_trace, dram="[3000.0]"), "other.toml")
+    assert main(["sweep", str(one), "-o", str(out), "--jobs", "1", "--no-progress"]) == 0
+    results = (out / "results.parquet").read_bytes()
+    capsys.readouterr()
+    assert main(["sweep", str(other), "-o", str(out), "--jobs", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "holds the results of a different spec" in err and "--force" in err
+    assert err.count("\n") == 1
+    assert (out / "results.parquet").read_bytes() == results  # untouched
+    assert (out / "spec.toml").read_text() == one.read_text()
+    assert main(["sweep", str(other), "-o", str(out), "--jobs", "1", "--no-progress",
+                 "--force"]) == 0
+    assert (out / "spec.toml").read_text() == other.read_text()

@@ -39,7 +39,8 @@ def test_group_counts_pairs_token_counts_with_expert_multiplicity() -> None:
     assert group_counts(np.array([0, 3, 1, 3, 0, 1, 1])) == [(3, 2), (1, 3)]
 
 
-@pytest.mark.parametrize("spec", ["zipf", "zipf:x", "zipf:-1", "zipf:1:2:3", "uniform"])
+@pytest.mark.parametrize("spec", ["zipf", "zipf:x", "zipf:-1", "zipf:1:2:3", "uniform",
+                                  "zipf:nan", "zipf:inf", "zipf:-inf:3"])
 def test_bad_policies_are_refused(spec: str) -> None:
     with pytest.raises(WorkloadError, match=spec.split(":")[0]):
         parse_routing(spec)
@@ -47,5 +48,6 @@ def test_bad_policies_are_refused(spec: str) -> None:
 
 def test_policy_names_round_trip() -> None:
     assert parse_routing("balanced").name == "balanced"
-    assert parse_routing("zipf:1.0").name == "zipf:1:0"
+    assert parse_routing("zipf:1.0").name == "zipf:1.0:0"
+    assert parse_routing("zipf:2").name == "zipf:2.0:0"
     assert parse_routing(parse_routing("zipf:1.2:7").name) == Zipf(1.2, 7)
