@@ -22,7 +22,7 @@ import math
 import tomllib
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -87,7 +87,7 @@ def param(default: Any, help: str, unit: str = "", source: str = "",
     return dataclasses.field(default=default, metadata=meta)
 
 
-def section(cls: type, help: str) -> Any:
+def section(cls: Callable[[], Any], help: str) -> Any:
     """Declare a nested config section (a dataclass field holding another dataclass)."""
     return dataclasses.field(default_factory=cls, metadata={"help": help, "unit": "", "source": "",
                                                             "valid": None})

@@ -30,7 +30,8 @@ from isa.numerics import bf16_bits_to_f32, f32_to_bf16_bits, round_to
 from isa.program import Counts, Instr, Loop, Mem, Node, Program, Reg
 
 _UINT = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}
-_SINT = {8: np.int8, 16: np.int16, 32: np.int32, 64: np.int64}
+_SINT: dict[int, type[np.signedinteger]] = {8: np.int8, 16: np.int16, 32: np.int32,
+                                             64: np.int64}
 _STORE = {"bf16": np.uint16, "fp16": np.uint16, "fp32": np.float32, "fp64": np.float64,
           "int32": np.int32, "int64": np.int64, "int16": np.int16, "int8": np.int8}
 
@@ -160,6 +161,8 @@ class Machine:
         if mem.pattern == "strided":
             return base + np.arange(n) * mem.stride
         ieew = ins.defn.attrs.get("index_eew", 32)
+        if mem.index is None:
+            raise IsaError(f"{ins.asm()}: indexed access without an index register")
         byte = self.read(mem.index, ieew, "u", n)
         if np.any(byte % (mem.eew // 8)):
             raise IsaError(f"{ins.asm()}: misaligned index byte offsets")
@@ -224,7 +227,7 @@ class Machine:
         return None
 
     def _valu(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        sew, n = ins.vtype.sew, self.vl
+        sew, n = ins.vector_type.sew, self.vl
         op1 = self._op1(d, ins, sew, n)
         op2 = None
         if "vs2" in d.operands:
@@ -237,15 +240,15 @@ class Machine:
         self.write(vd, res, d.eew(ins, "vd"), d.type_of("vd"), self._active(ins))
 
     def _vcmp(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        sew, n = ins.vtype.sew, self.vl
+        sew, n = ins.vector_type.sew, self.vl
         op1 = self._op1(d, ins, sew, n)
         op2 = self.read(ins.operand("vs2"), sew, d.type_of("vs2"), n)
         with np.errstate(all="ignore"):
-            bits = np.asarray(d.fn(None, op1, op2), dtype=bool)
+            bits = np.asarray(d.semantics(None, op1, op2), dtype=np.bool_)
         self.write_mask(ins.operand("vd"), bits, self._active(ins))
 
     def _vmerge(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        sew, n = ins.vtype.sew, self.vl
+        sew, n = ins.vector_type.sew, self.vl
         typ = d.type_of("vs2")
         op1 = self._op1(d, ins, sew, n)
         op2 = self.read(ins.operand("vs2"), sew, typ, n)
@@ -253,7 +256,7 @@ class Machine:
         self.write(ins.operand("vd"), np.where(sel, op1, op2), sew, typ, np.ones(n, bool))
 
     def _vred(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        sew, n = ins.vtype.sew, self.vl
+        sew, n = ins.vector_type.sew, self.vl
         if n == 0:
             return
         op = d.attrs["op"]
@@ -278,7 +281,7 @@ class Machine:
         self.write(ins.operand("vd"), np.array([r]), sew, "f", np.ones(1, bool))
 
     def _vload(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        mem = ins.mem
+        mem = ins.memory
         self._eew_is_sew(ins, mem)
         buf = self._buf(mem)
         idx = self.offsets(ins, mem, env, self.vl)
@@ -289,7 +292,7 @@ class Machine:
         self._write_raw(ins.operand("vd"), raw, mem.eew, act)
 
     def _vstore(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        mem = ins.mem
+        mem = ins.memory
         self._eew_is_sew(ins, mem)
         buf = self._buf(mem)
         idx = self.offsets(ins, mem, env, self.vl)
@@ -299,9 +302,9 @@ class Machine:
         buf.view(_UINT[mem.eew])[idx[act]] = raw[act]
 
     def _eew_is_sew(self, ins: Instr, mem: Mem) -> None:
-        if mem.eew != ins.vtype.sew:
+        if mem.eew != ins.vector_type.sew:
             raise IsaError(f"{ins.asm()}: element width {mem.eew} differs from SEW "
-                           f"{ins.vtype.sew} (only EEW = SEW accesses are modelled)")
+                           f"{ins.vector_type.sew} (only EEW = SEW accesses are modelled)")
 
     def _read_raw(self, reg: Reg, eew: int, n: int) -> np.ndarray:
         base = reg.n * self.vlenb * 8 // eew
@@ -313,10 +316,10 @@ class Machine:
         self._view(eew)[base + idx] = raw[idx]
 
     def _vslide(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        sew, n = ins.vtype.sew, self.vl
+        sew, n = ins.vector_type.sew, self.vl
         a = ins.args[2]
         off = self.x[a.n] if isinstance(a, Reg) else int(a)
-        vlmax = ins.vtype.vlmax(self.vlen)
+        vlmax = ins.vector_type.vlmax(self.vlen)
         src = self._read_raw(ins.operand("vs2"), sew, vlmax)
         out = np.zeros(n, dtype=src.dtype)
         i = np.arange(n)
@@ -330,8 +333,8 @@ class Machine:
         self._write_raw(ins.operand("vd"), out, sew, act)
 
     def _vgather(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        sew, n = ins.vtype.sew, self.vl
-        vlmax = ins.vtype.vlmax(self.vlen)
+        sew, n = ins.vector_type.sew, self.vl
+        vlmax = ins.vector_type.vlmax(self.vlen)
         src = self._read_raw(ins.operand("vs2"), sew, vlmax)
         if "vs1" in d.operands:
             idx = self.read(ins.operand("vs1"), sew, "u", n)
@@ -343,10 +346,11 @@ class Machine:
         self._write_raw(ins.operand("vd"), out, sew, self._active(ins))
 
     def _vid(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        self.write(ins.operand("vd"), np.arange(self.vl), ins.vtype.sew, "u", self._active(ins))
+        sew = ins.vector_type.sew
+        self.write(ins.operand("vd"), np.arange(self.vl), sew, "u", self._active(ins))
 
     def _vtos(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        sew = ins.vtype.sew
+        sew = ins.vector_type.sew
         src = ins.operand("vs2")
         if ins.op == "vfirst.m":
             bits = self.read_mask(src, self.vl) & self._active(ins)
@@ -360,7 +364,7 @@ class Machine:
     def _stov(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
         if self.vl == 0:
             return
-        sew = ins.vtype.sew
+        sew = ins.vector_type.sew
         if ins.op == "vfmv.s.f":
             self.write(ins.operand("vd"), np.array([self.f[ins.operand("fs1").n]]), sew, "f",
                        np.ones(1, bool))
@@ -370,7 +374,7 @@ class Machine:
 
     # -- Xattn
     def _segred(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        sew, n = ins.vtype.sew, self.vl
+        sew, n = ins.vector_type.sew, self.vl
         g = int(ins.operand("imm"))
         if g < 1 or g & (g - 1):
             raise IsaError(f"{ins.asm()}: segment size G={g} must be a power of two")
@@ -383,7 +387,7 @@ class Machine:
         self.write(ins.operand("vd"), res, sew, "f", np.ones(n // g, bool))
 
     def _mmacc(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        vt = ins.vtype
+        vt = ins.vector_type
         if vt.sew != 16:
             raise IsaError(f"{ins.asm()}: vfwmmacc needs SEW=16 (BF16 inputs), got {vt.sew}")
         if self.vl != vt.vlmax(self.vlen):
@@ -397,9 +401,9 @@ class Machine:
 
     def _tile(self, ins: Instr, env: dict[str, int]) -> tuple[np.ndarray, np.ndarray, Mem]:
         rows, cols = (int(v) for v in ins.operand("imm"))
-        if rows * cols > ins.vtype.vlmax(self.vlen):
+        if rows * cols > ins.vector_type.vlmax(self.vlen):
             raise IsaError(f"{ins.asm()}: tile {rows}x{cols} exceeds VLMAX")
-        mem = ins.mem
+        mem = ins.memory
         self._eew_is_sew(ins, mem)
         buf = self._buf(mem)
         base = self.start(mem, env)
@@ -425,7 +429,7 @@ class Machine:
             else:
                 vals.append(a)
         with np.errstate(all="ignore"):
-            r = d.fn(*vals)
+            r = d.semantics(*vals)
         dst = ins.args[0]
         if dst.file == "f":
             self.f[dst.n] = float(np.float32(r))
@@ -433,7 +437,7 @@ class Machine:
             self._setx(dst, int(r))
 
     def _sload(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        mem = ins.mem
+        mem = ins.memory
         buf = self._buf(mem)
         i = np.array([self.start(mem, env)])
         self._check_range(mem, i, buf)
@@ -446,7 +450,7 @@ class Machine:
             self.f[dst.n] = float(buf.view(np.float32)[i[0]])
 
     def _sstore(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
-        mem = ins.mem
+        mem = ins.memory
         buf = self._buf(mem)
         i = np.array([self.start(mem, env)])
         self._check_range(mem, i, buf)
@@ -469,7 +473,7 @@ def _by_sew(d: InstrDef, sew: int):
 
 def _tree_sum(vals: np.ndarray, axis: int = -1) -> np.ndarray:
     """Sum in float64 (an adder tree's result, rounded once by the caller's write)."""
-    return np.sum(vals, axis=axis, dtype=np.float64)
+    return np.asarray(np.sum(vals, axis=axis, dtype=np.float64))
 
 
 def execute(program: Program, inputs: Mapping[str, np.ndarray], vlen: int | None = None,

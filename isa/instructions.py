@@ -175,6 +175,13 @@ class InstrDef:
         return f"{head}|{_callable_identity(self.timing)}"
 
     @property
+    def semantics(self) -> Semantics:
+        """The numpy semantics (an error for an instruction defined without them)."""
+        if self.fn is None:
+            raise IsaError(f"{self.mnemonic}: no numpy semantics defined")
+        return self.fn
+
+    @property
     def vector(self) -> bool:
         return self.exec_kind not in ("salu", "sload", "sstore", "branch")
 
@@ -191,13 +198,13 @@ class InstrDef:
         if w in ("s", "m"):
             return 1
         if self.exec_kind == "mmacc" and role == "vd":
-            return tile_geometry(vlen, ins.vtype.lmul).c_regs
-        return max(1, int(ins.vtype.lmul * w)) if ins.vtype else 1
+            return tile_geometry(vlen, ins.vector_type.lmul).c_regs
+        return max(1, int(ins.vector_type.lmul * w)) if ins.vtype else 1
 
     def eew(self, ins: Instr, role: str) -> int:
         w = self.width_of(role)
         w = 1 if w in ("s", "m") else w
-        return int(ins.vtype.sew * w)
+        return int(ins.vector_type.sew * w)
 
     # ---- timing ---------------------------------------------------------------------
     def timing_of(self, ins: Instr, p: TimingParams) -> InstrTiming:
@@ -224,7 +231,7 @@ class InstrDef:
                 else:
                     (fdl if role == "fd" else fs).append(a.n)
             elif isinstance(a, Mem) and a.index is not None:
-                vsrc += list(range(a.index.n, a.index.n + max(1, ins.vtype.lmul)))
+                vsrc += list(range(a.index.n, a.index.n + max(1, ins.vector_type.lmul)))
             if isinstance(a, Mem) and a.base is not None:
                 xs.append(a.base.n)
         if ins.masked or self.exec_kind == "vmerge":
@@ -242,8 +249,8 @@ class InstrDef:
         return InstrTiming(
             self.mnemonic, self.unit, int(lat), int(occ), tuple(vsrc), tuple(vdst),
             tuple(xs), tuple(xd), tuple(fs), tuple(fdl), self.mask_result, mem_dir, nbytes,
-            pattern, nelem, ins.vl, ins.vtype.sew if ins.vtype else None,
-            ins.vtype.lmul if ins.vtype else None,
+            pattern, nelem, ins.vl, ins.vector_type.sew if ins.vtype else None,
+            ins.vector_type.lmul if ins.vtype else None,
         )
 
 
@@ -406,10 +413,10 @@ def _select(ext: Extension, items: str, text: str) -> set[str]:
         raise IsaError(f"unknown {ext.name} item {tok!r} in ISA {text!r}; valid: {valid}")
 
     if neg:
-        out = set(ext.mnemonics)
+        kept = set(ext.mnemonics)
         for t in neg:
-            out -= expand(t)
-        return out
+            kept -= expand(t)
+        return kept
     out: set[str] = set()
     for t in pos:
         out |= expand(t)
@@ -429,10 +436,10 @@ def check_instr(ins: Instr, vlen: int, isa: Isa | None = None) -> None:
         return
     if ins.vtype is None or ins.vl is None:
         raise IsaError(f"{ins.asm()}: vector instruction without VL/vtype")
-    vlmax = ins.vtype.vlmax(vlen)
+    vlmax = ins.vector_type.vlmax(vlen)
     if ins.vl > vlmax or ins.vl < 0:
         raise IsaError(f"{ins.asm()}: VL={ins.vl} exceeds VLMAX={vlmax} "
-                       f"(VLEN={vlen}, SEW={ins.vtype.sew}, LMUL={ins.vtype.lmul})")
+                       f"(VLEN={vlen}, SEW={ins.vector_type.sew}, LMUL={ins.vector_type.lmul})")
     for role, a in zip(d.operands, ins.args, strict=True):
         if isinstance(a, Reg) and a.file == "v":
             g = d.emul(ins, role, vlen)
@@ -440,7 +447,7 @@ def check_instr(ins: Instr, vlen: int, isa: Isa | None = None) -> None:
                 raise IsaError(f"{ins.asm()}: operand {role} needs EMUL={g} > 8")
             if a.n % g or a.n + g > 32:
                 raise IsaError(f"{ins.asm()}: register {a} is not aligned to its group of {g} "
-                               f"registers (LMUL={ins.vtype.lmul})")
+                               f"registers (LMUL={ins.vector_type.lmul})")
             if ins.masked and role == "vd" and a.n == 0 and not d.mask_result:
                 raise IsaError(f"{ins.asm()}: masked instruction may not write v0")
     if d.width_of("vd") == 2:

@@ -276,6 +276,29 @@ class Instr:
     def mem(self) -> Mem | None:
         return self.operand("mem")
 
+    # ---- typed views for code that handles vector / memory instructions only ----------
+    @property
+    def vector_type(self) -> VType:
+        """The vtype of a vector instruction (an error for a scalar one)."""
+        if self.vtype is None:
+            raise IsaError(f"{self.op}: not a vector instruction (no vtype)")
+        return self.vtype
+
+    @property
+    def vector_length(self) -> int:
+        """The VL of a vector instruction (an error for a scalar one)."""
+        if self.vl is None:
+            raise IsaError(f"{self.op}: not a vector instruction (no VL)")
+        return self.vl
+
+    @property
+    def memory(self) -> Mem:
+        """The memory operand of a load or store (an error for other instructions)."""
+        m = self.operand("mem")
+        if not isinstance(m, Mem):
+            raise IsaError(f"{self.op}: no memory operand")
+        return m
+
     def timing(self, params: TimingParams) -> InstrTiming:
         return self.defn.timing_of(self, params)
 
@@ -452,6 +475,13 @@ class Builder:
         self.meta: dict[str, Any] = {}
 
     # -- state
+    @property
+    def current_vl(self) -> int:
+        """The VL the last ``vsetvli`` set (an error before the first one)."""
+        if self.vl is None:
+            raise IsaError(f"{self.name}: no vsetvli before a vector instruction")
+        return self.vl
+
     def has(self, mnemonic: str) -> bool:
         """Whether the target ISA enables ``mnemonic``."""
         return self.isa is None or self.isa.has(mnemonic)
@@ -533,7 +563,8 @@ class Builder:
         if trip > 1 and (self.vl, self.vtype) != saved and _uses_entry_state(body):
             # the back edge arrives with another vtype: re-establish the entry state
             vl, vt = saved
-            body.insert(0, Instr("vsetvli", (X(5), int(vl), vt), vl, vt))
+            if vl is not None:
+                body.insert(0, Instr("vsetvli", (X(5), vl, vt), vl, vt))
         if trip > 0:
             self._append(Loop(var, int(trip), tuple(body)))
         else:

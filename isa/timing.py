@@ -128,7 +128,7 @@ def chunks(ins: Instr, p: TimingParams, path_bits: int = 0) -> int:
     """Element groups of ``ins``: ceil(VL * EEW / path width), the path DLEN unless
     ``path_bits``; = 2*LMUL at VLMAX on X280 (riscv.md 4.1)."""
     width = path_bits or p.dlen
-    return max(1, math.ceil(ins.vl * ins.vtype.sew * _eew_factor(ins, p) / width))
+    return max(1, math.ceil(ins.vector_length * ins.vector_type.sew * _eew_factor(ins, p) / width))
 
 
 def _whole(latency: int, occ: int, p: TimingParams) -> tuple[int, int]:
@@ -151,40 +151,41 @@ def pipelined(latency: int | str, fp_path: bool = False, path_bits: int = 0) -> 
 
 
 def _memory(ins: Instr, p: TimingParams) -> tuple[int, int]:
-    mem = ins.mem
+    mem = ins.memory
     store = ins.defn.exec_kind == "vstore"
     if mem.pattern == "unit":
-        occ = max(1, math.ceil(ins.vl * mem.eew / p.dlen))
+        occ = max(1, math.ceil(ins.vector_length * mem.eew / p.dlen))
         return _whole(p.store_latency if store else p.load_latency, occ, p)
     # 4.1: strided and indexed accesses run at one element per cycle; a store's latency
     # is the store latency whatever its pattern (mca22)
-    lat = p.store_latency if store else p.strided_latency_extra + ins.vl
-    return _whole(lat, ins.vl, p)
+    lat = p.store_latency if store else p.strided_latency_extra + ins.vector_length
+    return _whole(lat, ins.vector_length, p)
 
 
 def _reduction(ins: Instr, p: TimingParams) -> tuple[int, int]:
-    tree = p.red_tree_step * (p.red_tree_base + int(math.log2(max(1, p.dlen // ins.vtype.sew))))
+    levels = int(math.log2(max(1, p.dlen // ins.vector_type.sew)))
+    tree = p.red_tree_step * (p.red_tree_base + levels)
     lat = p.red_fixed_latency + p.red_cycles_per_chunk * chunks(ins, p) + tree
     return lat, lat  # 4.1: occupancy = latency
 
 
 def _ordered_reduction(ins: Instr, p: TimingParams) -> tuple[int, int]:
-    lat = p.redosum_cycles_per_element * ins.vl
+    lat = p.redosum_cycles_per_element * ins.vector_length
     return lat, lat
 
 
 def _divide(ins: Instr, p: TimingParams) -> tuple[int, int]:
     per4 = {16: p.fdiv_cycles_per_4_elements_f16, 32: p.fdiv_cycles_per_4_elements_f32,
-            64: p.fdiv_cycles_per_4_elements_f64}.get(ins.vtype.sew,
+            64: p.fdiv_cycles_per_4_elements_f64}.get(ins.vector_type.sew,
                                                        p.fdiv_cycles_per_4_elements_f32)
-    lat = max(1, math.ceil(per4 * ins.vl / 4))
+    lat = max(1, math.ceil(per4 * ins.vector_length / 4))
     return lat, lat  # 4.1: occupancy = latency
 
 
 def _gather(ins: Instr, p: TimingParams) -> tuple[int, int]:
     # mca22: latency 7 + DLEN/SEW, occupancy one element per cycle + 4
-    lat = p.gather_latency_base + p.dlen // ins.vtype.sew
-    return _whole(lat, ins.vl + p.gather_occupancy_extra, p)
+    lat = p.gather_latency_base + p.dlen // ins.vector_type.sew
+    return _whole(lat, ins.vector_length + p.gather_occupancy_extra, p)
 
 
 def _compare(ins: Instr, p: TimingParams) -> tuple[int, int]:
@@ -200,7 +201,7 @@ def _segmented_reduction(ins: Instr, p: TimingParams) -> tuple[int, int]:
 
 def _matrix(ins: Instr, p: TimingParams) -> tuple[int, int]:
     from isa.instructions import tile_geometry
-    g = tile_geometry(p.vlen, ins.vtype.lmul)
+    g = tile_geometry(p.vlen, ins.vector_type.lmul)
     occ = max(1, math.ceil(g.m * g.n * g.k / p.mmacc_macs_per_cycle))  # 6 #4
     return p.mmacc_latency_base + occ, occ  # 6 #4: latency 4 + occupancy
 
@@ -208,13 +209,13 @@ def _matrix(ins: Instr, p: TimingParams) -> tuple[int, int]:
 def _tile(ins: Instr, p: TimingParams) -> tuple[int, int]:
     rows, cols = ins.operand("imm")
     # one row per cycle when a row fits the DLEN memory pipe (4.1 unit-stride: DLEN bits/cycle)
-    occ = int(rows) * max(1, math.ceil(int(cols) * ins.vtype.sew / p.dlen))
+    occ = int(rows) * max(1, math.ceil(int(cols) * ins.vector_type.sew / p.dlen))
     base = p.load_latency if ins.defn.exec_kind == "tload" else p.store_latency
     return base + occ, occ
 
 
 def _exp_latency(ins: Instr, p: TimingParams) -> int:
-    return p.exp_latency_bf16 if ins.vtype.sew == 16 else p.exp_latency_fp32
+    return p.exp_latency_bf16 if ins.vector_type.sew == 16 else p.exp_latency_fp32
 
 
 def fixed(latency: int | str, occupancy: int | str = 1) -> Timing:

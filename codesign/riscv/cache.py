@@ -39,7 +39,7 @@ def model_version() -> str:
     import isa
     h = hashlib.sha256()
     for pkg in (me, isa):
-        root = Path(pkg.__file__).resolve().parent
+        root = Path(str(pkg.__file__)).resolve().parent
         for p in sorted(root.rglob("*.py")):
             h.update(str(p.relative_to(root)).encode())
             h.update(p.read_bytes())

@@ -211,7 +211,7 @@ class CoreSim:
         seq = sequencer(cfg, unit)
         if unit == "exp":
             w = cfg.exp_width_bits
-            if w != cfg.vector.dlen and t.vl:
+            if w != cfg.vector.dlen and t.vl and t.sew:
                 occ = float(max(1, math.ceil(t.vl * t.sew / w)))
         rec = _Rec(vector=vector, seq=seq, unit=unit, occ=occ, lat=lat,
                    whole=t.is_mask or lat >= occ, vsrc=t.vsrc, vdst=t.vdst, xsrc=t.xsrc,

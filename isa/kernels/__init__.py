@@ -83,7 +83,7 @@ def random_inputs(program: Program, op_row: Mapping[str, Any],
     for name, b in program.buffers.items():
         if b.role not in ("in", "inout"):
             continue
-        x = rng.standard_normal(b.shape)
+        x: np.ndarray = rng.standard_normal(b.shape)
         if (kind, op) in _POSITIVE and (name == "b" or op != "div"):
             x = np.abs(x) + 0.5
         if kind == "linear_attention":
@@ -93,7 +93,7 @@ def random_inputs(program: Program, op_row: Mapping[str, Any],
         elif b.dtype == "int64" or (b.dtype == "int32" and kind == "elementwise"):
             x = rng.integers(-1000, 1000, b.shape)  # integer element-wise (position ids)
         elif b.dtype == "int32":  # row indices of gather / embedding / scatter
-            rows = int(op_row.get("K") or op_row.get("M"))
+            rows = int(op_row.get("K") or op_row.get("M") or 0)
             x = (rng.permutation(rows)[:b.size] if op == "scatter"
                  else rng.integers(0, rows, b.shape))
         out[name] = x

@@ -60,7 +60,7 @@ from isa.core import Core
 from isa.errors import IsaError
 from isa.instructions import Isa, TileGeometry, tile_geometry
 from isa.kernels.common import Kc, op_of, positive
-from isa.program import Affine, F, Program, V, X
+from isa.program import Affine, F, Program, Reg, V, X
 
 
 def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
@@ -279,10 +279,10 @@ def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
     for r in s:
         b.emit("vmv.v.i", r, 0)
 
-    def load_qt(dd: Affine, reg: V) -> None:
+    def load_qt(dd: Affine, reg: Reg) -> None:
         b.emit("vle32.v", reg, b.mem(qt_buf, sb + dd * br, 32))
 
-    def qk_step(dd: Affine, qreg: V, prefetch) -> None:
+    def qk_step(dd: Affine, qreg: Reg, prefetch) -> None:
         # the w scalars of K first: an FMA right after its scalar load would stall the
         # in-order front end for the load-to-use latency once per key
         for c in range(w):
@@ -320,7 +320,7 @@ def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
     _pv(kc, kbase, sb, c0, s, al_r, q_regs, d, br, oacc_buf)
 
 
-def _pv(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, s, al_r: V, q_regs: tuple[V, ...],
+def _pv(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, s, al_r: Reg, q_regs: tuple[Reg, ...],
         d: int, br: int, oacc_buf: str) -> None:
     """O^T[d] = alpha * O^T[d] + sum_c P[:, c] * V[c, d] for every d. Each O^T row is a
     chain of dependent FMAs (one per key), so up to four rows are interleaved (as many as
@@ -769,12 +769,12 @@ def _decode(kc: Kc, bsz: int, hq: int, hkv: int, skv: int, d: int) -> None:
                     b.vsetvli(w, 16, olm // 2)
                 with kc.rep("k", nk, ptrs=3) as kk:
                     b.emit(f"vle{esz}.v", V(8), b.mem("V", kbase + (k0 + kk) * d + c0, esz))
-                    for j, r in enumerate(oaccs):
-                        b.emit("flw", F(4 + j), b.mem("sc", j * skv + k0 + kk, 32))
-                        b.emit("vfwmaccbf16.vf" if bf16 else "vfmacc.vf", r, F(4 + j), V(8))
+                    for h, r in enumerate(oaccs):
+                        b.emit("flw", F(4 + h), b.mem("sc", h * skv + k0 + kk, 32))
+                        b.emit("vfwmaccbf16.vf" if bf16 else "vfmacc.vf", r, F(4 + h), V(8))
                 b.vsetvli(w, 32, olm)
-                for j, r in enumerate(oaccs):
-                    b.emit("vse32.v", r, b.mem("opart", (j * nsp + s) * d + c0, 32))
+                for h, r in enumerate(oaccs):
+                    b.emit("vse32.v", r, b.mem("opart", (h * nsp + s) * d + c0, 32))
 
         if nsp - 1 > 0:
             with kc.rep("s", nsp - 1, ptrs=2) as s:

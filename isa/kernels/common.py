@@ -133,7 +133,7 @@ class Kc:
         if b.buffers[buf].dtype != "bf16":
             b.emit(f"vl{'s' if stride != 1 else ''}e32.v", dst, b.mem(buf, off, 32, pat, stride))
             return
-        vl = b.vl
+        vl = b.current_vl
         b.vsetvli(vl, 16, self.lmul // 2)
         b.emit(f"vl{'s' if stride != 1 else ''}e16.v", self.stage, b.mem(buf, off, 16, pat, stride))
         b.emit("vfwcvtbf16.f.f.v", dst, self.stage)
@@ -145,7 +145,7 @@ class Kc:
         if b.buffers[buf].dtype != "bf16":
             b.emit(f"vs{'s' if stride != 1 else ''}e32.v", src, b.mem(buf, off, 32, pat, stride))
             return
-        vl = b.vl
+        vl = b.current_vl
         b.vsetvli(vl, 16, self.lmul // 2)
         b.emit("vfncvtbf16.f.f.w", self.stage, src)
         b.emit(f"vs{'s' if stride != 1 else ''}e16.v", self.stage, b.mem(buf, off, 16, pat, stride))

@@ -47,7 +47,7 @@ from typing import Any
 from isa.core import Core
 from isa.instructions import Isa, TileGeometry, tile_geometry
 from isa.kernels.common import Kc, field, op_of, positive
-from isa.program import Affine, F, Program, V
+from isa.program import Affine, F, Program, Reg, V
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
     m_blocks = [(m // mr, mr, 0), (1, m % mr, (m // mr) * mr)]
     ew = 16 if bf16 else 32
 
-    def load_b(gi: Affine, kidx: Affine, col: Affine, vb: V) -> None:
+    def load_b(gi: Affine, kidx: Affine, col: Affine, vb: Reg) -> None:
         if transposed:
             boff = gi * (kk * n) + col * kk + kidx
             b.emit(f"vlse{ew}.v", vb, b.mem(bb, boff, ew, "strided", kk))
@@ -230,7 +230,7 @@ def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
             b.emit(f"vle{ew}.v", vb, b.mem(bb, boff, ew))
 
     def kstep(gi: Affine, i: Affine, mbase: int, nrows: int, kidx: Affine, col: Affine,
-              vb: V, load: tuple[Affine, V] | None) -> None:
+              vb: Reg, load: tuple[Affine, Reg] | None) -> None:
         """One k step with B row ``kidx`` in ``vb``. The rows' A scalars are loaded first,
         all of them (an FMA right after the load it reads would stall the in-order front
         end for the load-to-use latency once per row), then the B row ``load`` names (this

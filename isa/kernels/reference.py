@@ -7,7 +7,7 @@ linear-attention and conv1d references are the transformers Qwen3.5 fallbacks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,8 +80,10 @@ def ref_activation(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dic
     if op == "swiglu":
         return {"y": (fn.silu(_t(inp["gate"])) * _t(inp["up"])).numpy()}
     x = _t(inp["x"])
-    out = {"silu": fn.silu, "sigmoid": torch.sigmoid, "relu": torch.relu,
-           "softplus": fn.softplus, "gelu": fn.gelu}[op](x)
+    fns: dict[str, Callable[..., Any]] = {
+        "silu": fn.silu, "sigmoid": torch.sigmoid, "relu": torch.relu,
+        "softplus": fn.softplus, "gelu": fn.gelu}
+    out = fns[op](x)
     return {"y": out.numpy()}
 
 
@@ -102,7 +104,8 @@ def ref_elementwise(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> di
         return {"y": torch.where(cond, _t(inp["a"]), _t(inp["b"])).numpy()}
     if op == "pow":
         return {"y": torch.pow(_t(inp["a"]), float(row.get("exponent", 2.0))).numpy()}
-    fns = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
+    fns: dict[str, Callable[..., Any]] = {
+           "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div,
            "maximum": torch.maximum, "minimum": torch.minimum, "neg": torch.neg,
            "exp": torch.exp, "sqrt": torch.sqrt, "rsqrt": torch.rsqrt,
            "reciprocal": torch.reciprocal, "log": torch.log, "cos": torch.cos,

@@ -30,7 +30,7 @@ from isa.errors import IsaError
 from isa.instructions import Isa
 from isa.kernels import libm
 from isa.kernels.common import Kc, field, op_of, positive
-from isa.program import Affine, F, Program, V, X
+from isa.program import Affine, F, Program, Reg, V, X
 
 NORM_OPS = ("rmsnorm", "rmsnorm_1p", "gated_rmsnorm", "l2norm")
 ACT_OPS = ("silu", "swiglu", "sigmoid", "relu", "softplus", "gelu")
@@ -259,7 +259,7 @@ def _pow(kc: Kc, p: float, integer: bool) -> None:
     if e == 0:
         b.emit("vfmv.v.f", A, kc.fconst(1.0))
         return
-    acc = None  # product of the set bits' powers
+    acc: Reg | None = None  # product of the set bits' powers
     sq = A
     while e:
         if e & 1:
@@ -271,6 +271,7 @@ def _pow(kc: Kc, p: float, integer: bool) -> None:
         e >>= 1
         if e:
             b.emit("vfmul.vv", sq, sq, sq)
+    assert acc is not None  # e > 0 has a set bit
     if p < 0:
         kc.recip(A, acc)
     else:
