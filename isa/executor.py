@@ -467,8 +467,12 @@ class Machine:
 
 
 def _by_sew(d: InstrDef, sew: int):
-    from isa.xattn import SEMANTICS_BY_SEW
-    return SEMANTICS_BY_SEW[d.attrs["sem"]](sew)
+    """Semantics that depend on SEW (the approximate exp's precision): the definition's
+    ``attrs["semantics_by_sew"](sew)``."""
+    by_sew = d.attrs.get("semantics_by_sew")
+    if by_sew is None:
+        raise IsaError(f"{d.mnemonic}: no numpy semantics defined")
+    return by_sew(sew)
 
 
 def _tree_sum(vals: np.ndarray, axis: int = -1) -> np.ndarray:

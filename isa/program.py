@@ -72,7 +72,6 @@ and vtype on every vector instruction it emits::
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -595,11 +594,3 @@ def _uses_entry_state(nodes: Sequence[Node]) -> bool:
         return None
     f = first(nodes)
     return f is not None and f.op != "vsetvli"
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-int(a) // int(b))
-
-
-def log2i(n: int) -> int:
-    return int(math.log2(n))

@@ -29,11 +29,22 @@ from isa.numerics import exp_approx, rec_approx
 
 X = "xattn"
 
+def _exp_fn(sew: int):
+    return lambda d, a, b: exp_approx(b, sew)
+
+
+def _expsub_fn(sew: int):
+    # the subtraction is exact-then-rounded to SEW, as a fused pre-stage would compute it
+    from isa.numerics import round_to
+    return lambda d, a, b: exp_approx(round_to(b - a, sew), sew)
+
+
 XATTN_DEFS = (
     define("vfexp.v", "vd vs2", "exp", "valu", "exp", None, extension=X,
-           attrs={"sem": "exp"}, doc="e^x (Schraudolph + cubic mantissa correction)"),
+           attrs={"semantics_by_sew": _exp_fn},
+           doc="e^x (Schraudolph + cubic mantissa correction)"),
     define("vfexpsub.vf", "vd vs2 fs1", "exp", "valu", "expsub", None, extension=X,
-           attrs={"sem": "expsub"}, doc="e^(x - f[rs1])"),
+           attrs={"semantics_by_sew": _expsub_fn}, doc="e^(x - f[rs1])"),
     define("vfsegredmax.vv", "vd vs2 imm", "reduction", "segred", "segred", extension=X,
            attrs={"op": "max"}, doc="segmented max over groups of G elements"),
     define("vfsegredsum.vv", "vd vs2 imm", "reduction", "segred", "segred", extension=X,
@@ -48,18 +59,6 @@ XATTN_DEFS = (
            extension=X, doc="~12-bit reciprocal"),
 )
 
-
-def _exp_fn(sew: int):
-    return lambda d, a, b: exp_approx(b, sew)
-
-
-def _expsub_fn(sew: int):
-    # the subtraction is exact-then-rounded to SEW, as a fused pre-stage would compute it
-    from isa.numerics import round_to
-    return lambda d, a, b: exp_approx(round_to(b - a, sew), sew)
-
-
-SEMANTICS_BY_SEW = {"exp": _exp_fn, "expsub": _expsub_fn}
 
 XATTN = register_extension(Extension(
     X, XATTN_DEFS,

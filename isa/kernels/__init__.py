@@ -124,7 +124,7 @@ class CheckResult:
     counts_match: bool
 
 
-def tolerance(core: Core, kind: str) -> float:
+def tolerance(core: Core) -> float:
     """Error bound relative to the output's magnitude. BF16 storage rounds each output to
     8 significant bits (<= 2^-8 = 0.4% relative) and each input the same way before the
     reference sees it, so outputs differ by output rounding plus FP32-vs-float64
@@ -177,5 +177,5 @@ def check(op_row: Mapping[str, Any], isa: Isa | str = "rvv", core: Core | None =
         scale = float(np.max(np.abs(want))) or 1.0
         worst_abs = max(worst_abs, err)
         worst_rel = max(worst_rel, err / scale)
-    tol = tolerance(core, str(op_row["kind"]))
+    tol = tolerance(core)
     return CheckResult(worst_abs, worst_rel, tol, worst_rel <= tol, res.counts == prog.counts())

@@ -1,0 +1,57 @@
+"""attention (SDPA with GQA and causal mask): FlashAttention-2 prefill, split-KV decode.
+
+Layouts: Q [B,Hq,Sq,D], K/V [B,Hkv,Skv,D], O [B,Hq,Sq,D]; scale 1/sqrt(D); query r sits
+at position Skv - Sq + r (the new tokens are the last Sq of the context).
+
+The kernels, one module each: :mod:`.prefill` (FlashAttention-2 on plain RVV, vectorised
+over queries), :mod:`.tiles` (FlashAttention-2 on Xattn vfwmmacc tiles), :mod:`.decode`
+(split-KV decode sharing K/V across the GQA group); :mod:`.schedule` holds what they share
+(the head loops and the causal triangle's constant-shape pieces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from isa.core import Core
+from isa.errors import IsaError
+from isa.instructions import Isa
+from isa.kernels.attention.decode import decode
+from isa.kernels.attention.prefill import prefill
+from isa.kernels.attention.tiles import mmacc_tile, prefill_mmacc
+from isa.kernels.common import Kc, op_of, positive
+from isa.program import Program
+
+__all__ = ["lower", "mmacc_tile"]
+
+
+def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
+    op_of(row, "attention", ("sdpa",))
+    bsz, hq, hkv, sq, skv, d = positive(row, "B", "Hq", "Hkv", "Sq", "Skv", "D")
+    causal = bool(row.get("causal", False))
+    if hq % hkv:
+        raise IsaError(f"attention needs Hq ({hq}) to be a multiple of Hkv ({hkv})")
+    if sq > skv:
+        raise IsaError(f"attention needs Sq ({sq}) <= Skv ({skv})")
+    kc = Kc(f"attention B={bsz} Hq={hq} Hkv={hkv} Sq={sq} Skv={skv} D={d}"
+            f"{' causal' if causal else ''}", isa, core)
+    b = kc.b
+    dt = kc.core.dtype
+    b.buffer("Q", dt, bsz * hq * sq * d, "in", (bsz, hq, sq, d))
+    b.buffer("K", dt, bsz * hkv * skv * d, "in", (bsz, hkv, skv, d))
+    b.buffer("V", dt, bsz * hkv * skv * d, "in", (bsz, hkv, skv, d))
+    b.buffer("O", dt, bsz * hq * sq * d, "out", (bsz, hq, sq, d))
+    if sq == 1:
+        decode(kc, bsz, hq, hkv, skv, d)
+        phase = "decode"
+    else:
+        t = mmacc_tile(kc, sq, skv, d, causal)
+        if t is not None:
+            prefill_mmacc(kc, t, bsz, hq, hkv, sq, skv, d, causal)
+            if sq % t.k:  # the last Sq mod Br queries: one RVV query block
+                prefill(kc, bsz, hq, hkv, sq, skv, d, causal, q0=sq - sq % t.k)
+        else:
+            prefill(kc, bsz, hq, hkv, sq, skv, d, causal)
+        phase = "prefill"
+    return kc.program(kind="attention", phase=phase)

@@ -1,0 +1,257 @@
+"""Prefill (Sq > 1), FlashAttention-2 vectorised over queries: a block of Br = VLMAX(e32,m2)
+queries is one vector. Q^T for the block is built once (D strided loads, amortised over
+all Skv keys) into an FP32 scratch; K and V are only ever read row-major as *scalars*
+broadcast by ``vfmacc.vf`` (no K^T strided loads: the riscv.md 4.2 trap). S for Bc keys
+is Bc vector registers (one per key), so the online-softmax row statistics are plain
+element-wise vfmax/vfadd across registers: no reductions at all. Per key block: S (D x
+(vle + Bc x (flh + vfmacc.vf))), causal mask (vmslt.vx + vfmerge, diagonal blocks only),
+new max, alpha = exp(m - m_new), P = exp(S - m_new), l = alpha*l + sum P,
+O^T = alpha*O^T + P V (D x (vle + vfmul + Bc x (flh + vfmacc.vf) + vse)); O = O^T / l at
+the end (vfrdiv.vf on RVV, vfrec.v with Xattn), stored with D strided stores.
+Bc = ``core.attn_bc`` (8) when exp is one instruction; 4 on plain RVV, whose polynomial
+exp needs 5 temporaries (register budget: 14 free m2 groups).
+Causal query blocks have different numbers of key blocks, but loop trip counts are
+constants, so the causal triangle is cut into constant-shape pieces: pass 1 (a loop over
+query blocks) builds Q^T and does the diagonal band (the mask depends only on positions
+relative to the block: same code for every block) and the keys before the new tokens; the
+strictly lower triangle of block pairs (i, j < i) is split dyadically into squares (i and
+j first differ in bit l: square size 2^l), one loop per level over its squares; a last
+pass divides by l. Per query block Q^T, O^T and (m, l) live in scratch between passes.
+The work is exactly causal and the static size grows with log2(Sq / Br) (~1.1k
+instructions at Sq=2048, was ~37k with one code per query block).
+"""
+
+from __future__ import annotations
+
+import math
+
+from isa.errors import IsaError
+from isa.kernels.attention.schedule import heads, lower_triangle
+from isa.kernels.common import Kc
+from isa.program import Affine, F, Reg, V, X
+
+
+def prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,
+             causal: bool, q0: int = 0) -> None:
+    """All queries, or with ``q0`` > 0 only queries q0.. (fewer than a block: the remainder
+    of the tile path, with scratch buffers of its own)."""
+    b = kc.b
+    br = kc.vlmax  # queries per block (e32, m2)
+    if q0 and sq - q0 > br:
+        raise IsaError(f"RVV prefill remainder of {sq - q0} queries exceeds a block of {br}")
+    sfx = "_r" if q0 else ""
+    qt_buf, oacc_buf = "qt" + sfx, "oacc" + sfx
+    poly = kc.exp_needs_poly(False)
+    bc = 4 if poly else max(1, min(kc.core.attn_bc, 8))
+    regs = [V(4 + 2 * i) for i in range(14)]
+    s_regs = regs[:bc]
+    m_r, l_r, mn_r, al_r, q_r = regs[bc:bc + 5]
+    tmps = tuple(r.n for r in regs[bc + 5:bc + 10]) if poly else ()
+    qp_r = regs[bc + 5]
+    # causal: per query block Q^T, O^T and (m, l) live in scratch between the passes
+    nblk = (sq // br + (1 if sq % br else 0)) if causal and not q0 else 1
+    b.buffer(qt_buf, "fp32", nblk * d * br, "scratch")
+    b.buffer(oacc_buf, "fp32", nblk * d * br, "scratch")
+    if causal and not q0:
+        b.buffer("ml", "fp32", nblk * 2 * br, "scratch")
+    scale = 1.0 / math.sqrt(d)
+    fscale = kc.fconst(scale)
+    neg_inf = kc.fconst(float("-inf"))
+    kc.set32(min(br, sq - q0))
+    kc.exp_setup(regs=None)
+    off = skv - sq  # position of query 0
+    stack, qh, kvh = heads(kc, bsz, hq, hkv)
+    with stack:
+        qbase = qh * (sq * d)
+        kbase = kvh * (skv * d)
+
+        def kblock(sb: Affine, c0: Affine, w: int, mask: tuple[int, int] | None) -> None:
+            _key_block(kc, kbase, sb, c0, w, mask, s_regs, m_r, l_r, mn_r, al_r, q_r,
+                       qp_r, tmps, d, br, neg_inf, qt_buf, oacc_buf)
+
+        def run(sb: Affine, k0: Affine | int, n: int) -> None:
+            """Unmasked keys k0 .. k0+n-1: a constant-trip loop of Bc-key blocks + tail."""
+            full, rem = divmod(n, bc)
+            if full:
+                with kc.rep("kb", full, ptrs=2) as kb:
+                    kblock(sb, Affine.of(k0) + kb * bc, bc, None)
+            if rem:
+                kblock(sb, Affine.of(k0) + full * bc, rem, None)
+
+        def init(q0: Affine | int, sb: Affine, nq: int) -> None:
+            kc.set32(nq)
+            b.emit("vmv.v.i", l_r, 0)
+            with kc.rep("d", d, ptrs=3) as dd:
+                kc.load(q_r, "Q", qbase + Affine.of(q0) * d + dd, stride=d)
+                b.emit("vfmul.vf", q_r, q_r, fscale)
+                b.emit("vse32.v", q_r, b.mem(qt_buf, sb + dd * br, 32))
+                b.emit("vse32.v", l_r, b.mem(oacc_buf, sb + dd * br, 32))
+            b.emit("vfmv.v.f", m_r, neg_inf)
+
+        def finish(q0: Affine | int, sb: Affine, nq: int) -> None:
+            kc.set32(nq)
+            kc.recip(al_r, l_r)
+            with kc.rep("d", d, ptrs=3) as dd:
+                b.emit("vle32.v", q_r, b.mem(oacc_buf, sb + dd * br, 32))
+                b.emit("vfmul.vv", q_r, q_r, al_r)
+                kc.store(q_r, "O", qbase + Affine.of(q0) * d + dd, stride=d)
+
+        def diagonal(q0: Affine | int, sb: Affine, nq: int) -> None:
+            """Keys at the positions of the block's own queries (the diagonal band): the
+            mask only depends on positions relative to the block, so it is the same code
+            for every query block. Key 0 of the band is visible to every query of the
+            block: the running max is finite after the first band block."""
+            for c0 in range(0, nq, bc):
+                kblock(sb, Affine.of(q0) + off + c0, min(bc, nq - c0), (0, c0))
+
+        if q0:  # the remainder of the tile path: one partial query block
+            init(q0, Affine(0), sq - q0)
+            if causal:
+                diagonal(q0, Affine(0), sq - q0)
+                run(Affine(0), 0, off + q0)
+            else:
+                run(Affine(0), 0, skv)
+            finish(q0, Affine(0), sq - q0)
+            return
+        nfull, tail = divmod(sq, br)
+        if not causal:
+            if nfull:
+                with kc.rep("qb", nfull, ptrs=2) as qb:
+                    init(qb * br, Affine(0), br)
+                    run(Affine(0), 0, skv)
+                    finish(qb * br, Affine(0), br)
+            if tail:
+                init(nfull * br, Affine(0), tail)
+                run(Affine(0), 0, skv)
+                finish(nfull * br, Affine(0), tail)
+            return
+
+        # Causal, as a loop nest whose size does not grow with Sq. Query block i (of N)
+        # sees the keys before the new tokens [0, off), the key blocks j < i of the new
+        # tokens (unmasked) and its diagonal band (masked). Pass 1 (loop over i): Q^T, the
+        # band and [0, off). The strictly lower triangle {(i, j): j < i} is split into
+        # squares (dyadic: i and j first differ in bit l; square size S = 2^l): level l
+        # is one loop over its squares x the S query blocks of a square x a constant S*Br
+        # keys, with (m, l) saved per query block between visits. Every (i, j) is visited
+        # once: the work is exactly causal. Last pass: O = O^T / l.
+        def ml_io(sb_ml: Affine, store: bool) -> None:
+            op = "vse32.v" if store else "vle32.v"
+            b.emit(op, m_r, b.mem("ml", sb_ml, 32))
+            b.emit(op, l_r, b.mem("ml", sb_ml + br, 32))
+
+        if nfull:
+            with kc.rep("qb", nfull, ptrs=2) as i:
+                sb = i * (d * br)
+                init(i * br, sb, br)
+                diagonal(i * br, sb, br)
+                if off:
+                    run(sb, 0, off)
+                ml_io(i * (2 * br), True)
+            def visit(blk: Affine, k0: Affine, n: int) -> None:
+                kc.set32(br)
+                ml_io(blk * (2 * br), False)
+                run(blk * (d * br), k0, n)
+                ml_io(blk * (2 * br), True)
+            lower_triangle(kc, nfull, br, off, visit)
+            with kc.rep("qb", nfull, ptrs=2) as i:
+                kc.set32(br)
+                b.emit("vle32.v", l_r, b.mem("ml", i * (2 * br) + br, 32))
+                finish(i * br, i * (d * br), br)
+        if tail:
+            sb = Affine(nfull * d * br)
+            init(nfull * br, sb, tail)
+            diagonal(nfull * br, sb, tail)
+            run(sb, 0, off + nfull * br)
+            finish(nfull * br, sb, tail)
+
+
+def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
+               mask: tuple[int, int] | None, s_regs, m_r, l_r, mn_r, al_r, q_r, qp_r, tmps,
+               d: int, br: int, neg_inf, qt_buf: str = "qt", oacc_buf: str = "oacc"
+               ) -> None:
+    """One block of w keys c0.. for the query block whose Q^T / O^T scratch starts at sb.
+    ``mask = (q, k)``: query lane r has relative position q + r, key c relative k + c;
+    keys after the query are masked."""
+    b = kc.b
+    s = s_regs[:w]
+    q2_r = kc.stage  # a second Q^T / O^T register: no BF16 staging in these d loops
+    for r in s:
+        b.emit("vmv.v.i", r, 0)
+
+    def load_qt(dd: Affine, reg: Reg) -> None:
+        b.emit("vle32.v", reg, b.mem(qt_buf, sb + dd * br, 32))
+
+    def qk_step(dd: Affine, qreg: Reg, prefetch) -> None:
+        # the w scalars of K first: an FMA right after its scalar load would stall the
+        # in-order front end for the load-to-use latency once per key
+        for c in range(w):
+            kc.sload(F(1 + c), "K", kbase + (c0 + c) * d + dd)
+        prefetch()
+        for c, r in enumerate(s):
+            b.emit("vfmacc.vf", r, F(1 + c), qreg, comment="S[:, c] += Q^T[d] * K[c, d]")
+
+    kc.pipelined("d", d, (q_r, q2_r), load_qt, qk_step, ptrs=3)
+    if mask is not None:
+        qrel, krel = mask
+        b.emit("vid.v", qp_r)
+        if qrel:
+            b.emit("addi", X(21), X(0), qrel)
+            b.emit("vadd.vx", qp_r, qp_r, X(21), comment="query positions")
+        for c, r in enumerate(s):
+            b.emit("addi", X(22), X(0), krel + c)
+            b.emit("vmslt.vx", V(0), qp_r, X(22), comment="query before key: masked")
+            b.emit("vfmerge.vfm", r, r, neg_inf)
+    b.emit("vfmax.vv", mn_r, m_r, s[0])
+    for r in s[1:]:
+        b.emit("vfmax.vv", mn_r, mn_r, r)
+    b.emit("vfsub.vv", al_r, m_r, mn_r)
+    kw = {"tmps": tmps} if tmps else {}
+    kc.exp(al_r, al_r, **kw)
+    b.emit("vmv.v.v", m_r, mn_r)
+    for r in s:
+        b.emit("vfsub.vv", r, r, mn_r)
+        kc.exp(r, r, **kw)
+    b.emit("vfmul.vv", l_r, l_r, al_r)
+    for r in s:
+        b.emit("vfadd.vv", l_r, l_r, r)
+    # the exp temporaries are free again once P is computed: more O^T rows in flight
+    q_regs = (q_r, q2_r, *(V(t) for t in tmps))
+    _pv(kc, kbase, sb, c0, s, al_r, q_regs, d, br, oacc_buf)
+
+
+def _pv(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, s, al_r: Reg, q_regs: tuple[Reg, ...],
+        d: int, br: int, oacc_buf: str) -> None:
+    """O^T[d] = alpha * O^T[d] + sum_c P[:, c] * V[c, d] for every d. Each O^T row is a
+    chain of dependent FMAs (one per key), so up to four rows are interleaved (as many as
+    there are free vector registers and f registers for their w scalars each) to hide the
+    FMA latency."""
+    b = kc.b
+    w = len(s)
+    rows = max(1, min(4, len(q_regs), kc.ftemps_available() // w))
+    fs = kc.ftemps(rows * w)
+    steps, rest = divmod(d, rows)
+
+    def rows_at(dds: list[Affine]) -> None:
+        qs = q_regs[:len(dds)]
+        for q, dd in zip(qs, dds, strict=True):
+            b.emit("vle32.v", q, b.mem(oacc_buf, sb + dd * br, 32))
+        for q in qs:
+            b.emit("vfmul.vv", q, q, al_r)
+        for j, dd in enumerate(dds):
+            for c in range(w):
+                kc.sload(fs[j * w + c], "V", kbase + (c0 + c) * d + dd)
+        for c, r in enumerate(s):
+            for j, q in enumerate(qs):
+                b.emit("vfmacc.vf", q, fs[j * w + c], r,
+                       comment="O^T[d] += P[:, c] * V[c, d]")
+        for q, dd in zip(qs, dds, strict=True):
+            b.emit("vse32.v", q, b.mem(oacc_buf, sb + dd * br, 32))
+
+    if steps:
+        with kc.rep("d", steps, ptrs=3) as dp:
+            rows_at([dp * rows + j for j in range(rows)])
+    for j in range(rest):
+        rows_at([Affine(steps * rows + j)])
+
+
+# ---- prefill with vfwmmacc tiles ------------------------------------------------------------
