@@ -94,8 +94,22 @@ def section(cls: Callable[[], Any], help: str) -> Any:
 
 
 def valid_range(f: dataclasses.Field[Any]) -> Range | None:
-    """The range a field's numbers must lie in (None: not a numeric field)."""
-    return f.metadata.get("valid")
+    """The range a field's numbers must lie in (None: not a numeric field). A field
+    declared outside this package (``isa.timing.TimingParams``) without one gets the
+    default rule: a number is finite and non-negative."""
+    if "valid" in f.metadata:
+        return f.metadata["valid"]
+    return NON_NEGATIVE if _is_number(f.default) else None
+
+
+def derived_from(f: dataclasses.Field[Any]) -> str | None:
+    """Where a derived field's value is declared (``vector.vlen``), or None. A config
+    fills derived fields itself; presets and overrides set them at that place."""
+    return f.metadata.get("derived")
+
+
+def _settable(cls: Any) -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(cls) if derived_from(f) is None}
 
 
 def _check_range(f: dataclasses.Field[Any], value: Any, path: str) -> None:
@@ -171,7 +185,10 @@ def _coerce(value: Any, typ: Any, path: str) -> Any:
 def from_dict(cls: type[C], data: Mapping[str, Any], prefix: str = "") -> C:
     """Build config ``cls`` from a (TOML) mapping; unknown keys and bad types are errors."""
     types_ = _field_types(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = _settable(cls)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in data and derived_from(f):
+            raise CodesignError(f"{prefix + f.name} is set by {derived_from(f)}, not here")
     unknown = [k for k in data if k not in fields]
     if unknown:
         raise CodesignError(
@@ -198,7 +215,7 @@ def load_toml(cls: type[C], path: str | Path) -> tuple[C, dict[str, Any]]:
 
 def paths(cfg: Any, prefix: str = "") -> Iterator[tuple[str, dataclasses.Field[Any], Any]]:
     """Every leaf field as (dotted path, field, value)."""
-    for f in dataclasses.fields(cfg):
+    for f in _settable(cfg).values():
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
             yield from paths(value, f"{prefix}{f.name}.")
@@ -242,7 +259,7 @@ class _Leaf:
 
 def _apply(cfg: Any, nested: Mapping[str, Any], prefix: str) -> Any:
     types_ = _field_types(type(cfg))
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    fields = _settable(cfg)
     changes: dict[str, Any] = {}
     for name, sub in nested.items():
         if name not in fields:
@@ -273,8 +290,13 @@ def _apply(cfg: Any, nested: Mapping[str, Any], prefix: str) -> Any:
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """The config as plain nested dicts (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg), default=list))
+    """The config as plain nested dicts (tuples become lists), as :func:`from_dict` reads
+    it back: derived fields are left out (their values live where they are declared)."""
+    def plain(obj: Any) -> Any:
+        if dataclasses.is_dataclass(obj):
+            return {name: plain(getattr(obj, name)) for name in _settable(obj)}
+        return obj
+    return json.loads(json.dumps(plain(cfg), default=list))
 
 
 def fingerprint(cfg: Any) -> str:

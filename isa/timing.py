@@ -14,11 +14,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from isa.program import Instr
+
+
+def _c(default: int | bool, help: str, source: str, unit: str = "cycles") -> Any:
+    """A timing constant: its default, what it means, its unit and where the number comes
+    from (read by ``codesign.config`` when a core preset or override sets it)."""
+    return field(default=default, metadata={"help": help, "unit": unit, "source": source})
+
+
+def _derived(default: int, where: str, help: str, source: str) -> Any:
+    """A core parameter the timing rules read that a core config declares elsewhere
+    (``where``): a config fills it from there and never sets it itself."""
+    return field(default=default, metadata={"help": help, "unit": "", "source": source,
+                                            "derived": where})
 
 
 @dataclass(frozen=True)
@@ -28,69 +41,155 @@ class TimingParams:
     (chaining). Element-group formulas use ``chunks = ceil(VL*EEW/DLEN)``: at VL=VLMAX
     this is the SiFive7 ``2*LMUL`` (riscv.md 4.1, "Chunks = LMUL*VLEN/DLEN")."""
 
-    vlen: int = 512  # vector register bits; riscv.md 4.1 (X280 VLEN=512)
-    dlen: int = 256  # datapath bits per cycle; riscv.md 4.1 (X280 DLEN=256)
+    vlen: int = _derived(512, 'vector.vlen', 'vector register bits VLEN',
+                         'riscv.md §4.1 (X280 VLEN=512)')
+    dlen: int = _derived(256, 'vector.dlen', 'datapath bits per cycle DLEN',
+                         'riscv.md §4.1 (X280 DLEN=256)')
     # ---- RVV arithmetic (riscv.md 4.1 table) ----
-    fp_latency: int = 8  # 4.1: vfadd/vfsub/vfmul: 8
-    fma_latency: int = 8  # 4.1: vfmacc/vfmadd and widening vfwmacc*: 8
-    fp_convert_latency: int = 8  # 4.1: conversions (and vfrec7/vfrsqrt7 estimates): 8
-    fp_minmax_latency: int = 4  # 4.1: vfmin/vfmax: 4
-    fp_move_latency: int = 4  # 4.1: vfsgnj/vfmerge/vfmv.v.f: 4
-    int_latency: int = 4  # 4.1: int ALU/merge/move: 4
-    int_mul_latency: int = 8  # mca22: vmul latency 8 (4.1's older table: 4)
-    int_shift_latency: int = 8  # mca22: vsll/vsrl/vsra latency 8 (4.1's older table: 4)
-    int_widen_latency: int = 8  # 4.1: widening, narrowing, fixed-point int: 8
-    mask_latency_extra: int = 3  # 4.1: vmf*/vms* compares: 2*LMUL + 3
+    fp_latency: int = _c(8, 'vfadd/vfsub/vfmul latency', 'riscv.md §4.1: vfadd/vfsub/vfmul: 8')
+    fma_latency: int = _c(
+        8, 'vfmacc/vfmadd/vfwmacc* latency',
+        'riscv.md §4.1: vfmacc/vfmadd and widening vfwmacc*: 8')
+    fp_convert_latency: int = _c(
+        8, 'conversions and vfrec7/vfrsqrt7 latency',
+        'riscv.md §4.1: conversions (and vfrec7/vfrsqrt7 estimates): 8')
+    fp_minmax_latency: int = _c(4, 'vfmin/vfmax latency', 'riscv.md §4.1: vfmin/vfmax: 4')
+    fp_move_latency: int = _c(
+        4, 'vfsgnj/vfmerge/vfmv.v.f latency',
+        'riscv.md §4.1: vfsgnj/vfmerge/vfmv.v.f: 4')
+    int_latency: int = _c(
+        4, 'integer ALU/merge/move latency',
+        'riscv.md §4.1: int ALU/merge/move: 4')
+    int_mul_latency: int = _c(
+        8, 'vmul latency',
+        "llvm-mca 22 sifive-x280: vmul latency 8 (4.1's older table: 4)")
+    int_shift_latency: int = _c(
+        8, 'vsll/vsrl/vsra latency',
+        "llvm-mca 22 sifive-x280: vsll/vsrl/vsra latency 8 (4.1's older table: 4)")
+    int_widen_latency: int = _c(
+        8, 'widening/narrowing/fixed-point integer latency',
+        'riscv.md §4.1: widening, narrowing, fixed-point int: 8')
+    mask_latency_extra: int = _c(
+        3, 'compares into masks: latency = element groups + this',
+        'riscv.md §4.1: vmf*/vms* compares: 2*LMUL + 3')
     # ---- datapath shape (what sets occupancy) ----
-    fp_dlen: int = 0  # FP arithmetic (add/mul/FMA/min/max) bits per cycle; 0 = DLEN.
-    #   mca22 spacemit-x60: vfadd/vfmacc occupancy LMUL at VLEN 256 (a 256-bit FP path)
-    widening_by_source: bool = True  # mca22 sifive-x280: widening ops (vfwmaccbf16,
-    #   vfwcvtbf16) hold 2*LMUL element groups of the *source* EEW (4.1: "widening 2*LMUL");
-    #   False: the widest EEW (the destination) sets them, as on the X60
-    latency_covers_occupancy: bool = False  # mca22 spacemit-x60: a result is ready
-    #   max(latency, occupancy) cycles after issue (its table grows latency with LMUL: no
-    #   element-group chaining); SiFive7 chains after the fixed latency
+    fp_dlen: int = _c(
+        0, 'FP arithmetic (add/mul/FMA/min/max) path width; 0 = DLEN',
+        'llvm-mca 22 spacemit-x60: vfadd/vfmacc occupancy LMUL at VLEN 256 (a 256-bit FP'
+        ' path); SiFive7: DLEN', unit='bits')
+    widening_by_source: bool = _c(
+        True, 'widening instructions hold the element groups of their source EEW (true, '
+        'SiFive7: 2*LMUL) or of their destination EEW (false)',
+        'llvm-mca 22 sifive-x280: widening ops (vfwmaccbf16, vfwcvtbf16) hold 2*LMUL element'
+        ' groups of the source EEW (4.1: "widening 2*LMUL"); spacemit-x60: the destination',
+        unit='')
+    latency_covers_occupancy: bool = _c(
+        False, 'a result is ready max(latency, occupancy) cycles after issue (no '
+        'element-group chaining in the vendor model)',
+        'llvm-mca 22 spacemit-x60: its latencies grow with LMUL as max(base, occupancy); '
+        'SiFive7 chains after the fixed latency', unit='')
     # ---- memory (riscv.md 4.1) ----
-    load_latency: int = 4  # 4.1: vle unit-stride load latency 4
-    store_latency: int = 1  # 4.1/mca22: vse, vsse and vsuxei store latency 1
-    strided_latency_extra: int = 3  # 4.1: vlse/vluxei: 3 + VLMAX, 1 element/cycle
+    load_latency: int = _c(
+        4, 'unit-stride vector load latency (L1 hit)',
+        'riscv.md §4.1: vle unit-stride load latency 4')
+    store_latency: int = _c(
+        1, 'vector store latency',
+        'riscv.md §4.1 and llvm-mca 22 sifive-x280: vse, vsse and vsuxei store latency 1')
+    strided_latency_extra: int = _c(
+        3, 'strided/indexed: latency = this + VL (1 element/cycle)',
+        'riscv.md §4.1: vlse/vluxei: 3 + VLMAX, 1 element/cycle')
     # ---- reductions (riscv.md 4.1) ----
-    red_tree_base: int = 4  # 4.1: vfredusum: 2*LMUL + 5*(4 + log2(DLEN/SEW))
-    red_tree_step: int = 5  # 4.1: the factor 5 in the same formula
-    red_cycles_per_chunk: int = 1  # 4.1: the 1 of 1 x (2*LMUL element groups) above
-    red_fixed_latency: int = 0  # a constant added to the formula (0 on SiFive7;
-    #   mca22 spacemit-x60: 9 + 6*LMUL, i.e. fixed 9, 3 per element group, no tree term)
-    redosum_cycles_per_element: int = 6  # 4.1: vfredosum: 6*VLMAX
+    red_tree_base: int = _c(
+        4, 'reduction: 2*LMUL + step*(base + log2(DLEN/SEW)), the base',
+        'riscv.md §4.1: vfredusum: 2*LMUL + 5*(4 + log2(DLEN/SEW))')
+    red_tree_step: int = _c(
+        5, 'reduction tree: cycles per level',
+        'riscv.md §4.1: the factor 5 in the same formula')
+    red_cycles_per_chunk: int = _c(
+        1, 'reduction: cycles per element group',
+        'riscv.md §4.1: the 1 of 1 x (2*LMUL element groups) above')
+    red_fixed_latency: int = _c(
+        0, 'reduction: constant latency term',
+        'spacemit-x60 (llvm-mca 22): 9 + 3 x (2*LMUL), no tree term; SiFive7: 0')
+    redosum_cycles_per_element: int = _c(
+        6, 'vfredosum: cycles per element',
+        'riscv.md §4.1: vfredosum: 6*VLMAX')
     # ---- divide / sqrt (riscv.md 4.1: f16 15*VLMAX/4, f32 28*VLMAX/4, f64 57*VLMAX/4) ----
-    fdiv_cycles_per_4_elements_f16: int = 15  # 4.1
-    fdiv_cycles_per_4_elements_f32: int = 28  # 4.1 (7 cycles/element)
-    fdiv_cycles_per_4_elements_f64: int = 57  # 4.1
+    fdiv_cycles_per_4_elements_f16: int = _c(
+        15, 'vfdiv/vfsqrt f16: cycles per 4 elements',
+        'riscv.md §4.1')
+    fdiv_cycles_per_4_elements_f32: int = _c(
+        28, 'vfdiv/vfsqrt f32: cycles per 4 elements',
+        'riscv.md §4.1 (7 cycles/element)')
+    fdiv_cycles_per_4_elements_f64: int = _c(
+        57, 'vfdiv/vfsqrt f64: cycles per 4 elements',
+        'riscv.md §4.1')
     # ---- permutes (riscv.md 4.1) ----
-    gather_latency_base: int = 7  # mca22: vrgather.vv latency 7 + DLEN/SEW (e32 15, e16 23)
-    gather_occupancy_extra: int = 4  # mca22: vrgather.vv occupancy VLMAX + 4
-    gather_scalar_latency: int = 8  # 4.1: vrgather.vx/vi: 8
-    slide_latency: int = 4  # 4.1: vslide*, vid, viota: 4
-    move_scalar_latency: int = 4  # 4.1/mca22: vmv.s.x / vfmv.s.f: latency 4
-    move_scalar_occupancy: int = 1  # 4.1/mca22: vmv.s.x / vfmv.s.f: occupancy 1
-    to_scalar_latency: int = 11  # mca22: vmv.x.s / vfmv.f.s / vfirst.m latency 11
-    #   (4.1's older table: 4)
-    to_scalar_occupancy: int = 3  # mca22: vmv.x.s / vfmv.f.s / vfirst.m occupancy 3
-    vset_latency: int = 3  # 4.1: vsetvli: 3
+    gather_latency_base: int = _c(
+        7, 'vrgather.vv: latency = this + DLEN/SEW',
+        'llvm-mca 22 sifive-x280: vrgather.vv latency 7 + DLEN/SEW (e32 15, e16 23)')
+    gather_occupancy_extra: int = _c(
+        4, 'vrgather.vv: occupancy = VL + this',
+        'llvm-mca 22 sifive-x280: vrgather.vv occupancy VLMAX + 4')
+    gather_scalar_latency: int = _c(8, 'vrgather.vx/vi latency',
+                                    'riscv.md §4.1: vrgather.vx/vi: 8')
+    slide_latency: int = _c(4, 'vslide*/vid/viota latency',
+                            'riscv.md §4.1: vslide*, vid, viota: 4')
+    move_scalar_latency: int = _c(
+        4, 'vmv.s.x/vfmv.s.f latency',
+        'riscv.md §4.1 and llvm-mca 22 sifive-x280: vmv.s.x / vfmv.s.f: latency 4')
+    move_scalar_occupancy: int = _c(
+        1, 'vmv.s.x/vfmv.s.f occupancy',
+        'riscv.md §4.1 and llvm-mca 22 sifive-x280: vmv.s.x / vfmv.s.f: occupancy 1')
+    to_scalar_latency: int = _c(
+        11, 'vmv.x.s/vfmv.f.s/vfirst.m latency (vector to scalar)',
+        "llvm-mca 22 sifive-x280: vmv.x.s / vfmv.f.s / vfirst.m latency 11 (4.1's older table: 4)")
+    to_scalar_occupancy: int = _c(
+        3, 'vmv.x.s/vfmv.f.s/vfirst.m occupancy',
+        'llvm-mca 22 sifive-x280: vmv.x.s / vfmv.f.s / vfirst.m occupancy 3')
+    vset_latency: int = _c(3, 'vsetvli latency (its rd result)', 'riscv.md §4.1: vsetvli: 3')
     # ---- scalar core (riscv.md 4.1 last row; 3.1/3.2) ----
-    scalar_fp_latency: int = 5  # 4.1: fadd/fmul/fmadd SP: 5
-    scalar_fdiv_latency: int = 27  # 4.1: fdiv.s/fsqrt.s: 27
-    scalar_int_latency: int = 1  # riscv.md 3.2: Rocket/Saturn-host 5-stage in-order ALU, 1 cycle
-    scalar_load_latency: int = 3  # mca22 sifive-x280: flh/flw/lw load-to-use 3
-    branch_latency: int = 1  # riscv.md 3.2: in-order front end, predicted loop branch
+    scalar_fp_latency: int = _c(
+        5, 'scalar fadd/fmul/fmadd (SP)',
+        'riscv.md §4.1: fadd/fmul/fmadd SP: 5')
+    scalar_fdiv_latency: int = _c(
+        27, 'scalar fdiv.s/fsqrt.s (not pipelined)',
+        'riscv.md §4.1: fdiv.s/fsqrt.s: 27')
+    scalar_int_latency: int = _c(
+        1, 'scalar integer ALU',
+        'riscv.md §3.2: Rocket/Saturn-host 5-stage in-order ALU, 1 cycle')
+    scalar_load_latency: int = _c(
+        3, 'scalar load-to-use (L1 hit)',
+        'llvm-mca 22 sifive-x280: flh/flw/lw load-to-use 3')
+    branch_latency: int = _c(
+        1, 'predicted loop branch',
+        'riscv.md §3.2: in-order front end, predicted loop branch')
     # ---- Xattn (riscv.md section 6) ----
-    exp_latency_bf16: int = 6  # 6 #1: vfexp latency 6 (BF16)
-    exp_latency_fp32: int = 8  # 6 #1: vfexp latency 8 (FP32)
-    expsub_extra_latency: int = 1  # 6 #2: vfexpsub "same as #1 (+1 stage)"
-    segred_base_latency: int = 4  # 6 #3: 4 + 3*log2(G)
-    segred_step_latency: int = 3  # 6 #3: the 3 in 4 + 3*log2(G)
-    mmacc_latency_base: int = 4  # 6 #4: latency 4 + occupancy
-    mmacc_macs_per_cycle_at_dlen256: int = 64  # 6 #4: 64 BF16 MAC/cycle at DLEN=256 (8x8 array)
-    rec_latency: int = 6  # 6 #5: vfrec latency 4-8; midpoint 6
+    exp_latency_bf16: int = _c(
+        6, 'vfexp latency at SEW=16',
+        'riscv.md §6 #1: vfexp latency 6 (BF16)')
+    exp_latency_fp32: int = _c(
+        8, 'vfexp latency at SEW=32',
+        'riscv.md §6 #1: vfexp latency 8 (FP32)')
+    expsub_extra_latency: int = _c(
+        1, 'vfexpsub: extra stage over vfexp',
+        'riscv.md §6 #2: vfexpsub "same as #1 (+1 stage)"')
+    segred_base_latency: int = _c(
+        4, 'segmented reduction: latency base (4 + 3*log2(G))',
+        'riscv.md §6 #3: 4 + 3*log2(G)')
+    segred_step_latency: int = _c(
+        3, 'segmented reduction: cycles per tree level',
+        'riscv.md §6 #3: the 3 in 4 + 3*log2(G)')
+    mmacc_latency_base: int = _c(
+        4, 'vfwmmacc: latency = this + occupancy',
+        'riscv.md §6 #4: latency 4 + occupancy')
+    mmacc_macs_per_cycle_at_dlen256: int = _derived(
+        64, 'matrix.macs_per_cycle_at_dlen256',
+        'BF16 MACs per cycle of the vfwmmacc array at DLEN=256',
+        'riscv.md §6 #4: 64 BF16 MAC/cycle at DLEN=256 (8x8 array)')
+    rec_latency: int = _c(
+        6, 'vfrec latency (proposed 4-8)',
+        'riscv.md §6 #5: vfrec latency 4-8; midpoint 6')
 
     @property
     def fp_path_bits(self) -> int:

@@ -6,10 +6,9 @@ explicitly and names their sources. Source tags: "riscv.md §N" is
 /work/shared/reference/riscv.md, section N. "assumed" marks a value no source gives; the
 help text or the preset's comment says why it was chosen.
 
-The ``timing`` section mirrors :class:`isa.timing.TimingParams` field by field (defaults
-are read from it, so no latency constant is written twice); :meth:`RiscvConfig.timing_params`
-converts it back, adding VLEN/DLEN from ``vector`` and the matrix-array width from
-``matrix``.
+The ``timing`` section *is* :class:`isa.timing.TimingParams` (each constant declared once
+there, with its help, unit and source); its derived fields (VLEN, DLEN, the matrix array's
+width) are filled from the ``vector`` and ``matrix`` sections, which alone declare them.
 """
 
 from __future__ import annotations
@@ -21,13 +20,13 @@ from codesign.config import AT_LEAST_ONE, FRACTION, POSITIVE, Range, param, sect
 from codesign.errors import CodesignError
 from isa.core import Core
 from isa.errors import IsaError
-from isa.instructions import parse_isa
+from isa.instructions import Isa, parse_isa
 from isa.timing import TimingParams
 
 _TP = TimingParams()
+_CORE = Core()  # the kernel library's defaults (tiling knobs)
+_KSRC = "isa.core.Core default"
 _T41 = "riscv.md §4.1 (LLVM SiFive7 / X280)"
-_T6 = "riscv.md §6 (Xattn proposal)"
-_MCA = "llvm-mca 22 -mcpu=sifive-x280 (LLVM SiFive7 model; tests/riscv/test_mca.py)"
 
 
 @dataclass(frozen=True)
@@ -63,109 +62,6 @@ class VectorConfig:
     vset_bubble: int = param(0, "cycles a vsetvli stalls the next vector instruction "
                              "(vtype/VL are renamed when 0)", "cycles",
                              "riscv.md §4.1 (X280 pipelines vsetvli); §3.2 Rocket: 2")
-
-
-@dataclass(frozen=True)
-class TimingConfig:
-    """Per-instruction latency/occupancy constants: mirrors isa.timing.TimingParams."""
-
-    fp_latency: int = param(_TP.fp_latency, "vfadd/vfsub/vfmul latency", "cycles", _T41)
-    fma_latency: int = param(_TP.fma_latency, "vfmacc/vfmadd/vfwmacc* latency", "cycles",
-                             _T41)
-    fp_convert_latency: int = param(_TP.fp_convert_latency, "conversions and vfrec7/vfrsqrt7 "
-                                    "latency", "cycles", _T41)
-    fp_minmax_latency: int = param(_TP.fp_minmax_latency, "vfmin/vfmax latency", "cycles",
-                                   _T41)
-    fp_move_latency: int = param(_TP.fp_move_latency, "vfsgnj/vfmerge/vfmv.v.f latency",
-                                 "cycles", _T41)
-    int_latency: int = param(_TP.int_latency, "integer ALU/merge/move latency", "cycles",
-                             _T41)
-    int_mul_latency: int = param(_TP.int_mul_latency, "vmul latency", "cycles", _MCA)
-    int_shift_latency: int = param(_TP.int_shift_latency, "vsll/vsrl/vsra latency", "cycles",
-                                   _MCA)
-    int_widen_latency: int = param(_TP.int_widen_latency, "widening/narrowing/fixed-point "
-                                   "integer latency", "cycles", _T41)
-    mask_latency_extra: int = param(_TP.mask_latency_extra, "compares into masks: latency "
-                                    "= element groups + this", "cycles", _T41)
-    fp_dlen: int = param(_TP.fp_dlen, "FP arithmetic (add/mul/FMA/min/max) path width; 0 = "
-                         "DLEN", "bits", _MCA + "; spacemit-x60: 256")
-    widening_by_source: bool = param(_TP.widening_by_source, "widening instructions hold "
-                                     "the element groups of their source EEW (true, SiFive7: "
-                                     "2*LMUL) or of their destination EEW (false)", "", _MCA)
-    latency_covers_occupancy: bool = param(_TP.latency_covers_occupancy, "a result is ready "
-                                           "max(latency, occupancy) cycles after issue (no "
-                                           "element-group chaining in the vendor model)", "",
-                                           _MCA + "; spacemit-x60: true")
-    load_latency: int = param(_TP.load_latency, "unit-stride vector load latency (L1 hit)",
-                              "cycles", _T41)
-    store_latency: int = param(_TP.store_latency, "vector store latency", "cycles", _T41)
-    strided_latency_extra: int = param(_TP.strided_latency_extra, "strided/indexed: latency "
-                                       "= this + VL (1 element/cycle)", "cycles", _T41)
-    red_tree_base: int = param(_TP.red_tree_base, "reduction: 2*LMUL + step*(base + "
-                               "log2(DLEN/SEW)), the base", "cycles", _T41)
-    red_tree_step: int = param(_TP.red_tree_step, "reduction tree: cycles per level",
-                               "cycles", _T41)
-    red_cycles_per_chunk: int = param(_TP.red_cycles_per_chunk, "reduction: cycles per "
-                                      "element group", "cycles", _T41)
-    red_fixed_latency: int = param(_TP.red_fixed_latency, "reduction: constant latency "
-                                   "term", "cycles", _T41)
-    redosum_cycles_per_element: int = param(_TP.redosum_cycles_per_element,
-                                            "vfredosum: cycles per element", "cycles", _T41)
-    fdiv_cycles_per_4_elements_f16: int = param(_TP.fdiv_cycles_per_4_elements_f16,
-                                                "vfdiv/vfsqrt f16: cycles per 4 elements",
-                                                "cycles", _T41)
-    fdiv_cycles_per_4_elements_f32: int = param(_TP.fdiv_cycles_per_4_elements_f32,
-                                                "vfdiv/vfsqrt f32: cycles per 4 elements",
-                                                "cycles", _T41)
-    fdiv_cycles_per_4_elements_f64: int = param(_TP.fdiv_cycles_per_4_elements_f64,
-                                                "vfdiv/vfsqrt f64: cycles per 4 elements",
-                                                "cycles", _T41)
-    gather_latency_base: int = param(_TP.gather_latency_base, "vrgather.vv: latency = this "
-                                     "+ DLEN/SEW", "cycles", _MCA)
-    gather_occupancy_extra: int = param(_TP.gather_occupancy_extra, "vrgather.vv: occupancy "
-                                        "= VL + this", "cycles", _MCA)
-    gather_scalar_latency: int = param(_TP.gather_scalar_latency, "vrgather.vx/vi latency",
-                                       "cycles", _T41)
-    slide_latency: int = param(_TP.slide_latency, "vslide*/vid/viota latency", "cycles",
-                               _T41)
-    move_scalar_latency: int = param(_TP.move_scalar_latency, "vmv.s.x/vfmv.s.f latency",
-                                     "cycles", _T41)
-    move_scalar_occupancy: int = param(_TP.move_scalar_occupancy, "vmv.s.x/vfmv.s.f "
-                                       "occupancy", "cycles", _T41)
-    to_scalar_latency: int = param(_TP.to_scalar_latency, "vmv.x.s/vfmv.f.s/vfirst.m "
-                                   "latency (vector to scalar)", "cycles", _MCA)
-    to_scalar_occupancy: int = param(_TP.to_scalar_occupancy, "vmv.x.s/vfmv.f.s/vfirst.m "
-                                     "occupancy", "cycles", _MCA)
-    vset_latency: int = param(_TP.vset_latency, "vsetvli latency (its rd result)", "cycles",
-                              _T41)
-    scalar_fp_latency: int = param(_TP.scalar_fp_latency, "scalar fadd/fmul/fmadd (SP)",
-                                   "cycles", _T41)
-    scalar_fdiv_latency: int = param(_TP.scalar_fdiv_latency, "scalar fdiv.s/fsqrt.s "
-                                     "(not pipelined)", "cycles", _T41)
-    scalar_int_latency: int = param(_TP.scalar_int_latency, "scalar integer ALU", "cycles",
-                                    "riscv.md §3.2: 5-stage in-order host ALU")
-    scalar_load_latency: int = param(_TP.scalar_load_latency, "scalar load-to-use (L1 hit)",
-                                     "cycles", _MCA)
-    branch_latency: int = param(_TP.branch_latency, "predicted loop branch", "cycles",
-                                "riscv.md §3.2: in-order front end")
-    exp_latency_bf16: int = param(_TP.exp_latency_bf16, "vfexp latency at SEW=16", "cycles",
-                                  _T6)
-    exp_latency_fp32: int = param(_TP.exp_latency_fp32, "vfexp latency at SEW=32", "cycles",
-                                  _T6)
-    expsub_extra_latency: int = param(_TP.expsub_extra_latency, "vfexpsub: extra stage over "
-                                      "vfexp", "cycles", _T6)
-    segred_base_latency: int = param(_TP.segred_base_latency, "segmented reduction: "
-                                     "latency base (4 + 3*log2(G))", "cycles", _T6)
-    segred_step_latency: int = param(_TP.segred_step_latency, "segmented reduction: cycles "
-                                     "per tree level", "cycles", _T6)
-    mmacc_latency_base: int = param(_TP.mmacc_latency_base, "vfwmmacc: latency = this + "
-                                    "occupancy", "cycles", _T6)
-    rec_latency: int = param(_TP.rec_latency, "vfrec latency (proposed 4-8)", "cycles", _T6)
-
-
-# TimingParams fields that other sections supply.
-_TIMING_ELSEWHERE = {"vlen": "vector.vlen", "dlen": "vector.dlen",
-                     "mmacc_macs_per_cycle_at_dlen256": "matrix.macs_per_cycle_at_dlen256"}
 
 
 @dataclass(frozen=True)
@@ -241,22 +137,20 @@ class ClusterConfig:
 
 @dataclass(frozen=True)
 class KernelConfig:
-    """Tiling knobs passed to the kernel library (isa.core.Core)."""
+    """Tiling knobs passed to the kernel library (isa.core.Core; defaults are its own)."""
 
-    lmul: int = param(4, "LMUL of FP32 streaming loops", "", "isa.core.Core default",
-                      AT_LEAST_ONE)
-    gemm_mr: int = param(7, "rows of C held in registers by the GEMM micro-kernel", "rows",
-                         "isa.core.Core default", AT_LEAST_ONE)
-    gemm_kc: int = param(1024, "K depth of a GEMM cache block (BLIS kc)", "elements",
-                         "isa.core.Core default", AT_LEAST_ONE)
-    gemm_nc: int = param(128, "N width of a GEMM cache block (BLIS nc): the kc x nc B panel "
-                         "stays in L2 across M blocks", "columns",
-                         "isa.core.Core default: 256 KiB BF16 panel, a quarter of a 1 MiB L2",
+    lmul: int = param(_CORE.lmul, "LMUL of FP32 streaming loops", "", _KSRC, AT_LEAST_ONE)
+    gemm_mr: int = param(_CORE.gemm_mr, "rows of C held in registers by the GEMM "
+                         "micro-kernel", "rows", _KSRC, AT_LEAST_ONE)
+    gemm_kc: int = param(_CORE.gemm_kc, "K depth of a GEMM cache block (BLIS kc)", "elements",
+                         _KSRC, AT_LEAST_ONE)
+    gemm_nc: int = param(_CORE.gemm_nc, "N width of a GEMM cache block (BLIS nc): the kc x "
+                         "nc B panel stays in L2 across M blocks", "columns",
+                         _KSRC + ": 256 KiB BF16 panel, a quarter of a 1 MiB L2", AT_LEAST_ONE)
+    attn_bc: int = param(_CORE.attn_bc, "keys per FlashAttention tile", "keys", _KSRC,
                          AT_LEAST_ONE)
-    attn_bc: int = param(8, "keys per FlashAttention tile", "keys", "isa.core.Core default",
-                         AT_LEAST_ONE)
-    decode_splits: int = param(4, "split-KV partitions of decode attention", "splits",
-                               "isa.core.Core default", AT_LEAST_ONE)
+    decode_splits: int = param(_CORE.decode_splits, "split-KV partitions of decode "
+                               "attention", "splits", _KSRC, AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)
@@ -292,7 +186,9 @@ class RiscvConfig:
                      "isa.instructions.parse_isa")
     scalar: ScalarConfig = section(ScalarConfig, "scalar front end")
     vector: VectorConfig = section(VectorConfig, "vector unit")
-    timing: TimingConfig = section(TimingConfig, "instruction latencies (isa.timing)")
+    timing: TimingParams = section(TimingParams, "instruction timing constants "
+                                   "(isa.timing.TimingParams; VLEN, DLEN and the matrix "
+                                   "array width come from vector and matrix)")
     exp: ExpUnitConfig = section(ExpUnitConfig, "Xattn exponential unit")
     matrix: MatrixUnitConfig = section(MatrixUnitConfig, "Xattn matrix array")
     l1d: CacheConfig = section(CacheConfig, "L1 data cache (per core)")
@@ -302,6 +198,13 @@ class RiscvConfig:
     cluster: ClusterConfig = section(ClusterConfig, "cluster")
     kernel: KernelConfig = section(KernelConfig, "kernel tiling")
     sim: SimConfig = section(SimConfig, "simulation method")
+
+    def __post_init__(self) -> None:
+        # the timing section's derived fields are the vector and matrix sections' values
+        t = dataclasses.replace(self.timing, vlen=self.vector.vlen, dlen=self.vector.dlen,
+                                mmacc_macs_per_cycle_at_dlen256=(
+                                    self.matrix.macs_per_cycle_at_dlen256))
+        object.__setattr__(self, "timing", t)
 
     def check(self) -> None:
         _refuse_empty_subset(self.isa)
@@ -324,9 +227,7 @@ class RiscvConfig:
     # ---- derived views -------------------------------------------------------------
     def timing_params(self) -> TimingParams:
         """The isa.timing.TimingParams this core times instructions with."""
-        return TimingParams(vlen=self.vector.vlen, dlen=self.vector.dlen,
-                            mmacc_macs_per_cycle_at_dlen256=self.matrix.macs_per_cycle_at_dlen256,
-                            **dataclasses.asdict(self.timing))
+        return self.timing
 
     def core(self, dtype: str = "bf16") -> Core:
         """The isa.core.Core shape kernels are generated for."""
@@ -338,6 +239,22 @@ class RiscvConfig:
     @property
     def exp_width_bits(self) -> int:
         return self.exp.width_bits or self.vector.dlen
+
+    @property
+    def parsed_isa(self) -> Isa:
+        """The enabled ISA (``isa`` parsed)."""
+        return parse_isa(self.isa)
+
+    @property
+    def freq_hz(self) -> float:
+        return self.scalar.freq_ghz * 1e9
+
+    @property
+    def cluster_l2_bytes_per_s(self) -> float:
+        """The L2 bandwidth all cores of the cluster have together (a shared L2's, or each
+        private L2's times the cores)."""
+        return self.l2.bytes_per_cycle * (1 if self.l2.shared else self.cluster.cores) * \
+            self.freq_hz
 
     def dram_bytes_per_cycle(self) -> float:
         return self.dram.bandwidth_gbps / self.scalar.freq_ghz
@@ -355,8 +272,3 @@ def _refuse_empty_subset(isa: str) -> None:
             raise CodesignError(
                 f"ISA {isa!r} names no {ext.strip()} item after ':'; list the items to "
                 f"enable (e.g. {ext.strip()}:vfexp,segred), or drop the ':' for all of them")
-
-
-def timing_fields_elsewhere() -> dict[str, str]:
-    """TimingParams fields that are not in the ``timing`` section, and where they live."""
-    return dict(_TIMING_ELSEWHERE)

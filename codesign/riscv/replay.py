@@ -51,7 +51,7 @@ from codesign.riscv import cache, memory
 from codesign.riscv.config import RiscvConfig
 from codesign.riscv.core import VL, VS, CoreSim, sequencer, sequencer_counts
 from isa.errors import IsaError
-from isa.instructions import UNITS, parse_isa
+from isa.instructions import UNITS
 from isa.program import Program
 
 VECTOR_UNITS = tuple(u for u in UNITS if u != "scalar")
@@ -137,7 +137,7 @@ def lower(row: Mapping[str, Any], cfg: RiscvConfig) -> Program:
         raise MissingKernel(f"op {row.get('name')!r}: dtype {row.get('dtype')!r} has no RISC-V "
                             f"kernel; valid: {', '.join(_DTYPES)}")
     try:
-        return kernels.lower(row, parse_isa(cfg.isa), cfg.core(dtype))
+        return kernels.lower(row, cfg.parsed_isa, cfg.core(dtype))
     except IsaError as exc:
         raise MissingKernel(f"op {row.get('name')!r} ({row.get('kind')}): {exc}") from None
 
@@ -213,20 +213,15 @@ def peak_flops_per_cycle(cfg: RiscvConfig, dtype: str = "bf16") -> float:
     tp = cfg.timing_params()
     eew = 16 if dtype == "bf16" and tp.widening_by_source else 32
     vec = 2.0 * cfg.vector.arith_sequencers * tp.fp_path_bits / eew
-    if not parse_isa(cfg.isa).has("vfwmmacc.vv"):
+    if not cfg.parsed_isa.has("vfwmmacc.vv"):
         return vec
-    mat = 2.0 * cfg.timing_params().mmacc_macs_per_cycle
+    mat = 2.0 * tp.mmacc_macs_per_cycle
     return vec + mat if cfg.matrix.present else max(vec, mat)
 
 
 def roofline_seconds(flops: float, nbytes: float, cfg: RiscvConfig, in_dram: bool) -> float:
-    f = cfg.scalar.freq_ghz * 1e9
-    cores = cfg.cluster.cores
-    peak = peak_flops_per_cycle(cfg) * cores * f
-    if in_dram:
-        bw = cfg.dram.bandwidth_gbps * 1e9
-    else:
-        bw = cfg.l2.bytes_per_cycle * (1 if cfg.l2.shared else cores) * f
+    peak = peak_flops_per_cycle(cfg) * cfg.cluster.cores * cfg.freq_hz
+    bw = cfg.dram.bandwidth_gbps * 1e9 if in_dram else cfg.cluster_l2_bytes_per_s
     return max(flops / peak, nbytes / bw)
 
 
@@ -257,7 +252,7 @@ def _unmodelled(row: Mapping[str, Any], cfg: RiscvConfig, why: str) -> dict[str,
     l2_cap = cfg.l2.size_kib * 1024 * (1 if cfg.l2.shared else cfg.cluster.cores)
     in_dram = nbytes > l2_cap
     sec = roofline_seconds(flops, nbytes, cfg, in_dram)
-    f = cfg.scalar.freq_ghz * 1e9
+    f = cfg.freq_hz
     peak = peak_flops_per_cycle(cfg) * cfg.cluster.cores * f
     return {"cycles": sec * f, "instructions": 0, "vector_instructions": 0,
             "simulated_instructions": 0, "sim_seconds": 0.0,
@@ -281,7 +276,7 @@ def timing_fingerprint(cfg: RiscvConfig) -> str:
 def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.DataFrame:
     """Per-op timing table of a trace's ops (the Result's ``ops``)."""
     fp = timing_fingerprint(cfg)
-    freq = cfg.scalar.freq_ghz * 1e9
+    freq = cfg.freq_hz
     done: dict[tuple, dict[str, Any]] = {}
     rows = []
     for rec in ops.to_dict("records"):

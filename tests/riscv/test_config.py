@@ -11,7 +11,7 @@ from codesign import config as C
 from codesign import targets
 from codesign.errors import CodesignError
 from codesign.riscv import PRESET_DIR, make, names, owns, preset
-from codesign.riscv.config import RiscvConfig, timing_fields_elsewhere
+from codesign.riscv.config import RiscvConfig
 from isa.instructions import EXTENSIONS
 from isa.timing import TimingParams
 
@@ -24,14 +24,27 @@ def test_every_field_has_help_and_source():
         assert row["source"], row["path"]
 
 
-def test_timing_section_mirrors_timing_params():
+def test_the_timing_section_is_timing_params_with_vlen_and_dlen_from_the_vector_section():
+    """Each timing constant is declared once (isa.timing.TimingParams); VLEN, DLEN and
+    the matrix array's width are declared only in the vector/matrix sections and follow
+    them through presets and overrides; setting them under timing is refused."""
     cfg = RiscvConfig()
-    tp_fields = set(TimingParams.field_names())
-    mine = {f.name for f in dataclasses.fields(cfg.timing)}
-    assert mine | set(timing_fields_elsewhere()) == tp_fields
-    assert not mine & set(timing_fields_elsewhere())
-    # defaults are TimingParams' (no constant written twice), and convert back exactly
     assert cfg.timing_params() == TimingParams()
+    assert isinstance(cfg.timing, TimingParams)
+    derived = {f.name: C.derived_from(f) for f in dataclasses.fields(TimingParams)
+               if C.derived_from(f)}
+    assert derived == {"vlen": "vector.vlen", "dlen": "vector.dlen",
+                       "mmacc_macs_per_cycle_at_dlen256": "matrix.macs_per_cycle_at_dlen256"}
+    x60 = make("spacemit-x60-like", {"vector.dlen": 64, "timing.fp_latency": 3}).config
+    assert (x60.timing.vlen, x60.timing.dlen, x60.timing.fp_latency) == (256, 64, 3)
+    assert x60.timing.fp_dlen == 256  # the preset's [timing] value
+    with pytest.raises(CodesignError, match=r"timing\.dlen"):
+        make("x280-like", {"timing.dlen": 128})
+    with pytest.raises(CodesignError, match=r"set by vector\.vlen"):
+        C.from_dict(RiscvConfig, {"timing": {"vlen": 1024}})
+    settable = {p for p, _, _ in C.paths(cfg)}
+    assert not settable & {f"timing.{name}" for name in derived}
+    assert "vector.vlen" in settable and "timing.fp_latency" in settable
 
 
 def test_presets_are_files_with_sources():
