@@ -1,6 +1,7 @@
 """The target registry: every hardware a trace can be timed on, by name.
 
-A *family* is a module that owns a set of target names and builds them:
+A *family* is a module that owns a set of target names and builds them (a family whose
+targets are preset files does it with a :class:`PresetFamily`):
 
 - ``names() -> list[str]``: the names it offers (shown by ``codesign targets``);
 - ``describe(name) -> str``: one line about a target (its preset's description);
@@ -18,6 +19,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 import pandas as pd
@@ -64,6 +66,70 @@ class PresetTarget:
             trace_meta=dict(trace.meta), config=C.to_dict(self.config),
             fingerprint=self.fingerprint, family=self.family,
         )
+
+
+class PresetFamily:
+    """The targets of a family whose presets are TOML files in ``directory`` (one per
+    name), each a ``config_cls`` built into a ``target_cls``. A family with target names
+    beyond the file names (RISC-V's ``+xattn`` suffixes) overrides :meth:`base`,
+    :meth:`names`, :meth:`name_overrides` and :meth:`unknown`. A preset file is read again
+    when it changes (the cache is keyed by its modification time and size)."""
+
+    def __init__(self, family: str, directory: Path, config_cls: type,
+                 target_cls: type[PresetTarget]) -> None:
+        self.family = family
+        self.directory = directory
+        self.config_cls = config_cls
+        self.target_cls = target_cls
+        self._loaded: dict[tuple[Path, int, int], tuple[Any, dict[str, Any]]] = {}
+
+    def presets(self) -> dict[str, Path]:
+        return {p.stem: p for p in sorted(self.directory.glob("*.toml"))}
+
+    def names(self) -> list[str]:
+        """The target names shown by ``codesign targets``."""
+        return list(self.presets())
+
+    def base(self, name: str) -> str:
+        """The preset a target name is built from."""
+        return str(name)
+
+    def name_overrides(self, name: str) -> dict[str, Any]:
+        """Config fields the target name itself sets (on top of the preset)."""
+        return {}
+
+    def unknown(self, name: str) -> CodesignError:
+        return CodesignError(f"unknown {self.family} target {name!r}; valid: "
+                             f"{', '.join(self.names())}")
+
+    def owns(self, name: str) -> bool:
+        return self.base(name) in self.presets()
+
+    def load(self, base: str) -> tuple[Any, dict[str, Any]]:
+        """The preset's config and its ``[meta]`` table."""
+        path = self.presets()[base]
+        st = path.stat()
+        key = (path, st.st_mtime_ns, st.st_size)
+        if key not in self._loaded:
+            self._loaded[key] = C.load_toml(self.config_cls, path)
+        return self._loaded[key]
+
+    def preset(self, name: str) -> tuple[Any, dict[str, Any]]:
+        """A target's config (with what its name sets) and its preset's ``[meta]``."""
+        if not self.owns(name):
+            raise self.unknown(name)
+        cfg, meta = self.load(self.base(name))
+        return C.override(cfg, self.name_overrides(name)), meta
+
+    def describe(self, name: str) -> str:
+        """One line about a target (its preset's ``[meta] description``)."""
+        return str(self.preset(name)[1].get("description", ""))
+
+    def make(self, name: str, overrides: Mapping[str, Any] | None = None) -> Any:
+        """The target ``name`` with dotted-path ``overrides`` applied."""
+        cfg, meta = self.preset(name)
+        cfg = C.override(cfg, dict(overrides or {}))
+        return self.target_cls(name=name, config=cfg, meta=meta)
 
 
 def _families() -> list[Any]:

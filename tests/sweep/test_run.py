@@ -166,17 +166,8 @@ def edited_gpu_presets(tmp_path, monkeypatch):
 
     copy = tmp_path / "presets"
     shutil.copytree(gpu.PRESET_DIR, copy)
-
-    def use(directory):
-        monkeypatch.setattr(gpu, "PRESET_DIR", directory)
-        gpu._presets.cache_clear()
-        gpu._load.cache_clear()
-
-    use(copy)
-    yield copy
-    use(gpu.PRESET_DIR)  # monkeypatch restores the path after this; the caches go now
-    gpu._presets.cache_clear()
-    gpu._load.cache_clear()
+    monkeypatch.setattr(gpu.presets, "directory", copy)
+    return copy
 
 
 def test_a_preset_change_times_the_changed_rows_again_and_says_how_many(
@@ -189,8 +180,6 @@ def test_a_preset_change_times_the_changed_rows_again_and_says_how_many(
     a100 = edited_gpu_presets / "a100-80gb.toml"
     assert "[launch]" not in a100.read_text()
     a100.write_text(a100.read_text() + "\n[launch]\ngap_us = 3.9\n")
-    from codesign import gpu
-    gpu._load.cache_clear()
 
     assert main(["sweep", str(spec), "-o", str(out), "--jobs", "1", "--no-progress"]) == 0
     printed = capsys.readouterr().out
