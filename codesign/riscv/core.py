@@ -356,9 +356,19 @@ class CoreSim:
         return None
 
     def _issue(self, r: _Rec):
-        env = self.env
+        """Issue one instruction from the in-order front end."""
         self.n_sim += 1
-        # scalar operands (the in-order pipe stalls on them)
+        yield from self._wait_for_operands(r)
+        yield from self._take_issue_slot(r)
+        if r.vector:
+            yield from self._enqueue(r)
+        else:
+            self._complete_scalar(r)
+
+    def _wait_for_operands(self, r: _Rec):
+        """The in-order pipe stalls until ``r``'s scalar sources (and the vtype, the
+        unpipelined divider) are ready."""
+        env = self.env
         ready = env.now
         for reg in r.xsrc:
             if reg and self.x_pend[reg] is not None:
@@ -374,31 +384,39 @@ class CoreSim:
             ready = max(ready, self.sdiv_free)
         if ready > env.now:
             yield env.timeout(ready - env.now)
-        # issue slots: issue_width per cycle, one vector instruction per cycle
+
+    def _take_issue_slot(self, r: _Rec):
+        """issue_width instructions per cycle, at most one of them a vector instruction."""
+        env = self.env
         if env.now >= self.cycle + 1:
-            self.cycle = math.floor(env.now)
-            self.slots = 0
-            self.vec_in_cycle = False
+            self._new_cycle()
         if self.slots >= self.cfg.scalar.issue_width or (r.vector and self.vec_in_cycle):
             yield env.timeout(self.cycle + 1 - env.now)
-            self.cycle = math.floor(env.now)
-            self.slots = 0
-            self.vec_in_cycle = False
+            self._new_cycle()
         self.slots += 1
-        if r.vector:
-            self.vec_in_cycle = True
-            events = []
-            for reg in r.xdst:
-                if reg:
-                    ev = self.x_pend[reg] = env.event()
-                    events.append((self.x_pend, self.x_ready, reg, ev))
-            for reg in r.fdst:
-                ev = self.f_pend[reg] = env.event()
-                events.append((self.f_pend, self.f_ready, reg, ev))
-            yield self.queue.put((r, tuple(self.trackers), events))
-            return
-        # scalar instruction: completes after its latency
-        now = env.now
+        self.vec_in_cycle = self.vec_in_cycle or r.vector
+
+    def _new_cycle(self) -> None:
+        self.cycle = math.floor(self.env.now)
+        self.slots = 0
+        self.vec_in_cycle = False
+
+    def _enqueue(self, r: _Rec):
+        """Into the vector command queue (stalls while it is full); scalar results of the
+        instruction become pending events the dispatcher fires."""
+        events = []
+        for reg in r.xdst:
+            if reg:
+                ev = self.x_pend[reg] = self.env.event()
+                events.append((self.x_pend, self.x_ready, reg, ev))
+        for reg in r.fdst:
+            ev = self.f_pend[reg] = self.env.event()
+            events.append((self.f_pend, self.f_ready, reg, ev))
+        yield self.queue.put((r, tuple(self.trackers), events))
+
+    def _complete_scalar(self, r: _Rec) -> None:
+        """A scalar instruction completes after its latency."""
+        now = self.env.now
         done = now + r.lat
         if r.mem:  # scalar accesses use the hierarchy's bandwidth too (not waited for)
             lf, bpc = self.channel_free, self.channel_bpc

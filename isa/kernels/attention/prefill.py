@@ -31,7 +31,7 @@ from isa.kernels.common import Kc
 from isa.program import Affine, F, Reg, V, X
 
 
-def prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,
+def prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,  # noqa: C901, PLR0915  (over the size ceiling: to split)
              causal: bool, q0: int = 0) -> None:
     """All queries, or with ``q0`` > 0 only queries q0.. (fewer than a block: the remainder
     of the tile path, with scratch buffers of its own)."""
