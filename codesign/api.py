@@ -15,21 +15,33 @@ from workloads.schema import Trace
 
 
 def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = None,
-          context: int | None = None, **options: Any) -> Trace:
+          context: int | None = None, cache: bool = True, **options: Any) -> Trace:
     """Extract the operator trace of a Qwen forward pass (shape-only; see ``workloads.extract``).
 
     ``model`` is a registered name (``codesign models``) or the path of a config.json.
     Prefill takes ``seq`` (default 2048); decode takes ``context`` (default 4096).
     Other options: ``routing`` ("balanced", "zipf:S[:SEED]"), ``weight_dtype``.
     A prompt or KV cache longer than the model's maximum context is refused.
+    Traces are cached on disk (:mod:`workloads.cache`: keyed by the model config, the
+    scenario, the options, the extraction code and the torch/transformers versions), so a
+    repeated request imports neither torch nor transformers; ``cache=False`` extracts anew.
     """
     if phase == "prefill":
         check_context(model, "seq", seq)
     else:
         check_context(model, "context", context)
+    from workloads import cache as trace_cache
+
+    k = trace_cache.key(model, phase, batch, seq, context, options)
+    if cache:
+        hit = trace_cache.get(k)
+        if hit is not None:
+            return hit
     from workloads.extract import trace as _trace  # imports torch: only when extracting
 
-    return _trace(model, phase=phase, batch=batch, seq=seq, context=context, **options)
+    tr = _trace(model, phase=phase, batch=batch, seq=seq, context=context, **options)
+    trace_cache.put(k, tr)
+    return tr
 
 
 def check_context(model: str, option: str, tokens: int | None) -> None:

@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "codesign.cli.sweep",
     "codesign.cli.validate",
     "codesign.cli.report",
+    "codesign.cli.cache",
 )
 
 
