@@ -264,3 +264,17 @@ def test_window_pairs_equal_the_mask_transformers_builds(monkeypatch) -> None:
     att = tr.ops[tr.ops.kind == "attention"]
     assert kept == [_pairs_by_mask(50, 50, 16)] * 3
     assert (att.flops == 4 * 4 * 16 * kept[0]).all()
+
+
+@pytest.mark.parametrize("name", ["llama-2-7b", "llama-2-70b", "llama-3.1-8b", "mistral-7b",
+                                  "mixtral-8x7b", "qwen3-0.6b", "qwen3.5-35b-a3b"])
+def test_decode_weight_bytes_follow_the_active_parameters(name: str) -> None:
+    """One token reads every weight it uses once: 2 bytes x (active params - embedding
+    table, + the lm_head when it is the tied table); norms are not GEMMs, hence 1%."""
+    cfg = load_config(name)
+    pc = param_counts(cfg)
+    o = trace(name, phase="decode", batch=1, context=8).ops
+    g = o[(o.kind == "gemm") & (o.weight_dtype != "")]
+    weights = ((g.bytes_read - g.G * g.M * g.K * 2) * g.repeat).sum()  # minus bf16 inputs
+    expected = 2 * (pc.active - pc.embedding + (pc.lm_head if cfg.tied else 0))
+    assert weights == pytest.approx(expected, rel=0.01)
