@@ -49,6 +49,8 @@ FAMILIES: dict[str, str] = {
 QK_NORM = frozenset({"qwen3_5_text", "qwen3_5_moe_text", "qwen3_next", "qwen3", "qwen3_moe"})
 # Text model types whose modeling code builds q/k/v/o without a bias whatever the config says.
 NO_ATTENTION_BIAS = frozenset({"mistral", "mixtral"})
+# Text model types whose every attention layer takes the config's sliding_window.
+WINDOWED_TYPES = frozenset({"mistral", "mixtral"})
 # Mixtral names its expert count num_local_experts and sizes each expert by
 # intermediate_size; the Qwen MoE families use num_experts and moe_intermediate_size.
 _EXPERT_COUNT_KEYS = ("num_experts", "num_local_experts")
@@ -118,9 +120,12 @@ class ModelConfig:
     def sliding_window(self) -> int:
         """Keys a query attends to in a sliding-window layer (itself included); 0 = none.
 
-        Mistral's attention passes ``config.sliding_window`` to the attention function; the
-        other families here attend to the whole context."""
-        return int(self.fields.get("sliding_window") or 0) if self.model_type == "mistral" else 0
+        Mistral's and Mixtral's attention pass ``config.sliding_window`` to the attention
+        function (Mistral-7B-v0.1: 4096; Mixtral-8x7B: none); the other families here
+        attend to the whole context unless their config lists ``layer_types``."""
+        if self.model_type not in WINDOWED_TYPES:
+            return 0
+        return int(self.fields.get("sliding_window") or 0)
 
     @property
     def tied(self) -> bool:

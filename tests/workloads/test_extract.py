@@ -278,3 +278,17 @@ def test_decode_weight_bytes_follow_the_active_parameters(name: str) -> None:
     weights = ((g.bytes_read - g.G * g.M * g.K * 2) * g.repeat).sum()  # minus bf16 inputs
     expected = 2 * (pc.active - pc.embedding + (pc.lm_head if cfg.tied else 0))
     assert weights == pytest.approx(expected, rel=0.01)
+
+
+def test_a_mixtral_config_with_a_window_traces_sliding_layers(tmp_path) -> None:
+    """Mixtral's modeling code passes its config's sliding_window too (8x7B has none)."""
+    import json
+
+    fields = {**load_config(TINY_MIXTRAL).hf_dict(), "sliding_window": 16}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(fields))
+    o = trace(str(path), phase="prefill", seq=40).ops
+    att = o[o.kind == "attention"]
+    assert att[["layer_type", "Sq", "Skv", "window"]].values.tolist() == [
+        ["sliding_attention", 40, 40, 16]]
+    assert att.flops.iloc[0] == 4 * 4 * 16 * _pairs_by_mask(40, 40, 16)

@@ -88,6 +88,15 @@ def test_families_windows_and_layer_types() -> None:
     assert load_config("llama-2-70b").kv_heads == 8 and load_config("llama-2-13b").kv_heads == 40
 
 
+def test_a_windowed_mixtral_config_by_path_has_sliding_layers(tmp_path) -> None:
+    fields = {**load_config("mixtral-8x7b").hf_dict(), "sliding_window": 4096}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(fields))
+    cfg = load_config(path)
+    assert (cfg.sliding_window, set(cfg.layer_types)) == (4096, {"sliding_attention"})
+    assert param_counts(cfg).total == param_counts(load_config("mixtral-8x7b")).total
+
+
 @pytest.mark.parametrize("name", OTHER_NAMES)
 def test_every_other_config_names_its_published_source(name: str) -> None:
     cfg = load_config(name)
