@@ -20,15 +20,27 @@ ROUTER_FLOPS_PER_ELEMENT = 6  # softmax (5) + top-k compare (1); renormalising k
 ROPE_FLOPS_PER_ROTATED_ELEMENT = 3  # x*cos + rotate_half(x)*sin: 2 multiplies and an add
 
 
-def causal_pairs(sq: int, skv: int) -> int:
+def causal_pairs(sq: int, skv: int, window: int = 0) -> int:
     """Query-key pairs a causal mask keeps: query i (of sq, the last sq of skv positions)
-    sees the skv - sq cached positions and the new ones up to itself."""
-    return sq * (skv - sq) + sq * (sq + 1) // 2
+    sees the skv - sq cached positions and the new ones up to itself; with a sliding
+    ``window`` > 0, only itself and the window - 1 positions before it."""
+    if window <= 0:
+        return sq * (skv - sq) + sq * (sq + 1) // 2
+
+    def seen_by_first(n: int) -> int:  # the queries at positions 0..n-1 see min(p+1, w) each
+        w = min(n, window)
+        return w * (w + 1) // 2 + (n - w) * window
+
+    return seen_by_first(skv) - seen_by_first(skv - sq)
 
 
-def attention_flops(b: int, hq: int, sq: int, skv: int, d: int, causal: bool) -> int:
-    """QK^T and PV: 2 matmuls of 2·D FLOPs per kept query-key pair and head."""
-    pairs = causal_pairs(sq, skv) if causal else sq * skv
+def attention_flops(b: int, hq: int, sq: int, skv: int, d: int, causal: bool,
+                    window: int = 0) -> int:
+    """QK^T and PV: 2 matmuls of 2·D FLOPs per kept query-key pair and head. A sliding
+    ``window`` is causal by definition (``causal`` False with a window is refused)."""
+    if window > 0 and not causal:
+        raise ValueError("a sliding window is causal; got causal=False with a window")
+    pairs = causal_pairs(sq, skv, window) if causal else sq * skv
     return 4 * b * hq * d * pairs
 
 

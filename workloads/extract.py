@@ -2,8 +2,9 @@
 
 How it works (see shared/DESIGN.md, The trace, and shared/reference/qwen.md §5):
 
-1. The text model (``Qwen3_5ForCausalLM``, ``Qwen3MoeForCausalLM``, ...) is built from its
-   config inside ``FakeTensorMode`` with bf16 as the default dtype: no weights, no memory.
+1. The text model (``Qwen3_5ForCausalLM``, ``LlamaForCausalLM``, ``MixtralForCausalLM``,
+   ...) is built from its config inside ``FakeTensorMode`` with bf16 as the default dtype:
+   no weights, no memory.
 2. The forward pass runs under a recording ``TorchDispatchMode``. Module hooks keep the
    module path of every aten op (and so its decoder layer).
 3. *Semantic regions* become one row each and hide the aten ops inside them:
@@ -99,6 +100,9 @@ _CLASSES: dict[str, tuple[str, str]] = {
     "eq": ("elementwise", "sub"), "ne": ("elementwise", "sub"), "lt": ("elementwise", "sub"),
     "gt": ("elementwise", "sub"), "le": ("elementwise", "sub"), "ge": ("elementwise", "sub"),
     "logical_not": ("elementwise", "sub"), "bitwise_not": ("elementwise", "sub"),
+    # boolean mask algebra (the sliding-window mask): and is a product, or a maximum
+    "bitwise_and": ("elementwise", "mul"), "logical_and": ("elementwise", "mul"),
+    "bitwise_or": ("elementwise", "maximum"), "logical_or": ("elementwise", "maximum"),
     "exp2": ("elementwise", "exp"), "square": ("elementwise", "mul"),
     "silu": ("activation", "silu"), "sigmoid": ("activation", "sigmoid"),
     "softplus": ("activation", "softplus"), "gelu": ("activation", "gelu"),
@@ -457,9 +461,12 @@ def _wrap_attention(em: _Emitter, orig: Callable[..., Any]) -> Callable[..., Any
             b, hq, sq, d = (int(s) for s in query.shape)
             hkv, skv = int(key.shape[1]), int(key.shape[2])
             causal = bool(getattr(module, "is_causal", True))
+            # Mistral passes its config's sliding_window to the attention function; the
+            # mask (built by transformers' masking_utils) keeps that many keys per query.
+            window = int(kwargs.get("sliding_window") or 0)
             em.add(kind="attention", op="sdpa", name="attention", dtype=_dt(query),
-                   B=b, Hq=hq, Hkv=hkv, Sq=sq, Skv=skv, D=d, causal=causal,
-                   flops=costs.attention_flops(b, hq, sq, skv, d, causal),
+                   B=b, Hq=hq, Hkv=hkv, Sq=sq, Skv=skv, D=d, causal=causal, window=window,
+                   flops=costs.attention_flops(b, hq, sq, skv, d, causal, window),
                    bytes_read=_nbytes(query) + _nbytes(key) + _nbytes(value),
                    bytes_written=_nbytes(query))
         with em.hidden():

@@ -1,4 +1,7 @@
-"""The Qwen model registry: named configs (files in ``workloads/configs/``) or any config.json.
+"""The model registry: named configs (files in ``workloads/configs/``) or any config.json.
+
+Families: Qwen3.5, Qwen3, Qwen3-Next and Qwen2 (qwen.md), and beside Qwen the Llama,
+Mistral and Mixtral families (issue #13), each traced from its own transformers classes.
 
 A config file is a Hugging Face text config (``config.json``) plus an optional
 ``_codesign`` table with the source of its numbers. Full multimodal configs (with a
@@ -6,7 +9,8 @@ A config file is a Hugging Face text config (``config.json``) plus an optional
 
 Parameter counts here are analytic (from the config alone, no torch), so that
 ``codesign models`` is instant; tests check them against the instantiated transformers
-modules and against the reference counts in shared/reference/qwen.md.
+modules and against the reference counts in shared/reference/qwen.md and the published
+sizes named in each config's ``_codesign`` table.
 """
 
 from __future__ import annotations
@@ -31,14 +35,32 @@ MODEL_TYPES: dict[str, str] = {
     "qwen3": "qwen3",
     "qwen3_moe": "qwen3_moe",
     "qwen2": "qwen2",
+    "llama": "llama",
+    "mistral": "mistral",
+    "mixtral": "mixtral",
 }
+# Text model_type -> the architecture family ``codesign models`` shows.
+FAMILIES: dict[str, str] = {
+    "qwen3_5_text": "Qwen3.5", "qwen3_5_moe_text": "Qwen3.5", "qwen3_next": "Qwen3-Next",
+    "qwen3": "Qwen3", "qwen3_moe": "Qwen3", "qwen2": "Qwen2", "llama": "Llama",
+    "mistral": "Mistral", "mixtral": "Mixtral",
+}
+# Text model types whose attention normalises q and k per head (RMSNorm over head_dim).
+QK_NORM = frozenset({"qwen3_5_text", "qwen3_5_moe_text", "qwen3_next", "qwen3", "qwen3_moe"})
+# Text model types whose modeling code builds q/k/v/o without a bias whatever the config says.
+NO_ATTENTION_BIAS = frozenset({"mistral", "mixtral"})
+# Text model types whose every attention layer takes the config's sliding_window.
+WINDOWED_TYPES = frozenset({"mistral", "mixtral"})
+# Mixtral names its expert count num_local_experts and sizes each expert by
+# intermediate_size; the Qwen MoE families use num_experts and moe_intermediate_size.
+_EXPERT_COUNT_KEYS = ("num_experts", "num_local_experts")
 # Text model types whose RMSNorm applies the weight as (1 + w) (zero-centred), qwen.md §1.1.
 ZERO_CENTRED_NORM = frozenset({"qwen3_5_text", "qwen3_5_moe_text", "qwen3_next"})
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """A Qwen text config: its name, transformers model_type and the raw fields."""
+    """A text config: its name, transformers model_type and the raw fields."""
 
     name: str
     model_type: str  # text model_type, a value of MODEL_TYPES
@@ -75,8 +97,35 @@ class ModelConfig:
         return int(hd) if hd else self.hidden // self.heads
 
     @property
+    def family(self) -> str:
+        return FAMILIES[self.model_type]
+
+    @property
+    def num_experts(self) -> int:
+        """Routed experts per MoE layer (0 for a dense model)."""
+        return next((int(self.fields[k]) for k in _EXPERT_COUNT_KEYS if self.fields.get(k)), 0)
+
+    @property
     def is_moe(self) -> bool:
-        return "num_experts" in self.fields and int(self.fields["num_experts"]) > 0
+        return self.num_experts > 0
+
+    @property
+    def expert_intermediate(self) -> int:
+        """The intermediate size of one routed expert."""
+        if self.model_type == "mixtral":
+            return int(self.fields["intermediate_size"])
+        return int(self.fields["moe_intermediate_size"])
+
+    @property
+    def sliding_window(self) -> int:
+        """Keys a query attends to in a sliding-window layer (itself included); 0 = none.
+
+        Mistral's and Mixtral's attention pass ``config.sliding_window`` to the attention
+        function (Mistral-7B-v0.1: 4096; Mixtral-8x7B: none); the other families here
+        attend to the whole context unless their config lists ``layer_types``."""
+        if self.model_type not in WINDOWED_TYPES:
+            return 0
+        return int(self.fields.get("sliding_window") or 0)
 
     @property
     def tied(self) -> bool:
@@ -91,6 +140,8 @@ class ModelConfig:
             interval = int(self.fields.get("full_attention_interval", 4))
             return ["linear_attention" if (i + 1) % interval else "full_attention"
                     for i in range(self.layers)]
+        if self.sliding_window:  # transformers' name for a layer with a sliding window
+            return ["sliding_attention"] * self.layers
         return ["full_attention"] * self.layers
 
     def hf_dict(self) -> dict[str, Any]:
@@ -102,17 +153,24 @@ def _config_dir() -> Any:
     return resources.files("workloads") / "configs"
 
 
+_SIZE = re.compile(r"(?:(\d+)x)?(\d+(?:\.\d+)?)b")  # 7b, 0.8b, 8x7b
+
+
 @cache
 def model_names() -> tuple[str, ...]:
     """Registered model names, in a stable order (family, then size)."""
     names = [p.name[: -len(".json")] for p in _config_dir().iterdir()
              if p.name.endswith(".json")]
-    order = {"qwen3.5": 0, "qwen3": 1, "qwen3-next": 2, "qwen2.5": 3}
+    order = ("qwen3.5", "qwen3", "qwen3-next", "qwen2.5", "llama-2", "llama-3.1", "mistral",
+             "mixtral")
 
     def key(n: str) -> tuple[int, float, str]:
-        fam = "qwen3-next" if n.startswith("qwen3-next") else n.split("-", maxsplit=1)[0]
-        sizes = [float(p[:-1]) for p in n.split("-")[1:] if re.fullmatch(r"\d+(\.\d+)?b", p)]
-        return (order.get(fam, 9), sizes[0] if sizes else 0.0, n)
+        parts = n.split("-")
+        at = next((i for i, p in enumerate(parts) if _SIZE.fullmatch(p)), len(parts))
+        fam = "-".join(parts[:at])
+        m = _SIZE.fullmatch(parts[at]) if at < len(parts) else None
+        size = float(m.group(2)) * int(m.group(1) or 1) if m else 0.0
+        return (order.index(fam) if fam in order else len(order), size, n)
 
     return tuple(sorted(names, key=key))
 
@@ -128,10 +186,13 @@ def _parse(name: str, raw: Any, origin: str) -> ModelConfig:
             f"{origin}: unsupported model_type {mt!r}; valid: {', '.join(MODEL_TYPES)}"
         )
     required = ["hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"]
-    if MODEL_TYPES[mt] in ("qwen3_5_text", "qwen3", "qwen2", "qwen3_next"):
+    if MODEL_TYPES[mt] in ("qwen3_5_text", "qwen3", "qwen2", "qwen3_next", "llama", "mistral",
+                           "mixtral"):
         required.append("intermediate_size")
     if MODEL_TYPES[mt] in ("qwen3_5_moe_text", "qwen3_moe", "qwen3_next"):
         required += ["num_experts", "num_experts_per_tok", "moe_intermediate_size"]
+    if MODEL_TYPES[mt] == "mixtral":
+        required += ["num_local_experts", "num_experts_per_tok"]
     missing = [k for k in required if k not in raw]
     if missing:
         raise WorkloadError(f"{origin}: config lacks required fields: {', '.join(missing)}")
@@ -183,9 +244,11 @@ def _attention_params(c: ModelConfig) -> int:
     gated = c.model_type in ("qwen3_5_text", "qwen3_5_moe_text", "qwen3_next")
     q_out = nh * hd * (2 if gated else 1)  # q_proj also emits the output gate (qwen.md §1.1)
     p = h * q_out + 2 * h * nkv * hd + nh * hd * h
-    if c.model_type == "qwen2" or c.get("attention_bias", False):
-        p += q_out + 2 * nkv * hd  # q/k/v biases (qwen2 always has them)
-    if c.model_type != "qwen2":
+    if c.model_type == "qwen2":
+        p += q_out + 2 * nkv * hd  # qwen2 always has q/k/v biases, never an o_proj bias
+    elif c.get("attention_bias", False) and c.model_type not in NO_ATTENTION_BIAS:
+        p += q_out + 2 * nkv * hd + h  # q/k/v/o biases
+    if c.model_type in QK_NORM:
         p += 2 * hd  # q_norm, k_norm
     return p
 
@@ -208,10 +271,10 @@ def _mlp_params(c: ModelConfig, layer: int) -> tuple[int, int]:
         (layer + 1) % int(c.get("decoder_sparse_step", 1) or 1) == 0
     )
     if not sparse:
-        p = 3 * h * int(c.get("intermediate_size"))
+        im = int(c.get("intermediate_size"))
+        p = 3 * h * im + ((2 * im + h) if c.get("mlp_bias", False) else 0)  # Llama's mlp_bias
         return p, p
-    e, k, im = int(c.get("num_experts")), int(c.get("num_experts_per_tok")), int(
-        c.get("moe_intermediate_size"))
+    e, k, im = c.num_experts, int(c.get("num_experts_per_tok")), c.expert_intermediate
     router = e * h
     expert = 3 * h * im
     shared_i = int(c.get("shared_expert_intermediate_size", 0) or 0)

@@ -10,7 +10,7 @@ Columns (every row has all of them; shape fields that do not apply to a kind are
 op_id          position of the op in the (collapsed) trace, 0..n-1
 layer          first decoder-layer index the row belongs to; -1 for model-level ops
 layers         the decoder-layer indices this row stands for, as "0,1,2" ("" for model ops)
-layer_type     "full_attention", "linear_attention" or "model"
+layer_type     "full_attention", "sliding_attention", "linear_attention" or "model"
 module         module path of the first layer's instance, e.g. "model.layers.3.self_attn.q_proj"
 kind           one of ``KINDS``
 op             the function within the kind (see ``OPS``), e.g. "rmsnorm", "swiglu", "mul"
@@ -28,8 +28,12 @@ Shape fields by kind:
 - ``gemm``: ``G`` independent GEMMs of ``C[M,N] = A[M,K] @ B[K,N]`` (``G`` > 1 for the
   experts of a grouped MoE GEMM that received the same token count, or a batched matmul).
   ``weight_dtype`` set: ``B`` is a weight; otherwise both operands are activations.
-- ``attention``: ``B, Hq, Hkv, Sq, Skv, D, causal``. Sq new queries attend to Skv keys
-  (Skv includes the Sq new tokens); GQA when Hkv < Hq.
+- ``attention``: ``B, Hq, Hkv, Sq, Skv, D, causal, window``. Sq new queries attend to Skv
+  keys (Skv includes the Sq new tokens); GQA when Hkv < Hq. ``window`` > 0 is a causal
+  sliding window (Mistral): a query attends to itself and the ``window`` - 1 keys before
+  it, no further back; 0 is no window. A decode step's Skv is already what the sliding
+  KV cache holds (at most ``window``); a prefill longer than the window keeps Skv = Sq
+  and the window masks the rest.
 - ``linear_attention`` (Gated DeltaNet): ``B`` sequences, ``Hq`` heads (the value heads
   the kernel runs, after the key heads are repeated to match), ``Sq`` new tokens,
   ``Skv`` tokens already absorbed in the recurrent state, ``D`` key dim, ``Dv`` value dim,
@@ -59,7 +63,10 @@ import pyarrow.parquet as pq
 
 from workloads.errors import WorkloadError
 
-SCHEMA_VERSION = 1
+# 2: the ``window`` shape field (sliding-window attention). A version-1 trace reads as
+# version 2 with window 0: version 1 had no windowed attention.
+SCHEMA_VERSION = 2
+_UPGRADES: dict[int, dict[str, Any]] = {1: {"window": 0}}  # version -> columns it lacked
 
 _LAYER_INDEX = re.compile(r"(?<=layers\.)\d+(?=\.|$)")  # the 3 of "model.layers.3.mlp"
 
@@ -101,12 +108,13 @@ OPS: dict[str, tuple[str, ...]] = {
 
 SHAPE_FIELDS: tuple[str, ...] = (
     "M", "N", "K", "G", "B", "Hq", "Hkv", "Sq", "Skv", "D", "Dv", "chunk", "W", "topk",
+    "window",
 )
 
 # Which shape fields each kind uses (the others are 0).
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "gemm": ("M", "N", "K", "G"),
-    "attention": ("B", "Hq", "Hkv", "Sq", "Skv", "D"),
+    "attention": ("B", "Hq", "Hkv", "Sq", "Skv", "D", "window"),
     "linear_attention": ("B", "Hq", "Sq", "Skv", "D", "Dv", "chunk"),
     "conv1d": ("B", "N", "Sq", "W"),
     "router": ("M", "N", "topk"),
@@ -316,12 +324,16 @@ class Trace:
             )
         meta = json.loads(raw)
         version = meta.get("schema_version")
-        if version != SCHEMA_VERSION:
+        ops = table.to_pandas()
+        if version in _UPGRADES:
+            ops = ops.assign(**_UPGRADES[version])
+            meta = {**meta, "schema_version": SCHEMA_VERSION}
+        elif version != SCHEMA_VERSION:
             raise WorkloadError(
                 f"{str(path)!r} has trace schema version {version}; this codesign reads "
                 f"version {SCHEMA_VERSION}: extract the trace again with `codesign trace`"
             )
-        return cls(table.to_pandas(), meta)
+        return cls(ops, meta)
 
     # ---- display ---------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

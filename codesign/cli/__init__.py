@@ -45,7 +45,8 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="codesign",
-        description="Time Qwen models on RISC-V vector cores (RVV, RVV+Xattn) and GPUs.",
+        description="Time Qwen, Llama, Mistral and Mixtral models on RISC-V vector cores "
+                    "(RVV, RVV+Xattn) and GPUs.",
         epilog="example:\n  codesign run qwen3.5-9b --phase prefill --seq 2048 --target c950-like "
                "--target c950-like+xattn --target h100-sxm -o out/results.parquet\n"
                "  codesign report out/results.*.parquet --baseline c950-like "

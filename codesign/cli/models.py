@@ -1,4 +1,5 @@
-"""``codesign models``: the registered Qwen models with their parameter counts."""
+"""``codesign models``: the registered models with their family, parameter counts and the
+source of their config."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from workloads.registry import load_config, model_names, param_counts
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "models", help="list the registered Qwen models",
-        description="List the registered Qwen models: total and active parameters and "
-                    "decoder layers by type. Any other Qwen config.json can be passed by "
-                    "path wherever a model name is taken.",
+        "models", help="list the registered models",
+        description="List the registered models (Qwen3.5, Qwen3, Qwen3-Next, Qwen2, Llama, "
+                    "Mistral, Mixtral): family, total and active parameters, decoder "
+                    "layers by type, and where the config's numbers come from. Any other "
+                    "config.json of a supported model_type can be passed by path wherever "
+                    "a model name is taken.",
         epilog="example: codesign models --format json",
     )
     add_format_option(p)
@@ -27,13 +30,16 @@ def rows() -> list[dict]:
         pc = param_counts(cfg)
         out.append({
             "model": name,
+            "family": cfg.family,
             "type": cfg.model_type,
             "total_params_b": round(pc.total / 1e9, 3),
             "active_params_b": round(pc.active / 1e9, 3),
             "layers": cfg.layers,
             "full_attention": pc.layers_by_type.get("full_attention", 0),
+            "sliding_attention": pc.layers_by_type.get("sliding_attention", 0),
             "linear_attention": pc.layers_by_type.get("linear_attention", 0),
             "moe": "yes" if cfg.is_moe else "no",
+            "source": cfg.source,
         })
     return out
 

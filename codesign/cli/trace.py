@@ -1,4 +1,4 @@
-"""``codesign trace``: extract a Qwen forward pass as semantic ops."""
+"""``codesign trace``: extract a model's forward pass as semantic ops."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def scenario_kwargs(args: argparse.Namespace) -> dict:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "trace", help="extract the operator trace of a Qwen forward pass",
+        "trace", help="extract the operator trace of a forward pass",
         description="Run the transformers modeling code of MODEL shape-only (fake tensors, "
                     "no weights) and print its semantic ops by kind, GFLOP and GB moved.",
         epilog="examples:\n"

@@ -156,24 +156,32 @@ def _score_seconds(cfg: GPUConfig, impl: AttentionImpl, D: int, Dv: int,
     return t_mma + t_softmax - impl.softmax_overlap * min(t_mma, t_softmax)
 
 
-def _kv_iterations(Sq: int, Skv: int, bm: int, bn: int, causal: bool) -> np.ndarray:
-    """Main-loop iterations of each query tile (causal tiles stop at the diagonal)."""
+def _kv_iterations(Sq: int, Skv: int, bm: int, bn: int, causal: bool,
+                   window: int = 0) -> np.ndarray:
+    """Main-loop iterations of each query tile (causal tiles stop at the diagonal; with a
+    sliding ``window`` they also start at the first KV tile the tile's first query sees,
+    as FlashAttention-2's ``window_size`` does)."""
     n_q = math.ceil(Sq / bm)
     if not causal:
         return np.full(n_q, math.ceil(Skv / bn), dtype=np.int64)
-    ends = np.minimum((np.arange(n_q, dtype=np.int64) + 1) * bm, Sq) + (Skv - Sq)
-    return np.maximum(1, -(-np.maximum(ends, 1) // bn))
+    q0 = np.arange(n_q, dtype=np.int64) * bm  # each tile's first query
+    ends = np.minimum(q0 + bm, Sq) + (Skv - Sq)
+    last = -(-np.maximum(ends, 1) // bn)
+    first = np.maximum(q0 + (Skv - Sq) - window + 1, 0) // bn if window > 0 else 0
+    return np.maximum(1, last - first)
 
 
 def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int, D: int,
                     causal: bool, dtype: str = "bf16", impl_name: str | None = None,
-                    min_flops: float = 0.0, min_bytes: float = 0.0) -> list[Kernel]:
+                    min_flops: float = 0.0, min_bytes: float = 0.0,
+                    window: int = 0) -> list[Kernel]:
     """FlashAttention-style fused prefill: one CTA per (batch, head, query tile) streams
-    K/V tiles; S never leaves the SM. Dv = D (the trace carries one head dim)."""
+    K/V tiles; S never leaves the SM. Dv = D (the trace carries one head dim). A sliding
+    ``window`` (> 0) skips the KV tiles before it."""
     impl = cfg.attention.impl(impl_name)
     e = _elem(dtype)
     Hkv = max(Hkv, 1)
-    iters = _kv_iterations(Sq, Skv, impl.block_m, impl.block_n, causal)
+    iters = _kv_iterations(Sq, Skv, impl.block_m, impl.block_n, causal, window)
     ctas = B * Hq * len(iters)
     t_iter = impl.block_m * impl.block_n * _score_seconds(cfg, impl, D, D, dtype)
     total_iters = float(iters.sum()) * B * Hq

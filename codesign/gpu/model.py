@@ -43,7 +43,8 @@ def op_kernels(cfg: GPUConfig, row: dict[str, Any]) -> list[K.Kernel]:
             return K.decode_attention(cfg, B, Hq, Hkv, Sq, Skv, D, dtype, impl,
                                       min_flops=flops, min_bytes=nbytes)
         return K.flash_attention(cfg, B, Hq, Hkv, Sq, Skv, D, bool(row["causal"]), dtype,
-                                 impl, min_flops=flops, min_bytes=nbytes)
+                                 impl, min_flops=flops, min_bytes=nbytes,
+                                 window=int(row["window"]))
     if kind == "linear_attention":
         if int(row["chunk"]) > 0:
             return K.chunked_delta_rule(cfg, B, Hq, Sq, D, Dv or D, int(row["chunk"]), dtype,

@@ -150,3 +150,25 @@ def test_vfwmmacc_prefill_is_exactly_causal_and_compact():
     nb = 2048 // 16  # 16x16 blocks; S: 4 tiles x 16 D steps, PV: 2 tiles x 32 O tiles
     assert c["vfwmmacc.vv"] == 16 * (nb * (nb + 1) // 2) * (4 * 16 + 2 * 32)
     assert p.static_size() < 2000
+
+
+def test_a_sliding_window_that_masks_keys_has_no_kernel_yet():
+    """Mistral's window (issue #13): a prefill longer than the window would be timed as full
+    causal attention, so it is refused (replay then times it at its roofline, unmodelled)."""
+    import pytest
+
+    from isa.errors import IsaError
+    row = {"kind": "attention", "B": 1, "Hq": 2, "Hkv": 1, "Sq": 40, "Skv": 40, "D": 8,
+           "causal": True, "window": 16}
+    with pytest.raises(IsaError, match=r"sliding-window attention \(window 16 < Skv 40\)"):
+        lower(row, "rvv", Core(vlen=256))
+
+
+def test_a_window_covering_every_key_is_plain_causal_attention(matches_reference):
+    """A decode step past the window attends to Skv = window keys: nothing is masked."""
+    row = {"kind": "attention", "B": 1, "Hq": 4, "Hkv": 2, "Sq": 1, "Skv": 16, "D": 8,
+           "causal": True}
+    windowed = {**row, "window": 16}
+    matches_reference(windowed, "rvv+xattn", 256, "bf16")
+    core = Core(vlen=256)
+    assert lower(windowed, "rvv", core).signature() == lower(row, "rvv", core).signature()

@@ -15,10 +15,20 @@ from workloads.schema import Trace
 def test_models_lists_every_model_with_parameters(capsys) -> None:
     assert main(["models", "--format", "json"]) == 0
     rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
-    assert len(rows) == 19
+    assert len(rows) == 26
     r = rows["qwen3.5-397b-a17b"]
     assert (r["total_params_b"], r["active_params_b"]) == (396.346, 17.349)
     assert (r["full_attention"], r["linear_attention"], r["moe"]) == (15, 45, "yes")
+    assert (r["family"], r["source"]) == (
+        "Qwen3.5", "shared/reference/qwen.md \u00a71.3 (MoE Qwen3.5 table); shared expert 1024 "
+        "per the conflict note")
+    m = rows["mixtral-8x7b"]
+    assert (m["family"], m["type"], m["total_params_b"], m["active_params_b"], m["moe"]) == (
+        "Mixtral", "mixtral", 46.703, 12.88, "yes")
+    assert m["source"] == "mistralai/Mixtral-8x7B-v0.1 config.json (Hugging Face Hub)"
+    s = rows["mistral-7b"]
+    assert (s["family"], s["sliding_attention"], s["full_attention"]) == ("Mistral", 32, 0)
+    assert {rows[n]["family"] for n in rows if n.startswith("llama")} == {"Llama"}
 
 
 def test_trace_prints_ops_by_kind_and_saves(tmp_path, capsys) -> None:
@@ -112,7 +122,7 @@ def _foreign(tmp_path):
 @pytest.mark.parametrize(("make", "message"), [
     (_corrupted, "is not a readable Parquet trace"),
     (_foreign, "is a Parquet file but not a codesign trace"),
-    (_schema_mismatch, "has trace schema version 999; this codesign reads version 1"),
+    (_schema_mismatch, "has trace schema version 999; this codesign reads version 2"),
 ])
 def test_bad_trace_files_given_to_run_are_one_line_exit_2(tmp_path, capsys, make,
                                                           message) -> None:

@@ -13,6 +13,9 @@ from workloads.registry import load_config, model_names, param_counts
 DATA = Path(__file__).resolve().parents[1] / "data"
 TINY_DENSE = str(DATA / "tiny-qwen3.5.json")
 TINY_MOE = str(DATA / "tiny-qwen3.5-moe.json")
+TINY_LLAMA = str(DATA / "tiny-llama.json")
+TINY_MISTRAL = str(DATA / "tiny-mistral.json")  # sliding window 16
+TINY_MIXTRAL = str(DATA / "tiny-mixtral.json")
 
 SEQ, CONTEXT, BATCH = 24, 40, 2
 
@@ -121,15 +124,16 @@ def test_zipf_routing_is_skewed_seeded_and_keeps_total_expert_work() -> None:
     assert z1[z1.name == e].M.max() > 4 * bal[bal.name == e].M.max()
 
 
-@pytest.mark.parametrize("cfg", [TINY_DENSE, TINY_MOE])
-@pytest.mark.parametrize(("phase", "kw"), [("prefill", {"seq": 70}), ("decode", {"context": 9})])
+@pytest.mark.parametrize("cfg", [TINY_DENSE, TINY_MOE, TINY_LLAMA, TINY_MISTRAL, TINY_MIXTRAL])
+@pytest.mark.parametrize(("phase", "kw"), [("prefill", {"seq": 70}), ("decode", {"context": 9}),
+                                           ("decode", {"context": 40})])
 def test_shape_only_trace_equals_a_real_tensor_run(cfg: str, phase: str, kw: dict) -> None:
     """Real CPU tensors and random weights give the same ops and shapes, routing aside."""
     fake = trace(cfg, phase=phase, batch=2, collapse=False, **kw).ops
     real = trace(cfg, phase=phase, batch=2, collapse=False, fake=False, **kw).ops
     experts = ("experts.gate_up_proj", "experts.down_proj")
     key = ["module", "kind", "op", "name", "dtype", "M", "N", "K", "G", "B", "Hq", "Hkv",
-           "Sq", "Skv", "D", "Dv", "chunk", "W", "topk", "flops", "bytes_read",
+           "Sq", "Skv", "D", "Dv", "chunk", "W", "topk", "window", "flops", "bytes_read",
            "bytes_written"]
     a = fake[~fake.name.isin(experts)][key].reset_index(drop=True)
     b = real[~real.name.isin(experts)][key].reset_index(drop=True)
@@ -175,3 +179,116 @@ def test_in_place_copies_read_only_their_source(trace_35b_decode) -> None:
     assert len(copies) > 0
     same = copies[copies.bytes_read == copies.bytes_written]
     assert len(same) == len(copies)
+
+
+# ---- the families beside Qwen (issue #13) ---------------------------------------------
+def test_llama_and_mixtral_layers_are_what_their_modeling_code_builds() -> None:
+    """No QKV bias and no q/k norm (Llama, unlike qwen2/qwen3); Mixtral's MoE goes through
+    the router + grouped-expert path with its 8 experts and top-2."""
+    llama = trace("llama-3.1-8b", phase="decode", context=16).ops
+    body = llama[llama.layer == 0]
+    gemms = body[body.kind == "gemm"]
+    assert gemms[["name", "N", "K"]].values.tolist() == [
+        ["q_proj", 4096, 4096], ["k_proj", 1024, 4096], ["v_proj", 1024, 4096],
+        ["o_proj", 4096, 4096], ["gate_proj", 14336, 4096], ["up_proj", 14336, 4096],
+        ["down_proj", 4096, 14336]]
+    assert (gemms.flops == 2 * gemms.N * gemms.K).all()  # no bias adds
+    assert set(body[body.kind == "norm"].name) == {"input_layernorm",
+                                                    "post_attention_layernorm"}
+    mix = trace("mixtral-8x7b", phase="decode", batch=2, context=16).ops
+    layer0 = mix[mix.layer == 0]
+    router = layer0[layer0.kind == "router"].iloc[0]
+    assert (router.M, router.N, router.topk) == (2, 8, 2)
+    gate_up = layer0[layer0.name == "experts.gate_up_proj"]
+    # balanced routing of 2 tokens x top-2 over 8 experts: 4 experts get one token each
+    assert gate_up[["M", "N", "K", "G"]].values.tolist() == [[1, 2 * 14336, 4096, 4]]
+
+
+def _pairs_by_mask(sq: int, skv: int, window: int) -> int:
+    """Kept (query, key) pairs counted on an explicit boolean mask."""
+    import numpy as np
+
+    q = np.arange(skv - sq, skv)[:, None]
+    k = np.arange(skv)[None, :]
+    keep = k <= q
+    if window:
+        keep &= k > q - window
+    return int(keep.sum())
+
+
+def test_sliding_window_prefill_counts_only_the_keys_in_the_window() -> None:
+    tr = trace(TINY_MISTRAL, phase="prefill", batch=2, seq=70)
+    att = tr.ops[tr.ops.kind == "attention"]
+    assert set(att.layer_type) == {"sliding_attention"}
+    r = att.iloc[0]
+    assert (r.Sq, r.Skv, r.window, r.Hq, r.D) == (70, 70, 16, 4, 16)
+    assert r.flops == 4 * 2 * 4 * 16 * _pairs_by_mask(70, 70, 16)
+    assert r.flops < 4 * 2 * 4 * 16 * _pairs_by_mask(70, 70, 0)
+
+
+def test_sliding_window_decode_reads_a_window_of_kv_cache() -> None:
+    """Past the window the sliding cache holds window - 1 tokens: the step attends to 16
+    keys and reads 16 rows of K and V, however long the context."""
+    for context in (40, 400):
+        att = trace(TINY_MISTRAL, phase="decode", batch=2, context=context).ops
+        r = att[att.kind == "attention"].iloc[0]
+        assert (r.Sq, r.Skv, r.window) == (1, 16, 16)
+        assert r.flops == 4 * 2 * 4 * 16 * 16
+        q_bytes, kv_bytes = 2 * 4 * 1 * 16 * 2, 2 * (2 * 2 * 16 * 16 * 2)  # bf16
+        assert r.bytes_read == q_bytes + kv_bytes
+    short = trace(TINY_MISTRAL, phase="decode", batch=2, context=9).ops
+    assert short[short.kind == "attention"].iloc[0].Skv == 10  # inside the window: all of it
+
+
+def test_mistral_7b_decode_beyond_its_4096_window() -> None:
+    o = trace("mistral-7b", phase="decode", context=5000).ops
+    r = o[o.kind == "attention"].iloc[0]
+    assert (r.Sq, r.Skv, r.window, r["repeat"]) == (1, 4096, 4096, 32)
+    assert r.bytes_read == 32 * 128 * 2 + 2 * 8 * 4096 * 128 * 2
+
+
+def test_window_pairs_equal_the_mask_transformers_builds(monkeypatch) -> None:
+    """The trace's windowed FLOPs count exactly the pairs of the mask that transformers'
+    masking_utils hands the attention function (a real-tensor run)."""
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    kept: list[int] = []
+    orig = ALL_ATTENTION_FUNCTIONS["sdpa"]
+
+    def counting(module, query, key, value, attention_mask, *args, **kwargs):
+        kept.append(int(attention_mask[0, 0].sum()))  # one sequence, one head
+        return orig(module, query, key, value, attention_mask, *args, **kwargs)
+
+    monkeypatch.setitem(ALL_ATTENTION_FUNCTIONS, "sdpa", counting)
+    tr = trace(TINY_MISTRAL, phase="prefill", batch=1, seq=50, fake=False, collapse=False)
+    att = tr.ops[tr.ops.kind == "attention"]
+    assert kept == [_pairs_by_mask(50, 50, 16)] * 3
+    assert (att.flops == 4 * 4 * 16 * kept[0]).all()
+
+
+@pytest.mark.parametrize("name", ["llama-2-7b", "llama-2-70b", "llama-3.1-8b", "mistral-7b",
+                                  "mixtral-8x7b", "qwen3-0.6b", "qwen3.5-35b-a3b"])
+def test_decode_weight_bytes_follow_the_active_parameters(name: str) -> None:
+    """One token reads every weight it uses once: 2 bytes x (active params - embedding
+    table, + the lm_head when it is the tied table); norms are not GEMMs, hence 1%."""
+    cfg = load_config(name)
+    pc = param_counts(cfg)
+    o = trace(name, phase="decode", batch=1, context=8).ops
+    g = o[(o.kind == "gemm") & (o.weight_dtype != "")]
+    weights = ((g.bytes_read - g.G * g.M * g.K * 2) * g.repeat).sum()  # minus bf16 inputs
+    expected = 2 * (pc.active - pc.embedding + (pc.lm_head if cfg.tied else 0))
+    assert weights == pytest.approx(expected, rel=0.01)
+
+
+def test_a_mixtral_config_with_a_window_traces_sliding_layers(tmp_path) -> None:
+    """Mixtral's modeling code passes its config's sliding_window too (8x7B has none)."""
+    import json
+
+    fields = {**load_config(TINY_MIXTRAL).hf_dict(), "sliding_window": 16}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(fields))
+    o = trace(str(path), phase="prefill", seq=40).ops
+    att = o[o.kind == "attention"]
+    assert att[["layer_type", "Sq", "Skv", "window"]].values.tolist() == [
+        ["sliding_attention", 40, 40, 16]]
+    assert att.flops.iloc[0] == 4 * 4 * 16 * _pairs_by_mask(40, 40, 16)

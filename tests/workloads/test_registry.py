@@ -15,6 +15,19 @@ ISSUE_NAMES = [
     "qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b", "qwen3-14b", "qwen3-32b",
     "qwen3-30b-a3b", "qwen3-235b-a22b", "qwen3-next-80b-a3b", "qwen2.5-7b", "qwen2.5-14b",
 ]
+# issue #13: the families beside Qwen, each from its own transformers classes
+OTHER_NAMES = ["llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3.1-8b", "llama-3.1-70b",
+               "mistral-7b", "mixtral-8x7b"]
+ALL_NAMES = ISSUE_NAMES + OTHER_NAMES
+
+# Published sizes (total, active), billions: the Hugging Face model pages' parameter counts
+# (Llama 2 6.74B / 13.0B / 69.0B, Llama 3.1 8.03B / 70.6B, Mistral 7B 7.24B) and the
+# Mixtral paper's 46.7B total / 12.9B active (arXiv 2401.04088, section 2.1).
+PUBLISHED_OTHER = {
+    "llama-2-7b": (6.74, None), "llama-2-13b": (13.0, None), "llama-2-70b": (69.0, None),
+    "llama-3.1-8b": (8.03, None), "llama-3.1-70b": (70.6, None), "mistral-7b": (7.24, None),
+    "mixtral-8x7b": (46.7, 12.9),
+}
 
 # shared/reference/qwen.md §1.4: text-tower parameter counts (total, active), billions.
 REFERENCE_QWEN35 = {
@@ -25,13 +38,14 @@ REFERENCE_QWEN35 = {
 }
 
 
-def test_registry_has_every_model_the_issue_names() -> None:
-    assert sorted(model_names()) == sorted(ISSUE_NAMES)
+def test_registry_has_every_model_the_issues_name() -> None:
+    assert sorted(model_names()) == sorted(ALL_NAMES)
+    assert list(model_names())[-7:] == OTHER_NAMES  # Qwen first, then the others by family
 
 
-@pytest.mark.parametrize("name", sorted(REFERENCE_QWEN35))
-def test_qwen35_parameter_counts_match_reference_within_1_percent(name: str) -> None:
-    total, active = REFERENCE_QWEN35[name]
+@pytest.mark.parametrize("name", sorted(REFERENCE_QWEN35) + sorted(PUBLISHED_OTHER))
+def test_parameter_counts_match_reference_within_1_percent(name: str) -> None:
+    total, active = {**REFERENCE_QWEN35, **PUBLISHED_OTHER}[name]
     pc = param_counts(load_config(name))
     assert pc.total / 1e9 == pytest.approx(total, rel=0.01)
     assert pc.active / 1e9 == pytest.approx(active if active else total, rel=0.01)
@@ -42,7 +56,55 @@ def test_397b_count_is_exactly_what_transformers_builds() -> None:
     assert param_counts(load_config("qwen3.5-397b-a17b")).total == 396_346_350_336
 
 
-@pytest.mark.parametrize("name", ISSUE_NAMES)
+def test_other_family_counts_from_the_dimensions_by_hand() -> None:
+    """Independent of registry.param_counts: the per-layer sums written out."""
+    # Llama-2-7B: q/k/v/o 4·4096², SwiGLU 3·4096·11008, 2 norms; embed + lm_head + norm
+    layer = 4 * 4096**2 + 3 * 4096 * 11008 + 2 * 4096
+    assert param_counts(load_config("llama-2-7b")).total == \
+        32 * layer + 2 * 32000 * 4096 + 4096 == 6_738_415_616
+    # Llama-3.1-8B: GQA (8 KV heads of 128), vocab 128256
+    layer = 2 * 4096**2 + 2 * 4096 * 1024 + 3 * 4096 * 14336 + 2 * 4096
+    assert param_counts(load_config("llama-3.1-8b")).total == \
+        32 * layer + 2 * 128256 * 4096 + 4096 == 8_030_261_248
+    # Mixtral-8x7B: 8 experts of 3·4096·14336, router 8·4096; one token uses 2 experts
+    attn, expert = 2 * 4096**2 + 2 * 4096 * 1024, 3 * 4096 * 14336
+    rest = 2 * 32000 * 4096 + 4096
+    pc = param_counts(load_config("mixtral-8x7b"))
+    assert pc.total == 32 * (attn + 8 * expert + 8 * 4096 + 2 * 4096) + rest == 46_702_792_704
+    assert pc.active == 32 * (attn + 2 * expert + 8 * 4096 + 2 * 4096) + rest == 12_879_925_248
+
+
+def test_families_windows_and_layer_types() -> None:
+    fam = {n: load_config(n).family for n in ALL_NAMES}
+    assert {fam["llama-2-7b"], fam["llama-3.1-70b"], fam["mistral-7b"], fam["mixtral-8x7b"],
+            fam["qwen3.5-9b"], fam["qwen2.5-7b"]} == {
+        "Llama", "Mistral", "Mixtral", "Qwen3.5", "Qwen2"}
+    mistral, mixtral = load_config("mistral-7b"), load_config("mixtral-8x7b")
+    assert mistral.sliding_window == 4096 and mistral.layer_types == ["sliding_attention"] * 32
+    assert mixtral.sliding_window == 0 and mixtral.layer_types == ["full_attention"] * 32
+    assert (mixtral.is_moe, mixtral.num_experts, mixtral.expert_intermediate) == (
+        True, 8, 14336)
+    assert load_config("llama-3.1-8b").get("rope_scaling")["rope_type"] == "llama3"
+    assert load_config("llama-2-70b").kv_heads == 8 and load_config("llama-2-13b").kv_heads == 40
+
+
+def test_a_windowed_mixtral_config_by_path_has_sliding_layers(tmp_path) -> None:
+    fields = {**load_config("mixtral-8x7b").hf_dict(), "sliding_window": 4096}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(fields))
+    cfg = load_config(path)
+    assert (cfg.sliding_window, set(cfg.layer_types)) == (4096, {"sliding_attention"})
+    assert param_counts(cfg).total == param_counts(load_config("mixtral-8x7b")).total
+
+
+@pytest.mark.parametrize("name", OTHER_NAMES)
+def test_every_other_config_names_its_published_source(name: str) -> None:
+    cfg = load_config(name)
+    assert cfg.source.endswith("config.json (Hugging Face Hub)")
+    assert "/" in cfg.source  # the Hub repository, e.g. meta-llama/Llama-3.1-8B
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
 def test_analytic_count_equals_the_instantiated_transformers_model(name: str) -> None:
     torch = pytest.importorskip("torch")
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -84,8 +146,12 @@ def test_a_full_multimodal_config_json_uses_its_text_tower(tmp_path) -> None:
 
 @pytest.mark.parametrize(("content", "message"), [
     ("{not json", "malformed config.json"),
-    ('{"model_type": "llama", "hidden_size": 8}', "unsupported model_type 'llama'"),
+    ('{"model_type": "gpt2", "hidden_size": 8}',
+     "unsupported model_type 'gpt2'; valid: .*llama, mistral, mixtral"),
     ('{"model_type": "qwen3", "hidden_size": 8}', "lacks required fields"),
+    ('{"model_type": "mixtral", "hidden_size": 8, "num_hidden_layers": 1, '
+     '"num_attention_heads": 1, "vocab_size": 8, "intermediate_size": 8}',
+     "lacks required fields: num_local_experts, num_experts_per_tok"),
     ('[1, 2]', "must hold a JSON object"),
 ])
 def test_bad_config_files_are_refused_with_one_clear_line(tmp_path, content, message) -> None:
@@ -99,4 +165,4 @@ def test_bad_config_files_are_refused_with_one_clear_line(tmp_path, content, mes
 def test_unknown_model_lists_the_valid_names() -> None:
     with pytest.raises(WorkloadError, match="unknown model 'qwen9'") as exc:
         load_config("qwen9")
-    assert all(n in str(exc.value) for n in ISSUE_NAMES)
+    assert all(n in str(exc.value) for n in ALL_NAMES)

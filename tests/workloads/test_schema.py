@@ -95,3 +95,17 @@ def test_unknown_kind_is_refused() -> None:
     ops = _small().ops.drop(columns=["flops"])
     with pytest.raises(WorkloadError, match="missing columns: flops"):
         Trace(pd.DataFrame(ops), META)
+
+
+def test_a_version_1_trace_reads_with_no_window(tmp_path) -> None:
+    """Version 2 added the attention ``window`` (issue #13); version 1 had no windowed
+    attention, so its rows read back with window 0 and nothing else changed."""
+    tr = _small()
+    table = pa.Table.from_pandas(tr.ops.drop(columns="window"), preserve_index=False)
+    meta = {**tr.meta, "schema_version": 1}
+    table = table.replace_schema_metadata({b"codesign.trace": json.dumps(meta).encode()})
+    pq.write_table(table, tmp_path / "v1.parquet")
+    back = Trace.load(tmp_path / "v1.parquet")
+    assert SCHEMA_VERSION == 2 and back.meta["schema_version"] == 2
+    assert back.ops.equals(tr.ops)
+    assert (back.ops.window == 0).all()

@@ -34,6 +34,10 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
         raise IsaError(f"attention needs Hq ({hq}) to be a multiple of Hkv ({hkv})")
     if sq > skv:
         raise IsaError(f"attention needs Sq ({sq}) <= Skv ({skv})")
+    window = int(row.get("window", 0) or 0)
+    if 0 < window < skv:  # with Skv <= window the window masks nothing: plain causal
+        raise IsaError(f"sliding-window attention (window {window} < Skv {skv}) has no "
+                       "kernel yet (issue #13)")
     kc = Kc(f"attention B={bsz} Hq={hq} Hkv={hkv} Sq={sq} Skv={skv} D={d}"
             f"{' causal' if causal else ''}", isa, core)
     b = kc.b
