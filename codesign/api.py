@@ -15,13 +15,8 @@ from workloads.schema import Trace
 
 
 def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = None,
-<<<<<<< HEAD
           context: int | None = None, cache: bool = True, **options: Any) -> Trace:
-    """Extract the operator trace of a Qwen forward pass (shape-only; see ``workloads.extract``).
-=======
-          context: int | None = None, **options: Any) -> Trace:
     """Extract the operator trace of a forward pass (shape-only; see ``workloads.extract``).
->>>>>>> issue-13
 
     ``model`` is a registered name (``codesign models``) or the path of a config.json.
     Prefill takes ``seq`` (default 2048); decode takes ``context`` (default 4096).
