@@ -52,7 +52,7 @@ def check_output_file(path: str | Path, option: str) -> Path:
     return p
 
 
-def write_atomically(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+def write_atomically(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
     """``write(f)`` into a hidden temporary file beside ``path``, then rename it onto ``path``.
 
     A failed write leaves neither a temporary file nor a partial ``path``; it is reported as

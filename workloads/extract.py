@@ -117,6 +117,14 @@ _CLASSES: dict[str, tuple[str, str]] = {
 }
 
 _LAYER_RE = re.compile(r"(?:^|\.)layers\.(\d+)(?:\.|$)")
+
+
+def _layer_index(module: str) -> int:
+    """The decoder-layer index in a module path (``model.layers.3.mlp`` -> 3)."""
+    m = _LAYER_RE.search(module)
+    if m is None:
+        raise WorkloadError(f"module {module!r} is not inside a decoder layer")
+    return int(m.group(1))
 _ACTIVATIONS = {"SiLU": "silu", "SiLUActivation": "silu", "Sigmoid": "sigmoid",
                 "GELU": "gelu", "GELUActivation": "gelu", "ReLU": "relu", "Softplus": "softplus"}
 
@@ -343,13 +351,14 @@ def _activation_row(em: _Emitter, mod: nn.Module, args: tuple, out: torch.Tensor
 
 def _router_rows(em: _Emitter, mod: nn.Module, args: tuple, out: Any) -> None:
     x = args[0]
-    e, h = (int(s) for s in mod.weight.shape)
+    weight: torch.Tensor = mod.weight  # type: ignore[assignment]  # nn.Module.__getattr__
+    e, h = (int(s) for s in weight.shape)
     t = int(x.numel() // h)
-    k = int(mod.top_k)
+    k = int(mod.top_k)  # type: ignore[arg-type]  # a config int on the module
     act = _dt(x)
     em.add(kind="gemm", op="matmul", name="router", dtype=act,
            weight_dtype=act, M=t, N=e, K=h, G=1, flops=2 * t * e * h,
-           bytes_read=_nbytes(x) + _nbytes(mod.weight), bytes_written=t * e * 4)
+           bytes_read=_nbytes(x) + _nbytes(weight), bytes_written=t * e * 4)
     em.add(kind="router", op="softmax_topk", name="router.topk", dtype="fp32", M=t, N=e,
            topk=k, flops=costs.ROUTER_FLOPS_PER_ELEMENT * t * e,
            bytes_read=t * e * 4, bytes_written=t * k * (8 + 2))
@@ -359,10 +368,10 @@ def _experts_rows(em: _Emitter, mod: nn.Module, args: tuple, out: torch.Tensor) 
     x, top_k_index = args[0], args[1]
     t, h = int(x.shape[0]), int(x.shape[-1])
     k = int(top_k_index.shape[-1])
-    e = int(mod.num_experts)
-    im = int(mod.intermediate_dim)
+    e = int(mod.num_experts)  # type: ignore[arg-type]  # a config int on the module
+    im = int(mod.intermediate_dim)  # type: ignore[arg-type]
     if em.fake or _is_fake(top_k_index):
-        counts = em.routing.counts(t, e, k, int(_LAYER_RE.search(em.module).group(1)))
+        counts = em.routing.counts(t, e, k, _layer_index(em.module))
     else:
         with em.hidden():  # the real routing, counted (not part of the traced model)
             counts = torch.bincount(top_k_index.reshape(-1).long(), minlength=e).numpy()

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -263,7 +263,7 @@ class Trace:
 
     def expand(self) -> Trace:
         """The uncollapsed trace: one row per op instance and decoder layer."""
-        rows = []
+        rows: list[dict[str, Any]] = []
         for row in self.ops.to_dict("records"):
             layers = [int(x) for x in str(row["layers"]).split(",") if x != ""]
             if not layers:
@@ -373,7 +373,7 @@ def row_defaults() -> dict[str, Any]:
     return row
 
 
-def trace_from_rows(rows: list[Mapping[str, Any]], meta: Mapping[str, Any]) -> Trace:
+def trace_from_rows(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> Trace:
     """Build a :class:`Trace` from partial row dicts (missing columns take defaults)."""
     full = [{**row_defaults(), **r} for r in rows]
     ops = pd.DataFrame(full, columns=list(COLUMNS)) if full else empty_ops()

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from codesign.errors import USER_ERRORS
 
@@ -29,7 +30,7 @@ COMMANDS: tuple[str, ...] = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, as for every user error
+    def error(self, message: str) -> NoReturn:  # one line, exit 2, as for every user error
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

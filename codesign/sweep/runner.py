@@ -20,6 +20,7 @@ resolved configs and the timing models' memo.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import hashlib
 import json
 import math
@@ -93,7 +94,7 @@ def _trace_ref(w: Workload, out: Path) -> Path:
     if not path.exists() or not _traced_from_current_config(path, w):
         from codesign import api  # imports torch: only here, never in workers
 
-        api.trace(w.model, **w.trace_kwargs()).save(path)
+        api.trace(str(w.model), **w.trace_kwargs()).save(path)
     return path
 
 
@@ -113,7 +114,7 @@ def _traced_from_current_config(path: Path, w: Workload) -> bool:
     except (CodesignError, ValueError):
         return False  # a damaged cached trace is extracted again
     # through JSON, as the trace stored it (tuples become lists)
-    return traced == json.loads(json.dumps(load_config(w.model).hf_dict()))
+    return traced == json.loads(json.dumps(load_config(str(w.model)).hf_dict()))
 
 
 def trace_key(path: Path) -> str:
@@ -210,7 +211,7 @@ def _run(spec: Spec, out: Path, jobs: int | None, scheduler: str | None, chunk: 
             if client is not None:
                 results = _on_dask(client, batches)
             elif (jobs or os.cpu_count() or 1) == 1:
-                results = ((b, _result(lambda b=b: run_batch(*b), b)) for b in batches)
+                results = ((b, _result(functools.partial(run_batch, *b), b)) for b in batches)
             else:
                 results = _on_processes(batches, jobs or os.cpu_count() or 1)
             for batch, (metrics, winfo) in results:
