@@ -50,9 +50,10 @@ Shape fields by kind:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,6 +213,96 @@ class Scenario:
             "context": self.context, "dtype": self.dtype,
             "weight_dtype": self.weight_dtype, "routing": self.routing,
         }
+
+
+@dataclass(frozen=True)
+class Op(Mapping[str, Any]):
+    """One trace row as a typed, frozen record: what travels from a trace to the timing
+    models (the trace itself stays a DataFrame on disk). Every shape field is an int (0
+    where the kind does not use it, :data:`KIND_FIELDS`). A kernel library written against
+    plain rows reads it the same way: ``op["M"]``, ``op.get("G", 1)``."""
+
+    kind: str
+    op: str = ""
+    dtype: str = "bf16"
+    weight_dtype: str = ""
+    name: str = ""
+    M: int = 0
+    N: int = 0
+    K: int = 0
+    G: int = 0
+    B: int = 0
+    Hq: int = 0
+    Hkv: int = 0
+    Sq: int = 0
+    Skv: int = 0
+    D: int = 0
+    Dv: int = 0
+    chunk: int = 0
+    W: int = 0
+    topk: int = 0
+    window: int = 0
+    causal: bool = False
+    flops: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    repeat: int = 1
+    extra: tuple[tuple[str, Any], ...] = ()  # other row fields (e.g. an exponent)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Op:
+        """The record of a trace row (a dict or a DataFrame record)."""
+        kw: dict[str, Any] = {}
+        extra = []
+        for key, value in row.items():
+            if key not in _OP_FIELDS:
+                if key not in COLUMNS:
+                    extra.append((str(key), value))
+                continue
+            kw[key] = _OP_TYPES[key](value) if value is not None else _OP_DEFAULTS[key]
+        if "kind" not in kw:
+            raise WorkloadError(f"op row without a kind: {dict(row)!r}")
+        return cls(**kw, extra=tuple(sorted(extra, key=lambda kv: kv[0])))
+
+    def replace(self, **changes: Any) -> Op:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def nbytes(self) -> int:
+        return self.bytes_read + self.bytes_written
+
+    # ---- read like a row ------------------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        if key in _OP_FIELDS:
+            return getattr(self, key)
+        for k, v in self.extra:
+            if k == key:
+                return v
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return key in _OP_FIELDS or any(k == key for k, _ in self.extra)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (f for f in _OP_ORDER)
+        yield from (k for k, _ in self.extra)
+
+    def __len__(self) -> int:
+        return len(_OP_ORDER) + len(self.extra)
+
+
+_OP_ORDER = tuple(f.name for f in dataclasses.fields(Op) if f.name != "extra")
+_OP_FIELDS = frozenset(_OP_ORDER)
+_OP_TYPES: dict[str, Any] = {f.name: {"str": str, "int": int, "bool": bool}[str(f.type)]
+                             for f in dataclasses.fields(Op) if f.name != "extra"}
+_OP_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Op)
+                                if f.name != "extra"}
 
 
 @dataclass

@@ -24,8 +24,6 @@ import numpy as np
 from codesign.gpu.config import AttentionImpl, GPUConfig
 from workloads.schema import DTYPE_BYTES
 
-# Kinds whose math runs on tensor cores (their roofline uses the tensor peak).
-MATRIX_KINDS = ("gemm", "attention", "linear_attention")
 # Streaming ops whose elements each need one special-function evaluation (exp, rsqrt...).
 SFU_OPS = frozenset({
     "softmax", "silu", "swiglu", "sigmoid", "softplus", "gelu", "exp", "log", "rsqrt",

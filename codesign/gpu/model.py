@@ -16,46 +16,18 @@ from typing import Any
 
 import pandas as pd
 
+from codesign import kinds
 from codesign.gpu import kernels as K
 from codesign.gpu.config import GPUConfig
 from codesign.result import TRACE_COLUMNS, finish_ops
+from workloads.schema import Op
 
-DECODE_ROWS = 64  # query rows per KV head at or below which split-KV decode kernels run
 
-
-def op_kernels(cfg: GPUConfig, row: dict[str, Any]) -> list[K.Kernel]:
-    """The kernels one trace row launches on ``cfg``, with their GPU times."""
-    kind, op, dtype = row["kind"], row["op"], row["dtype"]
-    flops = float(row["flops"])
-    nbytes = float(row["bytes_read"] + row["bytes_written"])
-    M, N, KK, G = int(row["M"]), int(row["N"]), int(row["K"]), int(row["G"])
-    B, Hq, Hkv = int(row["B"]), int(row["Hq"]), int(row["Hkv"])
-    Sq, Skv, D, Dv = int(row["Sq"]), int(row["Skv"]), int(row["D"]), int(row["Dv"])
-    if kind == "gemm":
-        return [K.gemm(cfg, M, N, KK, G, dtype, str(row["weight_dtype"]),
-                       min_flops=flops, min_bytes=nbytes)]
-    if kind == "attention":
-        impl = cfg.attention.implementation
-        if impl == "standard":
-            return K.standard_attention(cfg, B, Hq, Hkv, Sq, Skv, D, bool(row["causal"]),
-                                        dtype)
-        if Sq * max(1, Hq // max(Hkv, 1)) <= DECODE_ROWS:
-            return K.decode_attention(cfg, B, Hq, Hkv, Sq, Skv, D, dtype, impl,
-                                      min_flops=flops, min_bytes=nbytes)
-        return K.flash_attention(cfg, B, Hq, Hkv, Sq, Skv, D, bool(row["causal"]), dtype,
-                                 impl, min_flops=flops, min_bytes=nbytes,
-                                 window=int(row["window"]))
-    if kind == "linear_attention":
-        if int(row["chunk"]) > 0:
-            return K.chunked_delta_rule(cfg, B, Hq, Sq, D, Dv or D, int(row["chunk"]), dtype,
-                                        min_flops=flops, min_bytes=nbytes)
-        return K.recurrent_delta_rule(cfg, B, Hq, Sq, D, Dv or D,
-                                      min_flops=flops, min_bytes=nbytes)
-    if kind == "conv1d":
-        return K.conv1d(cfg, B, N, Sq, int(row["W"]), dtype, flops, nbytes)
-    if kind == "router":
-        return K.router(cfg, M, N, int(row["topk"]), dtype, flops, nbytes)
-    return K.streaming_op(cfg, kind, op, M, N, dtype, flops, nbytes)
+def op_kernels(cfg: GPUConfig, op: Op | dict[str, Any]) -> list[K.Kernel]:
+    """The kernels one trace op launches on ``cfg``, with their GPU times (its kind's
+    mapping, :mod:`codesign.kinds`)."""
+    op = op if isinstance(op, Op) else Op.from_row(op)
+    return kinds.get(op.kind).gpu_kernels(cfg, op)
 
 
 def launched_seconds(cfg: GPUConfig, kernel_seconds: float) -> float:
@@ -69,7 +41,7 @@ def launched_seconds(cfg: GPUConfig, kernel_seconds: float) -> float:
 def peak_flops(cfg: GPUConfig, kind: str, dtype: str) -> float:
     """The peak an op's FLOPs are held against in its roofline bound: the best tensor-core
     rate for the matrix kinds (any dtype), the FP32 CUDA-core rate otherwise."""
-    if kind in K.MATRIX_KINDS:
+    if kinds.get(kind).matrix:
         return max(cfg.tensor_flops(dtype), cfg.tensor_flops("bf16"))
     return cfg.fp32_flops
 
@@ -79,7 +51,7 @@ def time_ops(cfg: GPUConfig, ops: pd.DataFrame) -> pd.DataFrame:
     rows = []
     tc_peak = cfg.tensor_flops("bf16")
     for row in ops.to_dict("records"):
-        ks = op_kernels(cfg, row)
+        ks = op_kernels(cfg, Op.from_row(row))
         kernel_s = sum(k.seconds for k in ks)
         seconds = sum(launched_seconds(cfg, k.seconds) for k in ks)
         flops = float(row["flops"])
@@ -102,7 +74,7 @@ def time_ops(cfg: GPUConfig, ops: pd.DataFrame) -> pd.DataFrame:
             "kernels": len(ks),
             "kernel_seconds": kernel_s,
             "util_tensor": (flops / (seconds * tc_peak)
-                            if row["kind"] in K.MATRIX_KINDS and seconds > 0 else 0.0),
+                            if kinds.get(row["kind"]).matrix and seconds > 0 else 0.0),
             "util_dram": nbytes / (seconds * cfg.dram_bps) if seconds > 0 else 0.0,
         })
     df = pd.DataFrame(rows)

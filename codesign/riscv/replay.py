@@ -8,7 +8,7 @@ shared levels (DRAM, and L2 when ``l2.shared``) giving each of the ``c`` cores 1
 their bandwidth and capacity; the op takes the shard's cycles. The largest shard is the
 one timed (ceil division). ``repeat`` multiplies the op's time; it never re-simulates.
 
-How each kind is split (:func:`split`):
+How each kind is split (its rule in :mod:`codesign.kinds`, :func:`split`):
 
 - gemm: by groups G (MoE experts) when G >= c, else by N columns, in multiples of one
   vector of columns (VLEN/8, the kernel's column block);
@@ -45,6 +45,7 @@ from typing import Any
 import pandas as pd
 
 from codesign import config as C
+from codesign import kinds
 from codesign.errors import CodesignError
 from codesign.result import TRACE_COLUMNS, finish_ops
 from codesign.riscv import cache, memory
@@ -53,6 +54,7 @@ from codesign.riscv.core import VL, VS, CoreSim, sequencer, sequencer_counts
 from isa.errors import IsaError
 from isa.instructions import UNITS
 from isa.program import Program
+from workloads.schema import Op
 
 VECTOR_UNITS = tuple(u for u in UNITS if u != "scalar")
 UTIL_COLUMNS = (*(f"util_{u}" for u in VECTOR_UNITS), "util_issue", "util_l1", "util_l2",
@@ -60,86 +62,28 @@ UTIL_COLUMNS = (*(f"util_{u}" for u in VECTOR_UNITS), "util_issue", "util_l1", "
 # Work that makes an op compute bound: the built-in compute units and every unit a user
 # module registers (reduction/fdiv are latency-bound: their occupancy is their latency).
 LATENCY_WORK = ("scalar", "reduction", "fdiv", "load", "store")
-ROW_SPLIT = ("norm", "softmax", "rope", "reduction", "router", "embedding")
-FLAT_SPLIT = ("activation", "elementwise", "copy")
 # Trace dtype -> the Core's storage dtype. Integer rows (positions, expert indices) carry
 # their own dtype in the row, which the integer kernels read; the Core's dtype only picks
 # the floating-point storage of float operands.
 _DTYPES = {"bf16": "bf16", "fp16": "bf16", "fp32": "fp32", "int64": "fp32", "int32": "fp32"}
 
 
-# ---- splitting an op over cores ----------------------------------------------------------
-def _ceil(a: int, b: int) -> int:
-    return -(-a // b)
+# ---- splitting an op over cores: each kind's rule (codesign.kinds) ----------------------
+split = kinds.split
 
 
-def split(row: Mapping[str, Any], cores: int, vlen: int) -> tuple[dict[str, Any], int]:
-    """The shard one core runs and how many cores run shards (see module docstring)."""
-    r = dict(row)
-    kind = str(r["kind"])
-    c = max(1, cores)
-    if c == 1:
-        return r, 1
-
-    def by(field: str, n: int, quantum: int = 1) -> tuple[dict[str, Any], int]:
-        per = _ceil(_ceil(n, c), quantum) * quantum
-        per = max(1, min(per, n))
-        r[field] = per
-        return r, _ceil(n, per)
-
-    if kind == "gemm":
-        g = int(r.get("G") or 1)
-        if g >= c:
-            return by("G", g)
-        return by("N", int(r["N"]), vlen // 8)
-    if kind == "attention":
-        b, hq, hkv = int(r["B"]), int(r["Hq"]), int(r["Hkv"])
-        if b >= c:
-            return by("B", b)
-        per_seq = c // b  # cores per sequence
-        r["B"] = 1
-        grp = hq // max(1, hkv)
-        if hkv >= per_seq:
-            kv = _ceil(hkv, per_seq)
-            r["Hkv"], r["Hq"] = kv, kv * grp
-            return r, b * _ceil(hkv, kv)
-        # fewer KV heads than cores: split each group's query heads
-        per_group = max(1, per_seq // hkv)
-        q = max(1, _ceil(grp, per_group))
-        while grp % q:
-            q += 1
-        r["Hkv"], r["Hq"] = 1, q
-        return r, b * hkv * (grp // q)
-    if kind == "linear_attention":
-        b, h = int(r["B"]), int(r["Hq"])
-        if b >= c:
-            return by("B", b)
-        per = _ceil(h, c // b)
-        r["B"], r["Hq"] = 1, per
-        return r, b * _ceil(h, per)
-    if kind == "conv1d":
-        return by("N", int(r["N"]))
-    if kind in ROW_SPLIT:
-        return by("M", int(r["M"]))
-    if kind in FLAT_SPLIT:
-        if int(r["M"]) >= c:
-            return by("M", int(r["M"]))
-        return by("N", int(r["N"]), vlen // 16)
-    raise CodesignError(f"no core split for op kind {kind!r}")
-
-
-# ---- lowering and timing one shard --------------------------------------------------------
-def lower(row: Mapping[str, Any], cfg: RiscvConfig) -> Program:
+def lower(op: Op | Mapping[str, Any], cfg: RiscvConfig) -> Program:
     """The shard's instruction program (isa.kernels)."""
     from isa import kernels
-    dtype = _DTYPES.get(str(row.get("dtype") or "bf16"))
+    op = op if isinstance(op, Op) else Op.from_row(op)
+    dtype = _DTYPES.get(op.dtype or "bf16")
     if dtype is None:
-        raise MissingKernel(f"op {row.get('name')!r}: dtype {row.get('dtype')!r} has no RISC-V "
-                            f"kernel; valid: {', '.join(_DTYPES)}")
+        raise MissingKernel(f"op {op.name!r}: dtype {op.dtype!r} has no RISC-V kernel; "
+                            f"valid: {', '.join(_DTYPES)}")
     try:
-        return kernels.lower(row, cfg.parsed_isa, cfg.core(dtype))
+        return kernels.lower(op, cfg.parsed_isa, cfg.core(dtype))
     except IsaError as exc:
-        raise MissingKernel(f"op {row.get('name')!r} ({row.get('kind')}): {exc}") from None
+        raise MissingKernel(f"op {op.name!r} ({op.kind}): {exc}") from None
 
 
 def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "steady",
@@ -226,29 +170,28 @@ def roofline_seconds(flops: float, nbytes: float, cfg: RiscvConfig, in_dram: boo
 
 
 # ---- replay -------------------------------------------------------------------------------
-def _shape_key(row: Mapping[str, Any]) -> tuple:
-    from workloads.schema import SHAPE_FIELDS
-    return (row["kind"], row["op"], row["dtype"], bool(row.get("causal", False)),
-            *(int(row[f]) for f in SHAPE_FIELDS))
+def _shape_key(op: Op) -> Op:
+    """What an op's timing depends on: the record without its name, counts and repeat."""
+    return op.replace(name="", flops=0, bytes_read=0, bytes_written=0, repeat=1)
 
 
 class MissingKernel(CodesignError):
     """The kernel library cannot lower this op (yet)."""
 
 
-def time_op(row: Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
+def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
             mode: str = "steady") -> dict[str, Any]:
     """Timing of one op instance on the cluster (one shard simulated)."""
-    shard, c = split(row, cfg.cluster.cores, cfg.vector.vlen)
+    shard, c = split(op, cfg.cluster.cores, cfg.vector.vlen)
     prog = lower(shard, cfg)
     t = time_program(prog, cfg, c, mode, fingerprint)
     return {**t, "cores": c, "modelled": True}
 
 
-def _unmodelled(row: Mapping[str, Any], cfg: RiscvConfig, why: str) -> dict[str, Any]:
+def _unmodelled(op: Op, cfg: RiscvConfig, why: str) -> dict[str, Any]:
     """An op without a kernel, timed at its roofline bound (sim.missing_kernels)."""
-    flops = float(row["flops"])
-    nbytes = float(row["bytes_read"] + row["bytes_written"])
+    flops = float(op.flops)
+    nbytes = float(op.nbytes)
     l2_cap = cfg.l2.size_kib * 1024 * (1 if cfg.l2.shared else cfg.cluster.cores)
     in_dram = nbytes > l2_cap
     sec = roofline_seconds(flops, nbytes, cfg, in_dram)
@@ -277,18 +220,19 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
     """Per-op timing table of a trace's ops (the Result's ``ops``)."""
     fp = timing_fingerprint(cfg)
     freq = cfg.freq_hz
-    done: dict[tuple, dict[str, Any]] = {}
+    done: dict[Op, dict[str, Any]] = {}
     rows = []
     for rec in ops.to_dict("records"):
-        k = _shape_key(rec)
+        op = Op.from_row(rec)
+        k = _shape_key(op)
         t = done.get(k)
         if t is None:
             try:
-                t = time_op(rec, cfg, fp, mode)
+                t = time_op(op, cfg, fp, mode)
             except MissingKernel as exc:
                 if cfg.sim.missing_kernels == "error":
                     raise
-                t = _unmodelled(rec, cfg, str(exc))
+                t = _unmodelled(op, cfg, str(exc))
             done[k] = t
         flops = float(rec["flops"])
         nbytes = float(rec["bytes_read"] + rec["bytes_written"])

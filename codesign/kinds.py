@@ -1,0 +1,199 @@
+"""Op kinds as a registry: what the timing models need to know about each kind, in one place.
+
+A trace row's ``kind`` (``workloads.schema.KINDS``) names an :class:`OpKind`, which holds
+
+- ``split(op, cores, vlen) -> (shard, shards)``: how the RISC-V cluster splits one
+  instance over its cores (the shard one core runs, and how many cores run shards);
+- ``gpu_kernels(cfg, op) -> [Kernel]``: the GPU kernels the op launches, with their times
+  (:mod:`codesign.gpu.kernels`);
+- ``matrix``: whether its FLOPs run on matrix units (GPU tensor cores), for rooflines and
+  utilisation.
+
+Its shape fields and FLOP/byte counts live with the trace (``workloads.schema.KIND_FIELDS``,
+``workloads.costs``), its RISC-V lowering in the kernel library (``isa.kernels.KERNELS``).
+``tests/test_kinds.py`` checks that every registry covers every kind. A new kind is one
+:func:`register` call here plus its lowering (``isa.kernels.register_kernel``); the
+consumers (replay, the GPU model) ask the registry and never switch on names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from codesign.errors import CodesignError
+from workloads.schema import Op
+
+if TYPE_CHECKING:
+    from codesign.gpu.config import GPUConfig
+    from codesign.gpu.kernels import Kernel
+
+Split = Callable[[Op, int, int], tuple[Op, int]]
+GpuKernels = Callable[["GPUConfig", Op], "list[Kernel]"]
+
+# Query rows per KV head at or below which FlashDecoding-style split-KV kernels run rather
+# than a prefill FlashAttention kernel (FlashAttention-2's flash_attn_with_kvcache path is
+# meant for decode: one query row per head, a few with speculative decoding; 64 = one
+# tensor-core M tile of the prefill kernels, below which its tiles would be mostly empty).
+DECODE_ROWS = 64
+
+
+@dataclass(frozen=True)
+class OpKind:
+    name: str
+    split: Split
+    gpu_kernels: GpuKernels
+    matrix: bool = False
+
+
+_REGISTRY: dict[str, OpKind] = {}
+
+
+def register(kind: OpKind, replace: bool = False) -> OpKind:
+    if kind.name in _REGISTRY and not replace:
+        raise CodesignError(f"op kind {kind.name!r} is already registered")
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def get(name: str) -> OpKind:
+    k = _REGISTRY.get(name)
+    if k is None:
+        raise CodesignError(f"no timing model for op kind {name!r}; valid: "
+                            f"{', '.join(_REGISTRY)}")
+    return k
+
+
+def names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+# ---- splits over the cores of a RISC-V cluster --------------------------------------------
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _by(op: Op, field: str, cores: int, quantum: int = 1) -> tuple[Op, int]:
+    """Shards of ``field`` (n of them): ceil(n / cores) rounded up to ``quantum`` each."""
+    n = int(op[field])
+    per = _ceil(_ceil(n, cores), quantum) * quantum
+    per = max(1, min(per, n))
+    return op.replace(**{field: per}), _ceil(n, per)
+
+
+def _split_gemm(op: Op, cores: int, vlen: int) -> tuple[Op, int]:
+    """Independent GEMMs first (MoE experts), else columns in vector-width multiples."""
+    if max(1, op.G) >= cores:
+        return _by(op.replace(G=max(1, op.G)), "G", cores)
+    return _by(op, "N", cores, vlen // 8)
+
+
+def _split_attention(op: Op, cores: int, vlen: int) -> tuple[Op, int]:
+    """Sequences, then KV heads (a core keeps a GQA group together), then the query heads
+    of a group."""
+    if cores <= op.B:
+        return _by(op, "B", cores)
+    per_seq = cores // op.B  # cores per sequence
+    grp = op.Hq // max(1, op.Hkv)
+    if op.Hkv >= per_seq:
+        kv = _ceil(op.Hkv, per_seq)
+        return op.replace(B=1, Hkv=kv, Hq=kv * grp), op.B * _ceil(op.Hkv, kv)
+    # fewer KV heads than cores: split each group's query heads
+    per_group = max(1, per_seq // op.Hkv)
+    q = max(1, _ceil(grp, per_group))
+    while grp % q:
+        q += 1
+    return op.replace(B=1, Hkv=1, Hq=q), op.B * op.Hkv * (grp // q)
+
+
+def _split_linear_attention(op: Op, cores: int, vlen: int) -> tuple[Op, int]:
+    if cores <= op.B:
+        return _by(op, "B", cores)
+    per = _ceil(op.Hq, cores // op.B)
+    return op.replace(B=1, Hq=per), op.B * _ceil(op.Hq, per)
+
+
+def _split_rows(op: Op, cores: int, vlen: int) -> tuple[Op, int]:
+    return _by(op, "M", cores)
+
+
+def _split_flat(op: Op, cores: int, vlen: int) -> tuple[Op, int]:
+    """Element-wise ops: rows, or columns in vector multiples when there are few rows."""
+    if cores <= op.M:
+        return _by(op, "M", cores)
+    return _by(op, "N", cores, vlen // 16)
+
+
+def _split_conv1d(op: Op, cores: int, vlen: int) -> tuple[Op, int]:
+    return _by(op, "N", cores)
+
+
+# ---- GPU kernels ---------------------------------------------------------------------------
+def _gpu_gemm(cfg: GPUConfig, op: Op) -> list[Kernel]:
+    from codesign.gpu import kernels as K
+    return [K.gemm(cfg, op.M, op.N, op.K, op.G, op.dtype, op.weight_dtype,
+                   min_flops=op.flops, min_bytes=op.nbytes)]
+
+
+def _gpu_attention(cfg: GPUConfig, op: Op) -> list[Kernel]:
+    from codesign.gpu import kernels as K
+    impl = cfg.attention.implementation
+    if impl == "standard":
+        return K.standard_attention(cfg, op.B, op.Hq, op.Hkv, op.Sq, op.Skv, op.D, op.causal,
+                                    op.dtype)
+    if op.Sq * max(1, op.Hq // max(op.Hkv, 1)) <= DECODE_ROWS:
+        return K.decode_attention(cfg, op.B, op.Hq, op.Hkv, op.Sq, op.Skv, op.D, op.dtype,
+                                  impl, min_flops=op.flops, min_bytes=op.nbytes)
+    return K.flash_attention(cfg, op.B, op.Hq, op.Hkv, op.Sq, op.Skv, op.D, op.causal,
+                             op.dtype, impl, min_flops=op.flops, min_bytes=op.nbytes,
+                             window=op.window)
+
+
+def _gpu_linear_attention(cfg: GPUConfig, op: Op) -> list[Kernel]:
+    from codesign.gpu import kernels as K
+    if op.chunk > 0:
+        return K.chunked_delta_rule(cfg, op.B, op.Hq, op.Sq, op.D, op.Dv or op.D, op.chunk,
+                                    op.dtype, min_flops=op.flops, min_bytes=op.nbytes)
+    return K.recurrent_delta_rule(cfg, op.B, op.Hq, op.Sq, op.D, op.Dv or op.D,
+                                  min_flops=op.flops, min_bytes=op.nbytes)
+
+
+def _gpu_conv1d(cfg: GPUConfig, op: Op) -> list[Kernel]:
+    from codesign.gpu import kernels as K
+    return K.conv1d(cfg, op.B, op.N, op.Sq, op.W, op.dtype, op.flops, op.nbytes)
+
+
+def _gpu_router(cfg: GPUConfig, op: Op) -> list[Kernel]:
+    from codesign.gpu import kernels as K
+    return K.router(cfg, op.M, op.N, op.topk, op.dtype, op.flops, op.nbytes)
+
+
+def _gpu_streaming(cfg: GPUConfig, op: Op) -> list[Kernel]:
+    from codesign.gpu import kernels as K
+    return K.streaming_op(cfg, op.kind, op.op, op.M, op.N, op.dtype, op.flops, op.nbytes)
+
+
+def _register_builtin() -> None:
+    for kind in (OpKind("gemm", _split_gemm, _gpu_gemm, matrix=True),
+                 OpKind("attention", _split_attention, _gpu_attention, matrix=True),
+                 OpKind("linear_attention", _split_linear_attention, _gpu_linear_attention,
+                        matrix=True),
+                 OpKind("conv1d", _split_conv1d, _gpu_conv1d),
+                 OpKind("router", _split_rows, _gpu_router)):
+        register(kind)
+    for name in ("norm", "softmax", "rope", "reduction", "embedding"):
+        register(OpKind(name, _split_rows, _gpu_streaming))
+    for name in ("activation", "elementwise", "copy"):
+        register(OpKind(name, _split_flat, _gpu_streaming))
+
+
+_register_builtin()
+
+
+def split(op: Op | Any, cores: int, vlen: int) -> tuple[Op, int]:
+    """The shard one core runs and how many cores run shards."""
+    op = op if isinstance(op, Op) else Op.from_row(op)
+    if max(1, cores) == 1:
+        return op, 1
+    return get(op.kind).split(op, max(1, cores), vlen)
