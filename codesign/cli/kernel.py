@@ -6,7 +6,7 @@ import argparse
 
 from codesign.cli._output import add_format_option, print_json, print_table
 from isa import UNITS, Core, IsaError, parse_isa
-from isa.kernels import KERNELS, MISSING, check, lower
+from isa.kernels import KERNELS, check, lower
 
 FLOAT_FIELDS = ("exponent", "value", "eps")  # pow exponent, fill value, norm epsilon
 
@@ -72,8 +72,7 @@ def parse_shape(text: str) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     if args.kind not in KERNELS:
-        extra = f" (no kernel yet: {', '.join(MISSING)})" if args.kind in MISSING else ""
-        raise IsaError(f"unknown kernel kind {args.kind!r}{extra}; valid: {', '.join(KERNELS)}")
+        raise IsaError(f"unknown kernel kind {args.kind!r}; valid: {', '.join(KERNELS)}")
     isa = parse_isa(args.isa)
     core = Core(vlen=args.vlen, dlen=args.dlen, dtype=args.dtype)
     row: dict[str, object] = {"kind": args.kind, **parse_shape(args.shape)}

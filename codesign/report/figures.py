@@ -26,11 +26,10 @@ from codesign.errors import CodesignError
 from codesign.report import inputs as I
 from codesign.report import timeline as T
 from codesign.result import Result
+from workloads.schema import KINDS
 
 END_TO_END = "end to end"
 _PALETTE = qualitative.Plotly + qualitative.D3
-KINDS = ("gemm", "attention", "linear_attention", "conv1d", "norm", "rope", "activation",
-         "elementwise", "softmax", "reduction", "router", "embedding", "copy")
 
 
 def kind_color(kind: str) -> str:

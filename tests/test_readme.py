@@ -10,7 +10,7 @@ import pytest
 
 from codesign.cli import build_parser
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _commands() -> list[str]:
