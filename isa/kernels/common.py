@@ -92,8 +92,10 @@ class Kc:
 
     # -- scalar constants held in f registers (loaded once, outside loops)
     def ftemps_available(self) -> int:
-        """How many f registers :meth:`ftemps` can hand out now."""
-        return 9 + max(0, self._f_top - self._next_f)
+        """How many f registers :meth:`ftemps` can hand out now: f1..f9 and every register
+        above the constants (temporaries handed out before are free again: they live in one
+        loop body)."""
+        return 9 + max(0, 32 - self._next_f)
 
     def ftemps(self, n: int) -> list[Reg]:
         """``n`` f registers for scalar operands of one loop body: f1..f9 (below the

@@ -172,3 +172,27 @@ def test_a_window_covering_every_key_is_plain_causal_attention(matches_reference
     matches_reference(windowed, "rvv+xattn", 256, "bf16")
     core = Core(vlen=256)
     assert lower(windowed, "rvv", core).signature() == lower(row, "rvv", core).signature()
+
+
+def test_rvv_prefill_interleaves_four_output_rows_in_every_key_block():
+    """The P.V loop of the plain-RVV FlashAttention kernel keeps four O^T rows in flight
+    (their FMA chains interleaved) in every key block, not only the first one: the f
+    registers it borrows for their scalars are free again in the next block."""
+    from isa.program import Loop
+
+    row = {"kind": "attention", "B": 1, "Hq": 2, "Hkv": 1, "Sq": 256, "Skv": 256, "D": 64,
+           "causal": True}
+    prog = lower(row, "rvv", Core(vlen=512))
+
+    def d_loops(nodes):
+        for n in nodes:
+            if isinstance(n, Loop):
+                if n.var == "d" and not any(isinstance(x, Loop) for x in n.body):
+                    yield n
+                yield from d_loops(n.body)
+
+    pv = [lp for lp in d_loops(prog.body)
+          if any("O^T" in (getattr(x, "comment", "") or "") for x in lp.body)]
+    assert len(pv) > 4
+    fmas = {sum(1 for x in lp.body if getattr(x, "op", "") == "vfmacc.vf") for lp in pv}
+    assert fmas == {16}  # 4 rows x 4 keys (Bc = 4 with the polynomial exp)
