@@ -67,8 +67,22 @@ def _summary_table(results: Sequence[Result], base: Result) -> pd.DataFrame:
                      "tokens/s": _number(s["tokens_per_s"]),
                      f"speedup over {base.target}": f"{base.latency_s / r.latency_s:.3g}x"
                      if r.latency_s > 0 else "",
+                     "memory (GB)": _number(s["memory_gb"]) if s["memory_gb"] else "",
+                     "fits memory": {True: "yes", False: "NO"}.get(s["fits_memory"], "-"),
                      "top kind": next(iter(s["seconds_by_kind"]), "")})
     return pd.DataFrame(rows)
+
+
+def _memory_notes(results: Sequence[Result]) -> list[str]:
+    """A note for each target whose memory cannot hold the pass it was timed on."""
+    out = []
+    for r in results:
+        mem = r.memory
+        if mem is not None and mem.fits is False:
+            out.append(f"Over capacity: {r.trace_meta.get('model')} does not fit "
+                       f"{r.target}: {mem.text()}. Its latency is of a model the target "
+                       "cannot hold.")
+    return out
 
 
 def _results_sections(results: Sequence[Result], baseline: str | None,
@@ -84,6 +98,7 @@ def _results_sections(results: Sequence[Result], baseline: str | None,
         base = I.pick_baseline(group, baseline if baseline in names else None)
         ordered = [base, *[r for r in group if r is not base]]
         sec.table = _summary_table(ordered, base)
+        sec.notes.extend(_memory_notes(ordered))
         if len(group) > 1:
             sec.figures.append(F.speedup(ordered, baseline=base.target))
         else:
