@@ -139,11 +139,44 @@ def _parse(name: str, raw: Any, origin: str) -> ModelConfig:
         v = raw[k]
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise WorkloadError(f"{origin}: field {k!r} must be a positive integer, got {v!r}")
+    _check_consistent(raw, origin)
     meta = raw.get("_codesign", {}) if isinstance(raw.get("_codesign"), dict) else {}
     fields = {k: v for k, v in raw.items() if k != "_codesign"}
     fields["model_type"] = MODEL_TYPES[mt]
     return ModelConfig(name=name, model_type=MODEL_TYPES[mt], fields=fields,
                        source=str(meta.get("source", origin)))
+
+
+# (field, field it must divide): grouped-query attention shares each KV head among
+# num_attention_heads / num_key_value_heads query heads; Gated DeltaNet repeats each key
+# head over linear_num_value_heads / linear_num_key_heads value heads.
+DIVIDES = (("num_key_value_heads", "num_attention_heads"),
+           ("linear_num_key_heads", "linear_num_value_heads"))
+
+
+def _check_consistent(raw: dict[str, Any], origin: str) -> None:
+    """Refuse a config whose fields contradict each other (transformers would fail deep in
+    model construction, or build a model that cannot exist)."""
+    for part, whole in DIVIDES:
+        a, b = raw.get(part), raw.get(whole)
+        if a is None or b is None:
+            continue
+        for k, v in ((part, a), (whole, b)):
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise WorkloadError(f"{origin}: field {k!r} must be a positive integer, "
+                                    f"got {v!r}")
+        if b % a:
+            raise WorkloadError(f"{origin}: {part} = {a} does not divide {whole} = {b}; "
+                                f"valid: a divisor of {b} ({_divisors(b)})")
+    experts, topk = raw.get("num_experts"), raw.get("num_experts_per_tok")
+    if isinstance(experts, int) and isinstance(topk, int) and experts > 0 \
+            and not 0 < topk <= experts:
+        raise WorkloadError(f"{origin}: num_experts_per_tok = {topk} is not between 1 and "
+                            f"num_experts = {experts}")
+
+
+def _divisors(n: int) -> str:
+    return ", ".join(str(d) for d in range(1, n + 1) if n % d == 0) if n <= 4096 else "..."
 
 
 def load_config(model: str | Path) -> ModelConfig:

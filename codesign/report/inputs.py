@@ -341,12 +341,14 @@ def _family_roofs(result: Result) -> Roofs | None:
 
 # ---- cost expressions ------------------------------------------------------------------
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+# a name, not the exponent of a number such as 1e3 or 2.5e-3
+_NAME = re.compile(r"(?<![\w.])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _FUNCS = {"log2": np.log2, "log10": np.log10, "sqrt": np.sqrt, "min": np.minimum,
           "max": np.maximum}
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow}
 AREA_COLUMNS = ("area_mm2", "area")
+MAX_COST_CHARS = 500  # a cost is a short formula; a longer text is refused before parsing
 
 
 def cost(df: pd.DataFrame, expr: str) -> pd.Series:
@@ -361,6 +363,9 @@ def cost(df: pd.DataFrame, expr: str) -> pd.Series:
                                 "exists for their targets); give an expression of config "
                                 "paths instead, e.g. --cost 'vector.dlen*cluster.cores'")
         return df[col].astype(float)
+    if len(expr) > MAX_COST_CHARS:
+        raise CodesignError(f"cost expression of {len(expr)} characters: at most "
+                            f"{MAX_COST_CHARS}")
     names: dict[str, str] = {}
 
     def sub(m: re.Match[str]) -> str:
@@ -386,7 +391,7 @@ def cost(df: pd.DataFrame, expr: str) -> pd.Series:
         if isinstance(node, ast.Expression):
             return ev(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            return float(node.value)
+            return np.float64(node.value)
         if isinstance(node, ast.Name) and node.id in cols:
             return cols[node.id]
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
@@ -399,10 +404,20 @@ def cost(df: pd.DataFrame, expr: str) -> pd.Series:
         raise CodesignError(f"cost expression {expr!r}: only column names, numbers, "
                             "+ - * / // ** and log2, log10, sqrt, min, max are allowed")
 
-    value = ev(tree)
+    try:
+        # numpy floats: an overflow is inf (refused below), never a huge Python integer
+        with np.errstate(all="ignore"):
+            value = ev(tree)
+    except (OverflowError, ZeroDivisionError) as exc:
+        raise CodesignError(f"cost expression {expr!r} cannot be evaluated: {exc}") from None
     if not isinstance(value, pd.Series):
         raise CodesignError(f"cost expression {expr!r} names no column")
-    return value.astype(float)
+    value = value.astype(float)
+    inf = int(np.isinf(value).sum())
+    if inf:
+        raise CodesignError(f"cost expression {expr!r} is infinite for {inf} of {len(value)} "
+                            "points (an overflow or a division by zero)")
+    return value
 
 
 def pareto_mask(cost_values: Sequence[float], latency: Sequence[float]) -> np.ndarray:

@@ -124,3 +124,19 @@ def test_running_a_saved_trace_never_imports_torch(decode_parquet):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_ctrl_c_while_timing_is_one_line_exit_130(capsys, decode_parquet, tmp_path,
+                                                   monkeypatch):
+    """Before: a KeyboardInterrupt traceback of the simulation's innermost frames."""
+    from codesign.gpu import GPUTarget
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GPUTarget, "simulate", interrupted)
+    out = tmp_path / "r.parquet"
+    assert main(["run", str(decode_parquet), "-t", "h100-sxm", "-o", str(out)]) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "codesign run: interrupted\n" and captured.out == ""
+    assert list(tmp_path.iterdir()) == [decode_parquet]  # nothing half written
