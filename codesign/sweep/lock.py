@@ -70,3 +70,23 @@ def locked(directory: Path) -> Iterator[Path]:
     finally:
         path.unlink(missing_ok=True)  # still ours: nobody else can hold it while we do
         os.close(fd)
+
+
+def holder(directory: Path) -> str | None:
+    """Who holds ``directory``'s lock now (a sweep writing it), or None."""
+    path = Path(directory) / LOCK
+    try:
+        import fcntl
+
+        fd = os.open(path, os.O_RDONLY)
+    except (ImportError, OSError):
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return owner(path)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # closing releases a shared lock we got
+    return None

@@ -221,7 +221,7 @@ def _run_locked(spec: Spec, out: Path, jobs: int | None, scheduler: str | None,
         if client is not None:
             client.close()
     df = assemble(spec, out, keys)
-    store.write_atomic(pa.Table.from_pandas(df, preserve_index=False), out / store.RESULTS)
+    store.write_atomic(store.results_table(df, spec), out / store.RESULTS)
     info.seconds = time.perf_counter() - t0
     return df, info
 
