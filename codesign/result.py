@@ -19,6 +19,11 @@ util_<unit>         busy fraction of a functional unit or resource over the op (
 
 ``latency_s`` is the end-to-end time of the forward pass as the target's schedule sees
 it (ops of different cores may overlap, so it need not equal ``ops.total_seconds.sum()``).
+
+``memory`` compares what the pass holds resident (weights, KV cache, recurrent state; see
+:func:`workloads.registry.footprint`) with the target's memory capacity, where the target
+declares one (``capacity_bytes``): a latency of a model that does not fit is flagged, not
+silently reported as if it could run.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import pyarrow.parquet as pq
 
 from codesign.errors import CodesignError
 from codesign.outputs import write_atomically
-from workloads.schema import Scenario
+from workloads.schema import Scenario, dtype_bytes
 
 RESULT_SCHEMA_VERSION = 1
 
@@ -46,6 +51,56 @@ REQUIRED_COLUMNS = (
     "achieved_flops", "achieved_gbps", "roofline_seconds", "bound",
 )
 BOUNDS = ("compute", "memory", "issue", "latency", "overhead")
+GB = 1e9  # capacities are datasheet (decimal) gigabytes
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """Bytes a pass holds resident against the target's capacity (None: not declared)."""
+
+    weights: int
+    kv_cache: int
+    state: int
+    capacity: float | None
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.kv_cache + self.state
+
+    @property
+    def fits(self) -> bool | None:
+        """Whether the resident bytes fit the capacity; None when the target has none."""
+        return None if self.capacity is None else self.total <= self.capacity
+
+    def text(self) -> str:
+        """``812 GB (weights 794 + KV cache 17.2 + state 0.6) exceed the 80 GB memory``."""
+        parts = f"weights {_gb(self.weights)} + KV cache {_gb(self.kv_cache)}" \
+            + (f" + recurrent state {_gb(self.state)}" if self.state else "")
+        need = f"{_gb(self.total)} GB ({parts})"
+        if self.capacity is None:
+            return f"{need}; the target declares no memory capacity"
+        verb = "fit in" if self.fits else "exceed"
+        return f"{need} {verb} the {_gb(self.capacity)} GB memory"
+
+
+def _gb(n: float) -> str:
+    """Gigabytes to 4 significant digits; large values in full (186,173, not 1.862e+05)."""
+    return f"{n / GB:,.0f}" if n >= 1e4 * GB else f"{n / GB:.4g}"
+
+
+def memory_use(trace_meta: dict[str, Any], capacity: float | None) -> MemoryUse | None:
+    """The footprint of a traced pass (tokens in the KV cache at its end) against
+    ``capacity`` bytes; None for a trace that records no model config."""
+    from workloads.registry import config_from_fields, footprint
+
+    fields, scen = trace_meta.get("config"), trace_meta.get("scenario")
+    if not isinstance(fields, dict) or not isinstance(scen, dict):
+        return None
+    s = Scenario(**scen)
+    tokens = s.seq if s.phase == "prefill" else s.context + 1
+    fp = footprint(config_from_fields(str(trace_meta.get("model", "?")), fields), s.batch,
+                   tokens, dtype_bytes(s.weight_dtype), dtype_bytes(s.dtype))
+    return MemoryUse(fp.weights, fp.kv_cache, fp.state, capacity)
 
 
 @dataclass
@@ -59,6 +114,7 @@ class Result:
     config: dict[str, Any] = field(default_factory=dict)  # the target's full config
     fingerprint: str = ""  # config fingerprint (memoization and sweeps)
     family: str = ""  # "riscv" or "gpu"
+    capacity_bytes: float | None = None  # the target's memory capacity, if it declares one
 
     def __post_init__(self) -> None:
         missing = [c for c in REQUIRED_COLUMNS if c not in self.ops.columns]
@@ -73,6 +129,12 @@ class Result:
     @property
     def new_tokens(self) -> int:
         return Scenario(**self.scenario).new_tokens
+
+    @property
+    def memory(self) -> MemoryUse | None:
+        """Resident bytes of the pass against the target's capacity (None: no model config
+        in the trace)."""
+        return memory_use(self.trace_meta, self.capacity_bytes)
 
     # ---- summary ---------------------------------------------------------------------
     def seconds_by_kind(self) -> dict[str, float]:
@@ -98,6 +160,10 @@ class Result:
             "gbytes": float((self.ops["bytes"] * self.ops["repeat"]).sum()) / 1e9,
             "fingerprint": self.fingerprint,
         }
+        mem = self.memory
+        out["memory_gb"] = mem.total / GB if mem else None
+        out["capacity_gb"] = self.capacity_bytes / GB if self.capacity_bytes else None
+        out["fits_memory"] = mem.fits if mem else None
         if phase == "prefill":
             out["ttft_s"] = self.latency_s
         else:
@@ -121,6 +187,7 @@ class Result:
             "schema_version": RESULT_SCHEMA_VERSION, "target": self.target,
             "latency_s": self.latency_s, "trace_meta": self.trace_meta,
             "config": self.config, "fingerprint": self.fingerprint, "family": self.family,
+            "capacity_bytes": self.capacity_bytes,
         }
         table = table.replace_schema_metadata(
             {**(table.schema.metadata or {}), b"codesign.result": json.dumps(meta).encode()}
@@ -147,6 +214,7 @@ class Result:
             target=meta["target"], ops=table.to_pandas(), latency_s=meta["latency_s"],
             trace_meta=meta["trace_meta"], config=meta.get("config", {}),
             fingerprint=meta.get("fingerprint", ""), family=meta.get("family", ""),
+            capacity_bytes=meta.get("capacity_bytes"),
         )
 
     def __repr__(self) -> str:

@@ -65,6 +65,7 @@ class PresetTarget:
             target=self.name, ops=ops, latency_s=float(ops["total_seconds"].sum()),
             trace_meta=dict(trace.meta), config=C.to_dict(self.config),
             fingerprint=self.fingerprint, family=self.family,
+            capacity_bytes=capacity_bytes(self),
         )
 
 
@@ -130,6 +131,13 @@ class PresetFamily:
         cfg, meta = self.preset(name)
         cfg = C.override(cfg, dict(overrides or {}))
         return self.target_cls(name=name, config=cfg, meta=meta)
+
+
+def capacity_bytes(target: Any) -> float | None:
+    """The target's memory capacity in bytes, where its config declares one
+    (``config.capacity_bytes``); None otherwise (the RISC-V presets give no DRAM size)."""
+    value = getattr(target.config, "capacity_bytes", None)
+    return float(value) if value is not None else None
 
 
 def _families() -> list[Any]:

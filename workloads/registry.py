@@ -200,11 +200,44 @@ def _parse(name: str, raw: Any, origin: str) -> ModelConfig:
         v = raw[k]
         if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
             raise WorkloadError(f"{origin}: field {k!r} must be a positive integer, got {v!r}")
+    _check_consistent(raw, origin)
     meta = raw.get("_codesign", {}) if isinstance(raw.get("_codesign"), dict) else {}
     fields = {k: v for k, v in raw.items() if k != "_codesign"}
     fields["model_type"] = MODEL_TYPES[mt]
     return ModelConfig(name=name, model_type=MODEL_TYPES[mt], fields=fields,
                        source=str(meta.get("source", origin)))
+
+
+# (field, field it must divide): grouped-query attention shares each KV head among
+# num_attention_heads / num_key_value_heads query heads; Gated DeltaNet repeats each key
+# head over linear_num_value_heads / linear_num_key_heads value heads.
+DIVIDES = (("num_key_value_heads", "num_attention_heads"),
+           ("linear_num_key_heads", "linear_num_value_heads"))
+
+
+def _check_consistent(raw: dict[str, Any], origin: str) -> None:
+    """Refuse a config whose fields contradict each other (transformers would fail deep in
+    model construction, or build a model that cannot exist)."""
+    for part, whole in DIVIDES:
+        a, b = raw.get(part), raw.get(whole)
+        if a is None or b is None:
+            continue
+        for k, v in ((part, a), (whole, b)):
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise WorkloadError(f"{origin}: field {k!r} must be a positive integer, "
+                                    f"got {v!r}")
+        if b % a:
+            raise WorkloadError(f"{origin}: {part} = {a} does not divide {whole} = {b}; "
+                                f"valid: a divisor of {b} ({_divisors(b)})")
+    experts, topk = raw.get("num_experts"), raw.get("num_experts_per_tok")
+    if isinstance(experts, int) and isinstance(topk, int) and experts > 0 \
+            and not 0 < topk <= experts:
+        raise WorkloadError(f"{origin}: num_experts_per_tok = {topk} is not between 1 and "
+                            f"num_experts = {experts}")
+
+
+def _divisors(n: int) -> str:
+    return ", ".join(str(d) for d in range(1, n + 1) if n % d == 0) if n <= 4096 else "..."
 
 
 def load_config(model: str | Path) -> ModelConfig:
@@ -296,3 +329,48 @@ def param_counts(c: ModelConfig) -> ParamCounts:
         total += mixer + mlp_total + norms
         active += mixer + mlp_active + norms
     return ParamCounts(total, active, embedding, lm_head, by_type)
+
+
+# ---- memory footprint ------------------------------------------------------------------
+RECURRENT_STATE_BYTES = 4  # the Gated DeltaNet state is kept in fp32 (qwen.md §4.2)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """Bytes a forward pass needs resident in device memory (activations aside)."""
+
+    weights: int  # every parameter at the weight dtype
+    kv_cache: int  # keys and values of every full-attention layer, all sequences
+    state: int  # recurrent (Gated DeltaNet) and convolution state of linear-attention layers
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.kv_cache + self.state
+
+
+def footprint(c: ModelConfig, batch: int, tokens: int, weight_bytes: float,
+              act_bytes: float) -> Footprint:
+    """What ``batch`` sequences of ``tokens`` tokens each hold in memory: the weights (every
+    parameter at ``weight_bytes`` per element: a lower bound where embeddings and norms stay
+    in 16 bits), the KV cache of the full-attention layers (K and V of ``kv_heads x head_dim``
+    per token, at ``act_bytes``) and, per linear-attention layer and sequence, the fp32
+    recurrent state (value heads x Dk x Dv) and the convolution state (channels x kernel)."""
+    types = c.layer_types
+    full = types.count("full_attention")
+    linear = types.count("linear_attention")
+    kv = 2 * full * c.kv_heads * c.head_dim * tokens * batch * act_bytes
+    state = 0.0
+    if linear:
+        nk, nv = int(c.get("linear_num_key_heads")), int(c.get("linear_num_value_heads"))
+        dk, dv = int(c.get("linear_key_head_dim")), int(c.get("linear_value_head_dim"))
+        conv_dim = 2 * nk * dk + nv * dv
+        per_seq = (nv * dk * dv * RECURRENT_STATE_BYTES
+                   + conv_dim * int(c.get("linear_conv_kernel_dim", 4)) * act_bytes)
+        state = linear * batch * per_seq
+    return Footprint(weights=round(param_counts(c).total * weight_bytes), kv_cache=round(kv),
+                     state=round(state))
+
+
+def config_from_fields(name: str, fields: dict[str, Any]) -> ModelConfig:
+    """The ModelConfig of a trace's recorded ``config`` (its ``meta["config"]``)."""
+    return _parse(name, dict(fields), f"the config recorded in the trace of {name!r}")

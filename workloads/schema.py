@@ -51,6 +51,7 @@ Shape fields by kind:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -381,14 +382,15 @@ class Trace:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pandas(self.ops, preserve_index=False)
-        meta = {**self.meta, "schema_version": SCHEMA_VERSION}
+        raw = json.dumps({**self.meta, "schema_version": SCHEMA_VERSION}).encode()
         table = table.replace_schema_metadata({
             **(table.schema.metadata or {}),
-            b"codesign.trace": json.dumps(meta).encode(),
+            META_KEY: raw, META_DIGEST_KEY: _digest(raw),
         })
         tmp = path.with_name(path.name + ".tmp")
         try:
-            pq.write_table(table, tmp)
+            # a CRC per data page: a damaged page is refused on load, never read as numbers
+            pq.write_table(table, tmp, write_page_checksum=True)
             tmp.replace(path)  # atomic: a reader never sees half a file
         finally:
             if tmp.exists():  # a failed write leaves nothing behind
@@ -402,20 +404,17 @@ class Trace:
         if not path.is_file():
             raise WorkloadError(f"trace file {str(path)!r} does not exist")
         try:
-            table = pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as exc:
+            table = pq.read_table(path, page_checksum_verification=True)
+        except (pa.ArrowException, OSError) as exc:
             raise WorkloadError(
-                f"{str(path)!r} is not a readable Parquet trace ({exc})"
+                f"{str(path)!r} is not a readable Parquet trace, or it is damaged ({exc})"
             ) from None
-        raw = (table.schema.metadata or {}).get(b"codesign.trace")
-        if raw is None:
-            raise WorkloadError(
-                f"{str(path)!r} is a Parquet file but not a codesign trace "
-                "(no 'codesign.trace' metadata)"
-            )
-        meta = json.loads(raw)
+        meta = _verified_meta(path, table.schema.metadata or {})
         version = meta.get("schema_version")
-        ops = table.to_pandas()
+        try:
+            ops = table.to_pandas()
+        except (pa.ArrowException, ValueError, TypeError, KeyError) as exc:
+            raise _damaged(path, exc) from None
         if version in _UPGRADES:
             ops = ops.assign(**_UPGRADES[version])
             meta = {**meta, "schema_version": SCHEMA_VERSION}
@@ -424,7 +423,10 @@ class Trace:
                 f"{str(path)!r} has trace schema version {version}; this codesign reads "
                 f"version {SCHEMA_VERSION}: extract the trace again with `codesign trace`"
             )
-        return cls(ops, meta)
+        try:
+            return cls(ops, meta)
+        except (pa.ArrowException, ValueError, TypeError, KeyError) as exc:  # damaged footer
+            raise _damaged(path, exc) from None
 
     # ---- display ---------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -451,6 +453,40 @@ class Trace:
         return (f"Trace({self.model}, {s.get('phase')}, batch={s.get('batch')}, "
                 f"seq={s.get('seq')}, context={s.get('context')}, rows={len(self.ops)}, "
                 f"{self.total_flops / 1e9:.1f} GFLOP, {self.total_bytes / 1e9:.2f} GB)")
+
+
+def _damaged(path: Path, exc: Exception) -> WorkloadError:
+    return WorkloadError(f"{str(path)!r} is damaged: its columns do not read as a trace "
+                         f"({exc}); extract it again with `codesign trace`")
+
+
+META_KEY = b"codesign.trace"
+META_DIGEST_KEY = b"codesign.trace.sha256"  # of META_KEY's bytes (pages have their CRCs)
+
+
+def _digest(raw: bytes) -> bytes:
+    return hashlib.sha256(raw).hexdigest().encode()
+
+
+def _verified_meta(path: Path, schema_meta: Mapping[bytes, bytes]) -> dict[str, Any]:
+    """A trace file's metadata, checked against its digest (files written before traces
+    carried one are read as they are)."""
+    raw = schema_meta.get(META_KEY)
+    if raw is None:
+        raise WorkloadError(
+            f"{str(path)!r} is a Parquet file but not a codesign trace "
+            "(no 'codesign.trace' metadata)"
+        )
+    digest = schema_meta.get(META_DIGEST_KEY)
+    try:
+        meta = json.loads(raw)
+        ok = (digest is None or digest == _digest(raw)) and isinstance(meta, dict)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise WorkloadError(f"{str(path)!r} is damaged: its metadata does not match its "
+                            "checksum; extract the trace again with `codesign trace`")
+    return meta
 
 
 def row_defaults() -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 A subcommand module defines ``register(subparsers)``, which adds its parser and sets
 ``func(args) -> int`` as the parser default. User errors (bad names, values, files) are
-raised as :data:`codesign.errors.USER_ERRORS` and printed here as one line, exit code 2.
+raised as :data:`codesign.errors.USER_ERRORS` and printed here as one line, exit code 2;
+Ctrl-C is one line too, exit code 130 (128 + SIGINT, as shells report it).
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # `codesign ... | head`
         return 0
+    except KeyboardInterrupt:  # Ctrl-C: files are written atomically, so none is half done
+        print(f"codesign {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ from isa import UNITS, Core, IsaError, parse_isa
 from isa.kernels import KERNELS, check, lower
 
 FLOAT_FIELDS = ("exponent", "value", "eps")  # pow exponent, fill value, norm epsilon
+# Operands of a kind besides its shape fields (workloads.schema.KIND_FIELDS).
+EXTRA_FIELDS = {"attention": ("causal",), "elementwise": ("exponent", "value"),
+                "norm": ("eps",)}
 
 EXAMPLES = """examples:
   codesign kernel softmax --isa rvv --shape M=1,N=4096
@@ -46,12 +49,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def parse_shape(text: str) -> dict[str, object]:
+def shape_fields(kind: str) -> tuple[str, ...] | None:
+    """The --shape names ``kind`` takes; None for a kind the trace schema does not know
+    (a user's kernel: its fields are its own)."""
+    from workloads.schema import KIND_FIELDS
+
+    if kind not in KIND_FIELDS:
+        return None
+    return (*KIND_FIELDS[kind], *EXTRA_FIELDS.get(kind, ()))
+
+
+def parse_shape(text: str, kind: str = "") -> dict[str, object]:
+    valid = shape_fields(kind)
     out: dict[str, object] = {}
     for part in filter(None, (s.strip() for s in text.split(","))):
         name, eq, value = part.partition("=")
         if not eq or not name:
             raise IsaError(f"bad --shape item {part!r}; expected NAME=VALUE (e.g. M=1,N=4096)")
+        if valid is not None and name not in valid:
+            raise IsaError(f"unknown --shape field {name!r} for {kind}; valid: "
+                           f"{', '.join(valid)}")
         if name == "causal":
             if value.lower() not in ("0", "1", "true", "false"):
                 raise IsaError(f"bad causal={value!r}; valid: 0, 1, true, false")
@@ -75,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         raise IsaError(f"unknown kernel kind {args.kind!r}; valid: {', '.join(KERNELS)}")
     isa = parse_isa(args.isa)
     core = Core(vlen=args.vlen, dlen=args.dlen, dtype=args.dtype)
-    row: dict[str, object] = {"kind": args.kind, **parse_shape(args.shape)}
+    row: dict[str, object] = {"kind": args.kind, **parse_shape(args.shape, args.kind)}
     if args.op:
         row["op"] = args.op
     prog = lower(row, isa, core)

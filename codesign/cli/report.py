@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from codesign.errors import CodesignError
@@ -24,8 +25,12 @@ RESULTS are Result files written by `codesign run -o` and sweep outputs of `code
 speedup of each target over the baseline (the first, or --baseline), the latency breakdown
 by op kind, a roofline and a per-layer timeline per target. --cost adds a Pareto front of
 latency against an expression of config paths or sweep axes (+ - * / ** and log2, sqrt, min,
-max), or `area` where an area model filled one. A sweep over two axes adds sensitivity
-heatmaps. Figures the inputs cannot support are left out with a note in the page.
+max), or `area` where an area model filled one. A sweep's section leads with its derived
+speedups ([derived] of its spec) and its latency against the swept axis (context, seq,
+batch, else a config axis): a line per target and config point, preset reference rows
+kept; two config axes that vary add heatmaps of the speedup. A sweep that has not
+finished (or is still running) is reported with a note and a line on stderr. Figures the
+inputs cannot support are left out with a note in the page.
 The page inlines plotly.js (about 5 MB), so it opens offline.
 """
 
@@ -58,8 +63,10 @@ def run(args: argparse.Namespace) -> int:
     report = write_report(args.results, args.output, baseline=args.baseline, cost=args.cost,
                           title=args.title)
     print(f"wrote {args.output}: {len(report.figures)} figures"
-          + (f", {len(report.notes)} left out (see the notes in the page)"
-             if report.notes else ""))
+          + (f", {len(report.notes)} notes (figures left out and why, warnings: see "
+             "the page)" if report.notes else ""))
+    for note in report.incomplete:
+        print(f"codesign report: warning: {note.rstrip('.')}", file=sys.stderr)
     if report.baselines and args.baseline is None:
         # a shell glob sorts names: results.c950-like+xattn.parquet comes before
         # results.c950-like.parquet, so say which target the speedups are relative to

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from codesign import targets
 from codesign.cli._output import add_format_option, print_json, print_table
 from codesign.errors import CodesignError
 from codesign.outputs import check_output_file
-from codesign.result import Result
+from codesign.result import MemoryUse, Result, memory_use
 
 EXAMPLES = """examples:
   codesign run qwen3.5-9b --target h100-sxm --phase decode --context 4096
@@ -19,6 +20,9 @@ EXAMPLES = """examples:
   codesign run trace.parquet --target h100-sxm --target l4 -o results.parquet --format json
 
 The first --target is the baseline: speedup = its latency / each target's latency.
+memory_gb is what the pass holds resident (weights, KV cache, recurrent state); fits says
+whether that fits the target's memory (NO: the latency is of a model the target cannot hold;
+"-": the target declares no capacity). --strict-memory refuses such a run before timing.
 --set applies to every target (see `codesign targets --fields TARGET` for the paths).
 -o writes one Result Parquet per target (codesign.Result.load reads it): the given path
 for a single target, and PATH with the target's name before the suffix
@@ -50,6 +54,9 @@ def register(sub: Any) -> None:
     p.add_argument("--weight-dtype", metavar="D", help="weight dtype (bf16, fp16, int8, int4)")
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="sets",
                    help="override a config field on every target (repeatable)")
+    p.add_argument("--strict-memory", action="store_true",
+                   help="refuse (exit 2) when the weights, KV cache and recurrent state "
+                        "exceed a target's memory capacity, instead of flagging it")
     p.add_argument("-o", "--output", metavar="results.parquet",
                    help="save each target's per-op Result as Parquet")
     p.add_argument("--timeline", metavar="out.json",
@@ -113,9 +120,19 @@ def run(args: argparse.Namespace) -> int:
     if args.timeline:
         check_output_file(args.timeline, "--timeline")
     trace = load_trace(args)
+    over = over_capacity(trace, resolved)
+    if over and args.strict_memory:
+        name, mem = over[0]
+        more = f" (and {len(over) - 1} more targets)" if len(over) > 1 else ""
+        raise CodesignError(f"--strict-memory: {trace.model} does not fit {name}: "
+                            f"{mem.text()}{more}")
     results: list[Result] = [t.simulate(trace) for t in resolved]
     # the results are shown before anything is written: a failed write loses no numbers
     print_results(results, args.format)
+    for name, mem in over:
+        print(f"codesign run: warning: {trace.model} does not fit {name}: {mem.text()}; its "
+              "latency is of a model the target cannot hold (--strict-memory refuses)",
+              file=sys.stderr)
     if saved:
         for r, path in zip(results, saved, strict=True):
             r.save(path)
@@ -127,6 +144,20 @@ def run(args: argparse.Namespace) -> int:
         for path in saved:
             print(f"wrote {path}")
     return 0
+
+
+def over_capacity(trace: Any, resolved: list[Any]) -> list[tuple[str, MemoryUse]]:
+    """The targets whose memory cannot hold the traced pass, with what it needs."""
+    out = []
+    for t in resolved:
+        mem = memory_use(trace.meta, targets.capacity_bytes(t))
+        if mem is not None and mem.fits is False:
+            out.append((t.name, mem))
+    return out
+
+
+def _fits(s: dict[str, Any]) -> str:
+    return {True: "yes", False: "NO"}.get(s["fits_memory"], "-")
 
 
 def print_results(results: list[Result], fmt: str) -> None:
@@ -147,5 +178,7 @@ def print_results(results: list[Result], fmt: str) -> None:
         "target": s["target"], "family": s["family"],
         "latency_ms": s["latency_s"] * 1e3, "tokens_per_s": s["tokens_per_s"],
         "speedup": s["speedup"],
+        "memory_gb": s["memory_gb"] if s["memory_gb"] is not None else float("nan"),
+        "fits": _fits(s),
         "top_kind": next(iter(s["seconds_by_kind"]), ""),
     } for s in rows])

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from codesign.cli._output import add_format_option, format_table, print_json
+from codesign.sweep.spec import MAX_ROWS
 
 EXAMPLES = """examples:
   codesign sweep experiments/sweep_vlen_dlen.toml -o runs/vlen_dlen --jobs 2
@@ -23,7 +24,9 @@ derived metrics, written at the end). Running the same command again skips the f
 points, so an interrupted sweep resumes where it stopped. A finished row counts only if
 its target's resolved config and its workload's trace (model config, scenario, versions)
 are unchanged: after a preset or model change, the changed rows are timed again. A DIR
-that holds another spec's results is refused unless --force.
+that holds another spec's results is refused unless --force. One sweep at a time writes a
+DIR (DIR/.lock names its pid while it runs). A spec of more than --max-rows rows is refused
+before any point is built; worker processes end with the sweep that started them.
 """
 
 SHOWN_ROWS = 20
@@ -47,6 +50,9 @@ def register(sub: Any) -> None:
     p.add_argument("--force", action="store_true",
                    help="run in a DIR that holds another spec's results (its matching "
                         "finished rows are reused; its results.parquet is replaced)")
+    p.add_argument("--max-rows", type=int, metavar="N", default=MAX_ROWS,
+                   help=f"refuse a spec of more than N rows (points x workloads; default "
+                        f"{MAX_ROWS:,}), before building any point")
     p.add_argument("--check", action="store_true",
                    help="validate the spec, print its size, and run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from codesign.errors import CodesignError
     from codesign.sweep import load_spec, run_with_info
 
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, max_rows=args.max_rows)
     size = {"name": spec.name, "workloads": len(spec.workloads), "points": len(spec.points),
             "rows": len(spec.points) * len(spec.workloads), "skipped_invalid": spec.skipped,
             "axes": ["target", *spec.axis_paths], "derived": [d.name for d in spec.derived]}
@@ -75,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         df, info = run_with_info(spec, out=args.output, jobs=args.jobs,
                                  scheduler=args.scheduler, chunk=args.chunk,
-                                 progress=not args.no_progress, force=args.force)
+                                 progress=not args.no_progress, force=args.force,
+                                 max_rows=args.max_rows)
     except KeyboardInterrupt:
         print(f"codesign sweep: interrupted; finished points are saved under {args.output}: "
               "run the same command again to resume", file=sys.stderr)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
+import tomllib
+from pathlib import Path
 from typing import Any
 
 from codesign import config as C
@@ -54,10 +57,75 @@ def listing(family: str | None = None) -> list[dict[str, str]]:
     ]
 
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
+
+
+def preset_file(target: Any) -> Path | None:
+    """The preset file a target was built from (its family's ``PRESET_DIR``/NAME.toml)."""
+    for m in targets.FAMILY_MODULES:
+        module = importlib.import_module(m)
+        if _family_name(module) == target.family and hasattr(module, "PRESET_DIR"):
+            path = Path(module.PRESET_DIR) / f"{target.name.partition('+')[0]}.toml"
+            return path if path.is_file() else None
+    return None
+
+
+def _comment(lines: list[str], no: int) -> str:
+    """The comment on line ``no`` (1-based) and on the comment-only lines that continue it."""
+    def after_hash(raw: str) -> str | None:
+        i = _STRING.sub(lambda m: " " * len(m.group()), raw).find("#")
+        return raw[i + 1:].strip() if i >= 0 else None
+
+    first = after_hash(lines[no - 1])
+    if not first:
+        return ""
+    out = [first]
+    for raw in lines[no:]:
+        if not raw.startswith((" ", "\t")) or not raw.strip().startswith("#"):
+            break
+        out.append(raw.strip().lstrip("#").strip())
+    return " ".join(out)
+
+
+def preset_sources(target: Any) -> dict[str, str]:
+    """For each field the target's preset file sets: its source, cited from the file (the
+    comment on the value's line, the ``[meta] assumed`` reason, the ``unverified`` tag).
+    A field whose value is not the file's (``isa`` of NAME+xattn) comes from the name."""
+    from codesign.report.inputs import flatten
+    from codesign.sweep.spec import key_lines
+
+    path = preset_file(target)
+    if path is None:
+        return {}
+    text = path.read_text()
+    data = tomllib.loads(text)
+    meta = data.pop("meta", {})
+    assumed = {a.partition("=")[0]: a.partition(":")[2].strip()
+               for a in meta.get("assumed", []) if isinstance(a, str)}
+    unverified = set(meta.get("unverified", []))
+    lines, where = text.splitlines(), key_lines(text)
+    out = {}
+    for field in flatten(data):
+        no = where.get(tuple(field.split(".")))
+        note = _comment(lines, no) if no else ""
+        if field in assumed and (not note or note.startswith("assumed")):
+            note = f"assumed: {assumed[field]}"
+        tag = "[M] " if field in unverified and not note.startswith("[M]") else ""
+        out[field] = f"{path.name}: {tag}{note}" if note else \
+            f"{path.name} (no source on its line)"
+    from_file = C.from_dict(type(target.config), data)
+    for field, _, value in C.paths(target.config):
+        if value != C.get(from_file, field):  # e.g. the ISA of c950-like+xattn
+            out[field] = f"the target name {target.name!r}"
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     if args.fields:
         target = targets.resolve(args.fields)
-        rows = C.describe(target.config)
+        sources = preset_sources(target)
+        rows = [{**r, "source": sources.get(r["path"], r["source"])}
+                for r in C.describe(target.config)]
         if args.format == "json":
             print_json(rows)
         else:

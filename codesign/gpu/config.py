@@ -338,5 +338,10 @@ class GPUConfig:
         return self.memory.dram_gbps * 1e9
 
     @property
+    def capacity_bytes(self) -> float:
+        """DRAM capacity in bytes (datasheet gigabytes are decimal)."""
+        return self.memory.capacity_gb * 1e9
+
+    @property
     def l2_bps(self) -> float:
         return self.memory.l2_gbps * 1e9

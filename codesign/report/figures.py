@@ -8,12 +8,15 @@ so the HTML report prints it under the figure and a notebook can show it.
 - :func:`breakdown`: busy time by op kind, stacked, per target.
 - :func:`roofline`: every op of one Result on log-log axes with the target's roofs.
 - :func:`pareto`: design points, latency against a cost expression, with the front.
+- :func:`sweep_lines`: a sweep's derived quantity (or latency) against its swept axis, a
+  line per target and hardware point.
 - :func:`heatmap`: a value over two sweep axes.
 - :func:`timeline`: op instances in time, one row per layer instance.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -272,13 +275,167 @@ def pareto(df: pd.DataFrame | Sequence[Result], cost: str,
                    yaxis={"title": "latency (ms)", "type": "log" if log_y else "linear"})
 
 
+# ---- a sweep's question: a quantity against the swept axis -----------------------------
+
+_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+
+
+def tick(v: Any) -> str:
+    """An axis value as a label: integers without a decimal point (512, not 512.0)."""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer() or \
+            isinstance(v, (int, np.integer)):
+        n = int(v)
+        return f"{n:,}" if abs(n) >= 1e4 else str(n)
+    return str(v)
+
+
+def _series(df: pd.DataFrame, x: str) -> list[str]:
+    """What tells the lines of a figure against ``x`` apart: the target, the config axes
+    that vary among the non-reference rows, and the other varying workload fields."""
+    hw = df[~df["reference"]] if "reference" in df.columns else df
+    axes = [a for a in I.sweep_axes(hw) if a != x and I._varies(hw[a])]
+    others = [c for c in (*I.WORKLOAD_AXES, *I.WORKLOAD_LABELS)
+              if c != x and c in df.columns and df[c].nunique() > 1]
+    return ["target", *axes, *others]
+
+
+def _line_label(key: dict[str, Any], reference: bool) -> str:
+    rest = [f"{k}={tick(v)}" for k, v in key.items() if k != "target" and pd.notna(v)]
+    return str(key["target"]) + (" (preset)" if reference else "") \
+        + (f", {', '.join(rest)}" if rest else "")
+
+
+def _x_layout(values: pd.Series, x: str) -> dict[str, Any]:
+    """A log axis for a geometric range (context 1k..128k), ticks at the swept values."""
+    vals = sorted(v for v in values.dropna().unique())
+    log = len(vals) > 2 and vals[0] > 0 and vals[-1] / vals[0] >= 16
+    layout: dict[str, Any] = {"title": I.axis_title(x), "type": "log" if log else "linear"}
+    if len(vals) <= 16:
+        layout.update(tickmode="array", tickvals=vals, ticktext=[tick(v) for v in vals])
+    return layout
+
+
+def _ends(df: pd.DataFrame, x: str, value: str) -> str:
+    """The answer in words: the range of ``value`` at the smallest and the largest x."""
+    xs = sorted(df[x].dropna().unique())
+    out = []
+    for v in (xs[0], xs[-1]):
+        col = df.loc[df[x] == v, value].dropna()
+        if not col.empty:
+            lo, hi = col.min(), col.max()
+            rng = f"{lo:.4g}" if math.isclose(lo, hi, rel_tol=1e-9) else f"{lo:.4g} to {hi:.4g}"
+            out.append(f"at {x} = {tick(v)}, {rng}")
+    text = "; ".join(out)
+    return text[:1].upper() + text[1:]
+
+
+def _add_lines(fig: go.Figure, rows: pd.DataFrame, keys: list[str], x: str, value: str,
+               scale: float, targets: list[str]) -> None:
+    """One line per group of ``keys``: color by target, dash by config point, dotted for a
+    reference row."""
+    dash_of: dict[tuple[Any, ...], str] = {}
+    for key, group in rows.groupby(keys, sort=False, dropna=False):
+        parts = key if isinstance(key, tuple) else (key,)
+        named = dict(zip(keys, parts, strict=True))
+        dash = dash_of.setdefault(tuple(parts[1:]), _DASHES[len(dash_of) % len(_DASHES)])
+        line = group.sort_values(x)
+        ref = bool(line["reference"].iloc[0])
+        label = _line_label(named, ref)
+        color = _PALETTE[targets.index(named["target"]) % len(_PALETTE)]
+        fig.add_scatter(name=label, x=line[x], y=line[value] * scale, mode="lines+markers",
+                        line={"color": color, "dash": "dot" if ref else dash},
+                        hovertemplate=f"{x} = %{{x}}<br>{value} = %{{y:.4g}}"
+                                      f"<extra>{label}</extra>")
+
+
+def _lines_caption(df: pd.DataFrame, rows: pd.DataFrame, value: str, x: str, keys: list[str],
+                   derived: dict[str, Any] | None, scale: float) -> str:
+    if derived:
+        metric = derived.get("metric", "latency_s")
+        where = ("at the same hardware point" if derived.get("at") == "point"
+                 else "as its preset")
+        what = (f"{value} = {metric} of {derived.get('baseline') or 'the baseline'} {where} "
+                f"/ this row's {metric} (above 1: faster than the baseline)")
+    else:
+        what = f"{value.removesuffix('_s')} in ms" if value.endswith("_s") else value
+    wcol = I.workload_column(df)
+    if wcol and x not in I.WORKLOAD_AXES:
+        workload = "; ".join(sorted({str(w) for w in df[wcol]}))
+    elif {"model", "phase"} <= set(df.columns):
+        workload = f"{df['model'].iloc[0]}, {df['phase'].iloc[0]}"
+    else:
+        workload = "as in the table"
+    ends = _ends(rows.assign(**{value: rows[value] * scale}), x, value)
+    return (f"{what}, against {x}; one line per {', '.join(keys)}"
+            + (" (dotted: a preset reference row)" if rows["reference"].any() else "")
+            + f". {ends}. Workload: {workload}.")
+
+
+def sweep_lines(df: pd.DataFrame, value: str, x: str,
+                derived: dict[str, Any] | None = None) -> go.Figure:
+    """``value`` (a derived speedup, or ``latency_s``) of a sweep table against the axis
+    ``x``: one line per target (color) and config point (dash), reference rows (a preset
+    baseline such as a GPU) as their own line. A derived speedup leaves out its baseline's
+    line (1 everywhere; the dotted line at 1 stands for it)."""
+    for c in (x, value):
+        if c not in df.columns:
+            raise CodesignError(f"sweep_lines: no column {c!r}; columns: "
+                                f"{', '.join(map(str, df.columns))}")
+    df = df.assign(reference=df["reference"].astype(bool)) if "reference" in df.columns \
+        else df.assign(reference=False)
+    keys = _series(df, x)
+    rows = df[df[value].notna()]
+    if derived and derived.get("baseline"):
+        at_preset = rows["reference"] if derived.get("at") == "preset" else ~rows["reference"]
+        rows = rows[~((rows["target"] == derived["baseline"]) & at_preset)]
+    scale = 1e3 if value.endswith("_s") else 1.0
+    fig = go.Figure()
+    _add_lines(fig, rows, keys, x, value, scale, list(dict.fromkeys(df["target"])))
+    ys = rows[value].to_numpy(dtype=float) * scale
+    ys = ys[np.isfinite(ys) & (ys > 0)]
+    log_y = value.endswith("_s") and ys.size > 1 and ys.max() / ys.min() > 20
+    if derived:
+        fig.add_hline(y=1.0, line_dash="dot", line_color="gray")
+    ytitle = f"{value} (x)" if derived else \
+        f"{value.removesuffix('_s')} (ms)" if value.endswith("_s") else value
+    return _finish(fig, f"{value} vs {x}",
+                   _lines_caption(df, rows, value, x, keys, derived, scale),
+                   xaxis=_x_layout(rows[x], x),
+                   yaxis={"title": ytitle, "type": "log" if log_y else "linear"},
+                   legend={"title": {"text": ", ".join(keys)}})
+
+
 # ---- sensitivity heatmap ---------------------------------------------------------------
 
+# The narrowest colour range a heatmap gets, as a fraction of its middle value: a model
+# whose numbers are approximate to a few percent should not paint 0.3% apart in full
+# contrast (the cells still print their values).
+MIN_COLOR_SPAN = 0.05
+
+
+def _color_range(z: np.ndarray, ratio: bool) -> tuple[float, float, bool]:
+    """(zmin, zmax, widened): a ratio's range is centred on 1, any range is at least
+    MIN_COLOR_SPAN of its middle wide."""
+    finite = z[np.isfinite(z)]
+    if finite.size == 0:
+        return 0.0, 1.0, False
+    lo, hi = float(finite.min()), float(finite.max())
+    if ratio:
+        half = max(abs(lo - 1.0), abs(hi - 1.0))
+        return 1.0 - max(half, MIN_COLOR_SPAN / 2), 1.0 + max(half, MIN_COLOR_SPAN / 2), \
+            half < MIN_COLOR_SPAN / 2
+    mid = (lo + hi) / 2
+    half = max((hi - lo) / 2, abs(mid) * MIN_COLOR_SPAN / 2)
+    return mid - half, mid + half, hi - lo < abs(mid) * MIN_COLOR_SPAN
+
+
 def heatmap(df: pd.DataFrame, x: str, y: str, value: str = "latency_s",
-            relative: bool = False) -> go.Figure:
+            relative: bool = False, ratio: bool = False) -> go.Figure:
     """``value`` over two sweep axes ``x`` and ``y`` (other columns must not vary, or the
     cell would be ambiguous). ``relative`` shows the speedup over the cell at the smallest
-    x and y (its value / each cell's value), with the value itself in each cell."""
+    x and y (its value / each cell's value), with the value itself in each cell; ``ratio``
+    says ``value`` is itself a speedup. Ratios get a diverging colour scale centred on 1;
+    no scale is narrower than MIN_COLOR_SPAN of its middle."""
     for c in (x, y, value):
         if c not in df.columns:
             raise CodesignError(f"heatmap: no column {c!r}; columns: "
@@ -291,26 +448,31 @@ def heatmap(df: pd.DataFrame, x: str, y: str, value: str = "latency_s",
     z = grid.to_numpy(dtype=float)
     seconds = value.endswith("_s")
     shown = z * 1e3 if seconds else z
-    unit = " ms" if seconds else ""
+    unit = " ms" if seconds else ("x" if ratio else "")
     text = [[f"{v:.4g}{unit}" if np.isfinite(v) else "" for v in row] for row in shown]
+    corner = f"{x}={tick(grid.columns[0])}, {y}={tick(grid.index[0])}"
     if relative:
-        corner = z[0, 0]
-        zz = corner / z
-        colorbar = f"speedup over {x}={grid.columns[0]}, {y}={grid.index[0]} (x)"
+        zz = z[0, 0] / z
+        colorbar = f"speedup over {corner} (x)"
     else:
         zz = shown
-        colorbar = value.removesuffix("_s") + (" (ms)" if seconds else "")
+        colorbar = value.removesuffix("_s") + (" (ms)" if seconds else " (x)" if ratio else "")
+    zmin, zmax, widened = _color_range(zz, relative or ratio)
     fig = go.Figure(go.Heatmap(
-        z=zz, x=[str(v) for v in grid.columns], y=[str(v) for v in grid.index], text=text,
-        texttemplate="%{text}", colorscale="Viridis", colorbar={"title": {"text": colorbar}},
+        z=zz, x=[tick(v) for v in grid.columns], y=[tick(v) for v in grid.index], text=text,
+        texttemplate="%{text}", colorbar={"title": {"text": colorbar}},
+        colorscale="RdBu" if relative or ratio else "Viridis", zmin=zmin, zmax=zmax,
         hovertemplate=f"{x} = %{{x}}<br>{y} = %{{y}}<br>{value} = %{{text}}"
                       "<br>color %{z:.4g}<extra></extra>"))
     wcol = I.workload_column(df)
     workload = f" Workload: {df[wcol].iloc[0]}." if wcol else ""
     target = f" Target: {df['target'].iloc[0]}." if "target" in df.columns else ""
-    what = (f"speedup over the ({x}={grid.columns[0]}, {y}={grid.index[0]}) corner; cells "
-            f"print {value}") if relative else value
-    cap = f"Sensitivity of {value} to {x} and {y} (color: {what}).{target}{workload}"
+    what = (f"speedup over the ({corner}) corner; cells print {value}") if relative else value
+    finite = zz[np.isfinite(zz)]
+    spread = (f" The colour scale spans at least {MIN_COLOR_SPAN:.0%}: these cells differ by "
+              f"{(finite.max() / finite.min() - 1):.2%} at most."
+              if widened and finite.size and finite.min() > 0 else "")
+    cap = f"Sensitivity of {value} to {x} and {y} (color: {what}).{target}{workload}{spread}"
     one = df["target"].iloc[0] if "target" in df.columns and df["target"].nunique() == 1 \
         else None
     return _finish(fig, f"Sensitivity: {value} over {x} x {y}" + (f" ({one})" if one else ""),

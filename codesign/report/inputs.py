@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import json
 import math
 import operator
 import re
@@ -126,19 +127,76 @@ def _read_sweep(path: Path) -> pd.DataFrame:
         raise CodesignError(f"{str(path)!r} is a Parquet table without a latency_s column: "
                             "not a codesign result or sweep output")
     df.attrs["source"] = str(path)
+    raw = (table.schema.metadata or {}).get(b"codesign.sweep")
+    if raw:  # written by codesign.sweep.store.results_table: the spec's axes and question
+        try:
+            meta = json.loads(raw)
+        except ValueError:
+            meta = {}
+        if isinstance(meta, dict):
+            df.attrs["sweep"] = meta
+            df.attrs["axes"] = list(meta.get("axes", []))
     return df
 
 
+def _spec_rows(directory: Path) -> int | None:
+    """How many rows the sweep recorded in ``directory/spec.toml`` has, if it can be read
+    there (paths in a spec are relative to where it was written, so it may not be)."""
+    from codesign.errors import USER_ERRORS
+    from codesign.sweep import load_spec
+
+    path = directory / "spec.toml"
+    if not path.is_file():
+        return None
+    try:
+        spec = load_spec(path)
+    except USER_ERRORS:
+        return None
+    return len(spec.points) * len(spec.workloads)
+
+
+def sweep_progress(directory: Path, df: pd.DataFrame, assembled: bool) -> str | None:
+    """Why the table read from a sweep's ``directory`` is not the whole sweep: still being
+    written, interrupted (parts but no results.parquet) or rows without results; None when
+    it is whole."""
+    from codesign.sweep.lock import holder
+
+    done = int(df.drop_duplicates("row_id")["latency_s"].notna().sum()) \
+        if "row_id" in df.columns else int(df["latency_s"].notna().sum())
+    total = _spec_rows(directory)
+    if total is None and assembled:
+        total = int(df.drop_duplicates("row_id").shape[0]) if "row_id" in df.columns \
+            else len(df)
+    of = f"{done:,} of {total:,}" if total is not None else f"{done:,}"
+    writer = holder(directory)
+    if writer is not None:
+        return f"the sweep in {str(directory)!r} is still running ({writer}): {of} rows " \
+               "are finished; this report shows those"
+    if not assembled:
+        return (f"the sweep in {str(directory)!r} did not finish: {of} rows are done and it "
+                "has no results.parquet (interrupted or failed); run the same `codesign "
+                "sweep` command again to complete it")
+    if total is not None and done < total:
+        return f"the sweep in {str(directory)!r} is incomplete: {of} rows have results"
+    return None
+
+
 def normalize_sweep(df: pd.DataFrame) -> pd.DataFrame:
-    """A sweep table as the figures use it: the preset reference rows of a derived speedup
-    (``reference``, no axis values) dropped, and a ``workload`` label per row."""
-    if "reference" in df.columns:
-        df = df[~df["reference"].astype(bool)]
+    """A sweep table as the figures use it: rows without results (an unfinished sweep)
+    dropped, a boolean ``reference`` column (the preset rows of a derived speedup, with no
+    axis values: kept for the figures against workload axes), a ``workload`` label per
+    row."""
+    attrs = dict(df.attrs)
+    df = df[df["latency_s"].notna()].copy()
+    df["reference"] = df["reference"].fillna(False).astype(bool) \
+        if "reference" in df.columns else False
     if "workload" not in df.columns and {"model", "phase"} <= set(df.columns):
         df = df.copy()
         df["workload"] = [scenario_text({"model": r.get("model"), "scenario": r})
                           for r in df.to_dict("records")]
-    return df.reset_index(drop=True)
+    df = df.reset_index(drop=True)
+    df.attrs.update(attrs)
+    return df
 
 
 def load(paths: Iterable[str | Path]) -> Inputs:
@@ -152,10 +210,14 @@ def load(paths: Iterable[str | Path]) -> Inputs:
                                 "`codesign run -o` or `codesign sweep -o`")
         out.sources.append(str(p))
         if p.is_dir():
-            if (p / "results.parquet").is_file():
-                out.sweeps.append(normalize_sweep(_read_sweep(p / "results.parquet")))
-            elif (p / "parts").is_dir():
-                out.sweeps.append(normalize_sweep(_read_sweep(p / "parts")))
+            assembled = (p / "results.parquet").is_file()
+            if assembled or (p / "parts").is_dir():
+                df = _read_sweep(p / ("results.parquet" if assembled else "parts"))
+                note = sweep_progress(p, df, assembled)
+                df = normalize_sweep(df)
+                if note:
+                    df.attrs["incomplete"] = note
+                out.sweeps.append(df)
             else:
                 files = [f for f in sorted(p.rglob("*.parquet")) if _is_result_file(f)]
                 if not files:
@@ -203,6 +265,41 @@ def sweep_axes(df: pd.DataFrame) -> list[str]:
     return found
 
 
+# Numeric workload fields a sweep crosses, in the order a figure prefers them as its x.
+WORKLOAD_AXES = ("context", "seq", "batch")
+WORKLOAD_UNITS = {"context": "tokens", "seq": "tokens", "batch": "sequences"}
+# Workload fields that are not numbers: a figure draws each value apart.
+WORKLOAD_LABELS = ("model", "phase", "routing", "weight_dtype")
+
+
+def derived_columns(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """The sweep's derived quantities (its question: ``xattn_speedup``...), each
+    ``{"name", "baseline", "metric", "at"}``: from the table's sweep metadata, else the
+    numeric columns that are neither axes nor the sweep's own columns (baseline unknown)."""
+    meta = df.attrs.get("sweep", {})
+    if meta.get("derived") is not None:
+        return [d for d in meta["derived"] if d.get("name") in df.columns]
+    from codesign.sweep.spec import RESERVED, time_metrics
+    from codesign.sweep.store import metric_fields
+
+    known = {*RESERVED, *time_metrics(), *(f.name for f in metric_fields()), "row_id",
+             "workload", "workload_id", "trace_key", *sweep_axes(df)}
+    return [{"name": str(c), "baseline": None, "metric": "latency_s", "at": "point"}
+            for c in df.columns if c not in known and "." not in str(c)
+            and pd.api.types.is_float_dtype(df[c])]
+
+
+def line_axis(df: pd.DataFrame) -> str | None:
+    """The axis a sweep's line figures run along: a workload field that varies (context
+    first: the usual question), else the first numeric config axis that varies."""
+    for c in WORKLOAD_AXES:
+        if c in df.columns and df[c].nunique() > 1:
+            return c
+    hw = df[~df["reference"]] if "reference" in df.columns else df
+    return next((a for a in sweep_axes(hw) if pd.api.types.is_numeric_dtype(hw[a])
+                 and _varies(hw[a])), None)
+
+
 def _varies(col: pd.Series) -> bool:
     if col.dtype == object:  # lists (tuple-valued config fields) are not hashable
         col = col.map(repr)
@@ -233,7 +330,7 @@ def _units() -> dict[str, str]:
 def axis_title(column: str) -> str:
     """``vector.vlen (bits)``: a column name with the unit its config field declares."""
     try:
-        unit = _units().get(column, "")
+        unit = WORKLOAD_UNITS.get(column) or _units().get(column, "")
     except Exception:  # a family's config cannot be built here: show the bare name
         unit = ""
     return f"{column} ({unit})" if unit else column
@@ -341,12 +438,14 @@ def _family_roofs(result: Result) -> Roofs | None:
 
 # ---- cost expressions ------------------------------------------------------------------
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+# a name, not the exponent of a number such as 1e3 or 2.5e-3
+_NAME = re.compile(r"(?<![\w.])[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _FUNCS = {"log2": np.log2, "log10": np.log10, "sqrt": np.sqrt, "min": np.minimum,
           "max": np.maximum}
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow}
 AREA_COLUMNS = ("area_mm2", "area")
+MAX_COST_CHARS = 500  # a cost is a short formula; a longer text is refused before parsing
 
 
 def cost(df: pd.DataFrame, expr: str) -> pd.Series:
@@ -361,6 +460,9 @@ def cost(df: pd.DataFrame, expr: str) -> pd.Series:
                                 "exists for their targets); give an expression of config "
                                 "paths instead, e.g. --cost 'vector.dlen*cluster.cores'")
         return df[col].astype(float)
+    if len(expr) > MAX_COST_CHARS:
+        raise CodesignError(f"cost expression of {len(expr)} characters: at most "
+                            f"{MAX_COST_CHARS}")
     names: dict[str, str] = {}
 
     def sub(m: re.Match[str]) -> str:
@@ -386,7 +488,7 @@ def cost(df: pd.DataFrame, expr: str) -> pd.Series:
         if isinstance(node, ast.Expression):
             return ev(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            return float(node.value)
+            return np.float64(node.value)
         if isinstance(node, ast.Name) and node.id in cols:
             return cols[node.id]
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
@@ -399,10 +501,20 @@ def cost(df: pd.DataFrame, expr: str) -> pd.Series:
         raise CodesignError(f"cost expression {expr!r}: only column names, numbers, "
                             "+ - * / // ** and log2, log10, sqrt, min, max are allowed")
 
-    value = ev(tree)
+    try:
+        # numpy floats: an overflow is inf (refused below), never a huge Python integer
+        with np.errstate(all="ignore"):
+            value = ev(tree)
+    except (OverflowError, ZeroDivisionError) as exc:
+        raise CodesignError(f"cost expression {expr!r} cannot be evaluated: {exc}") from None
     if not isinstance(value, pd.Series):
         raise CodesignError(f"cost expression {expr!r} names no column")
-    return value.astype(float)
+    value = value.astype(float)
+    inf = int(np.isinf(value).sum())
+    if inf:
+        raise CodesignError(f"cost expression {expr!r} is infinite for {inf} of {len(value)} "
+                            "points (an overflow or a division by zero)")
+    return value
 
 
 def pareto_mask(cost_values: Sequence[float], latency: Sequence[float]) -> np.ndarray:

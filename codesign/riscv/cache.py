@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 from functools import cache
@@ -51,6 +52,17 @@ def key(signature: str, fingerprint: str, cores: int, mode: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def is_entry(data: Any) -> bool:
+    """Whether ``data`` is a timing entry: a JSON object with a finite, positive cycle
+    count. Anything else on disk (``{}``, ``[1, 2]``, a truncated write from a tool that
+    did not write atomically) is a miss, which the next ``put`` overwrites."""
+    if not isinstance(data, dict):
+        return False
+    cycles = data.get("cycles")
+    return isinstance(cycles, (int, float)) and not isinstance(cycles, bool) \
+        and math.isfinite(cycles) and cycles > 0
+
+
 def get(k: str) -> dict[str, Any] | None:
     hit = _MEMORY.get(k)
     if hit is not None:
@@ -59,6 +71,8 @@ def get(k: str) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
+        return None
+    if not is_entry(data):
         return None
     _MEMORY[k] = data
     return data

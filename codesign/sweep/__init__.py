@@ -19,14 +19,15 @@ from typing import Any
 import pandas as pd
 
 from codesign.sweep.runner import RunInfo, assemble, run_with_info
-from codesign.sweep.spec import Spec, load_spec
+from codesign.sweep.spec import MAX_ROWS, Spec, load_spec
 
 __all__ = ["RunInfo", "Spec", "assemble", "load_spec", "run_with_info", "sweep"]
 
 
 def sweep(spec_or_path: str | Path | dict[str, Any] | Spec, jobs: int | None = None,
           scheduler: str | None = None, out: str | Path | None = None,
-          chunk: int | None = None, progress: bool = True) -> pd.DataFrame:
+          chunk: int | None = None, progress: bool = True,
+          max_rows: int = MAX_ROWS) -> pd.DataFrame:
     """Run a sweep; one row per (point, workload) with every axis value and metric.
 
     ``spec_or_path``: a spec file, a parsed spec (a dict as tomllib returns it) or a
@@ -34,7 +35,8 @@ def sweep(spec_or_path: str | Path | dict[str, Any] | Spec, jobs: int | None = N
     ``scheduler``: the address of a Dask distributed scheduler to run on instead.
     ``out``: the results directory; a rerun skips finished points (default: a temporary
     directory, so nothing is kept). ``chunk``: points per batch and part file.
+    ``max_rows``: refuse a spec of more rows (points x workloads) than this.
     """
     df, _ = run_with_info(spec_or_path, out=out, jobs=jobs, scheduler=scheduler, chunk=chunk,
-                          progress=progress)
+                          progress=progress, max_rows=max_rows)
     return df

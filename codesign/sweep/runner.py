@@ -8,9 +8,11 @@ Layout of the output directory ``DIR``::
                            extracted again when the model's config changed)
     DIR/parts/part-*.parquet   finished rows, one file per finished batch (see store)
     DIR/results.parquet    every row of the spec plus the derived metrics (on completion)
+    DIR/.lock              while a run writes DIR: its pid (see codesign.sweep.lock)
 
 Execution: ``jobs=1`` times the points in this process; ``jobs=N`` in N local worker
-processes (started with "spawn", so they never inherit torch from trace extraction);
+processes (started with "spawn", so they never inherit torch from trace extraction; each
+exits when the sweep process dies);
 ``scheduler=ADDRESS`` on a Dask distributed cluster (traces are sent to the workers as
 bytes, so the cluster needs no shared disk). Rows are grouped into batches of one
 workload and consecutive hardware points, so a long-lived worker reuses its loaded trace,
@@ -42,8 +44,9 @@ from codesign import targets
 from codesign.errors import USER_ERRORS, CodesignError
 from codesign.outputs import check_output_dir, write_atomically
 from codesign.sweep import store
-from codesign.sweep.spec import Point, Spec, Workload, load_spec, row_id
-from codesign.sweep.worker import run_batch
+from codesign.sweep.lock import locked
+from codesign.sweep.spec import MAX_ROWS, Point, Spec, Workload, load_spec, row_id
+from codesign.sweep.worker import die_with_parent, run_batch
 
 Batch = tuple[str, str | bytes, list[tuple[str, str, list[tuple[str, Any]]]]]
 
@@ -161,19 +164,22 @@ def auto_chunk(pending: int, workers: int) -> int:
 
 def run(spec: str | Path | Mapping[str, Any] | Spec, out: str | Path | None = None,
         jobs: int | None = None, scheduler: str | None = None, chunk: int | None = None,
-        progress: bool = True, force: bool = False) -> pd.DataFrame:
+        progress: bool = True, force: bool = False, max_rows: int = MAX_ROWS) -> pd.DataFrame:
     """Run a sweep (see :mod:`codesign.sweep`); returns the results with derived metrics."""
-    df, _ = run_with_info(spec, out, jobs, scheduler, chunk, progress, force)
+    df, _ = run_with_info(spec, out, jobs, scheduler, chunk, progress, force, max_rows)
     return df
 
 
 def run_with_info(spec: str | Path | Mapping[str, Any] | Spec, out: str | Path | None = None,
                   jobs: int | None = None, scheduler: str | None = None,
-                  chunk: int | None = None, progress: bool = True, force: bool = False) \
-        -> tuple[pd.DataFrame, RunInfo]:
+                  chunk: int | None = None, progress: bool = True, force: bool = False,
+                  max_rows: int = MAX_ROWS) -> tuple[pd.DataFrame, RunInfo]:
     """Run a sweep into ``out`` (a temporary directory if None), resuming the rows already
-    finished there; ``force`` lets a different spec run in a directory used before."""
-    spec = load_spec(spec)
+    finished there; ``force`` lets a different spec run in a directory used before; a spec
+    of more than ``max_rows`` rows is refused."""
+    spec = load_spec(spec, max_rows)
+    if scheduler is not None:
+        check_scheduler(scheduler)
     if jobs is not None and jobs < 1:
         raise CodesignError(f"--jobs must be at least 1, got {jobs}")
     if chunk is not None and chunk < 1:
@@ -189,50 +195,64 @@ def _run(spec: Spec, out: Path, jobs: int | None, scheduler: str | None, chunk: 
     t0 = time.perf_counter()
     check_output_dir(out, "output")  # before tracing or timing anything
     out.mkdir(parents=True, exist_ok=True)
+    with locked(out):  # one writer per directory
+        return _run_locked(spec, out, jobs, scheduler, chunk, progress, force, t0)
+
+
+def _run_locked(spec: Spec, out: Path, jobs: int | None, scheduler: str | None,
+                chunk: int | None, progress: bool, force: bool, t0: float) \
+        -> tuple[pd.DataFrame, RunInfo]:
     _claim(out, spec, force)
-    paths = {w.id: _trace_ref(w, out) for w in spec.workloads}
-    tkeys = {wid: trace_key(p) for wid, p in paths.items()}
-    keys = row_keys(spec, tkeys)
-    pending, info = _pending(spec, out, keys)
-    sch = store.schema(spec)
-    ident = row_records(spec)
-
-    if pending:
-        client = _dask_client(scheduler) if scheduler else None
-        n_workers = (len(client.scheduler_info().get("workers", {})) or 1) if client \
-            else (jobs or os.cpu_count() or 1)
-        size = chunk or auto_chunk(len(pending), n_workers)
-        refs: dict[str, str | bytes] = {
-            wid: (p.read_bytes() if client else str(p)) for wid, p in paths.items()}
-        batches = _batches(pending, refs, tkeys, size)
-        bar = _bar(len(pending), info.resumed, progress)
-        workers = []
-        try:
-            if client is not None:
-                results = _on_dask(client, batches)
-            elif (jobs or os.cpu_count() or 1) == 1:
-                results = ((b, _result(functools.partial(run_batch, *b), b)) for b in batches)
-            else:
-                results = _on_processes(batches, jobs or os.cpu_count() or 1)
-            for batch, (metrics, winfo) in results:
-                recs = []
-                for rid, m in metrics:
-                    recs.append({**ident[rid], **m, "trace_key": keys[rid][1]})
-                store.write_part(out, recs, sch)
-                info.parts += 1
-                info.computed += len(recs)
-                workers.append(winfo)
-                bar.update(len(batch[2]))
-        finally:
-            bar.close()
-            if client is not None:
-                client.close()
-        info.workers = tuple(workers)
-
+    # the cluster is reached before any trace is extracted: a bad address costs nothing
+    client = _dask_client(scheduler) if scheduler else None
+    try:
+        paths = {w.id: _trace_ref(w, out) for w in spec.workloads}
+        tkeys = {wid: trace_key(p) for wid, p in paths.items()}
+        keys = row_keys(spec, tkeys)
+        pending, info = _pending(spec, out, keys)
+        if pending:
+            n_workers = (len(client.scheduler_info().get("workers", {})) or 1) if client \
+                else (jobs or os.cpu_count() or 1)
+            refs: dict[str, str | bytes] = {
+                wid: (p.read_bytes() if client else str(p)) for wid, p in paths.items()}
+            batches = _batches(pending, refs, tkeys,
+                               chunk or auto_chunk(len(pending), n_workers))
+            _time_batches(spec, out, batches, keys, info, client, jobs, progress)
+    finally:
+        if client is not None:
+            client.close()
     df = assemble(spec, out, keys)
-    store.write_atomic(pa.Table.from_pandas(df, preserve_index=False), out / store.RESULTS)
+    store.write_atomic(store.results_table(df, spec), out / store.RESULTS)
     info.seconds = time.perf_counter() - t0
     return df, info
+
+
+def _time_batches(spec: Spec, out: Path, batches: list[Batch],
+                  keys: Mapping[str, store.RowKey], info: RunInfo, client: Any,
+                  jobs: int | None, progress: bool) -> None:
+    """Time ``batches`` here, in local processes or on ``client``'s cluster; each finished
+    batch becomes a part file at once."""
+    sch = store.schema(spec)
+    ident = row_records(spec)
+    bar = _bar(sum(len(b[2]) for b in batches), info.resumed, progress)
+    workers = []
+    try:
+        if client is not None:
+            results = _on_dask(client, batches)
+        elif (jobs or os.cpu_count() or 1) == 1:
+            results = ((b, _result(functools.partial(run_batch, *b), b)) for b in batches)
+        else:
+            results = _on_processes(batches, jobs or os.cpu_count() or 1)
+        for batch, (metrics, winfo) in results:
+            recs = [{**ident[rid], **m, "trace_key": keys[rid][1]} for rid, m in metrics]
+            store.write_part(out, recs, sch)
+            info.parts += 1
+            info.computed += len(recs)
+            workers.append(winfo)
+            bar.update(len(batch[2]))
+    finally:
+        bar.close()
+        info.workers = tuple(workers)
 
 
 def _pending(spec: Spec, out: Path, keys: Mapping[str, store.RowKey]) \
@@ -273,7 +293,8 @@ def _bar(total: int, resumed: int, enabled: bool) -> Any:
 def _on_processes(batches: list[Batch], jobs: int) \
         -> Iterator[tuple[Batch, tuple[list[Any], dict[str, Any]]]]:
     ctx = multiprocessing.get_context("spawn")  # no torch inherited from trace extraction
-    pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(batches)), mp_context=ctx)
+    pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(batches)), mp_context=ctx,
+                                  initializer=die_with_parent)
     try:
         futures = {pool.submit(run_batch, *b): b for b in batches}
         for fut in cf.as_completed(futures):
@@ -291,6 +312,45 @@ def _result(get: Callable[[], Any], batch: Batch) -> Any:
                             f"(batch of {len(pts)}): {exc}") from None
 
 
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "inproc")
+
+
+def check_scheduler(address: str) -> None:
+    """Refuse a malformed scheduler address, or one where nothing listens, at once: Dask
+    itself would retry for its whole connect timeout (and only after tracing)."""
+    scheme, sep, rest = address.partition("://")
+    host, colon, port = rest.rpartition(":")
+    bad_port = not (port.isdigit() and 0 < int(port) < 65536)
+    if not sep or scheme not in SCHEDULER_SCHEMES or (
+            scheme != "inproc" and (not colon or not host or bad_port)):
+        raise CodesignError(
+            f"--scheduler {address!r} is not a Dask scheduler address: expected "
+            f"SCHEME://HOST:PORT with SCHEME one of {', '.join(SCHEDULER_SCHEMES[:-1])} "
+            "(e.g. tcp://10.0.0.5:8786)")
+    if scheme == "inproc":
+        return
+    import socket
+
+    try:
+        socket.create_connection((host.strip("[]"), int(port)),
+                                 timeout=_connect_timeout()).close()
+    except OSError as exc:
+        raise CodesignError(f"cannot reach the Dask scheduler at {address!r}: "
+                            f"{exc.strerror or exc}") from None
+
+
+def _connect_timeout() -> float:
+    """Dask's own connect timeout (distributed.comm.timeouts.connect, whose default is
+    30 s before distributed is imported and registers it), in seconds."""
+    try:
+        import dask
+        from dask.utils import parse_timedelta
+    except ImportError:
+        return 30.0
+    value = dask.config.get("distributed.comm.timeouts.connect", default="30s")
+    return float(parse_timedelta(value))
+
+
 def _dask_client(address: str) -> Any:
     try:
         from distributed import Client
@@ -298,11 +358,7 @@ def _dask_client(address: str) -> Any:
         raise CodesignError("--scheduler needs dask.distributed: pip install "
                             "'codesign[dask]'") from None
     try:
-        import dask
-
-        # how long to try: Dask's own connect timeout (distributed.comm.timeouts.connect)
-        timeout = dask.config.get("distributed.comm.timeouts.connect")
-        return Client(address, timeout=timeout, set_as_default=False)
+        return Client(address, timeout=_connect_timeout(), set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise CodesignError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
 

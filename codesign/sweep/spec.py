@@ -70,6 +70,12 @@ DERIVED_KEYS = ("speedup_over", "metric", "at")
 AT = ("point", "preset")
 RANGE_KEYS = (("start", "stop", "step"), ("start", "stop", "factor"), ("min", "max", "log"))
 TARGET_AXIS = "target"
+# At most this many rows (points x workloads) per sweep unless the caller raises the cap
+# (`codesign sweep --max-rows`): each row is a simulation (about 0.05 s on a GPU target to
+# seconds on a RISC-V one when its kernels are not memoized), so 10,000 rows are already
+# hours of CPU time; a larger design space is better sampled ([sampling] method = "lhs").
+# The size is computed before any point is built, so an oversized spec is refused at once.
+MAX_ROWS = 10_000
 # Result columns a derived metric may not be named after (see codesign.sweep.store.schema).
 RESERVED = ("row_id", "workload_id", "target", "reference", "overrides", "model", "phase",
             "batch", "seq", "context", "routing", "weight_dtype", "tokens_per_s", "gflop",
@@ -235,11 +241,23 @@ def row_id(point: Point, workload: Workload) -> str:
 
 
 class _Ctx:
-    """Error reporting with spec line numbers."""
+    """Error reporting with spec line numbers, and the cap on the sweep's size."""
 
-    def __init__(self, source: str, lines: dict[tuple[Any, ...], int]) -> None:
+    def __init__(self, source: str, lines: dict[tuple[Any, ...], int],
+                 max_rows: int = MAX_ROWS) -> None:
         self.source = source
         self.lines = lines
+        self.max_rows = max_rows
+
+    def check_size(self, path: Sequence[Any], rows: int, what: str,
+                   sampled: bool = False) -> None:
+        """Refuse a sweep of more than ``max_rows`` rows, before it is built."""
+        if rows > self.max_rows:
+            fewer = "take fewer samples" if sampled else \
+                "sample the space ([sampling] method = \"lhs\", samples = N)"
+            raise self.error(path, f"the sweep has {rows:,} rows ({what}), more than the cap "
+                             f"of {self.max_rows:,}: {fewer}, or raise the cap "
+                             "(--max-rows N)")
 
     def line(self, *path: Any) -> int | None:
         p = tuple(path)
@@ -270,12 +288,13 @@ def _check_keys(ctx: _Ctx, path: tuple[Any, ...], table: Any, valid: Sequence[st
 
 
 # ---- loading ----------------------------------------------------------------------------
-def load_spec(spec: str | Path | Mapping[str, Any] | Spec) -> Spec:
-    """Read and validate a spec from a TOML path or an already-parsed mapping."""
+def load_spec(spec: str | Path | Mapping[str, Any] | Spec, max_rows: int = MAX_ROWS) -> Spec:
+    """Read and validate a spec from a TOML path or an already-parsed mapping; a spec of
+    more than ``max_rows`` rows is refused before any point is built."""
     if isinstance(spec, Spec):
         return spec
     if isinstance(spec, Mapping):
-        return parse_spec(spec, source="spec", base_dir=Path.cwd())
+        return parse_spec(spec, source="spec", base_dir=Path.cwd(), max_rows=max_rows)
     path = Path(spec)
     if not path.is_file():
         raise CodesignError(f"sweep spec {str(path)!r} does not exist")
@@ -284,12 +303,16 @@ def load_spec(spec: str | Path | Mapping[str, Any] | Spec) -> Spec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CodesignError(f"{path}: not valid TOML: {exc}") from None
-    return parse_spec(data, source=str(path), base_dir=path.resolve().parent, text=text)
+    return parse_spec(data, source=str(path), base_dir=path.resolve().parent, text=text,
+                      max_rows=max_rows)
 
 
-def parse_spec(data: Mapping[str, Any], source: str, base_dir: Path, text: str = "") -> Spec:
+def parse_spec(data: Mapping[str, Any], source: str, base_dir: Path, text: str = "",
+               max_rows: int = MAX_ROWS) -> Spec:
     """Validate a parsed spec; ``text`` (the TOML) lets errors name line numbers."""
-    ctx = _Ctx(source, key_lines(text) if text else {})
+    if max_rows < 1:
+        raise CodesignError(f"--max-rows must be at least 1, got {max_rows}")
+    ctx = _Ctx(source, key_lines(text) if text else {}, max_rows)
     _check_keys(ctx, (), data, TOP_KEYS)
     name = _string(ctx, ("name",), data.get("name", Path(source).stem))
     description = _string(ctx, ("description",), data.get("description", ""))
@@ -339,6 +362,11 @@ def parse_spec(data: Mapping[str, Any], source: str, base_dir: Path, text: str =
                 workloads=workloads, targets=target_names, axes=axes, fixed=fixed,
                 method=method, samples=samples, seed=seed, derived=derived,
                 axis_types=axis_types, lines=ctx.lines)
+    hardware = samples if method != "grid" else math.prod(len(a.values) for a in axes)
+    points = hardware * len(target_names)
+    ctx.check_size(("sampling", "samples") if method != "grid" else ("axes",),
+                   points * len(workloads), f"{points:,} points x {len(workloads):,} "
+                   f"workload{'s' if len(workloads) != 1 else ''}", sampled=method != "grid")
     spec.points, spec.skipped = _points(ctx, spec, skip_invalid)
     if not spec.points:
         raise ctx.error(("axes",), "every combination was invalid: no point to run")
@@ -629,6 +657,10 @@ def _workload_table(  # noqa: C901  (over the size ceiling: to split)
         if ph in phases and key not in table:
             raise ctx.error(where, f"phase \"{ph}\" needs {key} = N (or a list of N): a "
                             "sweep states its scenario")
+    lengths_per_phase = sum(len(ints["seq"] if ph == "prefill" else ints["context"])
+                            for ph in phases)
+    ctx.check_size(where, len(models) * len(ints["batch"]) * len(routings) * len(dtypes)
+                   * lengths_per_phase, "workloads alone, before any point")
     out = []
     for m, ph, b, r, d in itertools.product(models, phases, ints["batch"], routings, dtypes):
         lengths = ints["seq"] if ph == "prefill" else ints["context"]

@@ -16,6 +16,7 @@ assembled table with the derived metrics, written when a run finishes.
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -116,6 +117,25 @@ def stored_keys(out: Path) -> dict[str, set[RowKey]]:
         for rid, fp, tk in zip(*(cols[c] for c in KEY_COLUMNS), strict=True):
             stored.setdefault(rid, set()).add((fp, tk))
     return stored
+
+
+SWEEP_META = b"codesign.sweep"
+
+
+def sweep_meta(spec: Spec) -> dict[str, Any]:
+    """What a reader of results.parquet needs to know about its columns: the spec's name
+    and question, its axes (config paths) and its derived quantities."""
+    return {"name": spec.name, "description": spec.description,
+            "axes": spec.axis_paths, "targets": spec.targets,
+            "derived": [{"name": d.name, "baseline": d.baseline, "metric": d.metric,
+                         "at": d.at} for d in spec.derived]}
+
+
+def results_table(df: pd.DataFrame, spec: Spec) -> pa.Table:
+    """The assembled results with :func:`sweep_meta` in the Parquet schema metadata."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    return table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                          SWEEP_META: json.dumps(sweep_meta(spec)).encode()})
 
 
 def write_atomic(table: pa.Table, path: Path) -> Path:

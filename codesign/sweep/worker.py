@@ -9,9 +9,11 @@ consecutive points that share kernels and configs are cheap.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,25 @@ def _trace(workload_id: str, ref: str | bytes) -> Trace:
         tr = Trace.load(ref)
     _TRACES[workload_id] = tr
     return tr
+
+
+def die_with_parent() -> None:
+    """Initializer of a local worker process: exit as soon as the sweep that started it
+    dies, however it dies (``kill -9`` included), rather than simulate for nobody.
+
+    A spawned process holds a sentinel that becomes ready when its parent exits; a daemon
+    thread waits on it (Python switches threads every few milliseconds, so even a worker
+    deep in a simulation stops at once)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not started by multiprocessing: nothing to watch
+        return
+    threading.Thread(target=_exit_when_done, args=(parent,), daemon=True,
+                     name="codesign-watch-parent").start()
+
+
+def _exit_when_done(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()
+    os._exit(1)  # no cleanup to run: unfinished batches are simply not written
 
 
 def run_batch(workload_id: str, ref: str | bytes,

@@ -142,3 +142,19 @@ def test_the_families_beside_qwen_trace_and_run_end_to_end(capsys, model):
         bound = weight_bytes / (gbps * 1e9)
         assert bound < r["latency_s"] < 1.6 * bound, (model, r["target"])
         assert r["model"] == model and r["context"] == 1024
+
+
+def test_ctrl_c_while_timing_is_one_line_exit_130(capsys, decode_parquet, tmp_path,
+                                                   monkeypatch):
+    """Before: a KeyboardInterrupt traceback of the simulation's innermost frames."""
+    from codesign.gpu import GPUTarget
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(GPUTarget, "simulate", interrupted)
+    out = tmp_path / "r.parquet"
+    assert main(["run", str(decode_parquet), "-t", "h100-sxm", "-o", str(out)]) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "codesign run: interrupted\n" and captured.out == ""
+    assert list(tmp_path.iterdir()) == [decode_parquet]  # nothing half written

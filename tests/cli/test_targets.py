@@ -52,3 +52,28 @@ def test_fields_of_an_unknown_target_lists_valid_names(capsys):
     assert main(["targets", "--fields", "v100"]) == 2
     err = capsys.readouterr().err
     assert "unknown target 'v100'; valid: " in err and "a100-80gb" in err
+
+
+def test_fields_cite_the_presets_source_for_what_the_preset_sets(capsys):
+    """Before: every row cited the dataclass default's source, so c950-like's 3.2 GHz
+    clock read "assumed: normalised 1 GHz clock"."""
+    assert main(["targets", "--fields", "c950-like+xattn", "--format", "json"]) == 0
+    rows = {r["path"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["scalar.freq_ghz"]["value"] == 3.2
+    assert rows["scalar.freq_ghz"]["source"] == "c950-like.toml: riscv.md §3.1"
+    # an assumption cites its [meta] assumed reason
+    assert rows["vector.vlen"]["source"].startswith(
+        "c950-like.toml: assumed: C950 vector width not published")
+    # a comment continued on the next line is cited whole
+    assert rows["timing.scalar_load_latency"]["source"].endswith(
+        "the other instruction timing is the SiFive7 model (llvm-mca 22, sifive-x280)")
+    assert rows["isa"]["source"] == "the target name 'c950-like+xattn'"
+    # a field the preset leaves alone keeps the default's source
+    assert rows["timing.fp_latency"]["source"] == "riscv.md §4.1 (LLVM SiFive7 / X280)"
+
+
+def test_fields_mark_a_presets_unverified_values(capsys):
+    assert main(["targets", "--fields", "h100-sxm", "--format", "json"]) == 0
+    rows = {r["path"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["sm.count"]["source"] == "h100-sxm.toml: gpu.md §1"
+    assert rows["memory.latency_ns"]["source"].startswith("h100-sxm.toml: [M]")

@@ -32,6 +32,13 @@ def test_user_errors_exit_2_with_one_line(capsys):
          "not a number"),
         (["kernel", "softmax", "--shape", "M=1"], "needs shape field N"),
         (["kernel", "norm", "--op", "layernorm", "--shape", "M=1,N=4"], "supported"),
+        # before: an unknown field was silently ignored (Foo=3, or a typo such as Skv→SKV)
+        (["kernel", "softmax", "--shape", "M=1,N=64,Foo=3"],
+         "unknown --shape field 'Foo' for softmax; valid: M, N"),
+        (["kernel", "attention", "--shape", "B=1,Hq=2,Hkv=1,Sq=1,SKV=9,D=8"],
+         "unknown --shape field 'SKV' for attention; valid: B, Hq, Hkv, Sq, Skv, D, causal"),
+        (["kernel", "norm", "--shape", "M=1,N=4,exponent=2"],
+         "unknown --shape field 'exponent' for norm; valid: M, N, eps"),
     ]:
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -60,6 +60,10 @@ def test_report_with_sweep_and_cost(result_files, tmp_path):
     (["{r}", "--baseline", "nope"], "--baseline 'nope' is not among the results"),
     (["{r}", "--cost", "vector.vlenn*2"], "unknown column 'vector.vlenn'"),
     (["{r}", "--cost", "area"], "no area"),
+    # before: an OverflowError traceback
+    (["{r}", "--cost", "vector.vlen*10**10**10"], "is infinite for 1 of 1 points"),
+    (["{r}", "--cost", "10**10**10"], "names no column"),
+    (["{r}", "--cost", "1+" * 300 + "vector.vlen"], "at most 500"),
 ])
 def test_report_user_errors(args, msg, result_files, tmp_path, capsys):
     args = [a.replace("{r}", str(result_files[0])) for a in args]

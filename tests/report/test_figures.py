@@ -156,7 +156,7 @@ def test_heatmap_places_each_value_in_its_cell():
     df = pd.DataFrame(rows).sample(frac=1.0, random_state=1)  # order must not matter
     fig = report.heatmap(df, x="vector.vlen", y="memory.bw")
     hm = fig.data[0]
-    assert list(hm.x) == ["256", "512", "1024"] and list(hm.y) == ["10.0", "20.0"]
+    assert list(hm.x) == ["256", "512", "1024"] and list(hm.y) == ["10", "20"]
     for i, b in enumerate((10.0, 20.0)):
         for j, v in enumerate((256, 512, 1024)):
             assert hm.z[i][j] == pytest.approx((v / 1000 + 1 / b) * 1e3)
@@ -220,3 +220,12 @@ def test_result_plot_accessor(gpu_results):
     assert [b.name for b in _bars(fig)] == [gpu_results[0].target]
     assert fig.data[0].y[0] == pytest.approx(r.latency_s / gpu_results[0].latency_s)
     assert r.plot.chrome_trace()["traceEvents"]
+
+
+def test_cost_numbers_with_exponents_are_numbers_not_column_names():
+    """Before: the 'e3' of 1e3 was read as a column name."""
+    from codesign.report.inputs import cost
+
+    df = pd.DataFrame({"vector.dlen": [128.0, 256.0], "cluster.cores": [1.0, 2.0]})
+    assert list(cost(df, "vector.dlen*1e3 + 2.5e-3*cluster.cores")) == [128000.0025,
+                                                                        256000.005]

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from codesign import config as C
 from codesign.riscv import cache, make
 from codesign.riscv.replay import time_op
@@ -97,3 +99,22 @@ def test_programs_without_xattn_share_timings_across_xattn_subsets(tmp_path, mon
     assert progs[0].signature() != progs[1].signature()
     time_op(row, plain, timing_fingerprint(plain))
     assert not time_op(row, mm, timing_fingerprint(mm))["cached"]
+
+
+@pytest.mark.parametrize("junk", ["{}", "[1, 2]", "null", '"cycles"', '{"cycles": "12"}',
+                                  '{"cycles": -1}', '{"cycles": NaN}', '{"cycl'])
+def test_a_malformed_entry_is_a_miss_and_is_overwritten(tmp_path, monkeypatch, junk):
+    """Before: ``{}`` or ``[1, 2]`` in an entry was returned as a timing (a KeyError or
+    TypeError in replay, on every later run, since the entry was never rewritten)."""
+    monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
+    cache.clear_memory()
+    cfg = make("x280-like").config
+    first = time_op(ROW, cfg, C.fingerprint(cfg))
+    (entry,) = tmp_path.rglob("*.json")
+    entry.write_text(junk)
+    cache.clear_memory()
+    again = time_op(ROW, cfg, C.fingerprint(cfg))
+    assert not again["cached"] and again["cycles"] == first["cycles"]
+    assert json.loads(entry.read_text())["cycles"] == first["cycles"]  # rewritten whole
+    cache.clear_memory()
+    assert time_op(ROW, cfg, C.fingerprint(cfg))["cached"]

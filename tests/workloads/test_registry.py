@@ -166,3 +166,35 @@ def test_unknown_model_lists_the_valid_names() -> None:
     with pytest.raises(WorkloadError, match="unknown model 'qwen9'") as exc:
         load_config("qwen9")
     assert all(n in str(exc.value) for n in ALL_NAMES)
+
+
+TINY = __import__("pathlib").Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.mark.parametrize(("base", "change", "message"), [
+    ("tiny-qwen3.5.json", {"num_key_value_heads": 3},
+     "num_key_value_heads = 3 does not divide num_attention_heads = 4; valid: a divisor of 4 "
+     "(1, 2, 4)"),
+    ("tiny-qwen3.5.json", {"linear_num_key_heads": 3},
+     "linear_num_key_heads = 3 does not divide linear_num_value_heads = 4"),
+    ("tiny-qwen3.5.json", {"num_key_value_heads": 0},
+     "field 'num_key_value_heads' must be a positive integer, got 0"),
+    ("tiny-qwen3.5-moe.json", {"num_experts_per_tok": 9},
+     "num_experts_per_tok = 9 is not between 1 and num_experts = 8"),
+])
+def test_contradictory_head_and_expert_counts_are_one_line_exit_2(tmp_path, capsys, base,
+                                                                  change, message) -> None:
+    """Before: a RuntimeError traceback from deep inside transformers (tensor sizes 4 and 3,
+    or 'k not in range for dimension')."""
+    from codesign.cli import main
+
+    cfg = {**json.loads((TINY / base).read_text()), **change}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    with pytest.raises(WorkloadError) as refused:
+        load_config(path)
+    assert message in str(refused.value)
+    for argv in (["trace", str(path), "--seq", "8"], ["run", str(path), "-t", "l4"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1

@@ -1,0 +1,116 @@
+"""Memory capacity: a pass whose weights, KV cache and recurrent state exceed the target's
+memory is flagged in the `run` table, on stderr and in the report, and refused with
+--strict-memory (one line, exit 2, before timing); an absurd --batch trips the flag."""
+
+from __future__ import annotations
+
+import json
+
+from codesign.cli import main
+from codesign.result import Result
+from workloads.registry import footprint, load_config, param_counts
+from workloads.schema import trace_from_rows
+
+ROWS = [{"kind": "gemm", "op": "matmul", "M": 1, "N": 4096, "K": 4096, "G": 1,
+         "weight_dtype": "bf16", "flops": 2 * 4096 * 4096,
+         "bytes_read": 2 * 4096 * 4097, "bytes_written": 2 * 4096, "repeat": 4}]
+
+
+def _trace(tmp_path, model: str, batch: int = 1, context: int = 4096):
+    """A tiny trace that records ``model``'s config, as extraction does."""
+    meta = {"model": model, "config": load_config(model).hf_dict(),
+            "scenario": {"phase": "decode", "batch": batch, "seq": 0, "context": context}}
+    return trace_from_rows(ROWS, meta).save(tmp_path / f"{model}-{batch}.parquet")
+
+
+def test_kv_cache_of_a_dense_model_is_the_textbook_figure():
+    # Qwen3-8B: 36 layers x K and V x 8 KV heads x 128 dims x 2 bytes = 147,456 B per token
+    fp = footprint(load_config("qwen3-8b"), batch=3, tokens=1000, weight_bytes=2,
+                   act_bytes=2)
+    assert fp.kv_cache == 147_456 * 3 * 1000
+    assert fp.state == 0
+    assert fp.weights == 2 * param_counts(load_config("qwen3-8b")).total
+
+
+def test_recurrent_state_of_linear_attention_layers_is_fp32_and_independent_of_tokens():
+    c = load_config("qwen3.5-9b")
+    linear = c.layer_types.count("linear_attention")
+    per_seq = 32 * 128 * 128 * 4 + (2 * 16 * 128 + 32 * 128) * 4 * 2  # state + conv state
+    short = footprint(c, batch=2, tokens=10, weight_bytes=0.5, act_bytes=2)
+    long = footprint(c, batch=2, tokens=100_000, weight_bytes=0.5, act_bytes=2)
+    assert short.state == long.state == linear * 2 * per_seq
+    assert long.kv_cache == 10_000 * short.kv_cache
+    assert short.weights == round(param_counts(c).total * 0.5)
+
+
+def test_a_model_beyond_the_gpus_memory_is_flagged_in_the_table(capsys, tmp_path):
+    path = _trace(tmp_path, "qwen3.5-397b-a17b")  # about 800 GB of bf16 weights
+    assert main(["run", str(path), "-t", "l4", "-t", "h200", "-t", "c950-like"]) == 0
+    out, err = capsys.readouterr()
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[3:]}
+    header = out.splitlines()[1].split()
+    fits = header.index("fits")
+    assert rows["l4"][fits] == "NO" and rows["h200"][fits] == "NO"
+    assert rows["c950-like"][fits] == "-"  # the RISC-V presets declare no DRAM size
+    assert "does not fit l4" in err and "exceed the 24 GB memory" in err
+    assert "does not fit h200" in err and "c950-like" not in err
+
+
+def test_a_model_that_fits_is_not_flagged(capsys, tmp_path):
+    path = _trace(tmp_path, "qwen3-8b")
+    rows = json.loads(_out(capsys, ["run", str(path), "-t", "h100-sxm", "--format", "json"]))
+    assert rows[0]["fits_memory"] is True
+    assert rows[0]["capacity_gb"] == 80.0
+    assert 16 < rows[0]["memory_gb"] < 18  # 8.2 B bf16 parameters + 0.6 GB of KV cache
+    assert capsys.readouterr().err == ""
+
+
+def _out(capsys, argv: list[str]) -> str:
+    assert main(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_strict_memory_refuses_in_one_line_before_timing(capsys, tmp_path, monkeypatch):
+    from codesign.gpu import GPUTarget
+
+    def refuse(*_a, **_k):
+        raise AssertionError("timed a pass the target cannot hold")
+
+    monkeypatch.setattr(GPUTarget, "simulate", refuse)
+    path = _trace(tmp_path, "qwen3.5-397b-a17b")
+    assert main(["run", str(path), "-t", "h100-sxm", "--strict-memory"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert "--strict-memory: qwen3.5-397b-a17b does not fit h100-sxm" in err
+    assert "exceed the 80 GB memory" in err
+
+
+def test_an_absurd_batch_trips_the_capacity_flag(capsys, tmp_path):
+    # qwen3-8b decode at batch 1,000,000: 147 KB/token x 4097 tokens x 1e6 = 604 TB of KV
+    path = _trace(tmp_path, "qwen3-8b", batch=1_000_000)
+    assert main(["run", str(path), "-t", "h100-sxm", "--strict-memory"]) == 2
+    err = capsys.readouterr().err
+    assert "KV cache 604,127" in err and err.count("\n") == 1
+
+
+def test_the_capacity_travels_with_a_saved_result_and_into_the_report(capsys, tmp_path):
+    path = _trace(tmp_path, "qwen3.5-397b-a17b")
+    out = tmp_path / "res.parquet"
+    assert main(["run", str(path), "-t", "l4", "-t", "h100-sxm", "-o", str(out)]) == 0
+    res = Result.load(tmp_path / "res.l4.parquet")
+    assert res.capacity_bytes == 24e9
+    assert res.memory is not None and res.memory.fits is False
+    html_path = tmp_path / "report.html"
+    assert main(["report", str(tmp_path / "res.l4.parquet"), str(tmp_path / "res.h100-sxm.parquet"),
+                 "-o", str(html_path)]) == 0
+    page = html_path.read_text()
+    assert "Over capacity: qwen3.5-397b-a17b does not fit l4" in page
+    assert "Over capacity: qwen3.5-397b-a17b does not fit h100-sxm" in page
+    assert "fits memory" in page
+
+
+def test_a_trace_without_a_model_config_has_no_memory_verdict(capsys, decode_parquet):
+    rows = json.loads(_out(capsys, ["run", str(decode_parquet), "-t", "l4", "--format",
+                                    "json"]))
+    assert rows[0]["fits_memory"] is None and rows[0]["memory_gb"] is None
