@@ -282,7 +282,7 @@ _DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 
 def tick(v: Any) -> str:
     """An axis value as a label: integers without a decimal point (512, not 512.0)."""
-    if isinstance(v, (float, np.floating)) and float(v).is_integer() or \
+    if (isinstance(v, (float, np.floating)) and float(v).is_integer()) or \
             isinstance(v, (int, np.integer)):
         n = int(v)
         return f"{n:,}" if abs(n) >= 1e4 else str(n)
