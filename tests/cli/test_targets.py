@@ -69,7 +69,7 @@ def test_fields_cite_the_presets_source_for_what_the_preset_sets(capsys):
         "the other instruction timing is the SiFive7 model (llvm-mca 22, sifive-x280)")
     assert rows["isa"]["source"] == "the target name 'c950-like+xattn'"
     # a field the preset leaves alone keeps the default's source
-    assert rows["timing.fp_latency"]["source"] == "riscv.md §4.1 (LLVM SiFive7 / X280)"
+    assert rows["timing.fp_latency"]["source"] == "riscv.md §4.1: vfadd/vfsub/vfmul: 8"
 
 
 def test_fields_mark_a_presets_unverified_values(capsys):

@@ -36,7 +36,8 @@ def test_user_errors_exit_2_with_one_line(capsys):
         (["kernel", "softmax", "--shape", "M=1,N=64,Foo=3"],
          "unknown --shape field 'Foo' for softmax; valid: M, N"),
         (["kernel", "attention", "--shape", "B=1,Hq=2,Hkv=1,Sq=1,SKV=9,D=8"],
-         "unknown --shape field 'SKV' for attention; valid: B, Hq, Hkv, Sq, Skv, D, causal"),
+         "unknown --shape field 'SKV' for attention; valid: B, Hq, Hkv, Sq, Skv, D, window, "
+         "causal"),
         (["kernel", "norm", "--shape", "M=1,N=4,exponent=2"],
          "unknown --shape field 'exponent' for norm; valid: M, N, eps"),
     ]:
