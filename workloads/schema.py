@@ -281,15 +281,6 @@ class Op(Mapping[str, Any]):
                 return v
         raise KeyError(key)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def __contains__(self, key: object) -> bool:
-        return key in _OP_FIELDS or any(k == key for k, _ in self.extra)
-
     def __iter__(self) -> Iterator[str]:
         yield from (f for f in _OP_ORDER)
         yield from (k for k, _ in self.extra)

@@ -90,7 +90,8 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
                  fingerprint: str | None = None) -> dict[str, Any]:
     """Cycles, utilisation and counts of one core running ``prog`` (memoized)."""
     fp = fingerprint or timing_fingerprint(cfg)
-    k = cache.key(prog.signature(), fp, cores, mode)
+    sig = prog.signature()  # renders and hashes the program: once per op
+    k = cache.key(sig, fp, cores, mode)
     hit = cache.get(k)
     if hit is not None:
         return {**hit, "cached": True}
@@ -141,7 +142,7 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
         "l2_bytes": lv[1], "dram_bytes": lv[2], "footprint": memory.footprint(prog),
         "beyond_l1_bytes": lv[2] if sim.hier.smallest_holding(memory.footprint(prog), 1) == 2
         else lv[1] + lv[2],
-        "signature": prog.signature(), **util,
+        "signature": sig, **util,
     }
     cache.put(k, out)
     return {**out, "cached": False}

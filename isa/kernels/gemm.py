@@ -40,7 +40,7 @@ strided load (``vlse16.v``, pitch K).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,7 +205,7 @@ def emit_rvv_gemm(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: s
                    _rvv_panel(kc, g, m, n, kk, a, bb, c))
 
 
-def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,  # noqa: C901  (over the size ceiling: to split)
+def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
                transposed: bool = False):
     """The M/N/K loops of the RVV micro-kernel for one (N panel, K block); with
     ``transposed`` B is ``bb[N, K]`` (B^T) and a row of B is a strided load (pitch K)."""
@@ -229,39 +229,32 @@ def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
             boff = gi * (kk * n) + kidx * n + col
             b.emit(f"vle{ew}.v", vb, b.mem(bb, boff, ew))
 
-    def kstep(gi: Affine, i: Affine, mbase: int, nrows: int, kidx: Affine, col: Affine,
-              vb: Reg, load: tuple[Affine, Reg] | None) -> None:
+    def kstep(gi: Affine, i: Affine, mbase: int, nrows: int, kidx: Affine, vb: Reg,
+              load_next: Callable[[], None]) -> None:
         """One k step with B row ``kidx`` in ``vb``. The rows' A scalars are loaded first,
         all of them (an FMA right after the load it reads would stall the in-order front
-        end for the load-to-use latency once per row), then the B row ``load`` names (this
-        step's, or with two B registers the next step's: the in-order vector unit then
-        dispatches it ahead of this step's FMAs, which never wait for a B load), then the
-        FMAs."""
+        end for the load-to-use latency once per row), then ``load_next()`` emits the B
+        row a later step reads (the in-order vector unit dispatches it ahead of this step's
+        FMAs, which never wait for a B load), then the FMAs."""
         for r in range(nrows):
             kc.sload(F(1 + r), a, gi * (m * kk) + (i * mr + mbase + r) * kk + kidx)
-        if load is not None:
-            load_b(gi, load[0], col, load[1])
+        load_next()
         for r in range(nrows):
             b.emit("vfwmaccbf16.vf" if bf16 else "vfmacc.vf", accs[r], F(1 + r), vb)
 
     def k_loop(gi: Affine, i: Affine, mbase: int, nrows: int, k0: Affine, depth: int,
                col: Affine) -> None:
         """The k loop: with two B registers, B is loaded one step ahead and the loop is
-        unrolled by two (the registers alternate); with one, each step loads its own."""
+        unrolled by two (Kc.pipelined); with one, each step loads its own B row."""
         if len(vbs) == 1:
             with kc.rep("k", depth, ptrs=2) as k:
-                kstep(gi, i, mbase, nrows, k0 + k, col, vbs[0], (k0 + k, vbs[0]))
+                kstep(gi, i, mbase, nrows, k0 + k, vbs[0],
+                      lambda: load_b(gi, k0 + k, col, vbs[0]))
             return
-        v0, v1 = vbs
-        load_b(gi, k0, col, v0)
-        pairs, odd = divmod(depth - 1, 2)  # steps that load the next step's B
-        if pairs:
-            with kc.rep("k", pairs, ptrs=2) as k:
-                kstep(gi, i, mbase, nrows, k0 + k * 2, col, v0, (k0 + k * 2 + 1, v1))
-                kstep(gi, i, mbase, nrows, k0 + k * 2 + 1, col, v1, (k0 + k * 2 + 2, v0))
-        if odd:
-            kstep(gi, i, mbase, nrows, k0 + depth - 2, col, v0, (k0 + depth - 1, v1))
-        kstep(gi, i, mbase, nrows, k0 + depth - 1, col, vbs[odd], None)
+        kc.pipelined("k", depth, (vbs[0], vbs[1]),
+                     lambda j, reg: load_b(gi, k0 + j, col, reg),
+                     lambda j, reg, load_next: kstep(gi, i, mbase, nrows, k0 + j, reg,
+                                                     load_next))
 
     def panel(gi: Affine, col0: Affine, width: int, k0: Affine, depth: int, blk: _Block
               ) -> None:
