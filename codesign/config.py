@@ -202,6 +202,11 @@ def from_dict(cls: type[C], data: Mapping[str, Any], prefix: str = "") -> C:
     return obj
 
 
+META_KEYS = ("description", "sources", "assumed", "unverified")
+"""What a preset's ``[meta]`` table may hold: prose about the preset, never a parameter
+(TOML puts every key after ``[meta]`` into that table until the next header)."""
+
+
 def load_toml(cls: type[C], path: str | Path) -> tuple[C, dict[str, Any]]:
     """Read a preset file: returns the config and the file's ``[meta]`` table."""
     path = Path(path)
@@ -210,6 +215,11 @@ def load_toml(cls: type[C], path: str | Path) -> tuple[C, dict[str, Any]]:
     except tomllib.TOMLDecodeError as exc:
         raise CodesignError(f"preset {str(path)!r} is not valid TOML: {exc}") from None
     meta = data.pop("meta", {})
+    unknown = sorted(set(meta) - set(META_KEYS))
+    if unknown:
+        raise CodesignError(f"preset {str(path)!r}: [meta] has no field {unknown[0]!r} (a "
+                            f"config field belongs above [meta] or in its section); valid "
+                            f"[meta] fields: {', '.join(META_KEYS)}")
     return from_dict(cls, data, prefix=""), meta
 
 

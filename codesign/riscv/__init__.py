@@ -61,6 +61,16 @@ class RiscvFamily(PresetFamily):
             raise CodesignError(f"target {name!r}: {exc}") from None
         return {"isa": isa}
 
+    def describe(self, name: str) -> str:
+        """The preset's description and the ISA the name enables (the plain and the Xattn
+        targets of one preset differ only there)."""
+        isa = parse_isa(self.name_overrides(name)["isa"])
+        if isa.name == "rvv":
+            return f"{super().describe(name)}; plain RVV 1.0"
+        ext = ", ".join(m for e in isa.name.split("+")[1:]
+                        for m in isa.extension_enabled(e.partition(":")[0]))
+        return f"{super().describe(name)}; RVV 1.0 + {ext}"
+
     def unknown(self, name: str) -> CodesignError:
         return CodesignError(f"unknown RISC-V target {name!r}; valid presets: "
                              f"{', '.join(self.presets())} (add +xattn or +xattn:ITEMS)")

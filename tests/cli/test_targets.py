@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from codesign.cli import main
+from codesign.riscv import describe
 
 GPUS = {"a100-80gb", "h100-sxm", "h200", "l4", "rtx-4090", "jetson-agx-orin", "b200"}
 
@@ -16,6 +17,15 @@ def test_list_every_target_with_family_and_description(capsys):
     assert set(gpus) == GPUS
     assert "989 TFLOP/s" in gpus["h100-sxm"]["description"]
     assert all(r["description"] for r in gpus.values())
+
+
+def test_plain_and_xattn_targets_of_one_preset_say_which_isa(capsys):
+    assert main(["targets", "--family", "riscv", "--format", "json"]) == 0
+    rows = {r["name"]: r["description"] for r in json.loads(capsys.readouterr().out)}
+    plain, xattn = rows["c950-like"], rows["c950-like+xattn"]
+    assert plain != xattn and plain.endswith("plain RVV 1.0")
+    assert all(m in xattn for m in ("vfexp.v", "vfwmmacc.vv", "vfsegredsum.vv"))
+    assert "vfwmmacc" not in describe("c950-like+xattn:vfexp")
 
 
 def test_family_filter_and_table(capsys):

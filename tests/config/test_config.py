@@ -54,9 +54,14 @@ def test_bad_overrides_are_one_clear_error(overrides, message) -> None:
 
 def test_from_dict_refuses_unknown_keys_and_bad_types(tmp_path) -> None:
     path = tmp_path / "p.toml"
-    path.write_text('[meta]\nsource = "x"\nvlen = 256\n[memory]\ndram_gbps = 10.7\n')
+    path.write_text('vlen = 256\n[meta]\ndescription = "x"\n[memory]\ndram_gbps = 10.7\n')
     cfg, meta = config.load_toml(Unit, path)
-    assert meta == {"source": "x", "vlen": 256} and cfg.memory.dram_gbps == 10.7
+    assert meta == {"description": "x"} and cfg.vlen == 256 and cfg.memory.dram_gbps == 10.7
+    # TOML files a key written after [meta] under [meta]: refused, never silently ignored
+    path.write_text('[meta]\ndescription = "x"\nvlen = 256\n')
+    with pytest.raises(CodesignError, match=r"\[meta\] has no field 'vlen'.*valid \[meta\] "
+                                            r"fields: description, sources"):
+        config.load_toml(Unit, path)
     path.write_text("vlen = 256\n[memory]\nbandwidth = 3\n")
     with pytest.raises(CodesignError, match=r"unknown config field 'memory\.bandwidth'"):
         config.load_toml(Unit, path)
