@@ -50,6 +50,8 @@ def metric_fields() -> list[pa.Field]:
         pa.field("latency_s", f64), pa.field("tokens_per_s", f64),
         pa.field("ttft_s", f64), pa.field("tpot_s", f64),
         pa.field("gflop", f64), pa.field("gbytes", f64),
+        pa.field("memory_gb", f64), pa.field("capacity_gb", f64),
+        pa.field("fits_memory", pa.bool_()),
         *(pa.field(f"seconds_{k}", f64) for k in kinds()),
         pa.field("fingerprint", pa.string()), pa.field("family", pa.string()),
         pa.field("trace_key", pa.string()),
@@ -79,6 +81,8 @@ def metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
         "tokens_per_s": float(summary["tokens_per_s"]),
         "ttft_s": summary.get("ttft_s"), "tpot_s": summary.get("tpot_s"),
         "gflop": float(summary["gflop"]), "gbytes": float(summary["gbytes"]),
+        "memory_gb": summary.get("memory_gb"), "capacity_gb": summary.get("capacity_gb"),
+        "fits_memory": summary.get("fits_memory"),
         "fingerprint": str(summary.get("fingerprint", "")),
         "family": str(summary.get("family", "")),
     }
@@ -152,14 +156,17 @@ def write_part(out: Path, rows: Sequence[Mapping[str, Any]], sch: pa.Schema) -> 
 
 def read_parts(out: Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Every finished row under ``out``; a row id recomputed after a change appears once
-    per computation (tell them apart by ``fingerprint`` and ``trace_key``)."""
+    per computation (tell them apart by ``fingerprint`` and ``trace_key``). A column that a
+    part written by an older version lacks reads as missing (NaN/None) for its rows."""
     frames = []
     for p in part_files(out):
         try:
-            frames.append(pq.read_table(p, columns=list(columns) if columns else None)
-                          .to_pandas())
+            have = set(pq.read_schema(p).names)
+            wanted = list(columns) if columns else pq.read_schema(p).names
+            frame = pq.read_table(p, columns=[c for c in wanted if c in have]).to_pandas()
         except (pa.ArrowInvalid, OSError, KeyError):
             continue
+        frames.append(frame.reindex(columns=wanted))
     if not frames:
         return pd.DataFrame(columns=list(columns) if columns else ["row_id"])
     return pd.concat(frames, ignore_index=True)

@@ -33,6 +33,9 @@ def test_rows_hold_axes_metrics_and_match_direct_simulation(write_spec, tiny_tra
                                                    "efficiency.dram_stream": 0.8}).summary()
     assert row.latency_s == direct["latency_s"] and row.fingerprint == direct["fingerprint"]
     assert row.seconds_gemm == direct["seconds_by_kind"]["gemm"]
+    # the memory footprint travels with every row, as in `codesign run`'s table
+    assert row.memory_gb == direct["memory_gb"] > 0
+    assert row.capacity_gb == 80.0 and row.fits_memory == direct["fits_memory"] is True
     a100 = df[(df.target == "a100-80gb") & (df["memory.dram_gbps"] == 2000.0)
               & (df["efficiency.dram_stream"] == 0.8)].iloc[0]
     assert row.speedup_vs_a100 == pytest.approx(a100.latency_s / row.latency_s)
@@ -237,3 +240,17 @@ def test_a_different_spec_into_a_used_directory_is_refused_unless_forced(
     assert main(["sweep", str(other), "-o", str(out), "--jobs", "1", "--no-progress",
                  "--force"]) == 0
     assert (out / "spec.toml").read_text() == other.read_text()
+
+
+def test_parts_written_before_a_metric_column_existed_still_assemble(write_spec, tiny_trace,
+                                                                    tmp_path):
+    spec = write_spec(gpu_spec(tiny_trace))
+    out = tmp_path / "out"
+    full = cd.sweep(spec, jobs=1, out=out, progress=False)
+    for part in store.part_files(out):      # rewrite each part as an older version wrote it
+        table = pq.read_table(part)
+        pq.write_table(table.drop_columns(["memory_gb", "fits_memory"]), part)
+    again, info = run_with_info(spec, jobs=1, out=out, progress=False)
+    assert info.computed == 0                # rows still count as done ...
+    assert again.latency_s.tolist() == full.latency_s.tolist()
+    assert again.memory_gb.isna().all()      # ... and the missing column reads as missing
