@@ -110,11 +110,13 @@ def _trace_meta(path: Path) -> bytes:
 
 
 def _traced_from_current_config(path: Path, w: Workload) -> bool:
+    from workloads.errors import WorkloadError
     from workloads.registry import load_config
+    from workloads.schema import Trace
 
     try:
-        traced = json.loads(_trace_meta(path) or b"{}").get("config")
-    except (CodesignError, ValueError):
+        traced = Trace.load(path).meta.get("config")  # verifies page and metadata checksums
+    except WorkloadError:
         return False  # a damaged cached trace is extracted again
     # through JSON, as the trace stored it (tuples become lists)
     return traced == json.loads(json.dumps(load_config(str(w.model)).hf_dict()))

@@ -10,7 +10,7 @@ import pytest
 
 import codesign as cd
 from codesign.cli import main
-from codesign.sweep import run_with_info, store
+from codesign.sweep import run_with_info, store, worker
 
 from .conftest import TINY_CONFIG, gpu_spec
 
@@ -149,6 +149,19 @@ target = ["h100-sxm", "l4"]
                  "--force"]) == 0
     assert json.loads(capsys.readouterr().out)["computed"] == 4
     assert {p: p.stat().st_mtime_ns for p in (out / "traces").iterdir()} == mtimes
+    # a cached trace damaged inside a data page (its metadata intact) is extracted again,
+    # never handed to the workers
+    damaged = sorted((out / "traces").iterdir())[0]
+    data = bytearray(damaged.read_bytes())
+    data[64] ^= 0x04
+    damaged.write_bytes(bytes(data))
+    written = damaged.stat().st_mtime_ns
+    worker._TRACES.clear()  # as a new process would: nothing loaded yet
+    assert main(["sweep", str(write_spec(text.replace("[16, 32]", "[16, 32, 8]"))),
+                 "-o", str(out), "--jobs", "1", "--no-progress", "--format", "json",
+                 "--force"]) == 0
+    assert json.loads(capsys.readouterr().out)["computed"] == 4  # the new axis value
+    assert damaged.stat().st_mtime_ns != written
 
 
 def test_cli_prints_the_table_and_progress(write_spec, tiny_trace, tmp_path, capsys):
