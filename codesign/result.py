@@ -50,7 +50,6 @@ REQUIRED_COLUMNS = (
     *TRACE_COLUMNS, "flops", "bytes", "cycles", "seconds", "total_seconds",
     "achieved_flops", "achieved_gbps", "roofline_seconds", "bound",
 )
-BOUNDS = ("compute", "memory", "issue", "latency", "overhead")
 GB = 1e9  # capacities are datasheet (decimal) gigabytes
 
 

@@ -64,11 +64,8 @@ def register_kernel(kind: str, lowering: Lowering) -> Lowering:
 
 
 def lower(op_row: Mapping[str, Any], isa: Isa | str = "rvv", core: Core | None = None) -> Program:
-    kind = str(op_row.get("kind", ""))
-    fn = KERNELS.get(kind)
-    if fn is None:
-        raise IsaError(f"unknown op kind {kind!r}; valid: {', '.join(KERNELS)}")
-    return fn(op_row, isa, core)
+    """The program of one traced op: the lowering registered for its kind (:func:`kernel_for`)."""
+    return kernel_for(str(op_row.get("kind", "")))(op_row, isa, core)
 
 
 def random_inputs(program: Program, op_row: Mapping[str, Any],
