@@ -123,7 +123,7 @@ def _check_range(f: dataclasses.Field[Any], value: Any, path: str) -> None:
 
 def _coerce_field(f: dataclasses.Field[Any], typ: Any, value: Any, path: str) -> Any:
     """``value`` converted to the field's type and checked against its range."""
-    out = _coerce(value, typ, path)
+    out = coerce(value, typ, path)
     _check_range(f, out, path)
     return out
 
@@ -132,18 +132,18 @@ def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _coerce(value: Any, typ: Any, path: str) -> Any:
+def coerce(value: Any, typ: Any, path: str) -> Any:
     """Convert ``value`` (from TOML or a CLI string) to ``typ`` or raise a clear error."""
     origin = typing.get_origin(typ)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(typ) if a is not type(None)]
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
-        return _coerce(value, args[0], path)
+        return coerce(value, args[0], path)
     if origin is tuple:
         (inner, *_rest) = typing.get_args(typ)
         items = value.split(",") if isinstance(value, str) else list(value)
-        return tuple(_coerce(v.strip() if isinstance(v, str) else v, inner, path)
+        return tuple(coerce(v.strip() if isinstance(v, str) else v, inner, path)
                      for v in items if v != "")
     if typ is bool:
         if isinstance(value, bool):
@@ -239,6 +239,28 @@ def get(cfg: Any, path: str) -> Any:
     for part in path.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def field_type(cfg: Any, path: str) -> Any:
+    """The declared type of the settable field at a dotted path, or None if ``path`` names
+    no field (or names a section)."""
+    obj, parts = cfg, path.split(".")
+    for i, part in enumerate(parts):
+        if not dataclasses.is_dataclass(obj) or part not in _settable(obj):
+            return None
+        if i == len(parts) - 1:
+            return None if dataclasses.is_dataclass(getattr(obj, part)) \
+                else _field_types(type(obj))[part]
+        obj = getattr(obj, part)
+    return None
+
+
+def type_name(typ: Any) -> str:
+    """``bool``, ``int``, ``float`` or ``str``: the scalar a field holds (an optional
+    field's inner type; anything else reads as a string)."""
+    if typing.get_origin(typ) in (typing.Union, types.UnionType):
+        typ = next(a for a in typing.get_args(typ) if a is not type(None))
+    return {bool: "bool", int: "int", float: "float"}.get(typ, "str")
 
 
 def override(cfg: C, overrides: Mapping[str, Any]) -> C:

@@ -8,7 +8,9 @@ targets are preset files does it with a :class:`PresetFamily`):
 - ``owns(name) -> bool``: whether a name (possibly with a suffix such as ``+xattn:vfexp``)
   belongs to it;
 - ``make(name, overrides) -> Target``: the target, with dotted-path ``overrides`` applied
-  (see :mod:`codesign.config`).
+  (see :mod:`codesign.config`);
+- optionally ``roofs(config_dict) -> Roofs``: the roofline of a target with that config
+  (reports draw it; without it they recover the roofs from the ops' roofline bounds).
 
 A ``Target`` has ``name``, ``family``, ``config`` (a config dataclass), ``fingerprint``
 (a str) and ``simulate(trace) -> codesign.result.Result``.
@@ -39,6 +41,17 @@ class Target(Protocol):
     fingerprint: str
 
     def simulate(self, trace: Any) -> Any: ...
+
+
+@dataclass
+class Roofs:
+    """A target's roofline: DRAM bandwidth (bytes/s), one or more compute peaks (FLOP/s),
+    and other bandwidth roofs (an L2 that ops resident in it stream from)."""
+
+    bandwidth: float | None
+    compute: dict[str, float]
+    source: str
+    other_bandwidths: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,18 +153,31 @@ def capacity_bytes(target: Any) -> float | None:
     return float(value) if value is not None else None
 
 
-def _families() -> list[Any]:
+def families() -> list[Any]:
+    """The built-in target family modules, in listing order."""
     return [importlib.import_module(m) for m in FAMILY_MODULES]
+
+
+def family_module(family: str) -> Any | None:
+    """The module of a target family by its name (``Result.family``): a built-in one, or
+    ``codesign.<family>`` where a user package provides it; None when there is none."""
+    for fam in families():
+        if getattr(fam, "FAMILY", None) == family:
+            return fam
+    try:
+        return importlib.import_module(f"codesign.{family}") if family.isidentifier() else None
+    except ImportError:
+        return None
 
 
 def names() -> list[str]:
     """Every target name, family by family."""
-    return [n for fam in _families() for n in fam.names()]
+    return [n for fam in families() for n in fam.names()]
 
 
 def resolve(name: str, overrides: Mapping[str, Any] | None = None) -> Target:
     """The target called ``name`` with ``overrides`` (dotted path -> value) applied."""
-    for fam in _families():
+    for fam in families():
         if fam.owns(name):
             return fam.make(name, dict(overrides or {}))
     raise CodesignError(f"unknown target {name!r}; valid: {', '.join(names())}")

@@ -11,9 +11,10 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from codesign import config as C
 from codesign.gpu.config import GPUConfig
 from codesign.gpu.model import time_ops
-from codesign.targets import PresetFamily, PresetTarget
+from codesign.targets import PresetFamily, PresetTarget, Roofs
 
 FAMILY = "gpu"
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets" / "gpu"
@@ -32,6 +33,16 @@ class GPUTarget(PresetTarget):
 
 presets = PresetFamily(FAMILY, PRESET_DIR, GPUConfig, GPUTarget)
 names, owns, preset, describe = presets.names, presets.owns, presets.preset, presets.describe
+
+
+def roofs(config: dict[str, Any]) -> Roofs:
+    """The roofline of a GPU with this config: tensor-core BF16 and CUDA-core FP32 peaks
+    (SM count x clock x per-clock rate) and DRAM bandwidth."""
+    cfg = C.from_dict(GPUConfig, config)
+    return Roofs(bandwidth=cfg.dram_bps,
+                 compute={"tensor cores (bf16)": cfg.tensor_flops("bf16"),
+                          "CUDA cores (fp32)": cfg.fp32_flops},
+                 source="the GPU config (SM count x clock x per-clock rate; DRAM GB/s)")
 
 
 def make(name: str, overrides: dict[str, Any] | None = None) -> GPUTarget:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from codesign.errors import CodesignError
 from codesign.result import Result
+from codesign.targets import Roofs, families, family_module
 
 # ---- scenarios -------------------------------------------------------------------------
 
@@ -318,11 +319,10 @@ def workload_column(df: pd.DataFrame) -> str | None:
 def _units() -> dict[str, str]:
     """Config path -> unit, from the field declarations of every target family's config."""
     from codesign import config as C
-    from codesign.gpu.config import GPUConfig
-    from codesign.riscv.config import RiscvConfig
 
     out: dict[str, str] = {}
-    for cls in (RiscvConfig, GPUConfig):
+    for fam in families():
+        cls = fam.presets.config_cls
         out.update({r["path"]: r["unit"] for r in C.describe(cls()) if r["unit"]})
     return out
 
@@ -337,47 +337,6 @@ def axis_title(column: str) -> str:
 
 
 # ---- roofs -----------------------------------------------------------------------------
-
-@dataclass
-class Roofs:
-    """A target's roofline: DRAM bandwidth (bytes/s), one or more compute peaks (FLOP/s),
-    and other bandwidth roofs (an L2 that ops resident in it stream from)."""
-
-    bandwidth: float | None
-    compute: dict[str, float]
-    source: str
-    other_bandwidths: dict[str, float] = field(default_factory=dict)
-
-
-def _riscv_roofs(config: dict[str, Any]) -> Roofs:
-    from codesign import config as C
-    from codesign.riscv.config import RiscvConfig
-    from codesign.riscv.replay import peak_flops_per_cycle
-    from isa import parse_isa
-
-    cfg = C.from_dict(RiscvConfig, config)
-    matrix = parse_isa(cfg.isa).has("vfwmmacc.vv")
-    f = cfg.scalar.freq_ghz * 1e9
-    cores = cfg.cluster.cores
-    l2 = cfg.l2.bytes_per_cycle * (1 if cfg.l2.shared else cores) * f
-    return Roofs(bandwidth=cfg.dram.bandwidth_gbps * 1e9,
-                 compute={f"vector FMA{' + matrix' if matrix else ''} "
-                          f"({cores} cores)": peak_flops_per_cycle(cfg) * cores * f},
-                 source="the RISC-V config (codesign.riscv.replay.roofline_seconds: cores x "
-                        "FLOP/cycle x clock; DRAM and L2 bandwidth)",
-                 other_bandwidths={"L2 bandwidth": l2})
-
-
-def _gpu_roofs(config: dict[str, Any]) -> Roofs:
-    from codesign import config as C
-    from codesign.gpu.config import GPUConfig
-
-    cfg = C.from_dict(GPUConfig, config)
-    return Roofs(bandwidth=cfg.dram_bps,
-                 compute={"tensor cores (bf16)": cfg.tensor_flops("bf16"),
-                          "CUDA cores (fp32)": cfg.fp32_flops},
-                 source="the GPU config (SM count x clock x per-clock rate; DRAM GB/s)")
-
 
 def _derived_roofs(ops: pd.DataFrame) -> Roofs:
     """Peaks recovered from each op's roofline bound max(flops / P, bytes / BW): the
@@ -404,36 +363,25 @@ def _derived_roofs(ops: pd.DataFrame) -> Roofs:
 
 
 def roofs(result: Result) -> Roofs:
-    """The roofs of ``result``'s target: from its config where the family's peaks are known,
-    else recovered from the ops' roofline bounds."""
-    known = {"gpu": _gpu_roofs, "riscv": _riscv_roofs}
-    if result.family in known and result.config:
+    """The roofs of ``result``'s target: its family's ``roofs(config)`` where the family
+    offers one (see :mod:`codesign.targets`), else recovered from the ops' roofline bounds."""
+    fam = family_module(result.family) if result.family and result.config else None
+    fn = getattr(fam, "roofs", None)
+    if fn is not None:
         try:
-            return known[result.family](result.config)
-        except (CodesignError, TypeError, KeyError, ImportError):
+            return _as_roofs(fn(result.config), result.family)
+        except (CodesignError, TypeError, KeyError, ValueError, ImportError):
             pass  # a config this version cannot read: recover the roofs from the ops
-    family_roofs = _family_roofs(result)
-    if family_roofs is not None:
-        return family_roofs
     return _derived_roofs(result.ops)
 
 
-def _family_roofs(result: Result) -> Roofs | None:
-    """A family module may offer ``roofs(config_dict) -> (bandwidth B/s, {label: FLOP/s})``."""
-    if not result.family or result.family in ("gpu", "riscv") or not result.config:
-        return None
-    import importlib
-
-    try:
-        mod = importlib.import_module(f"codesign.{result.family}")
-    except ImportError:
-        return None
-    fn = getattr(mod, "roofs", None)
-    if fn is None:
-        return None
-    bw, compute = fn(result.config)
+def _as_roofs(value: Any, family: str) -> Roofs:
+    """A family's answer: a Roofs, or the older ``(bandwidth B/s, {label: FLOP/s})``."""
+    if isinstance(value, Roofs):
+        return value
+    bw, compute = value
     return Roofs(float(bw), {str(k): float(v) for k, v in compute.items()},
-                 f"the {result.family} config")
+                 f"the {family} config")
 
 
 # ---- cost expressions ------------------------------------------------------------------

@@ -18,9 +18,10 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from codesign import config as C
 from codesign.errors import CodesignError
 from codesign.riscv.config import RiscvConfig
-from codesign.targets import PresetFamily, PresetTarget
+from codesign.targets import PresetFamily, PresetTarget, Roofs
 from isa.errors import IsaError
 from isa.instructions import parse_isa
 
@@ -78,6 +79,22 @@ class RiscvFamily(PresetFamily):
 
 presets = RiscvFamily(FAMILY, PRESET_DIR, RiscvConfig, RiscvTarget)
 names, owns, preset, describe = presets.names, presets.owns, presets.preset, presets.describe
+
+
+def roofs(config: dict[str, Any]) -> Roofs:
+    """The roofline of a cluster with this config: cores x FLOP/cycle x clock (the vector
+    FMAs, plus the matrix array where the ISA enables it), DRAM and L2 bandwidth."""
+    from codesign.riscv.replay import peak_flops_per_cycle
+
+    cfg = C.from_dict(RiscvConfig, config)
+    matrix = " + matrix" if cfg.parsed_isa.has("vfwmmacc.vv") else ""
+    cores = cfg.cluster.cores
+    return Roofs(bandwidth=cfg.dram.bandwidth_gbps * 1e9,
+                 compute={f"vector FMA{matrix} ({cores} cores)":
+                          peak_flops_per_cycle(cfg) * cores * cfg.freq_hz},
+                 source="the RISC-V config (codesign.riscv.replay.roofline_seconds: cores x "
+                        "FLOP/cycle x clock; DRAM and L2 bandwidth)",
+                 other_bandwidths={"L2 bandwidth": cfg.cluster_l2_bytes_per_s})
 
 
 def make(name: str, overrides: dict[str, Any] | None = None) -> RiscvTarget:

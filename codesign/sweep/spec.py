@@ -42,14 +42,12 @@ Relative paths (models, traces) are relative to the spec file, never the current
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import itertools
 import json
 import math
 import re
 import tomllib
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -354,7 +352,7 @@ def parse_spec(data: Mapping[str, Any], source: str, base_dir: Path, text: str =
             raise ctx.error(("axes", p), "is also fixed in [set]; give it in one place",
                             more=[("set", p)])
         axes.append(_axis(ctx, p, raw, resolved, method))
-    axis_types = {a.path: _type_name(_field_type(next(iter(resolved.values())).config, a.path))
+    axis_types = {a.path: C.type_name(C.field_type(next(iter(resolved.values())).config, a.path))
                   for a in axes}
     derived = _derived(ctx, data.get("derived", {}), target_names, axes_raw)
 
@@ -424,38 +422,17 @@ def _resolve(ctx: _Ctx, target: str, overrides: Mapping[str, Any],
         raise ctx.error(path, str(exc)) from None
 
 
-def _field_type(cfg: Any, path: str) -> Any:
-    """The declared type of a config field by dotted path, or None if there is none."""
-    obj, parts = cfg, path.split(".")
-    for i, part in enumerate(parts):
-        if not dataclasses.is_dataclass(obj):
-            return None
-        hints = typing.get_type_hints(type(obj))
-        if part not in hints:
-            return None
-        if i == len(parts) - 1:
-            return None if dataclasses.is_dataclass(getattr(obj, part)) else hints[part]
-        obj = getattr(obj, part)
-    return None
-
-
-def _type_name(typ: Any) -> str:
-    if typing.get_origin(typ) in (typing.Union, __import__("types").UnionType):
-        typ = next(a for a in typing.get_args(typ) if a is not type(None))
-    return {bool: "bool", int: "int", float: "float"}.get(typ, "str")
-
-
 def _value(ctx: _Ctx, where: tuple[Any, ...], resolved: Mapping[str, Any], path: str,
            value: Any) -> Any:
     """Check ``value`` fits the field at ``path`` of every target's config; returns it."""
     for name, tgt in resolved.items():
-        typ = _field_type(tgt.config, path)
+        typ = C.field_type(tgt.config, path)
         if typ is None:
             valid = ", ".join(p for p, _, _ in C.paths(tgt.config))
             raise ctx.error(where, f"unknown config path {path!r} for target {name!r}; "
                             f"valid: {valid}")
         try:
-            C._coerce(value, typ, path)
+            C.coerce(value, typ, path)  # ranges and cross-field checks: per point
         except CodesignError as exc:
             raise ctx.error(where, f"{exc} (target {name!r})") from None
     return value
@@ -540,10 +517,10 @@ def _axis(ctx: _Ctx, path: str, raw: Any, resolved: Mapping[str, Any], method: s
         return Axis(path=path, values=tuple(values))
     lo, hi, log = cont
     cfg = next(iter(resolved.values())).config
-    integer = _type_name(_field_type(cfg, path)) == "int" if _field_type(cfg, path) else False
+    integer = C.type_name(C.field_type(cfg, path)) == "int" if C.field_type(cfg, path) else False
     for v in (lo, hi):
         _value(ctx, where, resolved, path, round(v) if integer else v)
-    if _type_name(_field_type(cfg, path)) in ("bool", "str"):
+    if C.type_name(C.field_type(cfg, path)) in ("bool", "str"):
         raise ctx.error(where, f"{path!r} is not numeric: list its values instead")
     return Axis(path=path, low=lo, high=hi, log=log, integer=integer)
 

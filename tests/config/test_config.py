@@ -81,3 +81,14 @@ def test_describe_lists_every_leaf_with_unit_and_source() -> None:
     rows = {r["path"]: r for r in config.describe(Unit())}
     assert set(rows) == {"vlen", "chaining", "name", "memory.dram_gbps", "memory.latency_ns"}
     assert rows["memory.dram_gbps"]["unit"] == "GB/s"
+
+
+def test_field_type_and_type_name_by_dotted_path() -> None:
+    cfg = Unit()
+    assert config.field_type(cfg, "memory.dram_gbps") is float
+    assert config.type_name(config.field_type(cfg, "memory.latency_ns")) == "int"
+    assert config.type_name(config.field_type(cfg, "chaining")) == "bool"
+    assert config.type_name(int | None) == "int" and config.type_name(str) == "str"
+    for missing in ("memory", "memory.nope", "vlen.x", "nope"):  # a section is not a field
+        assert config.field_type(cfg, missing) is None
+    assert config.coerce("0x200", int, "vlen") == 512

@@ -113,6 +113,23 @@ def test_roofs_from_config_match_hand_values_and_the_ops(gpu_results, riscv_resu
         assert cfg.bandwidth == pytest.approx(r.config["dram"]["bandwidth_gbps"] * 1e9)
 
 
+def test_a_user_familys_roofs_are_asked_and_its_absence_falls_back(gpu_results,
+                                                                   monkeypatch):
+    import sys
+    import types
+
+    r = gpu_results[0]
+    toy = types.ModuleType("codesign.toyfam")
+    toy.roofs = lambda config: (123e9, {"toy peak": 4.5e12})  # the older tuple protocol
+    monkeypatch.setitem(sys.modules, "codesign.toyfam", toy)
+    monkeypatch.setattr(r, "family", "toyfam")
+    got = report.roofs(r)
+    assert (got.bandwidth, got.compute, got.source) == (123e9, {"toy peak": 4.5e12},
+                                                        "the toyfam config")
+    monkeypatch.setattr(r, "family", "nosuchfamily")  # no module: the ops' bounds
+    assert report.roofs(r).source == I._derived_roofs(r.ops).source
+
+
 def test_derived_roofs_recover_known_peaks():
     P, BW = 2e12, 1e11
     flops = np.array([1e6, 1e9, 5e9, 0.0])
