@@ -14,6 +14,7 @@ from codesign.riscv.replay import replay
 from isa import kernels
 from isa.kernels.common import Kc
 from isa.program import V
+from workloads import schema
 from workloads.schema import KIND_FIELDS, KINDS, OPS, SHAPE_FIELDS, Op
 
 
@@ -57,31 +58,45 @@ def _lower_scale(row, isa, core=None):
     return kc.program(kind="toy_scale")
 
 
-def test_a_new_kind_is_one_registration_per_layer():
-    """A kind defined outside the package: its lowering (isa) and its split and GPU kernels
-    (codesign.kinds); replay and the GPU model time it unchanged."""
+def test_a_new_kind_is_one_registration_per_layer(tmp_path):
+    """A kind defined outside the package, with no edit to it: its trace vocabulary
+    (workloads.schema), its lowering (isa) and its split and GPU kernels (codesign.kinds).
+    A trace holding it saves, loads and is timed on both families through the public API."""
+    import codesign as cd
     from codesign.gpu import kernels as K
+    from workloads.schema import Trace, register_kind, validate_ops
 
+    register_kind("toy_scale", ("M", "N"), ("scale",))
     kinds.register(kinds.OpKind(
         "toy_scale", kinds.get("activation").split,
         lambda cfg, op: K.streaming_op(cfg, "elementwise", "mul", op.M, op.N, op.dtype,
                                        op.flops, op.nbytes)), replace=True)
-    previous = kernels.KERNELS.get("toy_scale")
-    kernels.KERNELS["toy_scale"] = _lower_scale
+    previous = kernels.register_kernel("toy_scale", _lower_scale)
     try:
+        assert previous is None
         row = {"kind": "toy_scale", "op": "scale", "name": "toy", "dtype": "bf16",
                "weight_dtype": "", "M": 64, "N": 4096, "flops": 64 * 4096,
                "bytes_read": 64 * 4096 * 2, "bytes_written": 64 * 4096 * 2, "repeat": 1,
                "causal": False, "layer": 0, "layers": "0", "layer_type": "model",
                "module": "toy", "op_id": 0,
-               **{f: 0 for f in ("K", "G", "B", "Hq", "Hkv", "Sq", "Skv", "D", "Dv", "chunk",
-                                 "W", "topk", "window")}}
-        ops = pd.DataFrame([row])
-        riscv = replay(ops, make("c950-like").config)
+               **{f: 0 for f in SHAPE_FIELDS if f not in ("M", "N")}}
+        meta = {"model": "toy", "scenario": {"phase": "decode", "batch": 1, "seq": 1,
+                                             "context": 64}}
+        trace = Trace.load(Trace(validate_ops(pd.DataFrame([row])), meta)
+                           .save(tmp_path / "toy.parquet"))
+        riscv = cd.simulate(trace, "c950-like").ops
         assert bool(riscv["modelled"].iloc[0]) and riscv["cycles"].iloc[0] > 0
+        gpu = cd.simulate(trace, "h100-sxm")
         (k,) = op_kernels(make_gpu("h100-sxm").config, Op.from_row(row))
-        assert k.seconds > 0
+        assert gpu.latency_s >= k.seconds > 0
+        with pytest.raises(ValueError, match=r"unknown shape fields \['Q'\]"):
+            register_kind("toy_bad", ("M", "Q"), ("x",))
+        with pytest.raises(ValueError, match="already in the trace vocabulary"):
+            register_kind("gemm", ("M",), ("matmul",))
     finally:
         kinds._REGISTRY.pop("toy_scale", None)
-        if previous is None:
-            kernels.KERNELS.pop("toy_scale", None)
+        kernels.KERNELS.pop("toy_scale", None)
+        for table in (schema.OPS, schema.KIND_FIELDS):
+            table.pop("toy_scale", None)
+        if "toy_scale" in schema.KINDS:
+            schema.KINDS.remove("toy_scale")

@@ -72,7 +72,7 @@ _UPGRADES: dict[int, dict[str, Any]] = {1: {"window": 0}}  # version -> columns 
 
 _LAYER_INDEX = re.compile(r"(?<=layers\.)\d+(?=\.|$)")  # the 3 of "model.layers.3.mlp"
 
-KINDS: tuple[str, ...] = (
+KINDS: list[str] = [
     "gemm",
     "attention",
     "linear_attention",
@@ -86,7 +86,7 @@ KINDS: tuple[str, ...] = (
     "router",
     "embedding",
     "copy",
-)
+]
 
 # The functions a kind may name in the ``op`` column. Kernels are written for these.
 OPS: dict[str, tuple[str, ...]] = {
@@ -165,6 +165,28 @@ def dtype_bytes(dtype: str) -> float:
         raise WorkloadError(
             f"unknown dtype {dtype!r}; valid: {', '.join(DTYPE_BYTES)}"
         ) from None
+
+
+def register_kind(kind: str, fields: tuple[str, ...], ops: tuple[str, ...],
+                  replace: bool = False) -> None:
+    """Add an op kind to the trace's vocabulary: its shape fields (a subset of
+    :data:`SHAPE_FIELDS`; the others stay 0) and the ops (functions) it has. A kind new to
+    the package is one call here, one ``codesign.kinds.register`` (how it splits over cores,
+    its GPU kernels) and one ``isa.kernels.register_kernel`` (its RISC-V lowering), all from
+    the user's own module."""
+    bad = sorted(set(fields) - set(SHAPE_FIELDS))
+    if bad:
+        raise WorkloadError(f"kind {kind!r}: unknown shape fields {bad}; valid: "
+                            f"{', '.join(SHAPE_FIELDS)}")
+    if not ops:
+        raise WorkloadError(f"kind {kind!r} names no ops")
+    if kind in KINDS and not replace:
+        raise WorkloadError(f"op kind {kind!r} is already in the trace vocabulary "
+                            "(pass replace=True to redefine it)")
+    if kind not in KINDS:
+        KINDS.append(kind)
+    KIND_FIELDS[kind] = tuple(fields)
+    OPS[kind] = tuple(ops)
 
 
 def empty_ops() -> pd.DataFrame:

@@ -53,12 +53,13 @@ def kernel_for(kind: str) -> Lowering:
         raise IsaError(f"unknown op kind {kind!r}; valid: {', '.join(KERNELS)}") from None
 
 
-def register_kernel(kind: str, lowering: Lowering) -> Lowering:
+def register_kernel(kind: str, lowering: Lowering) -> Lowering | None:
     """Make ``lowering(op_row, isa, core) -> Program`` the kernel of a trace kind (for
     instance one that uses a new instruction and falls back to the library's kernel
-    otherwise); returns the lowering it replaces. Timing caches key on the program's text,
-    so results of the new kernel never mix with the old one's."""
-    previous = kernel_for(kind)
+    otherwise, or the first kernel of a kind new to the trace's vocabulary); returns the
+    lowering it replaces, if any. Timing caches key on the program's text, so results of
+    the new kernel never mix with the old one's."""
+    previous = KERNELS.get(kind)
     KERNELS[kind] = lowering
     return previous
 
