@@ -9,8 +9,6 @@ import pytest
 from codesign import kinds
 from codesign.gpu import make as make_gpu
 from codesign.gpu.model import op_kernels
-from codesign.riscv import make
-from codesign.riscv.replay import replay
 from isa import kernels
 from isa.kernels.common import Kc
 from isa.program import V

@@ -40,7 +40,7 @@ _ARROW = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": p
 def kinds() -> tuple[str, ...]:
     from workloads.schema import KINDS
 
-    return KINDS
+    return tuple(KINDS)
 
 
 def metric_fields() -> list[pa.Field]:
