@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -168,7 +169,7 @@ def _chunked(kc: Kc, bsz: int, h: int, t: int, dk: int, dv: int, c: int) -> None
     nfull, tail = divmod(t, c)
     with kc.rep("b", bsz) as bi, kc.rep("h", h, ptrs=2) as hi:
         def one_chunk(t0: Affine, n: int) -> None:
-            _chunk(kc, bi, hi, t0, n, h, t, dk, dv, c, fscale, fzero, fone)
+            _Chunk(kc, bi, hi, t0, n, h, t, dk, dv, c, fscale, fzero, fone).emit()
         if nfull:
             with kc.rep("c", nfull, ptrs=2) as ci:
                 one_chunk(ci * c, c)
@@ -176,199 +177,251 @@ def _chunked(kc: Kc, bsz: int, h: int, t: int, dk: int, dv: int, c: int) -> None
             one_chunk(Affine(nfull * c), tail)
 
 
-def _chunk(kc: Kc, bi: Affine, hi: Affine, t0: Affine, n: int, h: int, t: int, dk: int,  # noqa: C901, PLR0915  (over the size ceiling: to split)
-           dv: int, c: int, fscale: Reg, fzero: Reg, fone: Reg) -> None:
-    """One chunk of ``n`` rows starting at token ``t0`` of sequence ``bi``, head ``hi``."""
-    b = kc.b
-    vmax = kc.vlmax
-    tok0 = bi * t + t0
-    gidx = tok0 * h + hi  # [B,T,H] index of the chunk's first row (stride h)
-    qk0 = (tok0 * h + hi) * dk  # [B,T,H,Dk] index of row 0 (row stride h*dk)
-    v0 = (tok0 * h + hi) * dv
-    sbase = (bi * h + hi) * (dk * dv)
-    cur, tmp = V(4), V(8)
-    fcarry, flast, fn = F(1), F(2), F(3)
+@dataclass
+class _Chunk:
+    """One chunk of ``n`` rows starting at token ``t0`` of sequence ``bi``, head ``hi``:
+    where its rows live and the constants its stages share. The stages emit, in order, the
+    decay vectors, K^T, the Gram rows, the pairwise decays, the scaled keys, then per Dv
+    strip the KS/QS products, the triangular solve, the output and the state update."""
+
+    kc: Kc
+    bi: Affine
+    hi: Affine
+    t0: Affine
+    n: int
+    h: int
+    t: int
+    dk: int
+    dv: int
+    c: int
+    fscale: Reg
+    fzero: Reg
+    fone: Reg
+
+    @property
+    def gidx(self) -> Affine:  # [B,T,H] index of the chunk's first row (stride h)
+        return (self.bi * self.t + self.t0) * self.h + self.hi
+
+    @property
+    def qk0(self) -> Affine:  # [B,T,H,Dk] index of row 0 (row stride h*dk)
+        return self.gidx * self.dk
+
+    @property
+    def v0(self) -> Affine:
+        return self.gidx * self.dv
+
+    @property
+    def sbase(self) -> Affine:
+        return (self.bi * self.h + self.hi) * (self.dk * self.dv)
+
+    def emit(self) -> None:
+        self.decays()
+        self.keys_t()
+        _blocks(self.kc, self.n, GEMM_ROWS, "ib", self.gram)
+        self.pairwise()
+        self.kscale()
+        self.kc.b.emit("flw", F(3), self.kc.b.mem("ecum", self.n - 1, 32),
+                       comment="chunk decay e^(cum_last)")
+        self.kc.strips(self.dv, "vs", self.vstrip)
 
     # 1. decay vectors: cum (scan), ecum, ecq, edec, beta
-    b.emit("fmv.s", fcarry, fzero)
+    def decays(self) -> None:
+        kc, b, h, gidx = self.kc, self.kc.b, self.h, self.gidx
+        cur, tmp = V(4), V(8)
+        fcarry, flast = F(1), F(2)
+        b.emit("fmv.s", fcarry, self.fzero)
 
-    def scan(off: Affine, vl: int) -> None:
-        b.emit("vlse32.v", cur, b.mem("g", gidx + off * h, 32, "strided", h))
-        s = 1
-        while s < vl:
-            b.emit("vmv.v.i", tmp, 0)
-            b.emit("addi", X(23), X(0), s)
-            b.emit("vslideup.vx", tmp, cur, X(23))
-            b.emit("vfadd.vv", cur, cur, tmp, comment=f"scan step {s}")
-            s *= 2
-        b.emit("vfadd.vf", cur, cur, fcarry)
-        b.emit("addi", X(23), X(0), vl - 1)
-        b.emit("vslidedown.vx", tmp, cur, X(23))
-        b.emit("vfmv.f.s", fcarry, tmp, comment="running cumsum carry")
-        b.emit("vfsgnjn.vv", tmp, cur, cur)
-        b.emit("vse32.v", tmp, b.mem("cum", off, 32), comment="-cum")
-        _exp(kc, cur, cur)
-        b.emit("vse32.v", cur, b.mem("ecum", off, 32))
-        b.emit("vfmul.vf", cur, cur, fscale)
-        b.emit("vse32.v", cur, b.mem("ecq", off, 32))
-        b.emit("vlse32.v", cur, b.mem("beta", gidx + off * h, 32, "strided", h))
-        b.emit("vse32.v", cur, b.mem("bt", off, 32))
-    kc.strips(n, "s", scan)
-    b.emit("fsub.s", flast, fzero, fcarry, comment="-cum_last")
+        def scan(off: Affine, vl: int) -> None:
+            b.emit("vlse32.v", cur, b.mem("g", gidx + off * h, 32, "strided", h))
+            s = 1
+            while s < vl:
+                b.emit("vmv.v.i", tmp, 0)
+                b.emit("addi", X(23), X(0), s)
+                b.emit("vslideup.vx", tmp, cur, X(23))
+                b.emit("vfadd.vv", cur, cur, tmp, comment=f"scan step {s}")
+                s *= 2
+            b.emit("vfadd.vf", cur, cur, fcarry)
+            b.emit("addi", X(23), X(0), vl - 1)
+            b.emit("vslidedown.vx", tmp, cur, X(23))
+            b.emit("vfmv.f.s", fcarry, tmp, comment="running cumsum carry")
+            b.emit("vfsgnjn.vv", tmp, cur, cur)
+            b.emit("vse32.v", tmp, b.mem("cum", off, 32), comment="-cum")
+            _exp(kc, cur, cur)
+            b.emit("vse32.v", cur, b.mem("ecum", off, 32))
+            b.emit("vfmul.vf", cur, cur, self.fscale)
+            b.emit("vse32.v", cur, b.mem("ecq", off, 32))
+            b.emit("vlse32.v", cur, b.mem("beta", gidx + off * h, 32, "strided", h))
+            b.emit("vse32.v", cur, b.mem("bt", off, 32))
+        kc.strips(self.n, "s", scan)
+        b.emit("fsub.s", flast, self.fzero, fcarry, comment="-cum_last")
 
-    def edec(off: Affine, vl: int) -> None:
-        b.emit("vle32.v", cur, b.mem("cum", off, 32))
-        _exp(kc, cur, cur, sub=flast)  # e^(-cum_j + cum_last)
-        b.emit("vse32.v", cur, b.mem("edec", off, 32))
-    kc.strips(n, "s", edec)
+        def edec(off: Affine, vl: int) -> None:
+            b.emit("vle32.v", cur, b.mem("cum", off, 32))
+            _exp(kc, cur, cur, sub=flast)  # e^(-cum_j + cum_last)
+            b.emit("vse32.v", cur, b.mem("edec", off, 32))
+        kc.strips(self.n, "s", edec)
 
     # 2. K^T of the chunk (strided loads, once per chunk)
-    with kc.rep("d", dk, ptrs=2) as d:
-        def kt(off: Affine, vl: int) -> None:
-            kc.load(cur, "k", qk0 + off * (h * dk) + d, stride=h * dk)
-            b.emit("vse32.v", cur, b.mem("kt", d * c + off, 32))
-        kc.strips(n, "s", kt)
+    def keys_t(self) -> None:
+        kc, b, stride = self.kc, self.kc.b, self.h * self.dk
+        with kc.rep("d", self.dk, ptrs=2) as d:
+            def kt(off: Affine, vl: int) -> None:
+                kc.load(V(4), "k", self.qk0 + off * stride + d, stride=stride)
+                b.emit("vse32.v", V(4), b.mem("kt", d * self.c + off, 32))
+            kc.strips(self.n, "s", kt)
 
     # Gram rows KK[i,:] -> A, QK[i,:] -> P; GEMM_ROWS rows per block
-    def gram(i0: Affine, rows: int) -> None:
+    def gram(self, i0: Affine, rows: int) -> None:
+        kc, b, c, stride = self.kc, self.kc.b, self.c, self.h * self.dk
         accs = GROUPS[:2 * rows]
         op_r = GROUPS[6]
 
         def strip(off: Affine, vl: int) -> None:
             for a in accs:
                 b.emit("vmv.v.i", a, 0)
-            with kc.rep("d", dk, ptrs=3) as d:
+            with kc.rep("d", self.dk, ptrs=3) as d:
                 b.emit("vle32.v", op_r, b.mem("kt", d * c + off, 32))
                 for r in range(rows):
-                    kc.sload(F(4 + 2 * r), "k", qk0 + (i0 + r) * (h * dk) + d)
+                    kc.sload(F(4 + 2 * r), "k", self.qk0 + (i0 + r) * stride + d)
                     b.emit("vfmacc.vf", accs[2 * r], F(4 + 2 * r), op_r, comment="k_i . k_j")
-                    kc.sload(F(5 + 2 * r), "q", qk0 + (i0 + r) * (h * dk) + d)
+                    kc.sload(F(5 + 2 * r), "q", self.qk0 + (i0 + r) * stride + d)
                     b.emit("vfmacc.vf", accs[2 * r + 1], F(5 + 2 * r), op_r,
                            comment="q_i . k_j")
             for r in range(rows):
                 b.emit("vse32.v", accs[2 * r], b.mem("A", (i0 + r) * c + off, 32))
                 b.emit("vse32.v", accs[2 * r + 1], b.mem("P", (i0 + r) * c + off, 32))
-        kc.strips(n, "s", strip)
-    _blocks(kc, n, GEMM_ROWS, "ib", gram)
+        kc.strips(self.n, "s", strip)
 
     # pairwise decays and masks, row by row (fn = float(i) for the position compares)
-    dd, av, pv, posv = V(4), V(12), V(16), V(20)
-    b.emit("fmv.s", fn, fzero)
-    with kc.rep("i", n, ptrs=2) as i:
-        b.emit("flw", F(4), b.mem("cum", i, 32))
-        b.emit("flw", F(5), b.mem("bt", i, 32))
+    def pairwise(self) -> None:
+        kc, b, c, fzero, fn = self.kc, self.kc.b, self.c, self.fzero, F(3)
+        dd, av, pv, posv = V(4), V(12), V(16), V(20)
+        b.emit("fmv.s", fn, fzero)
+        with kc.rep("i", self.n, ptrs=2) as i:
+            b.emit("flw", F(4), b.mem("cum", i, 32))
+            b.emit("flw", F(5), b.mem("bt", i, 32))
 
-        def decay(off: Affine, vl: int) -> None:
-            b.emit("vle32.v", EXP_SRC, b.mem("cum", off, 32))
-            _exp(kc, dd, EXP_SRC, sub=F(4))  # e^(-cum_j + cum_i)
-            b.emit("vle32.v", posv, b.mem("pos", off, 32))
-            b.emit("vle32.v", av, b.mem("A", i * c + off, 32))
-            b.emit("vfmul.vv", av, av, dd)
-            b.emit("vfmul.vf", av, av, F(5))
-            b.emit("vmfge.vf", V(0), posv, fn, comment="j >= i: outside the strict lower part")
-            b.emit("vfmerge.vfm", av, av, fzero)
-            b.emit("vse32.v", av, b.mem("A", i * c + off, 32))
-            b.emit("vle32.v", pv, b.mem("P", i * c + off, 32))
-            b.emit("vfmul.vv", pv, pv, dd)
-            b.emit("vfmul.vf", pv, pv, fscale)
-            b.emit("vmfgt.vf", V(0), posv, fn, comment="j > i: future key")
-            b.emit("vfmerge.vfm", pv, pv, fzero)
-            b.emit("vse32.v", pv, b.mem("P", i * c + off, 32))
-        kc.strips(n, "s", decay)
-        b.emit("fadd.s", fn, fn, fone)
+            def decay(off: Affine, vl: int) -> None:
+                b.emit("vle32.v", EXP_SRC, b.mem("cum", off, 32))
+                _exp(kc, dd, EXP_SRC, sub=F(4))  # e^(-cum_j + cum_i)
+                b.emit("vle32.v", posv, b.mem("pos", off, 32))
+                b.emit("vle32.v", av, b.mem("A", i * c + off, 32))
+                b.emit("vfmul.vv", av, av, dd)
+                b.emit("vfmul.vf", av, av, F(5))
+                b.emit("vmfge.vf", V(0), posv, fn,
+                       comment="j >= i: outside the strict lower part")
+                b.emit("vfmerge.vfm", av, av, fzero)
+                b.emit("vse32.v", av, b.mem("A", i * c + off, 32))
+                b.emit("vle32.v", pv, b.mem("P", i * c + off, 32))
+                b.emit("vfmul.vv", pv, pv, dd)
+                b.emit("vfmul.vf", pv, pv, self.fscale)
+                b.emit("vmfgt.vf", V(0), posv, fn, comment="j > i: future key")
+                b.emit("vfmerge.vfm", pv, pv, fzero)
+                b.emit("vse32.v", pv, b.mem("P", i * c + off, 32))
+            kc.strips(self.n, "s", decay)
+            b.emit("fadd.s", fn, fn, self.fone)
 
     # scaled keys for the state update: kt[d, j] *= edec[j]
-    with kc.rep("d", dk, ptrs=2) as d:
-        def kscale(off: Affine, vl: int) -> None:
-            b.emit("vle32.v", cur, b.mem("kt", d * c + off, 32))
-            b.emit("vle32.v", tmp, b.mem("edec", off, 32))
-            b.emit("vfmul.vv", cur, cur, tmp)
-            b.emit("vse32.v", cur, b.mem("kt", d * c + off, 32))
-        kc.strips(n, "s", kscale)
-    b.emit("flw", F(3), b.mem("ecum", n - 1, 32), comment="chunk decay e^(cum_last)")
+    def kscale(self) -> None:
+        kc, b, c = self.kc, self.kc.b, self.c
+        cur, tmp = V(4), V(8)
+        with kc.rep("d", self.dk, ptrs=2) as d:
+            def body(off: Affine, vl: int) -> None:
+                b.emit("vle32.v", cur, b.mem("kt", d * c + off, 32))
+                b.emit("vle32.v", tmp, b.mem("edec", off, 32))
+                b.emit("vfmul.vv", cur, cur, tmp)
+                b.emit("vse32.v", cur, b.mem("kt", d * c + off, 32))
+            kc.strips(self.n, "s", body)
 
     # 3. per Dv strip: KS, QS; solve; output; state update
-    def vstrip(voff: Affine, vl: int) -> None:  # noqa: C901  (over the size ceiling: to split)
-        def ks_qs(i0: Affine, rows: int) -> None:
-            accs = GROUPS[:2 * rows]
-            srow = GROUPS[6]
-            for a in accs:
-                b.emit("vmv.v.i", a, 0)
-            with kc.rep("d", dk, ptrs=3) as d:
-                b.emit("vle32.v", srow, b.mem("state", sbase + d * dv + voff, 32))
-                for r in range(rows):
-                    kc.sload(F(4 + 2 * r), "k", qk0 + (i0 + r) * (h * dk) + d)
-                    b.emit("vfmacc.vf", accs[2 * r], F(4 + 2 * r), srow, comment="k_i^T S")
-                    kc.sload(F(5 + 2 * r), "q", qk0 + (i0 + r) * (h * dk) + d)
-                    b.emit("vfmacc.vf", accs[2 * r + 1], F(5 + 2 * r), srow,
-                           comment="q_i^T S")
-            for r in range(rows):
-                i = i0 + r
-                b.emit("flw", F(4), b.mem("ecum", i, 32))
-                b.emit("flw", F(5), b.mem("bt", i, 32))
-                kc.load(srow, "v", v0 + i * (h * dv) + voff)
-                b.emit("vfnmsac.vf", srow, F(4), accs[2 * r], comment="v_i - ecum_i k_i^T S")
-                b.emit("vfmul.vf", srow, srow, F(5))
-                b.emit("vse32.v", srow, b.mem("xs", i * vmax, 32))
-                b.emit("flw", F(6), b.mem("ecq", i, 32))
-                b.emit("vfmul.vf", accs[2 * r + 1], accs[2 * r + 1], F(6))
-                b.emit("vse32.v", accs[2 * r + 1], b.mem("oq", i * vmax, 32))
-        _blocks(kc, n, GEMM_ROWS, "ib", ks_qs)
+    def vstrip(self, voff: Affine, vl: int) -> None:
+        _blocks(self.kc, self.n, GEMM_ROWS, "ib", lambda i0, rows: self.ks_qs(voff, i0, rows))
+        self.solve()
+        self.output(voff)
+        _blocks(self.kc, self.dk, SOLVE_ROWS, "db", lambda d0, rows: self.update(voff, d0, rows))
 
-        # forward substitution x_i = r_i - sum_{j<i} A_ij x_j (static blocks: trip i0)
-        xj = GROUPS[6]
-        for i0 in range(0, n, SOLVE_ROWS):
-            rows = min(SOLVE_ROWS, n - i0)
-            accs = GROUPS[:rows]
+    def ks_qs(self, voff: Affine, i0: Affine, rows: int) -> None:
+        kc, b, stride = self.kc, self.kc.b, self.h * self.dk
+        accs = GROUPS[:2 * rows]
+        srow = GROUPS[6]
+        for a in accs:
+            b.emit("vmv.v.i", a, 0)
+        with kc.rep("d", self.dk, ptrs=3) as d:
+            b.emit("vle32.v", srow, b.mem("state", self.sbase + d * self.dv + voff, 32))
             for r in range(rows):
-                b.emit("vle32.v", accs[r], b.mem("xs", (i0 + r) * vmax, 32))
+                kc.sload(F(4 + 2 * r), "k", self.qk0 + (i0 + r) * stride + d)
+                b.emit("vfmacc.vf", accs[2 * r], F(4 + 2 * r), srow, comment="k_i^T S")
+                kc.sload(F(5 + 2 * r), "q", self.qk0 + (i0 + r) * stride + d)
+                b.emit("vfmacc.vf", accs[2 * r + 1], F(5 + 2 * r), srow,
+                       comment="q_i^T S")
+        for r in range(rows):
+            i = i0 + r
+            b.emit("flw", F(4), b.mem("ecum", i, 32))
+            b.emit("flw", F(5), b.mem("bt", i, 32))
+            kc.load(srow, "v", self.v0 + i * (self.h * self.dv) + voff)
+            b.emit("vfnmsac.vf", srow, F(4), accs[2 * r], comment="v_i - ecum_i k_i^T S")
+            b.emit("vfmul.vf", srow, srow, F(5))
+            b.emit("vse32.v", srow, b.mem("xs", i * kc.vlmax, 32))
+            b.emit("flw", F(6), b.mem("ecq", i, 32))
+            b.emit("vfmul.vf", accs[2 * r + 1], accs[2 * r + 1], F(6))
+            b.emit("vse32.v", accs[2 * r + 1], b.mem("oq", i * kc.vlmax, 32))
+
+    def _earlier_rows(self, i0: int, accs: tuple[Reg, ...], matrix: str, op: str) -> None:
+        """``accs[r] (op)= sum_{j < i0} matrix[i0 + r, j] x_j`` as a loop over j."""
+        kc, b, xj = self.kc, self.kc.b, GROUPS[6]
+        with kc.rep("j", i0, ptrs=2) as j:
+            b.emit("vle32.v", xj, b.mem("xs", j * kc.vlmax, 32))
+            for r in range(len(accs)):
+                b.emit("flw", F(4 + r), b.mem(matrix, (i0 + r) * self.c + j, 32))
+                b.emit(op, accs[r], F(4 + r), xj)
+
+    # forward substitution x_i = r_i - sum_{j<i} A_ij x_j (static blocks: trip i0)
+    def solve(self) -> None:
+        b, vmax, c = self.kc.b, self.kc.vlmax, self.c
+        for i0 in range(0, self.n, SOLVE_ROWS):
+            accs = GROUPS[:min(SOLVE_ROWS, self.n - i0)]
+            for r, acc in enumerate(accs):
+                b.emit("vle32.v", acc, b.mem("xs", (i0 + r) * vmax, 32))
             if i0:
-                with kc.rep("j", i0, ptrs=2) as j:
-                    b.emit("vle32.v", xj, b.mem("xs", j * vmax, 32))
-                    for r in range(rows):
-                        b.emit("flw", F(4 + r), b.mem("A", (i0 + r) * c + j, 32))
-                        b.emit("vfnmsac.vf", accs[r], F(4 + r), xj)
-            for r in range(rows):
+                self._earlier_rows(i0, accs, "A", "vfnmsac.vf")
+            for r, acc in enumerate(accs):
                 for s in range(r):
                     b.emit("flw", F(4), b.mem("A", (i0 + r) * c + i0 + s, 32))
-                    b.emit("vfnmsac.vf", accs[r], F(4), accs[s])
-                b.emit("vse32.v", accs[r], b.mem("xs", (i0 + r) * vmax, 32))
+                    b.emit("vfnmsac.vf", acc, F(4), accs[s])
+                b.emit("vse32.v", acc, b.mem("xs", (i0 + r) * vmax, 32))
 
-        # output o_i = ecq_i QS_i + sum_{j<=i} P_ij x_j
-        for i0 in range(0, n, SOLVE_ROWS):
-            rows = min(SOLVE_ROWS, n - i0)
+    # output o_i = ecq_i QS_i + sum_{j<=i} P_ij x_j
+    def output(self, voff: Affine) -> None:
+        kc, b, vmax, c, xj = self.kc, self.kc.b, self.kc.vlmax, self.c, GROUPS[6]
+        for i0 in range(0, self.n, SOLVE_ROWS):
+            rows = min(SOLVE_ROWS, self.n - i0)
             accs = GROUPS[:rows]
-            for r in range(rows):
-                b.emit("vle32.v", accs[r], b.mem("oq", (i0 + r) * vmax, 32))
+            for r, acc in enumerate(accs):
+                b.emit("vle32.v", acc, b.mem("oq", (i0 + r) * vmax, 32))
             if i0:
-                with kc.rep("j", i0, ptrs=2) as j:
-                    b.emit("vle32.v", xj, b.mem("xs", j * vmax, 32))
-                    for r in range(rows):
-                        b.emit("flw", F(4 + r), b.mem("P", (i0 + r) * c + j, 32))
-                        b.emit("vfmacc.vf", accs[r], F(4 + r), xj)
+                self._earlier_rows(i0, accs, "P", "vfmacc.vf")
             for s in range(rows):
                 b.emit("vle32.v", xj, b.mem("xs", (i0 + s) * vmax, 32))
                 for r in range(s, rows):
                     b.emit("flw", F(4 + r), b.mem("P", (i0 + r) * c + i0 + s, 32))
                     b.emit("vfmacc.vf", accs[r], F(4 + r), xj)
-            for r in range(rows):
-                kc.store(accs[r], "o", v0 + (i0 + r) * (h * dv) + voff)
+            for r, acc in enumerate(accs):
+                kc.store(acc, "o", self.v0 + (i0 + r) * (self.h * self.dv) + voff)
 
-        # state update S[d] = e^(cum_last) S[d] + sum_j (edec_j k_j[d]) x_j
-        def update(d0: Affine, rows: int) -> None:
-            accs = GROUPS[:rows]
-            for r in range(rows):
-                b.emit("vle32.v", accs[r], b.mem("state", sbase + (d0 + r) * dv + voff, 32))
-                b.emit("vfmul.vf", accs[r], accs[r], F(3))
-            with kc.rep("j", n, ptrs=2) as j:
-                b.emit("vle32.v", xj, b.mem("xs", j * vmax, 32))
-                for r in range(rows):
-                    b.emit("flw", F(4 + r), b.mem("kt", (d0 + r) * c + j, 32))
-                    b.emit("vfmacc.vf", accs[r], F(4 + r), xj)
-            for r in range(rows):
-                b.emit("vse32.v", accs[r], b.mem("state", sbase + (d0 + r) * dv + voff, 32))
-        _blocks(kc, dk, SOLVE_ROWS, "db", update)
-    kc.strips(dv, "vs", vstrip)
+    # state update S[d] = e^(cum_last) S[d] + sum_j (edec_j k_j[d]) x_j
+    def update(self, voff: Affine, d0: Affine, rows: int) -> None:
+        kc, b, xj = self.kc, self.kc.b, GROUPS[6]
+        accs = GROUPS[:rows]
+        for r, acc in enumerate(accs):
+            b.emit("vle32.v", acc, b.mem("state", self.sbase + (d0 + r) * self.dv + voff, 32))
+            b.emit("vfmul.vf", acc, acc, F(3))
+        with kc.rep("j", self.n, ptrs=2) as j:
+            b.emit("vle32.v", xj, b.mem("xs", j * kc.vlmax, 32))
+            for r, acc in enumerate(accs):
+                b.emit("flw", F(4 + r), b.mem("kt", (d0 + r) * self.c + j, 32))
+                b.emit("vfmacc.vf", acc, F(4 + r), xj)
+        for r, acc in enumerate(accs):
+            b.emit("vse32.v", acc, b.mem("state", self.sbase + (d0 + r) * self.dv + voff, 32))
 
 
 def _blocks(kc: Kc, n: int, rows: int, var: str, body) -> None:
