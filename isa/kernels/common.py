@@ -298,6 +298,23 @@ class Kc:
         else:
             self.b.emit("vfrdiv.vf", dst, src, self.fconst(1.0))
 
+    # -- running (inclusive) sum of a strip, carried across strips in a scalar register
+    def running_sum(self, acc: Reg, tmp: Reg, carry: Reg, vl: int, note: str = "carry") -> None:
+        """``acc`` becomes ``carry + cumsum(acc)`` (a log2(vl)-step slide-and-add scan);
+        ``carry`` becomes its last element."""
+        b = self.b
+        s = 1
+        while s < vl:
+            b.emit("vmv.v.i", tmp, 0)
+            b.emit("addi", X(23), X(0), s)
+            b.emit("vslideup.vx", tmp, acc, X(23))
+            b.emit("vfadd.vv", acc, acc, tmp, comment=f"scan step {s}")
+            s *= 2
+        b.emit("vfadd.vf", acc, acc, carry)
+        b.emit("addi", X(23), X(0), vl - 1)
+        b.emit("vslidedown.vx", tmp, acc, X(23))
+        b.emit("vfmv.f.s", carry, tmp, comment=note)
+
     def program(self, **meta: Any) -> Program:
         self.b.meta.update(meta)
         return self.b.program()

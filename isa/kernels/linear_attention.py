@@ -47,7 +47,7 @@ The exponentials are the RVV polynomial (riscv.md 4.3) or Xattn ``vfexp``/``vfex
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +57,7 @@ from isa.core import Core
 from isa.errors import IsaError
 from isa.instructions import Isa
 from isa.kernels.common import Kc, field, op_of, positive
-from isa.program import Affine, F, Program, Reg, V, X
+from isa.program import Affine, F, Program, Reg, V
 
 OPS = ("chunk_gated_delta_rule", "recurrent_gated_delta_rule")
 LMUL = 4
@@ -233,17 +233,7 @@ class _Chunk:
 
         def scan(off: Affine, vl: int) -> None:
             b.emit("vlse32.v", cur, b.mem("g", gidx + off * h, 32, "strided", h))
-            s = 1
-            while s < vl:
-                b.emit("vmv.v.i", tmp, 0)
-                b.emit("addi", X(23), X(0), s)
-                b.emit("vslideup.vx", tmp, cur, X(23))
-                b.emit("vfadd.vv", cur, cur, tmp, comment=f"scan step {s}")
-                s *= 2
-            b.emit("vfadd.vf", cur, cur, fcarry)
-            b.emit("addi", X(23), X(0), vl - 1)
-            b.emit("vslidedown.vx", tmp, cur, X(23))
-            b.emit("vfmv.f.s", fcarry, tmp, comment="running cumsum carry")
+            kc.running_sum(cur, tmp, fcarry, vl, note="running cumsum carry")
             b.emit("vfsgnjn.vv", tmp, cur, cur)
             b.emit("vse32.v", tmp, b.mem("cum", off, 32), comment="-cum")
             _exp(kc, cur, cur)
@@ -272,25 +262,33 @@ class _Chunk:
 
     # Gram rows KK[i,:] -> A, QK[i,:] -> P; GEMM_ROWS rows per block
     def gram(self, i0: Affine, rows: int) -> None:
-        kc, b, c, stride = self.kc, self.kc.b, self.c, self.h * self.dk
+        kc, b, c = self.kc, self.kc.b, self.c
         accs = GROUPS[:2 * rows]
         op_r = GROUPS[6]
 
         def strip(off: Affine, vl: int) -> None:
             for a in accs:
                 b.emit("vmv.v.i", a, 0)
-            with kc.rep("d", self.dk, ptrs=3) as d:
-                b.emit("vle32.v", op_r, b.mem("kt", d * c + off, 32))
-                for r in range(rows):
-                    kc.sload(F(4 + 2 * r), "k", self.qk0 + (i0 + r) * stride + d)
-                    b.emit("vfmacc.vf", accs[2 * r], F(4 + 2 * r), op_r, comment="k_i . k_j")
-                    kc.sload(F(5 + 2 * r), "q", self.qk0 + (i0 + r) * stride + d)
-                    b.emit("vfmacc.vf", accs[2 * r + 1], F(5 + 2 * r), op_r,
-                           comment="q_i . k_j")
+            self._k_q_rows(i0, rows, op_r, lambda d: b.mem("kt", d * c + off, 32),
+                           ("k_i . k_j", "q_i . k_j"))
             for r in range(rows):
                 b.emit("vse32.v", accs[2 * r], b.mem("A", (i0 + r) * c + off, 32))
                 b.emit("vse32.v", accs[2 * r + 1], b.mem("P", (i0 + r) * c + off, 32))
         kc.strips(self.n, "s", strip)
+
+    def _k_q_rows(self, i0: Affine, rows: int, operand: Reg, row_d: Callable[[Affine], Any],
+                  notes: tuple[str, str]) -> None:
+        """For rows i0..i0+rows-1: ``acc[2r] += k_i[d] * operand``, ``acc[2r+1] += q_i[d] *
+        operand`` over d < Dk, where ``operand`` is loaded from ``row_d(d)`` (two products
+        per row sharing one vector load)."""
+        kc, b, stride, accs = self.kc, self.kc.b, self.h * self.dk, GROUPS[:2 * rows]
+        with kc.rep("d", self.dk, ptrs=3) as d:
+            b.emit("vle32.v", operand, row_d(d))
+            for r in range(rows):
+                for i, src in enumerate("kq"):
+                    kc.sload(F(4 + 2 * r + i), src, self.qk0 + (i0 + r) * stride + d)
+                    b.emit("vfmacc.vf", accs[2 * r + i], F(4 + 2 * r + i), operand,
+                           comment=notes[i])
 
     # pairwise decays and masks, row by row (fn = float(i) for the position compares)
     def pairwise(self) -> None:
@@ -341,19 +339,14 @@ class _Chunk:
         _blocks(self.kc, self.dk, SOLVE_ROWS, "db", lambda d0, rows: self.update(voff, d0, rows))
 
     def ks_qs(self, voff: Affine, i0: Affine, rows: int) -> None:
-        kc, b, stride = self.kc, self.kc.b, self.h * self.dk
+        kc, b = self.kc, self.kc.b
         accs = GROUPS[:2 * rows]
         srow = GROUPS[6]
         for a in accs:
             b.emit("vmv.v.i", a, 0)
-        with kc.rep("d", self.dk, ptrs=3) as d:
-            b.emit("vle32.v", srow, b.mem("state", self.sbase + d * self.dv + voff, 32))
-            for r in range(rows):
-                kc.sload(F(4 + 2 * r), "k", self.qk0 + (i0 + r) * stride + d)
-                b.emit("vfmacc.vf", accs[2 * r], F(4 + 2 * r), srow, comment="k_i^T S")
-                kc.sload(F(5 + 2 * r), "q", self.qk0 + (i0 + r) * stride + d)
-                b.emit("vfmacc.vf", accs[2 * r + 1], F(5 + 2 * r), srow,
-                       comment="q_i^T S")
+        self._k_q_rows(i0, rows, srow,
+                       lambda d: b.mem("state", self.sbase + d * self.dv + voff, 32),
+                       ("k_i^T S", "q_i^T S"))
         for r in range(rows):
             i = i0 + r
             b.emit("flw", F(4), b.mem("ecum", i, 32))
@@ -366,13 +359,14 @@ class _Chunk:
             b.emit("vfmul.vf", accs[2 * r + 1], accs[2 * r + 1], F(6))
             b.emit("vse32.v", accs[2 * r + 1], b.mem("oq", i * kc.vlmax, 32))
 
-    def _earlier_rows(self, i0: int, accs: tuple[Reg, ...], matrix: str, op: str) -> None:
-        """``accs[r] (op)= sum_{j < i0} matrix[i0 + r, j] x_j`` as a loop over j."""
+    def _sum_rows(self, count: int, row0: Affine | int, accs: tuple[Reg, ...], matrix: str,
+                  op: str) -> None:
+        """``accs[r] (op)= sum_{j < count} matrix[row0 + r, j] x_j`` as a loop over j."""
         kc, b, xj = self.kc, self.kc.b, GROUPS[6]
-        with kc.rep("j", i0, ptrs=2) as j:
+        with kc.rep("j", count, ptrs=2) as j:
             b.emit("vle32.v", xj, b.mem("xs", j * kc.vlmax, 32))
             for r in range(len(accs)):
-                b.emit("flw", F(4 + r), b.mem(matrix, (i0 + r) * self.c + j, 32))
+                b.emit("flw", F(4 + r), b.mem(matrix, (row0 + r) * self.c + j, 32))
                 b.emit(op, accs[r], F(4 + r), xj)
 
     # forward substitution x_i = r_i - sum_{j<i} A_ij x_j (static blocks: trip i0)
@@ -383,7 +377,7 @@ class _Chunk:
             for r, acc in enumerate(accs):
                 b.emit("vle32.v", acc, b.mem("xs", (i0 + r) * vmax, 32))
             if i0:
-                self._earlier_rows(i0, accs, "A", "vfnmsac.vf")
+                self._sum_rows(i0, i0, accs, "A", "vfnmsac.vf")
             for r, acc in enumerate(accs):
                 for s in range(r):
                     b.emit("flw", F(4), b.mem("A", (i0 + r) * c + i0 + s, 32))
@@ -399,7 +393,7 @@ class _Chunk:
             for r, acc in enumerate(accs):
                 b.emit("vle32.v", acc, b.mem("oq", (i0 + r) * vmax, 32))
             if i0:
-                self._earlier_rows(i0, accs, "P", "vfmacc.vf")
+                self._sum_rows(i0, i0, accs, "P", "vfmacc.vf")
             for s in range(rows):
                 b.emit("vle32.v", xj, b.mem("xs", (i0 + s) * vmax, 32))
                 for r in range(s, rows):
@@ -410,16 +404,12 @@ class _Chunk:
 
     # state update S[d] = e^(cum_last) S[d] + sum_j (edec_j k_j[d]) x_j
     def update(self, voff: Affine, d0: Affine, rows: int) -> None:
-        kc, b, xj = self.kc, self.kc.b, GROUPS[6]
+        b = self.kc.b
         accs = GROUPS[:rows]
         for r, acc in enumerate(accs):
             b.emit("vle32.v", acc, b.mem("state", self.sbase + (d0 + r) * self.dv + voff, 32))
             b.emit("vfmul.vf", acc, acc, F(3))
-        with kc.rep("j", self.n, ptrs=2) as j:
-            b.emit("vle32.v", xj, b.mem("xs", j * kc.vlmax, 32))
-            for r, acc in enumerate(accs):
-                b.emit("flw", F(4 + r), b.mem("kt", (d0 + r) * self.c + j, 32))
-                b.emit("vfmacc.vf", acc, F(4 + r), xj)
+        self._sum_rows(self.n, d0, accs, "kt", "vfmacc.vf")
         for r, acc in enumerate(accs):
             b.emit("vse32.v", acc, b.mem("state", self.sbase + (d0 + r) * self.dv + voff, 32))
 

@@ -533,17 +533,7 @@ def _cumsum(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) ->
 
         def strip(off: Affine, vl: int) -> None:
             kc.load(A, "x", r * n + off)
-            s = 1
-            while s < vl:
-                b.emit("vmv.v.i", B2, 0)
-                b.emit("addi", X(23), X(0), s)
-                b.emit("vslideup.vx", B2, A, X(23))
-                b.emit("vfadd.vv", A, A, B2, comment=f"scan step {s}")
-                s *= 2
-            b.emit("vfadd.vf", A, A, F(1))
-            b.emit("addi", X(23), X(0), vl - 1)
-            b.emit("vslidedown.vx", B2, A, X(23))
-            b.emit("vfmv.f.s", F(1), B2, comment="carry")
+            kc.running_sum(A, B2, F(1), vl)
             b.emit("vse32.v", A, b.mem("y", r * n + off, 32))
         kc.strips(n, "j", strip)
     return kc.program(kind="reduction", op="cumsum")
