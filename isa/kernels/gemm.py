@@ -45,7 +45,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from isa.core import Core
+from isa.errors import IsaError
 from isa.instructions import Isa, TileGeometry, tile_geometry
+from isa.kernels import quant
 from isa.kernels.common import Kc, field, op_of, positive
 from isa.program import Affine, F, Program, Reg, V
 
@@ -121,6 +123,10 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
     m, n, kk = positive(row, "M", "N", "K")
     g = max(1, field(row, "G", 1))
     kc = Kc(f"gemm G={g} M={m} N={n} K={kk}", isa, core)
+    fmt = quant.weight_format(str(row.get("weight_dtype") or ""), kc.core)
+    if fmt is not None:
+        kc.b.name += f" B={fmt.name}"
+        return _lower_quantised(kc, g, m, n, kk, fmt)
     b = kc.b
     dt = kc.core.dtype
     b.buffer("A", dt, g * m * kk, "in", (g, m, kk))
@@ -212,13 +218,11 @@ def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
     b = kc.b
     bf16 = b.buffers[bb].dtype == "bf16"
     mr = max(1, min(kc.core.gemm_mr, 7, m))
-    vn = kc.core.vlen // 8  # = VLMAX at e16/m2 and at e32/m4
     accs = [V(4 + 4 * r) for r in range(7)]
     # B rows: BF16 at m2 leaves v2-v3 free beside v0-v1, so two B registers alternate
     # between k steps (the load of step k+1 does not wait for the FMAs reading step k's
     # B); an FP32 B row (m4) fills v0-v3: one register
     vbs = [V(0), V(2)] if bf16 else [V(0)]
-    m_blocks = [(m // mr, mr, 0), (1, m % mr, (m // mr) * mr)]
     ew = 16 if bf16 else 32
 
     def load_b(gi: Affine, kidx: Affine, col: Affine, vb: Reg) -> None:
@@ -256,6 +260,26 @@ def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
                      lambda j, reg, load_next: kstep(gi, i, mbase, nrows, k0 + j, reg,
                                                      load_next))
 
+    return _register_panel(kc, m, n, mr, accs, vbs[0], c,
+                           lambda gi, i, mbase, nrows, k0, depth, col, vl, blk:
+                           k_loop(gi, i, mbase, nrows, k0, depth, col))
+
+
+KLoop = Callable[[Affine, Affine, int, int, Affine, int, Affine, int, _Block], None]
+
+
+def _register_panel(kc: Kc, m: int, n: int, mr: int, accs: list[Reg], stage: Reg, c: str,
+                    k_loop: KLoop):
+    """The M/N loops of a register-blocked micro-kernel (``mr`` rows x one vector of
+    columns, FP32 accumulators ``accs``) for one (N panel, K block): the accumulators
+    start at zero or from ``Cacc``, ``k_loop(gi, i, mbase, nrows, k0, depth, col, vl,
+    blk)`` accumulates the K block, and they go back to ``Cacc`` or, after the last K
+    block, to ``c`` (BF16 through ``stage``, or FP32)."""
+    b = kc.b
+    bf16 = b.buffers[c].dtype == "bf16"
+    vn = kc.core.vlen // 8  # = VLMAX at e16/m2 and at e32/m4
+    m_blocks = [(m // mr, mr, 0), (1, m % mr, (m // mr) * mr)]
+
     def panel(gi: Affine, col0: Affine, width: int, k0: Affine, depth: int, blk: _Block
               ) -> None:
         n_blocks = [(width // vn, vn, 0), (1, width % vn, (width // vn) * vn)]
@@ -279,20 +303,134 @@ def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
                                 b.emit("vle32.v", accs[r], b.mem("Cacc", coff(r), 32))
                         if bf16:
                             b.vsetvli(vl, 16, 2)
-                        k_loop(gi, i, mbase, nrows, k0, depth, col)
-                        for r in range(nrows):
-                            if not blk.last:
-                                b.vsetvli(vl, 32, 4)
-                                b.emit("vse32.v", accs[r], b.mem("Cacc", coff(r), 32))
-                            elif bf16:
-                                b.vsetvli(vl, 16, 2)
-                                b.emit("vfncvtbf16.f.f.w", vbs[0], accs[r])
-                                b.emit("vse16.v", vbs[0], b.mem(c, coff(r), 16))
-                            else:
-                                b.vsetvli(vl, 32, 4)
-                                b.emit("vse32.v", accs[r], b.mem(c, coff(r), 32))
+                        k_loop(gi, i, mbase, nrows, k0, depth, col, vl, blk)
+                        _store_rows(kc, accs[:nrows], coff, vl, blk, stage, c)
 
     return panel
+
+
+def _store_rows(kc: Kc, accs: list[Reg], coff: Callable[[int], Affine], vl: int,
+                blk: _Block, stage: Reg, c: str) -> None:
+    b = kc.b
+    bf16 = b.buffers[c].dtype == "bf16"
+    for r, acc in enumerate(accs):
+        if not blk.last:
+            b.vsetvli(vl, 32, 4)
+            b.emit("vse32.v", acc, b.mem("Cacc", coff(r), 32))
+        elif bf16:
+            b.vsetvli(vl, 16, 2)
+            b.emit("vfncvtbf16.f.f.w", stage, acc)
+            b.emit("vse16.v", stage, b.mem(c, coff(r), 16))
+        else:
+            b.vsetvli(vl, 32, 4)
+            b.emit("vse32.v", acc, b.mem(c, coff(r), 32))
+
+
+# ---- quantised B (isa.kernels.quant) ----------------------------------------------------------
+def _lower_quantised(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat
+                     ) -> Program:
+    """B packed in ``fmt`` (``Bq`` codes, ``Bs`` scales), unpacked to BF16 in registers
+    one row of B at a time and fed to the RVV micro-kernel's widening FMAs."""
+    b = kc.b
+    if kc.core.dtype != "bf16":
+        raise IsaError(f"{fmt.name} weights need BF16 activations, got {kc.core.dtype}")
+    grp = fmt.group_of(kk)
+    if kk % grp or grp % fmt.per_byte:
+        raise IsaError(f"K={kk} is not a multiple of the {fmt.name} group of {grp} weights")
+    b.buffer("A", "bf16", g * m * kk, "in", (g, m, kk))
+    b.buffer("C", "bf16", g * m * n, "out", (g, m, n))
+    quant.declare(b, fmt, g, n, kk)
+    quant.setup(b, fmt)
+    if quant.end_factor(fmt) != 1.0:  # an f register loaded once, before the loops
+        kc.fconst(quant.end_factor(fmt))
+    mr = quant_rows(kc.core, m)
+    _cache_blocked(kc, g, m, n, kk, mr, kc.core.vlen // 8,
+                   fmt.per_byte if fmt.per_channel else grp,
+                   _quant_panel(kc, g, m, n, kk, fmt))
+    return kc.program(kind="gemm", b_layout="Bq", weight_format=fmt.name, weight_group=grp)
+
+
+def quant_rows(core: Core, m: int) -> int:
+    """Rows of C in registers with packed B: the unpacking takes v0-v11, leaving five FP32
+    accumulator groups (m4) of v12-v31."""
+    return max(1, min(core.gemm_mr, (32 - quant.REGS.first_acc) // 4, m))
+
+
+def _quant_panel(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat):
+    """The M/N/K loops of the RVV micro-kernel with B unpacked from ``fmt``: per group of
+    K, the group's scales (one vector of columns); per byte row of ``Bq``, its codes are
+    loaded one step ahead (two registers, Kc.pipelined), unpacked to ``per_byte`` BF16 rows
+    and multiplied into the accumulators with the rows' A scalars (k and k + group/2 for
+    4-bit codes). A per-channel scale multiplies the accumulators after the last K."""
+    b = kc.b
+    regs = quant.REGS
+    mr = quant_rows(kc.core, m)
+    accs = [V(regs.first_acc + 4 * r) for r in range(mr)]
+    grp = fmt.group_of(kk)
+    per = fmt.per_byte
+    half = grp // per  # code j of a byte row is k = row + j * half (4-bit: j = 0, 1)
+    krows = kk // per
+
+    def kstep(gi: Affine, i: Affine, mbase: int, nrows: int, kidx: Affine, p: Reg, vl: int,
+              load_next: Callable[[], None]) -> None:
+        """Byte row ``kidx`` (group-relative k of its low code) with its codes in ``p``."""
+        fa = kc.ftemps(nrows * per)
+        for j in range(per):
+            for r in range(nrows):
+                kc.sload(fa[j * nrows + r], "A",
+                         gi * (m * kk) + (i * mr + mbase + r) * kk + kidx + j * half)
+        load_next()
+        quant.decode(b, fmt, p, vl)
+        for j in range(per):
+            for r in range(nrows):
+                b.emit("vfwmaccbf16.vf", accs[r], fa[j * nrows + r], regs.w[j])
+
+    def k_loop(gi: Affine, i: Affine, mbase: int, nrows: int, k0: Affine, depth: int,
+               col: Affine, vl: int, blk: _Block) -> None:
+        glen = depth if fmt.per_channel else grp  # k per scale within this K block
+        rows = glen // per
+        with kc.rep("kg", depth // glen, ptrs=3) as q:
+            kg0 = k0 + q * glen
+            if not fmt.per_channel:
+                quant.load_scale(b, fmt, gi * (kk // grp * n) + _div(kg0, grp) * n + col, vl)
+            boff = gi * (krows * n) + _div(kg0, per) * n + col
+            kc.pipelined("k", rows, regs.p,
+                         lambda j, reg: quant.load_codes(b, boff + j * n, vl, reg),
+                         lambda j, reg, load_next: kstep(gi, i, mbase, nrows, kg0 + j, reg,
+                                                         vl, load_next))
+        if blk.last:
+            _scale_channels(kc, fmt, accs[:nrows], gi * n + col, vl)
+
+    return _register_panel(kc, m, n, mr, accs, regs.w[0], "C", k_loop)
+
+
+def _div(a: Affine, d: int) -> Affine:
+    """``a / d`` for an offset whose constant and coefficients are all multiples of d."""
+    if a.const % d or any(c % d for _, c in a.terms):
+        raise IsaError(f"offset {a} is not a multiple of {d}")
+    return Affine(a.const // d, tuple((v, c // d) for v, c in a.terms))
+
+
+def _scale_channels(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], off: Affine, vl: int
+                    ) -> None:
+    """After the last k: multiply the FP32 accumulators by their columns' per-channel
+    scales ``Bs[off]`` and the format's constant (quant.end_factor)."""
+    b = kc.b
+    factor = quant.end_factor(fmt)
+    if not fmt.per_channel:
+        if factor != 1.0:
+            b.vsetvli(vl, 32, 4)
+            for acc in accs:
+                b.emit("vfmul.vf", acc, acc, kc.fconst(factor))
+        return
+    quant.load_scale(b, fmt, off, vl)
+    wide = V(0)  # FP32 scales at m4 (v0-v3): the unpacked rows are dead here
+    b.emit("vfwcvtbf16.f.f.v", wide, quant.REGS.s)
+    b.vsetvli(vl, 32, 4)
+    if factor != 1.0:
+        b.emit("vfmul.vf", wide, wide, kc.fconst(factor))
+    for acc in accs:
+        b.emit("vfmul.vv", acc, acc, wide)
 
 
 # ---- Xattn vfwmmacc ---------------------------------------------------------------------------
