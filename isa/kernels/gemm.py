@@ -353,55 +353,131 @@ def _lower_quantised(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightF
 def quant_rows(core: Core, m: int) -> int:
     """Rows of C in registers with packed B: the unpacking takes v0-v11, leaving five FP32
     accumulator groups (m4) of v12-v31."""
-    return max(1, min(core.gemm_mr, (32 - quant.REGS.first_acc) // 4, m))
+    return max(1, min(core.gemm_mr, (32 - _GEMM_ACC0) // 4, m))
+
+
+# Registers of the unpacking: GEMM (rows share each unpacked row) and GEMV (one row: the
+# unpacking runs one step ahead, so two sets of rows alternate; group partial sums).
+_GEMM_REGS = quant.QuantRegs(w=(V(0), V(2)), s=V(4), p=(V(6), V(7)), t8=(V(8), V(9)),
+                             t16=V(10))
+_GEMM_ACC0 = 12
+_GEMV_REGS = tuple(quant.QuantRegs(w=w, s=V(14), p=(V(8), V(9)), t8=(V(10), V(11)),
+                                   t16=V(12)) for w in ((V(0), V(2)), (V(4), V(6))))
+# the accumulator, two FP32 partial sums (independent FMA chains: the low / high codes of
+# a byte, or even / odd byte rows) and the group scales widened to FP32
+_GEMV_ACC, _GEMV_PARTS, _GEMV_S32 = V(16), (V(20), V(24)), V(28)
 
 
 def _quant_panel(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat):
-    """The M/N/K loops of the RVV micro-kernel with B unpacked from ``fmt``: per group of
-    K, the group's scales (one vector of columns); per byte row of ``Bq``, its codes are
-    loaded one step ahead (two registers, Kc.pipelined), unpacked to ``per_byte`` BF16 rows
-    and multiplied into the accumulators with the rows' A scalars (k and k + group/2 for
-    4-bit codes). A per-channel scale multiplies the accumulators after the last K."""
+    """The M/N/K loops of the RVV micro-kernel with B unpacked from ``fmt``, per group of
+    K (a K block for per-channel scales) of one vector of columns (quant's module doc)."""
     b = kc.b
-    regs = quant.REGS
     mr = quant_rows(kc.core, m)
-    accs = [V(regs.first_acc + 4 * r) for r in range(mr)]
+    accs = [_GEMV_ACC] if m == 1 else [V(_GEMM_ACC0 + 4 * r) for r in range(mr)]
     grp = fmt.group_of(kk)
     per = fmt.per_byte
-    half = grp // per  # code j of a byte row is k = row + j * half (4-bit: j = 0, 1)
     krows = kk // per
-
-    def kstep(gi: Affine, i: Affine, mbase: int, nrows: int, kidx: Affine, p: Reg, vl: int,
-              load_next: Callable[[], None]) -> None:
-        """Byte row ``kidx`` (group-relative k of its low code) with its codes in ``p``."""
-        fa = kc.ftemps(nrows * per)
-        for j in range(per):
-            for r in range(nrows):
-                kc.sload(fa[j * nrows + r], "A",
-                         gi * (m * kk) + (i * mr + mbase + r) * kk + kidx + j * half)
-        load_next()
-        quant.decode(b, fmt, p, vl)
-        for j in range(per):
-            for r in range(nrows):
-                b.emit("vfwmaccbf16.vf", accs[r], fa[j * nrows + r], regs.w[j])
+    group_kernel = _gemv_group if m == 1 else _gemm_group
 
     def k_loop(gi: Affine, i: Affine, mbase: int, nrows: int, k0: Affine, depth: int,
                col: Affine, vl: int, blk: _Block) -> None:
         glen = depth if fmt.per_channel else grp  # k per scale within this K block
-        rows = glen // per
+
+        def a_off(r: int, kidx: Affine) -> Affine:
+            return gi * (m * kk) + (i * mr + mbase + r) * kk + kidx
+
         with kc.rep("kg", depth // glen, ptrs=3) as q:
             kg0 = k0 + q * glen
-            if not fmt.per_channel:
-                quant.load_scale(b, fmt, gi * (kk // grp * n) + _div(kg0, grp) * n + col, vl)
+            sc = None if fmt.per_channel else gi * (kk // grp * n) + _div(kg0, grp) * n + col
             boff = gi * (krows * n) + _div(kg0, per) * n + col
-            kc.pipelined("k", rows, regs.p,
+            group_kernel(kc, fmt, accs[:nrows], glen, vl,
                          lambda j, reg: quant.load_codes(b, boff + j * n, vl, reg),
-                         lambda j, reg, load_next: kstep(gi, i, mbase, nrows, kg0 + j, reg,
-                                                         vl, load_next))
+                         lambda r, j, kg0=kg0: a_off(r, kg0 + j), sc)
         if blk.last:
             _scale_channels(kc, fmt, accs[:nrows], gi * n + col, vl)
 
-    return _register_panel(kc, m, n, mr, accs, regs.w[0], "C", k_loop)
+    return _register_panel(kc, m, n, mr, accs, _GEMM_REGS.w[0], "C", k_loop)
+
+
+def _a_scalars(kc: Kc, nrows: int, per: int, half: int, a_off, j: Affine) -> list[Reg]:
+    """The A scalars of byte row ``j``'s codes (k = j and, 4-bit, j + half), per row."""
+    fa = kc.ftemps(nrows * per)
+    for h in range(per):
+        for r in range(nrows):
+            kc.sload(fa[h * nrows + r], "A", a_off(r, j + h * half))
+    return fa
+
+
+def _gemm_group(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], glen: int, vl: int,
+                load, a_off, scale: Affine | None) -> None:
+    """One group, several rows: the group's scales, then per byte row (codes loaded one
+    step ahead, Kc.pipelined) the unpacked, scaled rows into every row's accumulator."""
+    b, regs, per = kc.b, _GEMM_REGS, fmt.per_byte
+    if scale is not None:
+        quant.load_scale(b, fmt, scale, vl, regs.s, regs.t8[0])
+
+    def step(j: Affine, p: Reg, load_next: Callable[[], None]) -> None:
+        fa = _a_scalars(kc, len(accs), per, glen // per, a_off, j)
+        load_next()
+        quant.decode(b, fmt, p, vl, regs, scale is not None)
+        for h in range(per):
+            for r, acc in enumerate(accs):
+                b.emit("vfwmaccbf16.vf", acc, fa[h * len(accs) + r], regs.w[h])
+
+    kc.pipelined("k", glen // per, regs.p, load, step)
+
+
+def _gemv_group(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], glen: int, vl: int,
+                load, a_off, scale: Affine | None) -> None:
+    """One group, one row: byte row j + 2's codes are loaded and row j + 1 unpacked
+    while row j's FMAs run (two register sets alternate). The products go to two FP32
+    partial sums (two independent FMA chains); at the group's end they are added and,
+    with group scales, multiplied by the group's scales into the accumulator."""
+    b, per = kc.b, fmt.per_byte
+    rows = glen // per
+    parts = _GEMV_PARTS
+    b.vsetvli(vl, 32, 4)
+    for part in parts:
+        b.emit("vmv.v.i", part, 0)
+    load(Affine(0), _GEMV_REGS[0].p[0])
+    if rows > 1:
+        load(Affine(1), _GEMV_REGS[0].p[1])
+    quant.decode(b, fmt, _GEMV_REGS[0].p[0], vl, _GEMV_REGS[0], False)
+
+    def step(j: Affine, par: int, ahead: int) -> None:
+        """Byte row j (parity ``par``) with ``ahead`` rows after it in the group."""
+        fa = _a_scalars(kc, 1, per, glen // per, a_off, j)
+        if ahead > 1:
+            load(j + 2, _GEMV_REGS[0].p[par])
+
+        def fmas() -> None:
+            b.vsetvli(vl, 16, 2)
+            for h in range(per):
+                b.emit("vfwmaccbf16.vf", parts[h if per == 2 else par], fa[h],
+                       _GEMV_REGS[par].w[h])
+        if ahead > 0:  # this row's FMAs run inside the next row's unpacking chain
+            nxt = _GEMV_REGS[1 - par]
+            quant.decode(b, fmt, nxt.p[1 - par], vl, nxt, False, fmas)
+        else:
+            fmas()
+
+    pairs = max(0, rows - 2) // 2  # unrolled by two: the register sets alternate
+    if pairs:
+        with kc.rep("k", pairs, ptrs=2) as k:
+            step(k * 2, 0, 2)
+            step(k * 2 + 1, 1, 2)
+    for j in range(2 * pairs, rows):
+        step(Affine(j), j % 2, min(2, rows - 1 - j))
+    if scale is not None:
+        s = _GEMV_REGS[0].s
+        quant.load_scale(b, fmt, scale, vl, s, _GEMV_REGS[0].t8[0])
+        b.emit("vfwcvtbf16.f.f.v", _GEMV_S32, s)
+    b.vsetvli(vl, 32, 4)
+    b.emit("vfadd.vv", parts[0], parts[0], parts[1])
+    if scale is not None:
+        b.emit("vfmacc.vv", accs[0], _GEMV_S32, parts[0])
+    else:
+        b.emit("vfadd.vv", accs[0], accs[0], parts[0])
 
 
 def _div(a: Affine, d: int) -> Affine:
@@ -423,9 +499,9 @@ def _scale_channels(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], off: Affin
             for acc in accs:
                 b.emit("vfmul.vf", acc, acc, kc.fconst(factor))
         return
-    quant.load_scale(b, fmt, off, vl)
+    quant.load_scale(b, fmt, off, vl, _GEMM_REGS.s, _GEMM_REGS.t8[0])
     wide = V(0)  # FP32 scales at m4 (v0-v3): the unpacked rows are dead here
-    b.emit("vfwcvtbf16.f.f.v", wide, quant.REGS.s)
+    b.emit("vfwcvtbf16.f.f.v", wide, _GEMM_REGS.s)
     b.vsetvli(vl, 32, 4)
     if factor != 1.0:
         b.emit("vfmul.vf", wide, wide, kc.fconst(factor))

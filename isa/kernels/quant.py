@@ -21,9 +21,10 @@ Unpacking (``decode``), per vector of ``vl`` columns, codes to BF16 (all RVV 1.0
 16-bit FP as BF16, Zvfbfa's altfmt convention):
 
 - int8, q8_0: ``vfwcvt.f.x.v`` (signed bytes to BF16, exact);
-- int4, q4_0: ``vsll.vi``/``vsra.vi`` sign-extend the low nibble, ``vsra.vi`` the high one,
-  ``vfwcvt.f.x.v`` each; q4_0's offset-8 codes first pass ``vxor.vx 0x88`` (q - 8 is the
-  two's-complement nibble of q ^ 8);
+- int4, q4_0: ``vsll.vi 4`` moves the low nibble to the top of its byte, ``vand.vi -16``
+  keeps the high one there: signed bytes 16 q, ``vfwcvt.f.x.v`` each (1/16 multiplies the
+  accumulators after the last k); q4_0's offset-8 codes first pass ``vxor.vx 0x88``
+  (q - 8 is the two's-complement nibble of q ^ 8);
 - fp8 E4M3: ``vsext.vf2``, ``vsll.vi 4``, ``vand.vx 0x87f0`` put sign, exponent and mantissa
   in BF16's fields: the BF16 read is w * 2^-120 (the exponent biases differ by 127 - 7),
   subnormals included; 2^120 is folded into the per-channel scale (the exponent-bias trick
@@ -34,12 +35,17 @@ Unpacking (``decode``), per vector of ``vl`` columns, codes to BF16 (all RVV 1.0
   once per group), so the unpacked row is w * 2^-63 and 2^63 multiplies the accumulators
   after the last k: the row stays a normal BF16 for E8M0 exponents 58..191 (scales
   2^-69..2^64; real weight blocks are far inside; e = 255 is NaN in the format);
-- a group scale multiplies the unpacked row (``vfmul.vv``, BF16); a per-channel scale
-  multiplies the FP32 accumulators once, after the last k.
+- a per-channel scale multiplies the FP32 accumulators once, after the last k. A group
+  scale multiplies the unpacked row (``vfmul.vv``, BF16) when several rows of A share it
+  (GEMM); a GEMV (one row) accumulates each group's products in FP32 partial sums that
+  one ``vfmacc.vv`` by the group's scales adds to the accumulator, and unpacks each byte
+  row of codes one step ahead of the FMAs that read it (the in-order vector unit then
+  never waits on an unpacking chain's latency).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -104,11 +110,14 @@ MXFP4_SCALE_OFFSET = MXFP4_SHIFT << 7  # (e << 7) + this: the BF16 bits of 2^(e-
 
 
 def end_factor(fmt: WeightFormat) -> float:
-    """The constant the accumulators are multiplied by after the last k (1: none)."""
+    """The constant the accumulators are multiplied by after the last k (1: none): the
+    unpacked rows are the weights divided by it."""
     if fmt.code == "e4m3":
         return FP8_BIAS_SHIFT
     if fmt.code == "e2m1":
         return 2.0 ** (126 - MXFP4_SHIFT)
+    if fmt.bits == 4:  # 4-bit codes unpacked in the top half of a byte: 16 q
+        return 1.0 / 16
     return 1.0
 
 
@@ -126,19 +135,15 @@ def weight_format(name: str, core: Core) -> WeightFormat | None:
 
 @dataclass(frozen=True)
 class QuantRegs:
-    """Registers of the unpacking sequence (v0-v11; accumulators start at v12): BF16 rows
-    ``w`` (m2), the group scale ``s`` (m2), two packed-byte registers ``p`` (m1, loaded one
-    step ahead), an 8-bit temporary ``t8`` and a 16-bit one ``t16`` (m2)."""
+    """Registers of the unpacking: BF16 rows ``w`` (two m2 groups: the low and high codes
+    of 4-bit bytes), the group scale ``s`` (m2), the packed codes ``p`` (m1, one per step
+    in flight), 8-bit temporaries ``t8`` (m1) and a 16-bit one ``t16`` (m2)."""
 
-    w: tuple[Reg, Reg] = (V(0), V(2))
-    s: Reg = V(4)
-    p: tuple[Reg, Reg] = (V(6), V(7))
-    t8: Reg = V(8)
-    t16: Reg = V(10)
-    first_acc: int = 12
-
-
-REGS = QuantRegs()
+    w: tuple[Reg, Reg]
+    s: Reg
+    p: tuple[Reg, ...]
+    t8: tuple[Reg, Reg]
+    t16: Reg
 
 
 def setup(b: Builder, fmt: WeightFormat) -> None:
@@ -156,18 +161,18 @@ def declare(b: Builder, fmt: WeightFormat, g: int, n: int, k: int) -> None:
              (g, groups, n))
 
 
-def load_scale(b: Builder, fmt: WeightFormat, off: Affine, vl: int) -> None:
-    """The BF16 scales of ``vl`` columns at ``Bs[off]`` into ``REGS.s`` (e16 m2 after)."""
+def load_scale(b: Builder, fmt: WeightFormat, off: Affine, vl: int, s: Reg, t8: Reg) -> None:
+    """The BF16 scales of ``vl`` columns at ``Bs[off]`` into ``s`` (e16 m2 after)."""
     if fmt.scale == "e8m0":
         b.vsetvli(vl, 8, 1)
-        b.emit("vle8.v", REGS.t8, b.mem("Bs", off, 8))
+        b.emit("vle8.v", t8, b.mem("Bs", off, 8))
         b.vsetvli(vl, 16, 2)
-        b.emit("vzext.vf2", REGS.s, REGS.t8)
-        b.emit("vsll.vi", REGS.s, REGS.s, 7)
-        b.emit("vadd.vx", REGS.s, REGS.s, _XOFF, comment="BF16 2^(e-64)")
+        b.emit("vzext.vf2", s, t8)
+        b.emit("vsll.vi", s, s, 7)
+        b.emit("vadd.vx", s, s, _XOFF, comment="BF16 2^(e-64)")
         return
     b.vsetvli(vl, 16, 2)
-    b.emit("vle16.v", REGS.s, b.mem("Bs", off, 16))
+    b.emit("vle16.v", s, b.mem("Bs", off, 16))
 
 
 def load_codes(b: Builder, off: Affine, vl: int, p: Reg) -> None:
@@ -175,38 +180,51 @@ def load_codes(b: Builder, off: Affine, vl: int, p: Reg) -> None:
     b.emit("vle8.v", p, b.mem("Bq", off, 8))
 
 
-def decode(b: Builder, fmt: WeightFormat, p: Reg, vl: int) -> None:
+def decode(b: Builder, fmt: WeightFormat, p: Reg, vl: int, regs: QuantRegs,
+           scaled: bool, between: Callable[[], None] = lambda: None) -> None:
     """Unpack the codes in ``p`` (one byte per column) to ``per_byte`` BF16 rows in
-    ``REGS.w``, scaled by ``REGS.s`` for group formats; leaves vtype e16 m2."""
-    w, t8, t16, x = REGS.w, REGS.t8, REGS.t16, _XMASK
+    ``regs.w`` (times ``end_factor``'s inverse), multiplied by the group scale in
+    ``regs.s`` when ``scaled``; leaves vtype e16 m2. The two rows of 4-bit codes are two
+    independent chains, interleaved; ``between()`` emits independent work (the previous
+    row's FMAs) after the first link of the chain, so that it runs during its latency."""
+    w, t8, x = regs.w, regs.t8, _XMASK
     if fmt.code in ("int", "offset8"):
         b.vsetvli(vl, 8, 1)
         if fmt.bits == 8:
+            between()
+            b.vsetvli(vl, 8, 1)
             b.emit("vfwcvt.f.x.v", w[0], p)
         else:
             if fmt.code == "offset8":
                 b.emit("vxor.vx", p, p, x, comment="q - 8 as a signed nibble")
-            b.emit("vsll.vi", t8, p, 4)
-            b.emit("vsra.vi", t8, t8, 4)
-            b.emit("vfwcvt.f.x.v", w[0], t8)
-            b.emit("vsra.vi", t8, p, 4)
-            b.emit("vfwcvt.f.x.v", w[1], t8)
+            b.emit("vsll.vi", t8[0], p, 4, comment="16 x low code")
+            b.emit("vand.vi", t8[1], p, -16, comment="16 x high code")
+            between()
+            b.vsetvli(vl, 8, 1)
+            b.emit("vfwcvt.f.x.v", w[0], t8[0])
+            b.emit("vfwcvt.f.x.v", w[1], t8[1])
         b.vsetvli(vl, 16, 2)
     elif fmt.code == "e4m3":
         b.vsetvli(vl, 16, 2)
         b.emit("vsext.vf2", w[0], p)
+        between()
+        b.vsetvli(vl, 16, 2)
         b.emit("vsll.vi", w[0], w[0], 4)
         b.emit("vand.vx", w[0], w[0], x, comment="BF16 bits of w * 2^-120")
     else:  # e2m1
         b.vsetvli(vl, 16, 2)
-        b.emit("vzext.vf2", t16, p)
-        for half, shift in ((0, 12), (1, 8)):
-            b.emit("vsll.vi", w[half], t16, shift)
+        b.emit("vzext.vf2", regs.t16, p)
+        b.emit("vsll.vi", w[0], regs.t16, 12)
+        b.emit("vsll.vi", w[1], regs.t16, 8)
+        between()
+        b.vsetvli(vl, 16, 2)
+        for half in range(2):
             b.emit("vsra.vi", w[half], w[half], 6)
+        for half in range(2):
             b.emit("vand.vx", w[half], w[half], x, comment="BF16 bits of w * 2^-126")
-    if not fmt.per_channel:
+    if scaled:
         for half in range(fmt.per_byte):
-            b.emit("vfmul.vv", w[half], w[half], REGS.s)
+            b.emit("vfmul.vv", w[half], w[half], regs.s)
 
 
 # ---- test data ------------------------------------------------------------------------------

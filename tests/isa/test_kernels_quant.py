@@ -113,20 +113,24 @@ def test_refusals_name_the_bad_value():
         Core(weight_group=33)
 
 
-def test_unpacking_work_follows_the_format():
+@pytest.mark.parametrize("m", [1, 5])
+def test_unpacking_work_follows_the_format(m):
     """Per 64 columns x 2 k (one byte row of 4-bit codes, two of 8-bit codes), the vector
-    instructions that turn codes into BF16 rows: the RVV sequences of the module doc."""
-    per_2k = {"int8": 2 * 1, "q8_0": 2 * 2, "fp8": 2 * 3, "int4": 5 + 2, "q4_0": 6 + 2,
-              "mxfp4": 7 + 2}
+    instructions that turn codes into BF16 rows (the RVV sequences of quant's doc), once
+    for all rows of A; a GEMM (m > 1) also multiplies each unpacked row by its group's
+    scales, a GEMV folds them into its partial sums once per group."""
+    per_2k = {"int8": 2 * 1, "q8_0": 2 * 1, "fp8": 2 * 3, "int4": 4, "q4_0": 5, "mxfp4": 7}
     for fmt, want in per_2k.items():
-        k = 1024
-        prog = lower({"kind": "gemm", "M": 1, "N": 64, "K": k, "weight_dtype": fmt}, "rvv",
+        f, k = FORMATS[fmt], 1024
+        prog = lower({"kind": "gemm", "M": m, "N": 64, "K": k, "weight_dtype": fmt}, "rvv",
                      Core())
         c = prog.counts().by_mnemonic
-        unpack = sum(v for op, v in c.items() if op in (
+        unpack = sum(c.get(op, 0) for op in (
             "vfwcvt.f.x.v", "vsll.vi", "vsra.vi", "vxor.vx", "vsext.vf2", "vzext.vf2",
-            "vand.vx")) + c.get("vfmul.vv", 0)
-        scales = k // FORMATS[fmt].group if FORMATS[fmt].group else 1
-        extra = {"mxfp4": 2 * scales, "int8": 1, "fp8": 1}.get(fmt, 0)  # scale decode/apply
-        assert unpack - extra == want * k // 2, fmt
-        assert c["vfwmaccbf16.vf"] == k
+            "vand.vx", "vand.vi"))
+        scales = k // f.group if f.group else 0
+        decode_scales = 2 * scales if f.scale == "e8m0" else 0  # vzext + vsll per group
+        assert unpack - decode_scales == want * k // 2, fmt
+        scale_rows = c.get("vfmul.vv", 0) - (m if f.per_channel else 0)
+        assert scale_rows == (k // f.per_byte * f.per_byte if m > 1 and scales else 0), fmt
+        assert c["vfwmaccbf16.vf"] == k * m
