@@ -18,8 +18,7 @@ from isa.core import Core
 from isa.errors import IsaError
 from isa.executor import decode_buffer, encode_buffer, execute
 from isa.instructions import Isa
-from isa.kernels import (attention, conv1d, gemm, linear_attention, quant, rowwise, select,
-                         softmax)
+from isa.kernels import attention, conv1d, gemm, linear_attention, quant, rowwise, select, softmax
 from isa.program import Program
 
 Lowering = Callable[[Mapping[str, Any], Any, Any], Program]

@@ -52,7 +52,7 @@ import numpy as np
 
 from isa.core import Core
 from isa.errors import IsaError
-from isa.program import Affine, Builder, Reg, V, X
+from isa.program import Affine, Builder, Reg, X
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,9 @@ class WeightFormat:
         return 8 // self.bits
 
     def group_of(self, k: int) -> int:
-        return self.group or k
+        """Weights per scale along a K of ``k``: one group per output channel when the
+        format has no group or K is shorter than its group (GPTQ: group = min(g, K))."""
+        return min(self.group, k) if self.group else k
 
     @property
     def per_channel(self) -> bool:
@@ -141,7 +143,7 @@ class QuantRegs:
 
     w: tuple[Reg, Reg]
     s: Reg
-    p: tuple[Reg, ...]
+    p: tuple[Reg, Reg]
     t8: tuple[Reg, Reg]
     t16: Reg
 

@@ -77,9 +77,10 @@ def dequantise(weight_dtype: str, bq: np.ndarray, bs: np.ndarray) -> np.ndarray:
     else:
         codes = u
     vals = _code_values(fmt.code, fmt.bits, codes)
-    scales = np.asarray(bs, dtype=np.float64)
     if fmt.scale == "e8m0":
-        scales = 2.0 ** ((np.asarray(bs).astype(np.int64) & 0xFF) - 127)
+        scales = np.ldexp(1.0, (np.asarray(bs).astype(np.int64) & 0xFF) - 127)
+    else:
+        scales = np.asarray(bs, dtype=np.float64)
     return vals * np.repeat(scales, grp, axis=1)
 
 

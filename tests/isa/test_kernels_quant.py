@@ -104,7 +104,7 @@ def test_refusals_name_the_bad_value():
     with pytest.raises(IsaError, match="K=96 is not a multiple of the int4 group of 64"):
         lower({"kind": "gemm", "M": 1, "N": 64, "K": 96, "weight_dtype": "int4"}, "rvv",
               Core(weight_group=64))
-    with pytest.raises(IsaError, match="'int3'.*valid: bf16, fp16, .*mxfp4"):
+    with pytest.raises(IsaError, match=r"'int3'.*valid: bf16, fp16, .*mxfp4"):
         lower({"kind": "gemm", "M": 1, "N": 64, "K": 64, "weight_dtype": "int3"}, "rvv")
     with pytest.raises(IsaError, match="q4_0 weights need BF16 activations, got fp32"):
         lower({"kind": "gemm", "M": 1, "N": 64, "K": 64, "weight_dtype": "q4_0"}, "rvv",
