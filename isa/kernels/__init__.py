@@ -79,8 +79,8 @@ def random_inputs(program: Program, op_row: Mapping[str, Any],
     for name, b in program.buffers.items():
         if b.role not in ("in", "inout"):
             continue
-        if fmt is not None and name in ("Bq", "Bs"):  # packed weights: valid codes
-            gen = quant.random_codes if name == "Bq" else quant.random_scales
+        if fmt is not None and name in ("Bq", "Bs", "Bqt", "Bst"):  # packed: valid codes
+            gen = quant.random_codes if name.startswith("Bq") else quant.random_scales
             out[name] = gen(fmt, b.shape, rng)
             continue
         x: np.ndarray = rng.standard_normal(b.shape)

@@ -49,7 +49,7 @@ from isa.errors import IsaError
 from isa.instructions import Isa, TileGeometry, tile_geometry
 from isa.kernels import quant
 from isa.kernels.common import Kc, field, op_of, positive
-from isa.program import Affine, F, Program, Reg, V
+from isa.program import Affine, Builder, F, Mem, Program, Reg, V
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,11 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
     fmt = quant.weight_format(str(row.get("weight_dtype") or ""), kc.core)
     if fmt is not None:
         kc.b.name += f" B={fmt.name}"
+        plan = mmacc_plan(kc.core, m, n, kk) if uses_mmacc(kc.isa, kc.core, m, n, kk) \
+            else None
+        # the tile kernel's K blocks hold whole tiles and whole groups of scales
+        if plan is not None and kk % _quant_kstep(fmt, kk, plan) == 0:
+            return _lower_quantised_mmacc(kc, g, m, n, kk, fmt, plan)
         return _lower_quantised(kc, g, m, n, kk, fmt)
     b = kc.b
     dt = kc.core.dtype
@@ -212,11 +217,12 @@ def emit_rvv_gemm(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: s
 
 
 def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
-               transposed: bool = False):
+               transposed: BtSource | None = None):
     """The M/N/K loops of the RVV micro-kernel for one (N panel, K block); with
-    ``transposed`` B is ``bb[N, K]`` (B^T) and a row of B is a strided load (pitch K)."""
+    ``transposed`` B is B^T (``[N, K]``, where the source says) and a row of B is a strided
+    load (pitch K)."""
     b = kc.b
-    bf16 = b.buffers[bb].dtype == "bf16"
+    bf16 = b.buffers[transposed.buf if transposed else bb].dtype == "bf16"
     mr = max(1, min(kc.core.gemm_mr, 7, m))
     accs = [V(4 + 4 * r) for r in range(7)]
     # B rows: BF16 at m2 leaves v2-v3 free beside v0-v1, so two B registers alternate
@@ -227,8 +233,7 @@ def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
 
     def load_b(gi: Affine, kidx: Affine, col: Affine, vb: Reg) -> None:
         if transposed:
-            boff = gi * (kk * n) + col * kk + kidx
-            b.emit(f"vlse{ew}.v", vb, b.mem(bb, boff, ew, "strided", kk))
+            b.emit(f"vlse{ew}.v", vb, transposed.mem(b, gi, col, kidx, ew))
         else:
             boff = gi * (kk * n) + kidx * n + col
             b.emit(f"vle{ew}.v", vb, b.mem(bb, boff, ew))
@@ -348,6 +353,84 @@ def _lower_quantised(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightF
                    fmt.per_byte if fmt.per_channel else grp,
                    _quant_panel(kc, g, m, n, kk, fmt))
     return kc.program(kind="gemm", b_layout="Bq", weight_format=fmt.name, weight_group=grp)
+
+
+def _quant_kstep(fmt: quant.WeightFormat, kk: int, plan: MmaccPlan) -> int:
+    """K blocks of the tile kernel hold whole tiles and whole groups of scales."""
+    unit = fmt.per_byte if fmt.per_channel else fmt.group_of(kk)
+    return math.lcm(plan.tile.k, unit)
+
+
+def _lower_quantised_mmacc(kc: Kc, g: int, m: int, n: int, kk: int,
+                           fmt: quant.WeightFormat, plan: MmaccPlan) -> Program:
+    """B packed N-major in ``fmt`` (``Bqt``, ``Bst``): each (N panel, K block) of B^T is
+    unpacked once into a BF16 scratch panel ``Bp`` (it stays in L2 across the M blocks, as
+    a BF16 panel of B does), which the vfwmmacc tiles (and the RVV tail columns) read.
+    Unpacking once per panel, not once per tile load, costs it once per op instead of
+    once per M block."""
+    b = kc.b
+    b.buffer("A", "bf16", g * m * kk, "in", (g, m, kk))
+    b.buffer("C", "bf16", g * m * n, "out", (g, m, n))
+    quant.declare(b, fmt, g, n, kk, transposed=True)
+    quant.setup(b, fmt)
+    kstep = _quant_kstep(fmt, kk, plan)
+    panels, kblocks = _blocking(kc.core, m, n, kk, plan.rows, plan.cols, kstep)
+    width = max(p.size for p in panels)
+    pitch = max(kb.size for kb in kblocks)
+    b.buffer("Bp", "bf16", width * pitch, "scratch", (width, pitch))
+    bt = BtSource(n, kk, "Bp", pitch)
+    factor = quant.end_factor(fmt)
+    if factor != 1.0:
+        kc.fconst(factor)
+
+    def prepare(gi: Affine, col0: Affine, width: int, k0: Affine, depth: int) -> None:
+        bt.origin = (col0, k0)
+        _unpack_panel(kc, fmt, g, n, kk, gi, col0, width, k0, depth, pitch)
+
+    _mmacc(kc, g, m, n, kk, plan, bt, prepare)
+    return kc.program(kind="gemm", b_layout="Bqt", weight_format=fmt.name,
+                      weight_group=fmt.group_of(kk))
+
+
+def _unpack_panel(kc: Kc, fmt: quant.WeightFormat, g: int, n: int, kk: int, gi: Affine,
+                  col0: Affine, width: int, k0: Affine, depth: int, pitch: int) -> None:
+    """Rows ``col0 .. col0 + width`` of B^T, k in ``k0 .. k0 + depth``, into ``Bp`` (BF16):
+    per row and group, the group's scale (a scalar), then strips of codes along K
+    unpacked (quant.decode), multiplied by the format's constant and the scale, stored."""
+    b, regs, per = kc.b, _GEMM_REGS, fmt.per_byte
+    glen = depth if fmt.per_channel else fmt.group_of(kk)
+    groups = kk // fmt.group_of(kk)
+    krows = kk // per
+    vmax = kc.core.vlmax(8, 1)
+    factor = quant.end_factor(fmt)
+    with kc.rep("dn", width, ptrs=2) as nn:
+        col = col0 + nn
+        with kc.rep("dg", depth // glen, ptrs=3) as q:
+            kg0 = k0 + q * glen
+            sc = kc.ftemps(1)[0]
+            soff = gi * (n * groups) + col * groups + (0 if fmt.per_channel
+                                                       else _div(kg0, glen))
+            if fmt.scale == "e8m0":
+                quant.load_scale(b, fmt, soff, 1, regs.s, regs.t8[0], "Bst")
+                b.emit("vfmv.f.s", sc, regs.s)
+            else:
+                kc.sload(sc, "Bst", soff)
+            main, tail = divmod(glen // per, vmax)
+            for count, vl, base in ((main, vmax, 0), (1, tail, main * vmax)):
+                if not (count and vl):
+                    continue
+                with kc.rep("dc", count, ptrs=3) as c:
+                    off = base + c * vl
+                    quant.load_codes(b, gi * (n * krows) + col * krows + _div(kg0, per) + off,
+                                     vl, regs.p[0], "Bqt")
+                    quant.decode(b, fmt, regs.p[0], vl, regs, False)
+                    for h in range(per):
+                        w = regs.w[h]
+                        if factor != 1.0:
+                            b.emit("vfmul.vf", w, w, kc.fconst(factor))
+                        b.emit("vfmul.vf", w, w, sc)
+                        dst = nn * pitch + (kg0 - k0) + h * (glen // 2) + off
+                        b.emit("vse16.v", w, b.mem("Bp", dst, 16))
 
 
 def quant_rows(core: Core, m: int) -> int:
@@ -510,7 +593,35 @@ def _scale_channels(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], off: Affin
 
 
 # ---- Xattn vfwmmacc ---------------------------------------------------------------------------
-def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan) -> None:  # noqa: C901  (over the size ceiling: to split)
+@dataclass
+class BtSource:
+    """Where the tile kernels read B^T (``[N, K]`` BF16, K contiguous): the operand ``Bt``
+    itself, or a scratch panel (``pitch`` elements per row of N) that unpacked quantised
+    weights fill, ``origin`` its first column and k (set per panel)."""
+
+    n: int
+    k: int
+    buf: str = "Bt"
+    pitch: int = 0
+    origin: tuple[Affine, Affine] | None = None
+
+    def mem(self, b: Builder, gi: Affine, col: Affine, kidx: Affine, ew: int = 16) -> Mem:
+        if self.origin is None:
+            off = gi * (self.n * self.k) + col * self.k + kidx
+            return b.mem(self.buf, off, ew, "strided", self.k)
+        c0, k0 = self.origin
+        return b.mem(self.buf, (col - c0) * self.pitch + (kidx - k0), ew, "strided",
+                     self.pitch)
+
+
+PanelHook = Callable[[Affine, Affine, int, Affine, int], None]
+
+
+def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan,  # noqa: C901  (over the size ceiling: to split)
+           bt: BtSource | None = None, prepare: PanelHook | None = None) -> None:
+    """The tile kernel; ``prepare(gi, col0, width, k0, depth)`` runs at the start of each
+    (N panel, K block) (it fills a scratch ``bt``)."""
+    bt = bt or BtSource(n, kk)
     b = kc.b
     t, lm, bm, bn = plan.tile, plan.lmul, plan.bm, plan.bn
     full = kc.core.vlmax(16, lm)
@@ -528,7 +639,7 @@ def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan) -> None:  #
     if mrem:
         rts = [t.m] * (mrem // t.m) + ([mrem % t.m] if mrem % t.m else [])
         row_groups.append((1, rts, mfull * plan.rows))
-    rvv_tail = _rvv_panel(kc, g, m, n, kk, "A", "Bt", "C", transposed=True)
+    rvv_tail = _rvv_panel(kc, g, m, n, kk, "A", bt.buf, "C", transposed=bt)
 
     def block(gi: Affine, i: Affine, mbase: int, rts: list[int], col: Affine, nbn: int,  # noqa: C901  (over the size ceiling: to split)
               k0: Affine, depth: int, blk: _Block) -> None:
@@ -558,8 +669,7 @@ def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan) -> None:  #
             b.emit("vmtl.v", va[r], b.mem("A", aoff, 16, "strided", kk), (rts[r], t.k))
 
         def load_b(c: int, kcol: Affine) -> None:
-            boff = gi * (n * kk) + (col + c * t.n) * kk + kcol
-            b.emit("vmtl.v", vbt[c], b.mem("Bt", boff, 16, "strided", kk), (t.n, t.k))
+            b.emit("vmtl.v", vbt[c], bt.mem(b, gi, col + c * t.n, kcol), (t.n, t.k))
 
         def step(nxt: Affine | None) -> None:
             """The nbm*nbn tile multiplies of one k step; with ``nxt``, each A/B^T
@@ -598,6 +708,8 @@ def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan) -> None:  #
 
     def panel(gi: Affine, col0: Affine, width: int, k0: Affine, depth: int, blk: _Block
               ) -> None:
+        if prepare is not None:
+            prepare(gi, col0, width, k0, depth)
         nfull, nrem = divmod(width, plan.cols)
         col_groups = [(nfull, bn, 0)] if nfull else []
         if nrem // t.n:

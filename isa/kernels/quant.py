@@ -156,30 +156,38 @@ def setup(b: Builder, fmt: WeightFormat) -> None:
         b.emit("addi", _XOFF, X(0), MXFP4_SCALE_OFFSET, comment="E8M0 -> BF16 2^(e-64)")
 
 
-def declare(b: Builder, fmt: WeightFormat, g: int, n: int, k: int) -> None:
-    b.buffer("Bq", "int8", g * (k // fmt.per_byte) * n, "in", (g, k // fmt.per_byte, n))
+def declare(b: Builder, fmt: WeightFormat, g: int, n: int, k: int,
+            transposed: bool = False) -> None:
+    """``Bq`` / ``Bs`` (K-major rows of N), or with ``transposed`` the N-major ``Bqt`` /
+    ``Bst`` (``[G, N, K/per_byte]``, ``[G, N, groups]``) the tile kernels unpack."""
     groups = k // fmt.group_of(k)
-    b.buffer("Bs", "int8" if fmt.scale == "e8m0" else "bf16", g * groups * n, "in",
-             (g, groups, n))
+    sdt = "int8" if fmt.scale == "e8m0" else "bf16"
+    if transposed:
+        b.buffer("Bqt", "int8", g * n * (k // fmt.per_byte), "in", (g, n, k // fmt.per_byte))
+        b.buffer("Bst", sdt, g * n * groups, "in", (g, n, groups))
+        return
+    b.buffer("Bq", "int8", g * (k // fmt.per_byte) * n, "in", (g, k // fmt.per_byte, n))
+    b.buffer("Bs", sdt, g * groups * n, "in", (g, groups, n))
 
 
-def load_scale(b: Builder, fmt: WeightFormat, off: Affine, vl: int, s: Reg, t8: Reg) -> None:
-    """The BF16 scales of ``vl`` columns at ``Bs[off]`` into ``s`` (e16 m2 after)."""
+def load_scale(b: Builder, fmt: WeightFormat, off: Affine, vl: int, s: Reg, t8: Reg,
+               buf: str = "Bs") -> None:
+    """The BF16 scales of ``vl`` columns at ``buf[off]`` into ``s`` (e16 m2 after)."""
     if fmt.scale == "e8m0":
         b.vsetvli(vl, 8, 1)
-        b.emit("vle8.v", t8, b.mem("Bs", off, 8))
+        b.emit("vle8.v", t8, b.mem(buf, off, 8))
         b.vsetvli(vl, 16, 2)
         b.emit("vzext.vf2", s, t8)
         b.emit("vsll.vi", s, s, 7)
         b.emit("vadd.vx", s, s, _XOFF, comment="BF16 2^(e-64)")
         return
     b.vsetvli(vl, 16, 2)
-    b.emit("vle16.v", s, b.mem("Bs", off, 16))
+    b.emit("vle16.v", s, b.mem(buf, off, 16))
 
 
-def load_codes(b: Builder, off: Affine, vl: int, p: Reg) -> None:
+def load_codes(b: Builder, off: Affine, vl: int, p: Reg, buf: str = "Bq") -> None:
     b.vsetvli(vl, 8, 1)
-    b.emit("vle8.v", p, b.mem("Bq", off, 8))
+    b.emit("vle8.v", p, b.mem(buf, off, 8))
 
 
 def decode(b: Builder, fmt: WeightFormat, p: Reg, vl: int, regs: QuantRegs,

@@ -37,6 +37,9 @@ def ref_softmax(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[s
 def ref_gemm(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     if "Bq" in inp:
         b = dequantise(str(row["weight_dtype"]), inp["Bq"], inp["Bs"])
+    elif "Bqt" in inp:  # the N-major packing of the tile kernels
+        b = dequantise(str(row["weight_dtype"]), np.swapaxes(inp["Bqt"], 1, 2),
+                       np.swapaxes(inp["Bst"], 1, 2))
     else:
         b = inp["B"] if "B" in inp else np.swapaxes(inp["Bt"], -1, -2)
     return {"C": (_t(inp["A"]) @ _t(b)).numpy()}

@@ -11,6 +11,7 @@ from isa import Core
 from isa.errors import IsaError
 from isa.executor import execute
 from isa.kernels import check, lower
+from isa.kernels.gemm import mmacc_plan
 from isa.kernels.quant import FORMATS, weight_format
 from isa.kernels.reference import dequantise
 from workloads.schema import DTYPE_BYTES, WEIGHT_DTYPES
@@ -50,6 +51,36 @@ def test_cache_blocked_quantised_gemm_matches_torch(fmt, m, n, groups, kc, nc, v
         assert "Cacc" in lower(row, "rvv", core).buffers
 
 
+@settings(max_examples=14, deadline=None)
+@given(fmt=st.sampled_from(FMTS), g=st.integers(1, 2), mb=st.integers(1, 3),
+       mx=st.integers(0, 9), n=st.integers(8, 140), groups=st.integers(1, 4),
+       blocked=st.booleans(), vlen=st.sampled_from([128, 256, 512, 1024]))
+def test_quantised_tiles_match_torch(fmt, g, mb, mx, n, groups, blocked, vlen):
+    """Xattn: each (N panel, K block) of B^T is unpacked once into a BF16 scratch panel
+    that the vfwmmacc tiles (and the RVV tail columns, N mod N_t) read; with cache
+    blocking, several panels and K blocks (FP32 partial sums in Cacc)."""
+    core = Core(vlen=vlen, weight_group=32)
+    plan = mmacc_plan(core, 256, 256, 256)
+    m = plan.rows * mb + mx
+    k = groups * max(32, plan.tile.k)
+    if blocked:
+        core = core.with_(gemm_kc=max(32, plan.tile.k), gemm_nc=2 * plan.cols)
+    row = {"kind": "gemm", "M": m, "N": max(n, plan.cols), "K": k, "G": g,
+           "weight_dtype": fmt}
+    prog = lower(row, "rvv+xattn", core)
+    assert prog.meta["b_layout"] == "Bqt" and "Bp" in prog.buffers
+    assert prog.counts().by_mnemonic["vfwmmacc.vv"] > 0
+    # every code is read once, however many M blocks; the scales once per K block
+    moved, f = _bytes_moved(prog), weight_format(fmt, core)
+    codes = g * row["N"] * k * f.bits // 8
+    assert moved["Bqt"] == codes
+    kblocks = -(-k // core.gemm_kc) if blocked else 1
+    assert g * f.nbytes(row["N"], k) - codes <= moved["Bst"] <= \
+        kblocks * (g * f.nbytes(row["N"], k) - codes)
+    r = check(row, "rvv+xattn", core)
+    assert r.ok and r.counts_match, (row, r)
+
+
 @pytest.mark.parametrize("fmt", FMTS)
 def test_every_code_decodes_exactly(fmt):
     """A GEMV with A = e_k reads back row k of B: with the 256 byte values across the
@@ -74,6 +105,16 @@ def test_every_code_decodes_exactly(fmt):
     assert len(set(want[0, 0].tolist())) >= (15 if f.bits == 4 else 250)
 
 
+def _bytes_moved(prog) -> dict[str, int]:
+    """Bytes the loads and stores (vector, tile and scalar) move, per buffer."""
+    tp = Core(vlen=prog.vlen).timing()
+    moved: dict[str, int] = {}
+    for ins, count in prog.walk():
+        if ins.mem is not None:
+            moved[ins.mem.buf] = moved.get(ins.mem.buf, 0) + count * ins.timing(tp).mem_bytes
+    return moved
+
+
 @pytest.mark.parametrize("fmt", FMTS)
 def test_the_kernel_moves_the_formats_bytes(fmt):
     """The B operand's loads move the packed codes plus the scales, each byte once (a
@@ -81,11 +122,7 @@ def test_the_kernel_moves_the_formats_bytes(fmt):
     trace's bytes per weight, for int4 its 0.5 plus one 16-bit scale per 128 weights."""
     n, k = 320, 1024
     prog = lower({"kind": "gemm", "M": 1, "N": n, "K": k, "weight_dtype": fmt}, "rvv", Core())
-    moved: dict[str, int] = {}
-    for ins, count in prog.walk():
-        if ins.mem is not None and ins.defn.vector:
-            moved[ins.mem.buf] = moved.get(ins.mem.buf, 0) + \
-                count * ins.vector_length * ins.mem.eew // 8
+    moved = _bytes_moved(prog)
     weight = moved["Bq"] + moved["Bs"]
     assert weight == FORMATS[fmt].nbytes(n, k) == weight_format(fmt, Core()).nbytes(n, k)
     assert "B" not in moved and "Bt" not in moved
