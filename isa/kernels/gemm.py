@@ -35,6 +35,13 @@ rows into a zeroed register: rows >= r stay zero and their C rows are never stor
 last N columns as fewer tiles per block, and the last N mod N_t columns (C tiles are stored
 whole rows, so column-partial tiles cannot be) on the RVV micro-kernel reading B^T with a
 strided load (``vlse16.v``, pitch K).
+
+Quantised B (the row's ``weight_dtype``: int8, int4, q8_0, q4_0, fp8, mxfp4; packed
+layouts and unpacking sequences in :mod:`isa.kernels.quant`): the RVV kernel unpacks each
+row of B (one vector of columns) to BF16 in registers and feeds the same widening FMAs
+(a GEMV one step ahead, with FP32 partial sums per group; a GEMM scales the unpacked row
+once for all rows of A, five rows in registers); the Xattn kernel unpacks each (N panel, K
+block) of B^T once into a BF16 scratch panel that the same vfwmmacc tiles read.
 """
 
 from __future__ import annotations
@@ -383,9 +390,9 @@ def _lower_quantised_mmacc(kc: Kc, g: int, m: int, n: int, kk: int,
     if factor != 1.0:
         kc.fconst(factor)
 
-    def prepare(gi: Affine, col0: Affine, width: int, k0: Affine, depth: int) -> None:
+    def prepare(gi: Affine, col0: Affine, cols: int, k0: Affine, depth: int) -> None:
         bt.origin = (col0, k0)
-        _unpack_panel(kc, fmt, g, n, kk, gi, col0, width, k0, depth, pitch)
+        _unpack_panel(kc, fmt, g, n, kk, gi, col0, cols, k0, depth, pitch)
 
     _mmacc(kc, g, m, n, kk, plan, bt, prepare)
     return kc.program(kind="gemm", b_layout="Bqt", weight_format=fmt.name,
