@@ -226,8 +226,8 @@ def emit_rvv_gemm(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: s
 def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
                transposed: BtSource | None = None):
     """The M/N/K loops of the RVV micro-kernel for one (N panel, K block); with
-    ``transposed`` B is B^T (``[N, K]``, where the source says) and a row of B is a strided
-    load (pitch K)."""
+    ``transposed`` B is read where that source says (B^T, ``[N, K]``: a row of B is a
+    strided load, pitch K; or a scratch panel of B)."""
     b = kc.b
     bf16 = b.buffers[transposed.buf if transposed else bb].dtype == "bf16"
     mr = max(1, min(kc.core.gemm_mr, 7, m))
@@ -239,7 +239,9 @@ def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
     ew = 16 if bf16 else 32
 
     def load_b(gi: Affine, kidx: Affine, col: Affine, vb: Reg) -> None:
-        if transposed:
+        if transposed and not transposed.transposed:  # a B panel in scratch
+            b.emit(f"vle{ew}.v", vb, transposed.mem(b, gi, col, kidx, ew))
+        elif transposed:
             b.emit(f"vlse{ew}.v", vb, transposed.mem(b, gi, col, kidx, ew))
         else:
             boff = gi * (kk * n) + kidx * n + col
@@ -355,11 +357,70 @@ def _lower_quantised(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightF
     quant.setup(b, fmt)
     if quant.end_factor(fmt) != 1.0:  # an f register loaded once, before the loops
         kc.fconst(quant.end_factor(fmt))
+    kstep = fmt.per_byte if fmt.per_channel else grp
     mr = quant_rows(kc.core, m)
-    _cache_blocked(kc, g, m, n, kk, mr, kc.core.vlen // 8,
-                   fmt.per_byte if fmt.per_channel else grp,
-                   _quant_panel(kc, g, m, n, kk, fmt))
+    if m <= mr:  # one M block: each unpacked row of B is used once, in registers
+        _cache_blocked(kc, g, m, n, kk, mr, kc.core.vlen // 8, kstep,
+                       _quant_panel(kc, g, m, n, kk, fmt))
+    else:  # several M blocks: unpack each panel of B once, run the BF16 micro-kernel
+        rows = max(1, min(kc.core.gemm_mr, 7, m))
+        src = _scratch_panel(kc, m, n, kk, rows, kc.core.vlen // 8, kstep, False)
+        panel = _rvv_panel(kc, g, m, n, kk, "A", src.buf, "C", transposed=src)
+
+        def unpacked(gi: Affine, col0: Affine, cols: int, k0: Affine, depth: int,
+                     blk: _Block) -> None:
+            src.origin = (col0, k0)
+            _unpack_rows(kc, fmt, n, kk, gi, col0, cols, k0, depth, src.pitch)
+            panel(gi, col0, cols, k0, depth, blk)
+
+        _cache_blocked(kc, g, m, n, kk, rows, kc.core.vlen // 8, kstep, unpacked)
     return kc.program(kind="gemm", b_layout="Bq", weight_format=fmt.name, weight_group=grp)
+
+
+def _scratch_panel(kc: Kc, m: int, n: int, kk: int, rows: int, cols: int, kstep: int,
+                   transposed: bool) -> BtSource:
+    """A BF16 scratch ``Bp`` for the largest (N panel, K block) of the cache blocking:
+    ``[width, depth]`` (B^T) or ``[depth, width]`` (B)."""
+    panels, kblocks = _blocking(kc.core, m, n, kk, rows, cols, kstep)
+    width = max(p.size for p in panels)
+    depth = max(kb.size for kb in kblocks)
+    shape = (width, depth) if transposed else (depth, width)
+    kc.b.buffer("Bp", "bf16", width * depth, "scratch", shape)
+    return BtSource(n, kk, "Bp", shape[1], transposed=transposed)
+
+
+def _unpack_rows(kc: Kc, fmt: quant.WeightFormat, n: int, kk: int, gi: Affine,
+                 col0: Affine, cols: int, k0: Affine, depth: int, pitch: int) -> None:
+    """Columns ``col0 .. col0 + cols`` of B, k in ``k0 .. k0 + depth``, unpacked into
+    ``Bp`` (``[depth, pitch]`` BF16): per vector of columns and group, the group's scales,
+    then per byte row the codes unpacked, multiplied by the format's constant and the
+    scales, stored as ``per_byte`` rows of B."""
+    b, regs, per = kc.b, _GEMM_REGS, fmt.per_byte
+    grp = fmt.group_of(kk)
+    glen = depth if fmt.per_channel else grp
+    vn = kc.core.vlen // 8
+    factor = quant.end_factor(fmt)
+    for count, vl, base in ((cols // vn, vn, 0), (1, cols % vn, cols // vn * vn)):
+        if not (count and vl):
+            continue
+        with kc.rep("dj", count, ptrs=2) as j:
+            col = col0 + base + j * vn
+            with kc.rep("dg", depth // glen, ptrs=3) as q:
+                kg0 = k0 + q * glen
+                sg = 0 if fmt.per_channel else _div(kg0, grp)
+                quant.load_scale(b, fmt, gi * (kk // grp * n) + sg * n + col, vl, regs.s,
+                                 regs.t8[0])
+                with kc.rep("dk", glen // per, ptrs=3) as r:
+                    quant.load_codes(b, gi * (kk // per * n) + (_div(kg0, per) + r) * n + col,
+                                     vl, regs.p[0])
+                    quant.decode(b, fmt, regs.p[0], vl, regs, False)
+                    for h in range(per):
+                        w = regs.w[h]
+                        if factor != 1.0:
+                            b.emit("vfmul.vf", w, w, kc.fconst(factor))
+                        b.emit("vfmul.vv", w, w, regs.s)
+                        row = kg0 - k0 + r + h * (glen // 2)
+                        b.emit("vse16.v", w, b.mem("Bp", row * pitch + (col - col0), 16))
 
 
 def _quant_kstep(fmt: quant.WeightFormat, kk: int, plan: MmaccPlan) -> int:
@@ -380,12 +441,9 @@ def _lower_quantised_mmacc(kc: Kc, g: int, m: int, n: int, kk: int,
     b.buffer("C", "bf16", g * m * n, "out", (g, m, n))
     quant.declare(b, fmt, g, n, kk, transposed=True)
     quant.setup(b, fmt)
-    kstep = _quant_kstep(fmt, kk, plan)
-    panels, kblocks = _blocking(kc.core, m, n, kk, plan.rows, plan.cols, kstep)
-    width = max(p.size for p in panels)
-    pitch = max(kb.size for kb in kblocks)
-    b.buffer("Bp", "bf16", width * pitch, "scratch", (width, pitch))
-    bt = BtSource(n, kk, "Bp", pitch)
+    bt = _scratch_panel(kc, m, n, kk, plan.rows, plan.cols, _quant_kstep(fmt, kk, plan),
+                        True)
+    pitch = bt.pitch
     factor = quant.end_factor(fmt)
     if factor != 1.0:
         kc.fconst(factor)
@@ -602,8 +660,9 @@ def _scale_channels(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], off: Affin
 # ---- Xattn vfwmmacc ---------------------------------------------------------------------------
 @dataclass
 class BtSource:
-    """Where the tile kernels read B^T (``[N, K]`` BF16, K contiguous): the operand ``Bt``
-    itself, or a scratch panel (``pitch`` elements per row of N) that unpacked quantised
+    """Where a kernel reads B^T (``[N, K]``, K contiguous: a row of B is strided) or, with
+    ``transposed`` false, B (``[K, N]``: a row of B is unit-stride): the operand ``buf``
+    itself, or a scratch panel (``pitch`` elements per row) that unpacked quantised
     weights fill, ``origin`` its first column and k (set per panel)."""
 
     n: int
@@ -611,12 +670,15 @@ class BtSource:
     buf: str = "Bt"
     pitch: int = 0
     origin: tuple[Affine, Affine] | None = None
+    transposed: bool = True
 
     def mem(self, b: Builder, gi: Affine, col: Affine, kidx: Affine, ew: int = 16) -> Mem:
         if self.origin is None:
             off = gi * (self.n * self.k) + col * self.k + kidx
             return b.mem(self.buf, off, ew, "strided", self.k)
         c0, k0 = self.origin
+        if not self.transposed:
+            return b.mem(self.buf, (kidx - k0) * self.pitch + (col - c0), ew)
         return b.mem(self.buf, (col - c0) * self.pitch + (kidx - k0), ew, "strided",
                      self.pitch)
 

@@ -128,8 +128,8 @@ def test_the_forms_the_kernels_emit_are_all_checked():
             {"kind": "conv1d", "B": 1, "N": 64, "Sq": 8, "W": 4},
             {"kind": "router", "M": 2, "N": 64, "topk": 4},
             {"kind": "embedding", "M": 3, "N": 64, "K": 7},
-            *({"kind": "gemm", "M": 3, "N": 100, "K": 256, "weight_dtype": w}
-              for w in ("int8", "int4", "q8_0", "q4_0", "fp8", "mxfp4"))]
+            *({"kind": "gemm", "M": m, "N": 100, "K": 256, "weight_dtype": w}
+              for w in ("int8", "int4", "q8_0", "q4_0", "fp8", "mxfp4") for m in (1, 3, 16))]
     for name in DEVIATIONS:
         core = preset(name)[0].core()
         for row in rows:
