@@ -525,7 +525,9 @@ def _quant_panel(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightForma
     grp = fmt.group_of(kk)
     per = fmt.per_byte
     krows = kk // per
-    group_kernel = _gemv_group if m == 1 else _gemm_group
+    group_kernel = _gemm_group
+    if m == 1:
+        group_kernel = _gemv_group if quant.stages(fmt) is None else _gemv_group_staged
 
     def k_loop(gi: Affine, i: Affine, mbase: int, nrows: int, k0: Affine, depth: int,
                col: Affine, vl: int, blk: _Block) -> None:
@@ -616,6 +618,86 @@ def _gemv_group(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], glen: int, vl:
             step(k * 2 + 1, 1, 2)
     for j in range(2 * pairs, rows):
         step(Affine(j), j % 2, min(2, rows - 1 - j))
+    _fold_group(kc, fmt, accs[0], scale, vl)
+
+
+def _stage_registers(st: list[quant.Stage]) -> tuple[list[list[list[Reg]]], list[Reg]]:
+    """Registers of a staged GEMV unpacking, from v0: per stage, per parity of the byte row
+    it holds, its output groups (aligned to their size); then two code registers."""
+    nxt = 0
+    slots: list[list[list[Reg]]] = []
+    for stage in st:
+        per_parity = []
+        for _ in range(2):
+            groups = []
+            for size in stage.out:
+                nxt = -(-nxt // size) * size
+                groups.append(V(nxt))
+                nxt += size
+            per_parity.append(groups)
+        slots.append(per_parity)
+    codes = [V(nxt), V(nxt + 1)]
+    assert nxt + 2 <= _GEMV_ACC.n, "staged unpacking registers overlap the accumulators"
+    return slots, codes
+
+
+def _gemv_group_staged(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], glen: int,
+                       vl: int, load, a_off, scale: Affine | None) -> None:
+    """One group, one row, the unpacking software-pipelined by stage: in step j, byte row
+    j's FMAs, stage s of row j + D + 1 - s (D stages) and the load of row j + D + 1 run
+    together, all independent (each stage's registers alternate between even and odd
+    rows), so the in-order vector unit never waits on an unpacking link's latency.
+    Products go to two FP32 partial sums, folded at the group's end as _gemv_group's."""
+    b, per = kc.b, fmt.per_byte
+    st = quant.stages(fmt)
+    assert st is not None
+    depth = len(st)
+    slots, codes = _stage_registers(st)
+    rows = glen // per
+    parts = _GEMV_PARTS
+    b.vsetvli(vl, 32, 4)
+    for part in parts:
+        b.emit("vmv.v.i", part, 0)
+
+    def step(j: Affine, jr: int) -> None:
+        """Step j (``jr``: j's value, or its value mod 2 inside the loop with ``inner``)."""
+        fa = _a_scalars(kc, 1, per, rows, a_off, j) if jr >= 0 else []
+        row_of = {s: jr + depth - s for s in range(depth)}  # stage s (0-based) holds this
+        if 0 <= jr + depth + 1 < rows or inner[0]:
+            load(j + depth + 1, codes[(jr + depth + 1) % 2])
+        for s in reversed(range(depth)):
+            r = row_of[s]
+            if not (inner[0] or 0 <= r < rows):
+                continue
+            src = [codes[r % 2]] if s == 0 else slots[s - 1][r % 2]
+            b.vsetvli(vl, st[s].sew, st[s].lmul)
+            st[s].emit(b, src, slots[s][r % 2])
+        if jr >= 0:
+            b.vsetvli(vl, 16, 2)
+            w = slots[-1][jr % 2]
+            for h in range(per):
+                b.emit("vfwmaccbf16.vf", parts[h if per == 2 else jr % 2], fa[h], w[h])
+
+    inner = [False]
+    for j in range(-depth - 1, min(0, rows)):  # fill: loads and stages of rows 0..D
+        step(Affine(j), j)
+    full = max(0, rows - depth - 1)  # steps with every stage busy
+    pairs = full // 2
+    if pairs:
+        inner[0] = True
+        with kc.rep("k", pairs, ptrs=2) as k:
+            step(k * 2, 0)
+            step(k * 2 + 1, 1)
+        inner[0] = False
+    for j in range(2 * pairs, rows):
+        step(Affine(j), j)
+    _fold_group(kc, fmt, accs[0], scale, vl)
+
+
+def _fold_group(kc: Kc, fmt: quant.WeightFormat, acc: Reg, scale: Affine | None,
+                vl: int) -> None:
+    """acc += (part0 + part1) x the group's scales (widened to FP32), or + without."""
+    b, parts = kc.b, _GEMV_PARTS
     if scale is not None:
         s = _GEMV_REGS[0].s
         quant.load_scale(b, fmt, scale, vl, s, _GEMV_REGS[0].t8[0])
@@ -623,9 +705,9 @@ def _gemv_group(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], glen: int, vl:
     b.vsetvli(vl, 32, 4)
     b.emit("vfadd.vv", parts[0], parts[0], parts[1])
     if scale is not None:
-        b.emit("vfmacc.vv", accs[0], _GEMV_S32, parts[0])
+        b.emit("vfmacc.vv", acc, _GEMV_S32, parts[0])
     else:
-        b.emit("vfadd.vv", accs[0], accs[0], parts[0])
+        b.emit("vfadd.vv", acc, acc, parts[0])
 
 
 def _div(a: Affine, d: int) -> Affine:

@@ -237,6 +237,48 @@ def decode(b: Builder, fmt: WeightFormat, p: Reg, vl: int, regs: QuantRegs,
             b.emit("vfmul.vv", w[half], w[half], regs.s)
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One link of an unpacking chain as a pipeline stage: instructions at vtype
+    (``sew``, m``lmul``) that read the previous stage's registers (the codes first) and
+    write ``out`` register groups (their sizes); the last stage writes the BF16 rows."""
+
+    sew: int
+    lmul: int
+    out: tuple[int, ...]
+    emit: Callable[[Builder, list[Reg], list[Reg]], None]
+
+
+def _emit_each(op: str, *extra: object) -> Callable[[Builder, list[Reg], list[Reg]], None]:
+    """``op dst_i, src_i, *extra`` for each output group i (src: the one input if one)."""
+    def emit(b: Builder, src: list[Reg], dst: list[Reg]) -> None:
+        for i, d in enumerate(dst):
+            b.emit(op, d, src[i if len(src) > 1 else 0], *extra)
+    return emit
+
+
+def _nibbles(b: Builder, src: list[Reg], dst: list[Reg]) -> None:
+    b.emit("vsll.vi", dst[0], src[0], 4, comment="16 x low code")
+    b.emit("vand.vi", dst[1], src[0], -16, comment="16 x high code")
+
+
+def stages(fmt: WeightFormat) -> list[Stage] | None:
+    """The unpacking of ``fmt`` as pipeline stages (a GEMV runs each on another byte row,
+    so no link waits for the one before it), or None where :func:`decode` runs as one
+    chain (int8 / q8_0: one link; mxfp4: its stages need more registers than a GEMV has)."""
+    if fmt.code in ("int", "offset8") and fmt.bits == 4:
+        out = [Stage(8, 1, (1, 1), _nibbles),
+               Stage(8, 1, (2, 2), _emit_each("vfwcvt.f.x.v"))]
+        if fmt.code == "offset8":
+            out.insert(0, Stage(8, 1, (1,), _emit_each("vxor.vx", _XMASK)))
+        return out
+    if fmt.code == "e4m3":
+        return [Stage(16, 2, (2,), _emit_each("vsext.vf2")),
+                Stage(16, 2, (2,), _emit_each("vsll.vi", 4)),
+                Stage(16, 2, (2,), _emit_each("vand.vx", _XMASK))]
+    return None
+
+
 # ---- test data ------------------------------------------------------------------------------
 def random_codes(fmt: WeightFormat, shape: tuple[int, ...], rng: np.random.Generator
                  ) -> np.ndarray:
