@@ -38,9 +38,10 @@ Unpacking (``decode``), per vector of ``vl`` columns, codes to BF16 (all RVV 1.0
 - a per-channel scale multiplies the FP32 accumulators once, after the last k. A group
   scale multiplies the unpacked row (``vfmul.vv``, BF16) when several rows of A share it
   (GEMM); a GEMV (one row) accumulates each group's products in FP32 partial sums that
-  one ``vfmacc.vv`` by the group's scales adds to the accumulator, and unpacks each byte
-  row of codes one step ahead of the FMAs that read it (the in-order vector unit then
-  never waits on an unpacking chain's latency).
+  one ``vfmacc.vv`` by the group's scales adds to the accumulator, and software-pipelines
+  the unpacking (:func:`stages`: each link of the chain works on another byte row, so the
+  in-order vector unit never waits on a link's latency; mxfp4, whose stages need more
+  registers than a GEMV has, unpacks one byte row ahead of the FMAs instead).
 """
 
 from __future__ import annotations
