@@ -146,6 +146,10 @@ for name, fn in _INT.items():
     if name not in ("vmul", "vminu", "vxor", "vsub"):  # RVV 1.0 has no vsub.vi (vrsub.vi)
         add(f"{name}.vi", "vd vs2 imm", "int", "valu", prof, fn, types={"*": "i"})
 add("vsrl.vi", "vd vs2 imm", "int", "valu", "ishift", lambda d, a, b: b >> a, types={"*": "u"})
+# widening signed multiply (RVV 1.0 section 11.12): 2*SEW-bit products; a multiply by a
+# power of two is a widening shift (unpacking 4-bit codes into 16-bit lanes)
+add("vwmul.vx", "vd vs2 rs1", "int", "valu", "imul", lambda d, a, b: b * a,
+    types={"*": "i"}, widths={"vd": 2})
 # sign/zero extension from EEW = SEW/2 (RVV 1.0 section 11.3): packed 8-bit weights widened to
 # 16-bit lanes; timed as integer ALU ops at the destination EEW (llvm-mca 22 sifive-x280:
 # vsext.vf2 e16 m2 latency 4, occupancy 4)

@@ -506,11 +506,10 @@ def quant_rows(core: Core, m: int) -> int:
 
 # Registers of the unpacking: GEMM (rows share each unpacked row) and GEMV (one row: the
 # unpacking runs one step ahead, so two sets of rows alternate; group partial sums).
-_GEMM_REGS = quant.QuantRegs(w=(V(0), V(2)), s=V(4), p=(V(6), V(7)), t8=(V(8), V(9)),
-                             t16=V(10))
+_GEMM_REGS = quant.QuantRegs(w=(V(0), V(2)), s=V(4), p=(V(6), V(7)), t8=(V(8), V(9)))
 _GEMM_ACC0 = 12
-_GEMV_REGS = tuple(quant.QuantRegs(w=w, s=V(14), p=(V(8), V(9)), t8=(V(10), V(11)),
-                                   t16=V(12)) for w in ((V(0), V(2)), (V(4), V(6))))
+_GEMV_REGS = tuple(quant.QuantRegs(w=w, s=V(14), p=(V(8), V(9)), t8=(V(10), V(11)))
+                   for w in ((V(0), V(2)), (V(4), V(6))))
 # the accumulator, two FP32 partial sums (independent FMA chains: the low / high codes of
 # a byte, or even / odd byte rows) and the group scales widened to FP32
 _GEMV_ACC, _GEMV_PARTS, _GEMV_S32 = V(16), (V(20), V(24)), V(28)

@@ -29,7 +29,9 @@ Unpacking (``decode``), per vector of ``vl`` columns, codes to BF16 (all RVV 1.0
   in BF16's fields: the BF16 read is w * 2^-120 (the exponent biases differ by 127 - 7),
   subnormals included; 2^120 is folded into the per-channel scale (the exponent-bias trick
   of Marlin's FP8 dequantisation, vLLM ``fp8_marlin``);
-- mxfp4 E2M1: ``vzext.vf2``, then per nibble ``vsll.vi``, ``vsra.vi 6``, ``vand.vx 0x81c0``:
+- mxfp4 E2M1: each nibble sign-extended in its byte (``vsll.vi 4`` + ``vsra.vi 4`` for the
+  low one, ``vsra.vi 4`` for the high one), then ``vwmul.vx`` by 64 (a widening shift into
+  16-bit lanes: the sign fills bits 15..9, e e m land in 8..6) and ``vand.vx 0x81c0``:
   BF16 of v * 2^-126 for the E2M1 value v. The group's scale 2^(e-127) is taken as
   2^(e-127+63) (``(e + 63) << 7`` as BF16 bits: ``vzext.vf2``, ``vsll.vi 7``, ``vadd.vx``,
   once per group), so the unpacked row is w * 2^-63 and 2^63 multiplies the accumulators
@@ -105,7 +107,7 @@ FORMATS: dict[str, WeightFormat] = {f.name: f for f in (
                  "OCP MX v1.0 MXFP4: 32 E2M1 values + one E8M0 scale"),
 )}
 # the x registers holding the decode's bit masks (set once, before the loops)
-_XMASK, _XOFF = X(21), X(22)
+_XMASK, _XOFF, _X64 = X(21), X(22), X(23)
 _MASKS = {"offset8": 0x88, "e4m3": 0x87F0, "e2m1": 0x81C0}
 FP8_BIAS_SHIFT = 2.0 ** 120  # BF16 bias 127 - E4M3 bias 7
 MXFP4_SHIFT = 63  # of the 2^126 between E2M1 in BF16's low bits and its value: in the scale
@@ -140,13 +142,12 @@ def weight_format(name: str, core: Core) -> WeightFormat | None:
 class QuantRegs:
     """Registers of the unpacking: BF16 rows ``w`` (two m2 groups: the low and high codes
     of 4-bit bytes), the group scale ``s`` (m2), the packed codes ``p`` (m1, one per step
-    in flight), 8-bit temporaries ``t8`` (m1) and a 16-bit one ``t16`` (m2)."""
+    in flight) and two 8-bit temporaries ``t8`` (m1)."""
 
     w: tuple[Reg, Reg]
     s: Reg
     p: tuple[Reg, Reg]
     t8: tuple[Reg, Reg]
-    t16: Reg
 
 
 def setup(b: Builder, fmt: WeightFormat) -> None:
@@ -155,6 +156,8 @@ def setup(b: Builder, fmt: WeightFormat) -> None:
         b.emit("addi", _XMASK, X(0), _MASKS[fmt.code], comment=f"li {_MASKS[fmt.code]:#x}")
     if fmt.scale == "e8m0":
         b.emit("addi", _XOFF, X(0), MXFP4_SCALE_OFFSET, comment="E8M0 -> BF16 2^(e-64)")
+    if fmt.code == "e2m1":
+        b.emit("addi", _X64, X(0), 64, comment="x 64: nibble to BF16 bits 8..6")
 
 
 def declare(b: Builder, fmt: WeightFormat, g: int, n: int, k: int,
@@ -222,16 +225,16 @@ def decode(b: Builder, fmt: WeightFormat, p: Reg, vl: int, regs: QuantRegs,
         b.vsetvli(vl, 16, 2)
         b.emit("vsll.vi", w[0], w[0], 4)
         b.emit("vand.vx", w[0], w[0], x, comment="BF16 bits of w * 2^-120")
-    else:  # e2m1
-        b.vsetvli(vl, 16, 2)
-        b.emit("vzext.vf2", regs.t16, p)
-        b.emit("vsll.vi", w[0], regs.t16, 12)
-        b.emit("vsll.vi", w[1], regs.t16, 8)
+    else:  # e2m1: the signed nibble n = -8s + eem, 64 n = s..s eem 000000 in 16 bits
+        b.vsetvli(vl, 8, 1)
+        b.emit("vsll.vi", t8[0], p, 4)
+        b.emit("vsra.vi", t8[1], p, 4, comment="high code, sign-extended")
+        b.emit("vsra.vi", t8[0], t8[0], 4, comment="low code, sign-extended")
+        b.emit("vwmul.vx", w[1], t8[1], _X64)
+        b.emit("vwmul.vx", w[0], t8[0], _X64)
         between()
         b.vsetvli(vl, 16, 2)
-        for half in range(2):
-            b.emit("vsra.vi", w[half], w[half], 6)
-        for half in range(2):
+        for half in (1, 0):
             b.emit("vand.vx", w[half], w[half], x, comment="BF16 bits of w * 2^-126")
     if scaled:
         for half in range(fmt.per_byte):

@@ -164,7 +164,7 @@ def test_unpacking_work_follows_the_format(m):
         c = prog.counts().by_mnemonic
         unpack = sum(c.get(op, 0) for op in (
             "vfwcvt.f.x.v", "vsll.vi", "vsra.vi", "vxor.vx", "vsext.vf2", "vzext.vf2",
-            "vand.vx", "vand.vi"))
+            "vand.vx", "vand.vi", "vwmul.vx"))
         scales = k // f.group if f.group else 0
         decode_scales = 2 * scales if f.scale == "e8m0" else 0  # vzext + vsll per group
         assert unpack - decode_scales == want * k // 2, fmt
