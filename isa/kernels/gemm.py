@@ -658,15 +658,15 @@ def _gemv_group_staged(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], glen: i
     for part in parts:
         b.emit("vmv.v.i", part, 0)
 
-    def step(j: Affine, jr: int) -> None:
-        """Step j (``jr``: j's value, or its value mod 2 inside the loop with ``inner``)."""
+    def step(j: Affine, jr: int, steady: bool = False) -> None:
+        """Step j: ``jr`` is j's value, or inside the loop (``steady``: every stage busy)
+        its value mod 2, which is all the register choice needs."""
         fa = _a_scalars(kc, 1, per, rows, a_off, j) if jr >= 0 else []
-        row_of = {s: jr + depth - s for s in range(depth)}  # stage s (0-based) holds this
-        if 0 <= jr + depth + 1 < rows or inner[0]:
+        if steady or 0 <= jr + depth + 1 < rows:
             load(j + depth + 1, codes[(jr + depth + 1) % 2])
         for s in reversed(range(depth)):
-            r = row_of[s]
-            if not (inner[0] or 0 <= r < rows):
+            r = jr + depth - s  # the byte row stage s holds
+            if not (steady or 0 <= r < rows):
                 continue
             src = [codes[r % 2]] if s == 0 else slots[s - 1][r % 2]
             b.vsetvli(vl, st[s].sew, st[s].lmul)
@@ -677,17 +677,13 @@ def _gemv_group_staged(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], glen: i
             for h in range(per):
                 b.emit("vfwmaccbf16.vf", parts[h if per == 2 else jr % 2], fa[h], w[h])
 
-    inner = [False]
-    for j in range(-depth - 1, min(0, rows)):  # fill: loads and stages of rows 0..D
+    for j in range(-depth - 1, 0):  # fill: the loads and stages of rows 0..D
         step(Affine(j), j)
-    full = max(0, rows - depth - 1)  # steps with every stage busy
-    pairs = full // 2
+    pairs = max(0, rows - depth - 1) // 2  # steps with every stage busy, two per trip
     if pairs:
-        inner[0] = True
         with kc.rep("k", pairs, ptrs=2) as k:
-            step(k * 2, 0)
-            step(k * 2 + 1, 1)
-        inner[0] = False
+            step(k * 2, 0, steady=True)
+            step(k * 2 + 1, 1, steady=True)
     for j in range(2 * pairs, rows):
         step(Affine(j), j)
     _fold_group(kc, fmt, accs[0], scale, vl)
