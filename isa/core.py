@@ -24,6 +24,8 @@ class Core:
     gemm_nc: N width of a GEMM cache block (BLIS ``nc``): the kc x nc B panel stays in L2
         across all M blocks (kc*nc*2 B = 256 KiB, a quarter of a 1 MiB private L2,
         riscv.md 3.1 C950 "private L2"), so B leaves DRAM once per op, A once per panel.
+    weight_group: weights along K that share one scale in the ``int4`` weight format
+        (isa.kernels.quant); 128 is the GPTQ / AWQ default group size.
     attn_bc: keys per FlashAttention tile (columns of S held in registers).
     decode_splits: split-KV partitions of decode attention.
     """
@@ -35,6 +37,7 @@ class Core:
     gemm_mr: int = 7
     gemm_kc: int = 1024
     gemm_nc: int = 128
+    weight_group: int = 128
     attn_bc: int = 8
     decode_splits: int = 4
 
@@ -50,6 +53,9 @@ class Core:
         if self.gemm_kc < 1 or self.gemm_nc < 1:
             raise IsaError(f"gemm_kc and gemm_nc must be >= 1, got {self.gemm_kc}, "
                            f"{self.gemm_nc}")
+        if self.weight_group < 2 or self.weight_group % 2:
+            raise IsaError(f"weight_group must be an even number >= 2, got "
+                           f"{self.weight_group}")
         if self.lmul not in (1, 2, 4, 8):
             raise IsaError(f"LMUL must be 1, 2, 4 or 8, got {self.lmul}")
 

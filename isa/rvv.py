@@ -114,6 +114,10 @@ add("vfcvt.rtz.x.f.v", "vd vs2", "fma", "valu", "fpcvt", lambda d, a, b: np.trun
     types={"vd": "i", "vs2": "f"})
 add("vfcvt.f.x.v", "vd vs2", "fma", "valu", "fpcvt", lambda d, a, b: b.astype(np.float64),
     types={"vd": "f", "vs2": "i"})
+# integer -> float, widening (RVV 1.0 section 13.18): SEW=8 signed bytes to 16-bit FP (BF16
+# in this model, as Zvfbfa's altfmt form), the int8 / int4 weight unpacking step
+add("vfwcvt.f.x.v", "vd vs2", "fma", "valu", "fpcvt", lambda d, a, b: b.astype(np.float64),
+    types={"vd": "f", "vs2": "i"}, widths={"vd": 2})
 for name in ("vfwcvtbf16.f.f.v", "vfwcvt.f.f.v"):
     add(name, "vd vs2", "fma", "valu", "fpcvt", lambda d, a, b: b, widths={"vd": 2})
 for name in ("vfncvtbf16.f.f.w", "vfncvt.f.f.w"):
@@ -142,6 +146,17 @@ for name, fn in _INT.items():
     if name not in ("vmul", "vminu", "vxor", "vsub"):  # RVV 1.0 has no vsub.vi (vrsub.vi)
         add(f"{name}.vi", "vd vs2 imm", "int", "valu", prof, fn, types={"*": "i"})
 add("vsrl.vi", "vd vs2 imm", "int", "valu", "ishift", lambda d, a, b: b >> a, types={"*": "u"})
+# widening signed multiply (RVV 1.0 section 11.12): 2*SEW-bit products; a multiply by a
+# power of two is a widening shift (unpacking 4-bit codes into 16-bit lanes)
+add("vwmul.vx", "vd vs2 rs1", "int", "valu", "imul", lambda d, a, b: b * a,
+    types={"*": "i"}, widths={"vd": 2})
+# sign/zero extension from EEW = SEW/2 (RVV 1.0 section 11.3): packed 8-bit weights widened to
+# 16-bit lanes; timed as integer ALU ops at the destination EEW (llvm-mca 22 sifive-x280:
+# vsext.vf2 e16 m2 latency 4, occupancy 4)
+add("vsext.vf2", "vd vs2", "int", "valu", "int", lambda d, a, b: b,
+    types={"*": "i"}, widths={"vs2": 0.5})
+add("vzext.vf2", "vd vs2", "int", "valu", "int", lambda d, a, b: b,
+    types={"*": "u"}, widths={"vs2": 0.5})
 add("vid.v", "vd", "int", "vid", "slide", types={"*": "u"}, doc="vd[i] = i")
 
 # moves and splats
@@ -181,7 +196,7 @@ add("vrgather.vx", "vd vs2 rs1", "permute", "vgather", "gatherx", types={"*": "u
 
 # memory: data EEW = SEW; indexed loads take byte offsets in an index register (EEW in name)
 add("vle8.v", "vd mem", "load", "vload", "load", types={"*": "u"},
-    doc="byte loads (boolean masks of where/masked_fill)")
+    doc="byte loads (boolean masks of where/masked_fill, packed quantised weights)")
 for e in (16, 32, 64):
     add(f"vle{e}.v", "vd mem", "load", "vload", "load", types={"*": "u"})
     add(f"vse{e}.v", "vs3 mem", "store", "vstore", "store", types={"*": "u"})

@@ -151,6 +151,9 @@ class KernelConfig:
                          AT_LEAST_ONE)
     decode_splits: int = param(_CORE.decode_splits, "split-KV partitions of decode "
                                "attention", "splits", _KSRC, AT_LEAST_ONE)
+    weight_group: int = param(_CORE.weight_group, "weights along K per scale of the int4 "
+                              "weight format (isa.kernels.quant)", "weights",
+                              "GPTQ / AWQ default group size 128", AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,8 @@ class RiscvConfig:
         k = self.kernel
         return Core(vlen=self.vector.vlen, dlen=self.vector.dlen, dtype=dtype, lmul=k.lmul,
                     gemm_mr=k.gemm_mr, gemm_kc=k.gemm_kc, gemm_nc=k.gemm_nc,
-                    attn_bc=k.attn_bc, decode_splits=k.decode_splits)
+                    attn_bc=k.attn_bc, decode_splits=k.decode_splits,
+                    weight_group=k.weight_group)
 
     @property
     def exp_width_bits(self) -> int:

@@ -87,9 +87,28 @@ def _data_eew(d: InstrDef) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _sews(d: InstrDef) -> tuple[int, ...]:
+    """The SEWs a form is checked at: memory forms at their own EEW; widening/narrowing
+    FP forms at 16 (BF16/FP16 -> FP32), the int -> FP widening convert also at 8 (packed
+    int8/int4 weights); sign/zero extension from SEW/2 at 16 and 32; other integer forms
+    at 8 too (the unpacking of packed weights runs at e8)."""
+    eew = _data_eew(d)
+    if eew is not None:
+        return (eew,) if eew in (8, *SEWS) else ()
+    if "xei" in d.mnemonic:
+        return (int(re.findall(r"\d+", d.mnemonic)[0]),)
+    if d.width_of("vd") == 2 or d.width_of("vs2") == 2:
+        return (8, 16) if d.type_of("vs2") == "i" else (16,)
+    if d.width_of("vs2") == 0.5:
+        return SEWS
+    if all(d.type_of(r) in ("i", "u") for r in d.operands if r.startswith("v")):
+        return (8, *SEWS)
+    return SEWS
+
+
 def instruction_forms(mnemonics: Iterable[str] | None = None) -> list[Form]:
-    """Every RVV vector form at SEW 16/32 and LMUL 1-8 that RVV 1.0 allows: memory forms
-    at their own EEW, widening/narrowing forms at LMUL <= 4, BF16 forms at SEW 16."""
+    """Every RVV vector form at SEW 16/32 (and 8 where :func:`_sews` says) and LMUL 1-8
+    that RVV 1.0 allows: widening/narrowing forms at LMUL <= 4."""
     defs = all_instructions()
     names = sorted(mnemonics) if mnemonics is not None else sorted(defs)
     out = []
@@ -98,13 +117,7 @@ def instruction_forms(mnemonics: Iterable[str] | None = None) -> list[Form]:
         if d.extension != "rvv" or not d.vector or d.exec_kind == "vset":
             continue
         wide = d.width_of("vd") == 2 or d.width_of("vs2") == 2
-        for sew in SEWS:
-            if _data_eew(d) not in (None, sew):
-                continue
-            if "xei" in name and sew != int(re.findall(r"\d+", name)[0]):
-                continue
-            if wide and sew != 16:  # the BF16/FP16 -> FP32 forms
-                continue
+        for sew in _sews(d):
             for lmul in LMULS:
                 if wide and lmul == 8:
                     continue

@@ -18,7 +18,7 @@ from isa.core import Core
 from isa.errors import IsaError
 from isa.executor import decode_buffer, encode_buffer, execute
 from isa.instructions import Isa
-from isa.kernels import attention, conv1d, gemm, linear_attention, rowwise, select, softmax
+from isa.kernels import attention, conv1d, gemm, linear_attention, quant, rowwise, select, softmax
 from isa.program import Program
 
 Lowering = Callable[[Mapping[str, Any], Any, Any], Program]
@@ -73,8 +73,13 @@ def random_inputs(program: Program, op_row: Mapping[str, Any],
                   rng: np.random.Generator) -> dict[str, np.ndarray]:
     kind, op = str(op_row.get("kind")), str(op_row.get("op") or "")
     out = {}
+    fmt = quant.FORMATS.get(str(program.meta.get("weight_format")))
     for name, b in program.buffers.items():
         if b.role not in ("in", "inout"):
+            continue
+        if fmt is not None and name in ("Bq", "Bs", "Bqt", "Bst"):  # packed: valid codes
+            gen = quant.random_codes if name.startswith("Bq") else quant.random_scales
+            out[name] = gen(fmt, b.shape, rng)
             continue
         x: np.ndarray = rng.standard_normal(b.shape)
         if (kind, op) in _POSITIVE and (name == "b" or op != "div"):

@@ -35,6 +35,13 @@ rows into a zeroed register: rows >= r stay zero and their C rows are never stor
 last N columns as fewer tiles per block, and the last N mod N_t columns (C tiles are stored
 whole rows, so column-partial tiles cannot be) on the RVV micro-kernel reading B^T with a
 strided load (``vlse16.v``, pitch K).
+
+Quantised B (the row's ``weight_dtype``: int8, int4, q8_0, q4_0, fp8, mxfp4; packed
+layouts and unpacking sequences in :mod:`isa.kernels.quant`): the RVV kernel unpacks each
+row of B (one vector of columns) to BF16 in registers and feeds the same widening FMAs
+(a GEMV one step ahead, with FP32 partial sums per group; a GEMM scales the unpacked row
+once for all rows of A, five rows in registers); the Xattn kernel unpacks each (N panel, K
+block) of B^T once into a BF16 scratch panel that the same vfwmmacc tiles read.
 """
 
 from __future__ import annotations
@@ -45,9 +52,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from isa.core import Core
+from isa.errors import IsaError
 from isa.instructions import Isa, TileGeometry, tile_geometry
+from isa.kernels import quant
 from isa.kernels.common import Kc, field, op_of, positive
-from isa.program import Affine, F, Program, Reg, V
+from isa.program import Affine, Builder, F, Mem, Program, Reg, V
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,15 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
     m, n, kk = positive(row, "M", "N", "K")
     g = max(1, field(row, "G", 1))
     kc = Kc(f"gemm G={g} M={m} N={n} K={kk}", isa, core)
+    fmt = quant.weight_format(str(row.get("weight_dtype") or ""), kc.core)
+    if fmt is not None:
+        kc.b.name += f" B={fmt.name}"
+        plan = mmacc_plan(kc.core, m, n, kk) if uses_mmacc(kc.isa, kc.core, m, n, kk) \
+            else None
+        # the tile kernel's K blocks hold whole tiles and whole groups of scales
+        if plan is not None and kk % _quant_kstep(fmt, kk, plan) == 0:
+            return _lower_quantised_mmacc(kc, g, m, n, kk, fmt, plan)
+        return _lower_quantised(kc, g, m, n, kk, fmt)
     b = kc.b
     dt = kc.core.dtype
     b.buffer("A", dt, g * m * kk, "in", (g, m, kk))
@@ -206,25 +224,25 @@ def emit_rvv_gemm(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: s
 
 
 def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
-               transposed: bool = False):
+               transposed: BtSource | None = None):
     """The M/N/K loops of the RVV micro-kernel for one (N panel, K block); with
-    ``transposed`` B is ``bb[N, K]`` (B^T) and a row of B is a strided load (pitch K)."""
+    ``transposed`` B is read where that source says (B^T, ``[N, K]``: a row of B is a
+    strided load, pitch K; or a scratch panel of B)."""
     b = kc.b
-    bf16 = b.buffers[bb].dtype == "bf16"
+    bf16 = b.buffers[transposed.buf if transposed else bb].dtype == "bf16"
     mr = max(1, min(kc.core.gemm_mr, 7, m))
-    vn = kc.core.vlen // 8  # = VLMAX at e16/m2 and at e32/m4
     accs = [V(4 + 4 * r) for r in range(7)]
     # B rows: BF16 at m2 leaves v2-v3 free beside v0-v1, so two B registers alternate
     # between k steps (the load of step k+1 does not wait for the FMAs reading step k's
     # B); an FP32 B row (m4) fills v0-v3: one register
     vbs = [V(0), V(2)] if bf16 else [V(0)]
-    m_blocks = [(m // mr, mr, 0), (1, m % mr, (m // mr) * mr)]
     ew = 16 if bf16 else 32
 
     def load_b(gi: Affine, kidx: Affine, col: Affine, vb: Reg) -> None:
-        if transposed:
-            boff = gi * (kk * n) + col * kk + kidx
-            b.emit(f"vlse{ew}.v", vb, b.mem(bb, boff, ew, "strided", kk))
+        if transposed and not transposed.transposed:  # a B panel in scratch
+            b.emit(f"vle{ew}.v", vb, transposed.mem(b, gi, col, kidx, ew))
+        elif transposed:
+            b.emit(f"vlse{ew}.v", vb, transposed.mem(b, gi, col, kidx, ew))
         else:
             boff = gi * (kk * n) + kidx * n + col
             b.emit(f"vle{ew}.v", vb, b.mem(bb, boff, ew))
@@ -256,6 +274,26 @@ def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
                      lambda j, reg, load_next: kstep(gi, i, mbase, nrows, k0 + j, reg,
                                                      load_next))
 
+    return _register_panel(kc, m, n, mr, accs, vbs[0], c,
+                           lambda gi, i, mbase, nrows, k0, depth, col, vl, blk:
+                           k_loop(gi, i, mbase, nrows, k0, depth, col))
+
+
+KLoop = Callable[[Affine, Affine, int, int, Affine, int, Affine, int, _Block], None]
+
+
+def _register_panel(kc: Kc, m: int, n: int, mr: int, accs: list[Reg], stage: Reg, c: str,
+                    k_loop: KLoop):
+    """The M/N loops of a register-blocked micro-kernel (``mr`` rows x one vector of
+    columns, FP32 accumulators ``accs``) for one (N panel, K block): the accumulators
+    start at zero or from ``Cacc``, ``k_loop(gi, i, mbase, nrows, k0, depth, col, vl,
+    blk)`` accumulates the K block, and they go back to ``Cacc`` or, after the last K
+    block, to ``c`` (BF16 through ``stage``, or FP32)."""
+    b = kc.b
+    bf16 = b.buffers[c].dtype == "bf16"
+    vn = kc.core.vlen // 8  # = VLMAX at e16/m2 and at e32/m4
+    m_blocks = [(m // mr, mr, 0), (1, m % mr, (m // mr) * mr)]
+
     def panel(gi: Affine, col0: Affine, width: int, k0: Affine, depth: int, blk: _Block
               ) -> None:
         n_blocks = [(width // vn, vn, 0), (1, width % vn, (width // vn) * vn)]
@@ -279,24 +317,457 @@ def _rvv_panel(kc: Kc, g: int, m: int, n: int, kk: int, a: str, bb: str, c: str,
                                 b.emit("vle32.v", accs[r], b.mem("Cacc", coff(r), 32))
                         if bf16:
                             b.vsetvli(vl, 16, 2)
-                        k_loop(gi, i, mbase, nrows, k0, depth, col)
-                        for r in range(nrows):
-                            if not blk.last:
-                                b.vsetvli(vl, 32, 4)
-                                b.emit("vse32.v", accs[r], b.mem("Cacc", coff(r), 32))
-                            elif bf16:
-                                b.vsetvli(vl, 16, 2)
-                                b.emit("vfncvtbf16.f.f.w", vbs[0], accs[r])
-                                b.emit("vse16.v", vbs[0], b.mem(c, coff(r), 16))
-                            else:
-                                b.vsetvli(vl, 32, 4)
-                                b.emit("vse32.v", accs[r], b.mem(c, coff(r), 32))
+                        k_loop(gi, i, mbase, nrows, k0, depth, col, vl, blk)
+                        _store_rows(kc, accs[:nrows], coff, vl, blk, stage, c)
 
     return panel
 
 
+def _store_rows(kc: Kc, accs: list[Reg], coff: Callable[[int], Affine], vl: int,
+                blk: _Block, stage: Reg, c: str) -> None:
+    b = kc.b
+    bf16 = b.buffers[c].dtype == "bf16"
+    for r, acc in enumerate(accs):
+        if not blk.last:
+            b.vsetvli(vl, 32, 4)
+            b.emit("vse32.v", acc, b.mem("Cacc", coff(r), 32))
+        elif bf16:
+            b.vsetvli(vl, 16, 2)
+            b.emit("vfncvtbf16.f.f.w", stage, acc)
+            b.emit("vse16.v", stage, b.mem(c, coff(r), 16))
+        else:
+            b.vsetvli(vl, 32, 4)
+            b.emit("vse32.v", acc, b.mem(c, coff(r), 32))
+
+
+# ---- quantised B (isa.kernels.quant) ----------------------------------------------------------
+def _lower_quantised(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat
+                     ) -> Program:
+    """B packed in ``fmt`` (``Bq`` codes, ``Bs`` scales), unpacked to BF16 in registers
+    one row of B at a time and fed to the RVV micro-kernel's widening FMAs."""
+    b = kc.b
+    if kc.core.dtype != "bf16":
+        raise IsaError(f"{fmt.name} weights need BF16 activations, got {kc.core.dtype}")
+    grp = fmt.group_of(kk)
+    if kk % grp or grp % fmt.per_byte:
+        raise IsaError(f"K={kk} is not a multiple of the {fmt.name} group of {grp} weights")
+    b.buffer("A", "bf16", g * m * kk, "in", (g, m, kk))
+    b.buffer("C", "bf16", g * m * n, "out", (g, m, n))
+    quant.declare(b, fmt, g, n, kk)
+    quant.setup(b, fmt)
+    if quant.end_factor(fmt) != 1.0:  # an f register loaded once, before the loops
+        kc.fconst(quant.end_factor(fmt))
+    kstep = fmt.per_byte if fmt.per_channel else grp
+    mr = quant_rows(kc.core, m)
+    if m <= mr:  # one M block: each unpacked row of B is used once, in registers
+        _cache_blocked(kc, g, m, n, kk, mr, kc.core.vlen // 8, kstep,
+                       _quant_panel(kc, g, m, n, kk, fmt))
+    else:  # several M blocks: unpack each panel of B once, run the BF16 micro-kernel
+        rows = max(1, min(kc.core.gemm_mr, 7, m))
+        src = _scratch_panel(kc, m, n, kk, rows, kc.core.vlen // 8, kstep, False)
+        panel = _rvv_panel(kc, g, m, n, kk, "A", src.buf, "C", transposed=src)
+
+        def unpacked(gi: Affine, col0: Affine, cols: int, k0: Affine, depth: int,
+                     blk: _Block) -> None:
+            src.origin = (col0, k0)
+            _unpack_rows(kc, fmt, n, kk, gi, col0, cols, k0, depth, src.pitch)
+            panel(gi, col0, cols, k0, depth, blk)
+
+        _cache_blocked(kc, g, m, n, kk, rows, kc.core.vlen // 8, kstep, unpacked)
+    return kc.program(kind="gemm", b_layout="Bq", weight_format=fmt.name, weight_group=grp)
+
+
+def _scratch_panel(kc: Kc, m: int, n: int, kk: int, rows: int, cols: int, kstep: int,
+                   transposed: bool) -> BtSource:
+    """A BF16 scratch ``Bp`` for the largest (N panel, K block) of the cache blocking:
+    ``[width, depth]`` (B^T) or ``[depth, width]`` (B)."""
+    panels, kblocks = _blocking(kc.core, m, n, kk, rows, cols, kstep)
+    width = max(p.size for p in panels)
+    depth = max(kb.size for kb in kblocks)
+    shape = (width, depth) if transposed else (depth, width)
+    kc.b.buffer("Bp", "bf16", width * depth, "scratch", shape)
+    return BtSource(n, kk, "Bp", shape[1], transposed=transposed)
+
+
+def _unpack_rows(kc: Kc, fmt: quant.WeightFormat, n: int, kk: int, gi: Affine,
+                 col0: Affine, cols: int, k0: Affine, depth: int, pitch: int) -> None:
+    """Columns ``col0 .. col0 + cols`` of B, k in ``k0 .. k0 + depth``, unpacked into
+    ``Bp`` (``[depth, pitch]`` BF16): per vector of columns and group, the group's scales,
+    then per byte row the codes unpacked, multiplied by the format's constant and the
+    scales, stored as ``per_byte`` rows of B."""
+    b, regs, per = kc.b, _GEMM_REGS, fmt.per_byte
+    grp = fmt.group_of(kk)
+    glen = depth if fmt.per_channel else grp
+    vn = kc.core.vlen // 8
+    factor = quant.end_factor(fmt)
+    for count, vl, base in ((cols // vn, vn, 0), (1, cols % vn, cols // vn * vn)):
+        if not (count and vl):
+            continue
+        with kc.rep("dj", count, ptrs=2) as j:
+            col = col0 + base + j * vn
+            with kc.rep("dg", depth // glen, ptrs=3) as q:
+                kg0 = k0 + q * glen
+                sg = 0 if fmt.per_channel else _div(kg0, grp)
+                quant.load_scale(b, fmt, gi * (kk // grp * n) + sg * n + col, vl, regs.s,
+                                 regs.t8[0])
+                with kc.rep("dk", glen // per, ptrs=3) as r:
+                    quant.load_codes(b, gi * (kk // per * n) + (_div(kg0, per) + r) * n + col,
+                                     vl, regs.p[0])
+                    quant.decode(b, fmt, regs.p[0], vl, regs, False)
+                    for h in range(per):
+                        w = regs.w[h]
+                        if factor != 1.0:
+                            b.emit("vfmul.vf", w, w, kc.fconst(factor))
+                        b.emit("vfmul.vv", w, w, regs.s)
+                        row = kg0 - k0 + r + h * (glen // 2)
+                        b.emit("vse16.v", w, b.mem("Bp", row * pitch + (col - col0), 16))
+
+
+def _quant_kstep(fmt: quant.WeightFormat, kk: int, plan: MmaccPlan) -> int:
+    """K blocks of the tile kernel hold whole tiles and whole groups of scales."""
+    unit = fmt.per_byte if fmt.per_channel else fmt.group_of(kk)
+    return math.lcm(plan.tile.k, unit)
+
+
+def _lower_quantised_mmacc(kc: Kc, g: int, m: int, n: int, kk: int,
+                           fmt: quant.WeightFormat, plan: MmaccPlan) -> Program:
+    """B packed N-major in ``fmt`` (``Bqt``, ``Bst``): each (N panel, K block) of B^T is
+    unpacked once into a BF16 scratch panel ``Bp`` (it stays in L2 across the M blocks, as
+    a BF16 panel of B does), which the vfwmmacc tiles (and the RVV tail columns) read.
+    Unpacking once per panel, not once per tile load, costs it once per op instead of
+    once per M block."""
+    b = kc.b
+    b.buffer("A", "bf16", g * m * kk, "in", (g, m, kk))
+    b.buffer("C", "bf16", g * m * n, "out", (g, m, n))
+    quant.declare(b, fmt, g, n, kk, transposed=True)
+    quant.setup(b, fmt)
+    bt = _scratch_panel(kc, m, n, kk, plan.rows, plan.cols, _quant_kstep(fmt, kk, plan),
+                        True)
+    pitch = bt.pitch
+    factor = quant.end_factor(fmt)
+    if factor != 1.0:
+        kc.fconst(factor)
+
+    def prepare(gi: Affine, col0: Affine, cols: int, k0: Affine, depth: int) -> None:
+        bt.origin = (col0, k0)
+        _unpack_panel(kc, fmt, g, n, kk, gi, col0, cols, k0, depth, pitch)
+
+    _mmacc(kc, g, m, n, kk, plan, bt, prepare)
+    return kc.program(kind="gemm", b_layout="Bqt", weight_format=fmt.name,
+                      weight_group=fmt.group_of(kk))
+
+
+def _unpack_panel(kc: Kc, fmt: quant.WeightFormat, g: int, n: int, kk: int, gi: Affine,
+                  col0: Affine, width: int, k0: Affine, depth: int, pitch: int) -> None:
+    """Rows ``col0 .. col0 + width`` of B^T, k in ``k0 .. k0 + depth``, into ``Bp`` (BF16):
+    per row and group, the group's scale (a scalar), then strips of codes along K
+    unpacked (quant.decode), multiplied by the format's constant and the scale, stored."""
+    b, regs, per = kc.b, _GEMM_REGS, fmt.per_byte
+    glen = depth if fmt.per_channel else fmt.group_of(kk)
+    groups = kk // fmt.group_of(kk)
+    krows = kk // per
+    vmax = kc.core.vlmax(8, 1)
+    factor = quant.end_factor(fmt)
+    with kc.rep("dn", width, ptrs=2) as nn:
+        col = col0 + nn
+        with kc.rep("dg", depth // glen, ptrs=3) as q:
+            kg0 = k0 + q * glen
+            sc = kc.ftemps(1)[0]
+            soff = gi * (n * groups) + col * groups + (0 if fmt.per_channel
+                                                       else _div(kg0, glen))
+            if fmt.scale == "e8m0":
+                quant.load_scale(b, fmt, soff, 1, regs.s, regs.t8[0], "Bst")
+                b.emit("vfmv.f.s", sc, regs.s)
+            else:
+                kc.sload(sc, "Bst", soff)
+            main, tail = divmod(glen // per, vmax)
+            for count, vl, base in ((main, vmax, 0), (1, tail, main * vmax)):
+                if not (count and vl):
+                    continue
+                with kc.rep("dc", count, ptrs=3) as c:
+                    off = base + c * vl
+                    quant.load_codes(b, gi * (n * krows) + col * krows + _div(kg0, per) + off,
+                                     vl, regs.p[0], "Bqt")
+                    quant.decode(b, fmt, regs.p[0], vl, regs, False)
+                    for h in range(per):
+                        w = regs.w[h]
+                        if factor != 1.0:
+                            b.emit("vfmul.vf", w, w, kc.fconst(factor))
+                        b.emit("vfmul.vf", w, w, sc)
+                        dst = nn * pitch + (kg0 - k0) + h * (glen // 2) + off
+                        b.emit("vse16.v", w, b.mem("Bp", dst, 16))
+
+
+def quant_rows(core: Core, m: int) -> int:
+    """Rows of C in registers with packed B: the unpacking takes v0-v11, leaving five FP32
+    accumulator groups (m4) of v12-v31."""
+    return max(1, min(core.gemm_mr, (32 - _GEMM_ACC0) // 4, m))
+
+
+# Registers of the unpacking: GEMM (rows share each unpacked row) and GEMV (one row: the
+# unpacking runs one step ahead, so two sets of rows alternate; group partial sums).
+_GEMM_REGS = quant.QuantRegs(w=(V(0), V(2)), s=V(4), p=(V(6), V(7)), t8=(V(8), V(9)))
+_GEMM_ACC0 = 12
+_GEMV_REGS = tuple(quant.QuantRegs(w=w, s=V(14), p=(V(8), V(9)), t8=(V(10), V(11)))
+                   for w in ((V(0), V(2)), (V(4), V(6))))
+# the accumulator, two FP32 partial sums (independent FMA chains: the low / high codes of
+# a byte, or even / odd byte rows) and the group scales widened to FP32
+_GEMV_ACC, _GEMV_PARTS, _GEMV_S32 = V(16), (V(20), V(24)), V(28)
+
+
+def _quant_panel(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat):
+    """The M/N/K loops of the RVV micro-kernel with B unpacked from ``fmt``, per group of
+    K (a K block for per-channel scales) of one vector of columns (quant's module doc)."""
+    b = kc.b
+    mr = quant_rows(kc.core, m)
+    accs = [_GEMV_ACC] if m == 1 else [V(_GEMM_ACC0 + 4 * r) for r in range(mr)]
+    grp = fmt.group_of(kk)
+    per = fmt.per_byte
+    krows = kk // per
+    group_kernel = _gemm_group
+    if m == 1:
+        group_kernel = _gemv_group if quant.stages(fmt) is None else _gemv_group_staged
+
+    def k_loop(gi: Affine, i: Affine, mbase: int, nrows: int, k0: Affine, depth: int,
+               col: Affine, vl: int, blk: _Block) -> None:
+        glen = depth if fmt.per_channel else grp  # k per scale within this K block
+
+        def a_off(r: int, kidx: Affine) -> Affine:
+            return gi * (m * kk) + (i * mr + mbase + r) * kk + kidx
+
+        with kc.rep("kg", depth // glen, ptrs=3) as q:
+            kg0 = k0 + q * glen
+            sc = None if fmt.per_channel else gi * (kk // grp * n) + _div(kg0, grp) * n + col
+            boff = gi * (krows * n) + _div(kg0, per) * n + col
+            group_kernel(kc, fmt, accs[:nrows], glen, vl,
+                         lambda j, reg: quant.load_codes(b, boff + j * n, vl, reg),
+                         lambda r, j, kg0=kg0: a_off(r, kg0 + j), sc)
+        if blk.last:
+            _scale_channels(kc, fmt, accs[:nrows], gi * n + col, vl)
+
+    return _register_panel(kc, m, n, mr, accs, _GEMM_REGS.w[0], "C", k_loop)
+
+
+def _a_scalars(kc: Kc, nrows: int, per: int, half: int, a_off, j: Affine) -> list[Reg]:
+    """The A scalars of byte row ``j``'s codes (k = j and, 4-bit, j + half), per row."""
+    fa = kc.ftemps(nrows * per)
+    for h in range(per):
+        for r in range(nrows):
+            kc.sload(fa[h * nrows + r], "A", a_off(r, j + h * half))
+    return fa
+
+
+def _gemm_group(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], glen: int, vl: int,
+                load, a_off, scale: Affine | None) -> None:
+    """One group, several rows: the group's scales, then per byte row (codes loaded one
+    step ahead, Kc.pipelined) the unpacked, scaled rows into every row's accumulator."""
+    b, regs, per = kc.b, _GEMM_REGS, fmt.per_byte
+    if scale is not None:
+        quant.load_scale(b, fmt, scale, vl, regs.s, regs.t8[0])
+
+    def step(j: Affine, p: Reg, load_next: Callable[[], None]) -> None:
+        fa = _a_scalars(kc, len(accs), per, glen // per, a_off, j)
+        load_next()
+        quant.decode(b, fmt, p, vl, regs, scale is not None)
+        for h in range(per):
+            for r, acc in enumerate(accs):
+                b.emit("vfwmaccbf16.vf", acc, fa[h * len(accs) + r], regs.w[h])
+
+    kc.pipelined("k", glen // per, regs.p, load, step)
+
+
+def _gemv_group(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], glen: int, vl: int,
+                load, a_off, scale: Affine | None) -> None:
+    """One group, one row: byte row j + 2's codes are loaded and row j + 1 unpacked
+    while row j's FMAs run (two register sets alternate). The products go to two FP32
+    partial sums (two independent FMA chains); at the group's end they are added and,
+    with group scales, multiplied by the group's scales into the accumulator."""
+    b, per = kc.b, fmt.per_byte
+    rows = glen // per
+    parts = _GEMV_PARTS
+    b.vsetvli(vl, 32, 4)
+    for part in parts:
+        b.emit("vmv.v.i", part, 0)
+    load(Affine(0), _GEMV_REGS[0].p[0])
+    if rows > 1:
+        load(Affine(1), _GEMV_REGS[0].p[1])
+    quant.decode(b, fmt, _GEMV_REGS[0].p[0], vl, _GEMV_REGS[0], False)
+
+    def step(j: Affine, par: int, ahead: int) -> None:
+        """Byte row j (parity ``par``) with ``ahead`` rows after it in the group."""
+        fa = _a_scalars(kc, 1, per, glen // per, a_off, j)
+        if ahead > 1:
+            load(j + 2, _GEMV_REGS[0].p[par])
+
+        def fmas() -> None:
+            b.vsetvli(vl, 16, 2)
+            for h in range(per):
+                b.emit("vfwmaccbf16.vf", parts[h if per == 2 else par], fa[h],
+                       _GEMV_REGS[par].w[h])
+        if ahead > 0:  # this row's FMAs run inside the next row's unpacking chain
+            nxt = _GEMV_REGS[1 - par]
+            quant.decode(b, fmt, nxt.p[1 - par], vl, nxt, False, fmas)
+        else:
+            fmas()
+
+    pairs = max(0, rows - 2) // 2  # unrolled by two: the register sets alternate
+    if pairs:
+        with kc.rep("k", pairs, ptrs=2) as k:
+            step(k * 2, 0, 2)
+            step(k * 2 + 1, 1, 2)
+    for j in range(2 * pairs, rows):
+        step(Affine(j), j % 2, min(2, rows - 1 - j))
+    _fold_group(kc, fmt, accs[0], scale, vl)
+
+
+def _stage_registers(st: list[quant.Stage]) -> tuple[list[list[list[Reg]]], list[Reg]]:
+    """Registers of a staged GEMV unpacking, from v0: per stage, per parity of the byte row
+    it holds, its output groups (aligned to their size); then two code registers."""
+    nxt = 0
+    slots: list[list[list[Reg]]] = []
+    for stage in st:
+        per_parity = []
+        for _ in range(2):
+            groups = []
+            for size in stage.out:
+                nxt = -(-nxt // size) * size
+                groups.append(V(nxt))
+                nxt += size
+            per_parity.append(groups)
+        slots.append(per_parity)
+    codes = [V(nxt), V(nxt + 1)]
+    assert nxt + 2 <= _GEMV_ACC.n, "staged unpacking registers overlap the accumulators"
+    return slots, codes
+
+
+def _gemv_group_staged(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], glen: int,
+                       vl: int, load, a_off, scale: Affine | None) -> None:
+    """One group, one row, the unpacking software-pipelined by stage: in step j, byte row
+    j's FMAs, stage s of row j + D + 1 - s (D stages) and the load of row j + D + 1 run
+    together, all independent (each stage's registers alternate between even and odd
+    rows), so the in-order vector unit never waits on an unpacking link's latency.
+    Products go to two FP32 partial sums, folded at the group's end as _gemv_group's."""
+    b, per = kc.b, fmt.per_byte
+    st = quant.stages(fmt)
+    assert st is not None
+    depth = len(st)
+    slots, codes = _stage_registers(st)
+    rows = glen // per
+    parts = _GEMV_PARTS
+    b.vsetvli(vl, 32, 4)
+    for part in parts:
+        b.emit("vmv.v.i", part, 0)
+
+    def step(j: Affine, jr: int, steady: bool = False) -> None:
+        """Step j: ``jr`` is j's value, or inside the loop (``steady``: every stage busy)
+        its value mod 2, which is all the register choice needs."""
+        fa = _a_scalars(kc, 1, per, rows, a_off, j) if jr >= 0 else []
+        if steady or 0 <= jr + depth + 1 < rows:
+            load(j + depth + 1, codes[(jr + depth + 1) % 2])
+        for s in reversed(range(depth)):
+            r = jr + depth - s  # the byte row stage s holds
+            if not (steady or 0 <= r < rows):
+                continue
+            src = [codes[r % 2]] if s == 0 else slots[s - 1][r % 2]
+            b.vsetvli(vl, st[s].sew, st[s].lmul)
+            st[s].emit(b, src, slots[s][r % 2])
+        if jr >= 0:
+            b.vsetvli(vl, 16, 2)
+            w = slots[-1][jr % 2]
+            for h in range(per):
+                b.emit("vfwmaccbf16.vf", parts[h if per == 2 else jr % 2], fa[h], w[h])
+
+    for j in range(-depth - 1, 0):  # fill: the loads and stages of rows 0..D
+        step(Affine(j), j)
+    pairs = max(0, rows - depth - 1) // 2  # steps with every stage busy, two per trip
+    if pairs:
+        with kc.rep("k", pairs, ptrs=2) as k:
+            step(k * 2, 0, steady=True)
+            step(k * 2 + 1, 1, steady=True)
+    for j in range(2 * pairs, rows):
+        step(Affine(j), j)
+    _fold_group(kc, fmt, accs[0], scale, vl)
+
+
+def _fold_group(kc: Kc, fmt: quant.WeightFormat, acc: Reg, scale: Affine | None,
+                vl: int) -> None:
+    """acc += (part0 + part1) x the group's scales (widened to FP32), or + without."""
+    b, parts = kc.b, _GEMV_PARTS
+    if scale is not None:
+        s = _GEMV_REGS[0].s
+        quant.load_scale(b, fmt, scale, vl, s, _GEMV_REGS[0].t8[0])
+        b.emit("vfwcvtbf16.f.f.v", _GEMV_S32, s)
+    b.vsetvli(vl, 32, 4)
+    b.emit("vfadd.vv", parts[0], parts[0], parts[1])
+    if scale is not None:
+        b.emit("vfmacc.vv", acc, _GEMV_S32, parts[0])
+    else:
+        b.emit("vfadd.vv", acc, acc, parts[0])
+
+
+def _div(a: Affine, d: int) -> Affine:
+    """``a / d`` for an offset whose constant and coefficients are all multiples of d."""
+    if a.const % d or any(c % d for _, c in a.terms):
+        raise IsaError(f"offset {a} is not a multiple of {d}")
+    return Affine(a.const // d, tuple((v, c // d) for v, c in a.terms))
+
+
+def _scale_channels(kc: Kc, fmt: quant.WeightFormat, accs: list[Reg], off: Affine, vl: int
+                    ) -> None:
+    """After the last k: multiply the FP32 accumulators by their columns' per-channel
+    scales ``Bs[off]`` and the format's constant (quant.end_factor)."""
+    b = kc.b
+    factor = quant.end_factor(fmt)
+    if not fmt.per_channel:
+        if factor != 1.0:
+            b.vsetvli(vl, 32, 4)
+            for acc in accs:
+                b.emit("vfmul.vf", acc, acc, kc.fconst(factor))
+        return
+    quant.load_scale(b, fmt, off, vl, _GEMM_REGS.s, _GEMM_REGS.t8[0])
+    wide = V(0)  # FP32 scales at m4 (v0-v3): the unpacked rows are dead here
+    b.emit("vfwcvtbf16.f.f.v", wide, _GEMM_REGS.s)
+    b.vsetvli(vl, 32, 4)
+    if factor != 1.0:
+        b.emit("vfmul.vf", wide, wide, kc.fconst(factor))
+    for acc in accs:
+        b.emit("vfmul.vv", acc, acc, wide)
+
+
 # ---- Xattn vfwmmacc ---------------------------------------------------------------------------
-def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan) -> None:  # noqa: C901  (over the size ceiling: to split)
+@dataclass
+class BtSource:
+    """Where a kernel reads B^T (``[N, K]``, K contiguous: a row of B is strided) or, with
+    ``transposed`` false, B (``[K, N]``: a row of B is unit-stride): the operand ``buf``
+    itself, or a scratch panel (``pitch`` elements per row) that unpacked quantised
+    weights fill, ``origin`` its first column and k (set per panel)."""
+
+    n: int
+    k: int
+    buf: str = "Bt"
+    pitch: int = 0
+    origin: tuple[Affine, Affine] | None = None
+    transposed: bool = True
+
+    def mem(self, b: Builder, gi: Affine, col: Affine, kidx: Affine, ew: int = 16) -> Mem:
+        if self.origin is None:
+            off = gi * (self.n * self.k) + col * self.k + kidx
+            return b.mem(self.buf, off, ew, "strided", self.k)
+        c0, k0 = self.origin
+        if not self.transposed:
+            return b.mem(self.buf, (kidx - k0) * self.pitch + (col - c0), ew)
+        return b.mem(self.buf, (col - c0) * self.pitch + (kidx - k0), ew, "strided",
+                     self.pitch)
+
+
+PanelHook = Callable[[Affine, Affine, int, Affine, int], None]
+
+
+def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan,  # noqa: C901  (over the size ceiling: to split)
+           bt: BtSource | None = None, prepare: PanelHook | None = None) -> None:
+    """The tile kernel; ``prepare(gi, col0, width, k0, depth)`` runs at the start of each
+    (N panel, K block) (it fills a scratch ``bt``)."""
+    bt = bt or BtSource(n, kk)
     b = kc.b
     t, lm, bm, bn = plan.tile, plan.lmul, plan.bm, plan.bn
     full = kc.core.vlmax(16, lm)
@@ -314,7 +785,7 @@ def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan) -> None:  #
     if mrem:
         rts = [t.m] * (mrem // t.m) + ([mrem % t.m] if mrem % t.m else [])
         row_groups.append((1, rts, mfull * plan.rows))
-    rvv_tail = _rvv_panel(kc, g, m, n, kk, "A", "Bt", "C", transposed=True)
+    rvv_tail = _rvv_panel(kc, g, m, n, kk, "A", bt.buf, "C", transposed=bt)
 
     def block(gi: Affine, i: Affine, mbase: int, rts: list[int], col: Affine, nbn: int,  # noqa: C901  (over the size ceiling: to split)
               k0: Affine, depth: int, blk: _Block) -> None:
@@ -344,8 +815,7 @@ def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan) -> None:  #
             b.emit("vmtl.v", va[r], b.mem("A", aoff, 16, "strided", kk), (rts[r], t.k))
 
         def load_b(c: int, kcol: Affine) -> None:
-            boff = gi * (n * kk) + (col + c * t.n) * kk + kcol
-            b.emit("vmtl.v", vbt[c], b.mem("Bt", boff, 16, "strided", kk), (t.n, t.k))
+            b.emit("vmtl.v", vbt[c], bt.mem(b, gi, col + c * t.n, kcol), (t.n, t.k))
 
         def step(nxt: Affine | None) -> None:
             """The nbm*nbn tile multiplies of one k step; with ``nxt``, each A/B^T
@@ -384,6 +854,8 @@ def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan) -> None:  #
 
     def panel(gi: Affine, col0: Affine, width: int, k0: Affine, depth: int, blk: _Block
               ) -> None:
+        if prepare is not None:
+            prepare(gi, col0, width, k0, depth)
         nfull, nrem = divmod(width, plan.cols)
         col_groups = [(nfull, bn, 0)] if nfull else []
         if nrem // t.n:

@@ -35,8 +35,56 @@ def ref_softmax(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[s
 
 
 def ref_gemm(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    b = inp["B"] if "B" in inp else np.swapaxes(inp["Bt"], -1, -2)
+    if "Bq" in inp:
+        b = dequantise(str(row["weight_dtype"]), inp["Bq"], inp["Bs"])
+    elif "Bqt" in inp:  # the N-major packing of the tile kernels
+        b = dequantise(str(row["weight_dtype"]), np.swapaxes(inp["Bqt"], 1, 2),
+                       np.swapaxes(inp["Bst"], 1, 2))
+    else:
+        b = inp["B"] if "B" in inp else np.swapaxes(inp["Bt"], -1, -2)
     return {"C": (_t(inp["A"]) @ _t(b)).numpy()}
+
+
+# OCP MX v1.0 section 5.3.3: the E2M1 magnitudes of codes 0-7 (bit 3 is the sign)
+E2M1_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+
+
+def _code_values(code: str, bits: int, q: np.ndarray) -> np.ndarray:
+    """The values of codes ``q`` (unsigned, one code per element) of an element format."""
+    import torch
+    if code == "e4m3":
+        raw = torch.from_numpy(q.astype(np.uint8))
+        return raw.view(torch.float8_e4m3fn).to(torch.float64).numpy()
+    if code == "e2m1":
+        mag = np.asarray(E2M1_VALUES)[q & 7]
+        return np.where(q & 8, -mag, mag)
+    if code == "offset8":
+        return q.astype(np.float64) - 8
+    return (q ^ (1 << (bits - 1))).astype(np.float64) - (1 << (bits - 1))  # two's complement
+
+
+def dequantise(weight_dtype: str, bq: np.ndarray, bs: np.ndarray) -> np.ndarray:
+    """B[G, K, N] from the packed codes ``bq`` ([G, K/per_byte, N] bytes) and scales ``bs``
+    ([G, groups, N]) of the kernel layout (isa.kernels.quant): 4-bit byte j of a group
+    holds k = j (low nibble) and j + group/2 (high); E8M0 scales are 2^(e - 127)."""
+    from isa.kernels.quant import FORMATS
+    fmt = FORMATS[weight_dtype]
+    u = np.asarray(bq).astype(np.int64) & 0xFF
+    g, rows, n = u.shape
+    k = rows * fmt.per_byte
+    grp = k // bs.shape[1]
+    if fmt.bits == 4:
+        lo = u.reshape(g, k // grp, grp // 2, n) & 15
+        hi = u.reshape(g, k // grp, grp // 2, n) >> 4
+        codes = np.concatenate([lo, hi], axis=2).reshape(g, k, n)
+    else:
+        codes = u
+    vals = _code_values(fmt.code, fmt.bits, codes)
+    if fmt.scale == "e8m0":
+        scales = np.ldexp(1.0, (np.asarray(bs).astype(np.int64) & 0xFF) - 127)
+    else:
+        scales = np.asarray(bs, dtype=np.float64)
+    return vals * np.repeat(scales, grp, axis=1)
 
 
 def ref_attention(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
