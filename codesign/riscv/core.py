@@ -52,10 +52,10 @@ extrapolated time. ``mode="full"`` simulates every dynamic instruction (for vali
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-import simpy
+from typing import Any
 
 from codesign.riscv import memory
 from codesign.riscv.config import RiscvConfig
@@ -70,6 +70,11 @@ from isa.timing import TimingParams
 L1, L2, DRAM, L1_STORE = 0, 1, 2, 3
 # A register no instruction has read yet constrains no writer (write-after-read).
 NEVER = -math.inf
+INF = math.inf
+# What the dispatcher waits on (its SimPy process's pending event): a get on the empty
+# command queue (nothing scheduled), a get that found an instruction, the timeout until
+# the instruction's sequencer is free, the one-cycle timeout after a dispatch.
+_D_IDLE, _D_GET, _D_SEQ, _D_NEXT = range(4)
 
 # Sequencer classes: the built-in ones; a unit with a sequencer of its own (isa.Unit) adds
 # its name.
@@ -96,7 +101,7 @@ def sequencer_counts(cfg: RiscvConfig) -> dict[str, int]:
     return out
 
 
-@dataclass
+@dataclass(slots=True)
 class _Rec:
     """One static instruction, pre-timed for this core."""
 
@@ -117,33 +122,48 @@ class _Rec:
     is_vset: bool = False
     is_sdiv: bool = False
     index: int = 0  # position in program order (static), for logs
+    # what the engine iterates over: the integer registers but x0 (always ready, never
+    # written), each vector register once
+    xs: tuple[int, ...] = ()
+    xd: tuple[int, ...] = ()
+    vs: tuple[int, ...] = ()
+    vd: tuple[int, ...] = ()
 
 
-@dataclass
-class _VReg:
-    """What the dispatcher knows of one vector register (env time): its last writer's
-    start, latency, occupancy and whether its result chains, and its readers' latest start
-    and end (for write-after-read)."""
-
-    start: float = 0.0
-    lat: float = 0.0
-    occ: float = 0.0
-    whole: bool = True
-    read: float = NEVER
-    read_end: float = NEVER
+# What the dispatcher knows of a vector register's last writer (env time): its start,
+# latency, occupancy and whether its result covers the whole instruction (no chaining).
+# One tuple per dispatched instruction, shared by the registers of its group.
+_Writer = tuple[float, float, float, bool]
+_NO_WRITER: _Writer = (0.0, 0.0, 0.0, True)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Tracker:
     """Iteration timing of one loop being simulated (virtual cycles)."""
 
-    starts: list[float] = field(default_factory=list)
-    ends: dict[int, float] = field(default_factory=dict)
+    starts: list[float] = field(default_factory=list)  # by iteration, as it was entered
+    ends: list[float] = field(default_factory=list)  # by iteration: its last completion
     dispatched: int = -1  # highest iteration the dispatcher has seen
 
-    def note(self, it: int, t: float) -> None:
-        if t > self.ends.get(it, -1.0):
-            self.ends[it] = t
+
+class _Signal:
+    """A scalar result of a queued vector instruction (SimPy: an event the dispatcher
+    succeeds): when it fired, as (env time, event order)."""
+
+    __slots__ = ("fired",)
+
+    def __init__(self) -> None:
+        self.fired: tuple[float, int] | None = None
+
+
+# A command queue entry: the instruction, the (loop tracker, iteration) pairs it belongs
+# to, and the scalar results it writes: (pending list, ready list, register, signal).
+_Entry = tuple[_Rec, tuple[tuple[_Tracker, int], ...],
+               list[tuple[list[_Signal | None], list[float], int, _Signal]]]
+
+
+# A body node as the front end runs it: (handler, its loop or pre-timed instruction).
+_Step = tuple[Callable[[Any], None], Any]
 
 
 @dataclass
@@ -171,17 +191,30 @@ class CoreSim:
         self._mnemonic: dict[int, str] = {}
         self._loop_keys: dict[int, int] = {}
         self.cpi_memo: dict[int, float] = {}  # loop timing key -> steady cycles/iteration
+        self._bodies: dict[int, list[_Step]] = {}
+        self.issue_width = cfg.scalar.issue_width
+        self.chaining = cfg.vector.chaining
         # ---- simulation state (env time unless said otherwise) ----
-        self.env = simpy.Environment()
-        self.queue = simpy.Store(self.env, capacity=cfg.vector.queue_depth)
+        self.now = 0.0  # env time of the event being processed
+        self.eid = 0  # events scheduled so far: orders events of the same time
+        self.depth = cfg.vector.queue_depth
+        self.queue: deque[_Entry] = deque()  # the vector command queue
+        self.put_waiting: _Entry | None = None  # the front end's entry, queue full
+        self.put_wake = (0.0, 0)  # (time, order) of that put's event once it entered
+        self.d_state = _D_IDLE  # what the dispatcher waits on
+        self.d_t, self.d_e = INF, 0  # (time, order) of its scheduled event
+        self.d_entry: _Entry | None = None  # the instruction it holds
+        self.d_k = 0  # the sequencer of its class it takes
         self.offset = 0.0  # virtual cycles skipped by extrapolated loops
         self.end = 0.0  # virtual time of the last completion seen
         self.n_sim = 0
-        self.vregs = [_VReg() for _ in range(32)]
+        self.v_writer = [_NO_WRITER] * 32  # each vector register's last writer
+        self.v_read = [NEVER] * 32  # its readers' latest start and end (write-after-read)
+        self.v_read_end = [NEVER] * 32
         self.x_ready = [0.0] * 32
         self.f_ready = [0.0] * 32
-        self.x_pend: list[simpy.Event | None] = [None] * 32
-        self.f_pend: list[simpy.Event | None] = [None] * 32
+        self.x_pend: list[_Signal | None] = [None] * 32
+        self.f_pend: list[_Signal | None] = [None] * 32
         self.sdiv_free = 0.0
         self.vset_ready = 0.0
         self.cycle = -1.0  # the front end's current issue cycle
@@ -216,7 +249,9 @@ class CoreSim:
         rec = _Rec(vector=vector, seq=seq, unit=unit, occ=occ, lat=lat,
                    whole=t.is_mask or lat >= occ, vsrc=t.vsrc, vdst=t.vdst, xsrc=t.xsrc,
                    xdst=t.xdst, fsrc=t.fsrc, fdst=t.fdst, is_vset=d.exec_kind == "vset",
-                   is_sdiv=d.timing == "sfdiv", index=self._index)
+                   is_sdiv=d.timing == "sfdiv", index=self._index,
+                   xs=tuple(x for x in t.xsrc if x), xd=tuple(x for x in t.xdst if x),
+                   vs=tuple(dict.fromkeys(t.vsrc)), vd=tuple(dict.fromkeys(t.vdst)))
         self._index += 1
         if t.mem is not None:
             f = self.fractions.get(id(ins), (1.0, 0.0, 0.0))
@@ -267,31 +302,120 @@ class CoreSim:
 
     # ---- run ----------------------------------------------------------------------------
     def run(self) -> SimStats:
-        env = self.env
-        env.process(self._dispatcher())
-        done = env.process(self._frontend_top())
-        env.run()
-        if not done.triggered:
+        self._nodes(self.prog.body)  # the front end, to its last instruction
+        while self.d_t != INF:  # the dispatcher drains the command queue
+            self._d_step()
+        if self.put_waiting is not None or self.queue:
             raise RuntimeError("core model deadlocked")
         # the op is done when its last result is written and its last transfer is over
-        cycles = max(self.end, env.now + self.offset, max(self.channel_free) + self.offset)
+        cycles = max(self.end, self.now + self.offset, max(self.channel_free) + self.offset)
         log = None
         if self.log is not None:
             log = [(i, self._mnemonic[i], s, e) for i, _, s, e in self.log]
         return SimStats(cycles, self.n_sim, log)
 
-    # ---- front end ------------------------------------------------------------------------
-    def _frontend_top(self):
-        yield from self._nodes(self.prog.body)
+    # ---- the event order ----------------------------------------------------------------
+    def _wait_until(self, t: float) -> None:
+        """The front end sleeps until ``t`` (a timeout): the dispatcher's events due
+        before it run first."""
+        self.eid += 1
+        if self.d_t <= t:
+            self._dispatch_before(t, self.eid)
+        self.now = t
 
-    def _nodes(self, nodes: Sequence[Node]):
-        for n in nodes:
-            if isinstance(n, Loop):
-                yield from self._loop(n)
+    def _dispatch_before(self, t: float, e: int) -> None:
+        """Run the dispatcher's events ordered before the event (t, e)."""
+        while self.d_t < t or (self.d_t == t and self.d_e < e):
+            self._d_step()
+
+    def _dispatcher_runnable(self) -> None:
+        """The front end is blocked on the dispatcher: it must have an event to run."""
+        if self.d_t == INF:
+            raise RuntimeError("core model deadlocked")
+
+    def _wait_signal(self, sig: _Signal) -> None:
+        """The front end waits for a vector instruction's scalar result to be dispatched."""
+        while sig.fired is None:
+            self._dispatcher_runnable()
+            self._d_step()
+        t, e = sig.fired
+        self._dispatch_before(t, e)
+        self.now = t
+
+    def _put(self, entry: _Entry) -> None:
+        """Into the vector command queue; while it is full, until the dispatcher takes
+        the head (SimPy's Store: a put enters at once when there is room, and its event
+        then lets a waiting get take the head)."""
+        q = self.queue
+        if len(q) < self.depth:
+            q.append(entry)
+            self.eid += 1
+            t, e = self.now, self.eid
+        else:
+            self.put_waiting = entry
+            while self.put_waiting is not None:
+                self._dispatcher_runnable()
+                self._d_step()
+            t, e = self.put_wake
+        if self.d_t <= t:
+            self._dispatch_before(t, e)
+        self.now = t
+        if self.d_state == _D_IDLE and q:
+            self._d_take()
+
+    def _d_take(self) -> None:
+        """The dispatcher's get finds an instruction: its event is scheduled now."""
+        self.d_entry = self.queue.popleft()
+        self.eid += 1
+        self.d_state, self.d_t, self.d_e = _D_GET, self.now, self.eid
+
+    def _d_step(self) -> None:
+        """Process the dispatcher's next event."""
+        st = self.d_state
+        self.now = now = self.d_t
+        if st == _D_NEXT:  # one cycle after a dispatch: the next get
+            if self.queue:
+                self.d_entry = self.queue.popleft()
+                self.eid += 1
+                self.d_state, self.d_e = _D_GET, self.eid
             else:
-                yield from self._issue(self._rec(n))
+                self.d_state, self.d_t = _D_IDLE, INF
+            return
+        entry = self.d_entry
+        assert entry is not None
+        frees = self.seq_free[entry[0].seq]
+        if st == _D_GET:
+            # the get's event lets a put blocked on the full queue in
+            if self.put_waiting is not None and len(self.queue) < self.depth:
+                self.queue.append(self.put_waiting)
+                self.put_waiting = None
+                self.eid += 1
+                self.put_wake = (now, self.eid)
+            self.d_k = min(range(len(frees)), key=frees.__getitem__) if len(frees) > 1 else 0
+            if frees[self.d_k] > now:  # until the sequencer is free
+                self.eid += 1
+                self.d_state, self.d_t, self.d_e = _D_SEQ, now + (frees[self.d_k] - now), \
+                    self.eid
+                return
+        self._dispatch(entry, frees, self.d_k)
+        self.eid += 1
+        self.d_state, self.d_t, self.d_e = _D_NEXT, now + 1, self.eid
 
-    def _loop(self, loop: Loop):
+    # ---- front end ------------------------------------------------------------------------
+    def _body(self, nodes: Sequence[Node]) -> list[_Step]:
+        """A body as the front end runs it: each instruction pre-timed, each node with
+        its handler (once per static body)."""
+        b = self._bodies.get(id(nodes))
+        if b is None:
+            b = self._bodies[id(nodes)] = [(self._loop, n) if isinstance(n, Loop)
+                                           else (self._issue, self._rec(n)) for n in nodes]
+        return b
+
+    def _nodes(self, nodes: Sequence[Node]) -> None:
+        for run, node in self._body(nodes):
+            run(node)
+
+    def _loop(self, loop: Loop) -> None:
         trip = int(loop.trip)
         if trip <= 0:
             return
@@ -306,8 +430,9 @@ class CoreSim:
         try:
             for it in range(trip):
                 self.trackers[depth] = (tr, it)
-                tr.starts.append(self.env.now + self.offset)
-                yield from self._nodes(loop.body)
+                tr.starts.append(self.now + self.offset)
+                tr.ends.append(-1.0)
+                self._nodes(loop.body)
                 if self.mode == "full" or it + 1 >= trip:
                     continue
                 complete = tr.dispatched if has_vec else it + 1
@@ -355,146 +480,161 @@ class CoreSim:
             return e_new
         return None
 
-    def _issue(self, r: _Rec):
+    def _issue(self, r: _Rec) -> None:
         """Issue one instruction from the in-order front end."""
         self.n_sim += 1
-        yield from self._wait_for_operands(r)
-        yield from self._take_issue_slot(r)
+        # the in-order pipe stalls until the scalar sources (and the vtype, the
+        # unpipelined divider) are ready
+        ready = self.now
+        if r.xs or r.fsrc:
+            ready = self._scalar_sources_ready(r, ready)
+        if r.vector and self.vset_ready > ready:
+            ready = self.vset_ready
+        if r.is_sdiv and self.sdiv_free > ready:
+            ready = self.sdiv_free
+        if ready > self.now:
+            self._wait_until(self.now + (ready - self.now))
+        # issue_width instructions per cycle, at most one of them a vector instruction
+        if self.now >= self.cycle + 1:  # a new cycle
+            self.cycle, self.slots, self.vec_in_cycle = math.floor(self.now), 0, False
+        if self.slots >= self.issue_width or (r.vector and self.vec_in_cycle):
+            self._wait_until(self.now + (self.cycle + 1 - self.now))
+            self.cycle, self.slots, self.vec_in_cycle = math.floor(self.now), 0, False
+        self.slots += 1
         if r.vector:
-            yield from self._enqueue(r)
+            self.vec_in_cycle = True
+            self._enqueue(r)
         else:
             self._complete_scalar(r)
 
-    def _wait_for_operands(self, r: _Rec):
-        """The in-order pipe stalls until ``r``'s scalar sources (and the vtype, the
-        unpipelined divider) are ready."""
-        env = self.env
-        ready = env.now
-        for reg in r.xsrc:
-            if reg and self.x_pend[reg] is not None:
-                yield self.x_pend[reg]
-            ready = max(ready, self.x_ready[reg])
+    def _scalar_sources_ready(self, r: _Rec, ready: float) -> float:
+        """Wait for scalar sources a queued vector instruction writes; when they are ready."""
+        for reg in r.xs:
+            sig = self.x_pend[reg]
+            if sig is not None:
+                self._wait_signal(sig)
+            if self.x_ready[reg] > ready:
+                ready = self.x_ready[reg]
         for reg in r.fsrc:
-            if self.f_pend[reg] is not None:
-                yield self.f_pend[reg]
-            ready = max(ready, self.f_ready[reg])
-        if r.vector:
-            ready = max(ready, self.vset_ready)
-        if r.is_sdiv:
-            ready = max(ready, self.sdiv_free)
-        if ready > env.now:
-            yield env.timeout(ready - env.now)
+            sig = self.f_pend[reg]
+            if sig is not None:
+                self._wait_signal(sig)
+            if self.f_ready[reg] > ready:
+                ready = self.f_ready[reg]
+        return ready
 
-    def _take_issue_slot(self, r: _Rec):
-        """issue_width instructions per cycle, at most one of them a vector instruction."""
-        env = self.env
-        if env.now >= self.cycle + 1:
-            self._new_cycle()
-        if self.slots >= self.cfg.scalar.issue_width or (r.vector and self.vec_in_cycle):
-            yield env.timeout(self.cycle + 1 - env.now)
-            self._new_cycle()
-        self.slots += 1
-        self.vec_in_cycle = self.vec_in_cycle or r.vector
-
-    def _new_cycle(self) -> None:
-        self.cycle = math.floor(self.env.now)
-        self.slots = 0
-        self.vec_in_cycle = False
-
-    def _enqueue(self, r: _Rec):
+    def _enqueue(self, r: _Rec) -> None:
         """Into the vector command queue (stalls while it is full); scalar results of the
-        instruction become pending events the dispatcher fires."""
-        events = []
-        for reg in r.xdst:
-            if reg:
-                ev = self.x_pend[reg] = self.env.event()
-                events.append((self.x_pend, self.x_ready, reg, ev))
+        instruction become pending signals the dispatcher fires."""
+        signals: list[tuple[list[_Signal | None], list[float], int, _Signal]] = []
+        for reg in r.xd:
+            sig = self.x_pend[reg] = _Signal()
+            signals.append((self.x_pend, self.x_ready, reg, sig))
         for reg in r.fdst:
-            ev = self.f_pend[reg] = self.env.event()
-            events.append((self.f_pend, self.f_ready, reg, ev))
-        yield self.queue.put((r, tuple(self.trackers), events))
+            sig = self.f_pend[reg] = _Signal()
+            signals.append((self.f_pend, self.f_ready, reg, sig))
+        self._put((r, tuple(self.trackers), signals))
 
     def _complete_scalar(self, r: _Rec) -> None:
         """A scalar instruction completes after its latency."""
-        now = self.env.now
+        now = self.now
         done = now + r.lat
         if r.mem:  # scalar accesses use the hierarchy's bandwidth too (not waited for)
             lf, bpc = self.channel_free, self.channel_bpc
             for lvl, nbytes in r.mem:
-                lf[lvl] = max(lf[lvl], now) + nbytes / bpc[lvl]
+                lf[lvl] = (lf[lvl] if lf[lvl] >= now else now) + nbytes / bpc[lvl]
         if r.is_sdiv:
             self.sdiv_free = now + r.occ
         if r.is_vset and self.cfg.vector.vset_bubble:
             self.vset_ready = now + self.cfg.vector.vset_bubble
-        for reg in r.xdst:
-            if reg:
-                self.x_ready[reg] = done
+        for reg in r.xd:
+            self.x_ready[reg] = done
         for reg in r.fdst:
             self.f_ready[reg] = done
         vdone = done + self.offset
         for tr, it in self.trackers:
-            tr.note(it, vdone)
-        self.end = max(self.end, vdone)
+            ends = tr.ends
+            if vdone > ends[it]:
+                ends[it] = vdone
+        if vdone > self.end:
+            self.end = vdone
 
     # ---- vector dispatch ------------------------------------------------------------------
-    def _dispatcher(self):
-        env = self.env
-        chaining = self.cfg.vector.chaining
-        while True:
-            r, tags, events = yield self.queue.get()
-            frees = self.seq_free[r.seq]
-            k = min(range(len(frees)), key=frees.__getitem__) if len(frees) > 1 else 0
-            if frees[k] > env.now:
-                yield env.timeout(frees[k] - env.now)
-            start = env.now
-            occ = r.occ
-            vregs = self.vregs
-            for reg in r.vsrc:
-                v = vregs[reg]
-                if v.whole:
-                    t = v.start + v.lat
-                elif chaining:
-                    t = v.start + v.lat + max(0.0, v.occ - occ)
-                else:
-                    t = v.start + v.occ - 1 + v.lat
-                start = max(start, t)
-            lat = r.lat + r.extra_lat
-            for reg in r.vdst:
-                # WAR: each element group is written after the last reader read it
-                v = vregs[reg]
-                t = max(v.read, v.read_end - occ) - lat + 1
-                start = max(start, t)
-            end = start + occ
-            if r.mem:
-                lf, bpc = self.channel_free, self.channel_bpc
-                for lvl, nbytes in r.mem:
-                    t0 = lf[lvl] if lf[lvl] > start else start
-                    lf[lvl] = t0 + nbytes / bpc[lvl]
-                    end = max(end, lf[lvl])
-            eff = end - start
-            for reg in r.vsrc:
-                v = vregs[reg]
-                v.read = max(v.read, start)
-                v.read_end = max(v.read_end, end)
-            for reg in r.vdst:
-                v = vregs[reg]
-                v.start, v.lat, v.occ, v.whole = start, lat, eff, r.whole
-            for pend, ready, reg, ev in events:  # vector -> scalar results
-                ready[reg] = start + lat
-                if pend[reg] is ev:
-                    pend[reg] = None
-                ev.succeed()
-            frees[k] = end
-            # completion: the last element group's result is written
-            done = start + lat if r.whole else start + eff - 1 + lat
-            vend = max(end, done) + self.offset
-            for tr, it in tags:
-                tr.note(it, vend)
-                tr.dispatched = max(tr.dispatched, it)
-            self.end = max(self.end, vend)
-            if self.log is not None:
-                self.log.append((r.index, "", start + self.offset, end + self.offset))
-            yield env.timeout(1)
+    def _dispatch(self, entry: _Entry, frees: list[float], k: int) -> None:
+        """The queue head enters sequencer ``k`` of its class now (env time)."""
+        r, tags, signals = entry
+        now = self.now
+        start = self._operands_ready(r, now)
+        occ = r.occ
+        lat = r.lat + r.extra_lat
+        end = start + occ
+        if r.mem:
+            lf, bpc = self.channel_free, self.channel_bpc
+            for lvl, nbytes in r.mem:
+                t0 = lf[lvl] if lf[lvl] > start else start
+                t = lf[lvl] = t0 + nbytes / bpc[lvl]
+                if t > end:
+                    end = t
+        eff = end - start
+        rd, rde = self.v_read, self.v_read_end
+        for reg in r.vs:
+            if start > rd[reg]:
+                rd[reg] = start
+            if end > rde[reg]:
+                rde[reg] = end
+        w = (start, lat, eff, r.whole)
+        vw = self.v_writer
+        for reg in r.vd:
+            vw[reg] = w
+        for pend, ready, reg, sig in signals:  # vector -> scalar results
+            ready[reg] = start + lat
+            if pend[reg] is sig:
+                pend[reg] = None
+            self.eid += 1
+            sig.fired = (now, self.eid)
+        frees[k] = end
+        # completion: the last element group's result is written
+        done = start + lat if r.whole else start + eff - 1 + lat
+        vend = (end if end > done else done) + self.offset
+        for tr, it in tags:
+            ends = tr.ends
+            if vend > ends[it]:
+                ends[it] = vend
+            if it > tr.dispatched:
+                tr.dispatched = it
+        if vend > self.end:
+            self.end = vend
+        if self.log is not None:
+            self.log.append((r.index, "", start + self.offset, end + self.offset))
+
+    def _operands_ready(self, r: _Rec, start: float) -> float:
+        """The earliest start at or after ``start``: vector sources ready (chaining) and
+        each element group written after the last reader read it (WAR)."""
+        occ = r.occ
+        chaining = self.chaining
+        last = None
+        for reg in r.vs:
+            w = self.v_writer[reg]
+            if w is last:  # the rest of the writer's register group
+                continue
+            last = w
+            ws, wl, wo, whole = w
+            if whole:
+                t = ws + wl
+            elif chaining:
+                t = ws + wl + (wo - occ if wo - occ > 0.0 else 0.0)
+            else:
+                t = ws + wo - 1 + wl
+            if t > start:
+                start = t
+        lat = r.lat + r.extra_lat
+        rd, rde = self.v_read, self.v_read_end
+        for reg in r.vd:
+            a, b = rd[reg], rde[reg] - occ
+            t = (a if a >= b else b) - lat + 1
+            if t > start:
+                start = t
+        return start
 
 
 def simulate(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "steady",
