@@ -391,13 +391,15 @@ class CoreSim:
                 self.put_waiting = None
                 self.eid += 1
                 self.put_wake = (now, self.eid)
-            self.d_k = min(range(len(frees)), key=frees.__getitem__) if len(frees) > 1 else 0
-            if frees[self.d_k] > now:  # until the sequencer is free
+            k = self.d_k = min(range(len(frees)), key=frees.__getitem__) \
+                if len(frees) > 1 else 0
+            if frees[k] > now:  # until the sequencer is free
                 self.eid += 1
-                self.d_state, self.d_t, self.d_e = _D_SEQ, now + (frees[self.d_k] - now), \
-                    self.eid
+                self.d_state, self.d_t, self.d_e = _D_SEQ, now + (frees[k] - now), self.eid
                 return
-        self._dispatch(entry, frees, self.d_k)
+        else:
+            k = self.d_k
+        self._dispatch(entry, frees, k)
         self.eid += 1
         self.d_state, self.d_t, self.d_e = _D_NEXT, now + 1, self.eid
 
@@ -485,23 +487,26 @@ class CoreSim:
         self.n_sim += 1
         # the in-order pipe stalls until the scalar sources (and the vtype, the
         # unpipelined divider) are ready
-        ready = self.now
+        now = ready = self.now
         if r.xs or r.fsrc:
             ready = self._scalar_sources_ready(r, ready)
-        if r.vector and self.vset_ready > ready:
+            now = self.now
+        vector = r.vector
+        if vector and self.vset_ready > ready:
             ready = self.vset_ready
         if r.is_sdiv and self.sdiv_free > ready:
             ready = self.sdiv_free
-        if ready > self.now:
-            self._wait_until(self.now + (ready - self.now))
+        if ready > now:
+            self._wait_until(now + (ready - now))
+            now = self.now
         # issue_width instructions per cycle, at most one of them a vector instruction
-        if self.now >= self.cycle + 1:  # a new cycle
-            self.cycle, self.slots, self.vec_in_cycle = math.floor(self.now), 0, False
-        if self.slots >= self.issue_width or (r.vector and self.vec_in_cycle):
-            self._wait_until(self.now + (self.cycle + 1 - self.now))
+        if now >= self.cycle + 1:  # a new cycle
+            self.cycle, self.slots, self.vec_in_cycle = math.floor(now), 0, False
+        if self.slots >= self.issue_width or (vector and self.vec_in_cycle):
+            self._wait_until(now + (self.cycle + 1 - now))
             self.cycle, self.slots, self.vec_in_cycle = math.floor(self.now), 0, False
         self.slots += 1
-        if r.vector:
+        if vector:
             self.vec_in_cycle = True
             self._enqueue(r)
         else:
@@ -527,12 +532,13 @@ class CoreSim:
         """Into the vector command queue (stalls while it is full); scalar results of the
         instruction become pending signals the dispatcher fires."""
         signals: list[tuple[list[_Signal | None], list[float], int, _Signal]] = []
-        for reg in r.xd:
-            sig = self.x_pend[reg] = _Signal()
-            signals.append((self.x_pend, self.x_ready, reg, sig))
-        for reg in r.fdst:
-            sig = self.f_pend[reg] = _Signal()
-            signals.append((self.f_pend, self.f_ready, reg, sig))
+        if r.xd or r.fdst:
+            for reg in r.xd:
+                sig = self.x_pend[reg] = _Signal()
+                signals.append((self.x_pend, self.x_ready, reg, sig))
+            for reg in r.fdst:
+                sig = self.f_pend[reg] = _Signal()
+                signals.append((self.f_pend, self.f_ready, reg, sig))
         self._put((r, tuple(self.trackers), signals))
 
     def _complete_scalar(self, r: _Rec) -> None:
@@ -564,7 +570,7 @@ class CoreSim:
         """The queue head enters sequencer ``k`` of its class now (env time)."""
         r, tags, signals = entry
         now = self.now
-        start = self._operands_ready(r, now)
+        start = self._start(r, now)
         occ = r.occ
         lat = r.lat + r.extra_lat
         end = start + occ
@@ -607,11 +613,10 @@ class CoreSim:
         if self.log is not None:
             self.log.append((r.index, "", start + self.offset, end + self.offset))
 
-    def _operands_ready(self, r: _Rec, start: float) -> float:
-        """The earliest start at or after ``start``: vector sources ready (chaining) and
-        each element group written after the last reader read it (WAR)."""
+    def _start(self, r: _Rec, start: float) -> float:
+        """When ``r`` can start at or after ``start``: its vector sources ready (chaining)
+        and each element group it writes read by the readers before it (WAR)."""
         occ = r.occ
-        chaining = self.chaining
         last = None
         for reg in r.vs:
             w = self.v_writer[reg]
@@ -621,7 +626,7 @@ class CoreSim:
             ws, wl, wo, whole = w
             if whole:
                 t = ws + wl
-            elif chaining:
+            elif self.chaining:
                 t = ws + wl + (wo - occ if wo - occ > 0.0 else 0.0)
             else:
                 t = ws + wo - 1 + wl
