@@ -304,7 +304,7 @@ class CoreSim:
     def run(self) -> SimStats:
         self._nodes(self.prog.body)  # the front end, to its last instruction
         while self.d_t != INF:  # the dispatcher drains the command queue
-            self._d_step()
+            self._d_step(INF)
         if self.put_waiting is not None or self.queue:
             raise RuntimeError("core model deadlocked")
         # the op is done when its last result is written and its last transfer is over
@@ -319,49 +319,25 @@ class CoreSim:
         """The front end sleeps until ``t`` (a timeout): the dispatcher's events due
         before it run first."""
         self.eid += 1
-        if self.d_t <= t:
-            self._dispatch_before(t, self.eid)
+        e = self.eid
+        while self.d_t < t or (self.d_t == t and self.d_e < e):
+            self._d_step(t)
         self.now = t
 
     def _dispatch_before(self, t: float, e: int) -> None:
         """Run the dispatcher's events ordered before the event (t, e)."""
         while self.d_t < t or (self.d_t == t and self.d_e < e):
-            self._d_step()
-
-    def _dispatcher_runnable(self) -> None:
-        """The front end is blocked on the dispatcher: it must have an event to run."""
-        if self.d_t == INF:
-            raise RuntimeError("core model deadlocked")
+            self._d_step(t)
 
     def _wait_signal(self, sig: _Signal) -> None:
         """The front end waits for a vector instruction's scalar result to be dispatched."""
         while sig.fired is None:
-            self._dispatcher_runnable()
-            self._d_step()
+            if self.d_t == INF:
+                raise RuntimeError("core model deadlocked")
+            self._d_step(INF)
         t, e = sig.fired
         self._dispatch_before(t, e)
         self.now = t
-
-    def _put(self, entry: _Entry) -> None:
-        """Into the vector command queue; while it is full, until the dispatcher takes
-        the head (SimPy's Store: a put enters at once when there is room, and its event
-        then lets a waiting get take the head)."""
-        q = self.queue
-        if len(q) < self.depth:
-            q.append(entry)
-            self.eid += 1
-            t, e = self.now, self.eid
-        else:
-            self.put_waiting = entry
-            while self.put_waiting is not None:
-                self._dispatcher_runnable()
-                self._d_step()
-            t, e = self.put_wake
-        if self.d_t <= t:
-            self._dispatch_before(t, e)
-        self.now = t
-        if self.d_state == _D_IDLE and q:
-            self._d_take()
 
     def _d_take(self) -> None:
         """The dispatcher's get finds an instruction: its event is scheduled now."""
@@ -369,18 +345,22 @@ class CoreSim:
         self.eid += 1
         self.d_state, self.d_t, self.d_e = _D_GET, self.now, self.eid
 
-    def _d_step(self) -> None:
-        """Process the dispatcher's next event."""
+    def _d_step(self, t: float) -> None:
+        """Process the dispatcher's next event; when that starts a get due before the
+        front end's next event (at ``t``: a get scheduled now is ordered after it at equal
+        times), the get too."""
         st = self.d_state
         self.now = now = self.d_t
         if st == _D_NEXT:  # one cycle after a dispatch: the next get
-            if self.queue:
-                self.d_entry = self.queue.popleft()
-                self.eid += 1
-                self.d_state, self.d_e = _D_GET, self.eid
-            else:
+            if not self.queue:
                 self.d_state, self.d_t = _D_IDLE, INF
-            return
+                return
+            self.d_entry = self.queue.popleft()
+            self.eid += 1
+            st = self.d_state = _D_GET
+            self.d_e = self.eid
+            if now >= t:
+                return
         entry = self.d_entry
         assert entry is not None
         frees = self.seq_free[entry[0].seq]
@@ -391,8 +371,13 @@ class CoreSim:
                 self.put_waiting = None
                 self.eid += 1
                 self.put_wake = (now, self.eid)
-            k = self.d_k = min(range(len(frees)), key=frees.__getitem__) \
-                if len(frees) > 1 else 0
+            if len(frees) == 1:
+                k = 0
+            elif len(frees) == 2:  # min() of two: the first of equals
+                k = 0 if frees[0] <= frees[1] else 1
+            else:
+                k = min(range(len(frees)), key=frees.__getitem__)
+            self.d_k = k
             if frees[k] > now:  # until the sequencer is free
                 self.eid += 1
                 self.d_state, self.d_t, self.d_e = _D_SEQ, now + (frees[k] - now), self.eid
@@ -529,8 +514,10 @@ class CoreSim:
         return ready
 
     def _enqueue(self, r: _Rec) -> None:
-        """Into the vector command queue (stalls while it is full); scalar results of the
-        instruction become pending signals the dispatcher fires."""
+        """Into the vector command queue; while it is full, until the dispatcher takes
+        the head (SimPy's Store: a put enters at once when there is room, and its event
+        then lets a waiting get take the head). Scalar results of the instruction become
+        pending signals the dispatcher fires."""
         signals: list[tuple[list[_Signal | None], list[float], int, _Signal]] = []
         if r.xd or r.fdst:
             for reg in r.xd:
@@ -539,7 +526,24 @@ class CoreSim:
             for reg in r.fdst:
                 sig = self.f_pend[reg] = _Signal()
                 signals.append((self.f_pend, self.f_ready, reg, sig))
-        self._put((r, tuple(self.trackers), signals))
+        entry = (r, tuple(self.trackers), signals)
+        q = self.queue
+        if len(q) < self.depth:
+            q.append(entry)
+            self.eid += 1
+            t, e = self.now, self.eid
+        else:
+            self.put_waiting = entry
+            while self.put_waiting is not None:
+                if self.d_t == INF:
+                    raise RuntimeError("core model deadlocked")
+                self._d_step(INF)
+            t, e = self.put_wake
+        while self.d_t < t or (self.d_t == t and self.d_e < e):
+            self._d_step(t)
+        self.now = t
+        if self.d_state == _D_IDLE and q:
+            self._d_take()
 
     def _complete_scalar(self, r: _Rec) -> None:
         """A scalar instruction completes after its latency."""
