@@ -183,6 +183,7 @@ class CoreSim:
         self.prog, self.cfg, self.mode = prog, cfg, mode
         self.tp: TimingParams = cfg.timing_params()
         self.hier = memory.Hierarchy.of(cfg, cores)
+        self._timings = memory.timings(self.tp)
         self.fractions = memory.plan(prog, self.tp, self.hier)
         self.recs: dict[int, _Rec] = {}
         self._index = 0
@@ -235,8 +236,8 @@ class CoreSim:
         r = self.recs.get(id(ins))
         if r is not None:
             return r
-        cfg, tp = self.cfg, self.tp
-        t = ins.timing(tp)
+        cfg = self.cfg
+        t = memory.timing(ins, self.tp, self._timings)
         d = ins.defn
         unit = t.unit
         vector = d.vector and d.exec_kind != "vset"
