@@ -186,7 +186,8 @@ class CoreSim:
         self._timings = memory.timings(self.tp)
         self.fractions = memory.plan(prog, self.tp, self.hier)
         self.recs: dict[int, _Rec] = {}
-        self._index = 0
+        # each static instruction's position in program order (for logs)
+        self._order = {id(ins): i for i, (ins, _) in enumerate(prog.walk())}
         self._has_vec: dict[int, bool] = {}
         self.log: list[tuple[int, str, float, float]] | None = [] if log else None
         self._mnemonic: dict[int, str] = {}
@@ -250,10 +251,10 @@ class CoreSim:
         rec = _Rec(vector=vector, seq=seq, unit=unit, occ=occ, lat=lat,
                    whole=t.is_mask or lat >= occ, vsrc=t.vsrc, vdst=t.vdst, xsrc=t.xsrc,
                    xdst=t.xdst, fsrc=t.fsrc, fdst=t.fdst, is_vset=d.exec_kind == "vset",
-                   is_sdiv=d.timing == "sfdiv", index=self._index,
+                   is_sdiv=d.timing == "sfdiv",
+                   index=self._order.get(id(ins), len(self._order)),
                    xs=tuple(x for x in t.xsrc if x), xd=tuple(x for x in t.xdst if x),
                    vs=tuple(dict.fromkeys(t.vsrc)), vd=tuple(dict.fromkeys(t.vdst)))
-        self._index += 1
         if t.mem is not None:
             f = self.fractions.get(id(ins), (1.0, 0.0, 0.0))
             port = L1_STORE if (t.mem == "store" and cfg.memory.l1_ports > 1) else L1

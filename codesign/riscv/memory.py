@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codesign.riscv.config import RiscvConfig
+from isa.instructions import InstrDef
 from isa.program import Instr, InstrTiming, Loop, Node, Program
 from isa.timing import TimingParams
 
@@ -37,12 +38,14 @@ LEVELS = ("l1", "l2", "dram")
 # Instruction timings by value, for the last few timing parameter sets: programs repeat
 # the same instructions (the 16k static instructions of qwen3.5-397b-a17b prefill's shard
 # programs on two targets are 3.5k distinct ones), and an Instr's timing is a function of
-# its value and the parameters.
-_TIMINGS: OrderedDict[TimingParams, dict[Instr, InstrTiming]] = OrderedDict()
+# its value, its definition and the parameters. Each entry keeps the definition it was
+# computed with: an instruction a user redefines (isa.define, replace=True) is timed anew.
+Timings = dict[Instr, tuple[InstrDef, InstrTiming]]
+_TIMINGS: OrderedDict[TimingParams, Timings] = OrderedDict()
 _TIMINGS_KEPT = 8
 
 
-def timings(tp: TimingParams) -> dict[Instr, InstrTiming]:
+def timings(tp: TimingParams) -> Timings:
     """The memo of instruction timings on ``tp`` (see :func:`timing`)."""
     memo = _TIMINGS.get(tp)
     if memo is None:
@@ -54,13 +57,14 @@ def timings(tp: TimingParams) -> dict[Instr, InstrTiming]:
     return memo
 
 
-def timing(ins: Instr, tp: TimingParams, memo: dict[Instr, InstrTiming]) -> InstrTiming:
-    """``ins.timing(tp)``, computed once per distinct instruction (``memo``:
-    :func:`timings` of ``tp``)."""
-    t = memo.get(ins)
-    if t is None:
-        t = memo[ins] = ins.timing(tp)
-    return t
+def timing(ins: Instr, tp: TimingParams, memo: Timings) -> InstrTiming:
+    """``ins.timing(tp)``, computed once per distinct instruction and definition
+    (``memo``: :func:`timings` of ``tp``)."""
+    d = ins.defn
+    hit = memo.get(ins)
+    if hit is None or hit[0] is not d:
+        hit = memo[ins] = (d, ins.timing(tp))
+    return hit[1]
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ def footprint(prog: Program) -> int:
 
 
 def _body_bytes(nodes: Sequence[Node], tp: TimingParams, memo: dict[int, float],
-                times: dict[Instr, InstrTiming]) -> float:
+                times: Timings) -> float:
     """Bytes all memory instructions move in one execution of ``nodes``."""
     total = 0.0
     for n in nodes:
@@ -114,7 +118,7 @@ def _body_bytes(nodes: Sequence[Node], tp: TimingParams, memo: dict[int, float],
 
 
 def _loop_iter_bytes(loop: Loop, tp: TimingParams, memo: dict[int, float],
-                     times: dict[Instr, InstrTiming]) -> float:
+                     times: Timings) -> float:
     key = id(loop)
     if key not in memo:
         memo[key] = _body_bytes(loop.body, tp, memo, times)
