@@ -1,15 +1,16 @@
-"""The cycle-approximate vector core: a SimPy model of one core running one program.
+"""The cycle-approximate vector core: a discrete-event model of one core running one
+program, with SimPy's semantics (its processes, Store and event order).
 
 Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
 
-- **Front end** (a SimPy process): in-order, ``scalar.issue_width`` instructions per cycle,
+- **Front end** (a process): in-order, ``scalar.issue_width`` instructions per cycle,
   at most one of them a vector instruction. An instruction issues when its scalar source
   registers are ready (a scalar read of a vector result, ``vfmv.f.s``, waits for the
   vector unit: the scalar round trip). Scalar instructions complete after their latency;
   ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider. Vector instructions enter the
-  **vector command queue** (a ``simpy.Store`` of ``vector.queue_depth`` entries); the
-  front end stalls while it is full.
-- **Dispatcher** (a SimPy process): takes the queue head in order, one per cycle, into the
+  **vector command queue** (a store of ``vector.queue_depth`` entries); the front end
+  stalls while it is full.
+- **Dispatcher** (a process): takes the queue head in order, one per cycle, into the
   sequencer of its class once that sequencer is free: VA (int, fma, fdiv, reduction,
   permute; ``vector.arith_sequencers`` of them), VL (loads), VS (stores), VE (exp, when
   ``exp.present``), VM (matrix, when ``matrix.present``), and the sequencers of any unit
@@ -47,13 +48,29 @@ cycles
 after the loop with the state the steady state would have had (shifted in time). Nested
 loops are handled inner first, recursively: an outer iteration contains its inner loops'
 extrapolated time. ``mode="full"`` simulates every dynamic instruction (for validation).
+
+**Engine.** The two processes are SimPy processes in their semantics, but they are run
+as timestamps rather than through ``simpy.Environment``, which costs several event objects
+and process switches per instruction (about 15 us; issue #12). The front end is plain
+code that advances its clock; the dispatcher is a state machine whose one pending event
+is kept as (time, scheduling order). Whenever the front end would wait (a timeout, a put
+into the queue, a scalar result of a queued vector instruction) it first runs the
+dispatcher's events that SimPy would process before its own: earlier times, and at equal
+times the events scheduled earlier, with the Store's rules (a put enters at once when
+there is room and its event then lets a waiting get take the head; a get's event lets a
+put blocked on the full queue in). Every time is computed by the same arithmetic as the
+SimPy version (``now + delay``), so results are identical to the bit:
+``tests/riscv/test_core_engine.py`` checks the model against itself written as SimPy
+processes and a ``simpy.Store``.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,6 +188,20 @@ class SimStats:
     cycles: float
     simulated_instructions: int
     log: list[tuple[int, str, float, float]] | None = None  # (index, mnemonic, start, end)
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector: a run allocates hundreds of thousands of
+    short-lived tuples (queue entries, writers) that reference counting frees, and the
+    collector's passes over them cost 7-15% of the run while finding no cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class CoreSim:
@@ -304,9 +335,10 @@ class CoreSim:
 
     # ---- run ----------------------------------------------------------------------------
     def run(self) -> SimStats:
-        self._nodes(self.prog.body)  # the front end, to its last instruction
-        while self.d_t != INF:  # the dispatcher drains the command queue
-            self._d_step(INF)
+        with _no_cyclic_gc():
+            self._nodes(self.prog.body)  # the front end, to its last instruction
+            while self.d_t != INF:  # the dispatcher drains the command queue
+                self._d_step(INF)
         if self.put_waiting is not None or self.queue:
             raise RuntimeError("core model deadlocked")
         # the op is done when its last result is written and its last transfer is over
