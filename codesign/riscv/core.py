@@ -533,18 +533,14 @@ class CoreSim:
 
     def _scalar_sources_ready(self, r: _Rec, ready: float) -> float:
         """Wait for scalar sources a queued vector instruction writes; when they are ready."""
-        for reg in r.xs:
-            sig = self.x_pend[reg]
-            if sig is not None:
-                self._wait_signal(sig)
-            if self.x_ready[reg] > ready:
-                ready = self.x_ready[reg]
-        for reg in r.fsrc:
-            sig = self.f_pend[reg]
-            if sig is not None:
-                self._wait_signal(sig)
-            if self.f_ready[reg] > ready:
-                ready = self.f_ready[reg]
+        for pend, ready_at, regs in ((self.x_pend, self.x_ready, r.xs),
+                                     (self.f_pend, self.f_ready, r.fsrc)):
+            for reg in regs:
+                sig = pend[reg]
+                if sig is not None:
+                    self._wait_signal(sig)
+                if ready_at[reg] > ready:
+                    ready = ready_at[reg]
         return ready
 
     def _enqueue(self, r: _Rec) -> None:

@@ -25,7 +25,7 @@ from codesign.riscv.core import CoreSim, _Signal, _Tracker, simulate
 from isa import kernels
 from isa.program import Builder, F, Loop, V, X
 
-from .test_core_steady_state import BASE, SMALL
+from .test_core_steady_state import _cases
 
 
 class _EventSignal(_Signal):
@@ -137,15 +137,7 @@ def _agree(prog, cfg, cores: int = 1) -> None:
     assert fast.cycles == cycles
 
 
-def _kernel_cases():
-    for kind in kernels.KERNELS:
-        for i, shape in enumerate(SMALL.get(kind, [])):
-            for target in ("x280-like", "c950-like+xattn"):
-                yield pytest.param({**BASE, "kind": kind, **shape}, target,
-                                   id=f"{kind}{i}-{shape['op']}-{target}")
-
-
-@pytest.mark.parametrize(("row", "target"), list(_kernel_cases()))
+@pytest.mark.parametrize(("row", "target"), list(_cases()))
 def test_kernels_time_as_in_simpy(row, target):
     cfg = make(target).config
     _agree(kernels.lower(row, cfg.isa, cfg.core(row["dtype"])), cfg, cores=2)
