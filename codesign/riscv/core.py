@@ -258,6 +258,7 @@ class CoreSim:
         self.channel_free = [0.0] * 4  # by channel L1, L2, DRAM, L1_STORE
         self.channel_bpc = (bpc[0], bpc[1], bpc[2], bpc[0])
         self.trackers: list[tuple[_Tracker, int]] = []
+        self.tags: tuple[tuple[_Tracker, int], ...] = ()  # the trackers, as a tuple
 
     # ---- static preparation -----------------------------------------------------------
     def timed(self, ins: Instr) -> _Rec:
@@ -451,6 +452,7 @@ class CoreSim:
         try:
             for it in range(trip):
                 self.trackers[depth] = (tr, it)
+                self.tags = tuple(self.trackers)
                 tr.starts.append(self.now + self.offset)
                 tr.ends.append(-1.0)
                 self._nodes(loop.body)
@@ -476,6 +478,7 @@ class CoreSim:
                     break
         finally:
             self.trackers.pop()
+            self.tags = tuple(self.trackers)
 
     @staticmethod
     def _steady(tr: _Tracker, complete: int, w: int, rtol: float, force: bool) -> float | None:
@@ -556,7 +559,7 @@ class CoreSim:
             for reg in r.fdst:
                 sig = self.f_pend[reg] = _Signal()
                 signals.append((self.f_pend, self.f_ready, reg, sig))
-        entry = (r, tuple(self.trackers), signals)
+        entry = (r, self.tags, signals)
         q = self.queue
         if len(q) < self.depth:
             q.append(entry)
