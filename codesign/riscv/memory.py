@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codesign.riscv.config import RiscvConfig
-from isa.instructions import InstrDef
+from isa.instructions import InstrDef, lookup
 from isa.program import Instr, InstrTiming, Loop, Node, Program
 from isa.timing import TimingParams
 
@@ -60,7 +60,7 @@ def timings(tp: TimingParams) -> Timings:
 def timing(ins: Instr, tp: TimingParams, memo: Timings) -> InstrTiming:
     """``ins.timing(tp)``, computed once per distinct instruction and definition
     (``memo``: :func:`timings` of ``tp``)."""
-    d = ins.defn
+    d = lookup(ins.op)  # ins.defn, without the property's import
     hit = memo.get(ins)
     if hit is None or hit[0] is not d:
         hit = memo[ins] = (d, ins.timing(tp))
