@@ -217,8 +217,8 @@ class CoreSim:
         self._timings = memory.timings(self.tp)
         self.fractions = memory.plan(prog, self.tp, self.hier)
         self.recs: dict[int, _Rec] = {}
-        # each static instruction's position in program order (for logs)
-        self._order = {id(ins): i for i, (ins, _) in enumerate(prog.walk())}
+        # each static instruction's position in program order (logs only)
+        self._order = {id(ins): i for i, (ins, _) in enumerate(prog.walk())} if log else {}
         self._has_vec: dict[int, bool] = {}
         self.log: list[tuple[int, str, float, float]] | None = [] if log else None
         self._mnemonic: dict[int, str] = {}
