@@ -1,15 +1,16 @@
-"""The cycle-approximate vector core: a SimPy model of one core running one program.
+"""The cycle-approximate vector core: a discrete-event model of one core running one
+program, with SimPy's semantics (its processes, Store and event order).
 
 Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
 
-- **Front end** (a SimPy process): in-order, ``scalar.issue_width`` instructions per cycle,
+- **Front end** (a process): in-order, ``scalar.issue_width`` instructions per cycle,
   at most one of them a vector instruction. An instruction issues when its scalar source
   registers are ready (a scalar read of a vector result, ``vfmv.f.s``, waits for the
   vector unit: the scalar round trip). Scalar instructions complete after their latency;
   ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider. Vector instructions enter the
-  **vector command queue** (a ``simpy.Store`` of ``vector.queue_depth`` entries); the
-  front end stalls while it is full.
-- **Dispatcher** (a SimPy process): takes the queue head in order, one per cycle, into the
+  **vector command queue** (a store of ``vector.queue_depth`` entries); the front end
+  stalls while it is full.
+- **Dispatcher** (a process): takes the queue head in order, one per cycle, into the
   sequencer of its class once that sequencer is free: VA (int, fma, fdiv, reduction,
   permute; ``vector.arith_sequencers`` of them), VL (loads), VS (stores), VE (exp, when
   ``exp.present``), VM (matrix, when ``matrix.present``), and the sequencers of any unit
@@ -47,15 +48,31 @@ cycles
 after the loop with the state the steady state would have had (shifted in time). Nested
 loops are handled inner first, recursively: an outer iteration contains its inner loops'
 extrapolated time. ``mode="full"`` simulates every dynamic instruction (for validation).
+
+**Engine.** The two processes are SimPy processes in their semantics, but they are run
+as timestamps rather than through ``simpy.Environment``, which costs several event objects
+and process switches per instruction (about 15 us; issue #12). The front end is plain
+code that advances its clock; the dispatcher is a state machine whose one pending event
+is kept as (time, scheduling order). Whenever the front end would wait (a timeout, a put
+into the queue, a scalar result of a queued vector instruction) it first runs the
+dispatcher's events that SimPy would process before its own: earlier times, and at equal
+times the events scheduled earlier, with the Store's rules (a put enters at once when
+there is room and its event then lets a waiting get take the head; a get's event lets a
+put blocked on the full queue in). Every time is computed by the same arithmetic as the
+SimPy version (``now + delay``), so results are identical to the bit:
+``tests/riscv/test_core_engine.py`` checks the model against itself written as SimPy
+processes and a ``simpy.Store``.
 """
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-
-import simpy
+from typing import Any
 
 from codesign.riscv import memory
 from codesign.riscv.config import RiscvConfig
@@ -70,6 +87,11 @@ from isa.timing import TimingParams
 L1, L2, DRAM, L1_STORE = 0, 1, 2, 3
 # A register no instruction has read yet constrains no writer (write-after-read).
 NEVER = -math.inf
+INF = math.inf
+# What the dispatcher waits on (its SimPy process's pending event): a get on the empty
+# command queue (nothing scheduled), a get that found an instruction, the timeout until
+# the instruction's sequencer is free, the one-cycle timeout after a dispatch.
+_D_IDLE, _D_GET, _D_SEQ, _D_NEXT = range(4)
 
 # Sequencer classes: the built-in ones; a unit with a sequencer of its own (isa.Unit) adds
 # its name.
@@ -96,7 +118,7 @@ def sequencer_counts(cfg: RiscvConfig) -> dict[str, int]:
     return out
 
 
-@dataclass
+@dataclass(slots=True)
 class _Rec:
     """One static instruction, pre-timed for this core."""
 
@@ -117,33 +139,48 @@ class _Rec:
     is_vset: bool = False
     is_sdiv: bool = False
     index: int = 0  # position in program order (static), for logs
+    # what the engine iterates over: the integer registers but x0 (always ready, never
+    # written), each vector register once
+    xs: tuple[int, ...] = ()
+    xd: tuple[int, ...] = ()
+    vs: tuple[int, ...] = ()
+    vd: tuple[int, ...] = ()
 
 
-@dataclass
-class _VReg:
-    """What the dispatcher knows of one vector register (env time): its last writer's
-    start, latency, occupancy and whether its result chains, and its readers' latest start
-    and end (for write-after-read)."""
-
-    start: float = 0.0
-    lat: float = 0.0
-    occ: float = 0.0
-    whole: bool = True
-    read: float = NEVER
-    read_end: float = NEVER
+# What the dispatcher knows of a vector register's last writer (env time): its start,
+# latency, occupancy and whether its result covers the whole instruction (no chaining).
+# One tuple per dispatched instruction, shared by the registers of its group.
+_Writer = tuple[float, float, float, bool]
+_NO_WRITER: _Writer = (0.0, 0.0, 0.0, True)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Tracker:
     """Iteration timing of one loop being simulated (virtual cycles)."""
 
-    starts: list[float] = field(default_factory=list)
-    ends: dict[int, float] = field(default_factory=dict)
+    starts: list[float] = field(default_factory=list)  # by iteration, as it was entered
+    ends: list[float] = field(default_factory=list)  # by iteration: its last completion
     dispatched: int = -1  # highest iteration the dispatcher has seen
 
-    def note(self, it: int, t: float) -> None:
-        if t > self.ends.get(it, -1.0):
-            self.ends[it] = t
+
+class _Signal:
+    """A scalar result of a queued vector instruction (SimPy: an event the dispatcher
+    succeeds): when it fired, as (env time, event order)."""
+
+    __slots__ = ("fired",)
+
+    def __init__(self) -> None:
+        self.fired: tuple[float, int] | None = None
+
+
+# A command queue entry: the instruction, the (loop tracker, iteration) pairs it belongs
+# to, and the scalar results it writes: (pending list, ready list, register, signal).
+_Entry = tuple[_Rec, tuple[tuple[_Tracker, int], ...],
+               list[tuple[list[_Signal | None], list[float], int, _Signal]]]
+
+
+# A body node as the front end runs it: (handler, its loop or pre-timed instruction).
+_Step = tuple[Callable[[Any], None], Any]
 
 
 @dataclass
@@ -151,6 +188,20 @@ class SimStats:
     cycles: float
     simulated_instructions: int
     log: list[tuple[int, str, float, float]] | None = None  # (index, mnemonic, start, end)
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector: a run allocates hundreds of thousands of
+    short-lived tuples (queue entries, writers) that reference counting frees, and the
+    collector's passes over them cost 7-15% of the run while finding no cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 class CoreSim:
@@ -163,25 +214,40 @@ class CoreSim:
         self.prog, self.cfg, self.mode = prog, cfg, mode
         self.tp: TimingParams = cfg.timing_params()
         self.hier = memory.Hierarchy.of(cfg, cores)
+        self._timings = memory.timings(self.tp)
         self.fractions = memory.plan(prog, self.tp, self.hier)
         self.recs: dict[int, _Rec] = {}
-        self._index = 0
+        # each static instruction's position in program order (logs only)
+        self._order = {id(ins): i for i, (ins, _) in enumerate(prog.walk())} if log else {}
         self._has_vec: dict[int, bool] = {}
         self.log: list[tuple[int, str, float, float]] | None = [] if log else None
         self._mnemonic: dict[int, str] = {}
         self._loop_keys: dict[int, int] = {}
         self.cpi_memo: dict[int, float] = {}  # loop timing key -> steady cycles/iteration
+        self._bodies: dict[int, list[_Step]] = {}
+        self.issue_width = cfg.scalar.issue_width
+        self.chaining = cfg.vector.chaining
         # ---- simulation state (env time unless said otherwise) ----
-        self.env = simpy.Environment()
-        self.queue = simpy.Store(self.env, capacity=cfg.vector.queue_depth)
+        self.now = 0.0  # env time of the event being processed
+        self.eid = 0  # events scheduled so far: orders events of the same time
+        self.depth = cfg.vector.queue_depth
+        self.queue: deque[_Entry] = deque()  # the vector command queue
+        self.put_waiting: _Entry | None = None  # the front end's entry, queue full
+        self.put_wake = (0.0, 0)  # (time, order) of that put's event once it entered
+        self.d_state = _D_IDLE  # what the dispatcher waits on
+        self.d_t, self.d_e = INF, 0  # (time, order) of its scheduled event
+        self.d_entry: _Entry | None = None  # the instruction it holds
+        self.d_k = 0  # the sequencer of its class it takes
         self.offset = 0.0  # virtual cycles skipped by extrapolated loops
         self.end = 0.0  # virtual time of the last completion seen
         self.n_sim = 0
-        self.vregs = [_VReg() for _ in range(32)]
+        self.v_writer = [_NO_WRITER] * 32  # each vector register's last writer
+        self.v_read = [NEVER] * 32  # its readers' latest start and end (write-after-read)
+        self.v_read_end = [NEVER] * 32
         self.x_ready = [0.0] * 32
         self.f_ready = [0.0] * 32
-        self.x_pend: list[simpy.Event | None] = [None] * 32
-        self.f_pend: list[simpy.Event | None] = [None] * 32
+        self.x_pend: list[_Signal | None] = [None] * 32
+        self.f_pend: list[_Signal | None] = [None] * 32
         self.sdiv_free = 0.0
         self.vset_ready = 0.0
         self.cycle = -1.0  # the front end's current issue cycle
@@ -192,6 +258,7 @@ class CoreSim:
         self.channel_free = [0.0] * 4  # by channel L1, L2, DRAM, L1_STORE
         self.channel_bpc = (bpc[0], bpc[1], bpc[2], bpc[0])
         self.trackers: list[tuple[_Tracker, int]] = []
+        self.tags: tuple[tuple[_Tracker, int], ...] = ()  # the trackers, as a tuple
 
     # ---- static preparation -----------------------------------------------------------
     def timed(self, ins: Instr) -> _Rec:
@@ -202,8 +269,8 @@ class CoreSim:
         r = self.recs.get(id(ins))
         if r is not None:
             return r
-        cfg, tp = self.cfg, self.tp
-        t = ins.timing(tp)
+        cfg = self.cfg
+        t = memory.timing(ins, self.tp, self._timings)
         d = ins.defn
         unit = t.unit
         vector = d.vector and d.exec_kind != "vset"
@@ -216,8 +283,10 @@ class CoreSim:
         rec = _Rec(vector=vector, seq=seq, unit=unit, occ=occ, lat=lat,
                    whole=t.is_mask or lat >= occ, vsrc=t.vsrc, vdst=t.vdst, xsrc=t.xsrc,
                    xdst=t.xdst, fsrc=t.fsrc, fdst=t.fdst, is_vset=d.exec_kind == "vset",
-                   is_sdiv=d.timing == "sfdiv", index=self._index)
-        self._index += 1
+                   is_sdiv=d.timing == "sfdiv",
+                   index=self._order.get(id(ins), len(self._order)),
+                   xs=tuple(x for x in t.xsrc if x), xd=tuple(x for x in t.xdst if x),
+                   vs=tuple(dict.fromkeys(t.vsrc)), vd=tuple(dict.fromkeys(t.vdst)))
         if t.mem is not None:
             f = self.fractions.get(id(ins), (1.0, 0.0, 0.0))
             port = L1_STORE if (t.mem == "store" and cfg.memory.l1_ports > 1) else L1
@@ -267,31 +336,108 @@ class CoreSim:
 
     # ---- run ----------------------------------------------------------------------------
     def run(self) -> SimStats:
-        env = self.env
-        env.process(self._dispatcher())
-        done = env.process(self._frontend_top())
-        env.run()
-        if not done.triggered:
+        with _no_cyclic_gc():
+            self._nodes(self.prog.body)  # the front end, to its last instruction
+            while self.d_t != INF:  # the dispatcher drains the command queue
+                self._d_step(INF)
+        if self.put_waiting is not None or self.queue:
             raise RuntimeError("core model deadlocked")
         # the op is done when its last result is written and its last transfer is over
-        cycles = max(self.end, env.now + self.offset, max(self.channel_free) + self.offset)
+        cycles = max(self.end, self.now + self.offset, max(self.channel_free) + self.offset)
         log = None
         if self.log is not None:
             log = [(i, self._mnemonic[i], s, e) for i, _, s, e in self.log]
         return SimStats(cycles, self.n_sim, log)
 
-    # ---- front end ------------------------------------------------------------------------
-    def _frontend_top(self):
-        yield from self._nodes(self.prog.body)
+    # ---- the event order ----------------------------------------------------------------
+    def _wait_until(self, t: float) -> None:
+        """The front end sleeps until ``t`` (a timeout): the dispatcher's events due
+        before it run first."""
+        self.eid += 1
+        e = self.eid
+        while self.d_t < t or (self.d_t == t and self.d_e < e):
+            self._d_step(t)
+        self.now = t
 
-    def _nodes(self, nodes: Sequence[Node]):
-        for n in nodes:
-            if isinstance(n, Loop):
-                yield from self._loop(n)
+    def _dispatch_before(self, t: float, e: int) -> None:
+        """Run the dispatcher's events ordered before the event (t, e)."""
+        while self.d_t < t or (self.d_t == t and self.d_e < e):
+            self._d_step(t)
+
+    def _wait_signal(self, sig: _Signal) -> None:
+        """The front end waits for a vector instruction's scalar result to be dispatched."""
+        while sig.fired is None:
+            if self.d_t == INF:
+                raise RuntimeError("core model deadlocked")
+            self._d_step(INF)
+        t, e = sig.fired
+        self._dispatch_before(t, e)
+        self.now = t
+
+    def _d_take(self) -> None:
+        """The dispatcher's get finds an instruction: its event is scheduled now."""
+        self.d_entry = self.queue.popleft()
+        self.eid += 1
+        self.d_state, self.d_t, self.d_e = _D_GET, self.now, self.eid
+
+    def _d_step(self, t: float) -> None:
+        """Process the dispatcher's next event; when that starts a get due before the
+        front end's next event (at ``t``: a get scheduled now is ordered after it at equal
+        times), the get too."""
+        st = self.d_state
+        self.now = now = self.d_t
+        if st == _D_NEXT:  # one cycle after a dispatch: the next get
+            if not self.queue:
+                self.d_state, self.d_t = _D_IDLE, INF
+                return
+            self.d_entry = self.queue.popleft()
+            self.eid += 1
+            st = self.d_state = _D_GET
+            self.d_e = self.eid
+            if now >= t:
+                return
+        entry = self.d_entry
+        assert entry is not None
+        frees = self.seq_free[entry[0].seq]
+        if st == _D_GET:
+            # the get's event lets a put blocked on the full queue in
+            if self.put_waiting is not None and len(self.queue) < self.depth:
+                self.queue.append(self.put_waiting)
+                self.put_waiting = None
+                self.eid += 1
+                self.put_wake = (now, self.eid)
+            if len(frees) == 1:
+                k = 0
+            elif len(frees) == 2:  # min() of two: the first of equals
+                k = 0 if frees[0] <= frees[1] else 1
             else:
-                yield from self._issue(self._rec(n))
+                k = min(range(len(frees)), key=frees.__getitem__)
+            self.d_k = k
+            if frees[k] > now:  # until the sequencer is free
+                self.eid += 1
+                self.d_state, self.d_t, self.d_e = _D_SEQ, now + (frees[k] - now), self.eid
+                return
+        else:
+            k = self.d_k
+        self._dispatch(entry, frees, k)
+        self.eid += 1
+        self.d_state, self.d_t, self.d_e = _D_NEXT, now + 1, self.eid
 
-    def _loop(self, loop: Loop):
+    # ---- front end ------------------------------------------------------------------------
+    def _body(self, nodes: Sequence[Node]) -> list[_Step]:
+        """A body as the front end runs it: each instruction pre-timed, each node with
+        its handler (once per static body)."""
+        b = self._bodies.get(id(nodes))
+        if b is None:
+            b = self._bodies[id(nodes)] = [(self._loop, n) if isinstance(n, Loop)
+                                           else (self._issue, self._rec(n)) for n in nodes]
+        return b
+
+    def _nodes(self, nodes: Sequence[Node]) -> None:
+        for run, node in self._body(nodes):
+            run(node)
+
+    def _loop(self, loop: Loop) -> None:
         trip = int(loop.trip)
         if trip <= 0:
             return
@@ -306,8 +452,10 @@ class CoreSim:
         try:
             for it in range(trip):
                 self.trackers[depth] = (tr, it)
-                tr.starts.append(self.env.now + self.offset)
-                yield from self._nodes(loop.body)
+                self.tags = tuple(self.trackers)
+                tr.starts.append(self.now + self.offset)
+                tr.ends.append(-1.0)
+                self._nodes(loop.body)
                 if self.mode == "full" or it + 1 >= trip:
                     continue
                 complete = tr.dispatched if has_vec else it + 1
@@ -330,6 +478,7 @@ class CoreSim:
                     break
         finally:
             self.trackers.pop()
+            self.tags = tuple(self.trackers)
 
     @staticmethod
     def _steady(tr: _Tracker, complete: int, w: int, rtol: float, force: bool) -> float | None:
@@ -355,146 +504,179 @@ class CoreSim:
             return e_new
         return None
 
-    def _issue(self, r: _Rec):
+    def _issue(self, r: _Rec) -> None:
         """Issue one instruction from the in-order front end."""
         self.n_sim += 1
-        yield from self._wait_for_operands(r)
-        yield from self._take_issue_slot(r)
-        if r.vector:
-            yield from self._enqueue(r)
+        # the in-order pipe stalls until the scalar sources (and the vtype, the
+        # unpipelined divider) are ready
+        now = ready = self.now
+        if r.xs or r.fsrc:
+            ready = self._scalar_sources_ready(r, ready)
+            now = self.now
+        vector = r.vector
+        if vector and self.vset_ready > ready:
+            ready = self.vset_ready
+        if r.is_sdiv and self.sdiv_free > ready:
+            ready = self.sdiv_free
+        if ready > now:
+            self._wait_until(now + (ready - now))
+            now = self.now
+        # issue_width instructions per cycle, at most one of them a vector instruction
+        if now >= self.cycle + 1:  # a new cycle
+            self.cycle, self.slots, self.vec_in_cycle = math.floor(now), 0, False
+        if self.slots >= self.issue_width or (vector and self.vec_in_cycle):
+            self._wait_until(now + (self.cycle + 1 - now))
+            self.cycle, self.slots, self.vec_in_cycle = math.floor(self.now), 0, False
+        self.slots += 1
+        if vector:
+            self.vec_in_cycle = True
+            self._enqueue(r)
         else:
             self._complete_scalar(r)
 
-    def _wait_for_operands(self, r: _Rec):
-        """The in-order pipe stalls until ``r``'s scalar sources (and the vtype, the
-        unpipelined divider) are ready."""
-        env = self.env
-        ready = env.now
-        for reg in r.xsrc:
-            if reg and self.x_pend[reg] is not None:
-                yield self.x_pend[reg]
-            ready = max(ready, self.x_ready[reg])
-        for reg in r.fsrc:
-            if self.f_pend[reg] is not None:
-                yield self.f_pend[reg]
-            ready = max(ready, self.f_ready[reg])
-        if r.vector:
-            ready = max(ready, self.vset_ready)
-        if r.is_sdiv:
-            ready = max(ready, self.sdiv_free)
-        if ready > env.now:
-            yield env.timeout(ready - env.now)
+    def _scalar_sources_ready(self, r: _Rec, ready: float) -> float:
+        """Wait for scalar sources a queued vector instruction writes; when they are ready."""
+        for pend, ready_at, regs in ((self.x_pend, self.x_ready, r.xs),
+                                     (self.f_pend, self.f_ready, r.fsrc)):
+            for reg in regs:
+                sig = pend[reg]
+                if sig is not None:
+                    self._wait_signal(sig)
+                if ready_at[reg] > ready:
+                    ready = ready_at[reg]
+        return ready
 
-    def _take_issue_slot(self, r: _Rec):
-        """issue_width instructions per cycle, at most one of them a vector instruction."""
-        env = self.env
-        if env.now >= self.cycle + 1:
-            self._new_cycle()
-        if self.slots >= self.cfg.scalar.issue_width or (r.vector and self.vec_in_cycle):
-            yield env.timeout(self.cycle + 1 - env.now)
-            self._new_cycle()
-        self.slots += 1
-        self.vec_in_cycle = self.vec_in_cycle or r.vector
-
-    def _new_cycle(self) -> None:
-        self.cycle = math.floor(self.env.now)
-        self.slots = 0
-        self.vec_in_cycle = False
-
-    def _enqueue(self, r: _Rec):
-        """Into the vector command queue (stalls while it is full); scalar results of the
-        instruction become pending events the dispatcher fires."""
-        events = []
-        for reg in r.xdst:
-            if reg:
-                ev = self.x_pend[reg] = self.env.event()
-                events.append((self.x_pend, self.x_ready, reg, ev))
-        for reg in r.fdst:
-            ev = self.f_pend[reg] = self.env.event()
-            events.append((self.f_pend, self.f_ready, reg, ev))
-        yield self.queue.put((r, tuple(self.trackers), events))
+    def _enqueue(self, r: _Rec) -> None:
+        """Into the vector command queue; while it is full, until the dispatcher takes
+        the head (SimPy's Store: a put enters at once when there is room, and its event
+        then lets a waiting get take the head). Scalar results of the instruction become
+        pending signals the dispatcher fires."""
+        signals: list[tuple[list[_Signal | None], list[float], int, _Signal]] = []
+        if r.xd or r.fdst:
+            for reg in r.xd:
+                sig = self.x_pend[reg] = _Signal()
+                signals.append((self.x_pend, self.x_ready, reg, sig))
+            for reg in r.fdst:
+                sig = self.f_pend[reg] = _Signal()
+                signals.append((self.f_pend, self.f_ready, reg, sig))
+        entry = (r, self.tags, signals)
+        q = self.queue
+        if len(q) < self.depth:
+            q.append(entry)
+            self.eid += 1
+            t, e = self.now, self.eid
+        else:
+            self.put_waiting = entry
+            while self.put_waiting is not None:
+                if self.d_t == INF:
+                    raise RuntimeError("core model deadlocked")
+                self._d_step(INF)
+            t, e = self.put_wake
+        while self.d_t < t or (self.d_t == t and self.d_e < e):
+            self._d_step(t)
+        self.now = t
+        if self.d_state == _D_IDLE and q:
+            self._d_take()
 
     def _complete_scalar(self, r: _Rec) -> None:
         """A scalar instruction completes after its latency."""
-        now = self.env.now
+        now = self.now
         done = now + r.lat
         if r.mem:  # scalar accesses use the hierarchy's bandwidth too (not waited for)
             lf, bpc = self.channel_free, self.channel_bpc
             for lvl, nbytes in r.mem:
-                lf[lvl] = max(lf[lvl], now) + nbytes / bpc[lvl]
+                lf[lvl] = (lf[lvl] if lf[lvl] >= now else now) + nbytes / bpc[lvl]
         if r.is_sdiv:
             self.sdiv_free = now + r.occ
         if r.is_vset and self.cfg.vector.vset_bubble:
             self.vset_ready = now + self.cfg.vector.vset_bubble
-        for reg in r.xdst:
-            if reg:
-                self.x_ready[reg] = done
+        for reg in r.xd:
+            self.x_ready[reg] = done
         for reg in r.fdst:
             self.f_ready[reg] = done
         vdone = done + self.offset
         for tr, it in self.trackers:
-            tr.note(it, vdone)
-        self.end = max(self.end, vdone)
+            ends = tr.ends
+            if vdone > ends[it]:
+                ends[it] = vdone
+        if vdone > self.end:
+            self.end = vdone
 
     # ---- vector dispatch ------------------------------------------------------------------
-    def _dispatcher(self):
-        env = self.env
-        chaining = self.cfg.vector.chaining
-        while True:
-            r, tags, events = yield self.queue.get()
-            frees = self.seq_free[r.seq]
-            k = min(range(len(frees)), key=frees.__getitem__) if len(frees) > 1 else 0
-            if frees[k] > env.now:
-                yield env.timeout(frees[k] - env.now)
-            start = env.now
-            occ = r.occ
-            vregs = self.vregs
-            for reg in r.vsrc:
-                v = vregs[reg]
-                if v.whole:
-                    t = v.start + v.lat
-                elif chaining:
-                    t = v.start + v.lat + max(0.0, v.occ - occ)
-                else:
-                    t = v.start + v.occ - 1 + v.lat
-                start = max(start, t)
-            lat = r.lat + r.extra_lat
-            for reg in r.vdst:
-                # WAR: each element group is written after the last reader read it
-                v = vregs[reg]
-                t = max(v.read, v.read_end - occ) - lat + 1
-                start = max(start, t)
-            end = start + occ
-            if r.mem:
-                lf, bpc = self.channel_free, self.channel_bpc
-                for lvl, nbytes in r.mem:
-                    t0 = lf[lvl] if lf[lvl] > start else start
-                    lf[lvl] = t0 + nbytes / bpc[lvl]
-                    end = max(end, lf[lvl])
-            eff = end - start
-            for reg in r.vsrc:
-                v = vregs[reg]
-                v.read = max(v.read, start)
-                v.read_end = max(v.read_end, end)
-            for reg in r.vdst:
-                v = vregs[reg]
-                v.start, v.lat, v.occ, v.whole = start, lat, eff, r.whole
-            for pend, ready, reg, ev in events:  # vector -> scalar results
-                ready[reg] = start + lat
-                if pend[reg] is ev:
-                    pend[reg] = None
-                ev.succeed()
-            frees[k] = end
-            # completion: the last element group's result is written
-            done = start + lat if r.whole else start + eff - 1 + lat
-            vend = max(end, done) + self.offset
-            for tr, it in tags:
-                tr.note(it, vend)
-                tr.dispatched = max(tr.dispatched, it)
-            self.end = max(self.end, vend)
-            if self.log is not None:
-                self.log.append((r.index, "", start + self.offset, end + self.offset))
-            yield env.timeout(1)
+    def _dispatch(self, entry: _Entry, frees: list[float], k: int) -> None:
+        """The queue head enters sequencer ``k`` of its class now (env time)."""
+        r, tags, signals = entry
+        now = self.now
+        start = self._start(r, now)
+        occ = r.occ
+        lat = r.lat + r.extra_lat
+        end = start + occ
+        if r.mem:
+            lf, bpc = self.channel_free, self.channel_bpc
+            for lvl, nbytes in r.mem:
+                t0 = lf[lvl] if lf[lvl] > start else start
+                t = lf[lvl] = t0 + nbytes / bpc[lvl]
+                if t > end:
+                    end = t
+        eff = end - start
+        rd, rde = self.v_read, self.v_read_end
+        for reg in r.vs:
+            if start > rd[reg]:
+                rd[reg] = start
+            if end > rde[reg]:
+                rde[reg] = end
+        w = (start, lat, eff, r.whole)
+        vw = self.v_writer
+        for reg in r.vd:
+            vw[reg] = w
+        for pend, ready, reg, sig in signals:  # vector -> scalar results
+            ready[reg] = start + lat
+            if pend[reg] is sig:
+                pend[reg] = None
+            self.eid += 1
+            sig.fired = (now, self.eid)
+        frees[k] = end
+        # completion: the last element group's result is written
+        done = start + lat if r.whole else start + eff - 1 + lat
+        vend = (end if end > done else done) + self.offset
+        for tr, it in tags:
+            ends = tr.ends
+            if vend > ends[it]:
+                ends[it] = vend
+            if it > tr.dispatched:
+                tr.dispatched = it
+        if vend > self.end:
+            self.end = vend
+        if self.log is not None:
+            self.log.append((r.index, "", start + self.offset, end + self.offset))
+
+    def _start(self, r: _Rec, start: float) -> float:
+        """When ``r`` can start at or after ``start``: its vector sources ready (chaining)
+        and each element group it writes read by the readers before it (WAR)."""
+        occ = r.occ
+        last = None
+        for reg in r.vs:
+            w = self.v_writer[reg]
+            if w is last:  # the rest of the writer's register group
+                continue
+            last = w
+            ws, wl, wo, whole = w
+            if whole:
+                t = ws + wl
+            elif self.chaining:
+                t = ws + wl + (wo - occ if wo - occ > 0.0 else 0.0)
+            else:
+                t = ws + wo - 1 + wl
+            if t > start:
+                start = t
+        lat = r.lat + r.extra_lat
+        rd, rde = self.v_read, self.v_read_end
+        for reg in r.vd:
+            a, b = rd[reg], rde[reg] - occ
+            t = (a if a >= b else b) - lat + 1
+            if t > start:
+                start = t
+        return start
 
 
 def simulate(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "steady",

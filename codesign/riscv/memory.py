@@ -24,14 +24,47 @@ run the op's shards (all shards run the same program concurrently, see replay).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codesign.riscv.config import RiscvConfig
-from isa.program import Instr, Loop, Node, Program
+from isa.instructions import InstrDef, lookup
+from isa.program import Instr, InstrTiming, Loop, Node, Program
 from isa.timing import TimingParams
 
 LEVELS = ("l1", "l2", "dram")
+
+# Instruction timings by value, for the last few timing parameter sets: programs repeat
+# the same instructions (the 16k static instructions of qwen3.5-397b-a17b prefill's shard
+# programs on two targets are 3.5k distinct ones), and an Instr's timing is a function of
+# its value, its definition and the parameters. Each entry keeps the definition it was
+# computed with: an instruction a user redefines (isa.define, replace=True) is timed anew.
+Timings = dict[Instr, tuple[InstrDef, InstrTiming]]
+_TIMINGS: OrderedDict[TimingParams, Timings] = OrderedDict()
+_TIMINGS_KEPT = 8
+
+
+def timings(tp: TimingParams) -> Timings:
+    """The memo of instruction timings on ``tp`` (see :func:`timing`)."""
+    memo = _TIMINGS.get(tp)
+    if memo is None:
+        memo = _TIMINGS[tp] = {}
+        while len(_TIMINGS) > _TIMINGS_KEPT:
+            _TIMINGS.popitem(last=False)
+    else:
+        _TIMINGS.move_to_end(tp)
+    return memo
+
+
+def timing(ins: Instr, tp: TimingParams, memo: Timings) -> InstrTiming:
+    """``ins.timing(tp)``, computed once per distinct instruction and definition
+    (``memo``: :func:`timings` of ``tp``)."""
+    d = lookup(ins.op)  # ins.defn, without the property's import
+    hit = memo.get(ins)
+    if hit is None or hit[0] is not d:
+        hit = memo[ins] = (d, ins.timing(tp))
+    return hit[1]
 
 
 @dataclass(frozen=True)
@@ -72,28 +105,24 @@ def footprint(prog: Program) -> int:
                if b.role in ("in", "out", "inout"))
 
 
-def _body_bytes(nodes: Sequence[Node], tp: TimingParams, memo: dict[int, float]) -> float:
+def _body_bytes(nodes: Sequence[Node], tp: TimingParams, memo: dict[int, float],
+                times: Timings) -> float:
     """Bytes all memory instructions move in one execution of ``nodes``."""
     total = 0.0
     for n in nodes:
         if isinstance(n, Loop):
-            total += n.trip * _loop_iter_bytes(n, tp, memo)
-        else:
-            total += _instr_bytes(n, tp)
+            total += n.trip * _loop_iter_bytes(n, tp, memo, times)
+        elif n.mem is not None:
+            total += float(timing(n, tp, times).mem_bytes)
     return total
 
 
-def _loop_iter_bytes(loop: Loop, tp: TimingParams, memo: dict[int, float]) -> float:
+def _loop_iter_bytes(loop: Loop, tp: TimingParams, memo: dict[int, float],
+                     times: Timings) -> float:
     key = id(loop)
     if key not in memo:
-        memo[key] = _body_bytes(loop.body, tp, memo)
+        memo[key] = _body_bytes(loop.body, tp, memo, times)
     return memo[key]
-
-
-def _instr_bytes(ins: Instr, tp: TimingParams) -> float:
-    if ins.mem is None:
-        return 0.0
-    return float(ins.timing(tp).mem_bytes)
 
 
 def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[float, float, float]]:
@@ -101,6 +130,7 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
     served by L1, L2 and DRAM (summing to 1)."""
     cold_data = hier.smallest_holding(footprint(prog), start=1)
     memo: dict[int, float] = {}
+    times = timings(tp)
     out: dict[int, tuple[float, float, float]] = {}
 
     def rec(nodes: Sequence[Node], stack: tuple[Loop, ...]) -> None:
@@ -128,7 +158,7 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
                 if data_dependent or loop.var in used or loop.trip <= 1:
                     continue
                 reuse = remaining * (1.0 - 1.0 / loop.trip)
-                dist = _loop_iter_bytes(loop, tp, memo)
+                dist = _loop_iter_bytes(loop, tp, memo, times)
                 frac[hier.smallest_holding(dist)] += reuse
                 remaining -= reuse
             frac[cold] += remaining
@@ -143,12 +173,13 @@ def level_bytes(prog: Program, tp: TimingParams, hier: Hierarchy,
                 ) -> tuple[float, float, float]:
     """Dynamic bytes served by L1, L2 and DRAM over the whole program (one core)."""
     fractions = fractions if fractions is not None else plan(prog, tp, hier)
+    memo = timings(tp)
     tot = [0.0, 0.0, 0.0]
     for ins, count in prog.walk():
         f = fractions.get(id(ins))
         if f is None or not count:
             continue
-        nb = ins.timing(tp).mem_bytes * count
+        nb = timing(ins, tp, memo).mem_bytes * count
         for lvl in range(3):
             tot[lvl] += nb * f[lvl]
     return tot[0], tot[1], tot[2]
