@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from codesign import kinds
+from codesign.gpu import fusion
 from codesign.gpu import kernels as K
 from codesign.gpu.config import GPUConfig
 from codesign.result import TRACE_COLUMNS, finish_ops
@@ -46,40 +47,100 @@ def peak_flops(cfg: GPUConfig, kind: str, dtype: str) -> float:
     return cfg.fp32_flops
 
 
+def _timing(cfg: GPUConfig, row: dict[str, Any], ks: list[K.Kernel],
+            share: float) -> dict[str, Any]:
+    """The Result columns of one trace row that runs ``share`` of kernels ``ks``."""
+    kernel_s = sum(k.seconds for k in ks) * share
+    seconds = sum(launched_seconds(cfg, k.seconds) for k in ks) * share
+    flops = float(row["flops"])
+    nbytes = float(row["bytes_read"] + row["bytes_written"])
+    roofline = max(flops / peak_flops(cfg, row["kind"], row["dtype"]), nbytes / cfg.dram_bps)
+    if not ks:
+        bound = "memory"
+    elif seconds - kernel_s > kernel_s:
+        bound = "overhead"
+    else:
+        bound = max(ks, key=lambda k: k.seconds).bound
+    return {
+        **{c: row[c] for c in TRACE_COLUMNS},
+        "flops": flops, "bytes": nbytes, "seconds": seconds,
+        "cycles": seconds * cfg.clock_hz, "roofline_seconds": roofline, "bound": bound,
+        "kernels": len(ks), "kernel_seconds": kernel_s,
+        "util_tensor": (flops / (seconds * cfg.tensor_flops("bf16"))
+                        if kinds.get(row["kind"]).matrix and seconds > 0 else 0.0),
+        "util_dram": nbytes / (seconds * cfg.dram_bps) if seconds > 0 else 0.0,
+    }
+
+
+def _absorbed_seconds(cfg: GPUConfig, row: dict[str, Any]) -> float:
+    """An absorbed op's bytes, streamed inside its host kernel (no launch, no t0)."""
+    return float(row["bytes_read"] + row["bytes_written"]) / (
+        cfg.dram_bps * cfg.efficiency.dram_stream)
+
+
 def time_ops(cfg: GPUConfig, ops: pd.DataFrame) -> pd.DataFrame:
-    """Per-row timing columns of the Result (see codesign.result)."""
-    rows = []
-    tc_peak = cfg.tensor_flops("bf16")
-    for row in ops.to_dict("records"):
-        ks = op_kernels(cfg, Op.from_row(row))
-        kernel_s = sum(k.seconds for k in ks)
-        seconds = sum(launched_seconds(cfg, k.seconds) for k in ks)
-        flops = float(row["flops"])
-        nbytes = float(row["bytes_read"] + row["bytes_written"])
-        roofline = max(flops / peak_flops(cfg, row["kind"], row["dtype"]),
-                       nbytes / cfg.dram_bps)
-        if seconds - kernel_s > kernel_s:
-            bound = "overhead"
-        else:
-            main = max(ks, key=lambda k: k.seconds)
-            bound = main.bound
-        rows.append({
-            **{c: row[c] for c in TRACE_COLUMNS},
-            "flops": flops,
-            "bytes": nbytes,
-            "seconds": seconds,
-            "cycles": seconds * cfg.clock_hz,
-            "roofline_seconds": roofline,
-            "bound": bound,
-            "kernels": len(ks),
-            "kernel_seconds": kernel_s,
-            "util_tensor": (flops / (seconds * tc_peak)
-                            if kinds.get(row["kind"]).matrix and seconds > 0 else 0.0),
-            "util_dram": nbytes / (seconds * cfg.dram_bps) if seconds > 0 else 0.0,
-        })
-    df = pd.DataFrame(rows)
+    """Per-row timing columns of the Result (see codesign.result), with the engine's
+    fusion (:mod:`codesign.gpu.fusion`): a concatenated kernel's time is shared by its
+    rows in proportion to their bytes (the first carries the launch count); an absorbed
+    row costs its bytes inside its host's kernel."""
+    rows = ops.to_dict("records")
+    p = fusion.plan(cfg.engine, rows)
+    fused: dict[int, list[K.Kernel]] = {}
+    out = []
+    for i, row in enumerate(rows):
+        role = p.role(i)
+        if role == "absorbed":
+            t = _timing(cfg, row, [], 1.0)
+            t["seconds"] = t["kernel_seconds"] = _absorbed_seconds(cfg, row)
+            t["cycles"] = t["seconds"] * cfg.clock_hz
+            t["kernels"] = 0
+            out.append(t)
+            continue
+        if role == "own":
+            out.append(_timing(cfg, row, op_kernels(cfg, row), 1.0))
+            continue
+        leader = i if role == "leader" else next(k for k, m in p.groups.items() if i in m)
+        members = [rows[j] for j in p.groups[leader]]
+        total = sum(float(m["bytes_read"] + m["bytes_written"]) for m in members)
+        share = (float(row["bytes_read"] + row["bytes_written"]) / total if total > 0
+                 else 1.0 / len(members))
+        if leader not in fused:
+            fused[leader] = op_kernels(cfg, fusion.merged(members))
+        t = _timing(cfg, row, fused[leader], share)
+        t["kernels"] = len(fused[leader]) if role == "leader" else 0
+        out.append(t)
+    df = pd.DataFrame(out)
     if df.empty:
         df = pd.DataFrame(columns=[*TRACE_COLUMNS, "flops", "bytes", "seconds", "cycles",
                                    "roofline_seconds", "bound", "kernels", "kernel_seconds",
                                    "util_tensor", "util_dram"])
+    return finish_ops(df)
+
+
+def engine_rows(cfg: GPUConfig, batch: int, vocab: int, first_id: int) -> pd.DataFrame:
+    """The engine's work of one step beside the model's kernels: the host's step
+    (``engine.step_us + engine.step_us_per_seq x batch``, the GPU idles) and the sampler
+    (``engine.sampler_kernels`` streaming kernels making ``engine.sampler_passes`` passes
+    over the batch x vocabulary FP32 logits)."""
+    e = cfg.engine
+    base = {"layer": -1, "layers": "", "layer_type": "engine", "module": f"engine.{e.name}",
+            "repeat": 1, "flops": 0.0, "roofline_seconds": 0.0, "util_tensor": 0.0}
+    host = (e.step_us + e.step_us_per_seq * batch) * 1e-6
+    logits = float(batch) * vocab * 4.0 * e.sampler_passes
+    ks = [K.stream(cfg, "sampler", logits / e.sampler_kernels, 0.0, ctas=float(batch))
+          for _ in range(e.sampler_kernels)]
+    sampler = sum(launched_seconds(cfg, k.seconds) for k in ks)
+    rows = [
+        {**base, "op_id": first_id, "kind": "host", "op": "engine_step", "name": "step",
+         "bytes": 0.0, "seconds": host, "bound": "overhead", "kernels": 0,
+         "kernel_seconds": 0.0, "util_dram": 0.0},
+        {**base, "op_id": first_id + 1, "kind": "softmax", "op": "sampler",
+         "name": "sampler", "bytes": logits, "seconds": sampler,
+         "roofline_seconds": logits / cfg.dram_bps,
+         "bound": "overhead" if sampler > 2 * sum(k.seconds for k in ks) else "memory",
+         "kernels": len(ks), "kernel_seconds": sum(k.seconds for k in ks),
+         "util_dram": logits / (sampler * cfg.dram_bps) if sampler > 0 else 0.0},
+    ]
+    df = pd.DataFrame(rows)
+    df["cycles"] = df["seconds"] * cfg.clock_hz
     return finish_ops(df)
