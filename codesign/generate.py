@@ -84,7 +84,7 @@ def sample_steps(step_time: Callable[[int], Result], lo: int, hi: int,
         vs = [timed[c].latency_s for c in cs]
         decode = float(np.interp(steps, cs, vs).sum())
         shares = _segment_shares(cs, vs, steps)
-        if not shares or shares[0][0] <= rel_tol * decode:
+        if not shares or sum(sh for sh, _, _ in shares) <= rel_tol * decode:
             break
         _, a, b = shares[0]
         timed[(a + b) // 2] = step_time((a + b) // 2)

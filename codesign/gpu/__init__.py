@@ -54,12 +54,13 @@ class GPUTarget(PresetTarget):
         trace that records its model config) also pays the engine's step: host time and
         the sampler over the vocabulary."""
         scen = dict(trace.meta.get("scenario", {}))
-        cfg = self.phase_config(str(scen.get("phase", "prefill")))
+        phase = str(scen.get("phase", "prefill"))
+        cfg = self.phase_config(phase)
         ops = time_ops(cfg, trace.ops)
         model = trace.meta.get("config")
         if isinstance(model, dict) and "vocab_size" in model:
             first = int(trace.ops["op_id"].max()) + 1 if len(trace.ops) else 0
-            ops = pd.concat([ops, engine_rows(cfg, int(scen.get("batch", 1)),
+            ops = pd.concat([ops, engine_rows(cfg, phase, int(scen.get("batch", 1)),
                                               int(model["vocab_size"]), first)],
                             ignore_index=True)
         return Result(

@@ -144,10 +144,10 @@ class LaunchConfig:
     t0_us: float = param(
         2.0, "fixed cost of a dependent launch on the GPU: a kernel that waits for the "
         "previous one ramps its CTAs up, pays its first DRAM round trip and drains its "
-        "tail before its bytes stream; a memory-bound kernel takes t0 + bytes / (eta x BW)",
-        "us", "fitted to the gpu-e2e rows marked fit (codesign/validation/"
-        "gpu-e2e_cases.json; the Qwen2.5 vLLM series decides it: small models are "
-        "t0-bound)")
+        "tail before its bytes stream; a memory-bound kernel takes t0 + bytes / (eta x BW). "
+        "It depends on the kernels' launch configuration, so an engine may set its own",
+        "us", "gpu.md §3d: a ~24 us kernel took 25.8 us in a graph replay on B200 (about 2 "
+        "us of fixed cost); engines fit theirs on the gpu-e2e rows they name")
 
     def check(self) -> None:
         if self.mode not in LAUNCH_MODES:
@@ -389,6 +389,10 @@ class EngineConfig:
     step_us: float = param(
         0.0, "host time of one engine step beside the kernels (scheduler, input "
         "preparation, output processing): the a of a + b x batch", "us", "the engine preset")
+    prefill_step_us: float = param(
+        0.0, "host time of a prefill step beside the kernels and the step's a + b x batch "
+        "(context-phase setup: padding, masks, the first token's output processing)", "us",
+        "the engine preset")
     step_us_per_seq: float = param(
         0.0, "host time per sequence in the batch of one step: the b of a + b x batch",
         "us", "the engine preset")

@@ -2,12 +2,16 @@
 the Result. A GPU runs the kernels back to back in one stream, so the pass's latency is the
 sum of the rows' ``total_seconds``.
 
-Launch overhead per kernel (gpu.md §3d):
+Launch overhead (gpu.md §3d):
 
 - ``graph``: CUDA-graph replay; each kernel costs its GPU time plus ``launch.gap_us``.
-- ``eager``: the host launches each kernel; the GPU cannot start a kernel before the host
-  has issued it, so a kernel costs ``max(GPU time + gap, host_launch_us)`` (short kernels
-  are launch-bound, long ones hide the host behind the GPU).
+- ``eager``: the host issues each kernel (``launch.host_launch_us``) into the stream's
+  queue and runs ahead of the GPU, which cannot start a kernel before it is issued. Over
+  a pass the GPU therefore takes ``max(sum of (GPU time + gap), kernels x
+  host_launch_us)``: long kernels let the host get ahead and cover later short ones; when
+  the host is the slower side the GPU idles, and that idle time (the slack) is shared by
+  the rows in proportion to their launches (their ``bound`` becomes "overhead" when it
+  exceeds their kernels' time). A single kernel costs ``max(GPU time + gap, host)``.
 """
 
 from __future__ import annotations
@@ -32,11 +36,36 @@ def op_kernels(cfg: GPUConfig, op: Op | dict[str, Any]) -> list[K.Kernel]:
 
 
 def launched_seconds(cfg: GPUConfig, kernel_seconds: float) -> float:
-    """A kernel's time in the stream, launch overhead included."""
-    gap = cfg.launch.gap_us * 1e-6
-    if cfg.launch.mode == "eager":
-        return max(kernel_seconds + gap, cfg.launch.host_launch_us * 1e-6)
-    return kernel_seconds + gap
+    """A kernel's time in the stream with the GPU-side gap (host launches: see
+    :func:`host_slack`)."""
+    return kernel_seconds + cfg.launch.gap_us * 1e-6
+
+
+def alone_seconds(cfg: GPUConfig, kernel_seconds: float) -> float:
+    """A kernel launched on its own: eager, it waits for its host launch when shorter."""
+    t = launched_seconds(cfg, kernel_seconds)
+    return max(t, cfg.launch.host_launch_us * 1e-6) if cfg.launch.mode == "eager" else t
+
+
+def host_slack(cfg: GPUConfig, df: pd.DataFrame) -> pd.DataFrame:
+    """Eager launches: add the GPU's idle time behind a slower host to the rows, shared
+    by their launches (see the module docstring)."""
+    if cfg.launch.mode != "eager" or df.empty:
+        return df
+    launches = df["kernels"] * df["repeat"]
+    n = float(launches.sum())
+    slack = n * cfg.launch.host_launch_us * 1e-6 - float((df["seconds"] * df["repeat"]).sum())
+    if n == 0 or slack <= 0:
+        return df
+    df = df.copy()
+    extra = slack * df["kernels"] / n  # per instance of each row
+    df["seconds"] = df["seconds"] + extra
+    df["cycles"] = df["seconds"] * cfg.clock_hz
+    df.loc[extra > df["kernel_seconds"], "bound"] = "overhead"
+    df["util_dram"] = (df["bytes"] / (df["seconds"] * cfg.dram_bps)).where(df["seconds"] > 0, 0.0)
+    df["util_tensor"] = df["util_tensor"] * (df["seconds"] - extra) / df["seconds"].where(
+        df["seconds"] > 0, 1.0)
+    return df
 
 
 def peak_flops(cfg: GPUConfig, kind: str, dtype: str) -> float:
@@ -114,22 +143,25 @@ def time_ops(cfg: GPUConfig, ops: pd.DataFrame) -> pd.DataFrame:
         df = pd.DataFrame(columns=[*TRACE_COLUMNS, "flops", "bytes", "seconds", "cycles",
                                    "roofline_seconds", "bound", "kernels", "kernel_seconds",
                                    "util_tensor", "util_dram"])
-    return finish_ops(df)
+    return finish_ops(host_slack(cfg, df))
 
 
-def engine_rows(cfg: GPUConfig, batch: int, vocab: int, first_id: int) -> pd.DataFrame:
+def engine_rows(cfg: GPUConfig, phase: str, batch: int, vocab: int, first_id: int
+                ) -> pd.DataFrame:
     """The engine's work of one step beside the model's kernels: the host's step
-    (``engine.step_us + engine.step_us_per_seq x batch``, the GPU idles) and the sampler
+    (``engine.step_us + engine.step_us_per_seq x batch``, plus ``engine.prefill_step_us``
+    in a prefill; the GPU idles) and the sampler
     (``engine.sampler_kernels`` streaming kernels making ``engine.sampler_passes`` passes
     over the batch x vocabulary FP32 logits)."""
     e = cfg.engine
     base = {"layer": -1, "layers": "", "layer_type": "engine", "module": f"engine.{e.name}",
             "repeat": 1, "flops": 0.0, "roofline_seconds": 0.0, "util_tensor": 0.0}
-    host = (e.step_us + e.step_us_per_seq * batch) * 1e-6
+    host = (e.step_us + e.step_us_per_seq * batch
+            + (e.prefill_step_us if phase == "prefill" else 0.0)) * 1e-6
     logits = float(batch) * vocab * 4.0 * e.sampler_passes
     ks = [K.stream(cfg, "sampler", logits / e.sampler_kernels, 0.0, ctas=float(batch))
           for _ in range(e.sampler_kernels)]
-    sampler = sum(launched_seconds(cfg, k.seconds) for k in ks)
+    sampler = sum(alone_seconds(cfg, k.seconds) for k in ks)
     rows = [
         {**base, "op_id": first_id, "kind": "host", "op": "engine_step", "name": "step",
          "bytes": 0.0, "seconds": host, "bound": "overhead", "kernels": 0,
