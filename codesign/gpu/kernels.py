@@ -54,7 +54,8 @@ def _pick(cfg: GPUConfig, name: str, compute: float, memory: float,
     sm_path = compute + latency
     dram_path = cfg.launch.t0_us * 1e-6 + memory
     if dram_path >= sm_path:
-        return Kernel(name, dram_path, "memory" if memory >= sm_path else "latency")
+        # the DRAM timeline wins: its bytes bound it, or its fixed cost when that is larger
+        return Kernel(name, dram_path, "memory" if memory >= dram_path - memory else "latency")
     return Kernel(name, sm_path, "latency" if latency > compute else "compute")
 
 
