@@ -3,10 +3,10 @@
     PYTHONPATH=. python benchmarks/fit_gpu_e2e.py            # prints the fitted values
 
 Each group below fits its constants on its rows only, by Gauss-Newton on the log errors
-(least squares of log(predicted / measured)); every group's rows belong to one engine
-(``efficiency.gemv``: the RTX 4090's, on a llama.cpp row), and an engine's later groups
-see the values its earlier groups fitted (gpt-fast's quantised efficiencies are fitted
-with its fitted t0 in place). The values it prints are the ones the presets hold (codesign/presets/gpu/*.toml,
+(least squares of log(predicted / measured)). The first group fits the GPU's
+``launch.t0_us``, carried into every later group; each other group's rows belong to one
+engine (``efficiency.gemv``: the RTX 4090's, on a llama.cpp row), and an engine's later
+groups see the values its earlier groups fitted. The values it prints are the ones the presets hold (codesign/presets/gpu/*.toml,
 codesign/presets/engines/*.toml, codesign/gpu/config.py), each marked "fitted" with its
 rows. Every other row of the suite is a prediction and never enters a fit.
 """
@@ -24,19 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codesign import validate  # noqa: E402
 
-# (constants to fit: dotted path -> start, rows they are fitted on)
-GROUPS: list[tuple[dict[str, float], tuple[str, ...]]] = [
-    ({"launch.t0_us": 10.0, "engine.step_us": 200.0},
-     ("qwen2.5-0.5b-vllm-a100", "qwen2.5-1.5b-vllm-a100", "qwen2.5-3b-vllm-a100",
-      "qwen2.5-14b-vllm-a100")),
-    ({"launch.t0_us": 2.0}, ("gpt-fast-llama2-7b-bf16-a100",)),
-    ({"quant.int8_efficiency": 0.75}, ("gpt-fast-llama2-7b-int8-a100",)),
-    ({"quant.int4_efficiency": 0.6}, ("gpt-fast-llama2-7b-int4-a100",)),
-    ({"engine.prefill_step_us": 1000.0}, ("trtllm-llama7b-ttft-128-a100",)),
-    ({"efficiency.kv_read": 0.8}, ("trtllm-llama7b-b60-128-2048-a100",)),
-    ({"efficiency.gemv": 0.83}, ("llamacpp-llama3-8b-f16-tg512-4090",)),
-    ({"launch.host_launch_us": 45.0}, ("qwen2.5-0.5b-hf-a100",)),
-]
+# starting points of the Gauss-Newton iterations (the fitting sets: validate.E2E_FITS)
+START = {"launch.t0_us": 5.0, "engine.step_us": 200.0, "quant.int8_efficiency": 0.75,
+         "quant.int4_efficiency": 0.6, "engine.prefill_step_us": 1000.0,
+         "efficiency.kv_read": 0.8, "efficiency.gemv": 0.83, "launch.host_launch_us": 45.0}
+GPU_WIDE = ("launch.t0_us",)
 UPPER = {"quant.int8_efficiency": 1.0, "quant.int4_efficiency": 1.0,
          "efficiency.kv_read": 1.0, "efficiency.gemv": 1.0}
 
@@ -58,7 +50,7 @@ def fit(cases: list[validate.Case], start: dict[str, float], iters: int = 4
         J = np.empty((len(cases), len(names)))
         for j, n in enumerate(names):
             q = p.copy()
-            q[j] *= 1.05
+            q[j] *= 0.95  # a step down: efficiencies may sit at their bound 1
             J[:, j] = (residuals(cases, dict(zip(names, q, strict=True))) - r) / (q[j] - p[j])
         step = np.linalg.lstsq(J, -r, rcond=None)[0]
         p = np.clip(p + step, 1e-6, [UPPER.get(n, np.inf) for n in names])
@@ -69,11 +61,14 @@ def main() -> int:
     cases, _ = validate.load_cases(validate.suite_file("gpu-e2e"))
     by_name = {c.name: c for c in cases}
     carried: dict[str | None, dict[str, float]] = {}  # engine -> values fitted so far
-    for start, rows in GROUPS:
+    gpu_wide: dict[str, float] = {}  # launch.t0_us: the GPU's, carried into every group
+    for names, rows in validate.E2E_FITS:
+        start = {n: START[n] for n in names}
         group = [by_name[r] for r in rows]
         assert all(c.fitted for c in group), f"{rows}: only rows marked fitted may be fitted"
         engine = group[0].engine
-        group = [dataclasses.replace(c, overrides={**c.overrides, **carried.get(engine, {})})
+        group = [dataclasses.replace(c, overrides={**c.overrides, **gpu_wide,
+                                                   **carried.get(engine, {})})
                  for c in group]
         values = fit(group, start)
         errs = residuals(group, values)
@@ -81,6 +76,7 @@ def main() -> int:
               f"{', '.join(rows)}: errors "
               f"{', '.join(f'{math.expm1(e) * 100:+.1f}%' for e in errs)}")
         carried.setdefault(engine, {}).update(values)
+        gpu_wide.update({k: v for k, v in values.items() if k in GPU_WIDE})
     return 0
 
 

@@ -62,6 +62,24 @@ SECONDS_METRICS = ("seconds", "ttft_s", "e2e_s")
 # decode contexts an end-to-end case times at most (the interpolation bound is reported)
 E2E_MAX_SAMPLES = 3
 
+# The fitted constants of the end-to-end model and the gpu-e2e rows each is fitted on
+# (benchmarks/fit_gpu_e2e.py fits them, in this order; the presets hold the results).
+# Every other gpu-e2e row is a prediction.
+E2E_FITS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    # the GPU's fixed cost of a dependent launch (codesign/gpu/config.py): gpt-fast runs
+    # bf16 decode as one CUDA graph with next to no host work, so t0 shows there
+    (("launch.t0_us",), ("gpt-fast-llama2-7b-bf16-a100",)),
+    (("engine.step_us",),  # vllm.toml
+     ("qwen2.5-0.5b-vllm-a100", "qwen2.5-1.5b-vllm-a100", "qwen2.5-3b-vllm-a100",
+      "qwen2.5-14b-vllm-a100")),
+    (("quant.int8_efficiency",), ("gpt-fast-llama2-7b-int8-a100",)),
+    (("quant.int4_efficiency",), ("gpt-fast-llama2-7b-int4-a100",)),
+    (("engine.prefill_step_us",), ("trtllm-llama7b-ttft-128-a100",)),  # tensorrt-llm.toml
+    (("efficiency.kv_read",), ("trtllm-llama7b-b60-128-2048-a100",)),
+    (("efficiency.gemv",), ("llamacpp-llama3-8b-f16-tg512-4090",)),  # rtx-4090.toml
+    (("launch.host_launch_us",), ("qwen2.5-0.5b-hf-a100",)),  # hf-transformers.toml
+)
+
 
 @dataclass(frozen=True)
 class Case:

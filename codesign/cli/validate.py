@@ -68,11 +68,12 @@ def run(args: argparse.Namespace) -> int:
         } for r in rows]
         print_table(table)
         s = validate.summary(rows)
-        print(f"\n{s['cases']} cases, {s['failed']} failed; mean |error| "
-              f"{s['mean_abs_error'] * 100:.1f}%, worst {s['worst_abs_error'] * 100:.1f}% "
-              f"({s['worst_case']})")
+        print()
         if s["predicted"] < s["cases"]:
             print(f"predicted rows: {s['predicted']}, median |error| "
                   f"{s['predicted_median_abs_error'] * 100:.1f}%, worst "
                   f"{s['predicted_worst_abs_error'] * 100:.1f}%")
+        print(f"{s['cases']} cases, {s['failed']} failed; mean |error| "
+              f"{s['mean_abs_error'] * 100:.1f}%, worst {s['worst_abs_error'] * 100:.1f}% "
+              f"({s['worst_case']})")
     return 1 if any(not r["ok"] for r in rows) else 0

@@ -142,12 +142,12 @@ class LaunchConfig:
         1.3, "GPU-side gap between consecutive kernels (graph replay; also paid in eager)",
         "us", "gpu.md §3d: about 1.3 us per kernel in a CUDA-graph replay")
     t0_us: float = param(
-        2.0, "fixed cost of a dependent launch on the GPU: a kernel that waits for the "
+        3.19, "fixed cost of a dependent launch on the GPU: a kernel that waits for the "
         "previous one ramps its CTAs up, pays its first DRAM round trip and drains its "
-        "tail before its bytes stream; a memory-bound kernel takes t0 + bytes / (eta x BW). "
-        "It depends on the kernels' launch configuration, so an engine may set its own",
-        "us", "gpu.md §3d: a ~24 us kernel took 25.8 us in a graph replay on B200 (about 2 "
-        "us of fixed cost); engines fit theirs on the gpu-e2e rows they name")
+        "tail before its bytes stream; a memory-bound kernel takes t0 + bytes / (eta x BW)",
+        "us", "fitted: gpu-e2e row gpt-fast-llama2-7b-bf16-a100 (one CUDA graph per token, "
+        "next to no host work; benchmarks/fit_gpu_e2e.py); the same on other GPUs [M] "
+        "(gpu.md §3d: ~2 us on B200, a ~24 us kernel took 25.8 us in a graph replay)")
 
     def check(self) -> None:
         if self.mode not in LAUNCH_MODES:
