@@ -2,13 +2,14 @@
 
     PYTHONPATH=. python benchmarks/fit_gpu_e2e.py            # prints the fitted values
 
-Each group below fits its constants on its rows only, by Gauss-Newton on the log errors
-(least squares of log(predicted / measured)). The first group fits the GPU's
-``launch.t0_us``, carried into every later group; each other group's rows belong to one
-engine (``efficiency.gemv``: the RTX 4090's, on a llama.cpp row), and an engine's later
-groups see the values its earlier groups fitted. The values it prints are the ones the presets hold (codesign/presets/gpu/*.toml,
-codesign/presets/engines/*.toml, codesign/gpu/config.py), each marked "fitted" with its
-rows. Every other row of the suite is a prediction and never enters a fit.
+Each group of ``codesign.validate.E2E_FITS`` fits its constants on its rows only, by
+Gauss-Newton on the log errors (least squares of log(predicted / measured)). The first
+group fits the GPU's ``launch.t0_us``, carried into every later group; each other group's
+rows belong to one engine (``efficiency.gemv``: the RTX 4090's, on a llama.cpp row), and
+an engine's later groups see the values its earlier groups fitted. The values it prints
+are the ones the presets hold (codesign/presets/gpu/*.toml, codesign/presets/engines/
+*.toml, codesign/gpu/config.py), each marked "fitted" with its rows. Every other row of
+the suite is a prediction and never enters a fit.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from codesign import validate  # noqa: E402
+from codesign import validate
 
 # starting points of the Gauss-Newton iterations (the fitting sets: validate.E2E_FITS)
 START = {"launch.t0_us": 5.0, "engine.step_us": 200.0, "quant.int8_efficiency": 0.75,
@@ -48,7 +49,7 @@ def fit(cases: list[validate.Case], start: dict[str, float], iters: int = 4
     for _ in range(iters):
         r = residuals(cases, dict(zip(names, p, strict=True)))
         J = np.empty((len(cases), len(names)))
-        for j, n in enumerate(names):
+        for j in range(len(names)):
             q = p.copy()
             q[j] *= 0.95  # a step down: efficiencies may sit at their bound 1
             J[:, j] = (residuals(cases, dict(zip(names, q, strict=True))) - r) / (q[j] - p[j])

@@ -91,10 +91,10 @@ def generate(model: str, target: str, prompt: int = 2048, output: int = 512, bat
     token mean and last, end-to-end output tokens/s, breakdown by kind).
 
     Decode steps are timed at a few contexts and interpolated, with an error bound
-    (``bound_s``; see :mod:`codesign.generate`). ``options``: ``weight_dtype``,
+    (``bound_s``; see :mod:`codesign.generation`). ``options``: ``weight_dtype``,
     ``routing``, ``overrides`` (dotted config paths), ``rel_tol``, ``max_samples``.
     """
-    from codesign.generate import generate as _generate
+    from codesign.generation import generate as _generate
 
     return _generate(model, target, prompt=prompt, output=output, batch=batch,
                      engine=engine, **options)

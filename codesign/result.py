@@ -236,11 +236,11 @@ def finish_ops(ops: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class GenerateResult:
-    """One request's generation on a target (:func:`codesign.generate`): a prefill of
+    """One request's generation on a target (:func:`codesign.api.generate`): a prefill of
     ``prompt`` tokens, then ``output - 1`` decode steps, for ``batch`` sequences.
 
     ``step_seconds`` holds each decode step's time (interpolated between the ``sampled``
-    contexts; ``bound_s`` bounds the error of their sum, see :mod:`codesign.generate`);
+    contexts; ``bound_s`` bounds the error of their sum, see :mod:`codesign.generation`);
     ``breakdown`` is seconds by op kind over the whole request (``host``: the engine's
     step on the CPU; ``softmax`` includes the sampler)."""
 

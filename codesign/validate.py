@@ -51,7 +51,7 @@ from workloads.schema import trace_from_rows
 CASES_DIR = Path(__file__).resolve().parent / "validation"
 FORMAT = "codesign-validation-cases/1"
 KERNEL_METRICS = ("tflops", "seconds", "gbps")
-# end-to-end metrics of a generation scenario (codesign.generate), as the sources define
+# end-to-end metrics of a generation scenario (codesign.api.generate), as the sources define
 # them: output tokens of every sequence over the wall time including the prefill; decode
 # tokens/s (batch / mean time per output token: llama-bench tg, MLC decode); prompt
 # tokens/s of the prefill (llama-bench pp); time to first token; end-to-end latency
@@ -181,7 +181,7 @@ def load_cases(path: str | Path) -> tuple[list[Case], list[Ranking]]:
 
 def predict_e2e(case: Case) -> float:
     """An end-to-end case's metric from its generation scenario."""
-    from codesign.generate import generate
+    from codesign.generation import generate
 
     sc = dict(case.scenario)
     options = {k: sc.pop(k) for k in ("weight_dtype", "routing") if k in sc}

@@ -223,7 +223,7 @@ def print_results(results: list[Result], fmt: str) -> None:
 
 def run_generate(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     """``--phase generate``: one request end to end on every target."""
-    from codesign.generate import generate
+    from codesign.generation import generate
 
     src = args.source
     if src.endswith(".parquet"):

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from codesign.cli import main
-from codesign.generate import generate
+from codesign.generation import generate
 
 MODEL = "qwen3-0.6b"
 GEN = ["run", MODEL, "--phase", "generate", "--prompt", "250", "--output", "12"]

@@ -1,5 +1,6 @@
-"""Generation scenarios (codesign.generate): prefill + decode steps, the interpolation
-over context and its error bound, against timing every step on a small case."""
+"""Generation scenarios (codesign.generation, codesign.api.generate): prefill + decode
+steps, the interpolation over context and its error bound, against timing every step on
+a small case."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from codesign import api, targets
 from codesign.errors import CodesignError
-from codesign.generate import bound, generate, sample_steps
+from codesign.generation import bound, generate, sample_steps
 
 MODEL = "qwen3-0.6b"
 

@@ -27,7 +27,7 @@ def test_sweep_covers_64k_to_1g_and_shapes_hold_the_bytes(mg):
     assert mg.SWEEP_BYTES[0] == 64 * 1024 and mg.SWEEP_BYTES[-1] == 1 << 30
     for nbytes in mg.SWEEP_BYTES:
         N, K = mg.gemv_shape(nbytes)
-        assert 2 * N * K == nbytes and N >= 64
+        assert nbytes == 2 * N * K and N >= 64
         row = mg.copy_row(nbytes)
         assert row["bytes_read"] == row["bytes_written"] == nbytes
         assert 2 * row["M"] * row["N"] == nbytes

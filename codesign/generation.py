@@ -127,8 +127,8 @@ def generate(model: str, target: str, prompt: int = 2048, output: int = 512, bat
     per_step = (np.interp(steps, cs, [timed[c].latency_s for c in cs]) if cs
                 else np.zeros(0))
     breakdown = dict(prefill.seconds_by_kind())
-    for k, v in (_by_kind(timed, steps) if cs else {}).items():
-        breakdown[k] = breakdown.get(k, 0.0) + v
+    for kind, seconds in (_by_kind(timed, steps) if cs else {}).items():
+        breakdown[kind] = breakdown.get(kind, 0.0) + seconds
     return GenerateResult(
         target=target, family=tgt.family,
         engine=str(getattr(getattr(tgt.config, "engine", None), "name", "") or ""),
