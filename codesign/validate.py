@@ -16,7 +16,15 @@ A case's prediction is its row, as a one-row trace, timed on ``target`` with the
 overrides; the metric is taken from the row's time (launch overhead included). A case
 passes when ``|predicted / measured - 1| <= tolerance``; an ``informational`` case is
 reported but never fails. A ranking passes when the predicted metric strictly decreases
-along ``order`` (by time, it increases for ``seconds``).
+along ``order`` (by time, it increases for ``seconds``). A case marked ``"fitted": true``
+is in the fitting set of a constant; every other case is a prediction.
+
+An end-to-end case (suite ``gpu-e2e``) has, instead of ``row``, a ``model`` (a registered
+name or a config.json path beside the case file), an ``engine`` and a ``scenario``
+(``prompt``, ``output``, ``batch``, ``weight_dtype``): a request timed by
+:func:`codesign.generation.generate`, its metric one of :data:`E2E_METRICS` as the source
+defines it. :data:`E2E_FITS` names every constant fitted on its rows
+(``benchmarks/fit_gpu_e2e.py`` fits them).
 
 How the GPU model was calibrated against the built-in suite (see also the GPU config):
 

@@ -116,3 +116,11 @@ def test_one_output_token_is_the_prefill_alone():
 def test_bad_scenarios_are_refused(kw, msg):
     with pytest.raises(CodesignError, match=msg):
         generate(MODEL, "h100-sxm", **{"prompt": 16, "output": 4, **kw})
+
+
+@pytest.mark.parametrize("engine", ["vllm", "hf-transformers"])
+def test_more_batch_never_lowers_request_throughput(engine):
+    one = generate(MODEL, "h100-sxm", prompt=250, output=12, batch=1, engine=engine)
+    four = generate(MODEL, "h100-sxm", prompt=250, output=12, batch=4, engine=engine)
+    assert four.output_tokens_per_s >= one.output_tokens_per_s
+    assert four.e2e_s >= one.e2e_s  # but each request waits at least as long

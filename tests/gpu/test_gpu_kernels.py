@@ -16,7 +16,7 @@ STREAM = 0.90  # gpu.md §3
 H100_TC = 132 * 4 * 1024 * 1830e6  # gpu.md §1: 989 TFLOP/s
 LATENCY = 600e-9  # memory.latency_ns in the H100 preset
 GEMV = 0.83  # efficiency.gemv: gpt-fast's ~1700 of 2039 GB/s on A100, the same fraction here
-T0 = 9.86e-6  # launch.t0_us of the default engine (vLLM, codesign/presets/engines/vllm.toml)
+T0 = 3.19e-6  # launch.t0_us of the GPU config (fitted on the gpt-fast bf16 row, gpu-e2e)
 KV_READ = 0.80  # efficiency.kv_read of the vLLM engine (paged KV cache)
 
 
