@@ -11,12 +11,14 @@ edits:
   kernel. GEMMs must share their input (same M, K, G and dtypes): one GEMM with the
   outputs concatenated (QKV, gate+up). Other kinds (RoPE of q and k, the K and V cache
   writes) become one streaming kernel over all their bytes.
-- ``absorb`` ``X>Y``: a row matching X runs inside the next row matching Y of its layer
-  body (the body repeats, so the search wraps around it: the residual add at the end of
-  a layer feeds the next layer's first norm). It launches nothing; its bytes stream
+- ``absorb`` ``X>Y``: a row matching X runs inside the nearest row matching Y of its
+  layer body, at most :data:`ABSORB_WINDOW` rows away (the forward one first on a tie; a
+  collapsed body repeats, so the distance wraps around it: the residual add at the end
+  of a layer feeds the next layer's first norm). It launches nothing; its bytes stream
   inside Y's kernel.
 
-A pattern is ``kind`` or ``kind:glob[,glob...]`` over the row's ``name``.
+A pattern is ``kind`` or ``kind|kind...`` with an optional ``:glob[,glob...]`` over the
+row's ``name`` (``activation|elementwise:exp,softplus``).
 """
 
 from __future__ import annotations
@@ -28,12 +30,16 @@ from typing import Any
 from codesign.gpu.config import EngineConfig
 
 GEMM_KEYS = ("M", "K", "G", "dtype", "weight_dtype")
+# Rows between an absorbed op and its host at most: a fused op sits next to its host in
+# the trace, or behind the other ops that fuse into it (q and k RoPE and the K and V
+# cache writes before attention are four rows).
+ABSORB_WINDOW = 4
 
 
 def matches(pattern: str, row: dict[str, Any]) -> bool:
     """Whether a trace row matches ``kind`` or ``kind:glob[,glob...]``."""
-    kind, _, names = pattern.partition(":")
-    if row["kind"] != kind.strip():
+    kinds, _, names = pattern.partition(":")
+    if row["kind"] not in {k.strip() for k in kinds.split("|")}:
         return False
     return not names or any(fnmatchcase(str(row["name"]), g.strip())
                             for g in names.split(","))
@@ -58,11 +64,17 @@ class Plan:
 
 
 def _bodies(rows: list[dict[str, Any]]) -> list[list[int]]:
-    """Row positions by layer body (a collapsed body's ``layers``; the model-level rows
-    outside any layer form one more), each in trace order."""
+    """Row positions by layer body (a collapsed body's ``layers``; model-level rows
+    outside any layer by runs of adjacent rows: the embedding's apart from the final
+    norm's), each in trace order."""
     out: dict[str, list[int]] = {}
+    run = 0
     for i, r in enumerate(rows):
-        key = str(r.get("layers") or "") or f"layer:{r.get('layer', -1)}"
+        key = str(r.get("layers") or "")
+        if not key:
+            if i > 0 and str(rows[i - 1].get("layers") or ""):
+                run += 1
+            key = f"outside:{run}"
         out.setdefault(key, []).append(i)
     return list(out.values())
 
@@ -93,6 +105,20 @@ def _concat(engine: EngineConfig, rows: list[dict[str, Any]], body: list[int],
     return groups
 
 
+def _neighbours(body: list[int], pos: int, wraps: bool) -> list[int]:
+    """The rows around ``body[pos]`` by distance (forward first), within the window."""
+    n = len(body)
+    out = []
+    for d in range(1, ABSORB_WINDOW + 1):
+        for step in (d, -d):
+            p = pos + step
+            if wraps:
+                p %= n
+            if 0 <= p < n and p != pos and body[p] not in out:
+                out.append(body[p])
+    return out
+
+
 def _absorb(engine: EngineConfig, rows: list[dict[str, Any]], body: list[int],
             wraps: bool) -> dict[int, int]:
     out: dict[int, int] = {}
@@ -101,8 +127,8 @@ def _absorb(engine: EngineConfig, rows: list[dict[str, Any]], body: list[int],
         for pos, i in enumerate(body):
             if i in out or not matches(src, rows[i]):
                 continue
-            after = body[pos + 1:] + (body[:pos] if wraps else [])
-            host = next((j for j in after if j not in out and matches(dst, rows[j])), None)
+            host = next((j for j in _neighbours(body, pos, wraps)
+                         if j not in out and matches(dst, rows[j])), None)
             if host is not None:
                 out[i] = host
     return out

@@ -188,3 +188,21 @@ def test_matches_kind_and_name_globs():
     assert fusion.matches("copy:v_*,k_*", row)
     assert not fusion.matches("copy:v_*", row)
     assert not fusion.matches("rope", row)
+
+
+def test_rules_fuse_a_gated_deltanet_layer_without_model_specific_code():
+    """Qwen3.5's Gated DeltaNet layer as vLLM runs it: in_proj_qkv/z/b/a one GEMM, SiLU in
+    the conv kernel, the gating's pointwise ops one kernel, the q/k L2 norms and the
+    gating's add inside the delta rule, the residual adds inside the norms."""
+    from codesign import api
+
+    tr = api.trace("qwen3.5-9b", phase="decode", context=64)
+    rows = int((tr.ops["layer_type"] == "linear_attention").sum())
+    counts = {}
+    for engine in ("hf-transformers", "vllm"):
+        ops = gpu.make("h100-sxm", {"engine": engine}).simulate(tr).ops
+        counts[engine] = int(ops.loc[ops["layer_type"] == "linear_attention", "kernels"].sum())
+    assert counts["hf-transformers"] == rows == 28
+    # norm, in_proj, conv1d, gating, delta rule, copy, gated norm, out_proj, norm,
+    # gate+up, act, down
+    assert counts["vllm"] == 12
