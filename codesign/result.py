@@ -137,6 +137,12 @@ class Result:
         in the trace)."""
         return memory_use(self.trace_meta, self.capacity_bytes)
 
+    @property
+    def engine(self) -> str | None:
+        """The serving engine the target ran (GPU targets; None for others)."""
+        eng = self.config.get("engine")
+        return str(eng.get("name")) if isinstance(eng, dict) and eng.get("name") else None
+
     # ---- summary ---------------------------------------------------------------------
     def seconds_by_kind(self) -> dict[str, float]:
         """Busy seconds by op kind (sum of total_seconds; overlapping ops both count)."""
@@ -155,6 +161,7 @@ class Result:
             "batch": s.get("batch"),
             "seq": s.get("seq"),
             "context": s.get("context"),
+            "engine": self.engine,
             "latency_s": self.latency_s,
             "tokens_per_s": self.new_tokens / self.latency_s if self.latency_s > 0 else 0.0,
             "gflop": float((self.ops["flops"] * self.ops["repeat"]).sum()) / 1e9,

@@ -212,7 +212,7 @@ def print_results(results: list[Result], fmt: str) -> None:
     print(f"{first['model']}  {first['phase']}  batch={first['batch']}  "
           f"seq={first['seq']}  context={first['context']}")
     print_table([{
-        "target": s["target"], "family": s["family"],
+        "target": s["target"], "family": s["family"], "engine": s["engine"] or "-",
         "latency_ms": s["latency_s"] * 1e3, "tokens_per_s": s["tokens_per_s"],
         "speedup": s["speedup"],
         "memory_gb": s["memory_gb"] if s["memory_gb"] is not None else float("nan"),
