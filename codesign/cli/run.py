@@ -18,8 +18,7 @@ EXAMPLES = """examples:
   codesign run trace.parquet --target a100-80gb --target h100-sxm --target h200
   codesign run trace.parquet --target h100-sxm --set attention.implementation=fa2
   codesign run trace.parquet --target h100-sxm --target l4 -o results.parquet --format json
-  codesign run qwen3.5-9b --phase generate --prompt 2048 --output 512 \
-      --target c950-like --target c950-like+xattn --target h100-sxm --engine vllm
+  codesign run qwen3.5-9b --phase generate --prompt 2048 --output 512 -t c950-like -t h100-sxm
   codesign run llama-2-7b --phase decode --context 128 --target a100-80gb --engine gpt-fast
 
 --phase generate: one prefill of --prompt tokens, then decode steps until --output tokens
