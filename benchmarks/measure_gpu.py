@@ -14,6 +14,18 @@ informational because the model times fla's fused kernel).
 Each kernel is timed with CUDA events: warm-up calls, then the median of ``--repeats``
 timed calls. Every case records ``launch.mode = eager`` (one host launch per call). Without
 CUDA the script says so and exits with status 0.
+
+Beside the model's kernels (``--groups``, default all):
+
+- ``sweep``: a bf16 GEMV (M = 1, a square-ish weight of the given bytes) and a copy of
+  64 KB, 256 KB ... 1 GB: the memory-bound kernel's t0 + bytes / (eta x BW), eta of the
+  GEMV class (``efficiency.gemv``) and of streaming (``efficiency.dram_stream``);
+- ``launch``: a chain of ``CHAIN`` dependent tiny kernels (each reads the previous one's
+  output), captured in a CUDA graph and replayed, and launched eagerly: the time per
+  kernel is ``t0 + launch.gap_us`` in a graph, ``max(host launch, that)`` eagerly;
+- ``sampler``: vLLM-style sampling over a batch x vocabulary of FP32 logits (temperature,
+  softmax, top-p by sort, multinomial), informational: it is several kernels, which the
+  model times as the engine's sampler (``engine.sampler_passes``, ``sampler_kernels``).
 """
 
 from __future__ import annotations
@@ -64,6 +76,40 @@ def time_cuda(torch: Any, fn: Callable[[], Any], warmup: int, repeats: int) -> f
     return statistics.median(times)
 
 
+SWEEP_BYTES = tuple(64 * 1024 * 4 ** i for i in range(8))  # 64 KB ... 1 GB
+CHAIN = 64  # dependent kernels per launch-chain measurement
+SAMPLER_BATCHES = (1, 8, 64)
+GROUPS = ("kernels", "sweep", "launch", "sampler")
+
+
+def gemv_shape(nbytes: int) -> tuple[int, int]:
+    """(N, K) of a bf16 weight of ``nbytes`` bytes: K = 4096 (the hidden size of 7-9B
+    models) once N reaches 64 rows, K = 256 below."""
+    elems = nbytes // 2
+    K = 4096 if elems >= 4096 * 64 else 256
+    return elems // K, K
+
+
+def copy_row(nbytes: int) -> dict[str, Any]:
+    """A bf16 copy reading and writing ``nbytes`` each (rows of 4096)."""
+    elems = nbytes // 2
+    return {"kind": "copy", "op": "copy", "dtype": "bf16", "M": max(1, elems // 4096),
+            "N": min(4096, elems), "flops": 0, "bytes_read": nbytes, "bytes_written": nbytes}
+
+
+def chain_row() -> dict[str, Any]:
+    """One of the chained tiny kernels: 1024 bf16 elements, x + 1."""
+    return {"kind": "elementwise", "op": "add", "dtype": "bf16", "M": 1, "N": 1024,
+            "flops": 1024, "bytes_read": 2048, "bytes_written": 2048}
+
+
+def sampler_row(batch: int, vocab: int) -> dict[str, Any]:
+    """The sampler's logits as a softmax row (FP32 read and probabilities written)."""
+    n = batch * vocab
+    return {"kind": "softmax", "op": "softmax", "dtype": "fp32", "M": batch, "N": vocab,
+            "flops": 5 * n, "bytes_read": 4 * n, "bytes_written": 4 * n}
+
+
 def gemm_row(M: int, N: int, K: int) -> dict[str, Any]:
     return {"kind": "gemm", "op": "matmul", "dtype": "bf16", "weight_dtype": "bf16",
             "M": M, "N": N, "K": K, "G": 1, "flops": 2 * M * N * K,
@@ -82,18 +128,30 @@ def attention_row(B: int, Sq: int, Skv: int, causal: bool) -> dict[str, Any]:
 Measured = list[tuple[str, dict[str, Any], dict[str, Any], float, bool]]
 
 
-def measure(torch: Any, warmup: int, repeats: int) -> Measured:
-    """(name, row, overrides, seconds, informational) for every kernel."""
+def measure(torch: Any, warmup: int, repeats: int,
+            groups: tuple[str, ...] = GROUPS) -> Measured:
+    """(name, row, overrides, seconds, informational) for every kernel of ``groups``."""
+    out: Measured = []
+
+    def add(name: str, row: dict[str, Any], fn: Callable[[], Any],
+            overrides: dict[str, Any] | None = None, informational: bool = False,
+            per_call: int = 1) -> None:
+        sec = time_cuda(torch, fn, warmup, repeats) / per_call
+        out.append((name, row, {"launch.mode": "eager", **(overrides or {})}, sec, informational))
+        print(f"  {name:40s} {sec * 1e6:10.1f} us", flush=True)
+
+    for group, fn in (("kernels", _model_kernels), ("sweep", _sweep), ("launch", _launch),
+                      ("sampler", _sampler)):
+        if group in groups:
+            fn(torch, add)
+    return out
+
+
+def _model_kernels(torch: Any, add: Callable[..., None]) -> None:
+    """qwen3.5-9b's GEMMs, attention, RMSNorm and delta rule."""
     import torch.nn.functional as F
 
     dev, bf16 = "cuda", torch.bfloat16
-    out = []
-
-    def add(name: str, row: dict[str, Any], fn: Callable[[], Any],
-            overrides: dict[str, Any] | None = None, informational: bool = False) -> None:
-        sec = time_cuda(torch, fn, warmup, repeats)
-        out.append((name, row, {"launch.mode": "eager", **(overrides or {})}, sec, informational))
-        print(f"  {name:40s} {sec * 1e6:10.1f} us", flush=True)
 
     for M in (1, 2048):
         for name, (N, K) in GEMMS.items():
@@ -129,7 +187,63 @@ def measure(torch: Any, warmup: int, repeats: int) -> Measured:
         add(f"rmsnorm-m{M}", row, lambda x=x, w=w: F.rms_norm(x, (HIDDEN,), w, 1e-6))
 
     _delta_rule(torch, add)
-    return out
+
+
+def _sweep(torch: Any, add: Callable[..., None]) -> None:
+    """GEMV and copy over 64 KB ... 1 GB: t0 and eta of the memory-bound classes."""
+    import torch.nn.functional as F
+
+    dev, bf16 = "cuda", torch.bfloat16
+    for nbytes in SWEEP_BYTES:
+        N, K = gemv_shape(nbytes)
+        x = torch.randn(1, K, device=dev, dtype=bf16)
+        w = torch.randn(N, K, device=dev, dtype=bf16)
+        add(f"sweep-gemv-{nbytes // 1024}k", gemm_row(1, N, K), lambda x=x, w=w: F.linear(x, w))
+        del x, w
+        src = torch.empty(nbytes // 2, device=dev, dtype=bf16)
+        dst = torch.empty_like(src)
+        add(f"sweep-copy-{nbytes // 1024}k", copy_row(nbytes), lambda s=src, d=dst: d.copy_(s))
+        del src, dst
+
+
+def _launch(torch: Any, add: Callable[..., None]) -> None:
+    """CHAIN dependent tiny kernels, replayed from a CUDA graph and launched eagerly."""
+    x = torch.zeros(1024, device="cuda", dtype=torch.bfloat16)
+
+    def chain(x: Any = x) -> Any:
+        y = x
+        for _ in range(CHAIN):
+            y = y + 1  # each kernel reads the previous one's output: dependent launches
+        return y
+
+    add("launch-chain-eager", chain_row(), chain, per_call=CHAIN)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        chain()  # warm the allocator outside the capture
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        chain()
+    add("launch-chain-graph", chain_row(), graph.replay, {"launch.mode": "graph"},
+        per_call=CHAIN)
+
+
+def _sampler(torch: Any, add: Callable[..., None]) -> None:
+    """Temperature, softmax, top-p by sort and a multinomial draw over VOCAB logits."""
+    for batch in SAMPLER_BATCHES:
+        logits = torch.randn(batch, VOCAB, device="cuda", dtype=torch.float32)
+
+        def sample(logits: Any = logits) -> Any:
+            probs = torch.softmax(logits / 0.7, dim=-1)
+            sorted_p, idx = torch.sort(probs, dim=-1, descending=True)
+            keep = sorted_p.cumsum(-1) - sorted_p <= 0.8
+            sorted_p = sorted_p * keep
+            choice = torch.multinomial(sorted_p, 1)
+            return idx.gather(-1, choice)
+
+        add(f"sampler-b{batch}-v{VOCAB}", sampler_row(batch, VOCAB), sample,
+            informational=True)
 
 
 def _delta_rule(torch: Any, add: Callable[..., None]) -> None:
@@ -201,7 +315,15 @@ def main(argv: list[str] | None = None) -> int:
                                      "the device name)")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--groups", default=",".join(GROUPS),
+                    help=f"comma-separated measurement groups (default all: {', '.join(GROUPS)})")
     args = ap.parse_args(argv)
+    groups = tuple(g.strip() for g in args.groups.split(",") if g.strip())
+    bad = [g for g in groups if g not in GROUPS]
+    if bad:
+        print(f"measure_gpu: unknown group {bad[0]!r}; valid: {', '.join(GROUPS)}",
+              file=sys.stderr)
+        return 2
     try:
         import torch
     except ImportError:
@@ -219,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = (f"torch {torch.__version__}, CUDA {torch.version.cuda}, median of {args.repeats} "
             f"after {args.warmup} warm-up calls, {datetime.date.today().isoformat()}")
     print(f"measure_gpu: {device} -> preset {target}")
-    measured = measure(torch, args.warmup, args.repeats)
+    measured = measure(torch, args.warmup, args.repeats, groups)
     write_cases(Path(args.out), target, device, meta, measured)
     print(f"measure_gpu: wrote {len(measured)} cases to {args.out}; check them with "
           f"`codesign validate --cases {args.out}`")

@@ -80,3 +80,21 @@ def compare(trace: Trace | str | Path, target_names: Sequence[str],
     df = pd.DataFrame(rows)
     df["speedup"] = df["latency_s"].iloc[0] / df["latency_s"]
     return df
+
+
+def generate(model: str, target: str, prompt: int = 2048, output: int = 512, batch: int = 1,
+             engine: str | None = None, **options: Any) -> Any:
+    """One request end to end on ``target``: a prefill of ``prompt`` tokens, then decode
+    steps until ``output`` tokens per sequence (the first comes from the prefill), for
+    ``batch`` sequences. GPU targets run ``engine`` (``codesign targets`` names the
+    default). Returns a :class:`codesign.result.GenerateResult` (TTFT, time per output
+    token mean and last, end-to-end output tokens/s, breakdown by kind).
+
+    Decode steps are timed at a few contexts and interpolated, with an error bound
+    (``bound_s``; see :mod:`codesign.generation`). ``options``: ``weight_dtype``,
+    ``routing``, ``overrides`` (dotted config paths), ``rel_tol``, ``max_samples``.
+    """
+    from codesign.generation import generate as _generate
+
+    return _generate(model, target, prompt=prompt, output=output, batch=batch,
+                     engine=engine, **options)

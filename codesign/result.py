@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -135,6 +136,12 @@ class Result:
         in the trace)."""
         return memory_use(self.trace_meta, self.capacity_bytes)
 
+    @property
+    def engine(self) -> str | None:
+        """The serving engine the target ran (GPU targets; None for others)."""
+        eng = self.config.get("engine")
+        return str(eng.get("name")) if isinstance(eng, dict) and eng.get("name") else None
+
     # ---- summary ---------------------------------------------------------------------
     def seconds_by_kind(self) -> dict[str, float]:
         """Busy seconds by op kind (sum of total_seconds; overlapping ops both count)."""
@@ -153,6 +160,7 @@ class Result:
             "batch": s.get("batch"),
             "seq": s.get("seq"),
             "context": s.get("context"),
+            "engine": self.engine,
             "latency_s": self.latency_s,
             "tokens_per_s": self.new_tokens / self.latency_s if self.latency_s > 0 else 0.0,
             "gflop": float((self.ops["flops"] * self.ops["repeat"]).sum()) / 1e9,
@@ -230,3 +238,75 @@ def finish_ops(ops: pd.DataFrame) -> pd.DataFrame:
     ops["achieved_flops"] = (ops["flops"] / sec).fillna(0.0)
     ops["achieved_gbps"] = (ops["bytes"] / sec / 1e9).fillna(0.0)
     return ops
+
+
+@dataclass
+class GenerateResult:
+    """One request's generation on a target (:func:`codesign.api.generate`): a prefill of
+    ``prompt`` tokens, then ``output - 1`` decode steps, for ``batch`` sequences.
+
+    ``step_seconds`` holds each decode step's time (interpolated between the ``sampled``
+    contexts; ``bound_s`` bounds the error of their sum, see :mod:`codesign.generation`);
+    ``breakdown`` is seconds by op kind over the whole request (``host``: the engine's
+    step on the CPU; ``softmax`` includes the sampler)."""
+
+    target: str
+    family: str
+    engine: str
+    model: str
+    prompt: int
+    output: int
+    batch: int
+    prefill: Result
+    step_seconds: np.ndarray
+    sampled: dict[int, float]
+    bound_s: float
+    breakdown: dict[str, float]
+
+    @property
+    def ttft_s(self) -> float:
+        """Time to first token: the prefill pass (it yields the first output token)."""
+        return self.prefill.latency_s
+
+    @property
+    def decode_s(self) -> float:
+        return float(self.step_seconds.sum())
+
+    @property
+    def e2e_s(self) -> float:
+        return self.ttft_s + self.decode_s
+
+    @property
+    def tpot_mean_s(self) -> float:
+        """Mean time per output token after the first (0 when there is one token)."""
+        return float(self.step_seconds.mean()) if len(self.step_seconds) else 0.0
+
+    @property
+    def tpot_last_s(self) -> float:
+        """The last decode step (the longest context)."""
+        return float(self.step_seconds[-1]) if len(self.step_seconds) else 0.0
+
+    @property
+    def output_tokens_per_s(self) -> float:
+        """Output tokens of every sequence over the end-to-end time (prefill included)."""
+        return self.batch * self.output / self.e2e_s if self.e2e_s > 0 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        mem = self.prefill.memory
+        return {
+            "target": self.target, "family": self.family, "engine": self.engine or None,
+            "model": self.model, "phase": "generate", "prompt": self.prompt,
+            "output": self.output, "batch": self.batch, "ttft_s": self.ttft_s,
+            "tpot_mean_s": self.tpot_mean_s, "tpot_last_s": self.tpot_last_s,
+            "e2e_s": self.e2e_s, "output_tokens_per_s": self.output_tokens_per_s,
+            "decode_s": self.decode_s, "interpolation_bound_s": self.bound_s,
+            "sampled_contexts": sorted(self.sampled),
+            "memory_gb": mem.total / GB if mem else None,
+            "fits_memory": mem.fits if mem else None,
+            "seconds_by_kind": self.breakdown,
+        }
+
+    def __repr__(self) -> str:
+        return (f"GenerateResult({self.target}: {self.model} prompt {self.prompt}, "
+                f"output {self.output}, batch {self.batch}: TTFT {self.ttft_s * 1e3:.2f} ms, "
+                f"TPOT {self.tpot_mean_s * 1e3:.3f} ms, {self.output_tokens_per_s:.1f} tok/s)")

@@ -16,7 +16,15 @@ A case's prediction is its row, as a one-row trace, timed on ``target`` with the
 overrides; the metric is taken from the row's time (launch overhead included). A case
 passes when ``|predicted / measured - 1| <= tolerance``; an ``informational`` case is
 reported but never fails. A ranking passes when the predicted metric strictly decreases
-along ``order`` (by time, it increases for ``seconds``).
+along ``order`` (by time, it increases for ``seconds``). A case marked ``"fitted": true``
+is in the fitting set of a constant; every other case is a prediction.
+
+An end-to-end case (suite ``gpu-e2e``) has, instead of ``row``, a ``model`` (a registered
+name or a config.json path beside the case file), an ``engine`` and a ``scenario``
+(``prompt``, ``output``, ``batch``, ``weight_dtype``): a request timed by
+:func:`codesign.generation.generate`, its metric one of :data:`E2E_METRICS` as the source
+defines it. :data:`E2E_FITS` names every constant fitted on its rows
+(``benchmarks/fit_gpu_e2e.py`` fits them).
 
 How the GPU model was calibrated against the built-in suite (see also the GPU config):
 
@@ -50,7 +58,35 @@ from workloads.schema import trace_from_rows
 
 CASES_DIR = Path(__file__).resolve().parent / "validation"
 FORMAT = "codesign-validation-cases/1"
-METRICS = ("tflops", "seconds", "gbps")
+KERNEL_METRICS = ("tflops", "seconds", "gbps")
+# end-to-end metrics of a generation scenario (codesign.api.generate), as the sources define
+# them: output tokens of every sequence over the wall time including the prefill; decode
+# tokens/s (batch / mean time per output token: llama-bench tg, MLC decode); prompt
+# tokens/s of the prefill (llama-bench pp); time to first token; end-to-end latency
+E2E_METRICS = ("tokens_per_s", "decode_tokens_per_s", "prefill_tokens_per_s", "ttft_s",
+               "e2e_s")
+METRICS = KERNEL_METRICS + E2E_METRICS
+SECONDS_METRICS = ("seconds", "ttft_s", "e2e_s")
+# decode contexts an end-to-end case times at most (the interpolation bound is reported)
+E2E_MAX_SAMPLES = 3
+
+# The fitted constants of the end-to-end model and the gpu-e2e rows each is fitted on
+# (benchmarks/fit_gpu_e2e.py fits them, in this order; the presets hold the results).
+# Every other gpu-e2e row is a prediction.
+E2E_FITS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    # the GPU's fixed cost of a dependent launch (codesign/gpu/config.py): gpt-fast runs
+    # bf16 decode as one CUDA graph with next to no host work, so t0 shows there
+    (("launch.t0_us",), ("gpt-fast-llama2-7b-bf16-a100",)),
+    (("engine.step_us",),  # vllm.toml
+     ("qwen2.5-0.5b-vllm-a100", "qwen2.5-1.5b-vllm-a100", "qwen2.5-3b-vllm-a100",
+      "qwen2.5-14b-vllm-a100")),
+    (("quant.int8_efficiency",), ("gpt-fast-llama2-7b-int8-a100",)),
+    (("quant.int4_efficiency",), ("gpt-fast-llama2-7b-int4-a100",)),
+    (("engine.prefill_step_us",), ("trtllm-llama7b-ttft-128-a100",)),  # tensorrt-llm.toml
+    (("efficiency.kv_read",), ("trtllm-llama7b-b60-128-2048-a100",)),
+    (("efficiency.gemv",), ("llamacpp-llama3-8b-f16-tg512-4090",)),  # rtx-4090.toml
+    (("launch.host_launch_us",), ("qwen2.5-0.5b-hf-a100",)),  # hf-transformers.toml
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +100,10 @@ class Case:
     source: str
     overrides: dict[str, Any] = field(default_factory=dict)
     informational: bool = False
+    fitted: bool = False  # in the fitting set of a constant (else a prediction)
+    model: str = ""  # end-to-end cases: the model (name, or config path beside the file)
+    engine: str | None = None
+    scenario: dict[str, Any] = field(default_factory=dict)  # prompt, output, batch, ...
 
 
 @dataclass(frozen=True)
@@ -90,6 +130,42 @@ def _need(obj: dict[str, Any], key: str, where: str) -> Any:
     return obj[key]
 
 
+def _model_ref(model: str, path: Path) -> str:
+    """A case's model: a registered name, or a config path relative to its case file."""
+    beside = path.parent / model
+    return str(beside) if model.endswith(".json") and beside.is_file() else model
+
+
+def _case(c: dict[str, Any], i: int, path: Path) -> Case:
+    where = f"{path.name} case {c.get('name', i)!r}"
+    metric = _need(c, "metric", where)
+    if metric not in METRICS:
+        raise CodesignError(f"{where}: metric {metric!r} is not one of {', '.join(METRICS)}")
+    try:
+        measured = float(_need(c, "measured", where))
+        tolerance = float(c.get("tolerance", 0.15))
+    except (TypeError, ValueError):
+        raise CodesignError(f"{where}: measured and tolerance must be numbers") from None
+    if measured <= 0:
+        raise CodesignError(f"{where}: measured must be positive")
+    e2e = metric in E2E_METRICS
+    row = c.get("row", {})
+    if e2e and not isinstance(c.get("scenario"), dict):
+        raise CodesignError(f"{where}: an end-to-end metric needs a 'scenario' table "
+                            "(prompt, output, batch)")
+    if not e2e and (not isinstance(row, dict) or "kind" not in row):
+        raise CodesignError(f"{where}: row must be a table with at least 'kind'")
+    return Case(
+        name=str(_need(c, "name", where)), target=str(_need(c, "target", where)),
+        row=dict(row), metric=metric, measured=measured, tolerance=tolerance,
+        source=str(c.get("source", "")), overrides=dict(c.get("set", {})),
+        informational=bool(c.get("informational", False)),
+        fitted=bool(c.get("fitted", False)),
+        model=_model_ref(str(_need(c, "model", where)), path) if e2e else "",
+        engine=c.get("engine"), scenario=dict(c.get("scenario", {})),
+    )
+
+
 def load_cases(path: str | Path) -> tuple[list[Case], list[Ranking]]:
     """Read one case file; refuse malformed ones with a one-line reason."""
     path = Path(path)
@@ -101,28 +177,7 @@ def load_cases(path: str | Path) -> tuple[list[Case], list[Ranking]]:
         raise CodesignError(f"case file {str(path)!r} is not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CodesignError(f"case file {str(path)!r} lacks \"format\": \"{FORMAT}\"")
-    cases = []
-    for i, c in enumerate(doc.get("cases", [])):
-        where = f"{path.name} case {c.get('name', i)!r}"
-        metric = _need(c, "metric", where)
-        if metric not in METRICS:
-            raise CodesignError(f"{where}: metric {metric!r} is not one of {', '.join(METRICS)}")
-        try:
-            measured = float(_need(c, "measured", where))
-            tolerance = float(c.get("tolerance", 0.15))
-        except (TypeError, ValueError):
-            raise CodesignError(f"{where}: measured and tolerance must be numbers") from None
-        if measured <= 0:
-            raise CodesignError(f"{where}: measured must be positive")
-        row = _need(c, "row", where)
-        if not isinstance(row, dict) or "kind" not in row:
-            raise CodesignError(f"{where}: row must be a table with at least 'kind'")
-        cases.append(Case(
-            name=str(_need(c, "name", where)), target=str(_need(c, "target", where)),
-            row=dict(row), metric=metric, measured=measured, tolerance=tolerance,
-            source=str(c.get("source", "")), overrides=dict(c.get("set", {})),
-            informational=bool(c.get("informational", False)),
-        ))
+    cases = [_case(c, i, path) for i, c in enumerate(doc.get("cases", []))]
     rankings = [
         Ranking(name=str(_need(r, "name", path.name)),
                 order=tuple(_need(r, "order", f"{path.name} ranking")),
@@ -132,8 +187,32 @@ def load_cases(path: str | Path) -> tuple[list[Case], list[Ranking]]:
     return cases, rankings
 
 
+def predict_e2e(case: Case) -> float:
+    """An end-to-end case's metric from its generation scenario."""
+    from codesign.generation import generate
+
+    sc = dict(case.scenario)
+    options = {k: sc.pop(k) for k in ("weight_dtype", "routing") if k in sc}
+    try:
+        r = generate(case.model, case.target, prompt=int(sc.get("prompt", 1)),
+                     output=int(sc.get("output", 1)), batch=int(sc.get("batch", 1)),
+                     engine=case.engine, overrides=case.overrides,
+                     max_samples=E2E_MAX_SAMPLES, **options)
+    except WorkloadError as exc:
+        raise CodesignError(f"case {case.name!r}: {exc}") from None
+    return {
+        "tokens_per_s": r.output_tokens_per_s,
+        "decode_tokens_per_s": r.batch / r.tpot_mean_s if r.tpot_mean_s > 0 else 0.0,
+        "prefill_tokens_per_s": r.batch * r.prompt / r.ttft_s,
+        "ttft_s": r.ttft_s,
+        "e2e_s": r.e2e_s,
+    }[case.metric]
+
+
 def predict(case: Case) -> float:
     """The case's metric as the model predicts it."""
+    if case.metric in E2E_METRICS:
+        return predict_e2e(case)
     try:
         trace = trace_from_rows([case.row], {"model": f"validate:{case.name}",
                                              "scenario": {"phase": "prefill"}})
@@ -149,10 +228,19 @@ def predict(case: Case) -> float:
     return float(row["bytes_read"] + row["bytes_written"]) / seconds / 1e9
 
 
+def suite_files(suite: str | None) -> list[Path]:
+    """The case files of ``suite`` (``all``: every built-in suite; None: none)."""
+    if suite is None:
+        return []
+    if suite == "all":
+        return [suite_file(s) for s in suites()]
+    return [suite_file(suite)]
+
+
 def run(suite: str | None = "gpu", extra: list[str | Path] | None = None) -> list[dict[str, Any]]:
     """Every case and ranking of ``suite`` plus the ``extra`` case files, as result rows:
-    case, target, metric, predicted, measured, error, tolerance, ok, source."""
-    files = ([suite_file(suite)] if suite else []) + [Path(p) for p in extra or []]
+    case, target, metric, predicted, measured, error, tolerance, ok, fitted, source."""
+    files = suite_files(suite) + [Path(p) for p in extra or []]
     out: list[dict[str, Any]] = []
     for f in files:
         cases, rankings = load_cases(f)
@@ -166,7 +254,7 @@ def run(suite: str | None = "gpu", extra: list[str | Path] | None = None) -> lis
                 "case": c.name, "target": c.target, "metric": c.metric, "predicted": p,
                 "measured": c.measured, "error": err, "tolerance": c.tolerance,
                 "ok": True if c.informational else abs(err) <= c.tolerance,
-                "informational": c.informational, "source": c.source,
+                "informational": c.informational, "fitted": c.fitted, "source": c.source,
             })
         for r in rankings:
             missing = [n for n in r.order if n not in predicted]
@@ -174,7 +262,7 @@ def run(suite: str | None = "gpu", extra: list[str | Path] | None = None) -> lis
                 raise CodesignError(
                     f"{f.name} ranking {r.name!r} names unknown cases: {', '.join(missing)}")
             # higher is better for rates, lower for seconds: compare as "speed"
-            speed = [predicted[n] if metrics[n] != "seconds" else -predicted[n]
+            speed = [predicted[n] if metrics[n] not in SECONDS_METRICS else -predicted[n]
                      for n in r.order]
             ok = all(a > b for a, b in itertools.pairwise(speed))
             actual = sorted(r.order, key=lambda n: -speed[r.order.index(n)])
@@ -183,7 +271,7 @@ def run(suite: str | None = "gpu", extra: list[str | Path] | None = None) -> lis
                 "predicted": " > ".join(_short(n) for n in actual),
                 "measured": " > ".join(_short(n) for n in r.order),
                 "error": None, "tolerance": None, "ok": ok, "informational": False,
-                "source": r.source,
+                "fitted": False, "source": r.source,
             })
     return out
 
@@ -197,7 +285,11 @@ def _short(case_name: str) -> str:
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and worst |error| over the numeric cases, and how many failed."""
     errs = [(abs(r["error"]), r["case"]) for r in rows if r["error"] is not None]
+    pred = sorted(abs(r["error"]) for r in rows if r["error"] is not None and not r["fitted"])
     return {
+        "predicted": len(pred),
+        "predicted_median_abs_error": pred[len(pred) // 2] if pred else 0.0,
+        "predicted_worst_abs_error": pred[-1] if pred else 0.0,
         "cases": len(rows),
         "failed": sum(1 for r in rows if not r["ok"]),
         "mean_abs_error": sum(e for e, _ in errs) / len(errs) if errs else 0.0,

@@ -18,6 +18,16 @@ EXAMPLES = """examples:
   codesign run trace.parquet --target a100-80gb --target h100-sxm --target h200
   codesign run trace.parquet --target h100-sxm --set attention.implementation=fa2
   codesign run trace.parquet --target h100-sxm --target l4 -o results.parquet --format json
+  codesign run qwen3.5-9b --phase generate --prompt 2048 --output 512 -t c950-like -t h100-sxm
+  codesign run llama-2-7b --phase decode --context 128 --target a100-80gb --engine gpt-fast
+
+--phase generate: one prefill of --prompt tokens, then decode steps until --output tokens
+per sequence (the first comes from the prefill): time to first token (TTFT), time per
+output token (mean and at the last step), end-to-end output tokens/s, and where the time
+goes. Decode steps are timed at a few contexts and interpolated; bound_pct is the
+documented bound on that interpolation's error, as a share of the end-to-end time.
+--engine NAME: the serving engine GPU targets run (default vllm; `codesign targets` lists
+them); RISC-V targets replay the trace as it is and ignore it.
 
 The first --target is the baseline: speedup = its latency / each target's latency.
 memory_gb is what the pass holds resident (weights, KV cache, recurrent state); fits says
@@ -32,6 +42,7 @@ timed and the results printed.
 """
 
 SCENARIO_OPTIONS = ("phase", "batch", "seq", "context", "routing", "weight_dtype")
+GENERATE_OPTIONS = ("prompt", "output")
 
 
 def register(sub: Any) -> None:
@@ -45,19 +56,30 @@ def register(sub: Any) -> None:
                         "saved by `codesign trace` (a .parquet file)")
     p.add_argument("--target", "-t", action="append", required=True, metavar="T",
                    help="target name (repeatable; `codesign targets` lists them)")
-    p.add_argument("--phase", choices=("prefill", "decode"), help="default prefill")
+    p.add_argument("--phase", choices=("prefill", "decode", "generate"),
+                   help="default prefill; generate: prefill then decode steps (--prompt, "
+                        "--output)")
     p.add_argument("--batch", type=int, metavar="N", help="sequences (default 1)")
     p.add_argument("--seq", type=int, metavar="N", help="prefill prompt tokens (default 2048)")
     p.add_argument("--context", type=int, metavar="N",
                    help="decode: tokens already in the KV cache (default 4096)")
+    p.add_argument("--prompt", type=int, metavar="N",
+                   help="generate: prompt tokens per sequence (default 2048)")
+    p.add_argument("--output", type=int, metavar="N",
+                   help="generate: output tokens per sequence (default 512)")
+    p.add_argument("--engine", metavar="NAME",
+                   help="serving engine of the GPU targets (default vllm; see `codesign "
+                        "targets`)")
     p.add_argument("--routing", metavar="P", help="MoE routing policy (balanced, zipf:S[:SEED])")
-    p.add_argument("--weight-dtype", metavar="D", help="weight dtype (bf16, fp16, int8, int4)")
+    p.add_argument("--weight-dtype", metavar="D",
+                   help="weight dtype (bf16, fp16, int8, int4, fp8: those the trace schema "
+                        "lists)")
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="sets",
                    help="override a config field on every target (repeatable)")
     p.add_argument("--strict-memory", action="store_true",
                    help="refuse (exit 2) when the weights, KV cache and recurrent state "
                         "exceed a target's memory capacity, instead of flagging it")
-    p.add_argument("-o", "--output", metavar="results.parquet",
+    p.add_argument("-o", "--results", metavar="results.parquet", dest="save",
                    help="save each target's per-op Result as Parquet")
     p.add_argument("--timeline", metavar="out.json",
                    help="write the simulated timeline as a Chrome/Perfetto trace (one "
@@ -82,6 +104,9 @@ def load_trace(args: argparse.Namespace) -> Any:
     from workloads.schema import Trace
 
     given = {k: getattr(args, k) for k in SCENARIO_OPTIONS if getattr(args, k) is not None}
+    for k in GENERATE_OPTIONS:
+        if getattr(args, k) is not None:
+            raise CodesignError(f"--{k} applies to --phase generate")
     src = args.source
     if src.endswith(".parquet"):
         if given:
@@ -110,13 +135,24 @@ def output_paths(path: str, names: list[str]) -> list[Path]:
     return [p.with_name(f"{stem}.{n}{suffix}") for n in names]
 
 
+def target_overrides(name: str, overrides: dict[str, Any], engine: str | None
+                     ) -> dict[str, Any]:
+    """The overrides of one target: GPU targets also take the --engine."""
+    from codesign import gpu
+
+    return {**overrides, "engine": engine} if engine and gpu.owns(name) else overrides
+
+
 def run(args: argparse.Namespace) -> int:
     overrides = parse_sets(args.sets)
     if len(set(args.target)) != len(args.target):
         raise CodesignError("a --target is given twice")
-    resolved = [targets.resolve(t, overrides) for t in args.target]  # fail fast on names
-    saved = [check_output_file(p, "-o") for p in output_paths(args.output, args.target)] \
-        if args.output else []
+    resolved = [targets.resolve(t, target_overrides(t, overrides, args.engine))
+                for t in args.target]  # fail fast on names
+    if args.phase == "generate":
+        return run_generate(args, overrides)
+    saved = [check_output_file(p, "-o") for p in output_paths(args.save, args.target)] \
+        if args.save else []
     if args.timeline:
         check_output_file(args.timeline, "--timeline")
     trace = load_trace(args)
@@ -175,10 +211,64 @@ def print_results(results: list[Result], fmt: str) -> None:
     print(f"{first['model']}  {first['phase']}  batch={first['batch']}  "
           f"seq={first['seq']}  context={first['context']}")
     print_table([{
-        "target": s["target"], "family": s["family"],
+        "target": s["target"], "family": s["family"], "engine": s["engine"] or "-",
         "latency_ms": s["latency_s"] * 1e3, "tokens_per_s": s["tokens_per_s"],
         "speedup": s["speedup"],
         "memory_gb": s["memory_gb"] if s["memory_gb"] is not None else float("nan"),
         "fits": _fits(s),
         "top_kind": next(iter(s["seconds_by_kind"]), ""),
     } for s in rows])
+
+
+def run_generate(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    """``--phase generate``: one request end to end on every target."""
+    from codesign.generation import generate
+
+    src = args.source
+    if src.endswith(".parquet"):
+        raise CodesignError(f"--phase generate traces a model; {src!r} is a saved trace")
+    for flag, value in (("--seq", args.seq), ("--context", args.context),
+                        ("-o", args.save), ("--timeline", args.timeline)):
+        if value is not None:
+            raise CodesignError(f"{flag} does not apply to --phase generate (use --prompt "
+                                "and --output; -o and --timeline save single passes)")
+    options = {k: getattr(args, k) for k in ("routing", "weight_dtype")
+               if getattr(args, k) is not None}
+    prompt = 2048 if args.prompt is None else args.prompt
+    output = 512 if args.output is None else args.output
+    try:
+        results = [generate(src, t, prompt=prompt, output=output, batch=args.batch or 1,
+                            engine=args.engine, overrides=overrides, **options)
+                   for t in args.target]
+    except ImportError as exc:
+        raise CodesignError(f"cannot trace {src!r}: trace extraction is unavailable ({exc})") \
+            from None
+    print_generate(results, args.format)
+    return 0
+
+
+def print_generate(results: list[Any], fmt: str) -> None:
+    """Each target's request: TTFT, TPOT, tokens/s, speedup over the first, breakdown."""
+    rows = [r.summary() for r in results]
+    base = rows[0]["e2e_s"]
+    for s in rows:
+        s["speedup"] = base / s["e2e_s"] if s["e2e_s"] > 0 else 0.0
+    if fmt == "json":
+        print_json(rows)
+        return
+    first = rows[0]
+    print(f"{first['model']}  generate  batch={first['batch']}  prompt={first['prompt']}  "
+          f"output={first['output']}")
+    print_table([{
+        "target": s["target"], "engine": s["engine"] or "-",
+        "ttft_ms": s["ttft_s"] * 1e3, "tpot_ms": s["tpot_mean_s"] * 1e3,
+        "tpot_last_ms": s["tpot_last_s"] * 1e3, "e2e_s": s["e2e_s"],
+        "tokens_per_s": s["output_tokens_per_s"], "speedup": s["speedup"],
+        "bound_pct": 100 * s["interpolation_bound_s"] / s["e2e_s"] if s["e2e_s"] else 0.0,
+        "fits": _fits(s),
+    } for s in rows])
+    print("\nwhere the time goes (seconds over the request, share of end to end):")
+    for s in rows:
+        parts = [f"{k} {v:.4g} ({100 * v / s['e2e_s']:.0f}%)"
+                 for k, v in list(s["seconds_by_kind"].items())[:6]]
+        print(f"  {s['target']}: " + ", ".join(parts))

@@ -137,6 +137,11 @@ def run(args: argparse.Namespace) -> int:
         print_json(rows)
     else:
         print_table(rows)
+        if any(r["family"] == "gpu" for r in rows):
+            from codesign import gpu
+
+            print(f"\nGPU targets run a serving engine: --engine NAME (default "
+                  f"{gpu.DEFAULT_ENGINE}; engines: {', '.join(gpu.engines())})")
     return 0
 
 

@@ -12,6 +12,11 @@ EXAMPLES = """examples:
   codesign validate --format json            one object per case, for programs
   codesign validate --cases mine.json        add cases measured with benchmarks/measure_gpu.py
   codesign validate --suite none --cases mine.json   only your own cases
+  codesign validate --suite gpu-e2e          end-to-end cases (engines, generation)
+  codesign validate --suite all              both suites
+
+A row marked "fit" is in the fitting set of a constant (its engine preset names it); every
+other row is a prediction. The last line gives the predicted rows' median and worst error.
 
 exit status: 0 when every case is within its tolerance and every ranking holds, 1 otherwise.
 """
@@ -25,8 +30,10 @@ def register(sub: Any) -> None:
         description="For each measured case: the prediction, the measurement and the "
                     "error; then the mean and worst error.",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--suite", default="gpu", choices=[*validate.suites(), "none"],
-                   help="built-in case suite (default: gpu); none: only --cases files")
+    p.add_argument("--suite", default="gpu", choices=[*validate.suites(), "all", "none"],
+                   help="built-in case suite (default: gpu, the kernel cases; gpu-e2e: "
+                        "published end-to-end serving measurements; all: both); none: "
+                        "only --cases files")
     p.add_argument("--cases", action="append", default=[], metavar="FILE",
                    help="extra case file in the same format (repeatable)")
     add_format_option(p)
@@ -38,6 +45,8 @@ def _cell(v: Any, metric: str) -> str:
         return v
     if metric == "seconds":
         return f"{v * 1e6:.1f} us"
+    if metric in ("ttft_s", "e2e_s"):
+        return f"{v * 1e3:.1f} ms"
     return f"{v:.1f}"
 
 
@@ -54,11 +63,17 @@ def run(args: argparse.Namespace) -> int:
             "predicted": _cell(r["predicted"], r["metric"]),
             "measured": _cell(r["measured"], r["metric"]),
             "error": "" if r["error"] is None else f"{r['error'] * 100:+.1f}%",
+            "use": "fit" if r["fitted"] else "predict",
             "status": ("info" if r["informational"] else "ok") if r["ok"] else "FAIL",
         } for r in rows]
         print_table(table)
         s = validate.summary(rows)
-        print(f"\n{s['cases']} cases, {s['failed']} failed; mean |error| "
+        print()
+        if s["predicted"] < s["cases"]:
+            print(f"predicted rows: {s['predicted']}, median |error| "
+                  f"{s['predicted_median_abs_error'] * 100:.1f}%, worst "
+                  f"{s['predicted_worst_abs_error'] * 100:.1f}%")
+        print(f"{s['cases']} cases, {s['failed']} failed; mean |error| "
               f"{s['mean_abs_error'] * 100:.1f}%, worst {s['worst_abs_error'] * 100:.1f}% "
               f"({s['worst_case']})")
     return 1 if any(not r["ok"] for r in rows) else 0

@@ -12,13 +12,15 @@ published series; ``docs`` of the validation suite (codesign/validate.py) descri
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from codesign.config import AT_LEAST_ONE, FRACTION, POSITIVE, UNIT_INTERVAL, param, section
 from codesign.errors import CodesignError
 
 ATTENTION_IMPLEMENTATIONS = ("fa2", "fa3", "cudnn", "triton", "standard")
-LAUNCH_MODES = ("eager", "graph")
+LAUNCH_MODES = ("engine", "eager", "graph")
+ENGINE_LAUNCH_MODES = ("eager", "graph")
 ARCHES = ("ampere", "ada", "hopper", "blackwell")
 
 
@@ -112,6 +114,17 @@ class EfficiencyConfig:
     l2_stream: float = param(
         0.90, "fraction of L2 bandwidth a tiled kernel reaches", "",
         "assumption: the same as dram_stream (gpu.md §3)", FRACTION)
+    gemv: float = param(
+        0.83, "fraction of DRAM bandwidth a skinny (decode) GEMM streams its bf16/fp16 "
+        "weights at: the GEMV kernel class", "",
+        "gpt-fast README (pytorch-labs/gpt-fast): 'peak bandwidth is about 1700 GB/s' on "
+        "its A100-80GB = 0.83 of 2039 GB/s; the same fraction assumed on other GPUs",
+        FRACTION)
+    kv_read: float = param(
+        0.90, "fraction of DRAM bandwidth decode attention reads a contiguous KV cache at "
+        "(the KV-cache-read kernel class; an engine's paged cache lowers it)", "",
+        "assumption: the streaming efficiency (gpu.md §3); engines set their own",
+        FRACTION)
 
 
 @dataclass(frozen=True)
@@ -119,14 +132,22 @@ class LaunchConfig:
     """What it costs to start a kernel: host launches (eager) or graph replay."""
 
     mode: str = param(
-        "graph", "how kernels are issued: eager (host launches each) or graph (CUDA-graph "
-        "replay, as serving engines do for decode)", "", "gpu.md §3d")
+        "engine", "how kernels are issued: eager (host launches each), graph (CUDA-graph "
+        "replay), or engine (the engine's choice for the pass's phase: "
+        "engine.prefill_launch / engine.decode_launch)", "", "gpu.md §3d")
     host_launch_us: float = param(
         4.0, "host-side cost of one eager kernel launch; a kernel shorter than this leaves "
         "the GPU waiting for the next launch", "us", "gpu.md §3d: 4-6 us measured, 3-5 us rule")
     gap_us: float = param(
         1.3, "GPU-side gap between consecutive kernels (graph replay; also paid in eager)",
         "us", "gpu.md §3d: about 1.3 us per kernel in a CUDA-graph replay")
+    t0_us: float = param(
+        3.19, "fixed cost of a dependent launch on the GPU: a kernel that waits for the "
+        "previous one ramps its CTAs up, pays its first DRAM round trip and drains its "
+        "tail before its bytes stream; a memory-bound kernel takes t0 + bytes / (eta x BW)",
+        "us", "fitted: gpu-e2e row gpt-fast-llama2-7b-bf16-a100 (one CUDA graph per token, "
+        "next to no host work; benchmarks/fit_gpu_e2e.py); the same on other GPUs [M] "
+        "(gpu.md §3d: ~2 us on B200, a ~24 us kernel took 25.8 us in a graph replay)")
 
     def check(self) -> None:
         if self.mode not in LAUNCH_MODES:
@@ -293,6 +314,115 @@ class ElementwiseConfig:
 
 
 @dataclass(frozen=True)
+class QuantConfig:
+    """Quantised weights: the group scales and zeros each format carries, and how close
+    the engine's dequantising GEMV gets to the bf16 GEMV (``efficiency.gemv``). The bytes
+    of a quantised element come from the trace's dtype (``workloads.schema.DTYPE_BYTES``);
+    these fields add what the format stores beside them."""
+
+    group_size: int = param(
+        128, "weights per scale group of group-wise formats (int4; int8 and fp8 use "
+        "int8_group / per-tensor scales)", "weights",
+        "GPTQ/AWQ default group 128 (vLLM's quantised Qwen2.5 checkpoints); gpt-fast and "
+        "MLC use 32 (their engine presets say so)", AT_LEAST_ONE)
+    int8_group: int = param(
+        0, "weights per scale of int8 weights (0: one scale per output channel)", "weights",
+        "gpt-fast WeightOnlyInt8 and vLLM W8A16 use per-channel scales")
+    scale_bytes: float = param(2.0, "bytes of one group scale (fp16/bf16)", "B",
+                               "GPTQ, AWQ, gpt-fast, MLC q4f16_1: fp16/bf16 scales")
+    zero_bytes: float = param(
+        0.0, "bytes of one group zero point (0: symmetric format)", "B",
+        "GPTQ/AWQ pack 4-bit zeros (0.5 B); gpt-fast int4 stores bf16 zeros (2 B)")
+    int8_efficiency: float = param(
+        0.80, "int8 weight streaming rate relative to efficiency.gemv (dequantise in "
+        "registers, per-channel scale)", "", "[M] assumption; engines fit their own",
+        FRACTION)
+    int4_efficiency: float = param(
+        0.70, "int4 weight streaming rate relative to efficiency.gemv (unpack, "
+        "dequantise with group scales)", "", "[M] assumption; engines fit their own",
+        FRACTION)
+    fp8_efficiency: float = param(
+        0.95, "fp8 weight streaming rate relative to efficiency.gemv (W8A8 on tensor "
+        "cores with FP8, else convert in registers)", "",
+        "[M] assumption: fp8 GEMV reads like bf16 (a cast per element)", FRACTION)
+
+    def efficiency(self, weight_dtype: str) -> float:
+        """The dequantising GEMV's rate relative to the bf16 one for ``weight_dtype``: the
+        4-bit formats (int4, and the block formats q4_0 and mxfp4) at the int4 rate, the
+        8-bit integer ones (int8, q8_0) at the int8 rate, fp8 at its own."""
+        return {"int8": self.int8_efficiency, "q8_0": self.int8_efficiency,
+                "int4": self.int4_efficiency, "q4_0": self.int4_efficiency,
+                "mxfp4": self.int4_efficiency,
+                "fp8": self.fp8_efficiency}.get(weight_dtype, 1.0)
+
+    def side_bytes(self, weight_dtype: str, K: int, N: int) -> float:
+        """Bytes of scales and zeros a K x N weight of ``weight_dtype`` carries beside its
+        elements. Block formats (q4_0, q8_0, mxfp4) carry none here: their block scales
+        are in their bytes per element (``workloads.schema.DTYPE_BYTES``)."""
+        if weight_dtype == "int4":
+            return math.ceil(K / self.group_size) * N * (self.scale_bytes + self.zero_bytes)
+        if weight_dtype == "int8":
+            groups = 1 if self.int8_group == 0 else math.ceil(K / self.int8_group)
+            return groups * N * self.scale_bytes
+        if weight_dtype == "fp8":
+            return self.scale_bytes  # one per-tensor scale
+        return 0.0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """The serving engine that runs the model: which traced ops fuse into one kernel,
+    how kernels launch in each phase, and the host and sampler work of every step.
+    Presets: ``codesign/presets/engines/<name>.toml`` (``--engine NAME``)."""
+
+    name: str = param("vllm", "engine profile these values come from", "",
+                      "codesign/presets/engines/")
+    concat: tuple[str, ...] = param(
+        ("gemm", "rope", "copy:*cache_write"),
+        "PATTERN (kind or kind:name-glob[,glob]): adjacent ops of one layer that match the "
+        "same pattern run as one kernel; GEMMs must share their input (same M, K, G and "
+        "dtypes) and concatenate their outputs (QKV, gate+up)", "",
+        "the engine preset")
+    absorb: tuple[str, ...] = param(
+        ("elementwise:add>norm",),
+        "RULE 'X>Y': an op matching X runs inside the nearest op matching Y of its layer "
+        "(the layer body repeats, so the search wraps): no launch of its own, its bytes "
+        "stream inside Y's kernel", "", "the engine preset")
+    prefill_launch: str = param("eager", "launch mode of prefill passes: eager or graph",
+                                "", "the engine preset")
+    decode_launch: str = param("graph", "launch mode of decode passes: eager or graph", "",
+                               "the engine preset")
+    step_us: float = param(
+        0.0, "host time of one engine step beside the kernels (scheduler, input "
+        "preparation, output processing): the a of a + b x batch", "us", "the engine preset")
+    prefill_step_us: float = param(
+        0.0, "host time of a prefill step beside the kernels and the step's a + b x batch "
+        "(context-phase setup: padding, masks, the first token's output processing)", "us",
+        "the engine preset")
+    step_us_per_seq: float = param(
+        0.0, "host time per sequence in the batch of one step: the b of a + b x batch",
+        "us", "the engine preset")
+    sampler_passes: float = param(
+        0.0, "DRAM passes over the batch x vocabulary FP32 logits of the sampler "
+        "(softmax, top-k/top-p sort, penalties)", "", "the engine preset")
+    sampler_kernels: int = param(
+        0, "kernels the sampler launches per step", "kernels", "the engine preset")
+
+    def check(self) -> None:
+        for mode in (self.prefill_launch, self.decode_launch):
+            if mode not in ENGINE_LAUNCH_MODES:
+                raise CodesignError(f"engine launch mode {mode!r} is not one of: "
+                                    f"{', '.join(ENGINE_LAUNCH_MODES)}")
+        for rule in self.absorb:
+            if rule.count(">") != 1:
+                raise CodesignError(f"engine.absorb rule {rule!r} is not 'X>Y' "
+                                    "(e.g. elementwise:add>norm)")
+
+    def launch_mode(self, phase: str) -> str:
+        return self.prefill_launch if phase == "prefill" else self.decode_launch
+
+
+@dataclass(frozen=True)
 class GPUConfig:
     """An Nvidia-style GPU: SMs, memory, kernel efficiencies and launch costs."""
 
@@ -304,6 +434,8 @@ class GPUConfig:
     attention: AttentionConfig = section(AttentionConfig, "attention kernels")
     linear_attention: LinearAttentionConfig = section(LinearAttentionConfig, "GDN")
     elementwise: ElementwiseConfig = section(ElementwiseConfig, "streaming")
+    quant: QuantConfig = section(QuantConfig, "quantised weight formats")
+    engine: EngineConfig = section(EngineConfig, "serving engine (--engine NAME)")
 
     def check(self) -> None:
         if self.attention.implementation == "fa3" and self.sm.arch != "hopper":

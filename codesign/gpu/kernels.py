@@ -44,22 +44,30 @@ def _elem(dtype: str) -> float:
     return DTYPE_BYTES.get(dtype, 2.0)
 
 
-def _pick(name: str, compute: float, memory: float, latency: float) -> Kernel:
+def _pick(cfg: GPUConfig, name: str, compute: float, memory: float,
+          latency: float) -> Kernel:
     """Combine the terms. The SMs' timeline is their compute plus the DRAM latencies they
-    wait out (prologue loads, epilogue stores); the DRAM's timeline is the bytes over its
-    bandwidth, kept busy by other CTAs meanwhile. The kernel takes the longer timeline."""
+    wait out (prologue loads, epilogue stores); the DRAM's timeline is the fixed cost of
+    a dependent launch (``launch.t0_us``: ramp-up, first round trip, tail) and then the
+    bytes over the achieved bandwidth, kept busy by other CTAs meanwhile. The kernel
+    takes the longer timeline: a memory-bound kernel costs t0 + bytes / (eta x BW)."""
     sm_path = compute + latency
-    if memory >= sm_path:
-        return Kernel(name, memory, "memory")
+    dram_path = cfg.launch.t0_us * 1e-6 + memory
+    if dram_path >= sm_path:
+        # the DRAM timeline wins: its bytes bound it, or its fixed cost when that is larger
+        return Kernel(name, dram_path, "memory" if memory >= dram_path - memory else "latency")
     return Kernel(name, sm_path, "latency" if latency > compute else "compute")
 
 
-def dram_seconds(cfg: GPUConfig, nbytes: float, ctas: float) -> float:
-    """Time to stream ``nbytes`` from/to DRAM with ``ctas`` CTAs spread over the SMs."""
+def dram_seconds(cfg: GPUConfig, nbytes: float, ctas: float,
+                 efficiency: float | None = None) -> float:
+    """Time to stream ``nbytes`` from/to DRAM with ``ctas`` CTAs spread over the SMs, at
+    ``efficiency`` of the bandwidth (the kernel class's eta; default the streaming one)."""
     if nbytes <= 0:
         return 0.0
+    eta = cfg.efficiency.dram_stream if efficiency is None else efficiency
     busy = max(1.0, min(float(ctas), float(cfg.sm.count)))
-    bw = min(cfg.dram_bps * cfg.efficiency.dram_stream, busy * cfg.memory.sm_max_gbps * 1e9)
+    bw = min(cfg.dram_bps * eta, busy * cfg.memory.sm_max_gbps * 1e9)
     return nbytes / bw
 
 
@@ -74,19 +82,30 @@ def _tile_dims(tile: str) -> tuple[int, int]:
     return int(m), int(n)
 
 
+def weight_stream(cfg: GPUConfig, K: int, N: int, G: int, weight_dtype: str
+                  ) -> tuple[float, float]:
+    """The bytes of a G x K x N weight in ``weight_dtype`` (elements, group scales and
+    zeros) and the fraction of DRAM bandwidth a GEMV streams them at."""
+    nbytes = G * (K * N * _elem(weight_dtype) + cfg.quant.side_bytes(weight_dtype, K, N))
+    return nbytes, cfg.efficiency.gemv * cfg.quant.efficiency(weight_dtype)
+
+
 def gemm(cfg: GPUConfig, M: int, N: int, K: int, G: int = 1, dtype: str = "bf16",
          weight_dtype: str = "", min_flops: float = 0.0, min_bytes: float = 0.0,
          name: str = "gemm") -> Kernel:
     """cuBLAS-like tiled GEMM ``G x [M,K] @ [K,N]``: the best tile and split-K over the
     candidates (the heuristic picks the fastest), with tile and wave quantisation.
 
-    ``weight_dtype`` (int8/int4 weight-only quantisation) shrinks the B operand's bytes;
-    the math runs at the activation dtype's rate. FP32 activations run on CUDA cores.
+    ``weight_dtype`` (int8/int4/fp8 weight-only quantisation) shrinks the B operand's
+    bytes and adds its group scales and zeros (``cfg.quant``); the math runs at the
+    activation dtype's rate. FP32 activations run on CUDA cores. The weights stream at
+    the GEMV class's efficiency (``efficiency.gemv``, times the dequantising kernel's
+    ``quant.<format>_efficiency``), the activations at the streaming one.
     """
     G = max(G, 1)
     if min(M, N, K) <= 0:
         nbytes = max(min_bytes, 0.0)
-        return _pick(name, 0.0, dram_seconds(cfg, nbytes, 1),
+        return _pick(cfg, name, 0.0, dram_seconds(cfg, nbytes, 1),
                      latency_seconds(cfg, cfg.gemm.round_trips))
     a = _elem(dtype)
     w = _elem(weight_dtype) if weight_dtype else a
@@ -95,6 +114,10 @@ def gemm(cfg: GPUConfig, M: int, N: int, K: int, G: int = 1, dtype: str = "bf16"
     else:
         rate_sm = (cfg.tensor_flops(dtype) / cfg.sm.count) * cfg.efficiency.gemm_mainloop
     smem_bw = cfg.sm.smem_bytes_per_clk * cfg.clock_hz
+    # a weight operand streams at the GEMV class's rate; an activation B operand
+    # (batched attention GEMMs) at the streaming one
+    weights, weight_eta = (weight_stream(cfg, K, N, G, weight_dtype) if weight_dtype
+                           else (float(G * K * N * _elem(dtype)), cfg.efficiency.dram_stream))
     kt = cfg.gemm.k_tile
     best: Kernel | None = None
     for tile in cfg.gemm.tiles:
@@ -121,12 +144,13 @@ def gemm(cfg: GPUConfig, M: int, N: int, K: int, G: int = 1, dtype: str = "bf16"
             per_sm = math.ceil(ctas / cfg.sm.count)  # busiest SM's CTAs (wave quantisation)
             compute = max(per_sm * t_cta, min_flops / (rate * cfg.sm.count))
             partial = 2.0 * G * M * N * 4 * split if split > 1 else 0.0  # FP32 partials
-            dram = max(G * (M * K * a + K * N * w + M * N * a), min_bytes) + partial
+            act = max(G * (M * K * a + M * N * a), min_bytes - weights) + partial
             # operand panels each CTA reads through L2 (rows past M / N are zero-filled)
             l2 = ctas * (min(tm, M) * a + min(tn, N) * w) * k_per
             waves = math.ceil(ctas / (cfg.sm.count * occ))
-            k = _pick(name, compute,
-                      max(dram_seconds(cfg, dram, ctas),
+            k = _pick(cfg, name, compute,
+                      max(dram_seconds(cfg, act, ctas)
+                          + dram_seconds(cfg, weights, ctas, weight_eta),
                           l2 / (cfg.l2_bps * cfg.efficiency.l2_stream)),
                       latency_seconds(cfg, cfg.gemm.round_trips) * waves)
             if best is None or k.seconds < best.seconds:
@@ -190,7 +214,7 @@ def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int
     compute = max(compute, min_flops / peak)
     dram = max(e * (2 * B * Hq * Sq * D + 2 * B * Hkv * Skv * D), min_bytes)
     l2 = total_iters * impl.block_n * 2 * D * e  # every CTA streams its K and V tiles
-    return [_pick("flash_attention", compute,
+    return [_pick(cfg, "flash_attention", compute,
                   max(dram_seconds(cfg, dram, ctas),
                       l2 / (cfg.l2_bps * cfg.efficiency.l2_stream)),
                   latency_seconds(cfg, cfg.attention.round_trips) * math.ceil(ctas / cfg.sm.count))]
@@ -213,8 +237,11 @@ def decode_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: in
     compute = math.ceil(ctas / cfg.sm.count) * t_cta
     compute = max(compute, min_flops / (cfg.tensor_flops(dtype) * cfg.efficiency.gemm_mainloop))
     partial = B * Hq * Sq * splits * (D + 2) * 4.0 if splits > 1 else 0.0
-    dram = max(e * (2 * B * Hkv * Skv * D + 2 * B * Hq * Sq * D), min_bytes) + partial
-    main = _pick("splitkv_attention", compute, dram_seconds(cfg, dram, ctas),
+    kv = e * 2 * B * Hkv * Skv * D  # the KV-cache-read class: efficiency.kv_read
+    rest = max(e * 2 * B * Hq * Sq * D, min_bytes - kv) + partial
+    memory = dram_seconds(cfg, kv, ctas, cfg.efficiency.kv_read) + \
+        dram_seconds(cfg, rest, ctas)
+    main = _pick(cfg, "splitkv_attention", compute, memory,
                  latency_seconds(cfg, cfg.attention.round_trips))
     if splits == 1:
         return [main]
@@ -245,7 +272,7 @@ def standard_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: 
     sm_compute = scores / cfg.exp_per_s + scores * cfg.attention.softmax_fp32_ops / (
         cfg.fp32_flops / 2 * cfg.efficiency.fp32_mainloop) + \
         rows * cfg.attention.eager_softmax_row_ns * 1e-9 / cfg.sm.count
-    kernels.append(_pick("softmax", sm_compute, sm_mem,
+    kernels.append(_pick(cfg, "softmax", sm_compute, sm_mem,
                          latency_seconds(cfg, cfg.elementwise.round_trips)))
     kernels.append(gemm(cfg, Sq, D, Skv, B * Hq, dtype, name="bmm_pv"))
     return kernels
@@ -281,7 +308,7 @@ def chunked_delta_rule(cfg: GPUConfig, B: int, H: int, Sq: int, D: int, Dv: int,
     t_step = max(step_flops / rate_sm, step_smem / (cfg.sm.smem_bytes_per_clk * cfg.clock_hz))
     t_step += latency_seconds(cfg, cfg.linear_attention.state_round_trips)
     state_bytes = B * H * nC * D * Dv * e + B * H * Sq * (2 * D + Dv) * e  # h per chunk out
-    kernels.append(_pick("state_pass", math.ceil(ctas / cfg.sm.count) * nC * t_step,
+    kernels.append(_pick(cfg, "state_pass", math.ceil(ctas / cfg.sm.count) * nC * t_step,
                          dram_seconds(cfg, state_bytes, ctas),
                          latency_seconds(cfg, cfg.gemm.round_trips)))
     # output: o = q S + (q k^T * decay) v_new, batched over chunks
@@ -303,7 +330,7 @@ def recurrent_delta_rule(cfg: GPUConfig, B: int, H: int, Sq: int, D: int, Dv: in
     rate = cfg.fp32_flops * cfg.efficiency.fp32_mainloop
     per_sm = math.ceil(ctas / cfg.sm.count) / max(ctas, 1)
     compute = max(flops * per_sm * cfg.sm.count / rate, flops / rate)
-    return [_pick("recurrent_delta_rule", compute, dram_seconds(cfg, nbytes, ctas),
+    return [_pick(cfg, "recurrent_delta_rule", compute, dram_seconds(cfg, nbytes, ctas),
                   latency_seconds(cfg, cfg.elementwise.round_trips) * max(Sq, 1))]
 
 
@@ -318,7 +345,7 @@ def stream(cfg: GPUConfig, name: str, nbytes: float, flops: float, ctas: float |
     frac = busy / cfg.sm.count
     compute = flops / (cfg.fp32_flops * cfg.efficiency.fp32_mainloop * frac) + \
         exps / (cfg.exp_per_s * frac)
-    return _pick(name, compute, dram_seconds(cfg, nbytes, ctas),
+    return _pick(cfg, name, compute, dram_seconds(cfg, nbytes, ctas),
                  latency_seconds(cfg, cfg.elementwise.round_trips))
 
 

@@ -131,16 +131,19 @@ def test_running_a_saved_trace_never_imports_torch(decode_parquet):
 def test_the_families_beside_qwen_trace_and_run_end_to_end(capsys, model):
     """Issue #13: traced from their own transformers classes and timed on both targets. A
     batch-1 decode step streams the active weights (embedding aside) from DRAM/HBM: it
-    cannot beat that bound, and the kernels keep it within 1.6x of it."""
+    cannot beat that bound, and the kernels keep it within 1.6x of it (on the GPU: the
+    bound at the GEMV class's rate, efficiency.gemv; the engine's host step aside)."""
     from workloads.registry import load_config, param_counts
 
     rows = _json(capsys, ["run", model, "--phase", "decode", "--context", "1024",
                           "--target", "c950-like", "--target", "h100-sxm", "--format", "json"])
     pc = param_counts(load_config(model))
     weight_bytes = 2 * (pc.active - pc.embedding)  # bf16; routing is balanced (top-k experts)
-    for r, gbps in zip(rows, (179.2, 3350), strict=True):  # c950-like.toml, gpu.md §1
+    # c950-like.toml; gpu.md §1 x efficiency.gemv (0.83: gpt-fast's 1700 of 2039 GB/s)
+    for r, gbps in zip(rows, (179.2, 3350 * 0.83), strict=True):
         bound = weight_bytes / (gbps * 1e9)
-        assert bound < r["latency_s"] < 1.6 * bound, (model, r["target"])
+        kernels = r["latency_s"] - r["seconds_by_kind"].get("host", 0.0)
+        assert bound < kernels < 1.6 * bound, (model, r["target"])
         assert r["model"] == model and r["context"] == 1024
 
 

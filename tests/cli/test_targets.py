@@ -32,7 +32,9 @@ def test_family_filter_and_table(capsys):
     assert main(["targets", "--family", "gpu"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:3] == ["name", "family", "description"]
-    assert {line.split()[0] for line in out[2:]} == GPUS
+    table = out[2:out.index("")]
+    assert {line.split()[0] for line in table} == GPUS
+    assert out[-1].startswith("GPU targets run a serving engine: --engine NAME (default vllm")
 
 
 def test_unknown_family_is_a_user_error(capsys):
@@ -47,7 +49,9 @@ def test_fields_show_paths_values_units_help_and_sources(capsys):
     assert rows["sm.count"]["value"] == 132 and "gpu.md" in rows["sm.count"]["source"]
     assert rows["memory.dram_gbps"]["unit"] == "GB/s"
     assert rows["attention.implementation"]["value"] == "fa3"
-    assert rows["launch.mode"]["value"] == "graph"
+    assert rows["launch.mode"]["value"] == "engine"  # the engine's mode for each phase
+    assert rows["engine.name"]["value"] == "vllm"  # the default engine
+    assert rows["engine.decode_launch"]["value"] == "graph"
     assert all(r["help"] for r in rows.values())
 
 

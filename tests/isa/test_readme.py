@@ -39,5 +39,8 @@ def test_a_user_kernel_replaces_and_restores_a_kind() -> None:
         assert calls == ["silu"] and prog.counts().total > 0
     finally:
         assert kernels.register_kernel("activation", builtin) is mine
+    # a kind new to the library (one a user adds to the trace vocabulary) has no previous
+    assert kernels.register_kernel("conv3d", mine) is None
+    kernels.KERNELS.pop("conv3d")
     with pytest.raises(IsaError, match="unknown op kind 'conv3d'"):
-        kernels.register_kernel("conv3d", mine)
+        kernels.lower({"kind": "conv3d", "op": "x"}, "rvv")

@@ -1,0 +1,66 @@
+"""benchmarks/measure_gpu.py without a GPU: its rows and case files are what
+``codesign validate --cases`` reads, and the model's answers to them follow t0 + bytes /
+(eta x BW) and the launch modes (checked against independent arithmetic here)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from codesign import gpu, validate
+from codesign.cli import main
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "measure_gpu.py"
+
+
+@pytest.fixture(scope="module")
+def mg():
+    spec = importlib.util.spec_from_file_location("measure_gpu", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sweep_covers_64k_to_1g_and_shapes_hold_the_bytes(mg):
+    assert mg.SWEEP_BYTES[0] == 64 * 1024 and mg.SWEEP_BYTES[-1] == 1 << 30
+    for nbytes in mg.SWEEP_BYTES:
+        N, K = mg.gemv_shape(nbytes)
+        assert nbytes == 2 * N * K and N >= 64
+        row = mg.copy_row(nbytes)
+        assert row["bytes_read"] == row["bytes_written"] == nbytes
+        assert 2 * row["M"] * row["N"] == nbytes
+
+
+def test_written_cases_are_read_by_validate_with_the_model_s_answers(mg, tmp_path, capsys):
+    cfg = gpu.make("h100-sxm").config
+    t0, gap = cfg.launch.t0_us * 1e-6, cfg.launch.gap_us * 1e-6
+    big = 1 << 30
+    copy_model = t0 + 2 * big / (cfg.dram_bps * cfg.efficiency.dram_stream) + gap
+    # a tiny dependent kernel in a graph replay: t0, its 4 KB through the one CTA's
+    # share of DRAM bandwidth (memory.sm_max_gbps), the gap
+    chain_graph = t0 + 4096 / (cfg.memory.sm_max_gbps * 1e9) + gap
+    chain_eager = max(cfg.launch.host_launch_us * 1e-6, chain_graph)
+    measured = [
+        ("sweep-copy-1048576k", mg.copy_row(big), {"launch.mode": "eager"}, copy_model, False),
+        ("launch-chain-graph", mg.chain_row(), {"launch.mode": "graph"}, chain_graph, False),
+        ("launch-chain-eager", mg.chain_row(), {"launch.mode": "eager"}, chain_eager, False),
+        ("sampler-b8-v248320", mg.sampler_row(8, mg.VOCAB), {"launch.mode": "eager"},
+         50e-6, True),
+    ]
+    out = tmp_path / "m.json"
+    mg.write_cases(out, "h100-sxm", "fake H100", "test", measured)
+    rows = validate.run(None, [out])
+    by = {r["case"]: r for r in rows}
+    for name in ("sweep-copy-1048576k", "launch-chain-graph", "launch-chain-eager"):
+        assert abs(by[f"measured-h100-sxm-{name}"]["error"]) < 0.01, name
+    assert by["measured-h100-sxm-sampler-b8-v248320"]["informational"]
+    assert main(["validate", "--suite", "none", "--cases", str(out)]) == 0
+    capsys.readouterr()
+
+
+def test_unknown_group_is_refused_before_any_device_work(mg, capsys):
+    assert mg.main(["--groups", "sweep,bogus"]) == 2
+    assert "unknown group 'bogus'; valid: kernels, sweep, launch, sampler" in \
+        capsys.readouterr().err
