@@ -163,7 +163,7 @@ def test_collapsed_and_expanded_traces_have_equal_totals(trace_35b_decode) -> No
     ({"phase": "decode", "seq": 5}, "decode takes --context"),
     ({"phase": "train"}, "unknown phase 'train'; valid: prefill, decode"),
     ({"phase": "prefill", "batch": 0}, "batch must be a positive integer"),
-    ({"phase": "prefill", "weight_dtype": "fp8"}, "unknown weight dtype 'fp8'"),
+    ({"phase": "prefill", "weight_dtype": "fp6"}, "unknown weight dtype 'fp6'; valid: .*fp8"),
     ({"phase": "prefill", "routing": "skewed"}, "unknown routing policy 'skewed'"),
 ])
 def test_impossible_scenarios_are_refused(kw: dict, message: str) -> None:
