@@ -224,12 +224,26 @@ def _hover_columns(df: pd.DataFrame) -> list[str]:
     return [*extra, *axes]
 
 
+_TARGET_SYMBOLS = ("circle", "square", "triangle-up", "x", "star", "cross", "triangle-down",
+                   "pentagon", "hexagon", "circle-open", "square-open", "triangle-up-open")
+
+
+def _target_symbols(df: pd.DataFrame) -> dict[str, str]:
+    """A marker symbol per target when the points come from several targets (so points of
+    the same cost are told apart by target), else nothing."""
+    if "target" not in df.columns or df["target"].nunique() < 2:
+        return {}
+    names = list(dict.fromkeys(str(t) for t in df["target"]))
+    return {t: _TARGET_SYMBOLS[i % len(_TARGET_SYMBOLS)] for i, t in enumerate(names)}
+
+
 def pareto(df: pd.DataFrame | Sequence[Result], cost: str,
            latency: str = "latency_s") -> go.Figure:
     """Design points, latency (ms) against the value of the ``cost`` expression (over the
     table's columns: sweep axes or config paths such as ``vector.dlen*cluster.cores``), with
     the Pareto front (no other point is both cheaper and faster) drawn through them. A
-    table with several workloads gets one front per workload."""
+    table with several workloads gets one front per workload; points of several targets get
+    a marker symbol per target."""
     if not isinstance(df, pd.DataFrame):
         df = I.results_table(_as_list(df))
     if latency not in df.columns:
@@ -240,17 +254,21 @@ def pareto(df: pd.DataFrame | Sequence[Result], cost: str,
     groups = list(df.groupby(wcol, sort=False)) if wcol and df[wcol].nunique() > 1 \
         else [("all points", df)]
     hover = _hover_columns(df)
+    symbol_of = _target_symbols(df)
     fig = go.Figure()
-    n_front = 0
+    n_front = n_points = 0
     for i, (wname, rows) in enumerate(groups):
         color = _PALETTE[i % len(_PALETTE)]
         g = rows[np.isfinite(rows["_cost"]) & (rows[latency] > 0)]
         front = I.pareto_mask(g["_cost"], g[latency])
         n_front += int(front.sum())
+        n_points += len(g)
         text = ["<br>".join(f"{c} = {row[c]}" for c in hover) for _, row in g.iterrows()]
         label = str(wname) if len(groups) > 1 else "design points"
+        symbols = [symbol_of[str(t)] for t in g["target"]] if symbol_of else "circle"
         fig.add_scatter(name=label, x=g["_cost"], y=g[latency] * 1e3, mode="markers",
-                        marker={"color": color, "size": 8, "opacity": 0.45}, text=text,
+                        marker={"color": color, "size": 8, "opacity": 0.45,
+                                "symbol": symbols}, text=text,
                         hovertemplate="cost %{x:.4g}, %{y:.4g} ms<br>%{text}<extra></extra>")
         f = g[front].sort_values("_cost")
         fig.add_scatter(name=f"Pareto front ({label})" if len(groups) > 1 else "Pareto front",
@@ -263,7 +281,9 @@ def pareto(df: pd.DataFrame | Sequence[Result], cost: str,
     log_y = len(lat) > 1 and lat.max() / lat.min() > 20
     workloads = (", ".join(str(w) for w, _ in groups) if len(groups) > 1
                  else str(df[wcol].iloc[0]) if wcol else "as in the table")
-    n_points = sum(len(t.x) for t in fig.data[::2])
+    for target, symbol in symbol_of.items():  # legend entries: which marker is which target
+        fig.add_scatter(name=f"target {target}", x=[None], y=[None], mode="markers",
+                        marker={"color": "grey", "size": 8, "symbol": symbol})
     dropped = len(df) - n_points
     cap = (f"Pareto front of latency against cost = {cost}: {n_points} design points, "
            f"{n_front} on the front (no other point is both cheaper and faster)"

@@ -159,6 +159,19 @@ def test_cost_expressions_and_pareto_front():
     assert "3 on the front" in report.caption(fig)
 
 
+def test_pareto_tells_targets_apart_by_marker():
+    df = pd.DataFrame({"target": ["a", "b", "a", "b"], "vector.vlen": [256, 256, 512, 512],
+                       "latency_s": [4.0, 3.0, 2.0, 2.5]})
+    fig = report.pareto(df, cost="vector.vlen")
+    pts = next(t for t in fig.data if t.name == "design points")
+    assert list(pts.marker.symbol) == ["circle", "square", "circle", "square"]
+    legend = {t.name: t.marker.symbol for t in fig.data if t.name.startswith("target ")}
+    assert legend == {"target a": "circle", "target b": "square"}
+    assert "4 design points" in report.caption(fig)
+    one = report.pareto(df[df["target"] == "a"], cost="vector.vlen")
+    assert not any(t.name.startswith("target ") for t in one.data)
+
+
 def test_pareto_of_results_uses_config_paths(gpu_results):
     fig = report.pareto(gpu_results, cost="sm.count*sm.clock_mhz")
     pts = next(t for t in fig.data if t.name == "design points")
