@@ -141,11 +141,21 @@ def _read_sweep(path: Path) -> pd.DataFrame:
 
 
 def _spec_rows(directory: Path) -> int | None:
-    """How many rows the sweep recorded in ``directory/spec.toml`` has, if it can be read
-    there (paths in a spec are relative to where it was written, so it may not be)."""
+    """How many rows the sweep in ``directory`` has: recorded in its ``sweep.json``, or
+    (a directory written before that file existed) counted from ``spec.toml`` if it can be
+    read there (paths in a spec are relative to where it was written, so it may not be)."""
+    import json
+
     from codesign.errors import USER_ERRORS
     from codesign.sweep import load_spec
+    from codesign.sweep.store import SWEEP_INFO
 
+    try:
+        rows = json.loads((directory / SWEEP_INFO).read_text())["rows"]
+        if isinstance(rows, int) and rows >= 0:
+            return rows
+    except (OSError, ValueError, TypeError, KeyError):
+        pass  # absent or damaged: count from the spec instead
     path = directory / "spec.toml"
     if not path.is_file():
         return None

@@ -4,6 +4,9 @@ Layout of the output directory ``DIR``::
 
     DIR/spec.toml          the spec as given (provenance; another spec is refused unless
                            forced, so one directory holds one sweep's results.parquet)
+    DIR/sweep.json         how many rows the sweep has (a report of an unfinished sweep
+                           reads its total here: spec.toml's relative paths may not resolve
+                           from DIR)
     DIR/traces/*.parquet   one trace per workload, extracted once (workers only load them;
                            extracted again when the model's config changed)
     DIR/parts/part-*.parquet   finished rows, one file per finished batch (see store)
@@ -212,6 +215,7 @@ def _run_locked(spec: Spec, out: Path, jobs: int | None, scheduler: str | None,
         tkeys = {wid: trace_key(p) for wid, p in paths.items()}
         keys = row_keys(spec, tkeys)
         pending, info = _pending(spec, out, keys)
+        _record_total(out, info.rows)
         if pending:
             n_workers = (len(client.scheduler_info().get("workers", {})) or 1) if client \
                 else (jobs or os.cpu_count() or 1)
@@ -282,6 +286,14 @@ def _claim(out: Path, spec: Spec, force: bool) -> None:
     if not path.exists() or path.read_text() != spec.text:
         text = spec.text
         write_atomically(path, lambda f: f.write(text.encode()))
+
+
+def _record_total(out: Path, rows: int) -> None:
+    """``DIR/sweep.json``: the sweep's row total, for reports of an unfinished sweep."""
+    data = json.dumps({"rows": rows}).encode()
+    path = out / store.SWEEP_INFO
+    if not path.exists() or path.read_bytes() != data:
+        write_atomically(path, lambda f: f.write(data))
 
 
 def _bar(total: int, resumed: int, enabled: bool) -> Any:

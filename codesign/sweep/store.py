@@ -32,6 +32,7 @@ from codesign.sweep.spec import Spec
 
 PARTS = "parts"
 RESULTS = "results.parquet"
+SWEEP_INFO = "sweep.json"
 TRACES = "traces"
 
 _ARROW = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": pa.string()}

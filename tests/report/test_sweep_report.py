@@ -133,6 +133,26 @@ def test_an_interrupted_sweep_is_reported_as_such(sweep_dir, tmp_path, capsys):
     assert "Incomplete: the sweep in" in out.read_text()
 
 
+def test_an_interrupted_sweep_of_a_relative_path_spec_counts_its_rows(tmp_path, capsys):
+    """spec.toml's relative model path does not resolve from the output directory: the
+    row total comes from the sweep.json the run wrote."""
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(DATA / "tiny-qwen3.5.json", src / "tiny.json")
+    spec = src / "spec.toml"
+    spec.write_text(SPEC.format(extra="").replace(str(DATA / "tiny-qwen3.5.json"),
+                                                  "tiny.json"))
+    out = tmp_path / "out"
+    cd.sweep(spec, jobs=1, out=out, progress=False)
+    rows = 3 * (2 * 2 + 1)  # no efficiency axis: 3 contexts x (2 targets x 2 + l4)
+    (out / store.RESULTS).unlink()
+    first = store.part_files(out)[0]
+    done = rows - len(pd.read_parquet(first))
+    first.unlink()
+    assert main(["report", str(out), "-o", str(tmp_path / "r.html")]) == 0
+    assert f"did not finish: {done} of {rows} rows are done" in capsys.readouterr().err
+
+
 def test_a_sweep_still_being_written_names_its_writer(sweep_dir, tmp_path, capsys):
     from codesign.sweep.lock import locked
 
