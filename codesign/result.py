@@ -188,46 +188,68 @@ class Result:
         return ResultPlot(self)
 
     # ---- persistence -----------------------------------------------------------------
-    def save(self, path: str | Path) -> Path:
-        table = pa.Table.from_pandas(self.ops, preserve_index=False)
-        meta = {
+    def _meta(self) -> dict[str, Any]:
+        return {
             "schema_version": RESULT_SCHEMA_VERSION, "target": self.target,
             "latency_s": self.latency_s, "trace_meta": self.trace_meta,
             "config": self.config, "fingerprint": self.fingerprint, "family": self.family,
             "capacity_bytes": self.capacity_bytes,
         }
-        table = table.replace_schema_metadata(
-            {**(table.schema.metadata or {}), b"codesign.result": json.dumps(meta).encode()}
-        )
-        return write_atomically(path, lambda f: pq.write_table(table, f))
 
     @classmethod
-    def load(cls, path: str | Path) -> Result:
-        path = Path(path)
-        try:
-            table = pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise CodesignError(f"{str(path)!r} is not a readable Parquet result ({exc})") from None
-        raw = (table.schema.metadata or {}).get(b"codesign.result")
-        if raw is None:
-            raise CodesignError(f"{str(path)!r} is not a codesign result file")
-        meta = json.loads(raw)
-        if meta.get("schema_version") != RESULT_SCHEMA_VERSION:
-            raise CodesignError(
-                f"{str(path)!r} has result schema version {meta.get('schema_version')}; "
-                f"this codesign reads version {RESULT_SCHEMA_VERSION}"
-            )
+    def _from_meta(cls, meta: dict[str, Any], ops: pd.DataFrame) -> Result:
         return cls(
-            target=meta["target"], ops=table.to_pandas(), latency_s=meta["latency_s"],
+            target=meta["target"], ops=ops, latency_s=meta["latency_s"],
             trace_meta=meta["trace_meta"], config=meta.get("config", {}),
             fingerprint=meta.get("fingerprint", ""), family=meta.get("family", ""),
             capacity_bytes=meta.get("capacity_bytes"),
         )
 
+    def save(self, path: str | Path) -> Path:
+        return _save_with_meta(self.ops, RESULT_KEY, self._meta(), path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Result:
+        table, meta = _load_with_meta(path, RESULT_KEY, "result")
+        return cls._from_meta(meta, table.to_pandas())
+
     def __repr__(self) -> str:
         s = self.summary()
         return (f"Result({self.target}: {s['model']} {s['phase']}, "
                 f"latency {s['latency_s'] * 1e3:.3f} ms, {s['tokens_per_s']:.1f} tok/s)")
+
+
+RESULT_KEY = b"codesign.result"
+GENERATE_KEY = b"codesign.generate"
+
+
+def _save_with_meta(ops: pd.DataFrame, key: bytes, meta: dict[str, Any],
+                    path: str | Path) -> Path:
+    """``ops`` as Parquet at ``path`` (atomically), with ``meta`` as JSON under ``key``."""
+    table = pa.Table.from_pandas(ops, preserve_index=False)
+    table = table.replace_schema_metadata(
+        {**(table.schema.metadata or {}), key: json.dumps(meta).encode()})
+    return write_atomically(path, lambda f: pq.write_table(table, f))
+
+
+def _load_with_meta(path: str | Path, key: bytes, what: str) -> tuple[pa.Table, dict]:
+    """The table and the ``key`` metadata of a file written by :func:`_save_with_meta`;
+    one line naming the file when it is not one (or of another schema version)."""
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise CodesignError(f"{str(path)!r} is not a readable Parquet {what} ({exc})") from None
+    raw = (table.schema.metadata or {}).get(key)
+    if raw is None:
+        raise CodesignError(f"{str(path)!r} is not a codesign {what} file")
+    meta = json.loads(raw)
+    if meta.get("schema_version") != RESULT_SCHEMA_VERSION:
+        raise CodesignError(
+            f"{str(path)!r} has result schema version {meta.get('schema_version')}; "
+            f"this codesign reads version {RESULT_SCHEMA_VERSION}"
+        )
+    return table, meta
 
 
 def finish_ops(ops: pd.DataFrame) -> pd.DataFrame:
@@ -305,6 +327,33 @@ class GenerateResult:
             "fits_memory": mem.fits if mem else None,
             "seconds_by_kind": self.breakdown,
         }
+
+    # ---- persistence -----------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """One Parquet file: the prefill's per-op table, with the request (every decode
+        step's seconds, the sampled contexts, the breakdown) in its metadata."""
+        meta = {
+            "schema_version": RESULT_SCHEMA_VERSION, "target": self.target,
+            "family": self.family, "engine": self.engine, "model": self.model,
+            "prompt": self.prompt, "output": self.output, "batch": self.batch,
+            "step_seconds": [float(x) for x in self.step_seconds],
+            "sampled": [[int(c), float(v)] for c, v in self.sampled.items()],
+            "bound_s": self.bound_s, "breakdown": self.breakdown,
+            "prefill": self.prefill._meta(),
+        }
+        return _save_with_meta(self.prefill.ops, GENERATE_KEY, meta, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> GenerateResult:
+        table, meta = _load_with_meta(path, GENERATE_KEY, "generation result")
+        return cls(
+            target=meta["target"], family=meta["family"], engine=meta["engine"],
+            model=meta["model"], prompt=meta["prompt"], output=meta["output"],
+            batch=meta["batch"], prefill=Result._from_meta(meta["prefill"], table.to_pandas()),
+            step_seconds=np.asarray(meta["step_seconds"], dtype=float),
+            sampled={int(c): float(v) for c, v in meta["sampled"]},
+            bound_s=meta["bound_s"], breakdown=meta["breakdown"],
+        )
 
     def __repr__(self) -> str:
         return (f"GenerateResult({self.target}: {self.model} prompt {self.prompt}, "

@@ -80,7 +80,7 @@ def register(sub: Any) -> None:
                    help="refuse (exit 2) when the weights, KV cache and recurrent state "
                         "exceed a target's memory capacity, instead of flagging it")
     p.add_argument("-o", "--results", metavar="results.parquet", dest="save",
-                   help="save each target's per-op Result as Parquet")
+                   help="save each target's per-op Result (generate: its request) as Parquet")
     p.add_argument("--timeline", metavar="out.json",
                    help="write the simulated timeline as a Chrome/Perfetto trace (one "
                         "process per target; open in ui.perfetto.dev)")
@@ -228,10 +228,12 @@ def run_generate(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     if src.endswith(".parquet"):
         raise CodesignError(f"--phase generate traces a model; {src!r} is a saved trace")
     for flag, value in (("--seq", args.seq), ("--context", args.context),
-                        ("-o", args.save), ("--timeline", args.timeline)):
+                        ("--timeline", args.timeline)):
         if value is not None:
             raise CodesignError(f"{flag} does not apply to --phase generate (use --prompt "
-                                "and --output; -o and --timeline save single passes)")
+                                "and --output; --timeline saves single passes)")
+    saved = [check_output_file(p, "-o") for p in output_paths(args.save, args.target)] \
+        if args.save else []
     options = {k: getattr(args, k) for k in ("routing", "weight_dtype")
                if getattr(args, k) is not None}
     prompt = 2048 if args.prompt is None else args.prompt
@@ -244,6 +246,10 @@ def run_generate(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         raise CodesignError(f"cannot trace {src!r}: trace extraction is unavailable ({exc})") \
             from None
     print_generate(results, args.format)
+    for r, path in zip(results, saved, strict=False):
+        r.save(path)
+        if args.format == "table":
+            print(f"wrote {path}")
     return 0
 
 

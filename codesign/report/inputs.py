@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from codesign.errors import CodesignError
-from codesign.result import Result
+from codesign.result import GENERATE_KEY, RESULT_KEY, GenerateResult, Result
 from codesign.targets import Roofs, families, family_module
 
 # ---- scenarios -------------------------------------------------------------------------
@@ -103,16 +103,29 @@ class Inputs:
     results: list[Result] = field(default_factory=list)
     sweeps: list[pd.DataFrame] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    generations: list[GenerateResult] = field(default_factory=list)  # run --phase generate
 
 
-def _is_result_file(path: Path) -> bool:
+def _file_kind(path: Path) -> str | None:
+    """"result" (a Result file), "generate" (a GenerateResult file) or None."""
     import pyarrow.parquet as pq
 
     try:
         meta = pq.read_schema(path).metadata or {}
     except Exception:  # not Parquet at all: the caller reports it
-        return False
-    return b"codesign.result" in meta
+        return None
+    return "result" if RESULT_KEY in meta else "generate" if GENERATE_KEY in meta else None
+
+
+def _is_result_file(path: Path) -> bool:
+    return _file_kind(path) is not None
+
+
+def _add_file(out: Inputs, path: Path) -> None:
+    if _file_kind(path) == "generate":
+        out.generations.append(GenerateResult.load(path))
+    else:
+        out.results.append(Result.load(path))
 
 
 def _read_sweep(path: Path) -> pd.DataFrame:
@@ -234,9 +247,10 @@ def load(paths: Iterable[str | Path]) -> Inputs:
                 if not files:
                     raise CodesignError(f"{str(p)!r} holds no codesign results (Result files "
                                         "or a sweep's results.parquet)")
-                out.results.extend(Result.load(f) for f in files)
+                for f in files:
+                    _add_file(out, f)
         elif _is_result_file(p):
-            out.results.append(Result.load(p))
+            _add_file(out, p)
         else:
             out.sweeps.append(normalize_sweep(_read_sweep(p)))
     return out

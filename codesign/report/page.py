@@ -74,7 +74,7 @@ def _summary_table(results: Sequence[Result], base: Result) -> pd.DataFrame:
     rows = []
     for r in results:
         s = r.summary()
-        rows.append({"target": r.target, "family": r.family,
+        rows.append({"target": r.target, "family": r.family, "engine": r.engine or "-",
                      "latency (ms)": _number(r.latency_s * 1e3),
                      "tokens/s": _number(s["tokens_per_s"]),
                      f"speedup over {base.target}": f"{base.latency_s / r.latency_s:.3g}x"
@@ -246,15 +246,19 @@ def _sweep_section(df: pd.DataFrame, cost: str | None) -> Section:
 def build(inputs: I.Inputs, baseline: str | None = None, cost: str | None = None,
           title: str | None = None) -> Report:
     """The report's sections for the loaded inputs."""
-    if baseline is not None and inputs.results and baseline not in {
-            r.target for r in inputs.results}:
+    run_targets = [*(r.target for r in inputs.results), *(g.target for g in inputs.generations)]
+    if baseline is not None and run_targets and baseline not in run_targets:
         raise CodesignError(f"--baseline {baseline!r} is not among the results; valid: "
-                            f"{', '.join(dict.fromkeys(r.target for r in inputs.results))}")
+                            f"{', '.join(dict.fromkeys(run_targets))}")
     if cost is not None:  # a bad expression is the user's error: say so before plotting
         for table in ([I.results_table(inputs.results)] if inputs.results else []) \
                 + inputs.sweeps:
             I.cost(table, cost)
     sections = _results_sections(inputs.results, baseline, cost) if inputs.results else []
+    if inputs.generations:
+        from codesign.report.generation import sections as generation_sections
+
+        sections.extend(generation_sections(inputs.generations, baseline))
     baselines = list(dict.fromkeys(
         I.pick_baseline(g, baseline if baseline in {r.target for r in g} else None).target
         for g in I.group_by_scenario(inputs.results)))
@@ -263,13 +267,15 @@ def build(inputs: I.Inputs, baseline: str | None = None, cost: str | None = None
     if not inputs.results:  # after the sweeps: a report of sweeps leads with their question
         sections.append(Section("Per-op figures", notes=[
             "Speedup, breakdown, roofline and timeline omitted: no per-op Result files "
-            "were given (only sweep tables)."]))
+            "were given (only " + ("generation results" if inputs.generations and not
+                                   inputs.sweeps else "sweep tables") + ")."]))
     if not inputs.sweeps:
         sections.append(Section("Design space", notes=[
             "Sensitivity heatmaps omitted: no sweep output was given (run `codesign sweep` "
             "over two axes and pass its output directory)."]))
     if title is None:
-        models = dict.fromkeys(str(r.trace_meta.get("model")) for r in inputs.results)
+        models = dict.fromkeys([*(str(r.trace_meta.get("model")) for r in inputs.results),
+                                *(g.model for g in inputs.generations)])
         title = "codesign report" + (f": {', '.join(models)}" if models else "")
     return Report(title, list(inputs.sources), sections, baselines)
 
@@ -321,7 +327,7 @@ def write_report(sources: Iterable[str | Path] | I.Inputs, path: str | Path,
                  title: str | None = None) -> Report:
     """Load ``sources`` (Result files, sweep outputs), build and write the HTML report."""
     inputs = sources if isinstance(sources, I.Inputs) else I.load(sources)
-    if not inputs.results and not inputs.sweeps:
+    if not inputs.results and not inputs.sweeps and not inputs.generations:
         raise CodesignError("no results given")
     report = build(inputs, baseline=baseline, cost=cost, title=title)
     text = render(report)
