@@ -99,6 +99,30 @@ def _by_kind(results: dict[int, Result], steps: np.ndarray) -> dict[str, float]:
     return {k: float(np.interp(steps, cs, [p.get(k, 0.0) for p in per]).sum()) for k in kinds}
 
 
+def candidate_contexts(lo: int, hi: int, max_samples: int = DEFAULT_MAX_SAMPLES
+                       ) -> list[int]:
+    """Every decode context :func:`sample_steps` may time between ``lo`` and ``hi`` with at
+    most ``max_samples`` samples: both ends and the midpoints of repeated bisection (so a
+    sweep can extract their traces before its workers, which never trace, time them)."""
+    out = {lo, hi}
+    segments = [(lo, hi)]
+    for _ in range(max(max_samples - 2, 0)):
+        nxt = []
+        for a, b in segments:
+            if b - a >= 2:  # interior steps to bisect
+                m = (a + b) // 2
+                out.add(m)
+                nxt.extend([(a, m), (m, b)])
+        segments = nxt
+    return sorted(out)
+
+
+def check_request(prompt: int, output: int, batch: int) -> None:
+    for label, v in (("prompt", prompt), ("output", output), ("batch", batch)):
+        if int(v) < 1:
+            raise CodesignError(f"--{label} {v} must be at least 1")
+
+
 def generate(model: str, target: str, prompt: int = 2048, output: int = 512, batch: int = 1,
              engine: str | None = None, overrides: dict[str, Any] | None = None,
              rel_tol: float = DEFAULT_REL_TOL, max_samples: int = DEFAULT_MAX_SAMPLES,
@@ -108,17 +132,26 @@ def generate(model: str, target: str, prompt: int = 2048, output: int = 512, bat
     (``weight_dtype``, ``routing``)."""
     from codesign import api
 
-    for label, v in (("prompt", prompt), ("output", output), ("batch", batch)):
-        if int(v) < 1:
-            raise CodesignError(f"--{label} {v} must be at least 1")
+    check_request(prompt, output, batch)
     api.check_context(model, "prompt + output", prompt + output)
     tgt = target_for(target, engine, overrides)
-    prefill = tgt.simulate(api.trace(model, phase="prefill", batch=batch, seq=prompt,
-                                     **options))
+    return time_request(
+        tgt, target, api.trace(model, phase="prefill", batch=batch, seq=prompt, **options),
+        lambda context: api.trace(model, phase="decode", batch=batch, context=context,
+                                  **options),
+        prompt, output, batch, rel_tol, max_samples, model)
+
+
+def time_request(tgt: Any, target: str, prefill_trace: Any, decode_trace: Callable[[int], Any],
+                 prompt: int, output: int, batch: int, rel_tol: float = DEFAULT_REL_TOL,
+                 max_samples: int = DEFAULT_MAX_SAMPLES, model: str = "") -> GenerateResult:
+    """:func:`generate` on a resolved target ``tgt`` (named ``target``), given the prefill
+    trace and a function from a decode context to its trace (the trace cache's, or a
+    sweep's saved traces of :func:`candidate_contexts`)."""
+    prefill = tgt.simulate(prefill_trace)
 
     def step_time(context: int) -> Result:
-        return tgt.simulate(api.trace(model, phase="decode", batch=batch, context=context,
-                                      **options))
+        return tgt.simulate(decode_trace(context))
 
     lo, hi = prompt, prompt + output - 2
     timed = sample_steps(step_time, lo, hi, rel_tol, max_samples) if output > 1 else {}
@@ -129,6 +162,8 @@ def generate(model: str, target: str, prompt: int = 2048, output: int = 512, bat
     breakdown = dict(prefill.seconds_by_kind())
     for kind, seconds in (_by_kind(timed, steps) if cs else {}).items():
         breakdown[kind] = breakdown.get(kind, 0.0) + seconds
+    work = {k: prefill.summary()[k] + (_interpolated(timed, steps, k) if cs else 0.0)
+            for k in ("gflop", "gbytes")}
     return GenerateResult(
         target=target, family=tgt.family,
         engine=str(getattr(getattr(tgt.config, "engine", None), "name", "") or ""),
@@ -137,4 +172,12 @@ def generate(model: str, target: str, prompt: int = 2048, output: int = 512, bat
         sampled={c: timed[c].latency_s for c in cs},
         bound_s=bound(cs, [timed[c].latency_s for c in cs], steps) if cs else 0.0,
         breakdown=dict(sorted(breakdown.items(), key=lambda kv: -kv[1])),
+        gflop=work["gflop"], gbytes=work["gbytes"],
     )
+
+
+def _interpolated(results: dict[int, Result], steps: np.ndarray, key: str) -> float:
+    """A summary quantity (``gflop``, ``gbytes``) summed over the decode steps,
+    interpolated between the timed contexts as the step times are."""
+    cs = sorted(results)
+    return float(np.interp(steps, cs, [results[c].summary()[key] for c in cs]).sum())

@@ -284,6 +284,8 @@ class GenerateResult:
     sampled: dict[int, float]
     bound_s: float
     breakdown: dict[str, float]
+    gflop: float = 0.0  # the request's work: prefill + every decode step (interpolated)
+    gbytes: float = 0.0
 
     @property
     def ttft_s(self) -> float:
@@ -322,9 +324,13 @@ class GenerateResult:
             "tpot_mean_s": self.tpot_mean_s, "tpot_last_s": self.tpot_last_s,
             "e2e_s": self.e2e_s, "output_tokens_per_s": self.output_tokens_per_s,
             "decode_s": self.decode_s, "interpolation_bound_s": self.bound_s,
+            "gflop": self.gflop, "gbytes": self.gbytes,
             "sampled_contexts": sorted(self.sampled),
             "memory_gb": mem.total / GB if mem else None,
+            "capacity_gb": self.prefill.capacity_bytes / GB
+            if self.prefill.capacity_bytes else None,
             "fits_memory": mem.fits if mem else None,
+            "fingerprint": self.prefill.fingerprint,
             "seconds_by_kind": self.breakdown,
         }
 
@@ -339,7 +345,7 @@ class GenerateResult:
             "step_seconds": [float(x) for x in self.step_seconds],
             "sampled": [[int(c), float(v)] for c, v in self.sampled.items()],
             "bound_s": self.bound_s, "breakdown": self.breakdown,
-            "prefill": self.prefill._meta(),
+            "gflop": self.gflop, "gbytes": self.gbytes, "prefill": self.prefill._meta(),
         }
         return _save_with_meta(self.prefill.ops, GENERATE_KEY, meta, path)
 
@@ -353,6 +359,7 @@ class GenerateResult:
             step_seconds=np.asarray(meta["step_seconds"], dtype=float),
             sampled={int(c): float(v) for c, v in meta["sampled"]},
             bound_s=meta["bound_s"], breakdown=meta["breakdown"],
+            gflop=meta["gflop"], gbytes=meta["gbytes"],
         )
 
     def __repr__(self) -> str:

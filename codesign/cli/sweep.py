@@ -91,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
         print_json({**size, "output": args.output, "resumed": info.resumed,
                     "computed": info.computed, "stale": info.stale, "seconds": info.seconds})
         return 0
-    lengths = [c for c, ph in (("seq", "prefill"), ("context", "decode"))
-               if (df["phase"] == ph).any()]
+    from codesign.sweep.spec import PHASE_LENGTHS
+
+    lengths = [c for ph, cols in PHASE_LENGTHS.items() if (df["phase"] == ph).any()
+               for c in cols]
     cols = ["model", "phase", "batch", *lengths, "target", *spec.axis_paths]
     shown = df[cols].copy()
     shown["latency_ms"] = df["latency_s"] * 1e3

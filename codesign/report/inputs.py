@@ -291,8 +291,9 @@ def sweep_axes(df: pd.DataFrame) -> list[str]:
 
 
 # Numeric workload fields a sweep crosses, in the order a figure prefers them as its x.
-WORKLOAD_AXES = ("context", "seq", "batch")
-WORKLOAD_UNITS = {"context": "tokens", "seq": "tokens", "batch": "sequences"}
+WORKLOAD_AXES = ("context", "seq", "prompt", "output", "batch")
+WORKLOAD_UNITS = {"context": "tokens", "seq": "tokens", "prompt": "tokens",
+                  "output": "tokens", "batch": "sequences"}
 # Workload fields that are not numbers: a figure draws each value apart.
 WORKLOAD_LABELS = ("model", "phase", "routing", "weight_dtype")
 

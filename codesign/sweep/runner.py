@@ -49,9 +49,9 @@ from codesign.outputs import check_output_dir, write_atomically
 from codesign.sweep import store
 from codesign.sweep.lock import locked
 from codesign.sweep.spec import MAX_ROWS, Point, Spec, Workload, load_spec, row_id
-from codesign.sweep.worker import die_with_parent, run_batch
+from codesign.sweep.worker import TraceRef, die_with_parent, run_batch
 
-Batch = tuple[str, str | bytes, list[tuple[str, str, list[tuple[str, Any]]]]]
+Batch = tuple[str, "TraceRef", list[tuple[str, str, list[tuple[str, Any]]]]]
 
 
 @dataclass
@@ -78,7 +78,8 @@ def row_records(spec: Spec) -> dict[str, dict[str, Any]]:
             **{a: (None if p.reference else ov.get(a)) for a in spec.axis_paths},
             "overrides": json.dumps(ov, sort_keys=True, default=str),
             "model": w.label, "phase": w.phase, "batch": w.batch, "seq": w.seq,
-            "context": w.context, "routing": w.routing, "weight_dtype": w.weight_dtype,
+            "context": w.context, "prompt": w.prompt, "output": w.output,
+            "routing": w.routing, "weight_dtype": w.weight_dtype,
         }
     return recs
 
@@ -91,17 +92,33 @@ def row_table(spec: Spec) -> pd.DataFrame:
     return pa.Table.from_pylist(list(row_records(spec).values()), schema=ident).to_pandas()
 
 
-def _trace_ref(w: Workload, out: Path) -> Path:
-    """The trace file of a workload: a saved trace as given, or extracted into DIR once,
-    and again when the model's config is no longer the one it was extracted from."""
+def _trace_paths(w: Workload, out: Path) -> dict[str, Path]:
+    """The trace files of a workload by name (:meth:`Workload.traces`): a saved trace as
+    given, or extracted into DIR once, and again when the model's config is no longer the
+    one it was extracted from."""
     if w.trace is not None:
-        return Path(w.trace)
-    path = out / store.TRACES / f"{w.id}.parquet"
-    if not path.exists() or not _traced_from_current_config(path, w):
-        from codesign import api  # imports torch: only here, never in workers
+        return {"": Path(w.trace)}
+    paths = {}
+    for name, kwargs in w.traces().items():
+        path = out / store.TRACES / (f"{w.id}-{name}.parquet" if name else f"{w.id}.parquet")
+        if not path.exists() or not _traced_from_current_config(path, w):
+            from codesign import api  # imports torch: only here, never in workers
 
-        api.trace(str(w.model), **w.trace_kwargs()).save(path)
-    return path
+            api.trace(str(w.model), **kwargs).save(path)
+        paths[name] = path
+    return paths
+
+
+def _trace_ref(w: Workload, paths: Mapping[str, Path], as_bytes: bool) -> TraceRef:
+    """What a worker is given to load a workload's traces: a path or the file's bytes
+    (Dask: no shared disk); a generate workload's request and all its traces."""
+    def one(p: Path) -> str | bytes:
+        return p.read_bytes() if as_bytes else str(p)
+
+    if w.phase != "generate":
+        return one(paths[""])
+    return {"request": [w.prompt, w.output, w.batch],
+            "traces": {name: one(p) for name, p in paths.items()}}
 
 
 def _trace_meta(path: Path) -> bytes:
@@ -125,9 +142,9 @@ def _traced_from_current_config(path: Path, w: Workload) -> bool:
     return traced == json.loads(json.dumps(load_config(str(w.model)).hf_dict()))
 
 
-def trace_key(path: Path) -> str:
-    """A short hash of a trace's metadata: model config, scenario, schema and versions."""
-    return hashlib.sha256(_trace_meta(path)).hexdigest()[:16]
+def trace_key(*paths: Path) -> str:
+    """A short hash of the traces' metadata: model config, scenario, schema and versions."""
+    return hashlib.sha256(b"".join(_trace_meta(p) for p in paths)).hexdigest()[:16]
 
 
 def row_keys(spec: Spec, tkeys: Mapping[str, str]) -> dict[str, store.RowKey]:
@@ -143,7 +160,7 @@ def row_keys(spec: Spec, tkeys: Mapping[str, str]) -> dict[str, store.RowKey]:
     return out
 
 
-def _batches(pending: list[tuple[Point, Workload, str]], refs: Mapping[str, str | bytes],
+def _batches(pending: list[tuple[Point, Workload, str]], refs: Mapping[str, TraceRef],
              tkeys: Mapping[str, str], chunk: int) -> list[Batch]:
     """Consecutive rows of one workload, hardware point by hardware point, ``chunk`` each.
 
@@ -211,16 +228,16 @@ def _run_locked(spec: Spec, out: Path, jobs: int | None, scheduler: str | None,
     # the cluster is reached before any trace is extracted: a bad address costs nothing
     client = _dask_client(scheduler) if scheduler else None
     try:
-        paths = {w.id: _trace_ref(w, out) for w in spec.workloads}
-        tkeys = {wid: trace_key(p) for wid, p in paths.items()}
+        paths = {w.id: _trace_paths(w, out) for w in spec.workloads}
+        tkeys = {wid: trace_key(*p.values()) for wid, p in paths.items()}
         keys = row_keys(spec, tkeys)
         pending, info = _pending(spec, out, keys)
         _record_total(out, info.rows)
         if pending:
             n_workers = (len(client.scheduler_info().get("workers", {})) or 1) if client \
                 else (jobs or os.cpu_count() or 1)
-            refs: dict[str, str | bytes] = {
-                wid: (p.read_bytes() if client else str(p)) for wid, p in paths.items()}
+            refs = {w.id: _trace_ref(w, paths[w.id], client is not None)
+                    for w in spec.workloads}
             batches = _batches(pending, refs, tkeys,
                                chunk or auto_chunk(len(pending), n_workers))
             _time_batches(spec, out, batches, keys, info, client, jobs, progress)
@@ -385,7 +402,8 @@ def _on_dask(client: Any, batches: list[Batch]) \
     shared = {}
     for wid, ref, _ in batches:
         if wid not in shared:
-            shared[wid] = client.scatter(ref, broadcast=True, hash=False)
+            # in a list: a dict (a generate workload's traces) travels as one object
+            shared[wid] = client.scatter([ref], broadcast=True, hash=False)[0]
     futures = {client.submit(run_batch, b[0], shared[b[0]], b[2], pure=False): b
                for b in batches}
     try:

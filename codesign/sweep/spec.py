@@ -11,7 +11,8 @@ Example (``experiments/sweep_vlen_dlen.toml`` is a real one)::
 
     [workloads]                 # lists cross; or [[workloads]] tables, each crossed alone
     model = "qwen3.5-9b"        # a name from `codesign models`, or a config.json path
-    phase = "decode"            # prefill crosses with `seq`, decode with `context`
+    phase = "decode"            # prefill crosses with `seq`, decode with `context`,
+                                # generate with `prompt` and `output` (a whole request)
     batch = 1
     context = [4096, 32768]     # or a range: {start = 1024, stop = 131072, factor = 2}
     # trace = "saved.parquet"   # instead of model/phase/...: a trace saved by `codesign trace`
@@ -60,8 +61,11 @@ from codesign import targets as T
 from codesign.errors import USER_ERRORS, CodesignError
 
 TOP_KEYS = ("name", "description", "target", "workloads", "axes", "set", "sampling", "derived")
-WORKLOAD_KEYS = ("model", "trace", "phase", "batch", "seq", "context", "routing",
-                 "weight_dtype")
+WORKLOAD_KEYS = ("model", "trace", "phase", "batch", "seq", "context", "prompt", "output",
+                 "routing", "weight_dtype")
+# What each phase crosses with: a prefill's prompt tokens, a decode step's KV-cache tokens,
+# a whole request's prompt and output tokens (codesign.generation).
+PHASE_LENGTHS = {"prefill": ("seq",), "decode": ("context",), "generate": ("prompt", "output")}
 SAMPLING_KEYS = ("method", "samples", "seed", "skip_invalid")
 METHODS = ("grid", "random", "lhs")
 DERIVED_KEYS = ("speedup_over", "metric", "at")
@@ -76,8 +80,8 @@ TARGET_AXIS = "target"
 MAX_ROWS = 10_000
 # Result columns a derived metric may not be named after (see codesign.sweep.store.schema).
 RESERVED = ("row_id", "workload_id", "target", "reference", "overrides", "model", "phase",
-            "batch", "seq", "context", "routing", "weight_dtype", "tokens_per_s", "gflop",
-            "gbytes", "fingerprint", "family")
+            "batch", "seq", "context", "prompt", "output", "routing", "weight_dtype",
+            "tokens_per_s", "gflop", "gbytes", "fingerprint", "family")
 
 
 def time_metrics() -> tuple[str, ...]:
@@ -168,15 +172,33 @@ class Workload:
     trace: str | None = None
     phase: str = "decode"
     batch: int = 1
-    seq: int = 0  # prefill prompt tokens (0 for decode)
-    context: int = 0  # decode KV-cache tokens (0 for prefill)
+    seq: int = 0  # prefill prompt tokens (0 otherwise)
+    context: int = 0  # decode KV-cache tokens (0 otherwise)
     routing: str = "balanced"
     weight_dtype: str = "bf16"
+    prompt: int = 0  # generate: prompt tokens (0 otherwise)
+    output: int = 0  # generate: output tokens per sequence (0 otherwise)
 
     def trace_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of the one trace of a prefill or decode workload."""
         length = {"seq": self.seq} if self.phase == "prefill" else {"context": self.context}
         return dict(phase=self.phase, batch=self.batch, routing=self.routing,
                     weight_dtype=self.weight_dtype, **length)
+
+    def traces(self) -> dict[str, dict[str, Any]]:
+        """Every trace the workload needs, by name: its one trace (named ""), or for a
+        generate workload the prefill and each decode context the request may time
+        (:func:`codesign.generation.candidate_contexts`)."""
+        if self.phase != "generate":
+            return {"": self.trace_kwargs()}
+        from codesign.generation import candidate_contexts
+
+        common = dict(batch=self.batch, routing=self.routing, weight_dtype=self.weight_dtype)
+        out = {"prefill": dict(phase="prefill", seq=self.prompt, **common)}
+        if self.output > 1:
+            for c in candidate_contexts(self.prompt, self.prompt + self.output - 2):
+                out[f"decode-{c}"] = dict(phase="decode", context=c, **common)
+        return out
 
 
 @dataclass(frozen=True)
@@ -550,46 +572,84 @@ def _listed(ctx: _Ctx, where: tuple[Any, ...], table: Mapping[str, Any], key: st
     return [v]
 
 
-def _workload_table(  # noqa: C901  (over the size ceiling: to split)
+def _workload_table(
         ctx: _Ctx, where: tuple[Any, ...], table: Any, base_dir: Path) -> list[Workload]:
-    from workloads.errors import WorkloadError
-    from workloads.registry import load_config
-    from workloads.routing import parse_routing
-    from workloads.schema import PHASES, WEIGHT_DTYPES, Trace
-
     _check_keys(ctx, where, table, WORKLOAD_KEYS)
     if ("model" in table) == ("trace" in table):
         raise ctx.error(where, "give either model = ... (traced for the sweep) or trace = ... "
                         "(a file saved by `codesign trace`)")
     if "trace" in table:
-        extra = [k for k in table if k != "trace"]
-        if extra:
-            raise ctx.error((*where, extra[0]), f"{extra[0]!r} does not apply to a saved "
-                            "trace: its scenario is in the file")
-        out = []
-        for t in _listed(ctx, where, table, "trace", None):
-            if not isinstance(t, str):
-                raise ctx.error((*where, "trace"), f"expected a file path, got {t!r}")
-            p = (base_dir / t).resolve()
-            try:
-                tr = Trace.load(p)
-            except WorkloadError as exc:
-                raise ctx.error((*where, "trace"), str(exc)) from None
-            digest = hashlib.sha256(p.read_bytes()).hexdigest()[:20]
-            sc = tr.scenario
-            out.append(Workload(id=f"trace-{digest}", label=tr.model, trace=str(p),
-                                phase=sc.phase, batch=sc.batch, seq=sc.seq,
-                                context=sc.context,
-                                routing=sc.routing, weight_dtype=sc.weight_dtype))
-        return out
+        return _saved_trace_workloads(ctx, where, table, base_dir)
+    model_ids = _model_ids(ctx, where, _listed(ctx, where, table, "model", None), base_dir)
+    phases = _phases(ctx, where, table)
+    ints = _lengths(ctx, where, table)
+    routings = _listed(ctx, where, table, "routing", "balanced")
+    for r in routings:
+        _check_routing(ctx, (*where, "routing"), r)
+    dtypes = _listed(ctx, where, table, "weight_dtype", "bf16")
+    for d in dtypes:
+        _check_weight_dtype(ctx, (*where, "weight_dtype"), d)
+    per_phase = {ph: list(itertools.product(*(ints[k] for k in PHASE_LENGTHS[ph])))
+                 for ph in phases}
+    ctx.check_size(where, len(model_ids) * len(ints["batch"]) * len(routings) * len(dtypes)
+                   * sum(len(v) for v in per_phase.values()),
+                   "workloads alone, before any point")
+    out = []
+    for m, ph, b, r, d in itertools.product(model_ids, phases, ints["batch"], routings, dtypes):
+        full, content = model_ids[m]
+        for lengths in per_phase[ph]:
+            n = dict(zip(PHASE_LENGTHS[ph], lengths, strict=True))
+            if ph == "generate":
+                _check_request_context(ctx, where, full, n["prompt"] + n["output"])
+            key = [content, ph, b or 1, n.get("seq", 0), n.get("context", 0), r, d]
+            if ph == "generate":  # (prefill and decode ids are those of earlier versions)
+                key += [n["prompt"], n["output"]]
+            wid = hashlib.sha256(json.dumps(key).encode()).hexdigest()[:20]
+            out.append(Workload(id=f"model-{wid}", label=m, model=full, phase=ph,
+                                batch=b or 1, seq=n.get("seq", 0), context=n.get("context", 0),
+                                routing=r, weight_dtype=d, prompt=n.get("prompt", 0),
+                                output=n.get("output", 0)))
+    return out
 
-    models = _listed(ctx, where, table, "model", None)
-    model_ids = {}
+
+def _saved_trace_workloads(ctx: _Ctx, where: tuple[Any, ...], table: Any, base_dir: Path
+                           ) -> list[Workload]:
+    """Workloads of ``trace = ...``: each file's scenario as it was saved."""
+    from workloads.errors import WorkloadError
+    from workloads.schema import Trace
+
+    extra = [k for k in table if k != "trace"]
+    if extra:
+        raise ctx.error((*where, extra[0]), f"{extra[0]!r} does not apply to a saved "
+                        "trace: its scenario is in the file")
+    out = []
+    for t in _listed(ctx, where, table, "trace", None):
+        if not isinstance(t, str):
+            raise ctx.error((*where, "trace"), f"expected a file path, got {t!r}")
+        p = (base_dir / t).resolve()
+        try:
+            tr = Trace.load(p)
+        except WorkloadError as exc:
+            raise ctx.error((*where, "trace"), str(exc)) from None
+        digest = hashlib.sha256(p.read_bytes()).hexdigest()[:20]
+        sc = tr.scenario
+        out.append(Workload(id=f"trace-{digest}", label=tr.model, trace=str(p),
+                            phase=sc.phase, batch=sc.batch, seq=sc.seq, context=sc.context,
+                            routing=sc.routing, weight_dtype=sc.weight_dtype))
+    return out
+
+
+def _model_ids(ctx: _Ctx, where: tuple[Any, ...], models: list[Any], base_dir: Path
+               ) -> dict[str, tuple[str, str]]:
+    """Each model as given -> (its registered name or resolved config path, an identity:
+    the name, or a hash of the config file's content)."""
+    from workloads.errors import WorkloadError
+    from workloads.registry import load_config, model_names
+
+    out = {}
     for m in models:
         if not isinstance(m, str):
             raise ctx.error((*where, "model"), f"expected a model name or path, got {m!r}")
-        from workloads.registry import model_names
-
         local = base_dir / m
         is_path = m not in model_names() and (m.endswith(".json") or "/" in m
                                                or local.exists())
@@ -599,58 +659,69 @@ def _workload_table(  # noqa: C901  (over the size ceiling: to split)
         except WorkloadError as exc:
             raise ctx.error((*where, "model"), str(exc)) from None
         cfg_file = Path(full) / "config.json" if is_path and Path(full).is_dir() else Path(full)
-        content = hashlib.sha256(cfg_file.read_bytes()).hexdigest()[:20] if is_path else m
-        model_ids[m] = (full, content)
+        out[m] = (full, hashlib.sha256(cfg_file.read_bytes()).hexdigest()[:20] if is_path
+                  else m)
+    return out
+
+
+def _phases(ctx: _Ctx, where: tuple[Any, ...], table: Any) -> list[Any]:
+    """The phases crossed, each checked, with the lengths each needs given and no length
+    given that no phase takes."""
     phases = _listed(ctx, where, table, "phase", "decode")
     for ph in phases:
-        if ph not in PHASES:
+        if ph not in PHASE_LENGTHS:
             raise ctx.error((*where, "phase"), f"unknown phase {ph!r}; valid: "
-                            f"{', '.join(PHASES)}")
-    if "seq" in table and "prefill" not in phases:
-        raise ctx.error((*where, "seq"), "seq (prompt length) applies to phase \"prefill\"; "
-                        "decode takes context")
-    if "context" in table and "decode" not in phases:
-        raise ctx.error((*where, "context"), "context (KV-cache length) applies to phase "
-                        "\"decode\"; prefill takes seq")
+                            f"{', '.join(PHASE_LENGTHS)}")
+    for ph, keys in PHASE_LENGTHS.items():
+        for key in keys:
+            if key in table and not any(key in PHASE_LENGTHS[p] for p in phases):
+                takes = "; ".join(f"{p} takes {' and '.join(k)}"
+                                  for p, k in PHASE_LENGTHS.items())
+                raise ctx.error((*where, key), f"{key} applies to phase \"{ph}\" ({takes})")
+            if ph in phases and key not in table:
+                raise ctx.error(where, f"phase \"{ph}\" needs {key} = N (or a list of N): "
+                                "a sweep states its scenario")
+    return phases
+
+
+def _lengths(ctx: _Ctx, where: tuple[Any, ...], table: Any) -> dict[str, list[Any]]:
+    """batch and every length key's values, each checked against its minimum."""
     ints = {}
-    for key, lo in (("batch", 1), ("seq", 1), ("context", 0)):
+    for key, lo in (("batch", 1), ("seq", 1), ("context", 0), ("prompt", 1), ("output", 1)):
         vals = _listed(ctx, where, table, key, None)
         for v in vals:
             if v is not None:
                 _int(ctx, (*where, key), v, minimum=lo)
         ints[key] = vals
-    routings = _listed(ctx, where, table, "routing", "balanced")
-    for r in routings:
-        try:
-            parse_routing(r)
-        except WorkloadError as exc:
-            raise ctx.error((*where, "routing"), str(exc)) from None
-    dtypes = _listed(ctx, where, table, "weight_dtype", "bf16")
-    for d in dtypes:
-        if d not in WEIGHT_DTYPES:
-            raise ctx.error((*where, "weight_dtype"), f"unknown weight dtype {d!r}; valid: "
-                            f"{', '.join(WEIGHT_DTYPES)}")
-    for ph, key in (("prefill", "seq"), ("decode", "context")):
-        if ph in phases and key not in table:
-            raise ctx.error(where, f"phase \"{ph}\" needs {key} = N (or a list of N): a "
-                            "sweep states its scenario")
-    lengths_per_phase = sum(len(ints["seq"] if ph == "prefill" else ints["context"])
-                            for ph in phases)
-    ctx.check_size(where, len(models) * len(ints["batch"]) * len(routings) * len(dtypes)
-                   * lengths_per_phase, "workloads alone, before any point")
-    out = []
-    for m, ph, b, r, d in itertools.product(models, phases, ints["batch"], routings, dtypes):
-        lengths = ints["seq"] if ph == "prefill" else ints["context"]
-        for n in lengths:
-            full, content = model_ids[m]
-            seq = n if ph == "prefill" else 0
-            ctxlen = n if ph == "decode" else 0
-            wid = hashlib.sha256(json.dumps(
-                [content, ph, b or 1, seq, ctxlen, r, d]).encode()).hexdigest()[:20]
-            out.append(Workload(id=f"model-{wid}", label=m, model=full, phase=ph,
-                                batch=b or 1, seq=seq, context=ctxlen, routing=r,
-                                weight_dtype=d))
-    return out
+    return ints
+
+
+def _check_request_context(ctx: _Ctx, where: tuple[Any, ...], model: str, tokens: int
+                           ) -> None:
+    from codesign.api import check_context
+
+    try:
+        check_context(model, "prompt + output", tokens)
+    except CodesignError as exc:
+        raise ctx.error((*where, "output"), str(exc)) from None
+
+
+def _check_routing(ctx: _Ctx, where: tuple[Any, ...], routing: Any) -> None:
+    from workloads.errors import WorkloadError
+    from workloads.routing import parse_routing
+
+    try:
+        parse_routing(routing)
+    except WorkloadError as exc:
+        raise ctx.error(where, str(exc)) from None
+
+
+def _check_weight_dtype(ctx: _Ctx, where: tuple[Any, ...], dtype: Any) -> None:
+    from workloads.schema import WEIGHT_DTYPES
+
+    if dtype not in WEIGHT_DTYPES:
+        raise ctx.error(where, f"unknown weight dtype {dtype!r}; valid: "
+                        f"{', '.join(WEIGHT_DTYPES)}")
 
 
 def _derived(ctx: _Ctx, raw: Any, target_names: list[str], axes_raw: Mapping[str, Any]) \

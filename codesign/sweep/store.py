@@ -68,15 +68,22 @@ def schema(spec: Spec) -> pa.Schema:
         pa.field("overrides", pa.string()),
         pa.field("model", pa.string()), pa.field("phase", pa.string()),
         pa.field("batch", pa.int64()), pa.field("seq", pa.int64()),
-        pa.field("context", pa.int64()), pa.field("routing", pa.string()),
+        pa.field("context", pa.int64()), pa.field("prompt", pa.int64()),
+        pa.field("output", pa.int64()), pa.field("routing", pa.string()),
         pa.field("weight_dtype", pa.string()),
         *metric_fields(),
     ])
 
 
 def metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """A Result.summary() flattened to the metric columns."""
+    """A Result.summary() flattened to the metric columns; a GenerateResult.summary()
+    likewise, its latency the request's end-to-end time, its tokens/s the output tokens'
+    and its tpot_s the mean time per output token."""
     by_kind = summary.get("seconds_by_kind", {})
+    if summary.get("phase") == "generate":
+        summary = {**summary, "latency_s": summary["e2e_s"],
+                   "tokens_per_s": summary["output_tokens_per_s"],
+                   "tpot_s": summary["tpot_mean_s"]}
     out: dict[str, Any] = {
         "latency_s": float(summary["latency_s"]),
         "tokens_per_s": float(summary["tokens_per_s"]),

@@ -22,7 +22,12 @@ from codesign import targets
 from codesign.sweep.store import metrics
 from workloads.schema import Trace
 
-# Per-process memo: the traces this worker has loaded, by workload id.
+# How a worker finds a workload's trace: a path (local runs) or the file's bytes (Dask);
+# a generate workload's is {"request": [prompt, output, batch], "traces": {name: ref}}
+# (its prefill and every decode context it may time, see Workload.traces).
+TraceRef = str | bytes | dict[str, Any]
+
+# Per-process memo: the traces this worker has loaded, by workload id (and trace name).
 _TRACES: dict[str, Trace] = {}
 
 
@@ -65,17 +70,34 @@ def _exit_when_done(parent: multiprocessing.process.BaseProcess) -> None:
     os._exit(1)  # no cleanup to run: unfinished batches are simply not written
 
 
-def run_batch(workload_id: str, ref: str | bytes,
+def run_batch(workload_id: str, ref: TraceRef,
               points: Sequence[tuple[str, str, Sequence[tuple[str, Any]]]]) \
         -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
-    """Time ``points`` ((row id, target, overrides) each) on one workload's trace.
+    """Time ``points`` ((row id, target, overrides) each) on one workload's trace (or, for
+    a generate workload, its whole request: :func:`codesign.generation.time_request`).
 
     Returns the metrics of each row and facts about the worker (pid, whether torch is
     loaded in it) for diagnostics and tests.
     """
-    tr = _trace(workload_id, ref)
     out = []
     for rid, target, overrides in points:
-        res = targets.resolve(target, dict(overrides)).simulate(tr)
-        out.append((rid, metrics(res.summary())))
+        tgt = targets.resolve(target, dict(overrides))
+        if isinstance(ref, dict):
+            summary = _request(workload_id, ref, tgt, target).summary()
+        else:
+            summary = tgt.simulate(_trace(workload_id, ref)).summary()
+        out.append((rid, metrics(summary)))
     return out, {"pid": os.getpid(), "torch": "torch" in sys.modules}
+
+
+def _request(workload_id: str, ref: dict[str, Any], tgt: Any, target: str) -> Any:
+    from codesign.generation import time_request
+
+    prompt, output, batch = ref["request"]
+    traces = ref["traces"]
+
+    def decode(context: int) -> Trace:
+        return _trace(f"{workload_id}/decode-{context}", traces[f"decode-{context}"])
+
+    return time_request(tgt, target, _trace(f"{workload_id}/prefill", traces["prefill"]),
+                        decode, prompt, output, batch)

@@ -51,7 +51,8 @@ def test_engine_changes_a_single_pass_too(capsys):
     ([*GEN, "-t", "h100-sxm", "--engine", "tgi"], "unknown engine 'tgi'; valid: gpt-fast"),
     ([*GEN, "-t", "h100-sxm", "--seq", "16"], "--seq does not apply to --phase generate"),
     (["run", MODEL, "--prompt", "16", "-t", "h100-sxm"], "--prompt applies to --phase generate"),
-    ([*GEN, "-t", "h100-sxm", "-o", "x.parquet"], "-o does not apply to --phase generate"),
+    ([*GEN, "-t", "h100-sxm", "--timeline", "t.json"],
+     "--timeline does not apply to --phase generate"),
 ])
 def test_bad_options_are_one_line_errors(capsys, argv, msg):
     assert main(argv) == 2
