@@ -112,6 +112,9 @@ class DramConfig:
     bandwidth_gbps: float = param(25.6, "sustained bandwidth of the cluster", "GB/s",
                                   "assumed", POSITIVE)
     latency_ns: float = param(100.0, "load-to-use latency", "ns", "assumed")
+    capacity_gb: float | None = param(
+        None, "DRAM capacity of the system (weights + KV cache + recurrent state must fit); "
+        "none: not declared, no fit check", "GB", "per preset (none by default)", POSITIVE)
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,12 @@ class RiscvConfig:
     @property
     def freq_hz(self) -> float:
         return self.scalar.freq_ghz * 1e9
+
+    @property
+    def capacity_bytes(self) -> float | None:
+        """DRAM capacity in bytes (decimal gigabytes, as GPUs'), or None if undeclared."""
+        cap = self.dram.capacity_gb
+        return None if cap is None else cap * 1e9
 
     @property
     def cluster_l2_bytes_per_s(self) -> float:

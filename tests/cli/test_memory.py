@@ -45,15 +45,29 @@ def test_recurrent_state_of_linear_attention_layers_is_fp32_and_independent_of_t
 
 def test_a_model_beyond_the_gpus_memory_is_flagged_in_the_table(capsys, tmp_path):
     path = _trace(tmp_path, "qwen3.5-397b-a17b")  # about 800 GB of bf16 weights
-    assert main(["run", str(path), "-t", "l4", "-t", "h200", "-t", "c950-like"]) == 0
+    assert main(["run", str(path), "-t", "l4", "-t", "h200", "-t", "c950-like", "-t",
+                 "x280-like", "-t", "spacemit-x60-like"]) == 0
     out, err = capsys.readouterr()
     rows = {line.split()[0]: line.split() for line in out.splitlines()[3:]}
     header = out.splitlines()[1].split()
     fits = header.index("fits")
     assert rows["l4"][fits] == "NO" and rows["h200"][fits] == "NO"
-    assert rows["c950-like"][fits] == "-"  # the RISC-V presets declare no DRAM size
+    # RISC-V presets that declare dram.capacity_gb are checked too; x280-like declares none
+    assert rows["c950-like"][fits] == "NO" and rows["spacemit-x60-like"][fits] == "NO"
+    assert rows["x280-like"][fits] == "-"
     assert "does not fit l4" in err and "exceed the 24 GB memory" in err
-    assert "does not fit h200" in err and "c950-like" not in err
+    assert "does not fit h200" in err and "does not fit c950-like" in err
+    assert "exceed the 16 GB memory" in err and "x280-like" not in err
+
+
+def test_riscv_capacity_is_a_config_field(capsys, tmp_path):
+    path = _trace(tmp_path, "qwen3-8b")  # about 17 GB
+    rows = json.loads(_out(capsys, ["run", str(path), "-t", "x280-like", "--set",
+                                    "dram.capacity_gb=32", "--format", "json"]))
+    assert rows[0]["fits_memory"] is True and rows[0]["capacity_gb"] == 32.0
+    assert main(["run", str(path), "-t", "x280-like", "--set", "dram.capacity_gb=8",
+                 "--strict-memory"]) == 2
+    assert "--strict-memory: qwen3-8b does not fit x280-like" in capsys.readouterr().err
 
 
 def test_a_model_that_fits_is_not_flagged(capsys, tmp_path):
