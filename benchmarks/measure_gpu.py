@@ -276,7 +276,7 @@ def _delta_rule(torch: Any, add: Callable[..., None]) -> None:
                     output_final_state=True))
             else:
                 def step(q=q, k=k, v=v, g=g, beta=beta, s0=s0) -> Any:
-                    s = s0 * g[0, 0].exp()[:, None, None]
+                    s = s0[0] * g[0, 0].exp()[:, None, None]
                     kv = (s * k[0, 0].float()[:, :, None]).sum(-2)
                     delta = (v[0, 0].float() - kv) * beta[0, 0].float()[:, None]
                     s = s + k[0, 0].float()[:, :, None] * delta[:, None, :]
