@@ -24,6 +24,7 @@ COMMANDS: tuple[str, ...] = (
     "codesign.cli.targets",
     "codesign.cli.run",
     "codesign.cli.sweep",
+    "codesign.cli.explore",
     "codesign.cli.validate",
     "codesign.cli.report",
     "codesign.cli.cache",

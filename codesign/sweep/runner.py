@@ -228,19 +228,7 @@ def _run_locked(spec: Spec, out: Path, jobs: int | None, scheduler: str | None,
     # the cluster is reached before any trace is extracted: a bad address costs nothing
     client = _dask_client(scheduler) if scheduler else None
     try:
-        paths = {w.id: _trace_paths(w, out) for w in spec.workloads}
-        tkeys = {wid: trace_key(*p.values()) for wid, p in paths.items()}
-        keys = row_keys(spec, tkeys)
-        pending, info = _pending(spec, out, keys)
-        _record_total(out, info.rows)
-        if pending:
-            n_workers = (len(client.scheduler_info().get("workers", {})) or 1) if client \
-                else (jobs or os.cpu_count() or 1)
-            refs = {w.id: _trace_ref(w, paths[w.id], client is not None)
-                    for w in spec.workloads}
-            batches = _batches(pending, refs, tkeys,
-                               chunk or auto_chunk(len(pending), n_workers))
-            _time_batches(spec, out, batches, keys, info, client, jobs, progress)
+        keys, info = time_rows(spec, out, client, jobs, chunk, progress)
     finally:
         if client is not None:
             client.close()
@@ -248,6 +236,28 @@ def _run_locked(spec: Spec, out: Path, jobs: int | None, scheduler: str | None,
     store.write_atomic(store.results_table(df, spec), out / store.RESULTS)
     info.seconds = time.perf_counter() - t0
     return df, info
+
+
+def time_rows(spec: Spec, out: Path, client: Any = None, jobs: int | None = None,
+              chunk: int | None = None, progress: bool = False, record_total: bool = True) \
+        -> tuple[dict[str, store.RowKey], RunInfo]:
+    """Time the rows of ``spec`` not yet finished under ``out`` (tracing each workload into
+    ``out/traces`` once), here, in ``jobs`` processes or on ``client``'s Dask cluster; each
+    finished batch is a part file at once. Returns every row's key (for :func:`assemble`)
+    and what was done. ``codesign.explore`` calls it once per generation of trials."""
+    paths = {w.id: _trace_paths(w, out) for w in spec.workloads}
+    tkeys = {wid: trace_key(*p.values()) for wid, p in paths.items()}
+    keys = row_keys(spec, tkeys)
+    pending, info = _pending(spec, out, keys)
+    if record_total:
+        _record_total(out, info.rows)
+    if pending:
+        n_workers = (len(client.scheduler_info().get("workers", {})) or 1) if client \
+            else (jobs or os.cpu_count() or 1)
+        refs = {w.id: _trace_ref(w, paths[w.id], client is not None) for w in spec.workloads}
+        batches = _batches(pending, refs, tkeys, chunk or auto_chunk(len(pending), n_workers))
+        _time_batches(spec, out, batches, keys, info, client, jobs, progress)
+    return keys, info
 
 
 def _time_batches(spec: Spec, out: Path, batches: list[Batch],

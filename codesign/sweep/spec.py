@@ -316,15 +316,21 @@ def load_spec(spec: str | Path | Mapping[str, Any] | Spec, max_rows: int = MAX_R
     if isinstance(spec, Mapping):
         return parse_spec(spec, source="spec", base_dir=Path.cwd(), max_rows=max_rows)
     path = Path(spec)
-    if not path.is_file():
-        raise CodesignError(f"sweep spec {str(path)!r} does not exist")
-    text = path.read_text()
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CodesignError(f"{path}: not valid TOML: {exc}") from None
+    data, text = read_toml(path, "sweep spec")
     return parse_spec(data, source=str(path), base_dir=path.resolve().parent, text=text,
                       max_rows=max_rows)
+
+
+def read_toml(path: Path, what: str) -> tuple[dict[str, Any], str]:
+    """A spec file's parsed TOML and its text (for line numbers); one line if it is
+    missing or not TOML."""
+    if not path.is_file():
+        raise CodesignError(f"{what} {str(path)!r} does not exist")
+    text = path.read_text()
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        raise CodesignError(f"{path}: not valid TOML: {exc}") from None
 
 
 def parse_spec(data: Mapping[str, Any], source: str, base_dir: Path, text: str = "",
