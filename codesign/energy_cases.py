@@ -23,7 +23,6 @@ from codesign import targets
 from codesign.errors import CodesignError
 from workloads.schema import trace_from_rows
 
-METRICS = ("dp_gflops_per_w", "energy_ratio", "area_mm2", "area_fraction", "j_per_token")
 CLUSTER = ("instructions", "int", "fma", "fdiv", "reduction", "permute", "exp", "load",
            "store", "matrix", "vrf", "l1")  # energy parts inside a cluster (no L2, DRAM)
 

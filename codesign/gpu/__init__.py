@@ -21,8 +21,8 @@ import pandas as pd
 
 from codesign import config as C
 from codesign.errors import CodesignError
-from codesign.gpu.config import GPUConfig
 from codesign.gpu import power
+from codesign.gpu.config import GPUConfig
 from codesign.gpu.model import engine_rows, time_ops
 from codesign.result import Result
 from codesign.targets import PresetFamily, PresetTarget, Roofs, capacity_bytes

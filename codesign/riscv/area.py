@@ -11,7 +11,8 @@ Components (mm^2, :class:`codesign.riscv.config.AreaConfig` holds the constants)
 - one part per Xattn hardware block the ISA enables (:data:`XATTN_BLOCKS`): ``exp`` (as
   wide as the exp datapath), ``segred`` (an adder tree per DLEN), ``matrix`` (per MAC of
   the vfwmmacc array), ``rec`` (vfrec's reciprocal seed, sized as the exp unit);
-- ``l1``, ``l2``: SRAM (one array if shared, one per core if private) at :func:`codesign.silicon.sram_mm2_per_mib` of the node;
+- ``l1``, ``l2``: SRAM (one array if shared, one per core if private) at
+  :func:`codesign.silicon.sram_mm2_per_mib` of the node;
 - ``cluster``: interconnect, DMA and control per core;
 - ``memory_controllers``: one controller + PHY per ``area.channel_gbps`` of DRAM bandwidth.
 

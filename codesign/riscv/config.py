@@ -232,7 +232,7 @@ class EnergyConfig:
                                       "pJ/bit", _HZ + ": as the 32-bit add (assumed: the "
                                       "crossbar's cost is the VRF traffic)", POSITIVE)
     fma_pj_per_bit: float = param(
-        0.52, "FP FMA datapath, per datapath bit of an element group", "pJ/bit",
+        1.231, "FP FMA datapath, per datapath bit of an element group", "pJ/bit",
         "fitted: Spatz 95.7 DP-GFLOPS/W on DP matmul (arXiv 2309.10137; validate --suite "
         "energy case spatz-dp-gflops-per-w), the other constants fixed", POSITIVE)
     reduction_pj_per_bit: float = param(0.028, "FP reduction (add tree / sequential adds), "
@@ -280,7 +280,7 @@ class AreaConfig:
         _AS + ": Snitch-class in-order core (about 20 kGE plus its FPU share); big OoO "
         "cores set it per preset", POSITIVE)
     fma_mm2_per_64b: float = param(
-        0.04, "vector lane: FMA + integer + permute datapath per 64 bits of DLEN", "mm^2",
+        0.03996, "vector lane: FMA + integer + permute datapath per 64 bits of DLEN", "mm^2",
         "fitted: Spatz cluster area 0.58 mm^2 (arXiv 2309.10137: 99.3 GFLOPS/W / 171 "
         "GFLOPS/W/mm^2; validate --suite energy case spatz-cluster-area)", POSITIVE)
     vrf_cell_factor: float = param(
