@@ -31,7 +31,8 @@ def main() -> None:
     for const, name, inverse, carry in FITS:
         case = cases[name]
 
-        def at(x: float, case: validate.Case = case, const: str = const) -> float:
+        def at(x: float, case: validate.Case = case, const: str = const,
+               inverse: bool = inverse) -> float:
             c = validate.Case(**{**case.__dict__,
                                  "overrides": {**case.overrides, **fitted, const: x}})
             v = validate.predict(c)

@@ -225,6 +225,9 @@ class EnergyConfig:
                                   "(two source reads and one write), per datapath bit", "pJ/bit",
                                   _HZ + ": register file access 6 pJ for 3 x 32-bit operands",
                                   POSITIVE)
+    vrf_ref_kib: float = param(0.125, "register file size vrf_pj_per_bit is given at (the "
+                               "VRF's energy per bit scales as sqrt(its size / this))", "KiB",
+                               _HZ + ": a 32 x 32-bit register file", POSITIVE)
     int_pj_per_bit: float = param(0.0031, "integer / logic / move unit, per datapath bit of an "
                                   "element group", "pJ/bit", _HZ + ": 32-bit add 0.1 pJ",
                                   POSITIVE)
@@ -232,7 +235,7 @@ class EnergyConfig:
                                       "pJ/bit", _HZ + ": as the 32-bit add (assumed: the "
                                       "crossbar's cost is the VRF traffic)", POSITIVE)
     fma_pj_per_bit: float = param(
-        1.231, "FP FMA datapath, per datapath bit of an element group", "pJ/bit",
+        0.9867, "FP FMA datapath, per datapath bit of an element group", "pJ/bit",
         "fitted: Spatz 95.7 DP-GFLOPS/W on DP matmul (arXiv 2309.10137; validate --suite "
         "energy case spatz-dp-gflops-per-w), the other constants fixed", POSITIVE)
     reduction_pj_per_bit: float = param(0.028, "FP reduction (add tree / sequential adds), "
@@ -250,11 +253,12 @@ class EnergyConfig:
     matrix_pj_per_mac: float = param(2.0, "Xattn vfwmmacc array, per BF16 MAC into FP32",
                                      "pJ/MAC", _HZ + ": 16-bit FP multiply 1.1 + 32-bit FP add "
                                      "0.9 pJ", POSITIVE)
-    l1_pj_per_byte: float = param(2.5, "L1 / TCDM access, per byte", "pJ/B",
+    l1_pj_per_byte: float = param(2.5, "L1 / TCDM access of a 32 KiB array, per byte "
+                                  "(scaled as sqrt(size / 32 KiB))", "pJ/B",
                                   _HZ + ": 32 KB SRAM 20 pJ per 64-bit access", POSITIVE)
-    l2_pj_per_byte: float = param(12.5, "L2 access, per byte (refills from DRAM pass "
-                                  "through it)", "pJ/B", _HZ + ": 1 MB SRAM 100 pJ per 64-bit "
-                                  "access", POSITIVE)
+    l2_pj_per_byte: float = param(12.5, "L2 access of a 1 MiB array, per byte (refills from "
+                                  "DRAM pass through it; scaled as sqrt(size / 1 MiB))", "pJ/B",
+                                  _HZ + ": 1 MB SRAM 100 pJ per 64-bit access", POSITIVE)
     dram_technology: str = param("ddr5", "DRAM technology (energy per bit: "
                                  "codesign.silicon.DRAM_PJ_PER_BIT; not node-scaled)", "",
                                  "per preset")

@@ -14,6 +14,12 @@ constant of :class:`codesign.riscv.config.EnergyConfig`:
 - bytes: L1 every byte a memory instruction moves, L2 the bytes it serves and refills,
   DRAM the bytes it serves at the technology's pJ/bit.
 
+Memory arrays cost more per access the larger they are: the VRF, L1 and L2 energies per
+bit are given at a reference size and scale as sqrt(size / reference), the rule of
+Horowitz's SRAM figures (8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ per 64-bit access: 4x the
+size, 2x the energy; 32x, 5x). The L1 and L2 size is the array one core accesses (a
+shared cache's whole size).
+
 On-chip constants scale from ``energy.ref_node_nm`` / ``ref_voltage_v`` to ``tech`` by
 :func:`codesign.silicon.energy_scale`. Static power is leakage: logic area (from
 :mod:`codesign.riscv.area`) x ``logic_leak_mw_per_mm2`` plus SRAM MiB x
@@ -21,6 +27,8 @@ On-chip constants scale from ``energy.ref_node_nm`` / ``ref_voltage_v`` to ``tec
 """
 
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 
@@ -47,6 +55,14 @@ def datapath_bits(cfg: RiscvConfig, unit: str) -> float:
     return float(cfg.vector.dlen)
 
 
+L1_REF_KIB, L2_REF_KIB = 32.0, 1024.0  # the sizes of l1/l2_pj_per_byte (Horowitz's arrays)
+
+
+def size_scale(kib: float, ref_kib: float) -> float:
+    """Energy per access of a ``kib`` array over a ``ref_kib`` one: sqrt of the sizes."""
+    return math.sqrt(kib / ref_kib)
+
+
 def dynamic_scale(cfg: RiscvConfig) -> float:
     e, t = cfg.energy, cfg.tech
     return energy_scale(t.node_nm, t.voltage_v, e.ref_node_nm, e.ref_voltage_v)
@@ -69,9 +85,12 @@ def op_energy(ops: pd.DataFrame, cfg: RiscvConfig) -> pd.DataFrame:
         bits = work * datapath_bits(cfg, unit)
         out[unit] = bits * getattr(e, fld) * k if fld else 0.0 * bits
         vrf = vrf + bits
-    out["vrf"] = vrf * e.vrf_pj_per_bit * k
-    out["l1"] = ops["l1_bytes"] * e.l1_pj_per_byte * k
-    out["l2"] = (ops["l2_bytes"] + ops["dram_bytes"]) * e.l2_pj_per_byte * k
+    vrf_kib = 32 * cfg.vector.vlen / 8 / 1024
+    out["vrf"] = vrf * e.vrf_pj_per_bit * size_scale(vrf_kib, e.vrf_ref_kib) * k
+    out["l1"] = ops["l1_bytes"] * e.l1_pj_per_byte * size_scale(cfg.l1d.size_kib,
+                                                                L1_REF_KIB) * k
+    out["l2"] = (ops["l2_bytes"] + ops["dram_bytes"]) * e.l2_pj_per_byte * \
+        size_scale(cfg.l2.size_kib, L2_REF_KIB) * k
     out["dram"] = ops["dram_bytes"] * 8 * dram_pj_per_bit(e.dram_technology) * PJ
     return out
 
