@@ -6,6 +6,7 @@ Per scenario:
   kind (dynamic mJ per token; static and GPU idle energy belong to no kind);
 - Pareto fronts: latency against area (RISC-V targets: area is the cost whenever the
   results carry it) and latency against energy per token;
+- power over the pass, op by op, per target;
 - "Xattn pays for itself": each Xattn subset against the plain-RVV result of the same
   config: speed-up, energy saving, the area it adds, and both per added mm^2.
 """
@@ -103,6 +104,7 @@ def sections(results: Sequence[Result]) -> list[Any]:
                             "(codesign.riscv.area).")
         sec.table = energy_table(group)
         _fronts(sec, group)
+        sec.figures.append(power_timeline(group))
         out.append(sec)
         out.append(Section(f"Energy per token by op kind: {scen}", table=kind_table(group)))
         x = xattn_table(group)
@@ -113,6 +115,32 @@ def sections(results: Sequence[Result]) -> list[Any]:
                       "speed-up and energy saving, the area its units add, and both per "
                       "added mm^2 (percent per mm^2)."))
     return out
+
+
+def power_timeline(results: Sequence[Result]) -> Any:
+    """Average power of each op over the pass, one step line per target: ops in trace
+    order, each over its total time (a collapsed layer body spans all its repeats, as in
+    the timeline). RISC-V ops draw their dynamic power plus the cluster's leakage; GPU
+    ops their board power (idle included)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, r in enumerate(results):
+        ops = r.ops[r.ops["total_seconds"] > 0]
+        if ops.empty or "energy_j" not in ops:
+            continue
+        static = r.energy_parts.get("static", 0.0) / r.latency_s if r.latency_s > 0 else 0.0
+        watts = ops["energy_j"] / ops["seconds"] + static
+        edges = [0.0, *(ops["total_seconds"].cumsum() * 1e3)]  # each op's start, then end
+        fig.add_scatter(name=r.target, x=edges, y=[*watts, float(watts.iloc[-1])],
+                        mode="lines", text=[*ops["name"], ""],
+                        line={"shape": "hv", "color": F._PALETTE[i % len(F._PALETTE)]},
+                        hovertemplate="%{text}: %{y:.4g} W<extra>" + r.target + "</extra>")
+    cap = ("Average power of each op over the pass (ops in trace order; a collapsed layer "
+           "body spans all its repeats). Energy is the area under each line. Workload: "
+           f"{I.scenario_text(results[0].trace_meta)}.")
+    return F._finish(fig, "Power over the pass", cap, xaxis={"title": "time (ms)"},
+                     yaxis={"title": "power (W)", "type": "log"})
 
 
 def _fronts(sec: Any, group: Sequence[Result]) -> None:

@@ -22,9 +22,9 @@ def test_report_from_run_outputs(result_files, tmp_path, capsys):
     n = len(result_files)
     # speedup, breakdown (and its share view when latencies differ over 10x), a roofline
     # and a timeline per target; the energy section's latency-vs-area and
-    # latency-vs-energy-per-token fronts (#17)
+    # latency-vs-energy-per-token fronts and its power timeline (#17)
     lats = [Result.load(p).latency_s for p in result_files]
-    expected = 1 + 1 + n + n + (1 if max(lats) / min(lats) > 10 else 0) + 2
+    expected = 1 + 1 + n + n + (1 if max(lats) / min(lats) > 10 else 0) + 3
     assert _figures(html) == expected
     printed = capsys.readouterr().out
     assert f"wrote {out}: {expected} figures" in printed

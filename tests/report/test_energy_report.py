@@ -53,3 +53,13 @@ def test_report_page_has_the_energy_sections_and_fronts(result_files, tmp_path):
 def test_area_cost_of_results_without_area_is_one_clear_error(gpu_results):
     with pytest.raises(Exception, match="carry no area"):
         I.cost(I.results_table(gpu_results), "area")
+
+
+def test_power_timeline_integrates_to_the_energy(riscv_results, gpu_results):
+    results = [*riscv_results, *gpu_results]
+    fig = E.power_timeline(results)
+    assert [t.name for t in fig.data] == [r.target for r in results]
+    for r, t in zip(results, fig.data, strict=True):
+        x, y = list(t.x), list(t.y)
+        joules = sum((x[i + 1] - x[i]) / 1e3 * y[i] for i in range(len(x) - 1))
+        assert joules == pytest.approx(r.energy_j, rel=1e-6)
