@@ -7,7 +7,7 @@ Components (mm^2, :class:`codesign.riscv.config.AreaConfig` holds the constants)
   the widest arithmetic path (DLEN, or the FP path where it is wider) x the arithmetic
   sequencers (a multi-FMA core has one datapath per sequencer);
 - ``vrf``: 32 x VLEN bits of latch/flop register file, the node's SRAM bit cell x
-  ``vrf_cell_factor`` per bit;
+  ``vrf_cell_factor`` per bit at ``vrf_ref_ports`` ports, x (ports / that)^2 (:func:`vrf_ports`);
 - one part per Xattn hardware block the ISA enables (:data:`XATTN_BLOCKS`): ``exp`` (as
   wide as the exp datapath), ``segred`` (an adder tree per DLEN), ``matrix`` (per MAC of
   the vfwmmacc array), ``rec`` (vfrec's reciprocal seed, sized as the exp unit);
@@ -47,6 +47,16 @@ def xattn_blocks(cfg: RiscvConfig) -> set[str]:
     return out
 
 
+def vrf_ports(cfg: RiscvConfig) -> int:
+    """Read + write ports of the VRF: 3R1W per arithmetic sequencer (an FMA reads three
+    operands), one write for loads, one read for stores, and the Xattn blocks that run on
+    sequencers of their own: exp 1R1W, the matrix array 3R1W (A, B and C tiles)."""
+    blocks = xattn_blocks(cfg)
+    return (4 * cfg.vector.arith_sequencers + 2
+            + (2 if "exp" in blocks and cfg.exp.present else 0)
+            + (4 if "matrix" in blocks and cfg.matrix.present else 0))
+
+
 def sram_mib(cfg: RiscvConfig) -> float:
     """MiB of SRAM in the cluster: every core's L1, and the L2 (shared or per core)."""
     return (_sram_kib(cfg.l1d.size_kib, cfg.l1d.shared, cfg.cluster.cores)
@@ -73,7 +83,7 @@ def area_parts(cfg: RiscvConfig) -> dict[str, float]:
         "scalar": cores * a.scalar_core_mm2 * s,
         "vector_lanes": cores * path / 64 * v.arith_sequencers * fma64,
         "vrf": cores * 32 * v.vlen * sram_bitcell_um2(cfg.tech.node_nm) * a.vrf_cell_factor
-        / 1e6,
+        * (vrf_ports(cfg) / a.vrf_ref_ports) ** 2 / 1e6,
     }
     blocks = xattn_blocks(cfg)
     if "exp" in blocks:

@@ -291,6 +291,12 @@ class AreaConfig:
         8.0, "VRF bit area over the node's SRAM bit cell (latch / flip-flop register file "
         "with its ports)", "", _AS + ": standard-cell latch arrays (Spatz's VRF) are about "
         "an order of magnitude less dense than 6T SRAM", POSITIVE)
+    vrf_ref_ports: int = param(
+        6, "VRF ports vrf_cell_factor is given at; a VRF with p ports has bits (p / this)^2 "
+        "as large (each port adds a word line and a bit line to every cell)", "ports",
+        "Rixner et al., 'Register organization for media processing', HPCA 2000: register "
+        "file area grows as the square of the ports; 6 = Spatz's one FMA sequencer (3R1W) "
+        "+ load (1W) + store (1R)", AT_LEAST_ONE)
     exp_vs_fma: float = param(
         0.04, "Xattn exp unit per 64 datapath bits, as a fraction of a 64-bit FMA", "",
         _AS + ": two BF16 mantissa multipliers (8x8 vs 53x53 bits: (8/53)^2 ~ 2% each of a "

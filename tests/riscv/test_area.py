@@ -77,8 +77,9 @@ def test_components_follow_their_formulas():
     fma64 = a.fma_mm2_per_64b * s
     assert parts["scalar"] == pytest.approx(n * a.scalar_core_mm2 * s)
     assert parts["vector_lanes"] == pytest.approx(n * v.dlen / 64 * v.arith_sequencers * fma64)
+    # 2 FMA sequencers (3R1W each) + load + store + exp (1R1W) + matrix (3R1W) = 16 ports
     assert parts["vrf"] == pytest.approx(n * 32 * v.vlen * sram_bitcell_um2(5.0)
-                                         * a.vrf_cell_factor / 1e6)
+                                         * a.vrf_cell_factor * (16 / 6) ** 2 / 1e6)
     assert parts["matrix"] == pytest.approx(n * 64 * v.dlen / 256 * a.mac_vs_fma * fma64)
     assert parts["exp"] == pytest.approx(n * v.dlen / 64 * a.exp_vs_fma * fma64)
     mib = SRAM_BITCELL_UM2[5.0] * 8 * 2 ** 20 / a.sram_array_efficiency / 1e6
