@@ -77,7 +77,7 @@ def xattn_table(results: Sequence[Result]) -> pd.DataFrame | None:
         added = r.area_mm2 - p.area_mm2
         rows.append({
             "target": r.target, "over": p.target, "isa": r.config.get("isa"),
-            "speedup": f"{speedup:.3g}x", "energy saving": f"{saving * 100:.3g}%",
+            "speedup": f"{speedup:.4g}x", "energy saving": f"{saving * 100:.3g}%",
             "added area (mm^2)": f"{added:.4g}",
             "area share": f"{added / r.area_mm2 * 100:.3g}%",
             "speedup per mm^2": f"{(speedup - 1) * 100 / added:.3g}%" if added > 0 else "n/a",
