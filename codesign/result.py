@@ -331,6 +331,9 @@ class GenerateResult:
     breakdown: dict[str, float]
     gflop: float = 0.0  # the request's work: prefill + every decode step (interpolated)
     gbytes: float = 0.0
+    # joules of the request: the prefill's + every decode step's (interpolated between the
+    # sampled contexts as the step times are); None when the target models no energy
+    energy_j: float | None = None
 
     @property
     def ttft_s(self) -> float:
@@ -360,6 +363,19 @@ class GenerateResult:
         """Output tokens of every sequence over the end-to-end time (prefill included)."""
         return self.batch * self.output / self.e2e_s if self.e2e_s > 0 else 0.0
 
+    @property
+    def power_w(self) -> float | None:
+        """Average power over the request (energy / end-to-end time)."""
+        return self.energy_j / self.e2e_s if self.energy_j is not None and self.e2e_s > 0 \
+            else None
+
+    @property
+    def j_per_token(self) -> float | None:
+        """Joules per output token of every sequence (the prefill included, as energy
+        leaderboards count it)."""
+        return self.energy_j / (self.batch * self.output) if self.energy_j is not None \
+            else None
+
     def summary(self) -> dict[str, Any]:
         mem = self.prefill.memory
         return {
@@ -377,6 +393,10 @@ class GenerateResult:
             "fits_memory": mem.fits if mem else None,
             "fingerprint": self.prefill.fingerprint,
             "seconds_by_kind": self.breakdown,
+            "energy_j": self.energy_j, "power_w": self.power_w,
+            "j_per_token": self.j_per_token,
+            "tokens_per_j": 1.0 / self.j_per_token if self.j_per_token else None,
+            "area_mm2": self.prefill.area_mm2,
         }
 
     # ---- persistence -----------------------------------------------------------------
@@ -391,6 +411,7 @@ class GenerateResult:
             "sampled": [[int(c), float(v)] for c, v in self.sampled.items()],
             "bound_s": self.bound_s, "breakdown": self.breakdown,
             "gflop": self.gflop, "gbytes": self.gbytes, "prefill": self.prefill._meta(),
+            "energy_j": self.energy_j,
         }
         return _save_with_meta(self.prefill.ops, GENERATE_KEY, meta, path)
 
@@ -404,7 +425,7 @@ class GenerateResult:
             step_seconds=np.asarray(meta["step_seconds"], dtype=float),
             sampled={int(c): float(v) for c, v in meta["sampled"]},
             bound_s=meta["bound_s"], breakdown=meta["breakdown"],
-            gflop=meta["gflop"], gbytes=meta["gbytes"],
+            gflop=meta["gflop"], gbytes=meta["gbytes"], energy_j=meta.get("energy_j"),
         )
 
     def __repr__(self) -> str:

@@ -286,6 +286,7 @@ def print_generate(results: list[Any], fmt: str) -> None:
         "tokens_per_s": s["output_tokens_per_s"], "speedup": s["speedup"],
         "bound_pct": 100 * s["interpolation_bound_s"] / s["e2e_s"] if s["e2e_s"] else 0.0,
         "fits": _fits(s),
+        **_energy_columns(s),
     } for s in rows])
     print("\nwhere the time goes (seconds over the request, share of end to end):")
     for s in rows:

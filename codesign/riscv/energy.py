@@ -20,6 +20,9 @@ Horowitz's SRAM figures (8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ per 64-bit access:
 size, 2x the energy; 32x, 5x). The L1 and L2 size is the array one core accesses (a
 shared cache's whole size).
 
+Units a user module registers (:func:`isa.instructions.register_unit`) have no energy
+constant: their instructions pay ``instr_pj`` only.
+
 On-chip constants scale from ``energy.ref_node_nm`` / ``ref_voltage_v`` to ``tech`` by
 :func:`codesign.silicon.energy_scale`. Static power is leakage: logic area (from
 :mod:`codesign.riscv.area`) x ``logic_leak_mw_per_mm2`` plus SRAM MiB x

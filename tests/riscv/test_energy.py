@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -137,3 +138,26 @@ def test_energy_and_area_survive_save_and_load(tmp_path):
 def test_unknown_dram_technology_is_one_clear_error():
     with pytest.raises(CodesignError, match="unknown DRAM technology 'ddr9'; valid: lpddr4x"):
         targets.resolve("c950-like", {"energy.dram_technology": "ddr9"})
+
+
+def test_a_request_s_energy_is_its_prefill_plus_its_interpolated_steps():
+    from codesign.generation import time_request
+
+    def decode(context: int):
+        row = {**ROWS[2], "Skv": context + 1}
+        return trace_from_rows([row], {"model": "test", "scenario": {
+            "phase": "decode", "context": context}})
+
+    pre = trace_from_rows([ROWS[0]], {"model": "test", "scenario": {"phase": "prefill",
+                                                                     "seq": 64}})
+    tgt = targets.resolve("x280-like")
+    req = time_request(tgt, "x280-like", pre, decode, prompt=64, output=5, batch=1)
+    # each decode context's energy: simulated where sampled, linear between samples
+    cs = sorted(req.sampled)
+    at = {c: tgt.simulate(decode(c)).energy_j for c in cs}
+    steps = [float(np.interp(c, cs, [at[k] for k in cs])) for c in range(64, 64 + 4)]
+    expected = tgt.simulate(pre).energy_j + sum(steps)
+    assert req.energy_j == pytest.approx(expected, rel=1e-9)
+    s = req.summary()
+    assert s["j_per_token"] == pytest.approx(req.energy_j / 5)
+    assert s["power_w"] == pytest.approx(req.energy_j / req.e2e_s)
