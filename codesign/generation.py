@@ -164,6 +164,8 @@ def time_request(tgt: Any, target: str, prefill_trace: Any, decode_trace: Callab
         breakdown[kind] = breakdown.get(kind, 0.0) + seconds
     work = {k: prefill.summary()[k] + (_interpolated(timed, steps, k) if cs else 0.0)
             for k in ("gflop", "gbytes")}
+    energy = None if prefill.energy_j is None else \
+        prefill.energy_j + (_interpolated(timed, steps, "energy_j") if cs else 0.0)
     return GenerateResult(
         target=target, family=tgt.family,
         engine=str(getattr(getattr(tgt.config, "engine", None), "name", "") or ""),
@@ -172,12 +174,12 @@ def time_request(tgt: Any, target: str, prefill_trace: Any, decode_trace: Callab
         sampled={c: timed[c].latency_s for c in cs},
         bound_s=bound(cs, [timed[c].latency_s for c in cs], steps) if cs else 0.0,
         breakdown=dict(sorted(breakdown.items(), key=lambda kv: -kv[1])),
-        gflop=work["gflop"], gbytes=work["gbytes"],
+        gflop=work["gflop"], gbytes=work["gbytes"], energy_j=energy,
     )
 
 
 def _interpolated(results: dict[int, Result], steps: np.ndarray, key: str) -> float:
-    """A summary quantity (``gflop``, ``gbytes``) summed over the decode steps,
+    """A summary quantity (``gflop``, ``gbytes``, ``energy_j``) summed over the decode steps,
     interpolated between the timed contexts as the step times are."""
     cs = sorted(results)
     return float(np.interp(steps, cs, [results[c].summary()[key] for c in cs]).sum())

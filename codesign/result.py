@@ -115,6 +115,10 @@ class Result:
     fingerprint: str = ""  # config fingerprint (memoization and sweeps)
     family: str = ""  # "riscv" or "gpu"
     capacity_bytes: float | None = None  # the target's memory capacity, if it declares one
+    # joules of the pass by part (codesign.riscv.energy / codesign.gpu.power), and mm^2
+    # by component (RISC-V targets: codesign.riscv.area); empty when not modelled
+    energy_parts: dict[str, float] = field(default_factory=dict)
+    area_parts: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [c for c in REQUIRED_COLUMNS if c not in self.ops.columns]
@@ -141,6 +145,36 @@ class Result:
         """The serving engine the target ran (GPU targets; None for others)."""
         eng = self.config.get("engine")
         return str(eng.get("name")) if isinstance(eng, dict) and eng.get("name") else None
+
+    # ---- energy and area (issue #17) ------------------------------------------------
+    @property
+    def energy_j(self) -> float | None:
+        """Joules of the pass (dynamic + static); None when the target models no energy."""
+        return float(sum(self.energy_parts.values())) if self.energy_parts else None
+
+    @property
+    def power_w(self) -> float | None:
+        """Average power over the pass (energy / latency)."""
+        e = self.energy_j
+        return e / self.latency_s if e is not None and self.latency_s > 0 else None
+
+    @property
+    def tokens_per_j(self) -> float | None:
+        """New tokens of the pass per joule (the inverse of energy per token)."""
+        e = self.energy_j
+        return self.new_tokens / e if e else None
+
+    @property
+    def area_mm2(self) -> float | None:
+        """Silicon area of the target (RISC-V clusters); None for targets without one."""
+        return float(sum(self.area_parts.values())) if self.area_parts else None
+
+    def energy_by_kind(self) -> dict[str, float]:
+        """Dynamic joules by op kind (rows' ``energy_j`` x repeat), largest first."""
+        if "energy_j" not in self.ops.columns:
+            return {}
+        e = (self.ops["energy_j"] * self.ops["repeat"]).groupby(self.ops["kind"], sort=False)
+        return {str(k): float(v) for k, v in e.sum().sort_values(ascending=False).items()}
 
     # ---- summary ---------------------------------------------------------------------
     def seconds_by_kind(self) -> dict[str, float]:
@@ -176,6 +210,14 @@ class Result:
         else:
             out["tpot_s"] = self.latency_s
         out["seconds_by_kind"] = self.seconds_by_kind()
+        out["energy_j"], out["power_w"] = self.energy_j, self.power_w
+        out["tokens_per_j"] = self.tokens_per_j
+        out["j_per_token"] = self.energy_j / self.new_tokens \
+            if self.energy_j is not None and self.new_tokens else None
+        out["area_mm2"] = self.area_mm2
+        out["energy_parts"] = dict(self.energy_parts)
+        out["area_parts"] = dict(self.area_parts)
+        out["energy_by_kind"] = self.energy_by_kind()
         return out
 
     # ---- plots -----------------------------------------------------------------------
@@ -194,6 +236,7 @@ class Result:
             "latency_s": self.latency_s, "trace_meta": self.trace_meta,
             "config": self.config, "fingerprint": self.fingerprint, "family": self.family,
             "capacity_bytes": self.capacity_bytes,
+            "energy_parts": self.energy_parts, "area_parts": self.area_parts,
         }
 
     @classmethod
@@ -203,6 +246,8 @@ class Result:
             trace_meta=meta["trace_meta"], config=meta.get("config", {}),
             fingerprint=meta.get("fingerprint", ""), family=meta.get("family", ""),
             capacity_bytes=meta.get("capacity_bytes"),
+            energy_parts=dict(meta.get("energy_parts") or {}),
+            area_parts=dict(meta.get("area_parts") or {}),
         )
 
     def save(self, path: str | Path) -> Path:
@@ -286,6 +331,9 @@ class GenerateResult:
     breakdown: dict[str, float]
     gflop: float = 0.0  # the request's work: prefill + every decode step (interpolated)
     gbytes: float = 0.0
+    # joules of the request: the prefill's + every decode step's (interpolated between the
+    # sampled contexts as the step times are); None when the target models no energy
+    energy_j: float | None = None
 
     @property
     def ttft_s(self) -> float:
@@ -315,6 +363,19 @@ class GenerateResult:
         """Output tokens of every sequence over the end-to-end time (prefill included)."""
         return self.batch * self.output / self.e2e_s if self.e2e_s > 0 else 0.0
 
+    @property
+    def power_w(self) -> float | None:
+        """Average power over the request (energy / end-to-end time)."""
+        return self.energy_j / self.e2e_s if self.energy_j is not None and self.e2e_s > 0 \
+            else None
+
+    @property
+    def j_per_token(self) -> float | None:
+        """Joules per output token of every sequence (the prefill included, as energy
+        leaderboards count it)."""
+        return self.energy_j / (self.batch * self.output) if self.energy_j is not None \
+            else None
+
     def summary(self) -> dict[str, Any]:
         mem = self.prefill.memory
         return {
@@ -332,6 +393,10 @@ class GenerateResult:
             "fits_memory": mem.fits if mem else None,
             "fingerprint": self.prefill.fingerprint,
             "seconds_by_kind": self.breakdown,
+            "energy_j": self.energy_j, "power_w": self.power_w,
+            "j_per_token": self.j_per_token,
+            "tokens_per_j": 1.0 / self.j_per_token if self.j_per_token else None,
+            "area_mm2": self.prefill.area_mm2,
         }
 
     # ---- persistence -----------------------------------------------------------------
@@ -346,6 +411,7 @@ class GenerateResult:
             "sampled": [[int(c), float(v)] for c, v in self.sampled.items()],
             "bound_s": self.bound_s, "breakdown": self.breakdown,
             "gflop": self.gflop, "gbytes": self.gbytes, "prefill": self.prefill._meta(),
+            "energy_j": self.energy_j,
         }
         return _save_with_meta(self.prefill.ops, GENERATE_KEY, meta, path)
 
@@ -359,7 +425,7 @@ class GenerateResult:
             step_seconds=np.asarray(meta["step_seconds"], dtype=float),
             sampled={int(c): float(v) for c, v in meta["sampled"]},
             bound_s=meta["bound_s"], breakdown=meta["breakdown"],
-            gflop=meta["gflop"], gbytes=meta["gbytes"],
+            gflop=meta["gflop"], gbytes=meta["gbytes"], energy_j=meta.get("energy_j"),
         )
 
     def __repr__(self) -> str:

@@ -72,13 +72,21 @@ class PresetTarget:
     def time_ops(self, ops: pd.DataFrame) -> pd.DataFrame:
         raise NotImplementedError(f"{type(self).__name__} must time ops")
 
+    def energy_and_area(self, ops: pd.DataFrame, latency_s: float
+                        ) -> tuple[pd.DataFrame, dict[str, float], dict[str, float]]:
+        """The ops with their ``energy_j`` column, the pass's joules by part and the
+        target's mm^2 by component; a family without these models returns none."""
+        return ops, {}, {}
+
     def simulate(self, trace: Any) -> Result:
         ops = self.time_ops(trace.ops)
+        latency = float(ops["total_seconds"].sum())
+        ops, energy, area = self.energy_and_area(ops, latency)
         return Result(
-            target=self.name, ops=ops, latency_s=float(ops["total_seconds"].sum()),
+            target=self.name, ops=ops, latency_s=latency,
             trace_meta=dict(trace.meta), config=C.to_dict(self.config),
             fingerprint=self.fingerprint, family=self.family,
-            capacity_bytes=capacity_bytes(self),
+            capacity_bytes=capacity_bytes(self), energy_parts=energy, area_parts=area,
         )
 
 

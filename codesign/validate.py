@@ -65,7 +65,11 @@ KERNEL_METRICS = ("tflops", "seconds", "gbps")
 # tokens/s of the prefill (llama-bench pp); time to first token; end-to-end latency
 E2E_METRICS = ("tokens_per_s", "decode_tokens_per_s", "prefill_tokens_per_s", "ttft_s",
                "e2e_s")
-METRICS = KERNEL_METRICS + E2E_METRICS
+# energy and area probes (suite ``energy``: codesign.energy_cases; a case names a
+# ``probe`` and its ``params`` instead of a row)
+ENERGY_METRICS = ("dp_gflops_per_w", "energy_ratio", "area_mm2", "area_fraction",
+                  "j_per_token")
+METRICS = KERNEL_METRICS + E2E_METRICS + ENERGY_METRICS
 SECONDS_METRICS = ("seconds", "ttft_s", "e2e_s")
 # decode contexts an end-to-end case times at most (the interpolation bound is reported)
 E2E_MAX_SAMPLES = 3
@@ -104,6 +108,8 @@ class Case:
     model: str = ""  # end-to-end cases: the model (name, or config path beside the file)
     engine: str | None = None
     scenario: dict[str, Any] = field(default_factory=dict)  # prompt, output, batch, ...
+    probe: str = ""  # energy/area cases: a codesign.energy_cases probe and its params
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -153,7 +159,13 @@ def _case(c: dict[str, Any], i: int, path: Path) -> Case:
     if e2e and not isinstance(c.get("scenario"), dict):
         raise CodesignError(f"{where}: an end-to-end metric needs a 'scenario' table "
                             "(prompt, output, batch)")
-    if not e2e and (not isinstance(row, dict) or "kind" not in row):
+    probe = str(c.get("probe", "")) if metric in ENERGY_METRICS else ""
+    params = dict(c.get("params") or {})
+    if metric in ENERGY_METRICS and not probe:
+        raise CodesignError(f"{where}: metric {metric!r} needs a 'probe' (and its 'params')")
+    if "model" in params:
+        params["model"] = _model_ref(str(params["model"]), path)
+    if not e2e and not probe and (not isinstance(row, dict) or "kind" not in row):
         raise CodesignError(f"{where}: row must be a table with at least 'kind'")
     return Case(
         name=str(_need(c, "name", where)), target=str(_need(c, "target", where)),
@@ -163,6 +175,7 @@ def _case(c: dict[str, Any], i: int, path: Path) -> Case:
         fitted=bool(c.get("fitted", False)),
         model=_model_ref(str(_need(c, "model", where)), path) if e2e else "",
         engine=c.get("engine"), scenario=dict(c.get("scenario", {})),
+        probe=probe, params=params,
     )
 
 
@@ -213,6 +226,10 @@ def predict(case: Case) -> float:
     """The case's metric as the model predicts it."""
     if case.metric in E2E_METRICS:
         return predict_e2e(case)
+    if case.probe:
+        from codesign import energy_cases
+        return energy_cases.predict(case.name, case.target, case.overrides, case.probe,
+                                    case.params)
     try:
         trace = trace_from_rows([case.row], {"model": f"validate:{case.name}",
                                              "scenario": {"phase": "prefill"}})

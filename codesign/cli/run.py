@@ -33,6 +33,10 @@ The first --target is the baseline: speedup = its latency / each target's latenc
 memory_gb is what the pass holds resident (weights, KV cache, recurrent state); fits says
 whether that fits the target's memory (NO: the latency is of a model the target cannot hold;
 "-": the target declares no capacity). --strict-memory refuses such a run before timing.
+mj_per_token, power_w (average over the pass), tokens_per_j: the energy model's (RISC-V:
+codesign.riscv.energy from the simulated work; GPU: codesign.gpu.power); area_mm2: the
+RISC-V cluster's silicon (codesign.riscv.area; nan for GPUs). --format json adds energy_j,
+energy_parts and area_parts.
 --set applies to every target (see `codesign targets --fields TARGET` for the paths).
 -o writes one Result Parquet per target (codesign.Result.load reads it): the given path
 for a single target, and PATH with the target's name before the suffix
@@ -217,7 +221,17 @@ def print_results(results: list[Result], fmt: str) -> None:
         "memory_gb": s["memory_gb"] if s["memory_gb"] is not None else float("nan"),
         "fits": _fits(s),
         "top_kind": next(iter(s["seconds_by_kind"]), ""),
+        **_energy_columns(s),
     } for s in rows])
+
+
+def _energy_columns(s: dict[str, Any]) -> dict[str, Any]:
+    """mJ per token, average W, tokens/J and mm^2 (nan where the target models none)."""
+    def nan(v: float | None) -> float:
+        return float("nan") if v is None else v
+    return {"mj_per_token": nan(s["j_per_token"] and s["j_per_token"] * 1e3),
+            "power_w": nan(s["power_w"]), "tokens_per_j": nan(s["tokens_per_j"]),
+            "area_mm2": nan(s["area_mm2"])}
 
 
 def run_generate(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
@@ -272,6 +286,7 @@ def print_generate(results: list[Any], fmt: str) -> None:
         "tokens_per_s": s["output_tokens_per_s"], "speedup": s["speedup"],
         "bound_pct": 100 * s["interpolation_bound_s"] / s["e2e_s"] if s["e2e_s"] else 0.0,
         "fits": _fits(s),
+        **_energy_columns(s),
     } for s in rows])
     print("\nwhere the time goes (seconds over the request, share of end to end):")
     for s in rows:

@@ -47,6 +47,8 @@ def _cell(v: Any, metric: str) -> str:
         return f"{v * 1e6:.1f} us"
     if metric in ("ttft_s", "e2e_s"):
         return f"{v * 1e3:.1f} ms"
+    if abs(v) < 10:  # ratios, mm^2, area shares, J/token: significant digits
+        return f"{v:.3g}"
     return f"{v:.1f}"
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from codesign import config as C
 from codesign.errors import CodesignError
+from codesign.gpu import power
 from codesign.gpu.config import GPUConfig
 from codesign.gpu.model import engine_rows, time_ops
 from codesign.result import Result
@@ -63,11 +64,12 @@ class GPUTarget(PresetTarget):
             ops = pd.concat([ops, engine_rows(cfg, phase, int(scen.get("batch", 1)),
                                               int(model["vocab_size"]), first)],
                             ignore_index=True)
+        ops, energy = power.energy(ops, cfg)
         return Result(
             target=self.name, ops=ops, latency_s=float(ops["total_seconds"].sum()),
             trace_meta=dict(trace.meta), config=C.to_dict(self.config),
             fingerprint=self.fingerprint, family=self.family,
-            capacity_bytes=capacity_bytes(self),
+            capacity_bytes=capacity_bytes(self), energy_parts=energy,
         )
 
 

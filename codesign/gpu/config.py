@@ -15,7 +15,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from codesign.config import AT_LEAST_ONE, FRACTION, POSITIVE, UNIT_INTERVAL, param, section
+from codesign.config import (
+    AT_LEAST_ONE,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT_INTERVAL,
+    param,
+    section,
+)
 from codesign.errors import CodesignError
 
 ATTENTION_IMPLEMENTATIONS = ("fa2", "fa3", "cudnn", "triton", "standard")
@@ -423,6 +431,36 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class PowerConfig:
+    """Board power (codesign.gpu.power): idle, plus a dynamic part while kernels run by
+    tensor-core and DRAM utilisation, capped at the power limit."""
+
+    tdp_w: float = param(700.0, "board power limit by design (TDP / TGP)", "W",
+                         "per preset: gpu.md §1 TDP/TGP column", POSITIVE)
+    limit_w: float = param(0.0, "power limit set by the operator (nvidia-smi -pl); 0: the "
+                           "TDP. gpt-fast's A100 runs ran at 330 W", "W",
+                           "per run (pytorch-labs/gpt-fast README: A100 80GB power limited "
+                           "to 330 W)", NON_NEGATIVE)
+    idle_w: float = param(70.0, "board power with no kernel running (clocks up, HBM "
+                          "refreshing)", "W", "assumed: about 10% of TDP", NON_NEGATIVE)
+    active_w: float = param(175.0, "added while a kernel runs, before its work (SM clocks, "
+                            "schedulers, L2, NoC)", "W", "assumed: 25% of TDP",
+                            NON_NEGATIVE)
+    dram_technology: str = param("hbm3", "DRAM technology (energy per bit: "
+                                 "codesign.silicon.DRAM_PJ_PER_BIT)", "", "per preset")
+
+    @property
+    def cap_w(self) -> float:
+        return self.limit_w if 0 < self.limit_w < self.tdp_w else self.tdp_w
+
+    @property
+    def tensor_w(self) -> float:
+        """Added by the tensor cores at full utilisation: what a dense GEMM at its peak
+        adds to reach the TDP (large GEMMs run at the power limit), derived, not fitted."""
+        return max(self.tdp_w - self.idle_w - self.active_w, 0.0)
+
+
+@dataclass(frozen=True)
 class GPUConfig:
     """An Nvidia-style GPU: SMs, memory, kernel efficiencies and launch costs."""
 
@@ -436,8 +474,11 @@ class GPUConfig:
     elementwise: ElementwiseConfig = section(ElementwiseConfig, "streaming")
     quant: QuantConfig = section(QuantConfig, "quantised weight formats")
     engine: EngineConfig = section(EngineConfig, "serving engine (--engine NAME)")
+    power: PowerConfig = section(PowerConfig, "board power (codesign.gpu.power)")
 
     def check(self) -> None:
+        from codesign.silicon import dram_pj_per_bit
+        dram_pj_per_bit(self.power.dram_technology)  # one line naming the valid ones
         if self.attention.implementation == "fa3" and self.sm.arch != "hopper":
             raise CodesignError(
                 f"attention.implementation 'fa3' runs on Hopper only; this GPU is "

@@ -273,7 +273,8 @@ def results_table(results: Sequence[Result]) -> pd.DataFrame:
     rows = []
     for r in results:
         s = r.summary()
-        s.pop("seconds_by_kind", None)
+        for key in ("seconds_by_kind", "energy_parts", "area_parts", "energy_by_kind"):
+            s.pop(key, None)  # dicts: the report's energy section tabulates them
         rows.append({**flatten(r.config), **s, "workload": scenario_text(r.trace_meta)})
     return pd.DataFrame(rows)
 
@@ -428,7 +429,7 @@ def cost(df: pd.DataFrame, expr: str) -> pd.Series:
     expr = expr.strip()
     if expr == "area":
         col = next((c for c in AREA_COLUMNS if c in df.columns), None)
-        if col is None:
+        if col is None or df[col].isna().all():
             raise CodesignError("cost 'area': these results carry no area (no area model "
                                 "exists for their targets); give an expression of config "
                                 "paths instead, e.g. --cost 'vector.dlen*cluster.cores'")

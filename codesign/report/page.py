@@ -255,6 +255,10 @@ def build(inputs: I.Inputs, baseline: str | None = None, cost: str | None = None
                 + inputs.sweeps:
             I.cost(table, cost)
     sections = _results_sections(inputs.results, baseline, cost) if inputs.results else []
+    if inputs.results:
+        from codesign.report.energy import sections as energy_sections
+
+        sections.extend(energy_sections(inputs.results))
     if inputs.generations:
         from codesign.report.generation import sections as generation_sections
 

@@ -41,6 +41,17 @@ class RiscvTarget(PresetTarget):
         from codesign.riscv.replay import replay
         return replay(ops, self.config, self.mode)
 
+    def energy_and_area(self, ops: pd.DataFrame, latency_s: float
+                        ) -> tuple[pd.DataFrame, dict[str, float], dict[str, float]]:
+        """Energy from the replayed work (codesign.riscv.energy), area from the config
+        (codesign.riscv.area)."""
+        from codesign.riscv import area, energy
+        if ops.empty:
+            return ops, {}, area.area_parts(self.config)
+        ops = ops.assign(energy_j=energy.op_energy(ops, self.config).sum(axis=1))
+        return ops, energy.energy_parts(ops, latency_s, self.config), \
+            area.area_parts(self.config)
+
 
 class RiscvFamily(PresetFamily):
     """Presets named ``NAME``, ``NAME+xattn`` and ``NAME+xattn:ITEMS``: the suffix sets the

@@ -16,7 +16,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from codesign.config import AT_LEAST_ONE, FRACTION, POSITIVE, Range, param, section
+from codesign.config import (
+    AT_LEAST_ONE,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    Range,
+    param,
+    section,
+)
 from codesign.errors import CodesignError
 from isa.core import Core
 from isa.errors import IsaError
@@ -184,6 +192,136 @@ class SimConfig:
                                    "otherwise latency bound", "", "method", FRACTION)
 
 
+_HZ = "Horowitz, 'Computing's energy problem', ISSCC 2014, 45 nm 0.9 V table"
+_AS = "assumed (see the help text for the reason)"
+
+
+@dataclass(frozen=True)
+class TechConfig:
+    """Process node and supply voltage (codesign.silicon scales energy and area by them)."""
+
+    node_nm: float = param(12.0, "process node (feature size)", "nm",
+                           "per preset; default GF12LPP (Spatz, arXiv 2309.10137)", POSITIVE)
+    voltage_v: float = param(0.8, "supply voltage", "V",
+                             "per preset; default Spatz's nominal 0.80 V (arXiv 2309.10137)",
+                             POSITIVE)
+
+
+@dataclass(frozen=True)
+class EnergyConfig:
+    """Dynamic energy per executed instruction, per element group of each unit class and
+    per byte at each memory level, and leakage (codesign.riscv.energy). Dynamic constants
+    are at ``ref_node_nm`` / ``ref_voltage_v`` and scale by codesign.silicon's rule."""
+
+    ref_node_nm: float = param(45.0, "node the dynamic constants are given at", "nm", _HZ,
+                               POSITIVE)
+    ref_voltage_v: float = param(0.9, "voltage the dynamic constants are given at", "V",
+                                 _HZ, POSITIVE)
+    instr_pj: float = param(70.0, "fetch, decode, issue and scalar pipeline energy of every "
+                            "executed instruction (scalar or vector)", "pJ",
+                            _HZ + ": ~70 pJ of overhead per instruction of an in-order core",
+                            POSITIVE)
+    vrf_pj_per_bit: float = param(0.0625, "vector register file traffic of one element group "
+                                  "(two source reads and one write), per datapath bit", "pJ/bit",
+                                  _HZ + ": register file access 6 pJ for 3 x 32-bit operands",
+                                  POSITIVE)
+    vrf_ref_kib: float = param(0.125, "register file size vrf_pj_per_bit is given at (the "
+                               "VRF's energy per bit scales as sqrt(its size / this))", "KiB",
+                               _HZ + ": a 32 x 32-bit register file", POSITIVE)
+    int_pj_per_bit: float = param(0.0031, "integer / logic / move unit, per datapath bit of an "
+                                  "element group", "pJ/bit", _HZ + ": 32-bit add 0.1 pJ",
+                                  POSITIVE)
+    permute_pj_per_bit: float = param(0.0031, "slides, gathers, compress: per datapath bit",
+                                      "pJ/bit", _HZ + ": as the 32-bit add (assumed: the "
+                                      "crossbar's cost is the VRF traffic)", POSITIVE)
+    fma_pj_per_bit: float = param(
+        0.9867, "FP FMA datapath, per datapath bit of an element group", "pJ/bit",
+        "fitted: Spatz 95.7 DP-GFLOPS/W on DP matmul (arXiv 2309.10137; validate --suite "
+        "energy case spatz-dp-gflops-per-w), the other constants fixed", POSITIVE)
+    reduction_pj_per_bit: float = param(0.028, "FP reduction (add tree / sequential adds), "
+                                        "per datapath bit per cycle it occupies", "pJ/bit",
+                                        _HZ + ": 32-bit FP add 0.9 pJ", POSITIVE)
+    fdiv_pj_per_bit: float = param(0.116, "iterative FP divide / sqrt, per datapath bit per "
+                                   "cycle it occupies", "pJ/bit",
+                                   _HZ + ": 32-bit FP multiply 3.7 pJ (one multiply-class "
+                                   "step per cycle: assumed)", POSITIVE)
+    exp_pj_per_bit: float = param(0.094, "Xattn exp unit (vfexp, vfexpsub), per bit of its "
+                                  "datapath", "pJ/bit",
+                                  _HZ + ": 16-bit FP multiply 1.1 + add 0.4 pJ per 16 bits "
+                                  "(VEXP's Schraudolph + correction: a BF16 multiply-add)",
+                                  POSITIVE)
+    matrix_pj_per_mac: float = param(2.0, "Xattn vfwmmacc array, per BF16 MAC into FP32",
+                                     "pJ/MAC", _HZ + ": 16-bit FP multiply 1.1 + 32-bit FP add "
+                                     "0.9 pJ", POSITIVE)
+    l1_pj_per_byte: float = param(2.5, "L1 / TCDM access of a 32 KiB array, per byte "
+                                  "(scaled as sqrt(size / 32 KiB))", "pJ/B",
+                                  _HZ + ": 32 KB SRAM 20 pJ per 64-bit access", POSITIVE)
+    l2_pj_per_byte: float = param(12.5, "L2 access of a 1 MiB array, per byte (refills from "
+                                  "DRAM pass through it; scaled as sqrt(size / 1 MiB))", "pJ/B",
+                                  _HZ + ": 1 MB SRAM 100 pJ per 64-bit access", POSITIVE)
+    dram_technology: str = param("ddr5", "DRAM technology (energy per bit: "
+                                 "codesign.silicon.DRAM_PJ_PER_BIT; not node-scaled)", "",
+                                 "per preset")
+    logic_leak_mw_per_mm2: float = param(20.0, "leakage of logic at the config's voltage, "
+                                         "per mm^2 (codesign.riscv.area)", "mW/mm^2",
+                                         _AS + ": FinFET LP logic at 25 C; 7% of Spatz's "
+                                         "0.58 mm^2, 164 mW cluster", NON_NEGATIVE)
+    sram_leak_mw_per_mib: float = param(10.0, "leakage of SRAM (L1, L2, TCDM) per MiB", "mW/MiB",
+                                        _AS + ": HD SRAM with retention biasing",
+                                        NON_NEGATIVE)
+
+
+@dataclass(frozen=True)
+class AreaConfig:
+    """Area per component as a function of the config (codesign.riscv.area). Logic areas
+    are at ``ref_node_nm`` and scale as L^2; SRAM uses codesign.silicon's bit-cell table."""
+
+    ref_node_nm: float = param(12.0, "node the logic areas are given at", "nm",
+                               "GF12LPP (Spatz arXiv 2309.10137; Snitch+VEXP arXiv "
+                               "2504.11227)", POSITIVE)
+    scalar_core_mm2: float = param(
+        0.005, "scalar core (front end, integer pipeline, scalar FPU, L1 I-cache)", "mm^2",
+        _AS + ": Snitch-class in-order core (about 20 kGE plus its FPU share); big OoO "
+        "cores set it per preset", POSITIVE)
+    fma_mm2_per_64b: float = param(
+        0.03996, "vector lane: FMA + integer + permute datapath per 64 bits of DLEN", "mm^2",
+        "fitted: Spatz cluster area 0.58 mm^2 (arXiv 2309.10137: 99.3 GFLOPS/W / 171 "
+        "GFLOPS/W/mm^2; validate --suite energy case spatz-cluster-area)", POSITIVE)
+    vrf_cell_factor: float = param(
+        8.0, "VRF bit area over the node's SRAM bit cell (latch / flip-flop register file "
+        "with its ports)", "", _AS + ": standard-cell latch arrays (Spatz's VRF) are about "
+        "an order of magnitude less dense than 6T SRAM", POSITIVE)
+    vrf_ref_ports: int = param(
+        6, "VRF ports vrf_cell_factor is given at; a VRF with p ports has bits (p / this)^2 "
+        "as large (each port adds a word line and a bit line to every cell)", "ports",
+        "Rixner et al., 'Register organization for media processing', HPCA 2000: register "
+        "file area grows as the square of the ports; 6 = Spatz's one FMA sequencer (3R1W) "
+        "+ load (1W) + store (1R)", AT_LEAST_ONE)
+    exp_vs_fma: float = param(
+        0.04, "Xattn exp unit per 64 datapath bits, as a fraction of a 64-bit FMA", "",
+        _AS + ": two BF16 mantissa multipliers (8x8 vs 53x53 bits: (8/53)^2 ~ 2% each of a "
+        "DP multiplier array) and a 16-bit adder", POSITIVE)
+    segred_vs_fma: float = param(
+        0.3, "Xattn segmented-reduction tree per 64 datapath bits, as a fraction of a 64-bit "
+        "FMA", "", _AS + ": two FP32 adders per 64 bits, an FP32 adder ~15% of a DP FMA",
+        POSITIVE)
+    mac_vs_fma: float = param(
+        0.16, "Xattn matrix array per BF16 MAC, as a fraction of a 64-bit FMA", "",
+        _AS + ": BF16 multiplier (~2% of a DP multiplier) + FP32 adder (~15%)", POSITIVE)
+    sram_array_efficiency: float = param(
+        0.5, "fraction of an SRAM macro filled by bit cells (periphery, sense amps, "
+        "redundancy)", "", _AS + ": typical compiled macros 40-70%", FRACTION)
+    cluster_overhead_mm2_per_core: float = param(
+        0.05, "interconnect, DMA, L1 banking logic and cluster control per core", "mm^2",
+        _AS + ": Spatz cluster beyond cores and TCDM", NON_NEGATIVE)
+    channel_gbps: float = param(44.8, "bandwidth of one DRAM channel of the technology "
+                                "(controller + PHY count = ceil(dram bandwidth / this))",
+                                "GB/s", "per preset; default DDR5-5600 x64", POSITIVE)
+    channel_mm2: float = param(5.0, "DRAM controller + PHY per channel (analog: not "
+                               "node-scaled)", "mm^2", _AS + ": a DDR5 x64 PHY and "
+                               "controller of a 7-5 nm SoC [?]", NON_NEGATIVE)
+
+
 @dataclass(frozen=True)
 class RiscvConfig:
     """A RISC-V vector core cluster: ``isa`` plus hardware sections."""
@@ -204,6 +342,10 @@ class RiscvConfig:
     cluster: ClusterConfig = section(ClusterConfig, "cluster")
     kernel: KernelConfig = section(KernelConfig, "kernel tiling")
     sim: SimConfig = section(SimConfig, "simulation method")
+    tech: TechConfig = section(TechConfig, "process node and voltage (energy, area)")
+    energy: EnergyConfig = section(EnergyConfig, "energy per instruction, element group "
+                                   "and byte; leakage (codesign.riscv.energy)")
+    area: AreaConfig = section(AreaConfig, "area per component (codesign.riscv.area)")
 
     def __post_init__(self) -> None:
         # the timing section's derived fields are the vector and matrix sections' values
@@ -221,6 +363,8 @@ class RiscvConfig:
             raise CodesignError(str(exc)) from None
         # each field's own range is checked where its value enters (codesign.config);
         # here only what relates fields to each other
+        from codesign.silicon import dram_pj_per_bit
+        dram_pj_per_bit(self.energy.dram_technology)  # one line naming the valid ones
         if self.sim.missing_kernels not in ("roofline", "error"):
             raise CodesignError(f"sim.missing_kernels must be 'roofline' or 'error', got "
                                 f"{self.sim.missing_kernels!r}")

@@ -59,6 +59,11 @@ from workloads.schema import Op
 VECTOR_UNITS = tuple(u for u in UNITS if u != "scalar")
 UTIL_COLUMNS = (*(f"util_{u}" for u in VECTOR_UNITS), "util_issue", "util_l1", "util_l2",
                 "util_dram")
+# Per-instance work of all cores that energy is charged for (codesign.riscv.energy):
+# occupancy cycles of each unit class (element groups), bytes at each level, matrix MACs
+# (and the row's cluster_instructions).
+WORK_COLUMNS = (*(f"work_{u}" for u in VECTOR_UNITS), "matrix_macs", "l1_bytes",
+                "l2_bytes", "dram_bytes")
 # Work that makes an op compute bound: the built-in compute units and every unit a user
 # module registers (reduction/fdiv are latency-bound: their occupancy is their latency).
 LATENCY_WORK = ("scalar", "reduction", "fdiv", "load", "store")
@@ -115,6 +120,8 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
         if rec.unit not in LATENCY_WORK and rec.seq not in (VL, VS):
             seq_work[rec.seq] = seq_work.get(rec.seq, 0.0) + count * rec.occ
     tp = sim.tp
+    macs = sum(count * sim.timed(ins).occ for ins, count in prog.walk()
+               if count and sim.timed(ins).unit == "matrix") * tp.mmacc_macs_per_cycle
     lv = memory.level_bytes(prog, tp, sim.hier, sim.fractions)
     total_bytes = sum(ins.timing(tp).mem_bytes * n for ins, n in prog.walk()
                       if n and ins.mem is not None)
@@ -143,6 +150,9 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
         "beyond_l1_bytes": lv[2] if sim.hier.smallest_holding(memory.footprint(prog), 1) == 2
         else lv[1] + lv[2],
         "signature": sig, **util,
+        # the work energy is charged for (codesign.riscv.energy): one core's
+        "l1_bytes": total_bytes, "matrix_macs": macs,
+        **{f"work_{u}": busy[u] for u in VECTOR_UNITS},
     }
     cache.put(k, out)
     return {**out, "cached": False}
@@ -198,8 +208,16 @@ def _unmodelled(op: Op, cfg: RiscvConfig, why: str) -> dict[str, Any]:
     sec = roofline_seconds(flops, nbytes, cfg, in_dram)
     f = cfg.freq_hz
     peak = peak_flops_per_cycle(cfg) * cfg.cluster.cores * f
+    cores = cfg.cluster.cores
+    # energy is charged for the work the op must do at least: its FLOPs on the FMA
+    # datapath at peak rate and its bytes from the level that holds them
+    work = {f"work_{u}": 0.0 for u in VECTOR_UNITS}
+    work["work_fma"] = flops / peak_flops_per_cycle(cfg) / cores
+    lv = nbytes / cores
     return {"cycles": sec * f, "instructions": 0, "vector_instructions": 0,
             "simulated_instructions": 0, "sim_seconds": 0.0,
+            "l1_bytes": lv, "l2_bytes": lv, "dram_bytes": lv if in_dram else 0.0,
+            "matrix_macs": 0.0, **work,
             "bound": "compute" if flops / peak >= sec else "memory",
             "cold_level": "dram" if in_dram else "l2", "signature": "", "cached": True,
             "footprint": nbytes, "beyond_l1_bytes": nbytes,
@@ -251,6 +269,9 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
             "sim_seconds": 0.0 if t.get("cached") else t["sim_seconds"],
             "signature": t["signature"],
             **{u: t[u] for u in UTIL_COLUMNS},
+            # work of the whole cluster (every core runs one shard): the energy model's input
+            **{c: t[c] * t["cores"] for c in WORK_COLUMNS},
+            "cluster_instructions": t["instructions"] * t["cores"],
         })
         t["cached"] = True  # later rows with the same shape reuse it
         rows.append(row)

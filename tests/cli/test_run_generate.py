@@ -20,7 +20,8 @@ def test_generate_table_has_ttft_tpot_tokens_and_the_breakdown(capsys):
     lines = out.splitlines()
     assert lines[0] == f"{MODEL}  generate  batch=1  prompt=250  output=12"
     assert lines[1].split() == ["target", "engine", "ttft_ms", "tpot_ms", "tpot_last_ms",
-                                "e2e_s", "tokens_per_s", "speedup", "bound_pct", "fits"]
+                                "e2e_s", "tokens_per_s", "speedup", "bound_pct", "fits",
+                                "mj_per_token", "power_w", "tokens_per_j", "area_mm2"]
     assert lines[3].split()[:2] == ["h100-sxm", "vllm"]
     assert lines[4].split()[:2] == ["c950-like+xattn", "-"]  # engines are GPU stacks
     assert "where the time goes" in out and "  h100-sxm: " in out
@@ -35,6 +36,8 @@ def test_generate_json_matches_the_api(capsys):
     assert row["output_tokens_per_s"] == pytest.approx(r.output_tokens_per_s)
     assert row["tpot_last_s"] == pytest.approx(r.tpot_last_s)
     assert row["speedup"] == 1.0
+    assert row["energy_j"] == pytest.approx(r.energy_j) and r.energy_j > 0  # #17
+    assert row["j_per_token"] == pytest.approx(r.energy_j / 12)
 
 
 def test_engine_changes_a_single_pass_too(capsys):

@@ -21,9 +21,10 @@ def test_report_from_run_outputs(result_files, tmp_path, capsys):
     html = out.read_text()
     n = len(result_files)
     # speedup, breakdown (and its share view when latencies differ over 10x), a roofline
-    # and a timeline per target
+    # and a timeline per target; the energy section's latency-vs-area and
+    # latency-vs-energy-per-token fronts and its power timeline (#17)
     lats = [Result.load(p).latency_s for p in result_files]
-    expected = 1 + 1 + n + n + (1 if max(lats) / min(lats) > 10 else 0)
+    expected = 1 + 1 + n + n + (1 if max(lats) / min(lats) > 10 else 0) + 3
     assert _figures(html) == expected
     printed = capsys.readouterr().out
     assert f"wrote {out}: {expected} figures" in printed
@@ -59,7 +60,6 @@ def test_report_with_sweep_and_cost(result_files, tmp_path):
     (["missing.parquet"], "does not exist"),
     (["{r}", "--baseline", "nope"], "--baseline 'nope' is not among the results"),
     (["{r}", "--cost", "vector.vlenn*2"], "unknown column 'vector.vlenn'"),
-    (["{r}", "--cost", "area"], "no area"),
     # before: an OverflowError traceback
     (["{r}", "--cost", "vector.vlen*10**10**10"], "is infinite for 1 of 1 points"),
     (["{r}", "--cost", "10**10**10"], "names no column"),

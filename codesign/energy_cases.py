@@ -1,0 +1,99 @@
+"""Energy and area validation probes (issue #17): suite ``energy`` of ``codesign validate``.
+
+A case of this suite has a ``probe`` (a name in :data:`PROBES`) and its ``params``; the
+probe computes the case's metric from simulated work (:mod:`codesign.riscv.energy`,
+:mod:`codesign.gpu.power`) or from the area model (:mod:`codesign.riscv.area`):
+
+- ``dp_gflops_per_w``: a GEMM timed on a RISC-V target; FP32 FLOPs counted as DP FLOPs of
+  the same datapath bits (x 32/64: the kernel library has no FP64 kernels, and energy is
+  charged per datapath bit); the cluster's energy without L2 and DRAM (the published
+  figures measure the cluster with its data in its L1/TCDM).
+- ``energy_ratio``: energy of an op on ``base`` over its energy on ``target``.
+- ``area_mm2``: the sum of the named area components; ``area_fraction``: their share of
+  the listed components (``of``).
+- ``j_per_token``: a model's decode step on a GPU target, joules / batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from codesign import targets
+from codesign.errors import CodesignError
+from workloads.schema import trace_from_rows
+
+CLUSTER = ("instructions", "int", "fma", "fdiv", "reduction", "permute", "exp", "load",
+           "store", "matrix", "vrf", "l1")  # energy parts inside a cluster (no L2, DRAM)
+
+
+def _result(target: str, overrides: dict[str, Any], row: dict[str, Any]) -> Any:
+    trace = trace_from_rows([row], {"model": "validate:energy", "scenario": {"phase": "prefill"}})
+    return targets.resolve(target, overrides).simulate(trace)
+
+
+def _cluster_energy(res: Any, cfg: Any) -> float:
+    from codesign.riscv.energy import static_power_w
+    dyn = sum(v for k, v in res.energy_parts.items() if k in CLUSTER)
+    return dyn + static_power_w(cfg, with_l2=False) * res.latency_s
+
+
+def dp_gflops_per_w(target: str, overrides: dict[str, Any], row: dict[str, Any]) -> float:
+    res = _result(target, overrides, row)
+    cfg = targets.resolve(target, overrides).config
+    bits = 32 if row.get("dtype") == "fp32" else 16
+    dp_flops = 2.0 * row["M"] * row["N"] * row["K"] * bits / 64
+    return dp_flops / _cluster_energy(res, cfg) / 1e9
+
+
+def energy_ratio(target: str, overrides: dict[str, Any], row: dict[str, Any],
+                 base: str) -> float:
+    cfg = targets.resolve(target, overrides).config
+    e_base = _cluster_energy(_result(base, overrides, row),
+                             targets.resolve(base, overrides).config)
+    return e_base / _cluster_energy(_result(target, overrides, row), cfg)
+
+
+def area_mm2(target: str, overrides: dict[str, Any], parts: list[str],
+             per_core: bool = False) -> float:
+    from codesign.riscv.area import area_parts
+    cfg = targets.resolve(target, overrides).config
+    a = area_parts(cfg)
+    return sum(a.get(p, 0.0) for p in parts) / (cfg.cluster.cores if per_core else 1)
+
+
+def area_fraction(target: str, overrides: dict[str, Any], parts: list[str],
+                  of: list[str]) -> float:
+    return area_mm2(target, overrides, parts) / area_mm2(target, overrides, of)
+
+
+def j_per_token(target: str, overrides: dict[str, Any], model: str, batch: int,
+                context: int, engine: str | None = None) -> float:
+    from codesign.api import trace
+    tr = trace(model, phase="decode", batch=batch, context=context)
+    ov = dict(overrides)
+    if engine:
+        ov["engine"] = engine
+    res = targets.resolve(target, ov).simulate(tr)
+    if res.energy_j is None:
+        raise CodesignError(f"target {target!r} models no energy")
+    return res.energy_j / batch
+
+
+PROBES: dict[str, Callable[..., float]] = {
+    "dp_gflops_per_w": dp_gflops_per_w, "energy_ratio": energy_ratio,
+    "area_mm2": area_mm2, "area_fraction": area_fraction, "j_per_token": j_per_token,
+}
+
+
+def predict(name: str, target: str, overrides: dict[str, Any], probe: str,
+            params: dict[str, Any]) -> float:
+    """The metric of case ``name`` from its probe; one line naming a bad probe or params."""
+    fn = PROBES.get(probe)
+    if fn is None:
+        raise CodesignError(f"case {name!r}: unknown probe {probe!r}; valid: "
+                            f"{', '.join(PROBES)}")
+    try:
+        return float(fn(target, overrides, **params))
+    except TypeError as exc:
+        raise CodesignError(f"case {name!r}: bad params for probe {probe!r}: {exc}") from None

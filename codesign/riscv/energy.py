@@ -1,0 +1,117 @@
+"""Energy of a replayed trace on a RISC-V cluster (issue #17), from the simulated work.
+
+Each op row of :func:`codesign.riscv.replay.replay` carries the work its cores did
+(:data:`codesign.riscv.replay.WORK_COLUMNS`): the occupancy cycles of each unit class (one
+cycle = one element group of the unit's datapath), the matrix array's MACs, the bytes at
+L1, L2 and DRAM, and the executed instructions. Dynamic energy charges each of them its
+constant of :class:`codesign.riscv.config.EnergyConfig`:
+
+- every instruction: ``instr_pj`` (fetch, decode, issue);
+- every vector element group: the VRF traffic, ``vrf_pj_per_bit`` x datapath bits, plus
+  its unit's ``<unit>_pj_per_bit`` x bits (the FP units' datapath is ``fp_path_bits``,
+  the exp unit's its own width, the others DLEN); load/store groups pay the VRF only,
+  their bytes pay the memory levels; the matrix array pays ``matrix_pj_per_mac`` per MAC;
+- bytes: L1 every byte a memory instruction moves, L2 the bytes it serves and refills,
+  DRAM the bytes it serves at the technology's pJ/bit.
+
+Memory arrays cost more per access the larger they are: the VRF, L1 and L2 energies per
+bit are given at a reference size and scale as sqrt(size / reference), the rule of
+Horowitz's SRAM figures (8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ per 64-bit access: 4x the
+size, 2x the energy; 32x, 5x). The L1 and L2 size is the array one core accesses (a
+shared cache's whole size).
+
+Units a user module registers (:func:`isa.instructions.register_unit`) have no energy
+constant: their instructions pay ``instr_pj`` only.
+
+On-chip constants scale from ``energy.ref_node_nm`` / ``ref_voltage_v`` to ``tech`` by
+:func:`codesign.silicon.energy_scale`. Static power is leakage: logic area (from
+:mod:`codesign.riscv.area`) x ``logic_leak_mw_per_mm2`` plus SRAM MiB x
+``sram_leak_mw_per_mib`` (densities at the config's voltage), over the pass's latency.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from codesign.riscv import area as A
+from codesign.riscv.config import RiscvConfig
+from codesign.silicon import dram_pj_per_bit, energy_scale
+
+PJ = 1e-12
+# unit class -> the EnergyConfig field of its datapath energy (load/store: VRF only)
+UNIT_FIELDS = {"int": "int_pj_per_bit", "fma": "fma_pj_per_bit", "fdiv": "fdiv_pj_per_bit",
+               "reduction": "reduction_pj_per_bit", "permute": "permute_pj_per_bit",
+               "exp": "exp_pj_per_bit", "load": None, "store": None, "matrix": None}
+FP_UNITS = ("fma", "fdiv", "reduction")
+# the parts of a pass's energy (Result.energy_parts), in report order
+PARTS = ("instructions", *UNIT_FIELDS, "vrf", "l1", "l2", "dram", "static")
+
+
+def datapath_bits(cfg: RiscvConfig, unit: str) -> float:
+    """Bits one occupancy cycle of ``unit`` processes."""
+    if unit in FP_UNITS:
+        return float(cfg.timing_params().fp_path_bits)
+    if unit == "exp":
+        return float(cfg.exp_width_bits)
+    return float(cfg.vector.dlen)
+
+
+L1_REF_KIB, L2_REF_KIB = 32.0, 1024.0  # the sizes of l1/l2_pj_per_byte (Horowitz's arrays)
+
+
+def size_scale(kib: float, ref_kib: float) -> float:
+    """Energy per access of a ``kib`` array over a ``ref_kib`` one: sqrt of the sizes."""
+    return math.sqrt(kib / ref_kib)
+
+
+def dynamic_scale(cfg: RiscvConfig) -> float:
+    e, t = cfg.energy, cfg.tech
+    return energy_scale(t.node_nm, t.voltage_v, e.ref_node_nm, e.ref_voltage_v)
+
+
+def op_energy(ops: pd.DataFrame, cfg: RiscvConfig) -> pd.DataFrame:
+    """Dynamic joules of one instance of each row, by part (columns of :data:`PARTS` but
+    ``static``); a row's ``energy_j`` is their sum."""
+    e = cfg.energy
+    k = dynamic_scale(cfg) * PJ
+    out = pd.DataFrame(index=ops.index)
+    out["instructions"] = ops["cluster_instructions"] * e.instr_pj * k
+    vrf = 0.0
+    for unit, fld in UNIT_FIELDS.items():
+        work = ops[f"work_{unit}"]
+        if unit == "matrix":
+            out[unit] = ops["matrix_macs"] * e.matrix_pj_per_mac * k
+            vrf = vrf + work * cfg.vector.dlen
+            continue
+        bits = work * datapath_bits(cfg, unit)
+        out[unit] = bits * getattr(e, fld) * k if fld else 0.0 * bits
+        vrf = vrf + bits
+    vrf_kib = 32 * cfg.vector.vlen / 8 / 1024
+    out["vrf"] = vrf * e.vrf_pj_per_bit * size_scale(vrf_kib, e.vrf_ref_kib) * k
+    out["l1"] = ops["l1_bytes"] * e.l1_pj_per_byte * size_scale(cfg.l1d.size_kib,
+                                                                L1_REF_KIB) * k
+    out["l2"] = (ops["l2_bytes"] + ops["dram_bytes"]) * e.l2_pj_per_byte * \
+        size_scale(cfg.l2.size_kib, L2_REF_KIB) * k
+    out["dram"] = ops["dram_bytes"] * 8 * dram_pj_per_bit(e.dram_technology) * PJ
+    return out
+
+
+def static_power_w(cfg: RiscvConfig, with_l2: bool = True) -> float:
+    """Leakage of the cluster: its logic and its SRAM (see the module doc); ``with_l2``
+    false leaves the L2 out (a cluster measured alone, as Spatz's)."""
+    e = cfg.energy
+    parts = A.area_parts(cfg)
+    logic = sum(v for p, v in parts.items() if p not in A.NOT_LOGIC)
+    mib = A.sram_mib(cfg) if with_l2 else A.sram_mib(cfg) - A.l2_mib(cfg)
+    return (logic * e.logic_leak_mw_per_mm2 + mib * e.sram_leak_mw_per_mib) * 1e-3
+
+
+def energy_parts(ops: pd.DataFrame, latency_s: float, cfg: RiscvConfig) -> dict[str, float]:
+    """Joules of the pass by part: each dynamic part summed over rows x repeat, and the
+    static power over the latency."""
+    per = op_energy(ops, cfg)
+    out = {p: float((per[p] * ops["repeat"]).sum()) for p in per.columns}
+    out["static"] = static_power_w(cfg) * latency_s
+    return out

@@ -1,0 +1,97 @@
+"""Silicon facts shared by the energy and area models (issue #17): DRAM energy per bit by
+memory technology, SRAM density by process node, and the node-scaling rule.
+
+Scaling rule (Dennard et al., "Design of ion-implanted MOSFETs with very small physical
+dimensions", IEEE JSSC 9(5), 1974; constant-field scaling): linear dimensions scale with
+the feature size L, so area ~ L^2 and switched capacitance ~ L; the dynamic energy of a
+switching event is C V^2, hence ~ L V^2 with the supply voltage V taken from the config
+(not assumed to scale with L). Static power is taken ~ area x V (a constant leakage
+current per unit area at a given V: assumed; below ~28 nm leakage per area does not fall,
+which ideal scaling of the area already captures). Ideal scaling is optimistic below
+about 16 nm (Stillmaker & Baas, "Scaling equations for the accurate prediction of CMOS
+device performance from 180 nm to 7 nm", Integration 58, 2017, find that energy per
+operation falls more slowly there): constants should be taken from silicon at a node
+close to the target's, which is why every constant names the node it was measured at.
+
+SRAM does not scale ideally at all below 16 nm, so caches use a table of published
+bit-cell areas by node (:data:`SRAM_BITCELL_UM2`) rather than the L^2 rule.
+"""
+
+from __future__ import annotations
+
+import math
+
+from codesign.errors import CodesignError
+
+# DRAM access energy per bit transferred (array + I/O), by technology. Chip-external:
+# not node-scaled. [?] marks a recollection of a vendor or paper figure (check before
+# relying on it).
+DRAM_PJ_PER_BIT: dict[str, float] = {
+    "lpddr4x": 6.0,  # [?] Micron/Samsung LPDDR4X ~6 pJ/bit system figures
+    "lpddr5": 5.0,  # [?] Samsung LPDDR5 ~20% below LPDDR4X
+    "lpddr5x": 4.5,  # [?] Samsung LPDDR5X ~10% below LPDDR5
+    "ddr4": 15.0,  # [?] O'Connor et al., MICRO 2017 ("Fine-grained DRAM") Fig. 1: DDR4 ~15
+    "ddr5": 12.0,  # [?] DDR5 at 1.1 V vs DDR4's 1.2 V: (1.1/1.2)^2 x DDR4 (assumed rule)
+    "gddr6": 7.5,  # [?] Micron GDDR6 product brief ~7.5 pJ/bit
+    "gddr6x": 7.25,  # [?] Micron GDDR6X announcement: 7.25 pJ/bit
+    "hbm2e": 3.9,  # O'Connor et al., MICRO 2017: HBM2 3.9 pJ/bit
+    "hbm3": 3.9,  # [?] taken equal to HBM2 (the same I/O class); no public figure read
+    "hbm3e": 3.9,  # [?] as HBM3
+}
+
+# Published 6T high-density SRAM bit-cell areas (um^2) by node (nm).
+SRAM_BITCELL_UM2: dict[float, float] = {
+    45.0: 0.346,  # Intel 45 nm (Mistry et al., IEDM 2007)
+    28.0: 0.127,  # TSMC 28 nm HD (IEDM 2011 reports 0.127)
+    22.0: 0.110,  # GF 22FDX HD bit cell [?] (GlobalFoundries 22FDX brief)
+    16.0: 0.074,  # TSMC 16FF+ (IEDM 2013)
+    12.0: 0.064,  # [?] GF 12LP HD bit cell (12LP brief: 0.064)
+    7.0: 0.027,  # TSMC N7 (IEDM 2016)
+    5.0: 0.021,  # TSMC N5 (IEDM 2019)
+    3.0: 0.0199,  # TSMC N3E (IEDM 2022 / ISSCC 2023: no shrink from N5)
+}
+MIB_BITS = 8 * 2 ** 20
+
+
+def dram_pj_per_bit(technology: str) -> float:
+    """DRAM energy per bit of ``technology``; one line naming the valid ones if unknown."""
+    e = DRAM_PJ_PER_BIT.get(str(technology).lower())
+    if e is None:
+        raise CodesignError(f"unknown DRAM technology {technology!r}; valid: "
+                            f"{', '.join(DRAM_PJ_PER_BIT)}")
+    return e
+
+
+def area_scale(node_nm: float, ref_nm: float) -> float:
+    """Logic area at ``node_nm`` over its area at ``ref_nm`` (L^2)."""
+    return (node_nm / ref_nm) ** 2
+
+
+def energy_scale(node_nm: float, volt: float, ref_nm: float, ref_volt: float) -> float:
+    """Dynamic energy per event at (node, V) over (ref node, ref V): C V^2, C ~ L."""
+    return (node_nm / ref_nm) * (volt / ref_volt) ** 2
+
+
+def static_scale(node_nm: float, volt: float, ref_nm: float, ref_volt: float) -> float:
+    """Static power at (node, V) over (ref node, ref V): area x V (see module doc)."""
+    return area_scale(node_nm, ref_nm) * (volt / ref_volt)
+
+
+def sram_bitcell_um2(node_nm: float) -> float:
+    """The bit-cell area at ``node_nm``: the table's value, log-log interpolated between
+    its nodes, clamped to its ends."""
+    nodes = sorted(SRAM_BITCELL_UM2)
+    if node_nm <= nodes[0]:
+        return SRAM_BITCELL_UM2[nodes[0]]
+    if node_nm >= nodes[-1]:
+        return SRAM_BITCELL_UM2[nodes[-1]]
+    hi = next(n for n in nodes if n >= node_nm)
+    lo = nodes[nodes.index(hi) - 1]
+    t = math.log(node_nm / lo) / math.log(hi / lo)
+    a, b = math.log(SRAM_BITCELL_UM2[lo]), math.log(SRAM_BITCELL_UM2[hi])
+    return math.exp(a + t * (b - a))
+
+
+def sram_mm2_per_mib(node_nm: float, array_efficiency: float) -> float:
+    """Macro area of one MiB of SRAM: bit cells over the fraction of the macro they fill."""
+    return sram_bitcell_um2(node_nm) * MIB_BITS / array_efficiency / 1e6

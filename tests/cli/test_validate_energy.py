@@ -1,0 +1,73 @@
+"""``codesign validate --suite energy`` and the energy/area fields of ``codesign run``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from codesign import validate
+from codesign.cli import main
+from workloads.schema import trace_from_rows
+
+RISCV = ("spatz-dp-gflops-per-w", "ara2-dp-gflops-per-w", "spatz-cluster-area",
+         "c910-core-area", "vexp-exp-area-fraction", "vexp-softmax-energy-ratio")
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return {c.name: c for c in validate.load_cases(validate.suite_file("energy"))[0]}
+
+
+def test_fitted_cases_hold_their_fits(cases):
+    # the presets hold what benchmarks/fit_energy.py fits: each fitted case to 0.5%
+    for name in ("spatz-dp-gflops-per-w", "spatz-cluster-area", "c910-core-area"):
+        c = cases[name]
+        assert c.fitted
+        assert validate.predict(c) == pytest.approx(c.measured, rel=5e-3)
+
+
+def test_ara2_efficiency_is_predicted_within_20_percent(cases):
+    c = cases["ara2-dp-gflops-per-w"]
+    assert not c.fitted
+    assert abs(validate.predict(c) / c.measured - 1) <= 0.20
+
+
+def test_every_case_is_either_fitted_or_a_prediction_with_a_source(cases):
+    assert {c.name for c in cases.values() if c.fitted} == {
+        "spatz-dp-gflops-per-w", "spatz-cluster-area", "c910-core-area"}
+    for c in cases.values():
+        assert c.probe and c.source
+    assert set(RISCV) <= set(cases)
+
+
+def test_a_case_naming_an_unknown_probe_is_one_clear_error(tmp_path, capsys):
+    doc = {"format": "codesign-validation-cases/1", "cases": [{
+        "name": "bad", "target": "spatz-like", "probe": "nope", "params": {},
+        "metric": "area_mm2", "measured": 1.0}]}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    assert main(["validate", "--suite", "none", "--cases", str(path)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown probe 'nope'; valid: dp_gflops_per_w" in err[0]
+
+
+def test_run_json_and_table_carry_energy_and_area(tmp_path, capsys):
+    rows = [{"kind": "gemm", "op": "matmul", "M": 1, "N": 1024, "K": 512, "G": 1,
+             "dtype": "bf16", "flops": 2 * 1024 * 512, "bytes_read": 2 * 1024 * 512,
+             "bytes_written": 2048}]
+    path = tmp_path / "t.parquet"
+    trace_from_rows(rows, {"model": "t", "scenario": {"phase": "decode", "context": 8}}).save(
+        path)
+    assert main(["run", str(path), "-t", "c950-like", "-t", "h100-sxm",
+                 "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    rv, gpu = out
+    for key in ("energy_j", "power_w", "tokens_per_j", "j_per_token"):
+        assert rv[key] > 0 and gpu[key] > 0
+    assert rv["area_mm2"] == pytest.approx(sum(rv["area_parts"].values()))
+    assert gpu["area_mm2"] is None
+    assert rv["energy_j"] == pytest.approx(sum(rv["energy_parts"].values()))
+    assert main(["run", str(path), "-t", "c950-like"]) == 0
+    header = capsys.readouterr().out.splitlines()[1].split()
+    assert {"mj_per_token", "power_w", "tokens_per_j", "area_mm2"} <= set(header)

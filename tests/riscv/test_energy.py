@@ -1,0 +1,163 @@
+"""Energy of a RISC-V pass (codesign.riscv.energy): from the replayed work, never negative,
+the sum of its parts, scaled by node and voltage as codesign.silicon says."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from codesign import targets
+from codesign.errors import CodesignError
+from codesign.result import Result
+from codesign.riscv import area, energy
+from codesign.silicon import DRAM_PJ_PER_BIT
+from workloads.schema import trace_from_rows
+
+SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+ROWS = (
+    {"kind": "gemm", "op": "matmul", "M": 1, "N": 512, "K": 256, "G": 1, "dtype": "bf16"},
+    {"kind": "softmax", "op": "softmax", "M": 8, "N": 256, "dtype": "bf16"},
+    {"kind": "attention", "op": "sdpa", "B": 1, "Hq": 4, "Hkv": 2, "Sq": 1, "Skv": 257,
+     "D": 64, "causal": True, "dtype": "bf16"},
+    {"kind": "norm", "op": "rmsnorm", "M": 4, "N": 512, "dtype": "bf16"},
+)
+TARGETS = ("x280-like", "c950-like+xattn", "spatz-like", "spacemit-x60-like+xattn:vfexp")
+
+
+def _run(target: str, overrides=None, rows=ROWS) -> Result:
+    tr = trace_from_rows([{**r, "repeat": 1 + i} for i, r in enumerate(rows)],
+                         {"model": "test", "scenario": {"phase": "decode", "context": 256}})
+    return targets.resolve(target, overrides or {}).simulate(tr)
+
+
+configs = st.fixed_dictionaries({
+    "vector.dlen": st.sampled_from([128, 256]),
+    "cluster.cores": st.integers(1, 4),
+    "tech.node_nm": st.sampled_from([3.0, 5.0, 7.0, 12.0, 22.0, 28.0]),
+    "tech.voltage_v": st.floats(0.5, 1.1),
+    "l2.size_kib": st.sampled_from([256.0, 1024.0, 4096.0]),
+    "energy.dram_technology": st.sampled_from(sorted(DRAM_PJ_PER_BIT)),
+})
+
+
+@SETTINGS
+@given(target=st.sampled_from(TARGETS), overrides=configs)
+def test_energy_is_never_negative(target, overrides):
+    res = _run(target, overrides)
+    assert all(v >= 0 for v in res.energy_parts.values()), res.energy_parts
+    assert (res.ops["energy_j"] >= 0).all()
+    assert res.energy_j > 0 and res.power_w > 0 and res.tokens_per_j > 0
+
+
+def _independent_energy(res: Result, cfg) -> float:
+    """The pass's joules recomputed term by term from the ops' work columns and the config's
+    constants (not through codesign.riscv.energy)."""
+    e, t = cfg.energy, cfg.tech
+    k = (t.node_nm / e.ref_node_nm) * (t.voltage_v / e.ref_voltage_v) ** 2 * 1e-12
+    fp = cfg.timing_params().fp_path_bits
+    vrf_kib = 32 * cfg.vector.vlen / 8192
+    vrf_pj = e.vrf_pj_per_bit * math.sqrt(vrf_kib / e.vrf_ref_kib)
+    total = 0.0
+    for _, r in res.ops.iterrows():
+        bits = {"int": cfg.vector.dlen, "fma": fp, "fdiv": fp, "reduction": fp,
+                "permute": cfg.vector.dlen, "exp": cfg.exp_width_bits,
+                "load": cfg.vector.dlen, "store": cfg.vector.dlen}
+        unit_pj = {"int": e.int_pj_per_bit, "fma": e.fma_pj_per_bit,
+                   "fdiv": e.fdiv_pj_per_bit, "reduction": e.reduction_pj_per_bit,
+                   "permute": e.permute_pj_per_bit, "exp": e.exp_pj_per_bit,
+                   "load": 0.0, "store": 0.0}
+        pj = r["cluster_instructions"] * e.instr_pj
+        for u, b in bits.items():
+            pj += r[f"work_{u}"] * b * (unit_pj[u] + vrf_pj)
+        pj += r["work_matrix"] * cfg.vector.dlen * vrf_pj + r["matrix_macs"] * e.matrix_pj_per_mac
+        pj += r["l1_bytes"] * e.l1_pj_per_byte * math.sqrt(cfg.l1d.size_kib / 32)
+        pj += (r["l2_bytes"] + r["dram_bytes"]) * e.l2_pj_per_byte * \
+            math.sqrt(cfg.l2.size_kib / 1024)
+        joules = pj * k + r["dram_bytes"] * 8 * DRAM_PJ_PER_BIT[e.dram_technology] * 1e-12
+        total += joules * r["repeat"]
+    return total + energy.static_power_w(cfg) * res.latency_s
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_energy_is_the_sum_of_its_parts(target):
+    res = _run(target)
+    cfg = targets.resolve(target).config
+    assert res.energy_j == pytest.approx(sum(res.energy_parts.values()), rel=1e-12)
+    assert res.energy_j == pytest.approx(_independent_energy(res, cfg), rel=1e-9)
+    # the per-op column is the dynamic part, by row
+    dyn = res.energy_j - res.energy_parts["static"]
+    assert float((res.ops["energy_j"] * res.ops["repeat"]).sum()) == pytest.approx(dyn)
+    assert sum(res.energy_by_kind().values()) == pytest.approx(dyn)
+
+
+def test_energy_follows_the_node_and_voltage_rule():
+    base = _run("x280-like")
+    half_v = _run("x280-like", {"tech.voltage_v": 0.375})
+    # dynamic on-chip energy ~ V^2 (DRAM and leakage do not move with V here)
+    on_chip = [p for p in base.energy_parts if p not in ("dram", "static")]
+    for p in on_chip:
+        assert half_v.energy_parts[p] == pytest.approx(base.energy_parts[p] / 4)
+    assert half_v.energy_parts["dram"] == pytest.approx(base.energy_parts["dram"])
+    small = _run("x280-like", {"tech.node_nm": 3.5})  # half of 7 nm: C ~ L
+    for p in on_chip:
+        assert small.energy_parts[p] == pytest.approx(base.energy_parts[p] / 2)
+
+
+def test_static_energy_is_leakage_of_the_area_over_the_latency():
+    res = _run("c950-like")
+    cfg = targets.resolve("c950-like").config
+    parts = area.area_parts(cfg)
+    logic = sum(v for k, v in parts.items() if k not in ("l1", "l2", "memory_controllers"))
+    watts = (logic * cfg.energy.logic_leak_mw_per_mm2
+             + area.sram_mib(cfg) * cfg.energy.sram_leak_mw_per_mib) / 1e3
+    assert res.energy_parts["static"] == pytest.approx(watts * res.latency_s)
+
+
+def test_vfexp_replaces_the_polynomial_exp_and_saves_energy():
+    sm = (ROWS[1],)
+    plain, xattn = _run("c950-like", rows=sm), _run("c950-like+xattn:vfexp", rows=sm)
+    assert xattn.energy_parts["exp"] > 0 and plain.energy_parts["exp"] == 0
+    assert xattn.energy_j < plain.energy_j
+
+
+def test_energy_and_area_survive_save_and_load(tmp_path):
+    res = _run("c950-like+xattn")
+    back = Result.load(res.save(tmp_path / "r.parquet"))
+    assert back.energy_parts == res.energy_parts and back.area_parts == res.area_parts
+    s = back.summary()
+    assert s["energy_j"] == pytest.approx(res.energy_j)
+    assert s["area_mm2"] == pytest.approx(sum(res.area_parts.values()))
+    assert s["j_per_token"] == pytest.approx(res.energy_j / res.new_tokens)
+
+
+def test_unknown_dram_technology_is_one_clear_error():
+    with pytest.raises(CodesignError, match="unknown DRAM technology 'ddr9'; valid: lpddr4x"):
+        targets.resolve("c950-like", {"energy.dram_technology": "ddr9"})
+
+
+def test_a_request_s_energy_is_its_prefill_plus_its_interpolated_steps():
+    from codesign.generation import time_request
+
+    def decode(context: int):
+        row = {**ROWS[2], "Skv": context + 1}
+        return trace_from_rows([row], {"model": "test", "scenario": {
+            "phase": "decode", "context": context}})
+
+    pre = trace_from_rows([ROWS[0]], {"model": "test", "scenario": {"phase": "prefill",
+                                                                     "seq": 64}})
+    tgt = targets.resolve("x280-like")
+    req = time_request(tgt, "x280-like", pre, decode, prompt=64, output=5, batch=1)
+    # each decode context's energy: simulated where sampled, linear between samples
+    cs = sorted(req.sampled)
+    at = {c: tgt.simulate(decode(c)).energy_j for c in cs}
+    steps = [float(np.interp(c, cs, [at[k] for k in cs])) for c in range(64, 64 + 4)]
+    expected = tgt.simulate(pre).energy_j + sum(steps)
+    assert req.energy_j == pytest.approx(expected, rel=1e-9)
+    s = req.summary()
+    assert s["j_per_token"] == pytest.approx(req.energy_j / 5)
+    assert s["power_w"] == pytest.approx(req.energy_j / req.e2e_s)
