@@ -95,7 +95,8 @@ def test_plain_rvv_has_no_xattn_parts():
 
 @given(st.floats(2.0, 60.0), st.floats(1.01, 3.0))
 def test_sram_density_falls_with_the_node_and_hits_the_table(node, grow):
-    assert sram_bitcell_um2(node * grow) >= sram_bitcell_um2(node)
+    # (to rounding: a node that is a table entry is read back through exp(log(.)))
+    assert sram_bitcell_um2(node * grow) >= sram_bitcell_um2(node) * (1 - 1e-12)
     for n, cell in SRAM_BITCELL_UM2.items():
         assert sram_bitcell_um2(n) == pytest.approx(cell)
     assert sram_mm2_per_mib(node, 0.5) == pytest.approx(2 * sram_mm2_per_mib(node, 1.0))
