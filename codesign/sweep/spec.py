@@ -81,14 +81,17 @@ MAX_ROWS = 10_000
 # Result columns a derived metric may not be named after (see codesign.sweep.store.schema).
 RESERVED = ("row_id", "workload_id", "target", "reference", "overrides", "model", "phase",
             "batch", "seq", "context", "prompt", "output", "routing", "weight_dtype",
-            "tokens_per_s", "gflop", "gbytes", "fingerprint", "family")
+            "tokens_per_s", "gflop", "gbytes", "fingerprint", "family", "power_w",
+            "tokens_per_j", "area_mm2", "memory_gb", "capacity_gb", "fits_memory")
 
 
 def time_metrics() -> tuple[str, ...]:
-    """Metrics a derived speedup may divide: seconds, where less is better."""
+    """Metrics a derived ratio may divide: seconds and joules, where less is better (a
+    derived ``j_per_token`` over a baseline is the energy saving)."""
     from workloads.schema import KINDS
 
-    return ("latency_s", "ttft_s", "tpot_s", *(f"seconds_{k}" for k in KINDS))
+    return ("latency_s", "ttft_s", "tpot_s", "energy_j", "j_per_token",
+            *(f"seconds_{k}" for k in KINDS))
 
 
 # ---- where each key is in the TOML text ------------------------------------------------

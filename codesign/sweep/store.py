@@ -38,6 +38,14 @@ TRACES = "traces"
 _ARROW = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": pa.string()}
 
 
+# Result.summary() / GenerateResult.summary() energy and area keys carried into sweep rows
+ENERGY_METRICS = ("energy_j", "power_w", "j_per_token", "tokens_per_j", "area_mm2")
+
+
+def _optional_float(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
 def kinds() -> tuple[str, ...]:
     from workloads.schema import KINDS
 
@@ -53,6 +61,8 @@ def metric_fields() -> list[pa.Field]:
         pa.field("gflop", f64), pa.field("gbytes", f64),
         pa.field("memory_gb", f64), pa.field("capacity_gb", f64),
         pa.field("fits_memory", pa.bool_()),
+        # energy and area (#17): null where the target models none (area: GPUs)
+        *(pa.field(m, f64) for m in ENERGY_METRICS),
         *(pa.field(f"seconds_{k}", f64) for k in kinds()),
         pa.field("fingerprint", pa.string()), pa.field("family", pa.string()),
         pa.field("trace_key", pa.string()),
@@ -91,6 +101,7 @@ def metrics(summary: Mapping[str, Any]) -> dict[str, Any]:
         "gflop": float(summary["gflop"]), "gbytes": float(summary["gbytes"]),
         "memory_gb": summary.get("memory_gb"), "capacity_gb": summary.get("capacity_gb"),
         "fits_memory": summary.get("fits_memory"),
+        **{m: _optional_float(summary.get(m)) for m in ENERGY_METRICS},
         "fingerprint": str(summary.get("fingerprint", "")),
         "family": str(summary.get("family", "")),
     }

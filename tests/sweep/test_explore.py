@@ -232,3 +232,32 @@ def test_pareto_mask_is_the_set_no_other_point_dominates(values, directions):
         dominated = any(all(v[j] <= v[i]) and any(v[j] < v[i]) for j in range(len(v)))
         assert mask[i] == (not dominated)
     assert mask.any() or math.isnan(values).any()
+
+
+def test_energy_and_area_are_objectives_and_constraints_of_riscv_points(
+        tiny_trace, write_spec, tmp_path):
+    spec = write_spec(f"""\
+name = "rv-area"
+[workloads]
+trace = "{tiny_trace}"
+[axes]
+target = ["spacemit-x60-like", "spacemit-x60-like+xattn"]
+"cluster.cores" = [1, 2, 4, 8]
+[explore]
+trials = 4
+population = 4
+minimize = ["latency_s", "area_mm2"]
+constraints = ["power_w <= 1000", "j_per_token <= 1000"]
+""")
+    res = cd.explore(spec, out=tmp_path / "run", jobs=1)
+    assert len(res.trials) == 4
+    for _, row in res.trials.iterrows():
+        r = cd.simulate(tiny_trace, row["target"], **{"cluster.cores": int(row["cluster.cores"])})
+        assert r.area_mm2 is not None and r.power_w is not None
+        assert row["area_mm2"] == pytest.approx(r.area_mm2, rel=1e-12)
+        assert row["power_w"] == pytest.approx(r.power_w, rel=1e-12)
+        assert row["energy_j"] == pytest.approx(r.energy_j, rel=1e-12)
+        assert row["feasible"]
+    # the sweep-format rows carry them too (so sweeps and reports see energy and area)
+    rows = pd.read_parquet(tmp_path / "run" / "results.parquet")
+    assert rows["area_mm2"].notna().all() and (rows["tokens_per_j"] > 0).all()
