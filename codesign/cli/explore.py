@@ -63,17 +63,22 @@ def run(args: argparse.Namespace) -> int:
     objectives = [q.name for q, _ in es.objectives]
     if args.format == "json":
         print_json({"name": es.space.name, "trials": len(res.trials), "timed": res.timed,
+                    "rejected": len(res.rejected),
                     "feasible": int(res.trials["feasible"].sum()) if len(res.trials) else 0,
                     "seconds": res.seconds, "objectives": objectives,
                     "pareto": res.pareto.to_dict(orient="records")})
         return 0 if res.feasible else 1
     n_feasible = int(res.trials["feasible"].sum()) if len(res.trials) else 0
-    print(f"explore {es.space.name}: {len(res.trials)} trials ({res.timed} timed now) in "
-          f"{res.seconds:.1f} s; {n_feasible} feasible, {len(res.pareto)} on the Pareto front "
-          f"of {', '.join(f'{d} {q.name}' for q, d in es.objectives)}")
+    rejected = f", {len(res.rejected)} more rejected by their config" if res.rejected else ""
+    print(f"explore {es.space.name}: {len(res.trials)} trials timed ({res.timed} now{rejected})"
+          f" in {res.seconds:.1f} s; {n_feasible} feasible, {len(res.pareto)} on the Pareto "
+          f"front of {', '.join(f'{d} {q.name}' for q, d in es.objectives)}")
     cols = list(dict.fromkeys(["trial", "target", *es.space.axis_paths, *objectives,
                                *(c.quantity.name for c in es.constraints)]))
-    if not res.feasible:
+    if not len(res.trials):
+        print("no trial finished: every proposed point was rejected by its config"
+              + (f" (e.g. {res.rejected[-1]})" if res.rejected else ""))
+    elif not res.feasible:
         print("no trial satisfies the constraints: "
               + "; ".join(str(c) for c in es.constraints)
               + ". The closest trials (violation: the sum of each constraint's shortfall "
@@ -83,3 +88,4 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(res.pareto[cols]))
     print(f"wrote {args.output}/trials.parquet, pareto.parquet and results.parquet")
     return 0 if res.feasible else 1
+

@@ -137,6 +137,7 @@ class ExploreResult:
     results: pd.DataFrame
     timed: int = 0  # trials timed by this call (the rest were resumed)
     seconds: float = 0.0
+    rejected: list[str] = field(default_factory=list)  # why each rejected trial was
 
     @property
     def feasible(self) -> bool:
@@ -477,20 +478,39 @@ def _collect(es: ExploreSpec, out: Path) -> ExploreResult:
         overrides = {**es.space.fixed, **{a.path: rec[a.path] for a in es.space.axes}}
         points.append(Point(target=str(rec["target"]),
                             overrides=tuple(sorted(overrides.items()))))
-    trials = pd.DataFrame(recs)
+    columns = ["trial", "target", *es.space.axis_paths,
+               *dict.fromkeys([*names, *(c.quantity.name for c in es.constraints)]),
+               "violation", "feasible"]
+    trials = pd.DataFrame(recs, columns=None if recs else columns)
+    trials["pareto"] = False
     if len(trials):
-        trials["pareto"] = False
         feas = trials[trials["feasible"]]
         if len(feas):
             mask = pareto_mask(feas[names].to_numpy(dtype=float),
                                [d for _, d in es.objectives])
             trials.loc[feas.index[mask], "pareto"] = True
-    pareto = trials[trials["pareto"]].sort_values(names) if len(trials) else trials
+    pareto = trials[trials["pareto"]].sort_values(names)
     space = dataclasses.replace(es.space, points=list(dict.fromkeys(points)))
     results = runner.assemble(space, out) if points else pd.DataFrame()
     for frame, name in ((trials, TRIALS), (pareto, PARETO)):
         store.write_atomic(pa.Table.from_pandas(frame, preserve_index=False), out / name)
     if points:
         store.write_atomic(store.results_table(results, space), out / store.RESULTS)
-    return ExploreResult(trials=trials, pareto=pareto, results=results)
+    return ExploreResult(trials=trials, pareto=pareto, results=results,
+                         rejected=rejections(out))
 
+
+
+def rejections(out: str | Path) -> list[str]:
+    """Why each rejected trial under ``out`` was rejected (a config error, or an objective
+    that is not a finite number), in trial order."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path = Path(out) / JOURNAL
+    if not path.exists():
+        return []
+    storage = JournalStorage(JournalFileBackend(str(path)))
+    return [t.user_attrs[_INVALID] for s in storage.get_all_studies()
+            for t in storage.get_all_trials(s._study_id, deepcopy=False)
+            if _INVALID in t.user_attrs]

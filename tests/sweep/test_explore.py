@@ -261,3 +261,24 @@ constraints = ["power_w <= 1000", "j_per_token <= 1000"]
     # the sweep-format rows carry them too (so sweeps and reports see energy and area)
     rows = pd.read_parquet(tmp_path / "run" / "results.parquet")
     assert rows["area_mm2"].notna().all() and (rows["tokens_per_j"] > 0).all()
+
+
+def test_a_space_whose_points_a_config_rejects_says_why(tiny_trace, write_spec, tmp_path,
+                                                        capsys):
+    spec = write_spec(f"""\
+name = "rejected"
+[workloads]
+trace = "{tiny_trace}"
+[axes]
+target = ["spacemit-x60-like"]
+"vector.vlen" = [256]
+"vector.dlen" = [512]
+[explore]
+trials = 3
+population = 3
+minimize = ["latency_s"]
+""")
+    assert main(["explore", str(spec), "-o", str(tmp_path / "run"), "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert "0 trials timed (0 now, 3 more rejected by their config)" in out
+    assert "no trial finished: every proposed point was rejected by its config (e.g. DLEN" in out
