@@ -173,11 +173,10 @@ def parse_explore(data: Mapping[str, Any], source: str, base_dir: Path, text: st
         raise ctx.error(("explore",), f"expected a table, got {raw!r}")
     _check_keys(ctx, ("explore",), raw, EXPLORE_KEYS)
     seed = _int(ctx, ("explore", "seed"), raw.get("seed", 0), minimum=0)
-    # The space: the sweep parser with continuous axes allowed (one random sample, unused).
+    # The space: the sweep parser with continuous axes allowed, no points built.
     space_data = {k: v for k, v in data.items() if k != "explore"}
-    space_data["sampling"] = {"method": "random", "samples": 1, "seed": seed,
-                              "skip_invalid": True}
-    space = parse_spec(space_data, source, base_dir, text, max_rows)
+    space_data["sampling"] = {"method": "random", "samples": 1, "seed": seed}
+    space = parse_spec(space_data, source, base_dir, text, max_rows, build_points=False)
     sampler = raw.get("sampler", "nsga2")
     if sampler not in SAMPLERS:
         raise ctx.error(("explore", "sampler"),

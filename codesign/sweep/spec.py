@@ -337,8 +337,10 @@ def read_toml(path: Path, what: str) -> tuple[dict[str, Any], str]:
 
 
 def parse_spec(data: Mapping[str, Any], source: str, base_dir: Path, text: str = "",
-               max_rows: int = MAX_ROWS) -> Spec:
-    """Validate a parsed spec; ``text`` (the TOML) lets errors name line numbers."""
+               max_rows: int = MAX_ROWS, build_points: bool = True) -> Spec:
+    """Validate a parsed spec; ``text`` (the TOML) lets errors name line numbers.
+    ``build_points=False`` validates the space only (``codesign.sweep.explore`` proposes the
+    points itself)."""
     if max_rows < 1:
         raise CodesignError(f"--max-rows must be at least 1, got {max_rows}")
     ctx = _Ctx(source, key_lines(text) if text else {}, max_rows)
@@ -396,6 +398,8 @@ def parse_spec(data: Mapping[str, Any], source: str, base_dir: Path, text: str =
     ctx.check_size(("sampling", "samples") if method != "grid" else ("axes",),
                    points * len(workloads), f"{points:,} points x {len(workloads):,} "
                    f"workload{'s' if len(workloads) != 1 else ''}", sampled=method != "grid")
+    if not build_points:
+        return spec
     spec.points, spec.skipped = _points(ctx, spec, skip_invalid)
     if not spec.points:
         raise ctx.error(("axes",), "every combination was invalid: no point to run")
