@@ -763,33 +763,79 @@ class BtSource:
 PanelHook = Callable[[Affine, Affine, int, Affine, int], None]
 
 
-def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan,  # noqa: C901  (over the size ceiling: to split)
+def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan,
            bt: BtSource | None = None, prepare: PanelHook | None = None) -> None:
     """The tile kernel; ``prepare(gi, col0, width, k0, depth)`` runs at the start of each
     (N panel, K block) (it fills a scratch ``bt``)."""
-    bt = bt or BtSource(n, kk)
-    b = kc.b
-    t, lm, bm, bn = plan.tile, plan.lmul, plan.bm, plan.bn
-    full = kc.core.vlmax(16, lm)
-    cl = t.c_regs  # LMUL of a C tile at e32
-    ctiles = [[V(plan.cstep * (bn * r + c)) for c in range(bn)] for r in range(bm)]
-    a0 = math.ceil(bm * bn * plan.cstep / lm) * lm
-    va = [V(a0 + lm * r) for r in range(bm)]
-    vbt = [V(a0 + lm * (bm + c)) for c in range(bn)]
-    out = va[0]  # free once the k loop is done; holds a BF16 C tile (<= A tile elements)
-    out_lmul = max(1, cl // 2)
-    # row groups (M blocks, rows of each tile, first row): whole blocks, then the remainder
-    # as whole tiles and one row-partial tile
-    mfull, mrem = divmod(m, plan.rows)
-    row_groups = [(mfull, [t.m] * bm, 0)] if mfull else []
-    if mrem:
-        rts = [t.m] * (mrem // t.m) + ([mrem % t.m] if mrem % t.m else [])
-        row_groups.append((1, rts, mfull * plan.rows))
-    rvv_tail = _rvv_panel(kc, g, m, n, kk, "A", bt.buf, "C", transposed=bt)
+    k = _MmaccKernel(kc, g, m, n, kk, plan, bt or BtSource(n, kk), prepare)
+    _cache_blocked(kc, g, m, n, kk, plan.rows, plan.cols, plan.tile.k, k.panel)
 
-    def block(gi: Affine, i: Affine, mbase: int, rts: list[int], col: Affine, nbn: int,  # noqa: C901  (over the size ceiling: to split)
+
+class _MmaccKernel:
+    """The register plan of :func:`_mmacc` and its emitters: per (N panel, K block)
+    :meth:`panel` covers the panel with blocks of C tiles (:meth:`block`)."""
+
+    def __init__(self, kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan,
+                 bt: BtSource, prepare: PanelHook | None) -> None:
+        self.kc, self.b, self.m, self.n, self.kk = kc, kc.b, m, n, kk
+        self.plan, self.bt, self.prepare = plan, bt, prepare
+        self.t, lm, bm, bn = plan.tile, plan.lmul, plan.bm, plan.bn
+        self.full = kc.core.vlmax(16, lm)
+        self.cl = self.t.c_regs  # LMUL of a C tile at e32
+        self.ctiles = [[V(plan.cstep * (bn * r + c)) for c in range(bn)] for r in range(bm)]
+        a0 = math.ceil(bm * bn * plan.cstep / lm) * lm
+        self.va = [V(a0 + lm * r) for r in range(bm)]
+        self.vbt = [V(a0 + lm * (bm + c)) for c in range(bn)]
+        self.out = self.va[0]  # free once the k loop is done; holds a BF16 C tile
+        self.out_lmul = max(1, self.cl // 2)
+        # row groups (M blocks, rows of each tile, first row): whole blocks, then the
+        # remainder as whole tiles and one row-partial tile
+        t = self.t
+        mfull, mrem = divmod(m, plan.rows)
+        self.row_groups = [(mfull, [t.m] * bm, 0)] if mfull else []
+        if mrem:
+            rts = [t.m] * (mrem // t.m) + ([mrem % t.m] if mrem % t.m else [])
+            self.row_groups.append((1, rts, mfull * plan.rows))
+        self.rvv_tail = _rvv_panel(kc, g, m, n, kk, "A", bt.buf, "C", transposed=bt)
+
+    def start_tiles(self, rts: list[int], nbn: int, coff: Callable[[int, int], Affine],
+                    blk: _Block) -> None:
+        """C tiles zeroed (first K block) or reloaded from the FP32 accumulator; the A
+        tiles of row-partial tiles zeroed (their rows >= rts[r] stay zero)."""
+        b, t = self.b, self.t
+        b.vsetvli(t.m * t.n, 32, self.cl)
+        for r in range(len(rts)):
+            for c in range(nbn):
+                if blk.first or rts[r] < t.m:
+                    b.emit("vmv.v.i", self.ctiles[r][c], 0)
+                if not blk.first:
+                    b.emit("vmtl.v", self.ctiles[r][c],
+                           b.mem("Cacc", coff(r, c), 32, "strided", self.n), (rts[r], t.n))
+        b.vsetvli(self.full, 16, self.plan.lmul)
+        for r in range(len(rts)):
+            if rts[r] < t.m:
+                b.emit("vmv.v.i", self.va[r], 0)
+
+    def finish_tiles(self, rts: list[int], nbn: int, coff: Callable[[int, int], Affine],
+                     blk: _Block) -> None:
+        """C tiles saved to the FP32 accumulator, or (last K block) narrowed to BF16 C."""
+        b, t, n = self.b, self.t, self.n
+        for r in range(len(rts)):
+            for c in range(nbn):
+                if not blk.last:
+                    b.vsetvli(t.m * t.n, 32, self.cl)
+                    b.emit("vmts.v", self.ctiles[r][c],
+                           b.mem("Cacc", coff(r, c), 32, "strided", n), (rts[r], t.n))
+                else:
+                    b.vsetvli(t.m * t.n, 16, self.out_lmul)
+                    b.emit("vfncvtbf16.f.f.w", self.out, self.ctiles[r][c])
+                    b.emit("vmts.v", self.out, b.mem("C", coff(r, c), 16, "strided", n),
+                           (rts[r], t.n))
+
+    def block(self, gi: Affine, i: Affine, mbase: int, rts: list[int], col: Affine, nbn: int,
               k0: Affine, depth: int, blk: _Block) -> None:
         """One len(rts) x nbn block of C tiles (tile r holds rts[r] rows) at column col."""
+        b, t, m, n, kk, plan = self.b, self.t, self.m, self.n, self.kk, self.plan
         nbm = len(rts)
 
         def row(r: int) -> Affine:
@@ -797,32 +843,20 @@ def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan,  # noqa: C9
 
         def coff(r: int, c: int) -> Affine:
             return gi * (m * n) + row(r) * n + col + c * t.n
-        b.vsetvli(t.m * t.n, 32, cl)
-        for r in range(nbm):
-            for c in range(nbn):
-                if blk.first or rts[r] < t.m:
-                    b.emit("vmv.v.i", ctiles[r][c], 0)
-                if not blk.first:
-                    b.emit("vmtl.v", ctiles[r][c],
-                           b.mem("Cacc", coff(r, c), 32, "strided", n), (rts[r], t.n))
-        b.vsetvli(full, 16, lm)
-        for r in range(nbm):
-            if rts[r] < t.m:  # row-partial tile: rows >= rts[r] stay zero
-                b.emit("vmv.v.i", va[r], 0)
 
         def load_a(r: int, kcol: Affine) -> None:
             aoff = gi * (m * kk) + row(r) * kk + kcol
-            b.emit("vmtl.v", va[r], b.mem("A", aoff, 16, "strided", kk), (rts[r], t.k))
+            b.emit("vmtl.v", self.va[r], b.mem("A", aoff, 16, "strided", kk), (rts[r], t.k))
 
         def load_b(c: int, kcol: Affine) -> None:
-            b.emit("vmtl.v", vbt[c], bt.mem(b, gi, col + c * t.n, kcol), (t.n, t.k))
+            b.emit("vmtl.v", self.vbt[c], self.bt.mem(b, gi, col + c * t.n, kcol), (t.n, t.k))
 
         def step(nxt: Affine | None) -> None:
             """The nbm*nbn tile multiplies of one k step; with ``nxt``, each A/B^T
             register is reloaded for the next step right after its last reader."""
             for c in range(nbn):
                 for r in range(nbm):
-                    b.emit("vfwmmacc.vv", ctiles[r][c], va[r], vbt[c])
+                    b.emit("vfwmmacc.vv", self.ctiles[r][c], self.va[r], self.vbt[c])
                     if nxt is None:
                         continue
                     if r == nbm - 1:
@@ -830,6 +864,7 @@ def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan,  # noqa: C9
                     if c == nbn - 1:
                         load_a(r, nxt)
 
+        self.start_tiles(rts, nbn, coff, blk)
         # software-pipelined: the loads of step k+1 overlap the multiplies of step k
         nk = depth // t.k
         for r in range(nbm):
@@ -837,36 +872,25 @@ def _mmacc(kc: Kc, g: int, m: int, n: int, kk: int, plan: MmaccPlan,  # noqa: C9
         for c in range(nbn):
             load_b(c, k0)
         if nk > 1:
-            with kc.rep("k", nk - 1, ptrs=3) as k:
+            with self.kc.rep("k", nk - 1, ptrs=3) as k:
                 step(k0 + (k + 1) * t.k)
         step(None)
-        for r in range(nbm):
-            for c in range(nbn):
-                if not blk.last:
-                    b.vsetvli(t.m * t.n, 32, cl)
-                    b.emit("vmts.v", ctiles[r][c],
-                           b.mem("Cacc", coff(r, c), 32, "strided", n), (rts[r], t.n))
-                else:
-                    b.vsetvli(t.m * t.n, 16, out_lmul)
-                    b.emit("vfncvtbf16.f.f.w", out, ctiles[r][c])
-                    b.emit("vmts.v", out, b.mem("C", coff(r, c), 16, "strided", n),
-                           (rts[r], t.n))
+        self.finish_tiles(rts, nbn, coff, blk)
 
-    def panel(gi: Affine, col0: Affine, width: int, k0: Affine, depth: int, blk: _Block
-              ) -> None:
-        if prepare is not None:
-            prepare(gi, col0, width, k0, depth)
+    def panel(self, gi: Affine, col0: Affine, width: int, k0: Affine, depth: int,
+              blk: _Block) -> None:
+        if self.prepare is not None:
+            self.prepare(gi, col0, width, k0, depth)
+        t, plan, kc = self.t, self.plan, self.kc
         nfull, nrem = divmod(width, plan.cols)
-        col_groups = [(nfull, bn, 0)] if nfull else []
+        col_groups = [(nfull, plan.bn, 0)] if nfull else []
         if nrem // t.n:
             col_groups.append((1, nrem // t.n, nfull * plan.cols))
-        for mcount, rts, mbase in row_groups:
+        for mcount, rts, mbase in self.row_groups:
             with kc.rep("i", mcount, ptrs=2) as i:
                 for ncount, nbn, nbase in col_groups:
                     with kc.rep("j", ncount, ptrs=2) as j:
-                        block(gi, i, mbase, rts, col0 + nbase + j * plan.cols, nbn,
-                              k0, depth, blk)
+                        self.block(gi, i, mbase, rts, col0 + nbase + j * plan.cols, nbn,
+                                   k0, depth, blk)
         if nrem % t.n:  # the last columns, fewer than a tile: RVV on B^T
-            rvv_tail(gi, col0 + (width - nrem % t.n), nrem % t.n, k0, depth, blk)
-
-    _cache_blocked(kc, g, m, n, kk, plan.rows, plan.cols, t.k, panel)
+            self.rvv_tail(gi, col0 + (width - nrem % t.n), nrem % t.n, k0, depth, blk)
