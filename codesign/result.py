@@ -176,6 +176,22 @@ class Result:
         e = (self.ops["energy_j"] * self.ops["repeat"]).groupby(self.ops["kind"], sort=False)
         return {str(k): float(v) for k, v in e.sum().sort_values(ascending=False).items()}
 
+    def unmodelled(self) -> pd.DataFrame:
+        """The op rows timed at their roofline bound instead of a simulated kernel (no
+        kernel for them yet: sim.missing_kernels = "roofline"): name, kind, why, seconds."""
+        cols = ["name", "kind", "note", "total_seconds"]
+        if "modelled" not in self.ops.columns:
+            return pd.DataFrame(columns=cols)
+        rows = self.ops[~self.ops["modelled"].astype(bool)]
+        if "note" not in rows.columns:
+            rows = rows.assign(note="")
+        return rows[cols].reset_index(drop=True)
+
+    def unmodelled_share(self) -> float:
+        """The fraction of the busy seconds spent in :meth:`unmodelled` ops."""
+        busy = float(self.ops["total_seconds"].sum())
+        return float(self.unmodelled()["total_seconds"].sum()) / busy if busy > 0 else 0.0
+
     # ---- summary ---------------------------------------------------------------------
     def seconds_by_kind(self) -> dict[str, float]:
         """Busy seconds by op kind (sum of total_seconds; overlapping ops both count)."""

@@ -369,7 +369,8 @@ def _experts_rows(em: _Emitter, mod: nn.Module, args: tuple, out: torch.Tensor) 
     t, h = int(x.shape[0]), int(x.shape[-1])
     k = int(top_k_index.shape[-1])
     e = int(mod.num_experts)  # type: ignore[arg-type]  # a config int on the module
-    im = int(mod.intermediate_dim)  # type: ignore[arg-type]
+    im = int(getattr(mod, "intermediate_dim", None)  # GPT-OSS names it intermediate_size
+             or mod.intermediate_size)  # type: ignore[arg-type]
     if em.fake or _is_fake(top_k_index):
         counts = em.routing.counts(t, e, k, _layer_index(em.module))
     else:
@@ -473,8 +474,11 @@ def _wrap_attention(em: _Emitter, orig: Callable[..., Any]) -> Callable[..., Any
             # Mistral passes its config's sliding_window to the attention function; the
             # mask (built by transformers' masking_utils) keeps that many keys per query.
             window = int(kwargs.get("sliding_window") or 0)
+            # GPT-OSS: a learned sink logit per head joins each softmax denominator
+            sinks = getattr(module, "sinks", None) is not None
             em.add(kind="attention", op="sdpa", name="attention", dtype=_dt(query),
                    B=b, Hq=hq, Hkv=hkv, Sq=sq, Skv=skv, D=d, causal=causal, window=window,
+                   sinks=sinks,
                    flops=costs.attention_flops(b, hq, sq, skv, d, causal, window),
                    bytes_read=_nbytes(query) + _nbytes(key) + _nbytes(value),
                    bytes_written=_nbytes(query))
@@ -590,6 +594,9 @@ def _patched(model: nn.Module, em: _Emitter) -> Iterator[None]:
         if hasattr(modeling, fname):
             patch(modeling, fname, _wrap_conv(em, getattr(modeling, fname), upd))
     patch(cache_utils.Cache, "update", _wrap_cache_update(em, cache_utils.Cache.update))
+    if hasattr(modeling, "eager_attention_forward"):  # the path of EAGER_ONLY families
+        patch(modeling, "eager_attention_forward",
+              _wrap_attention(em, modeling.eager_attention_forward))
     orig_sdpa = ALL_ATTENTION_FUNCTIONS["sdpa"]
     ALL_ATTENTION_FUNCTIONS["sdpa"] = _wrap_attention(em, orig_sdpa)
     try:
@@ -631,13 +638,20 @@ def _collapse(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # ---- building and running the model ---------------------------------------------------
+# Text model types whose transformers class has no SDPA path: their attention runs through
+# the modeling module's eager_attention_forward, which the tracer wraps as it wraps "sdpa"
+# (GPT-OSS: the attention sinks are a term in its eager softmax, modeling_gpt_oss.py).
+EAGER_ONLY = {"gpt_oss": "eager"}
+
+
 def _build_model(cfg: ModelConfig) -> nn.Module:
     from transformers import AutoConfig, AutoModelForCausalLM
 
     fields = cfg.hf_dict()
     hf_cfg = AutoConfig.for_model(fields.pop("model_type"), **fields)
-    hf_cfg._attn_implementation = "sdpa"
-    model = AutoModelForCausalLM.from_config(hf_cfg, attn_implementation="sdpa")
+    impl = EAGER_ONLY.get(cfg.model_type, "sdpa")
+    hf_cfg._attn_implementation = impl
+    model = AutoModelForCausalLM.from_config(hf_cfg, attn_implementation=impl)
     model.eval()
     return model
 

@@ -1,7 +1,8 @@
 """The model registry: named configs (files in ``workloads/configs/``) or any config.json.
 
 Families: Qwen3.5, Qwen3, Qwen3-Next and Qwen2 (qwen.md), and beside Qwen the Llama,
-Mistral and Mixtral families (issue #13), each traced from its own transformers classes.
+Mistral, Mixtral and GPT-OSS families (issue #13), each traced from its own transformers
+classes.
 
 A config file is a Hugging Face text config (``config.json``) plus an optional
 ``_codesign`` table with the source of its numbers. Full multimodal configs (with a
@@ -38,19 +39,24 @@ MODEL_TYPES: dict[str, str] = {
     "llama": "llama",
     "mistral": "mistral",
     "mixtral": "mixtral",
+    "gpt_oss": "gpt_oss",
 }
 # Text model_type -> the architecture family ``codesign models`` shows.
 FAMILIES: dict[str, str] = {
     "qwen3_5_text": "Qwen3.5", "qwen3_5_moe_text": "Qwen3.5", "qwen3_next": "Qwen3-Next",
     "qwen3": "Qwen3", "qwen3_moe": "Qwen3", "qwen2": "Qwen2", "llama": "Llama",
-    "mistral": "Mistral", "mixtral": "Mixtral",
+    "mistral": "Mistral", "mixtral": "Mixtral", "gpt_oss": "GPT-OSS",
 }
 # Text model types whose attention normalises q and k per head (RMSNorm over head_dim).
 QK_NORM = frozenset({"qwen3_5_text", "qwen3_5_moe_text", "qwen3_next", "qwen3", "qwen3_moe"})
 # Text model types whose modeling code builds q/k/v/o without a bias whatever the config says.
 NO_ATTENTION_BIAS = frozenset({"mistral", "mixtral"})
-# Text model types whose every attention layer takes the config's sliding_window.
-WINDOWED_TYPES = frozenset({"mistral", "mixtral"})
+# Text model types whose attention layers take the config's sliding_window: every layer
+# (Mistral, Mixtral), or those its layer_types call "sliding_attention" (GPT-OSS).
+WINDOWED_TYPES = frozenset({"mistral", "mixtral", "gpt_oss"})
+# Text model types whose attention softmax has a learned per-head sink logit in its
+# denominator (GPT-OSS: arXiv 2508.10925 §2; modeling_gpt_oss.py eager_attention_forward).
+SINK_TYPES = frozenset({"gpt_oss"})
 # Mixtral names its expert count num_local_experts and sizes each expert by
 # intermediate_size; the Qwen MoE families use num_experts and moe_intermediate_size.
 _EXPERT_COUNT_KEYS = ("num_experts", "num_local_experts")
@@ -112,7 +118,7 @@ class ModelConfig:
     @property
     def expert_intermediate(self) -> int:
         """The intermediate size of one routed expert."""
-        if self.model_type == "mixtral":
+        if self.model_type in ("mixtral", "gpt_oss"):
             return int(self.fields["intermediate_size"])
         return int(self.fields["moe_intermediate_size"])
 
@@ -162,7 +168,7 @@ def model_names() -> tuple[str, ...]:
     names = [p.name[: -len(".json")] for p in _config_dir().iterdir()
              if p.name.endswith(".json")]
     order = ("qwen3.5", "qwen3", "qwen3-next", "qwen2.5", "llama-2", "llama-3.1", "mistral",
-             "mixtral")
+             "mixtral", "gpt-oss")
 
     def key(n: str) -> tuple[int, float, str]:
         parts = n.split("-")
@@ -187,11 +193,11 @@ def _parse(name: str, raw: Any, origin: str) -> ModelConfig:
         )
     required = ["hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"]
     if MODEL_TYPES[mt] in ("qwen3_5_text", "qwen3", "qwen2", "qwen3_next", "llama", "mistral",
-                           "mixtral"):
+                           "mixtral", "gpt_oss"):
         required.append("intermediate_size")
     if MODEL_TYPES[mt] in ("qwen3_5_moe_text", "qwen3_moe", "qwen3_next"):
         required += ["num_experts", "num_experts_per_tok", "moe_intermediate_size"]
-    if MODEL_TYPES[mt] == "mixtral":
+    if MODEL_TYPES[mt] in ("mixtral", "gpt_oss"):
         required += ["num_local_experts", "num_experts_per_tok"]
     missing = [k for k in required if k not in raw]
     if missing:
@@ -283,6 +289,8 @@ def _attention_params(c: ModelConfig) -> int:
         p += q_out + 2 * nkv * hd + h  # q/k/v/o biases
     if c.model_type in QK_NORM:
         p += 2 * hd  # q_norm, k_norm
+    if c.model_type in SINK_TYPES:
+        p += nh  # one learned sink logit per head (modeling_gpt_oss.py GptOssAttention.sinks)
     return p
 
 
@@ -310,6 +318,9 @@ def _mlp_params(c: ModelConfig, layer: int) -> tuple[int, int]:
     e, k, im = c.num_experts, int(c.get("num_experts_per_tok")), c.expert_intermediate
     router = e * h
     expert = 3 * h * im
+    if c.model_type == "gpt_oss":  # router and expert biases (modeling_gpt_oss.py)
+        router += e
+        expert += 2 * im + h
     shared_i = int(c.get("shared_expert_intermediate_size", 0) or 0)
     shared = 3 * h * shared_i + (h if shared_i else 0)  # + shared_expert_gate
     return router + e * expert + shared, router + k * expert + shared

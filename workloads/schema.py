@@ -33,7 +33,8 @@ Shape fields by kind:
   sliding window (Mistral): a query attends to itself and the ``window`` - 1 keys before
   it, no further back; 0 is no window. A decode step's Skv is already what the sliding
   KV cache holds (at most ``window``); a prefill longer than the window keeps Skv = Sq
-  and the window masks the rest.
+  and the window masks the rest. ``sinks`` true: each head's softmax denominator has one
+  more term, exp of a learned per-head logit (GPT-OSS's attention sinks), and no value.
 - ``linear_attention`` (Gated DeltaNet): ``B`` sequences, ``Hq`` heads (the value heads
   the kernel runs, after the key heads are repeated to match), ``Sq`` new tokens,
   ``Skv`` tokens already absorbed in the recurrent state, ``D`` key dim, ``Dv`` value dim,
@@ -67,8 +68,11 @@ from workloads.errors import WorkloadError
 
 # 2: the ``window`` shape field (sliding-window attention). A version-1 trace reads as
 # version 2 with window 0: version 1 had no windowed attention.
-SCHEMA_VERSION = 2
-_UPGRADES: dict[int, dict[str, Any]] = {1: {"window": 0}}  # version -> columns it lacked
+# 3: the ``sinks`` flag (attention sinks, GPT-OSS). Earlier traces read with sinks false:
+# no family before GPT-OSS had them.
+SCHEMA_VERSION = 3
+_UPGRADES: dict[int, dict[str, Any]] = {  # version -> columns it lacked
+    1: {"window": 0, "sinks": False}, 2: {"sinks": False}}
 
 _LAYER_INDEX = re.compile(r"(?<=layers\.)\d+(?=\.|$)")  # the 3 of "model.layers.3.mlp"
 
@@ -143,6 +147,7 @@ COLUMNS: dict[str, str] = {
     "weight_dtype": "string",
     **{f: "int64" for f in SHAPE_FIELDS},
     "causal": "bool",
+    "sinks": "bool",
     "repeat": "int64",
     "flops": "int64",
     "bytes_read": "int64",
@@ -273,6 +278,7 @@ class Op(Mapping[str, Any]):
     topk: int = 0
     window: int = 0
     causal: bool = False
+    sinks: bool = False
     flops: int = 0
     bytes_read: int = 0
     bytes_written: int = 0
@@ -514,7 +520,8 @@ def row_defaults() -> dict[str, Any]:
     row: dict[str, Any] = {c: 0 for c in COLUMNS}
     row.update({
         "layers": "", "layer_type": "model", "module": "", "kind": "", "op": "",
-        "name": "", "dtype": "bf16", "weight_dtype": "", "causal": False, "repeat": 1,
+        "name": "", "dtype": "bf16", "weight_dtype": "", "causal": False, "sinks": False,
+        "repeat": 1,
         "layer": -1, "G": 1,
     })
     return row

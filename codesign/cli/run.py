@@ -173,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"codesign run: warning: {trace.model} does not fit {name}: {mem.text()}; its "
               "latency is of a model the target cannot hold (--strict-memory refuses)",
               file=sys.stderr)
+    for r in results:
+        warn_unmodelled(r)
     if saved:
         for r, path in zip(results, saved, strict=True):
             r.save(path)
@@ -198,6 +200,23 @@ def over_capacity(trace: Any, resolved: list[Any]) -> list[tuple[str, MemoryUse]
 
 def _fits(s: dict[str, Any]) -> str:
     return {True: "yes", False: "NO"}.get(s["fits_memory"], "-")
+
+
+# An op without a kernel is timed at its roofline bound (sim.missing_kernels = "roofline");
+# a run says so when such ops hold at least this share of a target's busy time (the masks'
+# integer and boolean ops every model has stay below it).
+UNMODELLED_WARN_SHARE = 0.01
+
+
+def warn_unmodelled(r: Result) -> None:
+    share = r.unmodelled_share()
+    if share < UNMODELLED_WARN_SHARE:
+        return
+    un = r.unmodelled()
+    top = un.groupby("note")["total_seconds"].sum().sort_values(ascending=False)
+    print(f"codesign run: warning: {r.target}: {share:.1%} of the busy time is ops timed at "
+          f"their roofline bound, not simulated ({len(un)} op rows); the largest: "
+          f"{top.index[0]}", file=sys.stderr)
 
 
 def print_results(results: list[Result], fmt: str) -> None:

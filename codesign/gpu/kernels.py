@@ -199,7 +199,10 @@ def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int
                     window: int = 0) -> list[Kernel]:
     """FlashAttention-style fused prefill: one CTA per (batch, head, query tile) streams
     K/V tiles; S never leaves the SM. Dv = D (the trace carries one head dim). A sliding
-    ``window`` (> 0) skips the KV tiles before it."""
+    ``window`` (> 0) skips the KV tiles before it. Attention sinks (the trace's ``sinks``,
+    GPT-OSS) are one more term per query row in the softmax denominator, folded into the
+    epilogue's normalisation as FlashAttention-3's and vLLM's sink kernels do: Hq x Sq
+    exp-and-adds beside Hq x Sq x Skv scores, so they add no modelled time here."""
     impl = cfg.attention.impl(impl_name)
     e = _elem(dtype)
     Hkv = max(Hkv, 1)

@@ -263,6 +263,7 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
                 flops, min(nbytes, t["beyond_l1_bytes"] * t["cores"]), cfg,
                 t["cold_level"] == "dram"),
             "bound": t["bound"], "cores": t["cores"], "modelled": t["modelled"],
+            "note": t.get("note", ""),  # why an unmodelled op has no kernel
             "instructions": t["instructions"],
             "vector_instructions": t["vector_instructions"],
             "simulated_instructions": 0 if t.get("cached") else t["simulated_instructions"],

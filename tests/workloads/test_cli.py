@@ -15,7 +15,7 @@ from workloads.schema import Trace
 def test_models_lists_every_model_with_parameters(capsys) -> None:
     assert main(["models", "--format", "json"]) == 0
     rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
-    assert len(rows) == 26
+    assert len(rows) == 28
     r = rows["qwen3.5-397b-a17b"]
     assert (r["total_params_b"], r["active_params_b"]) == (396.346, 17.349)
     assert (r["full_attention"], r["linear_attention"], r["moe"]) == (15, 45, "yes")
@@ -122,7 +122,7 @@ def _foreign(tmp_path):
 @pytest.mark.parametrize(("make", "message"), [
     (_corrupted, "is not a readable Parquet trace"),
     (_foreign, "is a Parquet file but not a codesign trace"),
-    (_schema_mismatch, "has trace schema version 999; this codesign reads version 2"),
+    (_schema_mismatch, "has trace schema version 999; this codesign reads version 3"),
 ])
 def test_bad_trace_files_given_to_run_are_one_line_exit_2(tmp_path, capsys, make,
                                                           message) -> None:

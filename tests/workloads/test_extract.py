@@ -292,3 +292,38 @@ def test_a_mixtral_config_with_a_window_traces_sliding_layers(tmp_path) -> None:
     assert att[["layer_type", "Sq", "Skv", "window"]].values.tolist() == [
         ["sliding_attention", 40, 40, 16]]
     assert att.flops.iloc[0] == 4 * 4 * 16 * _pairs_by_mask(40, 40, 16)
+
+
+TINY_GPT_OSS = str(DATA / "tiny-gpt-oss.json")
+
+
+def test_gpt_oss_layers_alternate_windows_and_carry_sinks() -> None:
+    """GPT-OSS (modeling_gpt_oss.py, eager attention): sliding layers attend to the last
+    `window` keys, full layers to all; every attention row has sinks; q/k/v/o have biases;
+    the MoE goes through its top-k router (with bias) and biased experts."""
+    o = trace(TINY_GPT_OSS, phase="decode", batch=1, context=32).ops
+    att = o[o.kind == "attention"]
+    assert att[["layer_type", "Skv", "window", "sinks"]].values.tolist() == [
+        ["sliding_attention", 8, 8, True], ["full_attention", 33, 0, True]]
+    assert (att["repeat"] == 2).all()
+    body = o[o.layer == 0]
+    router = body[body.kind == "router"].iloc[0]
+    assert (router.N, router.topk) == (8, 2)
+    gate_up = body[body.name == "experts.gate_up_proj"].iloc[0]
+    assert (gate_up.N, gate_up.K) == (2 * 64, 64)
+    # a prefill longer than the window keeps Skv = Sq and counts only the window's pairs
+    p = trace(TINY_GPT_OSS, phase="prefill", batch=1, seq=20).ops
+    sliding = p[(p.kind == "attention") & (p.layer_type == "sliding_attention")].iloc[0]
+    assert (sliding.Sq, sliding.Skv, sliding.window, sliding.sinks) == (20, 20, 8, True)
+    assert sliding.flops == 4 * 8 * 16 * _pairs_by_mask(20, 20, 8)
+
+
+def test_gpt_oss_shape_only_trace_is_the_real_tensor_run() -> None:
+    fake = trace(TINY_GPT_OSS, phase="prefill", batch=1, seq=12, collapse=False).ops
+    real = trace(TINY_GPT_OSS, phase="prefill", batch=1, seq=12, collapse=False,
+                 fake=False).ops
+    cols = ["kind", "op", "name", "M", "N", "K", "Sq", "Skv", "window", "sinks"]
+    dense = ~fake.name.str.startswith("experts.")  # expert token counts: routing's own
+    assert fake[dense][cols].values.tolist() == real[~real.name.str.startswith(
+        "experts.")][cols].values.tolist()
+

@@ -17,7 +17,7 @@ ISSUE_NAMES = [
 ]
 # issue #13: the families beside Qwen, each from its own transformers classes
 OTHER_NAMES = ["llama-2-7b", "llama-2-13b", "llama-2-70b", "llama-3.1-8b", "llama-3.1-70b",
-               "mistral-7b", "mixtral-8x7b"]
+               "mistral-7b", "mixtral-8x7b", "gpt-oss-20b", "gpt-oss-120b"]
 ALL_NAMES = ISSUE_NAMES + OTHER_NAMES
 
 # Published sizes (total, active), billions: the Hugging Face model pages' parameter counts
@@ -40,7 +40,7 @@ REFERENCE_QWEN35 = {
 
 def test_registry_has_every_model_the_issues_name() -> None:
     assert sorted(model_names()) == sorted(ALL_NAMES)
-    assert list(model_names())[-7:] == OTHER_NAMES  # Qwen first, then the others by family
+    assert list(model_names())[-9:] == OTHER_NAMES  # Qwen first, then the others by family
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE_QWEN35) + sorted(PUBLISHED_OTHER))
@@ -147,7 +147,7 @@ def test_a_full_multimodal_config_json_uses_its_text_tower(tmp_path) -> None:
 @pytest.mark.parametrize(("content", "message"), [
     ("{not json", "malformed config.json"),
     ('{"model_type": "gpt2", "hidden_size": 8}',
-     "unsupported model_type 'gpt2'; valid: .*llama, mistral, mixtral"),
+     "unsupported model_type 'gpt2'; valid: .*llama, mistral, mixtral, gpt_oss"),
     ('{"model_type": "qwen3", "hidden_size": 8}', "lacks required fields"),
     ('{"model_type": "mixtral", "hidden_size": 8, "num_hidden_layers": 1, '
      '"num_attention_heads": 1, "vocab_size": 8, "intermediate_size": 8}',
@@ -198,3 +198,28 @@ def test_contradictory_head_and_expert_counts_are_one_line_exit_2(tmp_path, caps
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
+
+
+def test_gpt_oss_counts_are_the_model_cards() -> None:
+    """arXiv 2508.10925 (gpt-oss model card), Table 1: 116.83B total / 5.13B active
+    (120b) and 20.91B / 3.61B (20b); its active count leaves out the embedding table."""
+    for name, total, active in (("gpt-oss-120b", 116.83, 5.13), ("gpt-oss-20b", 20.91, 3.61)):
+        pc = param_counts(load_config(name))
+        assert pc.total / 1e9 == pytest.approx(total, rel=0.002)
+        assert (pc.active - pc.embedding) / 1e9 == pytest.approx(active, rel=0.005)
+
+
+def test_gpt_oss_count_from_the_dimensions_by_hand() -> None:
+    """Written out from modeling_gpt_oss.py: q/k/v/o with biases and a sink logit per head;
+    a router with bias; 128 experts of gate_up (2880 -> 2 x 2880) and down, with biases."""
+    h, nh, nkv, hd, im, e, k, v = 2880, 64, 8, 64, 2880, 128, 4, 201088
+    attn = h * nh * hd + 2 * h * nkv * hd + nh * hd * h + (nh * hd + 2 * nkv * hd + h) + nh
+    expert = 3 * h * im + 2 * im + h
+    router = e * h + e
+    rest = 2 * v * h + h  # embedding, lm_head (untied), final norm
+    pc = param_counts(load_config("gpt-oss-120b"))
+    assert pc.total == 36 * (attn + router + e * expert + 2 * h) + rest
+    assert pc.active == 36 * (attn + router + k * expert + 2 * h) + rest
+    cfg = load_config("gpt-oss-120b")
+    assert cfg.family == "GPT-OSS" and cfg.sliding_window == 128
+    assert cfg.layer_types[:4] == ["sliding_attention", "full_attention"] * 2

@@ -101,14 +101,28 @@ def test_a_version_1_trace_reads_with_no_window(tmp_path) -> None:
     """Version 2 added the attention ``window`` (issue #13); version 1 had no windowed
     attention, so its rows read back with window 0 and nothing else changed."""
     tr = _small()
-    table = pa.Table.from_pandas(tr.ops.drop(columns="window"), preserve_index=False)
+    table = pa.Table.from_pandas(tr.ops.drop(columns=["window", "sinks"]),
+                                 preserve_index=False)
     meta = {**tr.meta, "schema_version": 1}
     table = table.replace_schema_metadata({b"codesign.trace": json.dumps(meta).encode()})
     pq.write_table(table, tmp_path / "v1.parquet")
     back = Trace.load(tmp_path / "v1.parquet")
-    assert SCHEMA_VERSION == 2 and back.meta["schema_version"] == 2
+    assert back.meta["schema_version"] == SCHEMA_VERSION == 3
     assert back.ops.equals(tr.ops)
     assert (back.ops.window == 0).all()
+
+
+def test_a_version_2_trace_reads_with_no_sinks(tmp_path) -> None:
+    """Version 3 added the attention ``sinks`` flag (GPT-OSS, issue #13); no family before
+    it had sinks, so a version-2 trace reads back with sinks false."""
+    tr = _small()
+    table = pa.Table.from_pandas(tr.ops.drop(columns="sinks"), preserve_index=False)
+    meta = {**tr.meta, "schema_version": 2}
+    table = table.replace_schema_metadata({b"codesign.trace": json.dumps(meta).encode()})
+    pq.write_table(table, tmp_path / "v2.parquet")
+    back = Trace.load(tmp_path / "v2.parquet")
+    assert back.meta["schema_version"] == 3
+    assert back.ops.equals(tr.ops) and not back.ops.sinks.any()
 
 
 def _same(a: Trace, b: Trace) -> bool:

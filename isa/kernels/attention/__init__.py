@@ -34,6 +34,9 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
         raise IsaError(f"attention needs Hq ({hq}) to be a multiple of Hkv ({hkv})")
     if sq > skv:
         raise IsaError(f"attention needs Sq ({sq}) <= Skv ({skv})")
+    if row.get("sinks"):  # GPT-OSS: one more denominator term per head (its own kernel)
+        raise IsaError("attention with sinks (a learned per-head logit in the softmax "
+                       "denominator, GPT-OSS) has no kernel yet (issue #13)")
     window = int(row.get("window", 0) or 0)
     if 0 < window < skv:  # with Skv <= window the window masks nothing: plain causal
         raise IsaError(f"sliding-window attention (window {window} < Skv {skv}) has no "
