@@ -365,11 +365,14 @@ def footprint(c: ModelConfig, batch: int, tokens: int, weight_bytes: float,
     parameter at ``weight_bytes`` per element: a lower bound where embeddings and norms stay
     in 16 bits), the KV cache of the full-attention layers (K and V of ``kv_heads x head_dim``
     per token, at ``act_bytes``) and, per linear-attention layer and sequence, the fp32
-    recurrent state (value heads x Dk x Dv) and the convolution state (channels x kernel)."""
+    recurrent state (value heads x Dk x Dv) and the convolution state (channels x kernel).
+    A sliding-window layer's cache holds at most its window of tokens (Mistral, GPT-OSS)."""
     types = c.layer_types
     full = types.count("full_attention")
+    sliding = types.count("sliding_attention")
     linear = types.count("linear_attention")
-    kv = 2 * full * c.kv_heads * c.head_dim * tokens * batch * act_bytes
+    cached = full * tokens + sliding * min(tokens, c.sliding_window or tokens)
+    kv = 2 * cached * c.kv_heads * c.head_dim * batch * act_bytes
     state = 0.0
     if linear:
         nk, nv = int(c.get("linear_num_key_heads")), int(c.get("linear_num_value_heads"))

@@ -32,6 +32,21 @@ def test_kv_cache_of_a_dense_model_is_the_textbook_figure():
     assert fp.weights == 2 * param_counts(load_config("qwen3-8b")).total
 
 
+def test_a_sliding_window_layer_caches_at_most_its_window():
+    # Mistral-7B: 32 sliding layers (window 4096) x K and V x 8 KV heads x 128 x 2 bytes
+    c = load_config("mistral-7b")
+    per_token = 32 * 2 * 8 * 128 * 2
+    assert footprint(c, batch=1, tokens=1000, weight_bytes=2, act_bytes=2).kv_cache \
+        == per_token * 1000
+    assert footprint(c, batch=2, tokens=100_000, weight_bytes=2, act_bytes=2).kv_cache \
+        == per_token * 4096 * 2
+    # GPT-OSS-120B: 18 full layers keep every token, 18 sliding ones 128 (8 KV heads of 64)
+    g = load_config("gpt-oss-120b")
+    per_layer_token = 2 * 8 * 64 * 2
+    assert footprint(g, batch=1, tokens=4097, weight_bytes=2, act_bytes=2).kv_cache \
+        == per_layer_token * (18 * 4097 + 18 * 128)
+
+
 def test_recurrent_state_of_linear_attention_layers_is_fp32_and_independent_of_tokens():
     c = load_config("qwen3.5-9b")
     linear = c.layer_types.count("linear_attention")
