@@ -49,8 +49,9 @@ from workloads.registry import ZERO_CENTRED_NORM, ModelConfig, load_config, para
 from workloads.routing import RoutingPolicy, group_counts, parse_routing
 from workloads.schema import (
     PHASES,
+    RELEASE_FORMAT,
     SCHEMA_VERSION,
-    WEIGHT_DTYPES,
+    WEIGHT_OPTIONS,
     Scenario,
     Trace,
     dtype_bytes,
@@ -377,7 +378,7 @@ def _experts_rows(em: _Emitter, mod: nn.Module, args: tuple, out: torch.Tensor) 
         with em.hidden():  # the real routing, counted (not part of the traced model)
             counts = torch.bincount(top_k_index.reshape(-1).long(), minlength=e).numpy()
     groups = group_counts(counts)
-    act, wdt = _dt(x), em.scenario.weight_dtype
+    act, wdt = _dt(x), em.scenario.experts_dtype
     ab, wb = dtype_bytes(act), dtype_bytes(wdt)
     tk = t * k
     em.add(kind="copy", op="gather", name="experts.dispatch", dtype=act, M=tk, N=h,
@@ -662,9 +663,9 @@ def _check(phase: str, batch: int, seq: int | None, context: int | None,
         raise WorkloadError(f"unknown phase {phase!r}; valid: {', '.join(PHASES)}")
     if not isinstance(batch, int) or batch < 1:
         raise WorkloadError(f"batch must be a positive integer, got {batch!r}")
-    if weight_dtype not in WEIGHT_DTYPES:
+    if weight_dtype not in WEIGHT_OPTIONS:
         raise WorkloadError(
-            f"unknown weight dtype {weight_dtype!r}; valid: {', '.join(WEIGHT_DTYPES)}"
+            f"unknown weight dtype {weight_dtype!r}; valid: {', '.join(WEIGHT_OPTIONS)}"
         )
     if phase == "prefill":
         if context not in (None, 0):
@@ -682,18 +683,25 @@ def _check(phase: str, batch: int, seq: int | None, context: int | None,
 
 
 def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = None,
-          context: int | None = None, routing: str = "balanced", weight_dtype: str = "bf16",
-          collapse: bool = True, fake: bool = True, seed: int = 0) -> Trace:
+          context: int | None = None, routing: str = "balanced",
+          weight_dtype: str = RELEASE_FORMAT, collapse: bool = True, fake: bool = True,
+          seed: int = 0) -> Trace:
     """Trace one forward pass of ``model`` (a registered name or a config.json path).
 
+    ``weight_dtype``: one format for every weight, or "release" (the default): as the
+    released checkpoint stores them (bf16; GPT-OSS's routed experts in mxfp4).
     ``fake=False`` runs real CPU tensors with random weights (seeded): slow, for tests on
     tiny configs; MoE routing is then the model's own.
     """
     seq, context = _check(phase, batch, seq, context, weight_dtype)
     cfg = load_config(model)
     policy = parse_routing(routing)
+    experts = ""
+    if weight_dtype == RELEASE_FORMAT:
+        weight_dtype, experts = "bf16", cfg.release_experts_dtype
     scenario = Scenario(phase=phase, batch=batch, seq=seq, context=context,
-                        weight_dtype=weight_dtype, routing=policy.name)
+                        weight_dtype=weight_dtype, routing=policy.name,
+                        expert_weight_dtype=experts)
     em = _Emitter(cfg=cfg, scenario=scenario, routing=policy, fake=fake, context=context)
 
     from torch._subclasses.fake_tensor import FakeTensorMode

@@ -150,9 +150,21 @@ class ModelConfig:
             return ["sliding_attention"] * self.layers
         return ["full_attention"] * self.layers
 
+    @property
+    def release_experts_dtype(self) -> str:
+        """The format the released checkpoint stores the routed experts in ("" = as the
+        rest): its config.json's quantization_config (GPT-OSS: quant_method mxfp4 on every
+        module but those it lists as not converted: attention, router, embeddings)."""
+        q = self.fields.get("quantization_config")
+        if self.is_moe and isinstance(q, dict) and q.get("quant_method") == "mxfp4":
+            return "mxfp4"
+        return ""
+
     def hf_dict(self) -> dict[str, Any]:
-        """The fields as transformers reads them (without codesign's own keys)."""
-        return {k: v for k, v in self.fields.items() if not k.startswith("_")}
+        """The fields as transformers reads them (without codesign's own keys, and without
+        the checkpoint's quantization_config: a shape-only model is built unquantised)."""
+        return {k: v for k, v in self.fields.items()
+                if not k.startswith("_") and k != "quantization_config"}
 
 
 def _config_dir() -> Any:
@@ -305,22 +317,30 @@ def _gdn_params(c: ModelConfig) -> int:
     return proj + conv + 2 * nv + dv + vd * h  # + dt_bias, A_log, gated-norm weight, out_proj
 
 
+def _is_sparse(c: ModelConfig, layer: int) -> bool:
+    """Whether ``layer``'s MLP is a routed MoE block."""
+    return c.is_moe and layer not in (c.get("mlp_only_layers") or []) and (
+        (layer + 1) % int(c.get("decoder_sparse_step", 1) or 1) == 0
+    )
+
+
+def _expert_params(c: ModelConfig) -> int:
+    """One routed expert: gate, up and down projections (GPT-OSS adds their biases)."""
+    h, im = c.hidden, c.expert_intermediate
+    return 3 * h * im + ((2 * im + h) if c.model_type == "gpt_oss" else 0)
+
+
 def _mlp_params(c: ModelConfig, layer: int) -> tuple[int, int]:
     """(total, active) parameters of one layer's MLP or MoE block."""
     h = c.hidden
-    sparse = c.is_moe and layer not in (c.get("mlp_only_layers") or []) and (
-        (layer + 1) % int(c.get("decoder_sparse_step", 1) or 1) == 0
-    )
+    sparse = _is_sparse(c, layer)
     if not sparse:
         im = int(c.get("intermediate_size"))
         p = 3 * h * im + ((2 * im + h) if c.get("mlp_bias", False) else 0)  # Llama's mlp_bias
         return p, p
-    e, k, im = c.num_experts, int(c.get("num_experts_per_tok")), c.expert_intermediate
-    router = e * h
-    expert = 3 * h * im
-    if c.model_type == "gpt_oss":  # router and expert biases (modeling_gpt_oss.py)
-        router += e
-        expert += 2 * im + h
+    e, k = c.num_experts, int(c.get("num_experts_per_tok"))
+    router = e * h + (e if c.model_type == "gpt_oss" else 0)  # GPT-OSS: router bias
+    expert = _expert_params(c)
     shared_i = int(c.get("shared_expert_intermediate_size", 0) or 0)
     shared = 3 * h * shared_i + (h if shared_i else 0)  # + shared_expert_gate
     return router + e * expert + shared, router + k * expert + shared
@@ -359,8 +379,13 @@ class Footprint:
         return self.weights + self.kv_cache + self.state
 
 
+def routed_expert_params(c: ModelConfig) -> int:
+    """Parameters of the routed experts (every MoE layer's), 0 for a dense model."""
+    return sum(c.num_experts * _expert_params(c) for i in range(c.layers) if _is_sparse(c, i))
+
+
 def footprint(c: ModelConfig, batch: int, tokens: int, weight_bytes: float,
-              act_bytes: float) -> Footprint:
+              act_bytes: float, expert_bytes: float | None = None) -> Footprint:
     """What ``batch`` sequences of ``tokens`` tokens each hold in memory: the weights (every
     parameter at ``weight_bytes`` per element: a lower bound where embeddings and norms stay
     in 16 bits), the KV cache of the full-attention layers (K and V of ``kv_heads x head_dim``
@@ -381,8 +406,9 @@ def footprint(c: ModelConfig, batch: int, tokens: int, weight_bytes: float,
         per_seq = (nv * dk * dv * RECURRENT_STATE_BYTES
                    + conv_dim * int(c.get("linear_conv_kernel_dim", 4)) * act_bytes)
         state = linear * batch * per_seq
-    return Footprint(weights=round(param_counts(c).total * weight_bytes), kv_cache=round(kv),
-                     state=round(state))
+    experts = routed_expert_params(c) if expert_bytes is not None else 0
+    weights = (param_counts(c).total - experts) * weight_bytes + experts * (expert_bytes or 0)
+    return Footprint(weights=round(weights), kv_cache=round(kv), state=round(state))
 
 
 def config_from_fields(name: str, fields: dict[str, Any]) -> ModelConfig:

@@ -166,6 +166,11 @@ DTYPE_BYTES: dict[str, float] = {
 }
 WEIGHT_DTYPES: tuple[str, ...] = ("bf16", "fp16", "int8", "int4", "fp8", "mxfp4", "q4_0",
                                   "q8_0")
+# The weight option that means "as the released checkpoint stores them" (the default): bf16,
+# and the routed experts in the format the model's config.json names in its
+# quantization_config (GPT-OSS: mxfp4, arXiv 2508.10925 §2); other models are all bf16.
+RELEASE_FORMAT = "release"
+WEIGHT_OPTIONS: tuple[str, ...] = (RELEASE_FORMAT, *WEIGHT_DTYPES)
 PHASES: tuple[str, ...] = ("prefill", "decode")
 
 
@@ -236,6 +241,12 @@ class Scenario:
     dtype: str = "bf16"  # activation dtype
     weight_dtype: str = "bf16"
     routing: str = "balanced"
+    expert_weight_dtype: str = ""  # the routed experts' weights, when not weight_dtype
+
+    @property
+    def experts_dtype(self) -> str:
+        """The dtype of the routed experts' weights."""
+        return self.expert_weight_dtype or self.weight_dtype
 
     @property
     def new_tokens(self) -> int:
@@ -247,6 +258,8 @@ class Scenario:
             "phase": self.phase, "batch": self.batch, "seq": self.seq,
             "context": self.context, "dtype": self.dtype,
             "weight_dtype": self.weight_dtype, "routing": self.routing,
+            **({"expert_weight_dtype": self.expert_weight_dtype}
+               if self.expert_weight_dtype else {}),
         }
 
 

@@ -7,7 +7,7 @@ import argparse
 from codesign.cli._output import add_format_option, print_json, print_table
 from codesign.errors import CodesignError
 from codesign.outputs import check_output_file
-from workloads.schema import PHASES, WEIGHT_DTYPES, Trace
+from workloads.schema import PHASES, RELEASE_FORMAT, WEIGHT_OPTIONS, Trace
 
 
 def add_scenario_options(p: argparse.ArgumentParser) -> None:
@@ -22,8 +22,10 @@ def add_scenario_options(p: argparse.ArgumentParser) -> None:
                    help="decode: tokens already in the KV cache / recurrent state (default 4096)")
     p.add_argument("--routing", default="balanced",
                    help="MoE routing policy: balanced (default) or zipf:S[:SEED]")
-    p.add_argument("--weight-dtype", choices=WEIGHT_DTYPES, default="bf16",
-                   help="dtype of the linear-layer weights (changes weight bytes); default bf16")
+    p.add_argument("--weight-dtype", choices=WEIGHT_OPTIONS, default=RELEASE_FORMAT,
+                   help="dtype of the linear-layer weights (changes weight bytes); default "
+                        "release: as the released checkpoint stores them (bf16; GPT-OSS's "
+                        "experts mxfp4)")
 
 
 def scenario_kwargs(args: argparse.Namespace) -> dict:

@@ -178,7 +178,7 @@ class Workload:
     seq: int = 0  # prefill prompt tokens (0 otherwise)
     context: int = 0  # decode KV-cache tokens (0 otherwise)
     routing: str = "balanced"
-    weight_dtype: str = "bf16"
+    weight_dtype: str = "release"  # workloads.schema.RELEASE_FORMAT: as released
     prompt: int = 0  # generate: prompt tokens (0 otherwise)
     output: int = 0  # generate: output tokens per sequence (0 otherwise)
 
@@ -599,7 +599,7 @@ def _workload_table(
     routings = _listed(ctx, where, table, "routing", "balanced")
     for r in routings:
         _check_routing(ctx, (*where, "routing"), r)
-    dtypes = _listed(ctx, where, table, "weight_dtype", "bf16")
+    dtypes = _listed(ctx, where, table, "weight_dtype", "release")
     for d in dtypes:
         _check_weight_dtype(ctx, (*where, "weight_dtype"), d)
     per_phase = {ph: list(itertools.product(*(ints[k] for k in PHASE_LENGTHS[ph])))
@@ -730,11 +730,11 @@ def _check_routing(ctx: _Ctx, where: tuple[Any, ...], routing: Any) -> None:
 
 
 def _check_weight_dtype(ctx: _Ctx, where: tuple[Any, ...], dtype: Any) -> None:
-    from workloads.schema import WEIGHT_DTYPES
+    from workloads.schema import WEIGHT_OPTIONS
 
-    if dtype not in WEIGHT_DTYPES:
+    if dtype not in WEIGHT_OPTIONS:
         raise ctx.error(where, f"unknown weight dtype {dtype!r}; valid: "
-                        f"{', '.join(WEIGHT_DTYPES)}")
+                        f"{', '.join(WEIGHT_OPTIONS)}")
 
 
 def _derived(ctx: _Ctx, raw: Any, target_names: list[str], axes_raw: Mapping[str, Any]) \

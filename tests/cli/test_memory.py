@@ -143,3 +143,32 @@ def test_a_trace_without_a_model_config_has_no_memory_verdict(capsys, decode_par
     rows = json.loads(_out(capsys, ["run", str(decode_parquet), "-t", "l4", "--format",
                                     "json"]))
     assert rows[0]["fits_memory"] is None and rows[0]["memory_gb"] is None
+
+
+def test_gpt_oss_runs_in_its_release_format_by_default():
+    """The released GPT-OSS checkpoint stores the routed experts in MXFP4 (17 bytes per 32
+    weights: 4-bit E2M1 values and an 8-bit shared exponent) and the rest in bf16 (its
+    config.json's quantization_config); --weight-dtype overrides every weight."""
+    from workloads.registry import routed_expert_params
+
+    import codesign as cd
+
+    c = load_config("gpt-oss-120b")
+    experts = routed_expert_params(c)
+    assert experts == 36 * 128 * (3 * 2880 * 2880 + 2 * 2880 + 2880)
+    release = cd.trace("gpt-oss-120b", phase="decode", context=64)
+    sc = release.meta["scenario"]
+    assert (sc["weight_dtype"], sc["expert_weight_dtype"]) == ("bf16", "mxfp4")
+    g = release.ops[release.ops.kind == "gemm"]
+    assert set(g[g.name.str.startswith("experts.")].weight_dtype) == {"mxfp4"}
+    assert set(g[g.name.isin(["q_proj", "o_proj", "lm_head"])].weight_dtype) == {"bf16"}
+    r = cd.simulate(release, "h100-sxm")
+    total = param_counts(c).total
+    assert r.memory.weights == round((total - experts) * 2 + experts * 17 / 32)
+    assert r.memory.fits  # about 65 GB: one 80 GB H100 holds it, as OpenAI states
+    bf16 = cd.simulate(cd.trace("gpt-oss-120b", phase="decode", context=64,
+                                weight_dtype="bf16"), "h100-sxm")
+    assert bf16.memory.weights == 2 * total and not bf16.memory.fits
+    # a model released in bf16 is unchanged by the release default
+    q = cd.trace("qwen3-0.6b", phase="decode", context=8).meta["scenario"]
+    assert q["weight_dtype"] == "bf16" and "expert_weight_dtype" not in q
