@@ -149,9 +149,8 @@ def test_gpt_oss_runs_in_its_release_format_by_default():
     """The released GPT-OSS checkpoint stores the routed experts in MXFP4 (17 bytes per 32
     weights: 4-bit E2M1 values and an 8-bit shared exponent) and the rest in bf16 (its
     config.json's quantization_config); --weight-dtype overrides every weight."""
-    from workloads.registry import routed_expert_params
-
     import codesign as cd
+    from workloads.registry import routed_expert_params
 
     c = load_config("gpt-oss-120b")
     experts = routed_expert_params(c)
