@@ -75,7 +75,7 @@ def test_a_new_kind_is_one_registration_per_layer(tmp_path):
         row = {"kind": "toy_scale", "op": "scale", "name": "toy", "dtype": "bf16",
                "weight_dtype": "", "M": 64, "N": 4096, "flops": 64 * 4096,
                "bytes_read": 64 * 4096 * 2, "bytes_written": 64 * 4096 * 2, "repeat": 1,
-               "causal": False, "layer": 0, "layers": "0", "layer_type": "model",
+               "causal": False, "sinks": False, "layer": 0, "layers": "0", "layer_type": "model",
                "module": "toy", "op_id": 0,
                **{f: 0 for f in SHAPE_FIELDS if f not in ("M", "N")}}
         meta = {"model": "toy", "scenario": {"phase": "decode", "batch": 1, "seq": 1,
