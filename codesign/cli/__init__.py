@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "codesign.cli.run",
     "codesign.cli.sweep",
     "codesign.cli.explore",
+    "codesign.cli.density",
     "codesign.cli.validate",
     "codesign.cli.report",
     "codesign.cli.cache",

@@ -10,6 +10,7 @@ report.write_report(["results.c950-like.parquet", ...], "report.html")
 ```
 """
 
+from codesign.report.density import density, density_table
 from codesign.report.figures import (
     breakdown,
     breakdown_table,
@@ -27,7 +28,8 @@ from codesign.report.page import Report, build, render, write_report
 from codesign.report.timeline import spans, to_chrome_trace, write_chrome_trace
 
 __all__ = [
-    "Report", "Roofs", "breakdown", "breakdown_table", "build", "caption", "cost", "heatmap",
+    "Report", "Roofs", "breakdown", "breakdown_table", "build", "caption", "cost", "density",
+    "density_table", "heatmap",
     "load", "pareto", "pareto_mask", "render", "results_table", "roofline", "roofline_points",
     "roofs", "spans", "speedup", "speedup_table", "timeline", "to_chrome_trace",
     "write_chrome_trace", "write_report",

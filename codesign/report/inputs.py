@@ -55,6 +55,8 @@ def scenario_text(meta: dict[str, Any]) -> str:
         parts.append(f"context {s.get('context', '?')}")
     if s.get("weight_dtype"):
         parts.append(f"{s['weight_dtype']} weights")
+    if s.get("expert_weight_dtype"):
+        parts.append(f"{s['expert_weight_dtype']} experts")
     if s.get("routing") and s.get("routing") != "balanced":
         parts.append(f"routing {s['routing']}")
     return ", ".join(parts)

@@ -259,6 +259,9 @@ def build(inputs: I.Inputs, baseline: str | None = None, cost: str | None = None
         from codesign.report.energy import sections as energy_sections
 
         sections.extend(energy_sections(inputs.results))
+        from codesign.report.density import sections as density_sections
+
+        sections.extend(density_sections(inputs.results))
     if inputs.generations:
         from codesign.report.generation import sections as generation_sections
 

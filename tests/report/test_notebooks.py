@@ -18,7 +18,7 @@ CELL_TIMEOUT_S = 180
 def test_the_notebooks_exist():
     assert [p.stem for p in NOTEBOOKS] == [
         "01_quickstart", "02_custom_instruction", "03_sweep_vlen_bandwidth", "04_riscv_vs_gpu",
-        "06_edge_frontier"]
+        "05_intelligence_density", "06_edge_frontier"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
