@@ -216,6 +216,8 @@ add("vrgather.vx", "vd vs2 rs1", "permute", "vgather", "gatherx", types={"*": "u
 # memory: data EEW = SEW; indexed loads take byte offsets in an index register (EEW in name)
 add("vle8.v", "vd mem", "load", "vload", "load", types={"*": "u"},
     doc="byte loads (boolean masks of where/masked_fill, packed quantised weights)")
+add("vse8.v", "vs3 mem", "store", "vstore", "store", types={"*": "u"},
+    doc="byte stores (int8 codes of quantised activations)")
 for e in (16, 32, 64):
     add(f"vle{e}.v", "vd mem", "load", "vload", "load", types={"*": "u"})
     add(f"vse{e}.v", "vs3 mem", "store", "vstore", "store", types={"*": "u"})

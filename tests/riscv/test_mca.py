@@ -54,6 +54,7 @@ X60_DEVIATIONS: dict[str, tuple[tuple[int, ...], str]] = {
     "vse16.v": ((1, 8), "3 cycles at LMUL 1 and 19 at LMUL 8 in LLVM's X60 model; modelled "
                         "at DLEN bits per cycle: 2 and 16"),
     "vse32.v": ((1, 8), "as vse16.v"),
+    "vse8.v": ((1, 8), "as vse16.v"),
     "vluxei32.v": (_ALL, "LLVM's X60 model gathers 2 elements per cycle (VL/2); modelled at "
                          "SiFive7's 1 element per cycle (riscv.md §4.1)"),
     "vsuxei32.v": (_ALL, "as vluxei32.v"),
