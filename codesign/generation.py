@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from codesign import config as C
 from codesign import targets
 from codesign.errors import CodesignError
-from codesign.result import GenerateResult, Result
+from codesign.result import GenerateResult, Result, engine_of
 
 DEFAULT_REL_TOL = 0.005  # the decode time's interpolation bound, relative
 DEFAULT_MAX_SAMPLES = 5  # decode contexts timed at most (each one trace and one simulation)
@@ -168,7 +169,7 @@ def time_request(tgt: Any, target: str, prefill_trace: Any, decode_trace: Callab
         prefill.energy_j + (_interpolated(timed, steps, "energy_j") if cs else 0.0)
     return GenerateResult(
         target=target, family=tgt.family,
-        engine=str(getattr(getattr(tgt.config, "engine", None), "name", "") or ""),
+        engine=engine_of(C.to_dict(tgt.config)) or "",
         model=str(prefill.trace_meta.get("model", model)), prompt=prompt, output=output,
         batch=batch, prefill=prefill, step_seconds=per_step,
         sampled={c: timed[c].latency_s for c in cs},

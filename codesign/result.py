@@ -104,6 +104,17 @@ def memory_use(trace_meta: dict[str, Any], capacity: float | None) -> MemoryUse 
     return MemoryUse(fp.weights, fp.kv_cache, fp.state, capacity)
 
 
+def engine_of(config: dict[str, Any]) -> str | None:
+    """The engine a target config names (GPU ``engine.name``), or its non-default kernel
+    library (RISC-V ``kernel.library``, e.g. ``llamacpp``); None for neither."""
+    eng = config.get("engine")
+    if isinstance(eng, dict) and eng.get("name"):
+        return str(eng["name"])
+    kernel = config.get("kernel")
+    lib = kernel.get("library") if isinstance(kernel, dict) else None
+    return str(lib) if lib and lib != "ideal" else None
+
+
 @dataclass
 class Result:
     """Per-op timing of one trace on one target, plus the scenario it came from."""
@@ -143,9 +154,9 @@ class Result:
 
     @property
     def engine(self) -> str | None:
-        """The serving engine the target ran (GPU targets; None for others)."""
-        eng = self.config.get("engine")
-        return str(eng.get("name")) if isinstance(eng, dict) and eng.get("name") else None
+        """The software the target ran: a GPU target's serving engine, a RISC-V target's
+        kernel library when it is not the default one (``kernel.library``); else None."""
+        return engine_of(self.config)
 
     # ---- energy and area (issue #17) ------------------------------------------------
     @property

@@ -1,9 +1,10 @@
-"""RVV 1.0 and the Xattn attention extension as data, the kernel library and a functional executor.
+"""RVV 1.0, the Xattn attention extension and SpacemiT IME as data, the kernel library and a
+functional executor.
 
 Imports numpy only (torch is used lazily by ``isa.kernels.reference`` for checks).
 """
 
-from isa import rvv, xattn  # noqa: F401  (register the built-in extensions)
+from isa import ime, rvv, xattn  # noqa: F401  (register the built-in extensions)
 from isa.core import Core
 from isa.errors import IsaError
 from isa.executor import ExecResult, execute

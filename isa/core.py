@@ -8,6 +8,10 @@ from isa.errors import IsaError
 from isa.timing import TimingParams
 
 DTYPES = ("bf16", "fp32")
+# Kernel libraries: the careful kernels of this package (``ideal``), or llama.cpp's ggml
+# CPU kernels as the project expresses them (``llamacpp``: isa.kernels.ggml), the software
+# that produced the published measurements of real RISC-V chips.
+LIBRARIES = ("ideal", "llamacpp")
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class Core:
         (isa.kernels.quant); 128 is the GPTQ / AWQ default group size.
     attn_bc: keys per FlashAttention tile (columns of S held in registers).
     decode_splits: split-KV partitions of decode attention.
+    library: the kernel library the GEMMs come from (:data:`LIBRARIES`).
     """
 
     vlen: int = 512
@@ -40,6 +45,7 @@ class Core:
     weight_group: int = 128
     attn_bc: int = 8
     decode_splits: int = 4
+    library: str = "ideal"
 
     def __post_init__(self) -> None:
         if not self.dlen:
@@ -56,6 +62,9 @@ class Core:
         if self.weight_group < 2 or self.weight_group % 2:
             raise IsaError(f"weight_group must be an even number >= 2, got "
                            f"{self.weight_group}")
+        if self.library not in LIBRARIES:
+            raise IsaError(f"unknown kernel library {self.library!r}; valid: "
+                           f"{', '.join(LIBRARIES)}")
         if self.lmul not in (1, 2, 4, 8):
             raise IsaError(f"LMUL must be 1, 2, 4 or 8, got {self.lmul}")
 

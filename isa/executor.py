@@ -266,6 +266,12 @@ class Machine:
             r_int = min(int(iacc), int(ivals.min())) if ivals.size else int(iacc)
             self.write(ins.operand("vd"), np.array([r_int]), sew, "u", np.ones(1, bool))
             return
+        if op == "wsum":  # widening signed integer sum: vd, vs1 at 2*SEW
+            wvals = self.read(ins.operand("vs2"), sew, "i", n)[self._active(ins)]
+            wacc = self.read(ins.operand("vs1"), 2 * sew, "i", 1)[0]
+            self.write(ins.operand("vd"), np.array([int(wacc) + int(wvals.sum())]), 2 * sew,
+                       "i", np.ones(1, bool))
+            return
         vals = self.read(ins.operand("vs2"), sew, "f", n)[self._active(ins)]
         acc = self.read(ins.operand("vs1"), sew, "f", 1)[0]
         if op == "usum":
@@ -398,6 +404,24 @@ class Machine:
         c = self.read(ins.operand("vd"), 32, "f", g.m * g.n).reshape(g.m, g.n)
         c = c + a @ bt.T
         self.write(ins.operand("vd"), c.ravel(), 32, "f", np.ones(g.m * g.n, bool))
+
+    def _imma(self, d: InstrDef, ins: Instr, env: dict[str, int]) -> None:
+        """An integer tile multiply-accumulate in vector registers (SpacemiT IME): the
+        tile geometry is the definition's ``attrs["geometry"](VLEN)``, A's rows start
+        ``attrs["slide"]`` rows into vs1 (a two-register group when sliding), and the
+        definition's semantics give C from (C, A, B^T)."""
+        vt = ins.vector_type
+        if vt.sew != 8 or vt.lmul != 1:
+            raise IsaError(f"{ins.asm()}: {d.mnemonic} needs SEW=8, LMUL=1 (whole int8 "
+                           f"tiles), got SEW={vt.sew}, LMUL={vt.lmul}")
+        g = d.attrs["geometry"](self.vlen)
+        s = int(d.attrs.get("slide", 0))
+        a = self.read(ins.operand("vs1"), 8, d.type_of("vs1"), (g.m + s) * g.k)
+        a = a[s * g.k:].reshape(g.m, g.k)
+        bt = self.read(ins.operand("vs2"), 8, d.type_of("vs2"), g.n * g.k).reshape(g.n, g.k)
+        c = self.read(ins.operand("vd"), 32, "i", g.m * g.n).reshape(g.m, g.n)
+        self.write(ins.operand("vd"), np.asarray(d.semantics(c, a, bt)).ravel(), 32, "i",
+                   np.ones(g.m * g.n, bool))
 
     def _tile(self, ins: Instr, env: dict[str, int]) -> tuple[np.ndarray, np.ndarray, Mem]:
         rows, cols = (int(v) for v in ins.operand("imm"))

@@ -107,13 +107,14 @@ for _u in (Unit("scalar", "scalar", doc="scalar front end (loop control, scalar 
            Unit("reduction", "VA"), Unit("permute", "VA"),
            Unit("load", "VL"), Unit("store", "VS"),
            Unit("exp", "VE", doc="Xattn exponential unit (riscv.md §6 #1)"),
-           Unit("matrix", "VM", doc="Xattn vfwmmacc array (riscv.md §6 #4)")):
+           Unit("matrix", "VM", doc="Xattn vfwmmacc array (riscv.md §6 #4)"),
+           Unit("ime", "VI", doc="SpacemiT IME int8 matrix unit (isa.ime: smt.vmadot*)")):
     register_unit(_u)
 # The built-in unit classes (a user module may register more).
 UNITS: tuple[str, ...] = tuple(_UNITS)
 # Executor handlers (how operands are gathered); see isa.executor.
 EXEC_KINDS = ("vset", "valu", "vcmp", "vmerge", "vred", "vload", "vstore", "vslide",
-              "vgather", "vtos", "stov", "vid", "segred", "mmacc", "tload", "tstore",
+              "vgather", "vtos", "stov", "vid", "segred", "mmacc", "imma", "tload", "tstore",
               "salu", "sload", "sstore", "branch")
 
 Semantics = Callable[..., Any]
@@ -199,6 +200,10 @@ class InstrDef:
             return 1
         if self.exec_kind == "mmacc" and role == "vd":
             return tile_geometry(vlen, ins.vector_type.lmul).c_regs
+        if self.exec_kind == "imma":  # IME: C in MUL_C registers, a sliding A in two
+            if role == "vd":
+                return ime_geometry(vlen).c_regs
+            return 2 if role == "vs1" and self.attrs.get("slide") else 1
         return max(1, int(ins.vector_type.lmul * w)) if ins.vtype else 1
 
     def eew(self, ins: Instr, role: str) -> int:
@@ -286,6 +291,16 @@ def tile_geometry(vlen: int, lmul: int) -> TileGeometry:
     return TileGeometry(m, m, e // m, max(1, m * m * 32 // vlen))
 
 
+def ime_geometry(vlen: int) -> TileGeometry:
+    """The SpacemiT IME int8 tile at ``vlen`` (LMUL = 1, the only one the A60 and A100
+    implement): C[M,N] (int32) += A[M,K] (int8, row-major in vs1) @ B^T (B^T[N,K], row-major
+    in vs2). VLEN 256 is the K1's A60 (4x4x8, C in 2 registers) and VLEN 1024 the K3's A100
+    (8x8x16), spacemit-com/docs-ai ime_extension.md §2.5; both are M = N = 2^floor(log2(VLEN/
+    16)/2), K = VLEN/8/M, which other VLENs extrapolate (VLEN 512: 4x4x16, C in 1 register)."""
+    m = 2 ** (int(math.log2(vlen // 16)) // 2)
+    return TileGeometry(m, m, vlen // 8 // m, max(1, m * m * 32 // vlen))
+
+
 # ---- registry, extensions, ISAs ---------------------------------------------------------
 @dataclass(frozen=True)
 class Extension:
@@ -331,7 +346,9 @@ def _ensure_builtin() -> None:
     if "rvv" not in EXTENSIONS:
         import isa.rvv
     if "xattn" not in EXTENSIONS:
-        import isa.xattn  # noqa: F401
+        import isa.xattn
+    if "ime" not in EXTENSIONS:
+        import isa.ime  # noqa: F401
 
 
 def lookup(mnemonic: str) -> InstrDef:
@@ -450,7 +467,7 @@ def check_instr(ins: Instr, vlen: int, isa: Isa | None = None) -> None:
                                f"registers (LMUL={ins.vector_type.lmul})")
             if ins.masked and role == "vd" and a.n == 0 and not d.mask_result:
                 raise IsaError(f"{ins.asm()}: masked instruction may not write v0")
-    if d.width_of("vd") == 2:
+    if d.width_of("vd") == 2 or d.exec_kind == "imma":
         dst = ins.operand("vd")
         dr = set(range(dst.n, dst.n + d.emul(ins, "vd", vlen)))
         for role in ("vs1", "vs2"):

@@ -146,6 +146,20 @@ for name, fn in _INT.items():
     if name not in ("vmul", "vminu", "vxor", "vsub"):  # RVV 1.0 has no vsub.vi (vrsub.vi)
         add(f"{name}.vi", "vd vs2 imm", "int", "valu", prof, fn, types={"*": "i"})
 add("vsrl.vi", "vd vs2 imm", "int", "valu", "ishift", lambda d, a, b: b >> a, types={"*": "u"})
+add("vsrl.vx", "vd vs2 rs1", "int", "valu", "ishift", lambda d, a, b: b >> (np.asarray(a) & 63),
+    types={"*": "u"}, doc="the high nibble of a byte (ggml's Q4_0 unpacking: x >> 4)")
+# narrowing (RVV 1.0 sections 11.7, 13.19): vncvt.x.x.w is vnsrl.wx/wi by 0; the FP32 ->
+# int16 convert rounds to nearest-even (frm = RNE), as ggml's quantize_row_q8_0 uses it
+add("vnsrl.wi", "vd vs2 imm", "int", "valu", "ishift", lambda d, a, b: b >> a,
+    types={"*": "u"}, widths={"vs2": 2}, doc="vncvt.x.x.w vd, vs2 = vnsrl.wi vd, vs2, 0")
+add("vfncvt.x.f.w", "vd vs2", "fma", "valu", "fpcvt", lambda d, a, b: np.rint(b),
+    types={"vd": "i", "vs2": "f"}, widths={"vs2": 2}, doc="round to nearest even (frm=RNE)")
+# widening signed integer multiply(-add) of two vectors (RVV 1.0 section 11.12, 11.14): the
+# int8 x int8 -> int16 products of ggml's RVV block dot products
+add("vwmul.vv", "vd vs2 vs1", "int", "valu", "intw", lambda d, a, b: b * a,
+    types={"*": "i"}, widths={"vd": 2})
+add("vwmacc.vv", "vd vs1 vs2", "int", "valu", "intw", lambda d, a, b: a * b + d,
+    types={"*": "i"}, widths={"vd": 2}, reads_vd=True)
 # widening signed multiply (RVV 1.0 section 11.12): 2*SEW-bit products; a multiply by a
 # power of two is a widening shift (unpacking 4-bit codes into 16-bit lanes)
 add("vwmul.vx", "vd vs2 rs1", "int", "valu", "imul", lambda d, a, b: b * a,
@@ -178,9 +192,14 @@ for name, prof in (("vfredusum", "red"), ("vfredosum", "redo"), ("vfredmax", "re
                    ("vfredmin", "red")):
     add(f"{name}.vs", "vd vs2 vs1", "reduction", "vred", prof,
         widths={"vd": "s", "vs1": "s"}, attrs={"op": name[5:]})
-# integer reduction (riscv.md 2.1 "integer vred*"; timed like vfredmax, 4.1)
-add("vredminu.vs", "vd vs2 vs1", "reduction", "vred", "red", types={"*": "u"},
+# integer reduction (riscv.md 2.1 "integer vred*"; SiFive7 times it like vfredmax, 4.1; the
+# X60 faster: TimingParams.int_red_*)
+add("vredminu.vs", "vd vs2 vs1", "reduction", "vred", "ired", types={"*": "u"},
     widths={"vd": "s", "vs1": "s"}, attrs={"op": "minu"})
+# widening integer sum (RVV 1.0 section 14.2): vd[0] (2*SEW) = vs1[0] (2*SEW) + sum(vs2),
+# ggml's reduction of each block's int16 products to an int32
+add("vwredsum.vs", "vd vs2 vs1", "reduction", "vred", "ired", types={"*": "i"},
+    widths={"vd": "s", "vs1": "s"}, attrs={"op": "wsum"})
 
 # permutes
 add("vslidedown.vx", "vd vs2 rs1", "permute", "vslide", "slide", types={"*": "u"},
@@ -197,6 +216,8 @@ add("vrgather.vx", "vd vs2 rs1", "permute", "vgather", "gatherx", types={"*": "u
 # memory: data EEW = SEW; indexed loads take byte offsets in an index register (EEW in name)
 add("vle8.v", "vd mem", "load", "vload", "load", types={"*": "u"},
     doc="byte loads (boolean masks of where/masked_fill, packed quantised weights)")
+add("vse8.v", "vs3 mem", "store", "vstore", "store", types={"*": "u"},
+    doc="byte stores (int8 codes of quantised activations)")
 for e in (16, 32, 64):
     add(f"vle{e}.v", "vd mem", "load", "vload", "load", types={"*": "u"})
     add(f"vse{e}.v", "vs3 mem", "store", "vstore", "store", types={"*": "u"})
@@ -226,6 +247,10 @@ add("fdiv.s", "fd fs1 fs2", "scalar", "salu", "sfdiv",
     lambda a, b: a / b if b else float(np.copysign(np.inf, a) if a else np.nan))
 add("fsqrt.s", "fd fs1", "scalar", "salu", "sfdiv", lambda a: float(np.sqrt(a)))
 add("fmv.s", "fd fs1", "scalar", "salu", "sfp", lambda a: a, doc="fsgnj.s fd, fs, fs")
+add("fcvt.s.w", "fd rs1", "scalar", "salu", "sfp", float,
+    doc="int32 -> FP32 (a block dot product's integer sum)")
+add("fcvt.s.h", "fd fs1", "scalar", "salu", "sfp", lambda a: a,
+    doc="16-bit FP -> FP32 (Zfh; the value model keeps f registers as values: timing only)")
 add("addi", "rd rs1 imm", "scalar", "salu", "sint", lambda a, b: a + b, types={"*": "i"})
 add("add", "rd rs1 rs2", "scalar", "salu", "sint", lambda a, b: a + b, types={"*": "i"})
 add("slli", "rd rs1 imm", "scalar", "salu", "sint", lambda a, b: a << b, types={"*": "i"})

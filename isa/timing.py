@@ -111,6 +111,14 @@ class TimingParams:
     red_fixed_latency: int = _c(
         0, 'reduction: constant latency term',
         'spacemit-x60 (llvm-mca 22): 9 + 3 x (2*LMUL), no tree term; SiFive7: 0')
+    int_red_latency_base: int = _c(
+        0, 'integer reductions (vredminu, vwredsum): latency = this + int_red_cycles_per_chunk'
+        ' x element groups, occupancy = element groups; both 0: timed as FP reductions',
+        'llvm-mca 22 sifive-x280: integer reductions time as FP ones; spacemit-x60: '
+        'latency 7/11/19/35 at LMUL 1/2/4/8 = 3 + 2 x (2*LMUL)')
+    int_red_cycles_per_chunk: int = _c(
+        0, 'integer reductions: latency cycles per element group (0: as FP reductions)',
+        'spacemit-x60 (llvm-mca 22): the 2 of 3 + 2 x (2*LMUL)')
     redosum_cycles_per_element: int = _c(
         6, 'vfredosum: cycles per element',
         'riscv.md §4.1: vfredosum: 6*VLMAX')
@@ -190,6 +198,18 @@ class TimingParams:
     rec_latency: int = _c(
         6, 'vfrec latency (proposed 4-8)',
         'riscv.md §6 #5: vfrec latency 4-8; midpoint 6')
+    # ---- SpacemiT IME (isa.ime: smt.vmadot*) ----
+    ime_macs_per_cycle: int = _c(
+        128, 'int8 MACs per cycle of the IME unit (smt.vmadot occupancy = tile MACs / this)',
+        'spacemit-com/docs-ai architecture (K1 A60 core, cpufp): vmadot 511.53 GOPS and '
+        'vfmacc.vv f32 31.968 GFLOPS on one core, a ratio of 16 = 256 int8 ops per cycle '
+        'against the 16 FP32 FLOP/cycle of a VLEN-256 vfmacc (LLVM X60: occupancy 1 at m1): '
+        'one 4x4x8 tile (128 MACs) per cycle, whatever the clock', unit='MAC/cycle')
+    ime_latency_base: int = _c(
+        4, 'smt.vmadot: latency = this + occupancy',
+        'assumed: not published, and LLVM 22 has no X60 scheduling class for xsmtvdot '
+        '(llvm-mca-22 -mcpu=spacemit-x60 cannot resolve smt.vmadot); the Xattn array\'s '
+        'rule (riscv.md §6 #4: 4 + occupancy)')
 
     @property
     def fp_path_bits(self) -> int:
@@ -268,6 +288,20 @@ def _reduction(ins: Instr, p: TimingParams) -> tuple[int, int]:
     return lat, lat  # 4.1: occupancy = latency
 
 
+def _int_reduction(ins: Instr, p: TimingParams) -> tuple[int, int]:
+    if not p.int_red_cycles_per_chunk:
+        return _reduction(ins, p)
+    c = chunks(ins, p)
+    return p.int_red_latency_base + p.int_red_cycles_per_chunk * c, c
+
+
+def _int_widening(ins: Instr, p: TimingParams) -> tuple[int, int]:
+    """Widening integer multiply(-add)s hold the element groups of their source EEW on
+    both vendor models (llvm-mca 22: sifive-x280 and spacemit-x60 vwmul/vwmacc)."""
+    occ = max(1, math.ceil(ins.vector_length * ins.vector_type.sew / p.dlen))
+    return _whole(p.int_widen_latency, occ, p)
+
+
 def _ordered_reduction(ins: Instr, p: TimingParams) -> tuple[int, int]:
     lat = p.redosum_cycles_per_element * ins.vector_length
     return lat, lat
@@ -336,12 +370,13 @@ RULES: dict[str, Timing] = {
     "int": pipelined("int_latency"),
     "imul": pipelined("int_mul_latency"),
     "ishift": pipelined("int_shift_latency"),
-    "intw": pipelined("int_widen_latency"),
+    "intw": _int_widening,
     "cmp": _compare,
     "load": _memory,
     "store": _memory,
     "red": _reduction,
     "redo": _ordered_reduction,
+    "ired": _int_reduction,
     "fdiv": _divide,
     "gather": _gather,
     "gatherx": pipelined("gather_scalar_latency"),

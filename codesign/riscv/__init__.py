@@ -3,6 +3,8 @@
 Target names: ``NAME`` (plain RVV 1.0), ``NAME+xattn`` (every Xattn instruction) and
 ``NAME+xattn:ITEMS`` (a subset for ablations: ``vfexp``, ``vfexpsub``, ``segred``,
 ``mmacc``, ``vfrec`` or mnemonics; ``-ITEM`` to remove items), where NAME is a preset.
+Any registered extension is a suffix the same way: ``NAME+ime`` adds SpacemiT's IME
+(:mod:`isa.ime`, int8 matrix tiles), ``NAME+xattn+ime`` both.
 The registry (:mod:`codesign.targets`) calls :func:`names`, :func:`owns` and :func:`make`.
 
 Model: :mod:`codesign.riscv.core` (SimPy core, steady-state extrapolation),
@@ -79,13 +81,24 @@ class RiscvFamily(PresetFamily):
         isa = parse_isa(self.name_overrides(name)["isa"])
         if isa.name == "rvv":
             return f"{super().describe(name)}; plain RVV 1.0"
-        ext = ", ".join(m for e in isa.name.split("+")[1:]
-                        for m in isa.extension_enabled(e.partition(":")[0]))
+        ext = ", ".join(_extension_items(isa, e) for e in isa.name.split("+")[1:])
         return f"{super().describe(name)}; RVV 1.0 + {ext}"
 
     def unknown(self, name: str) -> CodesignError:
         return CodesignError(f"unknown RISC-V target {name!r}; valid presets: "
-                             f"{', '.join(self.presets())} (add +xattn or +xattn:ITEMS)")
+                             f"{', '.join(self.presets())} (add +xattn, +xattn:ITEMS or "
+                             "+ime)")
+
+
+def _extension_items(isa: Any, part: str) -> str:
+    """What one ``+EXT[:ITEMS]`` part of an ISA enables: Xattn's instructions by name (its
+    ablations name them), another extension by name and its description."""
+    from isa.instructions import EXTENSIONS
+    ext = part.partition(":")[0]
+    enabled = isa.extension_enabled(ext)
+    if ext == "xattn" or len(enabled) < len(EXTENSIONS[ext].mnemonics):
+        return ", ".join(enabled)
+    return f"{ext} ({EXTENSIONS[ext].doc})"
 
 
 presets = RiscvFamily(FAMILY, PRESET_DIR, RiscvConfig, RiscvTarget)
@@ -99,6 +112,7 @@ def roofs(config: dict[str, Any]) -> Roofs:
 
     cfg = C.from_dict(RiscvConfig, config)
     matrix = " + matrix" if cfg.parsed_isa.has("vfwmmacc.vv") else ""
+    matrix += " + IME" if cfg.parsed_isa.has("smt.vmadot") else ""
     cores = cfg.cluster.cores
     return Roofs(bandwidth=cfg.dram.bandwidth_gbps * 1e9,
                  compute={f"vector FMA{matrix} ({cores} cores)":

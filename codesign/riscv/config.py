@@ -165,6 +165,11 @@ class KernelConfig:
     weight_group: int = param(_CORE.weight_group, "weights along K per scale of the int4 "
                               "weight format (isa.kernels.quant)", "weights",
                               "GPTQ / AWQ default group size 128", AT_LEAST_ONE)
+    library: str = param(_CORE.library, "kernel library of the GEMMs: ideal (this package's "
+                         "careful kernels) or llamacpp (llama.cpp's ggml CPU kernels as "
+                         "isa.kernels.ggml expresses them: vec-dot GEMVs, tinyBLAS, the "
+                         "SpacemiT IME path), the software real-silicon measurements ran",
+                         "", _KSRC)
 
 
 @dataclass(frozen=True)
@@ -385,7 +390,7 @@ class RiscvConfig:
         return Core(vlen=self.vector.vlen, dlen=self.vector.dlen, dtype=dtype, lmul=k.lmul,
                     gemm_mr=k.gemm_mr, gemm_kc=k.gemm_kc, gemm_nc=k.gemm_nc,
                     attn_bc=k.attn_bc, decode_splits=k.decode_splits,
-                    weight_group=k.weight_group)
+                    weight_group=k.weight_group, library=k.library)
 
     @property
     def exp_width_bits(self) -> int:

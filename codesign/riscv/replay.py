@@ -24,7 +24,8 @@ fewer (a copy out of a strided view reads less than the trace's whole source ten
 gather reads int32 row indices where the trace counts int64), the peak is every core's
 FMA datapath (2 FLOP per MAC: arith_sequencers x fp_path/16 BF16 widening MACs per cycle
 on a SiFive7-like core, fp_path/32 otherwise; see :func:`peak_flops_per_cycle`) plus the
-Xattn matrix array when the ISA enables vfwmmacc (2 FLOP per MAC), and the bandwidth is
+Xattn matrix array when the ISA enables vfwmmacc and the IME unit when it enables
+smt.vmadot (2 FLOP per MAC each), and the bandwidth is
 DRAM's when the op's data does not fit in L2 (the rule of :mod:`codesign.riscv.memory`),
 else the cluster's L2 bandwidth.
 
@@ -168,10 +169,13 @@ def peak_flops_per_cycle(cfg: RiscvConfig, dtype: str = "bf16") -> float:
     tp = cfg.timing_params()
     eew = 16 if dtype == "bf16" and tp.widening_by_source else 32
     vec = 2.0 * cfg.vector.arith_sequencers * tp.fp_path_bits / eew
+    # the SpacemiT IME unit (isa.ime) runs beside them: int8 GEMMs of quantised weights
+    # reach its MACs, so a bound that holds for every op counts them
+    ime = 2.0 * tp.ime_macs_per_cycle if cfg.parsed_isa.has("smt.vmadot") else 0.0
     if not cfg.parsed_isa.has("vfwmmacc.vv"):
-        return vec
+        return vec + ime
     mat = 2.0 * tp.mmacc_macs_per_cycle
-    return vec + mat if cfg.matrix.present else max(vec, mat)
+    return (vec + mat if cfg.matrix.present else max(vec, mat)) + ime
 
 
 def roofline_seconds(flops: float, nbytes: float, cfg: RiscvConfig, in_dram: bool) -> float:

@@ -77,7 +77,7 @@ def random_inputs(program: Program, op_row: Mapping[str, Any],
     for name, b in program.buffers.items():
         if b.role not in ("in", "inout"):
             continue
-        if fmt is not None and name in ("Bq", "Bs", "Bqt", "Bst"):  # packed: valid codes
+        if fmt is not None and name in ("Bq", "Bs", "Bqt", "Bst", "Bqi"):  # packed codes
             gen = quant.random_codes if name.startswith("Bq") else quant.random_scales
             out[name] = gen(fmt, b.shape, rng)
             continue
@@ -122,14 +122,22 @@ class CheckResult:
     counts_match: bool
 
 
-def tolerance(core: Core) -> float:
+def tolerance(core: Core, program: Program | None = None) -> float:
     """Error bound relative to the output's magnitude. BF16 storage rounds each output to
     8 significant bits (<= 2^-8 = 0.4% relative) and each input the same way before the
     reference sees it, so outputs differ by output rounding plus FP32-vs-float64
     accumulation order, plus the vfexp bound (1e-4) where exp is approximate: 1e-2 covers
     it with margin. FP32: only accumulation order and approximate exp/reciprocal (vfrec
-    2^-12) remain: 2e-3."""
-    return 1e-2 if core.dtype == "bf16" else 2e-3
+    2^-12) remain: 2e-3. A kernel that quantises its activations to int8 blocks
+    (``meta["activations"] == "q8_0"``: the IME and ggml kernels) adds their rounding: each
+    A element moves by at most amax/254 of its block, which over a dot product of random
+    signs is ~0.2% of the output's range, a few times that at the worst of many outputs:
+    +1e-2 (``tests/isa/test_kernels_ime.py`` checks those kernels to BF16 rounding against
+    a reference that quantises A the same way)."""
+    base = 1e-2 if core.dtype == "bf16" else 2e-3
+    if program is not None and program.meta.get("activations") == "q8_0":
+        base += 1e-2
+    return base
 
 
 def _selected(ic: Any, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -175,5 +183,5 @@ def check(op_row: Mapping[str, Any], isa: Isa | str = "rvv", core: Core | None =
         scale = float(np.max(np.abs(want))) or 1.0
         worst_abs = max(worst_abs, err)
         worst_rel = max(worst_rel, err / scale)
-    tol = tolerance(core)
+    tol = tolerance(core, prog)
     return CheckResult(worst_abs, worst_rel, tol, worst_rel <= tol, res.counts == prog.counts())

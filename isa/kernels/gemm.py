@@ -54,7 +54,7 @@ from typing import Any
 from isa.core import Core
 from isa.errors import IsaError
 from isa.instructions import Isa, TileGeometry, tile_geometry
-from isa.kernels import quant
+from isa.kernels import ggml, ime, quant
 from isa.kernels.common import Kc, field, op_of, positive
 from isa.program import Affine, Builder, F, Mem, Program, Reg, V
 
@@ -131,6 +131,13 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
     g = max(1, field(row, "G", 1))
     kc = Kc(f"gemm G={g} M={m} N={n} K={kk}", isa, core)
     fmt = quant.weight_format(str(row.get("weight_dtype") or ""), kc.core)
+    if kc.core.library == "llamacpp":
+        prog = ggml.lower(kc, g, m, n, kk, fmt)
+        if prog is not None:
+            return prog
+    if ime.usable(kc.isa, kc.core, n, kk, fmt):
+        assert fmt is not None
+        return ime.lower(kc, g, m, n, kk, fmt)
     if fmt is not None:
         kc.b.name += f" B={fmt.name}"
         plan = mmacc_plan(kc.core, m, n, kk) if uses_mmacc(kc.isa, kc.core, m, n, kk) \

@@ -37,6 +37,8 @@ def ref_softmax(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[s
 def ref_gemm(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     if "Bq" in inp:
         b = dequantise(str(row["weight_dtype"]), inp["Bq"], inp["Bs"])
+    elif "Bqi" in inp:  # the IME's tiles (isa.kernels.ime)
+        b = dequantise_tiles(str(row["weight_dtype"]), inp["Bqi"], inp["Bs"])
     elif "Bqt" in inp:  # the N-major packing of the tile kernels
         b = dequantise(str(row["weight_dtype"]), np.swapaxes(inp["Bqt"], 1, 2),
                        np.swapaxes(inp["Bst"], 1, 2))
@@ -61,6 +63,50 @@ def _code_values(code: str, bits: int, q: np.ndarray) -> np.ndarray:
     if code == "offset8":
         return q.astype(np.float64) - 8
     return (q ^ (1 << (bits - 1))).astype(np.float64) - (1 << (bits - 1))  # two's complement
+
+
+def q8_0_activations(a: np.ndarray, scale_bits: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """A ([..., K]) quantised as the int8 kernels do (isa.kernels.q8): per block of 32,
+    d = amax x (1/127) in FP32, codes rint(x x 1/max(d, FLT_MIN)) (round half to even);
+    the scales kept in FP32 or, ``scale_bits`` = 16, rounded to the 16-bit FP of a
+    ``block_q8_0`` (BF16 in this model). Returns (codes, scales[..., K/32])."""
+    import torch
+
+    from isa.kernels.q8 import FLT_MIN, QK, RMAX_RECIPROCAL
+    x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    blocks = x.reshape(*x.shape[:-1], -1, QK)
+    d = blocks.abs().amax(-1) * torch.tensor(RMAX_RECIPROCAL, dtype=torch.float32)
+    inv = torch.tensor(1.0, dtype=torch.float32) / torch.clamp(d, min=FLT_MIN)
+    codes = torch.round(blocks * inv.unsqueeze(-1))  # torch.round: half to even
+    if scale_bits == 16:
+        d = d.to(torch.bfloat16).to(torch.float32)
+    return codes.reshape(x.shape).numpy(), d.numpy()
+
+
+def gemm_q8_0(a: np.ndarray, b: np.ndarray, scale_bits: int = 32) -> np.ndarray:
+    """C = A @ B with A quantised to Q8_0 blocks (:func:`q8_0_activations`): the exact
+    result an int8 kernel computes before its output is rounded."""
+    codes, d = q8_0_activations(a, scale_bits)
+    a_q = codes.reshape(*codes.shape[:-1], d.shape[-1], -1) * d[..., None].astype(np.float64)
+    return (_t(a_q.reshape(codes.shape)) @ _t(b)).numpy()
+
+
+def dequantise_tiles(weight_dtype: str, bqi: np.ndarray, bs: np.ndarray) -> np.ndarray:
+    """B[G, K, N] from the IME packing ``Bqi[G, panels, steps, tiles, n_t, k_t]``: per panel
+    of ``tiles`` x n_t columns and step, one B^T tile (n_t x k_t) per tile; 4-bit: a step
+    holds k-steps 2s (low nibbles) and 2s + 1 (high); scales ``bs`` as :func:`dequantise`."""
+    from isa.kernels.quant import FORMATS
+    fmt = FORMATS[weight_dtype]
+    u = np.asarray(bqi).astype(np.int64) & 0xFF
+    g, panels, steps, tiles, nt, kt = u.shape
+    if fmt.bits == 4:  # [.., step, half, ..]: k-step 2s + half
+        u = np.stack([u & 15, u >> 4], axis=3).reshape(g, panels, 2 * steps, tiles, nt, kt)
+    # codes[g, k-step, k, panel, tile, n] -> [G, K, N]
+    codes = u.transpose(0, 2, 5, 1, 3, 4).reshape(g, -1, panels * tiles * nt)
+    k = codes.shape[1]
+    grp = k // bs.shape[1]
+    return _code_values(fmt.code, fmt.bits, codes) * np.repeat(
+        np.asarray(bs, dtype=np.float64), grp, axis=1)
 
 
 def dequantise(weight_dtype: str, bq: np.ndarray, bs: np.ndarray) -> np.ndarray:

@@ -44,8 +44,9 @@ X60_DEVIATIONS: dict[str, tuple[tuple[int, ...], str]] = {
     "vfredmin.vs": ((1, 2, 4), "as vfredusum.vs"),
     "vfredosum.vs": ((1, 2, 4), "latency exact (3 cycles per element); LLVM's X60 "
                                 "occupancy is half the latency at m1-m4: modelled as equal"),
-    "vredminu.vs": (_ALL, "integer reductions are faster than FP ones in LLVM's X60 model "
-                          "(7/11/19/35); modelled as FP reductions"),
+    "vredminu.vs": ((4, 8), "latency exact (3 + 2 x 2*LMUL); LLVM's X60 occupancy is 10 and "
+                            "35 at m4 and m8: modelled as the element groups (8, 16)"),
+    "vwredsum.vs": ((4, 8), "as vredminu.vs"),
     "vle16.v": ((1,), "3 cycles at LMUL 1 in LLVM's X60 model (a fixed cost of its memory "
                       "pipe); modelled at DLEN bits per cycle: 2"),
     "vle32.v": ((1,), "as vle16.v"),
@@ -53,6 +54,7 @@ X60_DEVIATIONS: dict[str, tuple[tuple[int, ...], str]] = {
     "vse16.v": ((1, 8), "3 cycles at LMUL 1 and 19 at LMUL 8 in LLVM's X60 model; modelled "
                         "at DLEN bits per cycle: 2 and 16"),
     "vse32.v": ((1, 8), "as vse16.v"),
+    "vse8.v": ((1, 8), "as vse16.v"),
     "vluxei32.v": (_ALL, "LLVM's X60 model gathers 2 elements per cycle (VL/2); modelled at "
                          "SiFive7's 1 element per cycle (riscv.md §4.1)"),
     "vsuxei32.v": (_ALL, "as vluxei32.v"),
@@ -66,6 +68,9 @@ X60_DEVIATIONS: dict[str, tuple[tuple[int, ...], str]] = {
                        "latency 4/5/8; modelled by the vmul rule at the destination EEW "
                        "(the preset's widening_by_source = false), latency max(7, occupancy): "
                        "pessimistic for the mxfp4 unpacking only"),
+    "vwmul.vv": ((2,), "latency 5 at LMUL 2 in LLVM's X60 model (4 at m1, 8 at m4); "
+                       "modelled as max(4, occupancy) = 4"),
+    "vwmacc.vv": ((2,), "as vwmul.vv"),
     "vrgather.vv": (_ALL, "LLVM's X60 occupancy grows as 4*LMUL^2 (every destination "
                           "register reads every source register); modelled at SiFive7's "
                           "one element per cycle + 4"),

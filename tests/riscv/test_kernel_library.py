@@ -1,0 +1,56 @@
+"""kernel.library on RISC-V targets (ideal | llamacpp) and the +ime suffix: the choice
+reaches the kernels, the result says which library ran, bad values are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from codesign import targets
+from codesign.cli import main
+from codesign.errors import CodesignError
+from workloads.schema import trace_from_rows
+
+ROW = {"kind": "gemm", "op": "matmul", "M": 1, "N": 256, "K": 512, "dtype": "bf16",
+       "weight_dtype": "q4_0", "name": "w", "flops": 2 * 256 * 512,
+       "bytes_read": 512 * 2 + 256 * 512 * 18 // 32, "bytes_written": 512}
+
+
+def _run(target: str, **overrides):
+    trace = trace_from_rows([ROW], {"model": "t", "scenario": {"phase": "decode"}})
+    return targets.resolve(target, overrides).simulate(trace)
+
+
+def test_the_library_picks_the_kernels_and_the_result_names_it():
+    ideal = _run("spacemit-x60-like")
+    ggml = _run("spacemit-x60-like", **{"kernel.library": "llamacpp"})
+    assert ideal.engine is None and ggml.engine == "llamacpp"
+    assert ideal.config["kernel"]["library"] == "ideal"
+    # ggml's vec-dot GEMV reduces every block of 32 to a scalar: it runs longer
+    assert ggml.latency_s > ideal.latency_s
+    assert ggml.ops["signature"].iloc[0] != ideal.ops["signature"].iloc[0]
+
+
+def test_ime_targets_take_the_ime_kernel_and_never_beat_the_roofline():
+    plain = _run("spacemit-x60-like")
+    ime = _run("spacemit-x60-like+ime")
+    assert ime.ops["signature"].iloc[0] != plain.ops["signature"].iloc[0]
+    for res in (plain, ime):
+        assert float(res.ops["seconds"].iloc[0]) >= float(res.ops["roofline_seconds"].iloc[0])
+
+
+def test_a_bad_library_is_one_clear_error():
+    with pytest.raises(CodesignError, match="unknown kernel library 'blis'; valid: ideal, "
+                                            "llamacpp"):
+        targets.resolve("c950-like", {"kernel.library": "blis"}).config.check()
+
+
+def test_the_cli_refuses_it_in_one_line(capsys, tmp_path):
+    code = main(["run", "qwen3-0.6b", "-t", "c950-like", "--set", "kernel.library=blis"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "blis" in err[0] and "llamacpp" in err[0]
+
+
+def test_ime_targets_are_described_by_their_extension():
+    from codesign import riscv
+    assert "ime (SpacemiT IME1" in riscv.describe("c950-like+ime")
+    assert "vfwmmacc.vv" in riscv.describe("c950-like+xattn+ime")
