@@ -7,7 +7,7 @@ A file holds::
     {"format": "codesign-validation-cases/1",
      "cases": [{"name": ..., "target": "h100-sxm", "set": {"dotted.path": value},
                 "row": {<trace row fields: kind, op, dtype, shape fields, flops, bytes>},
-                "metric": "tflops" | "seconds" | "gbps", "measured": 467.0,
+                "metric": "tflops" | "seconds" | "gbps" | "utilization", "measured": 467.0,
                 "tolerance": 0.15, "source": "where the measurement comes from",
                 "informational": false}],
      "rankings": [{"name": ..., "order": [case names, fastest first], "source": ...}]}
@@ -58,7 +58,7 @@ from workloads.schema import trace_from_rows
 
 CASES_DIR = Path(__file__).resolve().parent / "validation"
 FORMAT = "codesign-validation-cases/1"
-KERNEL_METRICS = ("tflops", "seconds", "gbps")
+KERNEL_METRICS = ("tflops", "seconds", "gbps", "utilization")
 # end-to-end metrics of a generation scenario (codesign.api.generate), as the sources define
 # them: output tokens of every sequence over the wall time including the prefill; decode
 # tokens/s (batch / mean time per output token: llama-bench tg, MLC decode); prompt
@@ -235,14 +235,28 @@ def predict(case: Case) -> float:
                                              "scenario": {"phase": "prefill"}})
     except WorkloadError as exc:
         raise CodesignError(f"case {case.name!r}: bad row: {exc}") from None
-    result = targets.resolve(case.target, case.overrides).simulate(trace)
+    target = targets.resolve(case.target, case.overrides)
+    result = target.simulate(trace)
     seconds = float(result.ops["seconds"].iloc[0])
     row = trace.ops.iloc[0]
     if case.metric == "seconds":
         return seconds
     if case.metric == "tflops":
         return float(row["flops"]) / seconds / 1e12
+    if case.metric == "utilization":
+        return float(row["flops"]) / seconds / _peak_flops(case, target, str(row["dtype"]))
     return float(row["bytes_read"] + row["bytes_written"]) / seconds / 1e9
+
+
+def _peak_flops(case: Case, target: Any, dtype: str) -> float:
+    """A RISC-V cluster's FMA peak in FLOP/s for ``dtype`` (every core's datapath): the
+    denominator of ``utilization``, the FPU utilisation the vector papers report."""
+    if target.family != "riscv":
+        raise CodesignError(f"case {case.name!r}: metric 'utilization' is defined for "
+                            f"RISC-V targets, not {target.family!r}")
+    from codesign.riscv.replay import peak_flops_per_cycle
+    cfg = target.config
+    return peak_flops_per_cycle(cfg, dtype) * cfg.cluster.cores * cfg.freq_hz
 
 
 def suite_files(suite: str | None) -> list[Path]:

@@ -1,0 +1,76 @@
+"""``codesign validate --suite riscv``: real RISC-V silicon (SpacemiT K1 running llama.cpp,
+sbc-bench memory) and research vector cores (Spatz, Ara) from their papers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from codesign import config as C
+from codesign import targets, validate
+from codesign.cli import main
+from codesign.riscv.replay import peak_flops_per_cycle, time_op
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return {c.name: c for c in validate.load_cases(validate.suite_file("riscv"))[0]}
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return {r["case"]: r for r in validate.run("riscv")}
+
+
+def test_the_suite_holds_the_issue_cases_each_with_a_source(cases):
+    # #16's published cases: K1 llama.cpp (PR #15288, docs), BPI-F3 F16 prefill (PR #18199),
+    # sbc-bench memory, Spatz and Ara utilisation
+    for name in ("k1-qwen2.5-0.5b-q4_0-tg128", "k1-qwen2.5-1.5b-q4_0-tg128",
+                 "k1-qwen2.5-3b-q4_0-tg128", "k1-qwen2.5-0.5b-q4_0-pp512",
+                 "k1-qwen3-0.6b-q4_0-tg128", "k1-qwen3.5-2b-q4_1-pp128",
+                 "bpi-f3-tinyllama-1.1b-f16-pp512", "bpi-f3-memcpy", "bpi-f3-memset",
+                 "spatz-fmatmul-64", "ara-8lane-fmatmul-128"):
+        assert name in cases, name
+    for c in cases.values():
+        assert c.source and c.measured > 0
+        assert targets.resolve(c.target, c.overrides).family == "riscv"
+
+
+def test_every_case_predicts_a_finite_positive_number(rows, cases):
+    assert set(rows) == set(cases)
+    for name, r in rows.items():
+        assert math.isfinite(r["predicted"]) and r["predicted"] > 0, name
+        assert r["error"] == pytest.approx(r["predicted"] / r["measured"] - 1)
+        assert r["fitted"] == cases[name].fitted
+
+
+def test_the_k1_decode_cases_run_llamacpps_kernels_on_quantised_weights(cases):
+    for name, c in cases.items():
+        if name.startswith("k1-"):
+            assert c.overrides["kernel.library"] == "llamacpp"
+            assert c.scenario["weight_dtype"] == "q4_0"
+
+
+def test_utilization_is_flops_over_the_clusters_fma_peak(cases, rows):
+    # independent of validate.predict: time the row, divide by cores x FMA FLOP/cycle x clock
+    c = cases["spatz-fmatmul-64"]
+    cfg = targets.resolve(c.target, c.overrides).config
+    t = time_op(c.row, cfg, C.fingerprint(cfg))
+    seconds = t["cycles"] / cfg.freq_hz
+    peak = peak_flops_per_cycle(cfg, "fp32") * cfg.cluster.cores * cfg.freq_hz
+    assert rows[c.name]["predicted"] == pytest.approx(c.row["flops"] / seconds / peak)
+    assert 0 < rows[c.name]["predicted"] <= 1.0
+
+
+def test_utilization_on_a_gpu_target_is_one_clear_error(tmp_path, capsys):
+    doc = {"format": "codesign-validation-cases/1", "cases": [{
+        "name": "bad", "target": "h100-sxm", "metric": "utilization", "measured": 0.5,
+        "row": {"kind": "gemm", "op": "matmul", "M": 64, "N": 64, "K": 64, "dtype": "fp32",
+                "flops": 524288, "bytes_read": 32768, "bytes_written": 16384}}]}
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    assert main(["validate", "--suite", "none", "--cases", str(path)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'utilization' is defined for RISC-V targets" in err[0]
