@@ -4,6 +4,12 @@ A trace row's ``kind`` (``workloads.schema.KINDS``) names an :class:`OpKind`, wh
 
 - ``split(op, cores, vlen) -> (shard, shards)``: how the RISC-V cluster splits one
   instance over its cores (the shard one core runs, and how many cores run shards);
+- ``splits(op, cores, vlen) -> [(shard, shards), ...]`` and ``work(shard) -> (MACs,
+  activation elements, weight elements)`` (optional, together): every way of splitting
+  worth timing when the best one depends on the core (GEMMs: row x column grids on any
+  number of cores up to ``cores``), and the work that bounds a shard's time from below;
+  the RISC-V replay times them best bound first, stops when no untimed way can beat the
+  fastest, and keeps the fastest (so more cores are never slower);
 - ``gpu_kernels(cfg, op) -> [Kernel]``: the GPU kernels the op launches, with their times
   (:mod:`codesign.gpu.kernels`);
 - ``matrix``: whether its FLOPs run on matrix units (GPU tensor cores), for rooflines and
@@ -30,6 +36,8 @@ if TYPE_CHECKING:
     from codesign.gpu.kernels import Kernel
 
 Split = Callable[[Op, int, int], tuple[Op, int]]
+Splits = Callable[[Op, int, int], list[tuple[Op, int]]]
+Work = Callable[[Op], tuple[int, int, int]]
 GpuKernels = Callable[["GPUConfig", Op], "list[Kernel]"]
 
 # Query rows per KV head at or below which FlashDecoding-style split-KV kernels run rather
@@ -45,6 +53,8 @@ class OpKind:
     split: Split
     gpu_kernels: GpuKernels
     matrix: bool = False
+    splits: Splits | None = None
+    work: Work | None = None
 
 
 _REGISTRY: dict[str, OpKind] = {}
@@ -83,12 +93,35 @@ def _by(op: Op, field: str, cores: int, quantum: int = 1) -> tuple[Op, int]:
 
 
 def _split_gemm(op: Op, cores: int, vlen: int) -> tuple[Op, int]:
-    """Independent GEMMs first (MoE experts), else columns in vector-width multiples."""
+    """The best-ranked of :func:`_gemm_splits`."""
+    return _gemm_splits(op, cores, vlen)[0]
+
+
+def _gemm_splits(op: Op, cores: int, vlen: int) -> list[tuple[Op, int]]:
+    """Independent GEMMs first (MoE experts), one way; else every grid of ``m`` row blocks
+    by ``k // m`` column blocks on ``k <= cores`` cores (columns in multiples of one
+    vector, VLEN/8, the kernel's column block), ranked by the cores they occupy (most
+    first), then by the elements a shard reads and writes (its A rows, B columns and C
+    block: a square-ish shard re-reads least), the column split first among equals."""
     if max(1, op.G) >= cores:
-        return _by(op.replace(G=max(1, op.G)), "G", cores)
-    return _by(op, "N", cores, vlen // 8)
+        return [_by(op.replace(G=max(1, op.G)), "G", cores)]
+    ways: dict[tuple[Op, int], None] = {}
+    for k in range(cores, 0, -1):
+        for m in range(1, k + 1):
+            rows, nm = _by(op, "M", m)
+            shard, nn = _by(rows, "N", k // m, vlen // 8)
+            ways[(shard, nm * nn)] = None
+
+    def rank(way: tuple[Op, int]) -> tuple[int, int, int]:
+        s, n = way
+        return -n, s.M * s.K + s.K * s.N + s.M * s.N, -s.M
+
+    return sorted(ways, key=rank)
 
 
+def _gemm_work(op: Op) -> tuple[int, int, int]:
+    g = max(1, op.G)
+    return g * op.M * op.N * op.K, g * op.M * op.K, g * op.K * op.N
 def _split_attention(op: Op, cores: int, vlen: int) -> tuple[Op, int]:
     """Sequences, then KV heads (a core keeps a GQA group together), then the query heads
     of a group."""
@@ -175,7 +208,8 @@ def _gpu_streaming(cfg: GPUConfig, op: Op) -> list[Kernel]:
 
 
 def _register_builtin() -> None:
-    for kind in (OpKind("gemm", _split_gemm, _gpu_gemm, matrix=True),
+    for kind in (OpKind("gemm", _split_gemm, _gpu_gemm, matrix=True, splits=_gemm_splits,
+                        work=_gemm_work),
                  OpKind("attention", _split_attention, _gpu_attention, matrix=True),
                  OpKind("linear_attention", _split_linear_attention, _gpu_linear_attention,
                         matrix=True),
@@ -197,3 +231,13 @@ def split(op: Op | Any, cores: int, vlen: int) -> tuple[Op, int]:
     if max(1, cores) == 1:
         return op, 1
     return get(op.kind).split(op, max(1, cores), vlen)
+
+
+def splits(op: Op | Any, cores: int, vlen: int) -> list[tuple[Op, int]]:
+    """The ways of splitting ``op`` worth timing, best-ranked first (:func:`split` alone
+    for kinds that rank none)."""
+    op = op if isinstance(op, Op) else Op.from_row(op)
+    kind = get(op.kind)
+    if max(1, cores) == 1 or kind.splits is None:
+        return [split(op, cores, vlen)]
+    return kind.splits(op, max(1, cores), vlen)

@@ -192,6 +192,12 @@ class SimConfig:
                                  "'roofline' times them at their roofline bound and marks "
                                  "them modelled=False in the result; 'error' refuses the "
                                  "trace", "", "method")
+    split_candidates: int = param(
+        16, "most ways of splitting one op over the cores that are simulated when its kind "
+        "offers several (GEMMs: row x column grids on any number of cores, codesign.kinds); "
+        "they are timed best lower bound first and the search stops earlier when no untimed "
+        "way's bound beats the fastest (1: the best-ranked way only)", "splits", "method",
+        AT_LEAST_ONE)
     bound_threshold: float = param(0.5, "an op is compute/memory/issue bound when that "
                                    "resource is busy at least this fraction of its cycles; "
                                    "otherwise latency bound", "", "method", FRACTION)

@@ -55,7 +55,7 @@ from codesign.riscv.core import VL, VS, CoreSim, sequencer, sequencer_counts
 from isa.errors import IsaError
 from isa.instructions import UNITS
 from isa.program import Program
-from workloads.schema import Op
+from workloads.schema import Op, dtype_bytes
 
 VECTOR_UNITS = tuple(u for u in UNITS if u != "scalar")
 UTIL_COLUMNS = (*(f"util_{u}" for u in VECTOR_UNITS), "util_issue", "util_l1", "util_l2",
@@ -196,11 +196,45 @@ class MissingKernel(CodesignError):
 
 def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
             mode: str = "steady") -> dict[str, Any]:
-    """Timing of one op instance on the cluster (one shard simulated)."""
-    shard, c = split(op, cfg.cluster.cores, cfg.vector.vlen)
-    prog = lower(shard, cfg)
-    t = time_program(prog, cfg, c, mode, fingerprint)
-    return {**t, "cores": c, "modelled": True}
+    """Timing of one op instance on the cluster (one shard simulated), split the fastest
+    way its kind offers (:func:`codesign.kinds.splits`).
+
+    The ways are taken in the kind's rank order (most cores first); a way is simulated
+    only if a lower bound on its cycles (:func:`shard_floor`) beats the fastest so far,
+    and at most ``sim.split_candidates`` are: the fastest way is found without simulating
+    the hopeless ones."""
+    op = op if isinstance(op, Op) else Op.from_row(op)
+    ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
+    work = kinds.get(op.kind).work
+    floors = [shard_floor(work(s), s, c, cfg) if work is not None and len(ways) > 1 else 0.0
+              for s, c in ways]
+    best: dict[str, Any] | None = None
+    timed = 0
+    for (shard, c), floor in zip(ways, floors, strict=True):
+        if best is not None and (floor >= best["cycles"] or
+                                 timed == cfg.sim.split_candidates):
+            continue
+        t = time_program(lower(shard, cfg), cfg, c, mode, fingerprint)
+        timed += 1
+        if best is None or t["cycles"] < best["cycles"]:
+            best = {**t, "cores": c, "modelled": True}
+    assert best is not None
+    return best
+
+
+def shard_floor(work: tuple[int, int, int], shard: Op, cores: int, cfg: RiscvConfig) -> float:
+    """Cycles no simulation of ``shard`` on one of ``cores`` cores can beat, from its
+    ``work`` (MACs, activation and weight elements): its MACs at the core's peak, and its
+    operands once through the L1 port, once through L2 (the first touch of data comes
+    from L2 or beyond) and once from DRAM when they cannot all sit in the core's share of
+    L2 (:mod:`codesign.riscv.memory`). Activations count one byte per element (the least
+    any kernel reads: llama.cpp's Q8_0 copy), weights their format's bytes."""
+    macs, acts, weights = work
+    hier = memory.Hierarchy.of(cfg, cores)
+    peak = max(peak_flops_per_cycle(cfg, d) for d in ("bf16", "fp32")) / 2
+    nbytes = acts + weights * dtype_bytes(shard.weight_dtype or shard.dtype or "bf16")
+    levels = (0, 1, 2) if nbytes > hier.capacity[1] else (0, 1)
+    return max(macs / peak, *(nbytes / hier.bytes_per_cycle[lv] for lv in levels))
 
 
 def _unmodelled(op: Op, cfg: RiscvConfig, why: str) -> dict[str, Any]:

@@ -14,14 +14,14 @@ from codesign import config as C
 from codesign.riscv import cache, make
 from codesign.riscv.replay import time_op
 
-ROW = {"kind": "gemm", "op": "matmul", "M": 1, "N": 512, "K": 256, "G": 1, "dtype": "bf16",
+ROW = {"kind": "gemm", "op": "matmul", "M": 1, "N": 32, "K": 256, "G": 1, "dtype": "bf16",
        "causal": False, "B": 0, "Hq": 0, "Hkv": 0, "Sq": 0, "Skv": 0, "D": 0}
 
 
 def test_cache_lives_in_the_env_directory_not_the_package(tmp_path, monkeypatch):
     monkeypatch.setenv(cache.ENV_VAR, str(tmp_path))
     cache.clear_memory()
-    cfg = make("x280-like").config
+    cfg = make("x280-like", {"cluster.cores": 1}).config  # one way to split: one program
     first = time_op(ROW, cfg, C.fingerprint(cfg))
     assert not first["cached"]
     files = list(tmp_path.rglob("*.json"))

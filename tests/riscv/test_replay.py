@@ -8,9 +8,12 @@ from hypothesis import strategies as st
 
 import codesign as cd
 from codesign import config as C
+from codesign import kinds
+from codesign.kinds import splits
 from codesign.result import REQUIRED_COLUMNS, Result
 from codesign.riscv import make
-from codesign.riscv.replay import UTIL_COLUMNS, split, time_op
+from codesign.riscv.replay import UTIL_COLUMNS, lower, shard_floor, split, time_op, time_program
+from workloads.schema import Op
 
 
 @settings(max_examples=60, deadline=None)
@@ -23,7 +26,7 @@ def test_shards_cover_the_work_without_idle_shards(kind, m, n, g, b, hkv, grp, c
     row = {"kind": kind, "M": m, "N": n, "G": g, "B": b, "Hkv": hkv, "Hq": hkv * grp}
     shard, c = split(row, cores, 512)
     assert 1 <= c <= cores
-    units = {"gemm": ("G", "N"), "norm": ("M",), "softmax": ("M",), "conv1d": ("N",),
+    units = {"gemm": ("G", "M", "N"), "norm": ("M",), "softmax": ("M",), "conv1d": ("N",),
              "activation": ("M", "N"), "attention": ("B", "Hq"),
              "linear_attention": ("B", "Hq")}[kind]
     whole = 1
@@ -50,6 +53,34 @@ def test_gemm_splits_by_columns_in_vector_multiples():
     assert (shard["N"], c) == (64, 2)
     shard, c = split({"kind": "gemm", "M": 4, "N": 64, "G": 16}, 8, 512)
     assert (shard["G"], shard["N"], c) == (2, 64, 8)
+
+
+def test_a_small_gemm_is_split_over_rows_too():
+    # Ara2's case (arXiv 2311.07493): a 32^3 GEMM on eight cores whose vectors hold 32
+    # columns; by columns alone it ran on one core
+    shard, c = split({"kind": "gemm", "M": 32, "N": 32, "K": 32, "G": 1}, 8, 256)
+    assert (shard["M"], shard["N"], c) == (4, 32, 8)
+    # a prefill GEMM: the grid whose shard reads the fewest elements ranks first
+    ways = splits({"kind": "gemm", "M": 256, "N": 1536, "K": 4096, "G": 1}, 8, 512)
+    assert [(s.M, s.N, c) for s, c in ways[:4]] == [
+        (256, 192, 8), (128, 384, 8), (64, 768, 8), (32, 1536, 8)]
+    # every core count up to the cluster's is offered, most cores first
+    assert {c for _, c in ways} == set(range(1, 9))
+    assert [c for _, c in ways] == sorted((c for _, c in ways), reverse=True)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(m=st.integers(1, 96), n=st.integers(1, 700), k=st.integers(1, 300),
+       target=st.sampled_from(["spatz-like", "spacemit-x60-like+xattn", "c950-like+ime"]))
+def test_no_split_is_simulated_faster_than_its_floor(m, n, k, target):
+    """The search over splits stops on shard_floor: it must bound the simulation from
+    below, or the fastest split could be skipped."""
+    cfg = make(target).config
+    op = Op.from_row({"kind": "gemm", "op": "matmul", "M": m, "N": n, "K": k, "G": 1,
+                      "dtype": "bf16"})
+    for shard, c in splits(op, cfg.cluster.cores, cfg.vector.vlen)[:6]:
+        t = time_program(lower(shard, cfg), cfg, c)
+        assert shard_floor(kinds.get("gemm").work(shard), shard, c, cfg) <= t["cycles"]
 
 
 def test_result_table(tiny_prefill):
