@@ -8,8 +8,9 @@ A trace row's ``kind`` (``workloads.schema.KINDS``) names an :class:`OpKind`, wh
   activation elements, weight elements)`` (optional, together): every way of splitting
   worth timing when the best one depends on the core (GEMMs: row x column grids on any
   number of cores up to ``cores``), and the work that bounds a shard's time from below;
-  the RISC-V replay times them best bound first, stops when no untimed way can beat the
-  fastest, and keeps the fastest (so more cores are never slower);
+  the RISC-V replay times them in rank order while a way's bound can beat the fastest,
+  each with every GEMM cache blocking the config offers, and keeps the fastest (so more
+  cores are never slower);
 - ``gpu_kernels(cfg, op) -> [Kernel]``: the GPU kernels the op launches, with their times
   (:mod:`codesign.gpu.kernels`);
 - ``matrix``: whether its FLOPs run on matrix units (GPU tensor cores), for rooflines and

@@ -34,6 +34,10 @@ from isa.timing import TimingParams
 _TP = TimingParams()
 _CORE = Core()  # the kernel library's defaults (tiling knobs)
 _KSRC = "isa.core.Core default"
+# Fraction of a core's L2 (share) that the GEMM's kc x nc B panel fills when nc is derived:
+# a quarter, as the fixed default had it (a 256 KiB BF16 panel in a 1 MiB private L2,
+# riscv.md §3.1 C950), leaving the rest to the A blocks streamed past it, C and other data.
+L2_PANEL_SHARE = 0.25
 _T41 = "riscv.md §4.1 (LLVM SiFive7 / X280)"
 
 
@@ -155,9 +159,15 @@ class KernelConfig:
                          "micro-kernel", "rows", _KSRC, AT_LEAST_ONE)
     gemm_kc: int = param(_CORE.gemm_kc, "K depth of a GEMM cache block (BLIS kc)", "elements",
                          _KSRC, AT_LEAST_ONE)
-    gemm_nc: int = param(_CORE.gemm_nc, "N width of a GEMM cache block (BLIS nc): the kc x "
-                         "nc B panel stays in L2 across M blocks", "columns",
-                         _KSRC + ": 256 KiB BF16 panel, a quarter of a 1 MiB L2", AT_LEAST_ONE)
+    gemm_nc: int = param(0, "N width of a GEMM cache block (BLIS nc): the kc x nc B panel "
+                         "stays in L2 across M blocks; 0 = the faster of the kernel "
+                         "library's default (128: a 256 KiB panel, a quarter of a 1 MiB "
+                         "private L2) and the width whose panel (BF16) fills L2_PANEL_SHARE "
+                         "of the L2 each core of the op has (its share of a shared L2)",
+                         "columns",
+                         "derived by default; BLIS sizes nc to a fraction of L2 (Low et al., "
+                         "'Analytical modeling is enough for high-performance BLIS', TOMS "
+                         "2016)", NON_NEGATIVE)
     attn_bc: int = param(_CORE.attn_bc, "keys per FlashAttention tile", "keys", _KSRC,
                          AT_LEAST_ONE)
     decode_splits: int = param(_CORE.decode_splits, "split-KV partitions of decode "
@@ -390,11 +400,30 @@ class RiscvConfig:
         """The isa.timing.TimingParams this core times instructions with."""
         return self.timing
 
-    def core(self, dtype: str = "bf16") -> Core:
-        """The isa.core.Core shape kernels are generated for."""
+    def gemm_nc_choices(self, cores: int = 1) -> tuple[int, ...]:
+        """The GEMM panel widths worth timing for an op on ``cores`` cores:
+        ``kernel.gemm_nc`` when set; else the kernel library's default and the columns
+        whose kc x nc BF16 panel fills :data:`L2_PANEL_SHARE` of the L2 each core has (its
+        share of a shared L2, split among the cores of the op that share it): one value
+        where they agree (a private 1 MiB L2)."""
+        if self.kernel.gemm_nc:
+            return (self.kernel.gemm_nc,)
+        share = self.l2.size_kib * 1024 / (self.cores_sharing_l2(cores) if self.l2.shared
+                                           else 1)
+        derived = max(1, int(share * L2_PANEL_SHARE) // (self.kernel.gemm_kc * 2))
+        return tuple(sorted({_CORE.gemm_nc, derived}, reverse=True))
+
+    def cores_sharing_l2(self, cores: int) -> int:
+        """Cores of an op on ``cores`` cores that share one L2 (all of them: one L2)."""
+        return max(1, cores)
+
+    def core(self, dtype: str = "bf16", gemm_nc: int = 0) -> Core:
+        """The isa.core.Core shape kernels are generated for (``gemm_nc``: one of
+        :meth:`gemm_nc_choices`; 0: the first for one core)."""
         k = self.kernel
         return Core(vlen=self.vector.vlen, dlen=self.vector.dlen, dtype=dtype, lmul=k.lmul,
-                    gemm_mr=k.gemm_mr, gemm_kc=k.gemm_kc, gemm_nc=k.gemm_nc,
+                    gemm_mr=k.gemm_mr, gemm_kc=k.gemm_kc,
+                    gemm_nc=gemm_nc or self.gemm_nc_choices()[0],
                     attn_bc=k.attn_bc, decode_splits=k.decode_splits,
                     weight_group=k.weight_group, library=k.library)
 

@@ -78,8 +78,9 @@ _DTYPES = {"bf16": "bf16", "fp16": "bf16", "fp32": "fp32", "int64": "fp32", "int
 split = kinds.split
 
 
-def lower(op: Op | Mapping[str, Any], cfg: RiscvConfig) -> Program:
-    """The shard's instruction program (isa.kernels)."""
+def lower(op: Op | Mapping[str, Any], cfg: RiscvConfig, gemm_nc: int = 0) -> Program:
+    """The shard's instruction program (isa.kernels); ``gemm_nc`` as
+    :meth:`RiscvConfig.core` takes it."""
     from isa import kernels
     op = op if isinstance(op, Op) else Op.from_row(op)
     dtype = _DTYPES.get(op.dtype or "bf16")
@@ -87,7 +88,7 @@ def lower(op: Op | Mapping[str, Any], cfg: RiscvConfig) -> Program:
         raise MissingKernel(f"op {op.name!r}: dtype {op.dtype!r} has no RISC-V kernel; "
                             f"valid: {', '.join(_DTYPES)}")
     try:
-        return kernels.lower(op, cfg.parsed_isa, cfg.core(dtype))
+        return kernels.lower(op, cfg.parsed_isa, cfg.core(dtype, gemm_nc))
     except IsaError as exc:
         raise MissingKernel(f"op {op.name!r} ({op.kind}): {exc}") from None
 
@@ -202,7 +203,10 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     The ways are taken in the kind's rank order (most cores first); a way is simulated
     only if a lower bound on its cycles (:func:`shard_floor`) beats the fastest so far,
     and at most ``sim.split_candidates`` are: the fastest way is found without simulating
-    the hopeless ones."""
+    the hopeless ones. A GEMM way is timed with each of the cache blockings
+    :meth:`RiscvConfig.gemm_nc_choices` offers for its cores (the library's fixed one and
+    the one sized to the core's L2 share), so a derived blocking is never worse than the
+    fixed one."""
     op = op if isinstance(op, Op) else Op.from_row(op)
     ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
     work = kinds.get(op.kind).work
@@ -214,10 +218,11 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
         if best is not None and (floor >= best["cycles"] or
                                  timed == cfg.sim.split_candidates):
             continue
-        t = time_program(lower(shard, cfg), cfg, c, mode, fingerprint)
         timed += 1
-        if best is None or t["cycles"] < best["cycles"]:
-            best = {**t, "cores": c, "modelled": True}
+        for nc in cfg.gemm_nc_choices(c) if work is not None else (0,):
+            t = time_program(lower(shard, cfg, nc), cfg, c, mode, fingerprint)
+            if best is None or t["cycles"] < best["cycles"]:
+                best = {**t, "cores": c, "modelled": True}
     assert best is not None
     return best
 

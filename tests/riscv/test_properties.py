@@ -123,3 +123,25 @@ def test_more_cores_never_make_a_gemm_slower(m, n, k, target, cores):
     fewer = make(target, {"cluster.cores": cores}).config
     more = make(target, {"cluster.cores": cores + 1}).config
     assert _cycles(row, more) <= _cycles(row, fewer) * (1 + 1e-9)
+
+
+@settings(SETTINGS, max_examples=20)
+@given(m=st.integers(8, 512), n=st.integers(64, 3000), k=st.integers(64, 2048),
+       target=st.sampled_from(["spacemit-x60-like", "spacemit-x60-like+xattn",
+                               "spatz-like+xattn"]))
+def test_derived_cache_blocking_is_never_worse_than_the_fixed_one(m, n, k, target):
+    """Shared-L2 presets: the B panel sized to each core's L2 share is timed beside the
+    library's fixed 256 KiB panel, which overflows a shared L2 on 8 cores (#16)."""
+    row = {"kind": "gemm", "op": "matmul", "M": m, "N": n, "K": k, "G": 1, "dtype": "bf16"}
+    derived = make(target).config
+    fixed = make(target, {"kernel.gemm_nc": 128}).config
+    assert len(derived.gemm_nc_choices(derived.cluster.cores)) == 2
+    assert _cycles(row, derived) <= _cycles(row, fixed) * (1 + 1e-9)
+
+
+def test_the_derived_panel_fills_a_quarter_of_each_cores_l2_share():
+    x60 = make("spacemit-x60-like").config  # 1 MiB shared by 8 cores, kc = 1024
+    assert x60.gemm_nc_choices(8) == (128, 1024 * 1024 // 8 // 4 // (1024 * 2))
+    c950 = make("c950-like").config  # private 1 MiB: the fixed panel is that quarter
+    assert c950.gemm_nc_choices(8) == (128,)
+    assert make("c950-like", {"kernel.gemm_nc": 96}).config.gemm_nc_choices(8) == (96,)
