@@ -128,8 +128,9 @@ def _l2() -> CacheConfig:
 class DramConfig:
     """Main memory, shared by the cluster."""
 
-    bandwidth_gbps: float = param(25.6, "sustained bandwidth of the cluster", "GB/s",
-                                  "assumed", POSITIVE)
+    bandwidth_gbps: float = param(25.6, "peak bandwidth of the memory system, shared by "
+                                  "all cores and clusters (dram.efficiency of it is "
+                                  "sustained)", "GB/s", "assumed", POSITIVE)
     latency_ns: float = param(100.0, "load-to-use latency", "ns", "assumed")
     efficiency: float = param(1.0, "sustained fraction of bandwidth_gbps the cores reach "
                               "together (refresh, bank and read/write turnaround losses)", "",
@@ -154,8 +155,9 @@ class MemoryConfig:
                            "assumed: stream and stride prefetchers of application cores")
     line_bytes: int = param(64, "cache line: an access beyond L1 moves whole lines, so a "
                             "strided, indexed or tile access whose elements sit in different "
-                            "lines moves a line per element (per row) unless an enclosing "
-                            "loop walks along the line while it stays in L1", "B",
+                            "lines moves a line per element (per row) unless a loop walks "
+                            "along the line while it stays in L1 (codesign.riscv.memory)",
+                            "B",
                             "64 B lines: XuanTie C9xx and SpacemiT X60 (C908-like) L1D/L2, "
                             "SiFive 7-series L1D", AT_LEAST_ONE)
 
