@@ -19,9 +19,10 @@ The rule (a reuse-distance estimate on the loop nest, decided once per program):
    (the port); bytes from DRAM are refilled through L2 and use its bandwidth too.
 4. Beyond L1, traffic moves in cache lines (``memory.line_bytes``): a unit-stride access
    moves its bytes, but the elements of a strided or indexed access (the rows of a tile
-   access) that sit in different lines each move a line, unless an enclosing loop walks
-   along those lines (its step on the address is under a line) and they stay in L1 for
-   the iterations that touch them (:func:`line_factor`).
+   access) that sit in different lines each move a line, unless a loop walks along those
+   lines (its step on the address is under a line) and they stay in L1 for the
+   iterations that touch them; lines that L1 drops between those iterations come back
+   from the level that held them meanwhile (:func:`line_factor`).
 
 Levels sustain ``efficiency`` of their bandwidth. Shared caches divide their capacity and
 bandwidth equally among the cores of their cluster that run the op's shards, DRAM among
@@ -159,9 +160,10 @@ def _loop_iter_bytes(loop: Loop, tp: TimingParams, memo: dict[int, float],
 def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[float, float, float]]:
     """For each static memory instruction (by ``id``): the bytes served by L1, L2 and DRAM
     per byte it accesses. The L1 share is the fraction of its accesses that hit L1; the
-    L2 and DRAM shares are the fractions that miss to them times the instruction's line
-    factor (:func:`line_factor`): they sum to 1 for an access that moves whole lines of
-    its own data (unit stride)."""
+    L2 and DRAM shares are the fractions that miss to them times the bytes the
+    instruction moves in lines (:func:`line_factor`), plus the lines it re-fetches from the
+    level that held them: they sum to 1 for an access that moves whole lines of its own
+    data (unit stride)."""
     cold_data = hier.smallest_holding(footprint(prog), start=1)
     memo: dict[int, float] = {}
     times = timings(tp)
@@ -198,37 +200,55 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
             frac[cold] += remaining
             lines = line_factor(n, stack, nodes, hier,
                                 lambda lp: _loop_iter_bytes(lp, tp, memo, times))
-            out[id(n)] = (frac[0], frac[1] * lines, frac[2] * lines)
+            moved = [frac[0], frac[1] * lines.own, frac[2] * lines.own]
+            if lines.refetch:
+                # lines L1 dropped come back from the level that held them meanwhile
+                again = hier.smallest_holding(lines.distance, 1)
+                moved[again] += (frac[1] + frac[2]) * lines.refetch
+            out[id(n)] = (moved[0], moved[1], moved[2])
 
     rec(prog.body, ())
     return out
 
 
+@dataclass(frozen=True)
+class LineTraffic:
+    """Bytes a strided, indexed or tile access moves beyond L1 per byte it accesses, when
+    they move in lines: ``own`` from where its data sits (the walk's new bytes), and
+    ``refetch`` more from the level that holds ``distance`` bytes (lines a walking loop
+    comes back to after L1 has dropped them)."""
+
+    own: float = 1.0
+    refetch: float = 0.0
+    distance: float = 0.0
+
+
 def line_factor(ins: Instr, stack: Sequence[Loop], body: Sequence[Node], hier: Hierarchy,
-                iter_bytes: Callable[[Loop], float]) -> float:
-    """Bytes moved beyond L1 per byte a strided, indexed or tile access reads or writes,
-    when they come from L2 or DRAM in lines of ``hier.line_bytes`` (1 for the others:
-    unit-stride vector accesses move whole lines of their own data, scalar accesses walk
-    along rows).
+                iter_bytes: Callable[[Loop], float]) -> LineTraffic:
+    """How ``ins`` moves lines of ``hier.line_bytes`` from L2 or DRAM (own bytes only for
+    the others: unit-stride vector accesses move whole lines of their own data, scalar
+    accesses walk along rows).
 
     The instruction touches *pieces* of contiguous bytes, one element (strided, indexed)
     or one row (tile), ``pitch`` bytes apart (its stride; unknown for an indexed gather). A
     piece of a line or more moves its own bytes. A shorter piece moves a line, or ``pitch``
-    bytes when pieces share lines, or less when a loop walks along the line (steps the
-    address by ``step`` < line bytes) and the line stays in L1 for the ``line / step``
+    bytes when pieces share lines. A loop that walks along the line (steps the address by
+    ``step`` < line bytes) needs only ``max(piece, step)`` new bytes per iteration
+    (``line / trip`` if it ends first); when the line stays in L1 for the ``line / step``
     iterations that touch it (its reuse distance, ``iter_bytes`` of that loop times the
-    iterations between the first and the last touch, fits L1): then each iteration moves
-    ``max(piece, step)`` new bytes (``line / trip`` if the loop ends first). The loops that
-    walk are the enclosing ones and a loop that follows ``ins`` in its body and continues
-    its walk (``ins`` is its peeled first iteration; :func:`_walks`). Accesses of the same
-    body to the same lines (same buffer, pattern and loop terms, offsets closer than the
-    bytes one moves) share those bytes.
+    iterations between the first and the last touch, fits L1), that is all it moves;
+    otherwise each iteration moves the line again, the rest of it re-fetched from the
+    level that holds one iteration's bytes. The loops that walk are the enclosing ones and
+    a loop that follows ``ins`` in its body and continues its walk (``ins`` is its peeled
+    first iteration; :func:`_walks`). Accesses of the same body to the same lines (same
+    buffer, pattern and loop terms, offsets closer than the bytes one moves) share those
+    bytes.
     """
     mem = ins.mem
     assert mem is not None
     if not ins.defn.vector or (mem.pattern == "unit" and
                                ins.defn.exec_kind not in ("tload", "tstore")):
-        return 1.0
+        return LineTraffic()
     elem = max(1, mem.eew // 8)
     if ins.defn.exec_kind in ("tload", "tstore"):
         _, cols = ins.operand("imm")
@@ -239,20 +259,27 @@ def line_factor(ins: Instr, stack: Sequence[Loop], body: Sequence[Node], hier: H
         piece, pitch = elem, math.inf
     line = hier.line_bytes
     if piece >= line:
-        return 1.0
-    cost = min(float(line), pitch)
+        return LineTraffic()
+    moved = min(float(line), pitch)  # bytes per piece without a walk
+    kept, dropped = moved, (moved, 0.0)  # (new bytes per piece, re-fetch distance)
     if mem.pattern != "indexed" and mem.base is None:
         for loop, coef in _walks(ins, stack, body, line):
             step = abs(coef) * elem
             if step >= line or loop.trip <= 1:
                 continue
+            new = max(piece, step, line / loop.trip)
             # the line's reuse distance: the bytes of the iterations between its first
             # and last touch (rule 2's LRU estimate)
             visits = min(loop.trip, math.ceil(line / step))
             if iter_bytes(loop) * (visits - 1) <= hier.capacity[0]:
-                cost = min(cost, max(piece, step, line / loop.trip))
-        cost = max(piece, cost / _sharing(ins, body, cost))
-    return max(1.0, cost / piece)
+                kept = min(kept, new)  # kept in L1: the walk moves each line once
+            elif new < dropped[0]:  # dropped by L1: re-fetched one iteration later
+                dropped = (new, iter_bytes(loop))
+    own, distance = (kept, 0.0) if kept < moved or not dropped[1] else dropped
+    total = moved if distance else own
+    total = max(piece, total / _sharing(ins, body, total))
+    own = min(total, max(piece, own / _sharing(ins, body, own)))
+    return LineTraffic(own / piece, (total - own) / piece, distance)
 
 
 def _walks(ins: Instr, stack: Sequence[Loop], body: Sequence[Node], line: int

@@ -126,9 +126,12 @@ def test_a_loop_that_walks_along_the_lines_moves_each_line_once():
     cfg = make("x280-like").config
     prog = _strided(1024, trips=64, walk=1)
     assert _beyond_l1(prog, cfg) == pytest.approx(1.0)
-    # the same walk with a 512 B L1 that cannot keep the lines moves a line per element
+    # with a 512 B L1 that cannot keep the 16 lines each element moves a line again: its
+    # own 4 B from DRAM, where the 16 MiB of data sit, the other 60 B from L2, which holds
+    # the lines between one column and the next
     small = make("x280-like", {"l1d.size_kib": 0.5}).config
-    assert _beyond_l1(prog, small) == pytest.approx(16.0)
+    (frac,) = plan(prog, small.timing_params(), Hierarchy.of(small, 1)).values()
+    assert frac == pytest.approx((0.0, 15.0, 1.0))
 
 
 def test_an_indexed_gather_moves_a_line_per_element():
