@@ -11,7 +11,7 @@ Components (mm^2, :class:`codesign.riscv.config.AreaConfig` holds the constants)
 - one part per Xattn hardware block the ISA enables (:data:`XATTN_BLOCKS`): ``exp`` (as
   wide as the exp datapath), ``segred`` (an adder tree per DLEN), ``matrix`` (per MAC of
   the vfwmmacc array), ``rec`` (vfrec's reciprocal seed, sized as the exp unit);
-- ``l1``, ``l2``: SRAM (one array if shared, one per core if private) at
+- ``l1``, ``l2``: SRAM (one array per cluster if shared, one per core if private) at
   :func:`codesign.silicon.sram_mm2_per_mib` of the node;
 - ``cluster``: interconnect, DMA and control per core;
 - ``memory_controllers``: one controller + PHY per ``area.channel_gbps`` of DRAM bandwidth.
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 
-from codesign.riscv.config import RiscvConfig
+from codesign.riscv.config import CacheConfig, RiscvConfig
 from codesign.silicon import area_scale, sram_bitcell_um2, sram_mm2_per_mib
 from isa.instructions import lookup
 
@@ -59,17 +59,17 @@ def vrf_ports(cfg: RiscvConfig) -> int:
 
 def sram_mib(cfg: RiscvConfig) -> float:
     """MiB of SRAM in the cluster: every core's L1, and the L2 (shared or per core)."""
-    return (_sram_kib(cfg.l1d.size_kib, cfg.l1d.shared, cfg.cluster.cores)
-            + _sram_kib(cfg.l2.size_kib, cfg.l2.shared, cfg.cluster.cores)) / 1024
+    return (_sram_kib(cfg, cfg.l1d) + _sram_kib(cfg, cfg.l2)) / 1024
 
 
 def l2_mib(cfg: RiscvConfig) -> float:
-    return _sram_kib(cfg.l2.size_kib, cfg.l2.shared, cfg.cluster.cores) / 1024
+    return _sram_kib(cfg, cfg.l2) / 1024
 
 
-def _sram_kib(size_kib: float, shared: bool, cores: int) -> float:
-    """KiB of one cache level in the cluster: one array if shared, one per core if not."""
-    return size_kib * (1 if shared else cores)
+def _sram_kib(cfg: RiscvConfig, level: CacheConfig) -> float:
+    """KiB of one cache level in the system: one array per cluster if shared, one per core
+    if not."""
+    return level.size_kib * (cfg.cluster.clusters if level.shared else cfg.cluster.cores)
 
 
 def area_parts(cfg: RiscvConfig) -> dict[str, float]:
@@ -96,8 +96,8 @@ def area_parts(cfg: RiscvConfig) -> dict[str, float]:
     if "rec" in blocks:
         parts["rec"] = cores * path / 64 * a.exp_vs_fma * fma64
     mib = sram_mm2_per_mib(cfg.tech.node_nm, a.sram_array_efficiency)
-    parts["l1"] = _sram_kib(cfg.l1d.size_kib, cfg.l1d.shared, cores) / 1024 * mib
-    parts["l2"] = _sram_kib(cfg.l2.size_kib, cfg.l2.shared, cores) / 1024 * mib
+    parts["l1"] = _sram_kib(cfg, cfg.l1d) / 1024 * mib
+    parts["l2"] = _sram_kib(cfg, cfg.l2) / 1024 * mib
     parts["cluster"] = cores * a.cluster_overhead_mm2_per_core * s
     parts["memory_controllers"] = math.ceil(cfg.dram.bandwidth_gbps / a.channel_gbps) * \
         a.channel_mm2

@@ -109,8 +109,19 @@ class CacheConfig:
     bytes_per_cycle: float = param(32.0, "bandwidth (per core if private, per cluster if "
                                    "shared)", "B/cycle", "assumed", POSITIVE)
     latency: int = param(4, "load-to-use latency", "cycles", "riscv.md §3.1: C950 L1 4 cycles")
-    shared: bool = param(False, "shared by the cores of the cluster (size and bandwidth "
-                         "are divided among the cores running an op)", "", "assumed")
+    shared: bool = param(False, "shared by the cores of one cluster (cluster.clusters "
+                         "groups the cores; size and bandwidth are divided among the cores "
+                         "of the cluster running an op)", "", "assumed")
+    efficiency: float = param(1.0, "sustained fraction of the level's bandwidth a stream "
+                              "reaches", "", "default 1: peak (no preset has measured it)",
+                              FRACTION)
+    outstanding_misses: float | None = param(
+        None, "lines a core keeps in flight from beyond this level (its miss-status holding "
+        "registers and the prefetches they allow; for a shared level, all the cores of its "
+        "cluster together): a core's loads that miss the level move at most outstanding x "
+        "line_bytes per latency of the level serving them (Little's law: memory-level "
+        "parallelism); none: unlimited", "lines",
+        "default none: unlimited (no preset had a source)", POSITIVE)
 
 
 def _l2() -> CacheConfig:
@@ -121,9 +132,13 @@ def _l2() -> CacheConfig:
 class DramConfig:
     """Main memory, shared by the cluster."""
 
-    bandwidth_gbps: float = param(25.6, "sustained bandwidth of the cluster", "GB/s",
-                                  "assumed", POSITIVE)
+    bandwidth_gbps: float = param(25.6, "peak bandwidth of the memory system, shared by "
+                                  "all cores and clusters (dram.efficiency of it is "
+                                  "sustained)", "GB/s", "assumed", POSITIVE)
     latency_ns: float = param(100.0, "load-to-use latency", "ns", "assumed")
+    efficiency: float = param(1.0, "sustained fraction of bandwidth_gbps the cores reach "
+                              "together (refresh, bank and read/write turnaround losses)", "",
+                              "default 1: peak (no preset had measured it)", FRACTION)
     capacity_gb: float | None = param(
         None, "DRAM capacity of the system (weights + KV cache + recurrent state must fit); "
         "none: not declared, no fit check", "GB", "per preset (none by default)", POSITIVE)
@@ -142,12 +157,25 @@ class MemoryConfig:
                            "bandwidth but only the L1 latency; indexed gathers pay the "
                            "latency of the level serving them", "",
                            "assumed: stream and stride prefetchers of application cores")
+    line_bytes: int = param(64, "cache line: an access beyond L1 moves whole lines, so a "
+                            "strided, indexed or tile access whose elements sit in different "
+                            "lines moves a line per element (per row) unless a loop walks "
+                            "along the line while it stays in L1 (codesign.riscv.memory)",
+                            "B",
+                            "64 B lines: XuanTie C9xx and SpacemiT X60 (C908-like) L1D/L2, "
+                            "SiFive 7-series L1D", AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    cores: int = param(1, "cores per cluster that split each op", "cores", "assumed",
-                       AT_LEAST_ONE)
+    """The cores that split each op, grouped into clusters (each with its own L2 when
+    ``l2.shared``)."""
+
+    cores: int = param(1, "cores that split each op (all clusters together)", "cores",
+                       "assumed", AT_LEAST_ONE)
+    clusters: int = param(1, "clusters the cores are grouped in (cores / clusters each); "
+                          "a shared L2 is one per cluster, DRAM is shared by all", "clusters",
+                          "default 1: one cluster", AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)
@@ -389,6 +417,13 @@ class RiscvConfig:
         if self.sim.missing_kernels not in ("roofline", "error"):
             raise CodesignError(f"sim.missing_kernels must be 'roofline' or 'error', got "
                                 f"{self.sim.missing_kernels!r}")
+        if self.cluster.cores % self.cluster.clusters:
+            cores = self.cluster.cores
+            fits = ", ".join(str(n) for n in range(1, cores + 1) if cores % n == 0)
+            raise CodesignError(f"cluster.cores = {cores} is not a multiple of "
+                                f"cluster.clusters = {self.cluster.clusters} (clusters hold "
+                                f"equal numbers of cores); valid: cluster.cores a multiple of "
+                                f"{self.cluster.clusters}, or cluster.clusters one of {fits}")
         # extrapolation needs two full windows of the steady-state test (codesign.riscv.core)
         least = 2 * self.sim.window + 1
         if self.sim.max_iterations < least:
@@ -414,8 +449,8 @@ class RiscvConfig:
         return tuple(sorted({_CORE.gemm_nc, derived}, reverse=True))
 
     def cores_sharing_l2(self, cores: int) -> int:
-        """Cores of an op on ``cores`` cores that share one L2 (all of them: one L2)."""
-        return max(1, cores)
+        """Cores of an op on ``cores`` cores that share one L2 (those of one cluster)."""
+        return self.placement(cores)[1]
 
     def core(self, dtype: str = "bf16", gemm_nc: int = 0) -> Core:
         """The isa.core.Core shape kernels are generated for (``gemm_nc``: one of
@@ -448,13 +483,25 @@ class RiscvConfig:
 
     @property
     def cluster_l2_bytes_per_s(self) -> float:
-        """The L2 bandwidth all cores of the cluster have together (a shared L2's, or each
-        private L2's times the cores)."""
-        return self.l2.bytes_per_cycle * (1 if self.l2.shared else self.cluster.cores) * \
-            self.freq_hz
+        """The L2 bandwidth all cores have together (each cluster's shared L2, or each
+        core's private L2)."""
+        return self.l2.bytes_per_cycle * self.l2_instances * self.freq_hz
+
+    @property
+    def l2_instances(self) -> int:
+        """L2 caches in the system: one per cluster if shared, else one per core."""
+        return self.cluster.clusters if self.l2.shared else self.cluster.cores
+
+    def placement(self, cores: int) -> tuple[int, int]:
+        """(clusters used, cores used in each) for an op on ``cores`` cores: spread over
+        the clusters as evenly as they go (each core's share of a shared L2 is largest)."""
+        c = max(1, cores)
+        used = min(self.cluster.clusters, c)
+        return used, -(-c // used)
 
     def dram_bytes_per_cycle(self) -> float:
-        return self.dram.bandwidth_gbps / self.scalar.freq_ghz
+        """Sustained DRAM bytes per core clock of all cores together."""
+        return self.dram.bandwidth_gbps * self.dram.efficiency / self.scalar.freq_ghz
 
     def dram_latency_cycles(self) -> float:
         return self.dram.latency_ns * self.scalar.freq_ghz

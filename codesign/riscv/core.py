@@ -81,10 +81,11 @@ from isa.instructions import units as isa_units
 from isa.program import Instr, Loop, Node, Program
 from isa.timing import TimingParams
 
-# Memory bandwidth channels an access moves bytes through (indices of CoreSim.channel_free):
-# the L1 port (loads, and stores when there is one port), L2, DRAM, and the L1 store port
-# of a two-port L1 (memory.l1_ports = 2).
-L1, L2, DRAM, L1_STORE = 0, 1, 2, 3
+# Memory channels an access moves through (indices of CoreSim.channel_free): the L1 port
+# (loads, and stores when there is one port), L2, DRAM, the L1 store port of a two-port L1
+# (memory.l1_ports = 2), and the L1 and L2 miss queues a load's lines occupy for the
+# latency of the level serving them (l1d/l2.outstanding_misses; their "bytes" are cycles).
+L1, L2, DRAM, L1_STORE, MISS_L1, MISS_L2 = 0, 1, 2, 3, 4, 5
 # A register no instruction has read yet constrains no writer (write-after-read).
 NEVER = -math.inf
 INF = math.inf
@@ -255,8 +256,8 @@ class CoreSim:
         self.vec_in_cycle = False
         self.seq_free = {seq: [0.0] * n for seq, n in sequencer_counts(cfg).items()}
         bpc = self.hier.bytes_per_cycle
-        self.channel_free = [0.0] * 4  # by channel L1, L2, DRAM, L1_STORE
-        self.channel_bpc = (bpc[0], bpc[1], bpc[2], bpc[0])
+        self.channel_free = [0.0] * 6  # by channel L1, L2, DRAM, L1_STORE, MISS_L1, MISS_L2
+        self.channel_bpc = (bpc[0], bpc[1], bpc[2], bpc[0], 1.0, 1.0)
         self.trackers: list[tuple[_Tracker, int]] = []
         self.tags: tuple[tuple[_Tracker, int], ...] = ()  # the trackers, as a tuple
 
@@ -296,11 +297,21 @@ class CoreSim:
                 mem.append((L2, t.mem_bytes * (f[1] + f[2])))
             if f[2] > 0:
                 mem.append((DRAM, t.mem_bytes * f[2]))
+            if t.mem == "load" and f[1] + f[2] > 0:
+                # loads wait for their lines: the miss queues bound what is in flight;
+                # stores are posted (write buffer) and hold no entry
+                for ch, cyc in zip((MISS_L1, MISS_L2), self.hier.miss_cycles(
+                        t.mem_bytes * f[1], t.mem_bytes * f[2]), strict=True):
+                    if cyc > 0:
+                        mem.append((ch, cyc))
             rec.mem = tuple(mem)
             if vector and t.mem == "load" and \
                     not (cfg.memory.prefetch and t.mem_pattern != "indexed"):
                 h = self.hier.latency
-                rec.extra_lat = f[1] * (h[1] - h[0]) + f[2] * (h[2] - h[0])
+                # the expected latency of the levels serving its accesses (the L2 and
+                # DRAM shares carry the line factor: normalised to the accesses)
+                total = f[0] + f[1] + f[2]
+                rec.extra_lat = (f[1] * (h[1] - h[0]) + f[2] * (h[2] - h[0])) / total
         self.recs[id(ins)] = rec
         self._mnemonic[rec.index] = ins.op
         return rec

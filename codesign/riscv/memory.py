@@ -17,15 +17,24 @@ The rule (a reuse-distance estimate on the loop nest, decided once per program):
    whose per-core capacity holds that distance (an LRU cache of that size keeps it).
 3. Every access (vector or scalar) also passes through L1 at ``l1d.bytes_per_cycle``
    (the port); bytes from DRAM are refilled through L2 and use its bandwidth too.
+4. Beyond L1, traffic moves in cache lines (``memory.line_bytes``): a unit-stride access
+   moves its bytes, but the elements of a strided or indexed access (the rows of a tile
+   access) that sit in different lines each move a line, unless a loop walks along those
+   lines (its step on the address is under a line) and they stay in L1 for the
+   iterations that touch them; lines that L1 drops between those iterations come back
+   from the level that held them meanwhile (:func:`line_factor`).
 
-Shared caches and DRAM divide their capacity and bandwidth equally among the cores that
-run the op's shards (all shards run the same program concurrently, see replay).
+Levels sustain ``efficiency`` of their bandwidth. Shared caches divide their capacity and
+bandwidth equally among the cores of their cluster that run the op's shards, DRAM among
+all of them (all shards run the same program concurrently, see replay). The cores of an
+op are spread over the clusters (``cluster.clusters``) as evenly as they go.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from codesign.riscv.config import RiscvConfig
@@ -72,20 +81,43 @@ class Hierarchy:
     """Per-core view of the memory hierarchy for one op run on ``cores`` cores."""
 
     capacity: tuple[float, float, float]  # bytes: L1, L2 share, DRAM (inf)
-    bytes_per_cycle: tuple[float, float, float]  # per-core share of each level's bandwidth
+    bytes_per_cycle: tuple[float, float, float]  # per-core share of each level's sustained
+    # bandwidth
     latency: tuple[float, float, float]  # cycles
+    # misses of L1 and of L2 this core keeps in flight (inf: unlimited)
+    outstanding: tuple[float, float] = (math.inf, math.inf)
+    line_bytes: int = 64
 
     @classmethod
     def of(cls, cfg: RiscvConfig, cores: int) -> Hierarchy:
         l1, l2 = cfg.l1d, cfg.l2
         c = max(1, cores)
-        l1_cap = l1.size_kib * 1024 / (c if l1.shared else 1)
-        l2_cap = l2.size_kib * 1024 / (c if l2.shared else 1)
-        l1_bw = l1.bytes_per_cycle / (c if l1.shared else 1)
-        l2_bw = l2.bytes_per_cycle / (c if l2.shared else 1)
+        _, per = cfg.placement(c)  # cores of this op in each cluster used
+
+        def share(shared: bool) -> int:
+            return per if shared else 1
+
+        l1_cap = l1.size_kib * 1024 / share(l1.shared)
+        l2_cap = l2.size_kib * 1024 / share(l2.shared)
+        l1_bw = l1.bytes_per_cycle * l1.efficiency / share(l1.shared)
+        l2_bw = l2.bytes_per_cycle * l2.efficiency / share(l2.shared)
         dram_bw = cfg.dram_bytes_per_cycle() / c
+        mlp = tuple(math.inf if lvl.outstanding_misses is None
+                    else lvl.outstanding_misses / share(lvl.shared) for lvl in (l1, l2))
         return cls((l1_cap, l2_cap, float("inf")), (l1_bw, l2_bw, dram_bw),
-                   (float(l1.latency), float(l2.latency), cfg.dram_latency_cycles()))
+                   (float(l1.latency), float(l2.latency), cfg.dram_latency_cycles()),
+                   (mlp[0], mlp[1]), cfg.memory.line_bytes)
+
+    def miss_cycles(self, l2_bytes: float, dram_bytes: float) -> tuple[float, float]:
+        """Cycles the L1 and the L2 miss queues are held by a load that brings ``l2_bytes``
+        from L2 and ``dram_bytes`` from DRAM into L1: each line holds an entry for the
+        latency of the level that serves it, ``outstanding`` entries at a time (Little's
+        law: at most outstanding x line / latency bytes per cycle)."""
+        line = self.line_bytes
+        lat = self.latency
+        l1 = (l2_bytes * lat[1] + dram_bytes * lat[2]) / line / self.outstanding[0]
+        l2 = dram_bytes * lat[2] / line / self.outstanding[1]
+        return l1, l2
 
     def smallest_holding(self, nbytes: float, start: int = 0) -> int:
         for lvl in range(start, len(LEVELS)):
@@ -126,8 +158,12 @@ def _loop_iter_bytes(loop: Loop, tp: TimingParams, memo: dict[int, float],
 
 
 def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[float, float, float]]:
-    """For each static memory instruction (by ``id``): the fraction of its bytes
-    served by L1, L2 and DRAM (summing to 1)."""
+    """For each static memory instruction (by ``id``): the bytes served by L1, L2 and DRAM
+    per byte it accesses. The L1 share is the fraction of its accesses that hit L1; the
+    L2 and DRAM shares are the fractions that miss to them times the bytes the
+    instruction moves in lines (:func:`line_factor`), plus the lines it re-fetches from the
+    level that held them: they sum to 1 for an access that moves whole lines of its own
+    data (unit stride)."""
     cold_data = hier.smallest_holding(footprint(prog), start=1)
     memo: dict[int, float] = {}
     times = timings(tp)
@@ -162,10 +198,143 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
                 frac[hier.smallest_holding(dist)] += reuse
                 remaining -= reuse
             frac[cold] += remaining
-            out[id(n)] = (frac[0], frac[1], frac[2])
+            lines = line_factor(n, stack, nodes, hier,
+                                lambda lp: _loop_iter_bytes(lp, tp, memo, times))
+            moved = [frac[0], frac[1] * lines.own, frac[2] * lines.own]
+            if lines.refetch:
+                # lines L1 dropped come back from the level that held them meanwhile
+                again = hier.smallest_holding(lines.distance, 1)
+                moved[again] += (frac[1] + frac[2]) * lines.refetch
+            out[id(n)] = (moved[0], moved[1], moved[2])
 
     rec(prog.body, ())
     return out
+
+
+@dataclass(frozen=True)
+class LineTraffic:
+    """Bytes a strided, indexed or tile access moves beyond L1 per byte it accesses, when
+    they move in lines: ``own`` from where its data sits (the walk's new bytes), and
+    ``refetch`` more from the level that holds ``distance`` bytes (lines a walking loop
+    comes back to after L1 has dropped them)."""
+
+    own: float = 1.0
+    refetch: float = 0.0
+    distance: float = 0.0
+
+
+def line_factor(ins: Instr, stack: Sequence[Loop], body: Sequence[Node], hier: Hierarchy,
+                iter_bytes: Callable[[Loop], float]) -> LineTraffic:
+    """How ``ins`` moves lines of ``hier.line_bytes`` from L2 or DRAM (own bytes only for
+    the others: unit-stride vector accesses move whole lines of their own data, scalar
+    accesses walk along rows).
+
+    The instruction touches *pieces* of contiguous bytes, one element (strided, indexed)
+    or one row (tile), ``pitch`` bytes apart (its stride; unknown for an indexed gather). A
+    piece of a line or more moves its own bytes. A shorter piece moves a line, or ``pitch``
+    bytes when pieces share lines. A loop that walks along the line (steps the address by
+    ``step`` < line bytes) needs only ``max(piece, step)`` new bytes per iteration
+    (``line / trip`` if it ends first); when the line stays in L1 for the ``line / step``
+    iterations that touch it (its reuse distance, ``iter_bytes`` of that loop times the
+    iterations between the first and the last touch, fits L1), that is all it moves;
+    otherwise each iteration moves the line again, the rest of it re-fetched from the
+    level that holds one iteration's bytes. The loops that walk are the enclosing ones and
+    a loop that follows ``ins`` in its body and continues its walk (``ins`` is its peeled
+    first iteration; :func:`_walks`). Accesses of the same body to the same lines (same
+    buffer, pattern and loop terms, offsets closer than the bytes one moves) share those
+    bytes.
+    """
+    mem = ins.mem
+    assert mem is not None
+    if not ins.defn.vector or (mem.pattern == "unit" and
+                               ins.defn.exec_kind not in ("tload", "tstore")):
+        return LineTraffic()
+    elem = max(1, mem.eew // 8)
+    if ins.defn.exec_kind in ("tload", "tstore"):
+        _, cols = ins.operand("imm")
+        piece, pitch = int(cols) * elem, float(mem.stride * elem)
+    elif mem.pattern == "strided":
+        piece, pitch = elem, float(mem.stride * elem)
+    else:  # indexed: one element each, lines unknown
+        piece, pitch = elem, math.inf
+    line = hier.line_bytes
+    if piece >= line:
+        return LineTraffic()
+    moved = min(float(line), pitch)  # bytes per piece without a walk
+    kept, dropped = moved, (moved, 0.0)  # (new bytes per piece, re-fetch distance)
+    if mem.pattern != "indexed" and mem.base is None:
+        for loop, coef in _walks(ins, stack, body, line):
+            step = abs(coef) * elem
+            if step >= line or loop.trip <= 1:
+                continue
+            new = max(piece, step, line / loop.trip)
+            # the line's reuse distance: the bytes of the iterations between its first
+            # and last touch (rule 2's LRU estimate)
+            visits = min(loop.trip, math.ceil(line / step))
+            if iter_bytes(loop) * (visits - 1) <= hier.capacity[0]:
+                kept = min(kept, new)  # kept in L1: the walk moves each line once
+            elif new < dropped[0]:  # dropped by L1: re-fetched one iteration later
+                dropped = (new, iter_bytes(loop))
+    own, distance = (kept, 0.0) if kept < moved or not dropped[1] else dropped
+    total = moved if distance else own
+    total = max(piece, total / _sharing(ins, body, total))
+    own = min(total, max(piece, own / _sharing(ins, body, own)))
+    return LineTraffic(own / piece, (total - own) / piece, distance)
+
+
+def _walks(ins: Instr, stack: Sequence[Loop], body: Sequence[Node], line: int
+           ) -> list[tuple[Loop, int]]:
+    """The loops that may walk along the lines ``ins`` touches, each with its coefficient
+    on the address: the enclosing loops (innermost first), and the loops of ``body`` that
+    continue the walk after ``ins`` (a kernel that peels a loop's first iteration: the
+    loop holds the same access, its address stepped by the loop's variable, starting less
+    than a line after ``ins``'s)."""
+    mem = ins.mem
+    assert mem is not None
+    elem = max(1, mem.eew // 8)
+    coef = dict(mem.offset.terms)
+    out = [(loop, coef[loop.var]) for loop in reversed(stack) if coef.get(loop.var)]
+    for loop in body:
+        if not isinstance(loop, Loop):
+            continue
+        for other in loop.body:
+            if not isinstance(other, Instr) or not _same_lines(ins, other):
+                continue
+            assert other.mem is not None
+            rest = dict(other.mem.offset.terms)
+            c = rest.pop(loop.var, 0)
+            ahead = (other.mem.offset.const - mem.offset.const) * elem
+            if c and rest == coef and 0 < ahead < line:
+                out.append((loop, c))
+                break
+    return out
+
+
+def _same_lines(ins: Instr, other: Instr) -> bool:
+    """``other`` is the access ``ins`` is, up to its offset: same operation, buffer,
+    pattern and stride, its address in no register."""
+    a, b = ins.mem, other.mem
+    return a is not None and b is not None and other.op == ins.op and b.buf == a.buf and \
+        b.pattern == a.pattern and b.stride == a.stride and b.base is None and a.base is None
+
+
+def _sharing(ins: Instr, body: Sequence[Node], window: float) -> int:
+    """How many accesses of ``body`` (``ins`` among them) touch the ``window`` bytes that
+    ``ins`` moves per piece: the same access (:func:`_same_lines`) with the same loop
+    terms, offsets less than ``window`` apart."""
+    mem = ins.mem
+    assert mem is not None
+    elem = max(1, mem.eew // 8)
+    n = 0
+    for other in body:
+        if not isinstance(other, Instr) or not _same_lines(ins, other):
+            continue
+        om = other.mem
+        assert om is not None
+        if om.offset.terms == mem.offset.terms and \
+                abs(om.offset.const - mem.offset.const) * elem < window:
+            n += 1
+    return max(1, min(n, int(window // elem)))
 
 
 def level_bytes(prog: Program, tp: TimingParams, hier: Hierarchy,

@@ -4,8 +4,9 @@ Schedule. A forward pass is a chain of dependent ops, so the cluster runs them o
 another; each op is split into equal shards over ``c = min(cluster.cores, parallel
 work)`` cores that run concurrently (the remaining cores idle for that op). Shards are
 identical programs, so one shard is simulated (:mod:`codesign.riscv.core`) with the
-shared levels (DRAM, and L2 when ``l2.shared``) giving each of the ``c`` cores 1/c of
-their bandwidth and capacity; the op takes the shard's cycles. The largest shard is the
+shared levels giving each core its share: DRAM 1/c of its bandwidth, a shared L2 (one per
+cluster, ``cluster.clusters``) 1/(cores of the op in that cluster) of its bandwidth and
+capacity (:meth:`RiscvConfig.placement`); the op takes the shard's cycles. The largest shard is the
 one timed (ceil division). ``repeat`` multiplies the op's time; it never re-simulates.
 
 How each kind is split (its rule in :mod:`codesign.kinds`, :func:`split`):
@@ -246,7 +247,7 @@ def _unmodelled(op: Op, cfg: RiscvConfig, why: str) -> dict[str, Any]:
     """An op without a kernel, timed at its roofline bound (sim.missing_kernels)."""
     flops = float(op.flops)
     nbytes = float(op.nbytes)
-    l2_cap = cfg.l2.size_kib * 1024 * (1 if cfg.l2.shared else cfg.cluster.cores)
+    l2_cap = cfg.l2.size_kib * 1024 * cfg.l2_instances
     in_dram = nbytes > l2_cap
     sec = roofline_seconds(flops, nbytes, cfg, in_dram)
     f = cfg.freq_hz

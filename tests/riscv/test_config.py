@@ -15,7 +15,7 @@ from codesign.riscv.config import RiscvConfig
 from isa.instructions import EXTENSIONS
 from isa.timing import TimingParams
 
-PRESETS = ("x280-like", "spacemit-x60-like", "spatz-like", "c950-like")
+PRESETS = ("x280-like", "spacemit-x60-like", "spacemit-k1", "spatz-like", "c950-like")
 
 
 def test_every_field_has_help_and_source():
@@ -63,6 +63,14 @@ def test_published_preset_numbers():
     assert (k1.cluster.cores, k1.scalar.freq_ghz, k1.vector.vlen, k1.vector.dlen) == \
         (8, 1.6, 256, 128)
     assert k1.dram.bandwidth_gbps == pytest.approx(10.66)
+    # the K1 as it ships (Linux k1.dtsi): two clusters of 4 cores, 512 KiB L2 each
+    real = preset("spacemit-k1")[0]
+    assert (real.cluster.cores, real.cluster.clusters, real.l2.size_kib, real.l2.shared,
+            real.l1d.size_kib, real.memory.line_bytes) == (8, 2, 512.0, True, 32.0, 64)
+    assert (real.scalar.freq_ghz, real.dram.bandwidth_gbps, real.dram.capacity_gb) == \
+        (1.6, 10.66, 16.0)
+    assert real.timing == k1.timing and real.vector == k1.vector  # the X60 core
+    assert make("spacemit-k1+ime").config.parsed_isa.has("smt.vmadot")
     spatz = preset("spatz-like")[0]
     assert (spatz.vector.vlen, spatz.vector.dlen, spatz.cluster.cores) == (512, 256, 2)
     c950 = preset("c950-like")[0]

@@ -41,7 +41,8 @@ SMALL: dict[str, list[dict]] = {
 def _cases():
     for kind in kernels.KERNELS:
         for i, shape in enumerate(SMALL.get(kind, [])):
-            for target in ("x280-like", "c950-like+xattn"):
+            # spacemit-k1: finite outstanding misses (the miss-queue channels) and clusters
+            for target in ("x280-like", "c950-like+xattn", "spacemit-k1"):
                 yield pytest.param({**BASE, "kind": kind, **shape}, target,
                                    id=f"{kind}{i}-{shape['op']}-{target}")
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from codesign.errors import CodesignError
 from codesign.riscv import make
 from codesign.riscv.memory import Hierarchy, footprint, level_bytes, plan
+from codesign.riscv.replay import time_program
 from isa.instructions import parse_isa
 from isa.program import Builder, V
 
@@ -72,3 +74,144 @@ def test_reuse_farther_than_l1_comes_from_l2():
     prog = b.program()
     (frac,) = plan(prog, cfg.timing_params(), Hierarchy.of(cfg, 1)).values()
     assert frac == pytest.approx((0.0, 1.0, 0.0))  # 9/10 reuses from L2, 1/10 cold from L2
+
+
+# ---- cache lines: strided, indexed and tile accesses -------------------------------------
+def _strided(stride: int, trips: int = 64, walk: int = 0, vl: int = 16):
+    """A loop of ``trips`` strided loads of ``vl`` FP32 elements ``stride`` elements apart,
+    each at a new row block (``walk`` = 0), or (``walk`` elements per iteration) walking
+    along the rows: the same rows, the next column."""
+    b = Builder("strided", ISA, 512)
+    b.buffer("x", "fp32", 1 << 22)
+    b.vsetvli(vl, 32, 1)
+    with b.loop("i", trips) as i:
+        off = i * walk if walk else i * (stride * vl)
+        b.emit("vlse32.v", V(8), b.mem("x", off, 32, "strided", stride))
+    return b.program()
+
+
+def _beyond_l1(prog, cfg):
+    (frac,) = plan(prog, cfg.timing_params(), Hierarchy.of(cfg, 1)).values()
+    return frac[1] + frac[2]  # bytes moved beyond L1 per byte accessed
+
+
+def test_a_unit_stride_access_moves_its_own_bytes():
+    cfg = make("x280-like").config
+    for n_elems in (64 * 16, 1 << 22):
+        assert _beyond_l1(_stream(n_elems, 64, reread=False), cfg) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("stride", [16, 32, 1000])  # 64 B, 128 B, 4000 B apart
+def test_a_strided_access_with_stride_of_a_line_or_more_moves_a_line_per_element(stride):
+    cfg = make("x280-like").config
+    prog = _strided(stride)
+    line = cfg.memory.line_bytes
+    assert line == 64
+    assert _beyond_l1(prog, cfg) == pytest.approx(line / 4)
+    _, l2, dram = level_bytes(prog, cfg.timing_params(), Hierarchy.of(cfg, 1))
+    assert l2 + dram == pytest.approx(64 * 16 * line)  # 64 loads x 16 elements x a line
+
+
+@pytest.mark.parametrize(("stride", "moved"), [(1, 4), (2, 8), (4, 16), (8, 32)])
+def test_a_strided_access_within_a_line_moves_the_stride(stride, moved):
+    """Elements closer than a line share lines: each moves ``stride x 4`` bytes."""
+    cfg = make("x280-like").config
+    assert _beyond_l1(_strided(stride), cfg) * 4 == pytest.approx(moved)
+
+
+def test_a_loop_that_walks_along_the_lines_moves_each_line_once():
+    """Column by column over 16 rows 4 KiB apart: the next column is 4 B further along the
+    same 16 lines, which stay in L1 (16 lines x 16 columns), so each element moves its own
+    4 B: line / step = 16 iterations share each line."""
+    cfg = make("x280-like").config
+    prog = _strided(1024, trips=64, walk=1)
+    assert _beyond_l1(prog, cfg) == pytest.approx(1.0)
+    # with a 512 B L1 that cannot keep the 16 lines each element moves a line again: its
+    # own 4 B from DRAM, where the 16 MiB of data sit, the other 60 B from L2, which holds
+    # the lines between one column and the next
+    small = make("x280-like", {"l1d.size_kib": 0.5}).config
+    (frac,) = plan(prog, small.timing_params(), Hierarchy.of(small, 1)).values()
+    assert frac == pytest.approx((0.0, 15.0, 1.0))
+
+
+def test_an_indexed_gather_moves_a_line_per_element():
+    cfg = make("x280-like").config
+    b = Builder("gather", ISA, 512)
+    b.buffer("x", "fp32", 1 << 22)
+    b.vsetvli(16, 32, 1)
+    with b.loop("i", 64):
+        b.emit("vluxei32.v", V(8), b.mem("x", 0, 32, "indexed", index=V(16)))
+    assert _beyond_l1(b.program(), cfg) == pytest.approx(64 / 4)
+
+
+def test_one_byte_lines_undo_the_line_model():
+    cfg = make("x280-like", {"memory.line_bytes": 1}).config
+    assert _beyond_l1(_strided(1000), cfg) == pytest.approx(1.0)
+
+
+# ---- clusters -----------------------------------------------------------------------------
+K1ISH = {"l2.size_kib": 512.0, "l2.bytes_per_cycle": 16.0, "cluster.clusters": 2}
+
+
+def test_cores_get_the_share_of_their_own_clusters_l2():
+    """8 cores in 2 clusters, each cluster with its own 512 KiB shared L2 (the K1): an op on
+    8 cores puts 4 on each cluster, and each core gets 1/4 of its cluster's L2; DRAM is
+    shared by all 8."""
+    cfg = make("spacemit-x60-like", K1ISH).config
+    assert cfg.cluster.cores == 8 and cfg.placement(8) == (2, 4)
+    h = Hierarchy.of(cfg, 8)
+    assert h.capacity[1] == 512 * 1024 / 4
+    assert h.bytes_per_cycle[1] == 16.0 / 4
+    assert h.bytes_per_cycle[2] == pytest.approx(10.66 / 1.6 / 8)
+    # 2 cores spread one per cluster: each has a whole L2; 3 cores: at most 2 share one
+    assert cfg.placement(2) == (2, 1) and Hierarchy.of(cfg, 2).capacity[1] == 512 * 1024
+    assert cfg.placement(3) == (2, 2) and Hierarchy.of(cfg, 3).capacity[1] == 256 * 1024
+    # one cluster of 8 sharing one L2 of that size: each core gets half as much
+    one = make("spacemit-x60-like", {**K1ISH, "cluster.clusters": 1}).config
+    assert Hierarchy.of(one, 8).capacity[1] == 512 * 1024 / 8
+    # the system has one L2 per cluster: twice the L2 bandwidth and SRAM of one cluster
+    assert cfg.cluster_l2_bytes_per_s == 2 * one.cluster_l2_bytes_per_s
+
+
+def test_private_caches_ignore_the_clusters():
+    cfg = make("x280-like", {"cluster.cores": 4, "cluster.clusters": 2}).config
+    h = Hierarchy.of(cfg, 4)
+    assert h.capacity[:2] == (cfg.l1d.size_kib * 1024, cfg.l2.size_kib * 1024)
+
+
+def test_cores_not_a_multiple_of_the_clusters_is_one_clear_error():
+    with pytest.raises(CodesignError) as exc:
+        make("spacemit-x60-like", {"cluster.clusters": 3})
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert "cluster.cores = 8 is not a multiple of cluster.clusters = 3" in msg
+    assert "1, 2, 4, 8" in msg  # the valid cluster counts
+
+
+# ---- outstanding misses and sustained efficiency ---------------------------------------
+def _dram_stream(cfg_overrides, loads: bool = True):
+    """Cycles of one core streaming 16 MiB from DRAM (loads) or to it (stores)."""
+    cfg = make("x280-like", cfg_overrides).config
+    b = Builder("stream", ISA, 512)
+    b.buffer("x", "fp32", 1 << 22)
+    b.vsetvli(16, 32, 1)
+    with b.loop("i", (1 << 22) // 16) as i:
+        b.emit("vle32.v" if loads else "vse32.v", V(8), b.mem("x", i * 16, 32))
+    return cfg, time_program(b.program(), cfg)["cycles"]
+
+
+def test_outstanding_misses_cap_a_cores_bandwidth_at_littles_law():
+    """2 lines in flight for 100 ns each: at most 2 x 64 B / 100 ns = 1.28 GB/s."""
+    cfg, cycles = _dram_stream({"l1d.outstanding_misses": 2.0})
+    lat = cfg.dram_latency_cycles()
+    assert cycles == pytest.approx((1 << 24) / (2 * 64 / lat), rel=0.01)
+    # stores are posted: no miss entry, DRAM-bound
+    _, store_cycles = _dram_stream({"l1d.outstanding_misses": 2.0}, loads=False)
+    assert store_cycles < cycles / 4
+
+
+def test_dram_efficiency_scales_a_dram_bound_stream():
+    cfg, full = _dram_stream({})
+    assert full == pytest.approx((1 << 24) / cfg.dram_bytes_per_cycle(), rel=0.01)
+    _, half = _dram_stream({"dram.efficiency": 0.5})
+    assert half == pytest.approx(2 * full, rel=0.01)

@@ -1,7 +1,7 @@
 """Properties of the core model (hypothesis), on ops of real (tiny) Qwen3.5 traces.
 
-- Monotonic: more datapath (DLEN), sequencers, queue, bandwidth or cache never makes an op
-  take more cycles.
+- Monotonic: more datapath (DLEN), sequencers, queue, bandwidth or cache, more outstanding
+  misses or a higher sustained efficiency never makes an op take more cycles.
 - Bounded: no op runs faster than its roofline bound.
 - Deterministic: the same op on the same config gives the same cycles, simulated afresh.
 """
@@ -73,6 +73,36 @@ def test_more_resources_never_take_more_cycles(rows, data):
         grown = value  # DLEN may not exceed VLEN: nothing to grow
     more = make(target, {path: grown}).config
     assert _cycles(row, more) <= _cycles(row, base) * (1 + 1e-9)
+
+
+@settings(SETTINGS, max_examples=25)
+@given(data=st.data())
+def test_more_outstanding_misses_never_take_more_cycles(rows, data):
+    """Memory-level parallelism: more lines in flight (L1 or L2 miss queues), up to
+    unlimited, never slows an op."""
+    row = data.draw(st.sampled_from(rows), label="op")
+    target = data.draw(st.sampled_from(TARGETS), label="target")
+    level = data.draw(st.sampled_from(["l1d", "l2"]), label="level")
+    few = data.draw(st.sampled_from([1.0, 2.0, 4.0, 8.0]), label="outstanding")
+    more = few * data.draw(st.sampled_from([1.5, 2.0, 4.0]), label="factor")
+    path = f"{level}.outstanding_misses"
+    cycles = [_cycles(row, make(target, {path: v}).config) for v in (few, more, None)]
+    assert cycles[1] <= cycles[0] * (1 + 1e-9)
+    assert cycles[2] <= cycles[1] * (1 + 1e-9)
+
+
+@settings(SETTINGS, max_examples=25)
+@given(data=st.data())
+def test_higher_sustained_efficiency_never_takes_more_cycles(rows, data):
+    row = data.draw(st.sampled_from(rows), label="op")
+    target = data.draw(st.sampled_from(TARGETS), label="target")
+    path = data.draw(st.sampled_from(["l1d.efficiency", "l2.efficiency",
+                                      "dram.efficiency"]), label="level")
+    low = data.draw(st.floats(0.1, 0.9), label="efficiency")
+    high = data.draw(st.floats(low, 1.0), label="higher")
+    slow = _cycles(row, make(target, {path: low}).config)
+    fast = _cycles(row, make(target, {path: high}).config)
+    assert fast <= slow * (1 + 1e-9)
 
 
 @settings(SETTINGS, max_examples=8)

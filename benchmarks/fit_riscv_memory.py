@@ -1,0 +1,93 @@
+"""Fit the SpacemiT K1 preset's memory constants on its fitting set, and print them.
+
+    PYTHONPATH=. python benchmarks/fit_riscv_memory.py
+
+The fitting set is the BPI-F3's single-thread tinymembench (ThomasKaiser/sbc-bench issue
+#93: "spacemit k1-x deb1 board", 1600 MHz): memcpy 2620 MB/s and memset 7180 MB/s, on a
+buffer far beyond the caches. Every other K1 measurement is a prediction and never enters
+this fit.
+
+How the two map to the model (one core: ``cluster.cores = 1``, ``cluster.clusters = 1``):
+
+- memset is a ``fill`` of a 64 MiB buffer: stores only. Stores are posted (they hold no
+  miss entry), so what bounds it is DRAM's sustained bandwidth: memset fixes
+  ``dram.efficiency`` (bytes written per second = 7.18 GB/s).
+- memcpy is a ``copy`` of 64 MiB into another 64 MiB. tinymembench counts bytes copied
+  (2620 MB/s); the model's metric counts bytes read + written per second (the ``gbps``
+  of ``codesign validate``): 2 x 2.620 = 5.24 GB/s. That is below the DRAM bandwidth
+  memset shows, so a single core's loads are bound by the lines it keeps in flight:
+  memcpy fixes ``l1d.outstanding_misses`` (Little's law: lines x 64 B / DRAM latency).
+  Only outstanding / ``dram.latency_ns`` is determined; the latency is the preset's
+  (assumed) value.
+
+The model moves a store's bytes once (no write-allocate read of the destination): the
+fitted efficiency is the sustained write bandwidth the core reaches that way.
+
+Each metric rises monotonically with its constant, so each is found by bisection on the
+simulated metric itself (``codesign.validate.predict``: the same prediction the validation
+suite makes), efficiency first (memcpy depends on it, memset not on the outstanding
+misses), each rounded as the preset holds it. The residuals are of the rounded values.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from codesign import validate
+
+TARGET = "spacemit-k1"
+SOURCE = ("ThomasKaiser/sbc-bench issue #93 (BPI-F3, SpacemiT K1 at 1.6 GHz): tinymembench "
+          "single-thread memcpy 2620 MB/s, memset 7180 MB/s")
+ONE_CORE = {"cluster.cores": 1, "cluster.clusters": 1}
+MIB64 = 64 * 1024 * 1024
+# (name, row, measured gbps: bytes read + written per second)
+MEMSET = ("bpi-f3-memset",
+          {"kind": "elementwise", "op": "fill", "M": 8192, "N": 4096, "dtype": "bf16",
+           "flops": 0, "bytes_read": 0, "bytes_written": MIB64}, 7.18)
+MEMCPY = ("bpi-f3-memcpy",
+          {"kind": "copy", "op": "copy", "M": 8192, "N": 4096, "dtype": "bf16", "flops": 0,
+           "bytes_read": MIB64, "bytes_written": MIB64}, 2 * 2.620)
+# (constant, case it is fitted on, search interval, decimals the preset holds)
+FITS = (("dram.efficiency", MEMSET, (0.05, 1.0), 3),
+        ("l1d.outstanding_misses", MEMCPY, (0.25, 64.0), 2))
+
+
+def predict(case: tuple[str, dict, float], overrides: dict[str, float]) -> float:
+    name, row, measured = case
+    c = validate.Case(name=name, target=TARGET, row=row, metric="gbps", measured=measured,
+                      tolerance=0.0, source=SOURCE, overrides={**ONE_CORE, **overrides})
+    return validate.predict(c)
+
+
+def bisect(f: Callable[[float], float], target: float, lo: float, hi: float) -> float:
+    """x in [lo, hi] with f(x) = target, f increasing (to 1e-6 relative)."""
+    if not f(lo) <= target <= f(hi):
+        raise SystemExit(f"the measurement {target} is outside [{f(lo):.4g}, {f(hi):.4g}] "
+                         f"over [{lo}, {hi}]: the model cannot reach it")
+    while hi - lo > 1e-6 * hi:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
+    return (lo + hi) / 2
+
+
+def main() -> None:
+    fitted: dict[str, float] = {}
+    for const, case, (lo, hi), decimals in FITS:
+        exact = bisect(lambda x, c=const, k=case: predict(k, {**fitted, c: x}),  # type: ignore[misc]
+                       case[2], lo, hi)
+        fitted[const] = round(exact, decimals)
+        print(f"{const} = {fitted[const]}   (fitted on {case[0]}: {case[2]} GB/s; "
+              f"unrounded {exact:.6g})")
+    print("residuals at the rounded values (predicted / measured - 1):")
+    for case in (MEMSET, MEMCPY):
+        p = predict(case, fitted)
+        print(f"  {case[0]}: measured {case[2]:.3f} GB/s, predicted {p:.4f} GB/s, "
+              f"error {p / case[2] - 1:+.3%}")
+
+
+if __name__ == "__main__":
+    main()
