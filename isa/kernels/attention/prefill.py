@@ -259,12 +259,17 @@ def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
     for r in s[1:]:
         b.emit("vfmax.vv", mn_r, mn_r, r)
     b.emit("vfsub.vv", al_r, m_r, mn_r)
-    kw = {"tmps": tmps} if tmps else {}
-    kc.exp(al_r, al_r, **kw)
+
+    def exp(r: Reg) -> None:
+        if tmps:  # the polynomial's temporaries (vfexp needs none)
+            kc.exp(r, r, tmps=tmps)
+        else:
+            kc.exp(r, r)
+    exp(al_r)
     b.emit("vmv.v.v", m_r, mn_r)
     for r in s:
         b.emit("vfsub.vv", r, r, mn_r)
-        kc.exp(r, r, **kw)
+        exp(r)
     b.emit("vfmul.vv", l_r, l_r, al_r)
     for r in s:
         b.emit("vfadd.vv", l_r, l_r, r)
