@@ -18,6 +18,7 @@ import math
 from contextlib import ExitStack
 from dataclasses import dataclass
 
+from isa.kernels.attention.schedule import Masking
 from isa.kernels.common import Kc
 from isa.program import Affine, F, Reg, V
 
@@ -33,7 +34,7 @@ class DecodePlan:
     """The register plan and partitioning of the split-KV decode kernel."""
 
     d: int
-    skv: int
+    skv: int  # keys visited (the last ``window`` with a sliding window)
     nh: int  # query heads sharing each K/V load
     nkk: int  # keys per score step (nh * nkk accumulators <= 4)
     g: int  # FP32 lanes of one m2 accumulator = segment size
@@ -90,6 +91,7 @@ class HeadChunk:
     fscale: Reg
     neg_inf: Reg
     fzero: Reg
+    sink: Affine | None = None  # index of the chunk's first sink logit (sinks only)
 
     def set_in(self, vl: int) -> None:
         self.kc.b.vsetvli(vl, self.p.esz, self.p.lm_in)
@@ -225,18 +227,28 @@ class HeadChunk:
 
     def combine(self, j: Affine) -> None:
         """Combine the partitions of head j: w_s = exp(m_s - M), L = sum w_s l_s,
-        O = sum w_s o_s / L."""
+        O = sum w_s o_s / L. With sinks M also covers the sink and L has one more term,
+        exp(sink - M) (the reduction's initial value)."""
         kc, b, p = self.kc, self.kc.b, self.p
         mv, lv, wv = V(4), V(6), V(8)
         kc.set32(p.nsp)
         b.emit("vlse32.v", mv, b.mem("ml", j * (2 * p.nsp), 32, "strided", 2))
-        b.emit("vfredmax.vs", V(20), mv, mv)
+        if self.sink is not None:
+            kc.sload(F(5), "sinks", self.sink + j)
+            b.emit("vfmv.s.f", V(20), F(5))
+            b.emit("vfredmax.vs", V(20), mv, V(20), comment="M = max(sink, m_s)")
+        else:
+            b.emit("vfredmax.vs", V(20), mv, mv)
         b.emit("vfmv.f.s", F(2), V(20))
         kc.exp(wv, mv, sub=F(2))
         b.emit("vse32.v", wv, b.mem("wv", 0, 32))
         b.emit("vlse32.v", lv, b.mem("ml", j * (2 * p.nsp) + 1, 32, "strided", 2))
         b.emit("vfmul.vv", lv, lv, wv)
-        b.emit("vfmv.s.f", V(20), self.fzero)
+        if self.sink is not None:
+            b.emit("vfmv.v.f", V(22), F(5))
+            kc.exp(V(20), V(22), sub=F(2))
+        else:
+            b.emit("vfmv.s.f", V(20), self.fzero)
         b.emit("vfredusum.vs", V(20), lv, V(20))
         b.emit("vfmv.f.s", F(3), V(20))
         b.emit("fdiv.s", F(3), kc.fconst(1.0), F(3))
@@ -263,25 +275,29 @@ class HeadChunk:
             b.emit("vse32.v", V(16), b.mem("O", obase, 32))
 
 
-def decode(kc: Kc, bsz: int, hq: int, hkv: int, skv: int, d: int) -> None:
+def decode(kc: Kc, bsz: int, hq: int, hkv: int, skv: int, d: int, mask: Masking) -> None:
+    """One query per head against Skv keys; with a sliding window only the last
+    ``window`` of them (the query is the last position)."""
     b = kc.b
     grp = hq // hkv
-    p = plan(kc, grp, skv, d)
-    b.buffer("sc", "fp32", p.nh * skv, "scratch")
+    first = skv - mask.window if mask.window else 0  # keys before the window: never read
+    p = plan(kc, grp, skv - first, d)
+    b.buffer("sc", "fp32", p.nh * p.skv, "scratch")
     b.buffer("ml", "fp32", 2 * p.nh * p.nsp, "scratch")
     b.buffer("wv", "fp32", p.nsp, "scratch")
     b.buffer("opart", "fp32", p.nh * p.nsp * d, "scratch")
     fscale = kc.fconst(1.0 / math.sqrt(d))
     neg_inf = kc.fconst(float("-inf"))
     fzero = kc.fconst(0.0)
-    kc.set32(min(kc.vlmax, skv))
+    kc.set32(min(kc.vlmax, p.skv))
     kc.exp_setup(sub=True, regs=None)
     with ExitStack() as stack:
         bi = stack.enter_context(kc.rep("b", bsz))
         kh = stack.enter_context(kc.rep("h", hkv))
         hg = stack.enter_context(kc.rep("hg", grp // p.nh))
-        hc = HeadChunk(kc, p, bi * hq + kh * grp + hg * p.nh, (bi * hkv + kh) * (skv * d),
-                       fscale, neg_inf, fzero)
+        hc = HeadChunk(kc, p, bi * hq + kh * grp + hg * p.nh,
+                       (bi * hkv + kh) * (skv * d) + first * d, fscale, neg_inf, fzero,
+                       kh * grp + hg * p.nh if mask.sinks else None)
         hc.load_q()
         if p.nsp - 1 > 0:
             with kc.rep("s", p.nsp - 1, ptrs=2) as s:

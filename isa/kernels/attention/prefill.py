@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 
 from isa.errors import IsaError
-from isa.kernels.attention.schedule import heads, lower_triangle
+from isa.kernels.attention.schedule import Masking, heads, lower_triangle, window_blocks
 from isa.kernels.common import Kc
 from isa.program import Affine, F, Reg, V, X
 
@@ -46,6 +46,17 @@ class PrefillRegs:
     q: Reg
     qp: Reg
     tmps: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class KeyMask:
+    """The mask of one key block: query lane r sits at relative position ``q`` + r, key c
+    at ``k`` + c. Causal band (``window`` 0): keys after the query are masked; window edge
+    (``window`` > 0): keys ``window`` or more positions before the query are masked."""
+
+    q: int
+    k: int
+    window: int = 0
 
 
 def register_plan(kc: Kc) -> PrefillRegs:
@@ -76,12 +87,14 @@ class QueryBlocks:
     neg_inf: Reg
     qt_buf: str
     oacc_buf: str
+    sink: Affine | None = None  # index of the query head's sink logit (sinks only)
+    one: Reg | None = None  # 1.0 (sinks only)
 
     @property
     def bc(self) -> int:
         return len(self.r.s)
 
-    def kblock(self, sb: Affine, c0: Affine, w: int, mask: tuple[int, int] | None) -> None:
+    def kblock(self, sb: Affine, c0: Affine, w: int, mask: KeyMask | None) -> None:
         _key_block(self.kc, self.kbase, sb, c0, w, mask, self.r, self.d, self.br,
                    self.neg_inf, self.qt_buf, self.oacc_buf)
 
@@ -95,7 +108,8 @@ class QueryBlocks:
             self.kblock(sb, Affine.of(k0) + full * self.bc, rem, None)
 
     def init(self, q0: Affine | int, sb: Affine, nq: int) -> None:
-        """Q^T (scaled) into scratch, O^T = 0, l = 0, m = -inf."""
+        """Q^T (scaled) into scratch, O^T = 0, (m, l) = (-inf, 0); with sinks (sink, 1):
+        the sink is a first key with score sink and value 0."""
         kc, b, r, d, br = self.kc, self.kc.b, self.r, self.d, self.br
         kc.set32(nq)
         b.emit("vmv.v.i", r.lsum, 0)
@@ -104,7 +118,12 @@ class QueryBlocks:
             b.emit("vfmul.vf", r.q, r.q, self.fscale)
             b.emit("vse32.v", r.q, b.mem(self.qt_buf, sb + dd * br, 32))
             b.emit("vse32.v", r.lsum, b.mem(self.oacc_buf, sb + dd * br, 32))
-        b.emit("vfmv.v.f", r.m, self.neg_inf)
+        if self.sink is None or self.one is None:
+            b.emit("vfmv.v.f", r.m, self.neg_inf)
+            return
+        kc.sload(F(1), "sinks", self.sink)
+        b.emit("vfmv.v.f", r.m, F(1), comment="m = sink")
+        b.emit("vfmv.v.f", r.lsum, self.one, comment="l = exp(sink - m)")
 
     def finish(self, q0: Affine | int, sb: Affine, nq: int) -> None:
         """O = O^T / l, stored with D strided stores."""
@@ -122,7 +141,8 @@ class QueryBlocks:
         query block. Key 0 of the band is visible to every query of the block: the running
         max is finite after the first band block."""
         for c0 in range(0, nq, self.bc):
-            self.kblock(sb, Affine.of(q0) + self.off + c0, min(self.bc, nq - c0), (0, c0))
+            self.kblock(sb, Affine.of(q0) + self.off + c0, min(self.bc, nq - c0),
+                        KeyMask(0, c0))
 
     def ml_io(self, sb_ml: Affine, store: bool) -> None:
         """Save (or restore) the block's (m, l) between the passes of the causal schedule."""
@@ -140,9 +160,24 @@ class QueryBlocks:
         self.run(sb, 0, nkeys)
         self.finish(q0, sb, nq)
 
+    def windowed(self, q0: Affine | int, sb: Affine, nq: int, window: int, lo: int) -> None:
+        """One query block (nq <= window rows) of a sliding window, from start to end:
+        the band, the window's lower edge (keys lo .. nq - window - 1 relative to the first
+        query, masked per row) and the keys fully inside every row's window (unmasked)."""
+        pos = Affine.of(q0) + self.off
+        self.init(q0, sb, nq)
+        self.diagonal(q0, sb, nq)
+        edge = nq - window
+        for j0 in range(lo, edge, self.bc):
+            self.kblock(sb, pos + j0, min(self.bc, edge - j0), KeyMask(0, j0, window))
+        inside = max(lo, edge)
+        if inside < 0:
+            self.run(sb, pos + inside, -inside)
+        self.finish(q0, sb, nq)
+
 
 def prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,
-            causal: bool, q0: int = 0) -> None:
+            mask: Masking, q0: int = 0) -> None:
     """All queries, or with ``q0`` > 0 only queries q0.. (fewer than a block: the remainder
     of the tile path, with scratch buffers of its own)."""
     b = kc.b
@@ -151,6 +186,7 @@ def prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,
         raise IsaError(f"RVV prefill remainder of {sq - q0} queries exceeds a block of {br}")
     sfx = "_r" if q0 else ""
     regs = register_plan(kc)
+    causal, window = mask.causal, mask.window
     # causal: per query block Q^T, O^T and (m, l) live in scratch between the passes
     nblk = (sq // br + (1 if sq % br else 0)) if causal and not q0 else 1
     b.buffer("qt" + sfx, "fp32", nblk * d * br, "scratch")
@@ -159,14 +195,19 @@ def prefill(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int,
         b.buffer("ml", "fp32", nblk * 2 * br, "scratch")
     fscale = kc.fconst(1.0 / math.sqrt(d))
     neg_inf = kc.fconst(float("-inf"))
+    one = kc.fconst(1.0) if mask.sinks else None
     kc.set32(min(br, sq - q0))
     kc.exp_setup(regs=None)
-    stack, qh, kvh = heads(kc, bsz, hq, hkv)
+    stack, qh, kvh, head = heads(kc, bsz, hq, hkv)
     with stack:
         qb = QueryBlocks(kc, regs, d, br, skv - sq, qh * (sq * d), kvh * (skv * d), fscale,
-                         neg_inf, "qt" + sfx, "oacc" + sfx)
-        if q0:  # the remainder of the tile path: one partial query block
+                         neg_inf, "qt" + sfx, "oacc" + sfx, head if mask.sinks else None, one)
+        if q0 and window:  # the remainder of the tile path, windowed
+            qb.windowed(q0, Affine(0), sq - q0, window, max(-(qb.off + q0), 1 - window))
+        elif q0:  # the remainder of the tile path: one partial query block
             qb.whole(q0, Affine(0), sq - q0, qb.off + q0 if causal else skv, causal)
+        elif window:
+            _windowed(qb, sq, window)
         elif causal:
             _causal(qb, sq)
         else:
@@ -193,8 +234,17 @@ def _causal(qb: QueryBlocks, sq: int) -> None:
     squares x the S query blocks of a square x a constant S*Br keys, with (m, l) saved per
     query block between visits. Every (i, j) is visited once: the work is exactly causal.
     Last pass: O = O^T / l."""
+    nfull, tail = divmod(sq, qb.br)
+    if nfull:
+        _causal_blocks(qb, nfull)
+    if tail:
+        qb.whole(nfull * qb.br, Affine(nfull * qb.d * qb.br), tail, qb.off + nfull * qb.br,
+                 True)
+
+
+def _causal_blocks(qb: QueryBlocks, nfull: int) -> None:
+    """The first ``nfull`` whole query blocks of a causal prefill (see :func:`_causal`)."""
     kc, b, d, br, off = qb.kc, qb.kc.b, qb.d, qb.br, qb.off
-    nfull, tail = divmod(sq, br)
     if nfull:
         with kc.rep("qb", nfull, ptrs=2) as i:
             sb = i * (d * br)
@@ -214,16 +264,34 @@ def _causal(qb: QueryBlocks, sq: int) -> None:
             kc.set32(br)
             b.emit("vle32.v", qb.r.lsum, b.mem("ml", i * (2 * br) + br, 32))
             qb.finish(i * br, i * (d * br), br)
+
+
+def _windowed(qb: QueryBlocks, sq: int, window: int) -> None:
+    """Sliding-window causal prefill visiting only the keys inside the window: the first
+    query blocks, whose whole causal range fits in the window, as plain causal (the
+    compact triangle schedule); blocks whose window reaches before key 0 each with their
+    own clipped edge; then one loop over the blocks that all see the same window-relative
+    keys (the band, the masked lower edge and window - Br unmasked keys in between); the
+    last Sq mod Br queries as one block."""
+    kc, br, off = qb.kc, qb.br, qb.off
+    nfull, tail = divmod(sq, br)
+    wb = window_blocks(nfull, br, off, window, 1 - window)
+    _causal_blocks(qb, wb.plain)
+    for n in range(wb.plain, wb.steady):
+        qb.windowed(n * br, Affine(0), br, window, -(off + n * br))
+    if wb.steady < nfull:
+        with kc.rep("qb", nfull - wb.steady, ptrs=2) as i:
+            qb.windowed((i + wb.steady) * br, Affine(0), br, window, 1 - window)
     if tail:
-        qb.whole(nfull * br, Affine(nfull * d * br), tail, off + nfull * br, True)
+        qb.windowed(nfull * br, Affine(0), tail, window, max(-(off + nfull * br), 1 - window))
 
 
 def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
-               mask: tuple[int, int] | None, regs: PrefillRegs, d: int, br: int, neg_inf: Reg,
+               mask: KeyMask | None, regs: PrefillRegs, d: int, br: int, neg_inf: Reg,
                qt_buf: str, oacc_buf: str) -> None:
     """One block of w keys c0.. for the query block whose Q^T / O^T scratch starts at sb.
-    ``mask = (q, k)``: query lane r has relative position q + r, key c relative k + c;
-    keys after the query are masked."""
+    ``mask``: the block straddles the causal band or the window's lower edge
+    (:class:`KeyMask`)."""
     b = kc.b
     s = regs.s[:w]
     m_r, l_r, mn_r, al_r = regs.m, regs.lsum, regs.mn, regs.al
@@ -246,14 +314,17 @@ def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
 
     kc.pipelined("d", d, (q_r, q2_r), load_qt, qk_step, ptrs=3)
     if mask is not None:
-        qrel, krel = mask
         b.emit("vid.v", qp_r)
-        if qrel:
-            b.emit("addi", X(21), X(0), qrel)
+        if mask.q:
+            b.emit("addi", X(21), X(0), mask.q)
             b.emit("vadd.vx", qp_r, qp_r, X(21), comment="query positions")
         for c, r in enumerate(s):
-            b.emit("addi", X(22), X(0), krel + c)
-            b.emit("vmslt.vx", V(0), qp_r, X(22), comment="query before key: masked")
+            if mask.window:
+                b.emit("addi", X(22), X(0), mask.k + c + mask.window - 1)
+                b.emit("vmsgt.vx", V(0), qp_r, X(22), comment="key before the window: masked")
+            else:
+                b.emit("addi", X(22), X(0), mask.k + c)
+                b.emit("vmslt.vx", V(0), qp_r, X(22), comment="query before key: masked")
             b.emit("vfmerge.vfm", r, r, neg_inf)
     b.emit("vfmax.vv", mn_r, m_r, s[0])
     for r in s[1:]:

@@ -17,14 +17,15 @@ import math
 from dataclasses import dataclass
 
 from isa.instructions import TileGeometry, tile_geometry
-from isa.kernels.attention.schedule import lower_triangle
+from isa.kernels.attention.schedule import Masking, lower_triangle, window_blocks
 from isa.kernels.common import Kc
-from isa.program import Affine, Reg, V, X
+from isa.program import Affine, F, Reg, V, X
 
 _MMACC_NEEDS = ("vfwmmacc.vv", "vmtl.v", "vmts.v")
 
 
-def mmacc_tile(kc: Kc, sq: int, skv: int, d: int, causal: bool) -> TileGeometry | None:
+def mmacc_tile(kc: Kc, sq: int, skv: int, d: int, causal: bool, window: int = 0
+               ) -> TileGeometry | None:
     """The vfwmmacc tile of the tile-path prefill, or None when it does not apply.
 
     The S block is 2x2 C tiles (Br = Bc = K_t = 2*N_t queries/keys, C tiles of <= 4
@@ -41,7 +42,7 @@ def mmacc_tile(kc: Kc, sq: int, skv: int, d: int, causal: bool) -> TileGeometry 
     else:
         return None
     bk = t.k
-    if d % bk or sq < bk or (skv - sq if causal else skv) % bk:
+    if d % bk or sq < bk or (skv - sq if causal else skv) % bk or 0 < window < bk:
         return None
     return t
 
@@ -61,6 +62,8 @@ class TilePlan:
     fscale: Reg
     neg_inf: Reg
     fzero: Reg
+    window: int = 0  # sliding window (0: none)
+    one: Reg | None = None  # 1.0 (sinks only)
     s_t: tuple[tuple[Reg, Reg], tuple[Reg, Reg]] = (
         (V(16), V(20)), (V(24), V(28)))
     kreg: Reg = V(4)
@@ -90,6 +93,7 @@ class TileBlocks:
     p: TilePlan
     qbase: Affine
     kbase: Affine
+    sink: Affine | None = None  # index of the query head's sink logit (sinks only)
 
     def tiles32(self) -> None:
         self.kc.b.vsetvli(self.p.t.m * self.p.t.n, 32, self.p.cl)
@@ -104,7 +108,7 @@ class TileBlocks:
         return blk * (self.p.br * self.p.d) + qt * self.p.t.m * self.p.d + col
 
     def init(self, blk: Affine) -> None:
-        """O^T = 0, m = -inf, l = 0 for query block ``blk``."""
+        """O^T = 0, (m, l) = (-inf, 0) for query block ``blk``; with sinks (sink, 1)."""
         kc, b, p = self.kc, self.kc.b, self.p
         m, n, br = p.t.m, p.t.n, p.br
         self.tiles32()
@@ -114,17 +118,25 @@ class TileBlocks:
                 b.emit("vmts.v", V(12), b.mem("oacc", self.oacc(blk, qt, oo * n), 32,
                                               "strided", p.d), (m, n))
         kc.set32(br)
-        b.emit("vfmv.v.f", V(4), p.neg_inf)
+        if self.sink is not None and p.one is not None:
+            kc.sload(F(1), "sinks", self.sink)
+            m0, l0 = F(1), p.one
+        else:
+            m0, l0 = p.neg_inf, p.fzero
+        b.emit("vfmv.v.f", V(4), m0)
         b.emit("vse32.v", V(4), b.mem("ml", blk * (2 * br), 32))
-        b.emit("vfmv.v.f", V(4), p.fzero)
+        b.emit("vfmv.v.f", V(4), l0)
         b.emit("vse32.v", V(4), b.mem("ml", blk * (2 * br) + br, 32))
 
-    def kblock(self, blk: Affine, k0: Affine, masked: bool) -> None:
-        """One Br x Bc block: S = Q K^T (scaled, causal mask when ``masked``), the online
-        softmax per query tile, O = alpha O + P V."""
+    def kblock(self, blk: Affine, k0: Affine, masked: bool, edge: int | None = None) -> None:
+        """One Br x Bc block: S = Q K^T (scaled, causal mask when ``masked``, the sliding
+        window's lower edge when the block starts ``edge`` keys from the query block), the
+        online softmax per query tile, O = alpha O + P V."""
         self._qk(blk, k0)
         if masked:
             self._causal_mask()
+        if edge is not None:
+            self._window_mask(edge)
         b = self.kc.b
         b.emit("vid.v", V(4))
         b.emit("vsrl.vi", V(4), V(4), self.p.lg, comment="row of each element: gather index")
@@ -157,13 +169,28 @@ class TileBlocks:
             for r in row:
                 b.emit("vfmul.vf", r, r, p.fscale)
 
+    def _col_minus_row(self) -> None:
+        """V(12) = column - row of each element of a tile."""
+        b = self.kc.b
+        b.emit("vid.v", V(4))
+        b.emit("vsrl.vi", V(8), V(4), self.p.lg, comment="row")
+        b.emit("vand.vi", V(4), V(4), self.p.t.n - 1, comment="column")
+        b.emit("vsub.vv", V(12), V(4), V(8), comment="column - row")
+
+    def _window_mask(self, edge: int) -> None:
+        """Key edge + kt*n + col at least ``window`` before query qt*m + row: masked."""
+        b, p = self.kc.b, self.p
+        self._col_minus_row()
+        for qt in range(2):
+            for kt in range(2):
+                b.emit("addi", X(22), X(0), qt * p.t.m - kt * p.t.n - edge - p.window + 1)
+                b.emit("vmslt.vx", V(0), V(12), X(22), comment="key before the window")
+                b.emit("vfmerge.vfm", p.s_t[qt][kt], p.s_t[qt][kt], p.neg_inf)
+
     def _causal_mask(self) -> None:
         """Key kt*n + col after query qt*m + row: masked."""
         b, p = self.kc.b, self.p
-        b.emit("vid.v", V(4))
-        b.emit("vsrl.vi", V(8), V(4), p.lg, comment="row")
-        b.emit("vand.vi", V(4), V(4), p.t.n - 1, comment="column")
-        b.emit("vsub.vv", V(12), V(4), V(8), comment="column - row")
+        self._col_minus_row()
         for qt in range(2):
             for kt in range(2):
                 b.emit("addi", X(22), X(0), qt * p.t.m - kt * p.t.n)
@@ -319,7 +346,7 @@ def _transpose_v(kc: Kc, kbase: Affine, skv: int, d: int) -> None:
 
 
 def prefill_mmacc(kc: Kc, t: TileGeometry, bsz: int, hq: int, hkv: int, sq: int, skv: int,
-                  d: int, causal: bool) -> None:
+                  d: int, mask: Masking) -> None:
     """FlashAttention-2 with S = Q K^T and O += P V as vfwmmacc tiles (BF16 in, FP32
     accumulate); P is rounded to BF16 for the PV product (as FA2 on tensor cores).
     Blocks of Br = Bc = K_t queries/keys; S is 2x2 C tiles in v16..v31. Q and K tiles come
@@ -342,7 +369,8 @@ def prefill_mmacc(kc: Kc, t: TileGeometry, bsz: int, hq: int, hkv: int, sq: int,
     neg_inf = kc.fconst(float("-inf"))
     fzero = kc.fconst(0.0)
     p = TilePlan(t, lm, d, skv, kc.isa.has("vfsegredmax.vv") and kc.isa.has("vfsegredsum.vv"),
-                 kc.isa.has("vfexp.v"), fscale, neg_inf, fzero)
+                 kc.isa.has("vfexp.v"), fscale, neg_inf, fzero, mask.window,
+                 kc.fconst(1.0) if mask.sinks else None)
     if not p.vfexp:
         kc.exp_setup(regs=None)
     if not p.segred:
@@ -352,16 +380,62 @@ def prefill_mmacc(kc: Kc, t: TileGeometry, bsz: int, hq: int, hkv: int, sq: int,
         kbase = (bi * hkv + kh) * (skv * d)
         _transpose_v(kc, kbase, skv, d)
         with kc.rep("g", grp) as gq:
-            tb = TileBlocks(kc, p, (bi * hq + kh * grp + gq) * (sq * d), kbase)
-            with kc.rep("qb", nblk, ptrs=2) as i:
-                tb.init(i)
-                if causal:
-                    tb.kblock(i, i * br + off, True)
-                    if off:
-                        tb.run(i, 0, off)
-                else:
+            tb = TileBlocks(kc, p, (bi * hq + kh * grp + gq) * (sq * d), kbase,
+                            kh * grp + gq if mask.sinks else None)
+            if mask.window:
+                _windowed(tb, nblk, off)
+            elif mask.causal:
+                _causal(tb, nblk, off)
+            else:
+                with kc.rep("qb", nblk, ptrs=2) as i:
+                    tb.init(i)
                     tb.run(i, 0, skv)
-            if causal:
-                lower_triangle(kc, nblk, br, off, tb.run)
-            with kc.rep("qb", nblk, ptrs=2) as i:
-                tb.finish(i)
+                with kc.rep("qb", nblk, ptrs=2) as i:
+                    tb.finish(i)
+
+
+def _causal(tb: TileBlocks, nblk: int, off: int) -> None:
+    """Query blocks 0..nblk-1 of a causal prefill: the band and the keys before the new
+    tokens per block, then the strictly lower triangle as dyadic squares."""
+    kc, br = tb.kc, tb.p.br
+    with kc.rep("qb", nblk, ptrs=2) as i:
+        tb.init(i)
+        tb.kblock(i, i * br + off, True)
+        if off:
+            tb.run(i, 0, off)
+    lower_triangle(kc, nblk, br, off, tb.run)
+    with kc.rep("qb", nblk, ptrs=2) as i:
+        tb.finish(i)
+
+
+def _windowed(tb: TileBlocks, nblk: int, off: int) -> None:
+    """Sliding-window causal prefill on key blocks inside the window only: the leading
+    blocks whose causal range fits in the window as plain causal; then per block the band,
+    the key blocks straddling the window's lower edge (masked) and the blocks fully inside
+    it; blocks whose window reaches before key 0 each have their own code, the rest share
+    one loop."""
+    kc, br, window = tb.kc, tb.p.br, tb.p.window
+    lowest = -((window - 1 + br - 1) // br)  # first key block, relative to the query block
+    edges = [jb * br for jb in range(lowest, 0) if br - 1 - jb * br >= window]
+    inner = (lowest + len(edges)) * br  # first key fully inside every row's window
+    wb = window_blocks(nblk, br, off, window, lowest * br)
+    if wb.plain:
+        _causal(tb, wb.plain, off)
+
+    def block(blk: Affine, pos: Affine, clip: int | None) -> None:
+        """``clip``: the block's first query position where the window reaches before key
+        0 (its own code), None for a steady block."""
+        tb.init(blk)
+        tb.kblock(blk, pos, True)
+        for e in edges:
+            if clip is None or clip + e >= 0:
+                tb.kblock(blk, pos + e, False, e)
+        first = inner if clip is None else max(inner, -clip)
+        if first < 0:
+            tb.run(blk, pos + first, -first)
+        tb.finish(blk)
+    for n in range(wb.plain, wb.steady):
+        block(Affine(n), Affine(off + n * br), off + n * br)
+    if wb.steady < nblk:
+        with kc.rep("qb", nblk - wb.steady, ptrs=2) as i:
+            block(i + wb.steady, (i + wb.steady) * br + off, None)
