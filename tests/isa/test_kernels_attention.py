@@ -306,3 +306,23 @@ def test_windowed_tile_prefill_visits_only_key_blocks_inside_the_window():
     # per block pair S: 4 tiles x D/K_t products, PV: 2 tiles x D/N_t
     assert c["vfwmmacc.vv"] == 2 * pairs * (4 * d // 16 + 2 * d // 8)
     assert p.static_size() < 2000
+
+
+@settings(max_examples=6, deadline=None)
+@given(hkv=st.integers(1, 2), grp=st.sampled_from([1, 2, 4]), window=st.integers(1, 40),
+       extra=st.integers(1, 30), sinks=st.booleans(), isa=ISA,
+       vlen=st.sampled_from([128, 256, 512]), dtype=st.sampled_from(["bf16", "fp32"]))
+def test_windowed_decode_matches_torch_and_reads_the_window_only(
+        matches_reference, hkv, grp, window, extra, sinks, isa, vlen, dtype):
+    """A decode step whose KV cache holds more than the window (Skv > window): the query
+    sees the last ``window`` keys, and only those rows of K and V are read (once per KV
+    head: the group's query heads share each load)."""
+    skv = window + extra
+    row = {"kind": "attention", "B": 1, "Hq": hkv * grp, "Hkv": hkv, "Sq": 1, "Skv": skv,
+           "D": 16, "causal": True, "window": window, "sinks": sinks}
+    matches_reference(row, isa, vlen, dtype)
+    kv = {"K": 0, "V": 0}
+    for ins, n in lower(row, isa, Core(vlen=vlen, dtype=dtype)).walk():
+        if ins.mem is not None and ins.mem.buf in kv:
+            kv[ins.mem.buf] += n * (ins.vl or 1)
+    assert kv == {"K": hkv * window * 16, "V": hkv * window * 16}
