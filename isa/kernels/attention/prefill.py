@@ -19,6 +19,11 @@ j first differ in bit l: square size 2^l), one loop per level over its squares; 
 pass divides by l. Per query block Q^T, O^T and (m, l) live in scratch between passes.
 The work is exactly causal and the static size grows with log2(Sq / Br) (~1.1k
 instructions at Sq=2048, was ~37k with one code per query block).
+A sliding window W (>= Br) keeps each query block in registers from start to end: the
+band, the keys straddling the window's lower edge (masked with vmsgt.vx, Bc at a time) and
+the W - Br keys between them (unmasked); the leading blocks whose causal range fits in the
+window run the triangle schedule above, every later block shares one loop (static size
+independent of Sq). Sinks start (m, l) at (sink, 1) instead of (-inf, 0).
 """
 
 from __future__ import annotations
@@ -314,18 +319,7 @@ def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
 
     kc.pipelined("d", d, (q_r, q2_r), load_qt, qk_step, ptrs=3)
     if mask is not None:
-        b.emit("vid.v", qp_r)
-        if mask.q:
-            b.emit("addi", X(21), X(0), mask.q)
-            b.emit("vadd.vx", qp_r, qp_r, X(21), comment="query positions")
-        for c, r in enumerate(s):
-            if mask.window:
-                b.emit("addi", X(22), X(0), mask.k + c + mask.window - 1)
-                b.emit("vmsgt.vx", V(0), qp_r, X(22), comment="key before the window: masked")
-            else:
-                b.emit("addi", X(22), X(0), mask.k + c)
-                b.emit("vmslt.vx", V(0), qp_r, X(22), comment="query before key: masked")
-            b.emit("vfmerge.vfm", r, r, neg_inf)
+        _mask_scores(kc, s, mask, qp_r, neg_inf)
     b.emit("vfmax.vv", mn_r, m_r, s[0])
     for r in s[1:]:
         b.emit("vfmax.vv", mn_r, mn_r, r)
@@ -347,6 +341,23 @@ def _key_block(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, w: int,
     # the exp temporaries are free again once P is computed: more O^T rows in flight
     q_regs = (q_r, q2_r, *(V(t) for t in tmps))
     _pv(kc, kbase, sb, c0, s, al_r, q_regs, d, br, oacc_buf)
+
+
+def _mask_scores(kc: Kc, s: tuple[Reg, ...], mask: KeyMask, qp_r: Reg, neg_inf: Reg) -> None:
+    """S[:, c] = -inf where query lane r may not see key c (``qp_r``: query positions)."""
+    b = kc.b
+    b.emit("vid.v", qp_r)
+    if mask.q:
+        b.emit("addi", X(21), X(0), mask.q)
+        b.emit("vadd.vx", qp_r, qp_r, X(21), comment="query positions")
+    for c, r in enumerate(s):
+        if mask.window:
+            b.emit("addi", X(22), X(0), mask.k + c + mask.window - 1)
+            b.emit("vmsgt.vx", V(0), qp_r, X(22), comment="key before the window: masked")
+        else:
+            b.emit("addi", X(22), X(0), mask.k + c)
+            b.emit("vmslt.vx", V(0), qp_r, X(22), comment="query before key: masked")
+        b.emit("vfmerge.vfm", r, r, neg_inf)
 
 
 def _pv(kc: Kc, kbase: Affine, sb: Affine, c0: Affine, s, al_r: Reg, q_regs: tuple[Reg, ...],

@@ -5,10 +5,14 @@ vfsegredmax/vfsegredsum row statistics and vfexp (:func:`prefill_mmacc`); the sa
 causal schedule (band pass + dyadic squares). The whole Br = K_t query blocks run as tiles
 and the last Sq mod Br queries (e.g. a 2001-token prefill) as one RVV query block (scratch
 of its own); keys must still come in whole blocks (D, and Skv - Sq causal / Skv otherwise,
-multiples of K_t) and Sq >= Br. Other shapes run the RVV kernel (:mod:`.prefill`). Without vfexp the
-exp is the RVV polynomial one register at a time (LMUL=1: its 5 temporaries fit in the Q/K
-tile registers, free during the softmax); without segred each row reduction is a
-vslidedown tree inside the rows of a tile, stored and reloaded with stride N_t.
+multiples of K_t) and Sq >= Br. Other shapes run the RVV kernel (:mod:`.prefill`).
+Without vfexp the exp is the RVV polynomial one register at a time (LMUL=1: its 5
+temporaries fit in the Q/K tile registers, free during the softmax); without segred each
+row reduction is a vslidedown tree inside the rows of a tile, stored and reloaded with
+stride N_t.
+A sliding window visits per query block its diagonal block, the key blocks straddling the
+window's lower edge (masked: vmslt.vx on column - row) and the blocks inside the window;
+sinks start each block's (m, l) at (sink, 1).
 """
 
 from __future__ import annotations
