@@ -7,6 +7,7 @@ linear-attention and conv1d references are the transformers Qwen3.5 fallbacks.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -135,7 +136,11 @@ def dequantise(weight_dtype: str, bq: np.ndarray, bs: np.ndarray) -> np.ndarray:
 
 def ref_attention(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """F.scaled_dot_product_attention with GQA; causal = bottom-right aligned (query r is
-    token Skv - Sq + r), given as an explicit mask."""
+    token Skv - Sq + r), given as an explicit mask; a sliding ``window`` also masks keys
+    ``window`` or more positions before the query (transformers' sliding-window mask:
+    kv_idx > q_idx - window). With ``sinks`` (input [Hq]) the softmax runs over the scores
+    and one more logit per head whose column is then dropped, as GPT-OSS's
+    eager_attention_forward (transformers modeling_gpt_oss.py)."""
     import torch
     import torch.nn.functional as F
     q, k, v = _t(inp["Q"]), _t(inp["K"]), _t(inp["V"])
@@ -143,10 +148,23 @@ def ref_attention(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict
     mask = None
     if bool(row.get("causal", False)):
         qpos = torch.arange(sq)[:, None] + (skv - sq)
-        mask = torch.arange(skv)[None, :] <= qpos
-    o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                       enable_gqa=q.shape[1] != k.shape[1])
-    return {"O": o.numpy()}
+        kpos = torch.arange(skv)[None, :]
+        mask = kpos <= qpos
+        window = int(row.get("window", 0) or 0)
+        if window > 0:
+            mask = mask & (kpos > qpos - window)
+    if "sinks" not in inp:
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           enable_gqa=q.shape[1] != k.shape[1])
+        return {"O": o.numpy()}
+    grp = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(grp, dim=1), v.repeat_interleave(grp, dim=1)
+    logits = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        logits = logits.masked_fill(~mask, float("-inf"))
+    sinks = _t(inp["sinks"]).reshape(1, -1, 1, 1).expand(q.shape[0], -1, sq, 1)
+    probs = torch.softmax(torch.cat([logits, sinks], dim=-1), dim=-1)[..., :-1]
+    return {"O": (probs @ v).numpy()}
 
 
 def ref_norm(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -152,15 +152,14 @@ def test_vfwmmacc_prefill_is_exactly_causal_and_compact():
     assert p.static_size() < 2000
 
 
-def test_a_sliding_window_that_masks_keys_has_no_kernel_yet():
-    """Mistral's window (issue #13): a prefill longer than the window would be timed as full
-    causal attention, so it is refused (replay then times it at its roofline, unmodelled)."""
+def test_a_sliding_window_narrower_than_a_query_block_is_refused():
+    """The window's lower edge would cut through the band: no kernel (one clear error)."""
     import pytest
 
     from isa.errors import IsaError
     row = {"kind": "attention", "B": 1, "Hq": 2, "Hkv": 1, "Sq": 40, "Skv": 40, "D": 8,
-           "causal": True, "window": 16}
-    with pytest.raises(IsaError, match=r"sliding-window attention \(window 16 < Skv 40\)"):
+           "causal": True, "window": 8}
+    with pytest.raises(IsaError, match=r"sliding window 8 is narrower than a query block of 16"):
         lower(row, "rvv", Core(vlen=256))
 
 
@@ -196,3 +195,134 @@ def test_rvv_prefill_interleaves_four_output_rows_in_every_key_block():
     assert len(pv) > 4
     fmas = {sum(1 for x in lp.body if getattr(x, "op", "") == "vfmacc.vf") for lp in pv}
     assert fmas == {16}  # 4 rows x 4 keys (Bc = 4 with the polynomial exp)
+
+
+# ---- sliding window and sinks (GPT-OSS, Mistral; issue #13) ---------------------------------
+
+@settings(max_examples=12, deadline=None)
+@given(hkv=st.integers(1, 2), grp=st.integers(1, 2), sq=st.integers(2, 90),
+       extra=st.sampled_from([0, 3, 16, 40]), window=st.integers(16, 70),
+       sinks=st.booleans(), d=st.sampled_from([8, 16]), isa=ISA,
+       dtype=st.sampled_from(["bf16", "fp32"]))
+def test_windowed_prefill_matches_torch(matches_reference, hkv, grp, sq, extra, window, sinks,
+                                        d, isa, dtype):
+    """Sliding-window causal prefill (plain-causal leading blocks, clipped blocks, the steady
+    loop, the query tail) against torch with transformers' sliding-window mask."""
+    row = {"kind": "attention", "B": 1, "Hq": hkv * grp, "Hkv": hkv, "Sq": sq,
+           "Skv": sq + extra, "D": d, "causal": True, "window": window, "sinks": sinks}
+    matches_reference(row, isa, 256, dtype)
+
+
+@settings(max_examples=8, deadline=None)
+@given(hkv=st.integers(1, 2), grp=st.integers(1, 2), nq=st.integers(2, 9),
+       nextra=st.integers(0, 2), rq=st.integers(0, 15), wextra=st.integers(0, 40),
+       sinks=st.booleans(), isa=st.sampled_from(["rvv+xattn", "rvv+xattn:mmacc",
+                                                  "rvv+xattn:mmacc,segred"]))
+def test_windowed_tile_prefill_matches_torch(matches_reference, hkv, grp, nq, nextra, rq,
+                                             wextra, sinks, isa):
+    """The vfwmmacc tile path with a window (16x16 blocks at VLEN 512): windows that are and
+    are not multiples of the block, a query tail run as one RVV block."""
+    sq = nq * 16 + rq
+    row = {"kind": "attention", "B": 1, "Hq": hkv * grp, "Hkv": hkv, "Sq": sq,
+           "Skv": sq + nextra * 16, "D": 16, "causal": True, "window": 32 + wextra,
+           "sinks": sinks}
+    matches_reference(row, isa, 512, "bf16")
+    assert lower(row, isa, Core(vlen=512)).counts().by_mnemonic.get("vfwmmacc.vv", 0) > 0
+
+
+@settings(max_examples=10, deadline=None)
+@given(b=st.integers(1, 2), hkv=st.integers(1, 2), grp=st.sampled_from([1, 2, 3, 4, 8]),
+       skv=st.integers(1, 60), d=st.sampled_from([8, 16, 64]), isa=ISA,
+       vlen=st.sampled_from([128, 256, 512]), dtype=st.sampled_from(["bf16", "fp32"]))
+def test_decode_with_sinks_matches_torch(matches_reference, b, hkv, grp, skv, d, isa, vlen,
+                                         dtype):
+    """GPT-OSS sinks: one more logit per head in the softmax denominator, no value."""
+    row = {"kind": "attention", "B": b, "Hq": hkv * grp, "Hkv": hkv, "Sq": 1, "Skv": skv,
+           "D": d, "causal": True, "sinks": True}
+    matches_reference(row, isa, vlen, dtype)
+
+
+@settings(max_examples=8, deadline=None)
+@given(hkv=st.integers(1, 2), grp=st.integers(1, 2), sq=st.integers(2, 60),
+       extra=st.sampled_from([0, 1, 9]), causal=st.booleans(), isa=ISA,
+       vlen=st.sampled_from([128, 256, 512]), dtype=st.sampled_from(["bf16", "fp32"]))
+def test_prefill_with_sinks_matches_torch(matches_reference, hkv, grp, sq, extra, causal, isa,
+                                          vlen, dtype):
+    row = {"kind": "attention", "B": 1, "Hq": hkv * grp, "Hkv": hkv, "Sq": sq,
+           "Skv": sq + extra, "D": 16, "causal": causal, "sinks": True}
+    matches_reference(row, isa, vlen, dtype)
+
+
+def test_sinks_change_the_output_and_tile_path_keeps_them(matches_reference):
+    """The sink term is not lost: the reference with sinks differs from plain attention by
+    far more than the tolerance on these inputs, and the tile kernel matches the former."""
+    import numpy as np
+
+    from isa.kernels import random_inputs
+    from isa.kernels.reference import ref_attention
+    row = {"kind": "attention", "B": 1, "Hq": 2, "Hkv": 1, "Sq": 32, "Skv": 32, "D": 16,
+           "causal": True, "sinks": True}
+    r = matches_reference(row, "rvv+xattn", 512, "bf16")
+    inp = random_inputs(lower(row, "rvv+xattn", Core(vlen=512)), row,
+                        np.random.default_rng(0))
+    with_sinks = ref_attention(row, inp)["O"]
+    plain = ref_attention(row, {k: v for k, v in inp.items() if k != "sinks"})["O"]
+    assert np.max(np.abs(with_sinks - plain)) / np.max(np.abs(with_sinks)) > 10 * r.tolerance
+
+
+def _windowed_keys(sq: int, skv: int, br: int, window: int) -> int:
+    """Keys the windowed prefill reads per head: for each block of Br queries at position
+    p, keys max(0, p + 1 - window) .. p + rows - 1 (RVV path: any alignment)."""
+    off = skv - sq
+    return sum(off + q0 + min(br, sq - q0) - max(0, off + q0 + 1 - window)
+               for q0 in range(0, sq, br))
+
+
+def test_windowed_prefill_reads_only_keys_inside_the_window():
+    """Work is exactly windowed: a 2048-token prefill with window 128 reads ~128 keys per
+    query block row, not the causal triangle, and its static size stays compact."""
+    for sq, skv, window, vlen in ((2048, 2048, 128, 512), (100, 131, 40, 128),
+                                  (300, 300, 64, 256)):
+        row = {**_causal_prefill(sq, skv), "window": window}
+        p = lower(row, "rvv", Core(vlen=vlen))
+        br = vlen // 16
+        kloads = sum(n for i, n in p.walk() if i.mem is not None and i.mem.buf == "K")
+        assert kloads == 2 * 16 * _windowed_keys(sq, skv, br, window), (sq, skv, window)
+    # the loop nest does not grow with Sq: steady blocks share one loop
+    sizes = {lower({**_causal_prefill(sq), "window": 128}, "rvv", Core(vlen=512)).static_size()
+             for sq in (1024, 8192)}
+    assert len(sizes) == 1 and sizes.pop() < 8000
+
+
+def test_windowed_tile_prefill_visits_only_key_blocks_inside_the_window():
+    """Tile path: per query block of 16 (VLEN 512), the key blocks from the one holding
+    p + 1 - window up to its diagonal block (K_t = 16, N_t = 8)."""
+    sq, window, d = 2048, 128, 64
+    row = {"kind": "attention", "B": 1, "Hq": 2, "Hkv": 1, "Sq": sq, "Skv": sq, "D": d,
+           "causal": True, "window": window}
+    p = lower(row, "rvv+xattn", Core(vlen=512))
+    pairs = sum(q0 // 16 - max(0, (q0 + 1 - window) // 16) + 1 for q0 in range(0, sq, 16))
+    c = p.counts().by_mnemonic
+    # per block pair S: 4 tiles x D/K_t products, PV: 2 tiles x D/N_t
+    assert c["vfwmmacc.vv"] == 2 * pairs * (4 * d // 16 + 2 * d // 8)
+    assert p.static_size() < 2000
+
+
+@settings(max_examples=6, deadline=None)
+@given(hkv=st.integers(1, 2), grp=st.sampled_from([1, 2, 4]), window=st.integers(1, 40),
+       extra=st.integers(1, 30), sinks=st.booleans(), isa=ISA,
+       vlen=st.sampled_from([128, 256, 512]), dtype=st.sampled_from(["bf16", "fp32"]))
+def test_windowed_decode_matches_torch_and_reads_the_window_only(
+        matches_reference, hkv, grp, window, extra, sinks, isa, vlen, dtype):
+    """A decode step whose KV cache holds more than the window (Skv > window): the query
+    sees the last ``window`` keys, and only those rows of K and V are read (once per KV
+    head: the group's query heads share each load)."""
+    skv = window + extra
+    row = {"kind": "attention", "B": 1, "Hq": hkv * grp, "Hkv": hkv, "Sq": 1, "Skv": skv,
+           "D": 16, "causal": True, "window": window, "sinks": sinks}
+    matches_reference(row, isa, vlen, dtype)
+    kv = {"K": 0, "V": 0}
+    for ins, n in lower(row, isa, Core(vlen=vlen, dtype=dtype)).walk():
+        if ins.mem is not None and ins.mem.buf in kv:
+            kv[ins.mem.buf] += n * (ins.vl or 1)
+    assert kv == {"K": hkv * window * 16, "V": hkv * window * 16}
