@@ -154,13 +154,16 @@ class LaunchConfig:
         "DRAM round trip, + the gap); the same on other GPUs [M] (gpu.md §3d: about 1.3 us "
         "per kernel, kernel included, in a CUDA-graph replay on an H100 NVL)")
     t0_us: float = param(
-        3.19, "fixed cost of a dependent launch on the GPU: a kernel that waits for the "
+        7.04, "fixed cost of a dependent launch on the GPU: a kernel that waits for the "
         "previous one ramps its CTAs up, pays its first DRAM round trip and drains its "
         "tail before its bytes stream; a memory-bound kernel takes t0 + bytes / (eta x BW)",
         "us", "fitted: gpu-e2e row gpt-fast-llama2-7b-bf16-a100 (one CUDA graph per token, "
         "next to no host work; benchmarks/fit_gpu_e2e.py); the same on other GPUs [M] "
         "(gpu.md §3d: ~2 us on B200, a ~24 us kernel took 25.8 us in a graph replay). "
-        "A kernel of n < SMs CTAs pays n / SMs of it (kernels.t0_seconds)")
+        "A kernel whose CTAs draw a fraction of its class's DRAM rate pays that fraction "
+        "(kernels.t0_seconds). Refitted with that rule and launch.gap_us = 0.51 (was 3.19 "
+        "when every kernel paid all of it); the H200's copy sweep, a prediction, has an "
+        "intercept of 5.5-7.4 us (gpu-h200 sweep-copy-65536k .. -1048576k)")
 
     def check(self) -> None:
         if self.mode not in LAUNCH_MODES:
