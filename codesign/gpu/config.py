@@ -162,8 +162,9 @@ class LaunchConfig:
         "(gpu.md §3d: ~2 us on B200, a ~24 us kernel took 25.8 us in a graph replay). "
         "A kernel whose CTAs draw a fraction of its class's DRAM rate pays that fraction "
         "(kernels.t0_seconds). Refitted with that rule and launch.gap_us = 0.51 (was 3.19 "
-        "when every kernel paid all of it); the H200's copy sweep, a prediction, has an "
-        "intercept of 5.5-7.4 us (gpu-h200 sweep-copy-65536k .. -1048576k)")
+        "when every kernel paid all of it). Check, not fit: the H200's copy sweep (gpu-h200 "
+        "sweep-copy-65536k .. -1048576k) has an intercept of 5.5-7.4 us, which also holds "
+        "the host's latency to the first kernel of a lone call, so t0 is at most that")
 
     def check(self) -> None:
         if self.mode not in LAUNCH_MODES:
