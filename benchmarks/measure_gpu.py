@@ -12,7 +12,8 @@ when ``fla`` is installed; otherwise PyTorch's reference recurrent step, marked
 informational because the model times fla's fused kernel).
 
 Each kernel is timed with CUDA events: warm-up calls, then the median of ``--repeats``
-timed calls. Every case records ``launch.mode = eager`` (one host launch per call). Without
+timed calls. Every case records ``engine = pytorch-eager`` and ``launch.mode = eager`` (one
+host launch per call: codesign/presets/engines/pytorch-eager.toml). Without
 CUDA the script says so and exits with status 0.
 
 Beside the model's kernels (``--groups``, default all):
@@ -22,7 +23,8 @@ Beside the model's kernels (``--groups``, default all):
   GEMV class (``efficiency.gemv``) and of streaming (``efficiency.dram_stream``);
 - ``launch``: a chain of ``CHAIN`` dependent tiny kernels (each reads the previous one's
   output), captured in a CUDA graph and replayed, and launched eagerly: the time per
-  kernel is ``t0 + launch.gap_us`` in a graph, ``max(host launch, that)`` eagerly;
+  kernel is its GPU time + ``launch.gap_us`` in a graph, ``max(host launch, that)``
+  eagerly (the two rows the gap and the pytorch-eager host launch are fitted on);
 - ``sampler``: vLLM-style sampling over a batch x vocabulary of FP32 logits (temperature,
   softmax, top-p by sort, multinomial), informational: it is several kernels, which the
   model times as the engine's sampler (``engine.sampler_passes``, ``sampler_kernels``).
@@ -137,7 +139,8 @@ def measure(torch: Any, warmup: int, repeats: int,
             overrides: dict[str, Any] | None = None, informational: bool = False,
             per_call: int = 1) -> None:
         sec = time_cuda(torch, fn, warmup, repeats) / per_call
-        out.append((name, row, {"launch.mode": "eager", **(overrides or {})}, sec, informational))
+        out.append((name, row, {"engine": "pytorch-eager", "launch.mode": "eager",
+                                **(overrides or {})}, sec, informational))
         print(f"  {name:40s} {sec * 1e6:10.1f} us", flush=True)
 
     for group, fn in (("kernels", _model_kernels), ("sweep", _sweep), ("launch", _launch),

@@ -41,6 +41,13 @@ How the GPU model was calibrated against the built-in suite (see also the GPU co
 - The standard (eager PyTorch) series fixes two constants by a minimax fit over its five
   points: ``attention.eager_softmax_efficiency`` (0.46 of DRAM bandwidth) and
   ``attention.eager_softmax_row_ns`` (210 ns of SM time per softmax row).
+- FlashAttention-2 at head dim 256 (gpu.md §2b) runs its main loop at
+  ``attention.fa2.large_hdim_efficiency`` (0.732) of the head-dim 128 rate, fitted on the
+  16k point of the non-causal series; the other five points and the causal series are
+  predictions.
+- The H200 suite (``gpu-h200``, measured by benchmarks/measure_gpu.py) fits two launch
+  constants, each on one row: ``launch.gap_us`` on the CUDA-graph launch chain and the
+  pytorch-eager engine's ``launch.host_launch_us`` on the eager one (:data:`KERNEL_FITS`).
 """
 
 from __future__ import annotations
@@ -90,6 +97,22 @@ E2E_FITS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("efficiency.kv_read",), ("trtllm-llama7b-b60-128-2048-a100",)),
     (("efficiency.gemv",), ("llamacpp-llama3-8b-f16-tg512-4090",)),  # rtx-4090.toml
     (("launch.host_launch_us",), ("qwen2.5-0.5b-hf-a100",)),  # hf-transformers.toml
+)
+
+# The constants fitted on rows of the kernel-level suites, (suite, constants, rows); every
+# other row of those suites is a prediction. The H200's launch chains (benchmarks/
+# measure_gpu.py) fit the CUDA-graph gap (codesign/gpu/config.py) and the pytorch-eager
+# engine's host launch (codesign/presets/engines/pytorch-eager.toml); the FA3 paper's
+# attention series fit one constant each at their 16k plateau (see the module docstring).
+KERNEL_FITS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("gpu-h200", ("launch.gap_us",), ("measured-h200-launch-chain-graph",)),
+    ("gpu-h200", ("launch.host_launch_us",), ("measured-h200-launch-chain-eager",)),
+    ("gpu", ("attention.fa2.large_hdim_efficiency",), ("attn-fa2-h100-hdim256-s16k",)),
+    ("gpu", ("attention.fa3.softmax_overlap",), ("attn-fa3-h100-hdim128-s16k",)),
+    ("gpu", ("attention.cudnn.softmax_overlap",), ("attn-cudnn-h100-hdim128-s16k",)),
+    ("gpu", ("attention.triton.mma_efficiency",), ("attn-triton-h100-hdim128-s16k",)),
+    ("gpu", ("attention.eager_softmax_efficiency", "attention.eager_softmax_row_ns"),
+     tuple(f"attn-standard-h100-hdim128-s{s}" for s in ("512", "1k", "2k", "4k", "8k"))),
 )
 
 

@@ -147,15 +147,24 @@ class LaunchConfig:
         4.0, "host-side cost of one eager kernel launch; a kernel shorter than this leaves "
         "the GPU waiting for the next launch", "us", "gpu.md §3d: 4-6 us measured, 3-5 us rule")
     gap_us: float = param(
-        1.3, "GPU-side gap between consecutive kernels (graph replay; also paid in eager)",
-        "us", "gpu.md §3d: about 1.3 us per kernel in a CUDA-graph replay")
+        0.51, "GPU-side gap between consecutive kernels: from the end of one to the start "
+        "of the next in a CUDA-graph replay (also paid in eager)", "us",
+        "fitted: gpu-h200 row measured-h200-launch-chain-graph (64 dependent 1024-element "
+        "adds replayed from a CUDA graph, 1.11 us each = the one-CTA kernel's 0.60 us, one "
+        "DRAM round trip, + the gap); the same on other GPUs [M] (gpu.md §3d: about 1.3 us "
+        "per kernel, kernel included, in a CUDA-graph replay on an H100 NVL)")
     t0_us: float = param(
-        3.19, "fixed cost of a dependent launch on the GPU: a kernel that waits for the "
+        7.04, "fixed cost of a dependent launch on the GPU: a kernel that waits for the "
         "previous one ramps its CTAs up, pays its first DRAM round trip and drains its "
         "tail before its bytes stream; a memory-bound kernel takes t0 + bytes / (eta x BW)",
         "us", "fitted: gpu-e2e row gpt-fast-llama2-7b-bf16-a100 (one CUDA graph per token, "
         "next to no host work; benchmarks/fit_gpu_e2e.py); the same on other GPUs [M] "
-        "(gpu.md §3d: ~2 us on B200, a ~24 us kernel took 25.8 us in a graph replay)")
+        "(gpu.md §3d: ~2 us on B200, a ~24 us kernel took 25.8 us in a graph replay). "
+        "A kernel whose CTAs draw a fraction of its class's DRAM rate pays that fraction "
+        "(kernels.t0_seconds). Refitted with that rule and launch.gap_us = 0.51 (was 3.19 "
+        "when every kernel paid all of it). Check, not fit: the H200's copy sweep (gpu-h200 "
+        "sweep-copy-65536k .. -1048576k) has an intercept of 5.5-7.4 us, which also holds "
+        "the host's latency to the first kernel of a lone call, so t0 is at most that")
 
     def check(self) -> None:
         if self.mode not in LAUNCH_MODES:
@@ -215,14 +224,34 @@ class AttentionImpl:
     block_n: int = param(128, "keys per main-loop iteration", "keys",
                          "kernel launch configs (FA2 run_mha_fwd_hdim128, FA3 hdim128 tiles)",
                          AT_LEAST_ONE)
+    large_hdim_efficiency: float = param(
+        1.0, "main-loop rate of the head-dim 256 kernel relative to the head-dim 128 one "
+        "(register pressure of a 256-wide O accumulator: fewer warps in flight, smaller "
+        "tiles); head dims between 128 and 256 interpolate linearly, 128 and below 1.0", "",
+        "fa2 fitted on the 16k point of FA2's head-dim 256 non-causal series of the "
+        "FlashAttention-3 paper Fig. 5 (gpu.md §2b); 1.0 (no correction) for the others",
+        FRACTION)
+
+    def hdim_efficiency(self, D: int) -> float:
+        """The main-loop rate factor at head dim ``D`` (:attr:`large_hdim_efficiency`)."""
+        frac = min(max((D - 128) / 128.0, 0.0), 1.0)
+        return 1.0 - frac * (1.0 - self.large_hdim_efficiency)
+
+
+# FlashAttention-2's main-loop rate at head dim 256 relative to 128: fitted on the 16k point
+# of FA2's hdim-256 non-causal series (FA3 paper Fig. 5, H100 SXM5: 326 TFLOP/s; gpu.md §2b;
+# gpu-suite case attn-fa2-h100-hdim256-s16k, the only fitted one of the series)
+FA2_HDIM256 = 0.732
 
 
 def _fa2() -> AttentionImpl:
     # FA2 issues mma.sync and runs softmax between its two GEMMs in the same warps, so none
     # of it is hidden (FlashAttention-3 paper §3.1). Tiles 128x64, 4 warps:
     # flash_fwd_launch_template.h run_mha_fwd_hdim128 (sm80/sm90).
+    # Head dim 256 runs below the head-dim 128 rate (FA3 paper Fig. 5: FA2 plateaus at
+    # 326 TFLOP/s for hdim 256 against 370 for hdim 128, non-causal): fitted, see validate.py.
     return AttentionImpl(async_mma=False, mma_efficiency=1.0, softmax_overlap=0.0,
-                         block_m=128, block_n=64)
+                         block_m=128, block_n=64, large_hdim_efficiency=FA2_HDIM256)
 
 
 def _fa3() -> AttentionImpl:

@@ -44,15 +44,29 @@ def _elem(dtype: str) -> float:
     return DTYPE_BYTES.get(dtype, 2.0)
 
 
+def t0_seconds(cfg: GPUConfig, ctas: float, efficiency: float | None = None) -> float:
+    """The fixed cost of a dependent launch of a kernel of ``ctas`` CTAs: ``launch.t0_us``
+    ramps the DRAM stream up to the kernel class's rate (``efficiency`` of the bandwidth,
+    default the streaming one) over the SMs and drains it, so a kernel whose CTAs can draw
+    only a fraction of that rate (``memory.sm_max_gbps`` each) pays that fraction of it:
+    a one-CTA kernel next to none (its first DRAM round trip is on the SMs' timeline,
+    ``latency``), a kernel that reaches its class's rate all of it."""
+    eta = cfg.efficiency.dram_stream if efficiency is None else efficiency
+    busy = max(1.0, min(float(ctas), float(cfg.sm.count)))
+    rate = busy * cfg.memory.sm_max_gbps / (cfg.memory.dram_gbps * eta)
+    return cfg.launch.t0_us * 1e-6 * min(1.0, rate)
+
+
 def _pick(cfg: GPUConfig, name: str, compute: float, memory: float,
-          latency: float) -> Kernel:
+          latency: float, ctas: float, efficiency: float | None = None) -> Kernel:
     """Combine the terms. The SMs' timeline is their compute plus the DRAM latencies they
     wait out (prologue loads, epilogue stores); the DRAM's timeline is the fixed cost of
-    a dependent launch (``launch.t0_us``: ramp-up, first round trip, tail) and then the
-    bytes over the achieved bandwidth, kept busy by other CTAs meanwhile. The kernel
-    takes the longer timeline: a memory-bound kernel costs t0 + bytes / (eta x BW)."""
+    a dependent launch (:func:`t0_seconds`: ramp-up and tail of the ``ctas``' stream at
+    the class's ``efficiency``) and then the bytes over the achieved bandwidth, kept busy
+    by other CTAs meanwhile. The kernel takes the longer timeline: a memory-bound kernel
+    that fills the SMs costs t0 + bytes / (eta x BW)."""
     sm_path = compute + latency
-    dram_path = cfg.launch.t0_us * 1e-6 + memory
+    dram_path = t0_seconds(cfg, ctas, efficiency) + memory
     if dram_path >= sm_path:
         # the DRAM timeline wins: its bytes bound it, or its fixed cost when that is larger
         return Kernel(name, dram_path, "memory" if memory >= dram_path - memory else "latency")
@@ -106,7 +120,7 @@ def gemm(cfg: GPUConfig, M: int, N: int, K: int, G: int = 1, dtype: str = "bf16"
     if min(M, N, K) <= 0:
         nbytes = max(min_bytes, 0.0)
         return _pick(cfg, name, 0.0, dram_seconds(cfg, nbytes, 1),
-                     latency_seconds(cfg, cfg.gemm.round_trips))
+                     latency_seconds(cfg, cfg.gemm.round_trips), 1)
     a = _elem(dtype)
     w = _elem(weight_dtype) if weight_dtype else a
     if dtype == "fp32":
@@ -152,7 +166,8 @@ def gemm(cfg: GPUConfig, M: int, N: int, K: int, G: int = 1, dtype: str = "bf16"
                       max(dram_seconds(cfg, act, ctas)
                           + dram_seconds(cfg, weights, ctas, weight_eta),
                           l2 / (cfg.l2_bps * cfg.efficiency.l2_stream)),
-                      latency_seconds(cfg, cfg.gemm.round_trips) * waves)
+                      latency_seconds(cfg, cfg.gemm.round_trips) * waves, ctas,
+                      weight_eta if weights > act else None)
             if best is None or k.seconds < best.seconds:
                 best = k
             if K / (split * 2) < kt:
@@ -170,7 +185,7 @@ def _score_seconds(cfg: GPUConfig, impl: AttentionImpl, D: int, Dv: int,
     """SM-seconds one attention score costs in a fused kernel's main loop."""
     native = 1.0 if (impl.async_mma and cfg.sm.async_mma) else cfg.sm.mma_sync_fraction
     rate_sm = (cfg.tensor_flops(dtype) / cfg.sm.count) * cfg.efficiency.gemm_mainloop \
-        * impl.mma_efficiency * native
+        * impl.mma_efficiency * native * impl.hdim_efficiency(max(D, Dv))
     t_mma = 2.0 * (D + Dv) / rate_sm
     # FP32 instruction rate = FLOP rate / 2 (an FMA is 2 FLOP, every instruction one issue)
     t_softmax = 1.0 / (cfg.clock_hz * cfg.sm.sfu_exp_per_clk) + \
@@ -220,7 +235,8 @@ def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int
     return [_pick(cfg, "flash_attention", compute,
                   max(dram_seconds(cfg, dram, ctas),
                       l2 / (cfg.l2_bps * cfg.efficiency.l2_stream)),
-                  latency_seconds(cfg, cfg.attention.round_trips) * math.ceil(ctas / cfg.sm.count))]
+                  latency_seconds(cfg, cfg.attention.round_trips) * math.ceil(ctas / cfg.sm.count),
+                  ctas)]
 
 
 def decode_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int, D: int,
@@ -245,7 +261,8 @@ def decode_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: in
     memory = dram_seconds(cfg, kv, ctas, cfg.efficiency.kv_read) + \
         dram_seconds(cfg, rest, ctas)
     main = _pick(cfg, "splitkv_attention", compute, memory,
-                 latency_seconds(cfg, cfg.attention.round_trips))
+                 latency_seconds(cfg, cfg.attention.round_trips), ctas,
+                 cfg.efficiency.kv_read if kv > rest else None)
     if splits == 1:
         return [main]
     combine = stream(cfg, "splitkv_combine", partial + B * Hq * Sq * D * e,
@@ -276,7 +293,7 @@ def standard_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: 
         cfg.fp32_flops / 2 * cfg.efficiency.fp32_mainloop) + \
         rows * cfg.attention.eager_softmax_row_ns * 1e-9 / cfg.sm.count
     kernels.append(_pick(cfg, "softmax", sm_compute, sm_mem,
-                         latency_seconds(cfg, cfg.elementwise.round_trips)))
+                         latency_seconds(cfg, cfg.elementwise.round_trips), rows))
     kernels.append(gemm(cfg, Sq, D, Skv, B * Hq, dtype, name="bmm_pv"))
     return kernels
 
@@ -313,7 +330,7 @@ def chunked_delta_rule(cfg: GPUConfig, B: int, H: int, Sq: int, D: int, Dv: int,
     state_bytes = B * H * nC * D * Dv * e + B * H * Sq * (2 * D + Dv) * e  # h per chunk out
     kernels.append(_pick(cfg, "state_pass", math.ceil(ctas / cfg.sm.count) * nC * t_step,
                          dram_seconds(cfg, state_bytes, ctas),
-                         latency_seconds(cfg, cfg.gemm.round_trips)))
+                         latency_seconds(cfg, cfg.gemm.round_trips), ctas))
     # output: o = q S + (q k^T * decay) v_new, batched over chunks
     out = gemm(cfg, C, Dv, D + C, G, cd, name="output",
                min_flops=min_flops / 2, min_bytes=min_bytes)
@@ -334,7 +351,7 @@ def recurrent_delta_rule(cfg: GPUConfig, B: int, H: int, Sq: int, D: int, Dv: in
     per_sm = math.ceil(ctas / cfg.sm.count) / max(ctas, 1)
     compute = max(flops * per_sm * cfg.sm.count / rate, flops / rate)
     return [_pick(cfg, "recurrent_delta_rule", compute, dram_seconds(cfg, nbytes, ctas),
-                  latency_seconds(cfg, cfg.elementwise.round_trips) * max(Sq, 1))]
+                  latency_seconds(cfg, cfg.elementwise.round_trips) * max(Sq, 1), ctas)]
 
 
 # ---- memory-bound kernels ------------------------------------------------------------------
@@ -349,7 +366,7 @@ def stream(cfg: GPUConfig, name: str, nbytes: float, flops: float, ctas: float |
     compute = flops / (cfg.fp32_flops * cfg.efficiency.fp32_mainloop * frac) + \
         exps / (cfg.exp_per_s * frac)
     return _pick(cfg, name, compute, dram_seconds(cfg, nbytes, ctas),
-                 latency_seconds(cfg, cfg.elementwise.round_trips))
+                 latency_seconds(cfg, cfg.elementwise.round_trips), ctas)
 
 
 def streaming_op(cfg: GPUConfig, kind: str, op: str, M: int, N: int, dtype: str,

@@ -25,18 +25,19 @@ def test_validate_command_passes_the_published_suite():
     assert lines[0].split() == ["case", "target", "metric", "predicted", "measured", "error",
                                 "use", "status"]
     names = [line.split()[0] for line in lines[2:] if line.startswith(("attn-", "gemm-"))]
-    # 29 attention points (standard has no 16k: OOM), 2 GEMMs, 6 rankings
-    assert len(names) == 37
+    # 29 hdim-128 attention points (standard has no 16k: OOM), 12 FA2 hdim-256 points,
+    # 2 GEMMs, 6 rankings
+    assert len(names) == 49
     assert "gemm-bf16-h100-2048x2048x13312" in names
     assert "gemm-bf16-a100-1024x10240x5120" in names
-    assert lines[-1].startswith("37 cases, 0 failed; mean |error| ")
+    assert lines[-1].startswith("49 cases, 0 failed; mean |error| ")
 
 
 def test_json_lists_every_case_with_prediction_measurement_and_error(capsys):
     assert main(["validate", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     numeric = [r for r in rows if r["metric"] == "tflops"]
-    assert len(numeric) == 31
+    assert len(numeric) == 43
     for r in numeric:
         assert {"case", "predicted", "measured", "error"} <= set(r)
         assert r["error"] == pytest.approx(r["predicted"] / r["measured"] - 1)
@@ -44,6 +45,7 @@ def test_json_lists_every_case_with_prediction_measurement_and_error(capsys):
     cases = {r["case"]: r for r in numeric}
     assert cases["attn-fa3-h100-hdim128-s16k"]["measured"] == 648
     assert cases["gemm-bf16-h100-2048x2048x13312"]["measured"] == 794.5
+    assert cases["attn-fa2-h100-hdim256-s16k"]["measured"] == 326
     rankings = [r for r in rows if r["metric"] == "ranking"]
     assert len(rankings) == 6 and all(r["ok"] for r in rankings)
     # the ranking holds in the predictions themselves, seqlen by seqlen
@@ -66,8 +68,8 @@ def _case_file(tmp_path, measured: float, informational: bool = False) -> Path:
 
 
 def test_user_cases_extend_the_suite_and_can_fail_it(capsys, tmp_path):
-    # the model: t0 3.19 us + 100.7 MB of weights at the GEMV class's 0.83 x 3.35 TB/s
-    # (36.2 us) + 1.3 us gap = 40.7 us
+    # the model: t0 7.04 us + 100.7 MB of weights at the GEMV class's 0.83 x 3.35 TB/s
+    # (36.2 us) + 0.51 us gap = 43.8 us
     good = _case_file(tmp_path, 42e-6)
     assert main(["validate", "--suite", "none", "--cases", str(good)]) == 0
     out = capsys.readouterr().out
@@ -75,7 +77,7 @@ def test_user_cases_extend_the_suite_and_can_fail_it(capsys, tmp_path):
     bad = _case_file(tmp_path, 70e-6)
     assert main(["validate", "--cases", str(bad), "--format", "json"]) == 1
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 38 and rows[-1]["case"] == "my-gemv" and not rows[-1]["ok"]
+    assert len(rows) == 50 and rows[-1]["case"] == "my-gemv" and not rows[-1]["ok"]
     info = _case_file(tmp_path, 70e-6, informational=True)
     assert main(["validate", "--suite", "none", "--cases", str(info)]) == 0
 

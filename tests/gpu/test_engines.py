@@ -15,7 +15,8 @@ from codesign.gpu import kernels as K
 from codesign.gpu.model import alone_seconds, engine_rows, launched_seconds
 from workloads.schema import trace_from_rows
 
-ENGINES = ("gpt-fast", "hf-transformers", "llama.cpp", "mlc-llm", "tensorrt-llm", "vllm")
+ENGINES = ("gpt-fast", "hf-transformers", "llama.cpp", "mlc-llm", "pytorch-eager", "tensorrt-llm",
+           "vllm")
 H = 4096
 LAYERS = ",".join(str(i) for i in range(4))
 

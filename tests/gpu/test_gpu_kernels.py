@@ -16,8 +16,10 @@ STREAM = 0.90  # gpu.md §3
 H100_TC = 132 * 4 * 1024 * 1830e6  # gpu.md §1: 989 TFLOP/s
 LATENCY = 600e-9  # memory.latency_ns in the H100 preset
 GEMV = 0.83  # efficiency.gemv: gpt-fast's ~1700 of 2039 GB/s on A100, the same fraction here
-T0 = 3.19e-6  # launch.t0_us of the GPU config (fitted on the gpt-fast bf16 row, gpu-e2e)
+T0 = 7.04e-6  # launch.t0_us of the GPU config (fitted on the gpt-fast bf16 row, gpu-e2e)
 KV_READ = 0.80  # efficiency.kv_read of the vLLM engine (paged KV cache)
+GAP = 0.51e-6  # launch.gap_us (fitted on the H200's CUDA-graph launch chain, gpu-h200)
+SM_BW = 50e9  # memory.sm_max_gbps in the H100 preset: what one CTA's stream draws
 
 
 def _time(preset: str, row: dict, **overrides) -> dict:
@@ -33,8 +35,8 @@ def test_decode_gemv_streams_the_weights_at_the_gemv_class_rate() -> None:
     out = _time("h100-sxm", row)
     assert out["kernel_seconds"] == pytest.approx(expected, rel=0.01)
     assert out["bound"] == "memory"
-    # graph mode: plus the 1.3 us inter-kernel gap (gpu.md §3d)
-    assert out["seconds"] == pytest.approx(out["kernel_seconds"] + 1.3e-6, rel=1e-9)
+    # graph mode: plus the inter-kernel gap
+    assert out["seconds"] == pytest.approx(out["kernel_seconds"] + GAP, rel=1e-9)
 
 
 def test_int4_weights_stream_a_quarter_of_the_bytes_plus_their_scales() -> None:
@@ -102,10 +104,12 @@ def test_launch_overhead_eager_and_graph() -> None:
     tiny = natural_row("elementwise", M=1, N=8)
     eager = _time("h100-sxm", tiny, **{"launch.mode": "eager"})
     graph = _time("h100-sxm", tiny, **{"launch.mode": "graph"})
-    # a host launch of ~5 us (gpu.md §3d, the vLLM engine's value) and a kernel that is its
-    # fixed cost t0: the GPU runs ahead of nothing, it waits for the host when it is slower
-    assert graph["seconds"] == pytest.approx(graph["kernel_seconds"] + 1.3e-6)
-    assert graph["kernel_seconds"] == pytest.approx(T0, rel=0.01)  # t0: a dependent launch
+    # a host launch of ~5 us (gpu.md §3d, the vLLM engine's value) and a one-CTA kernel
+    # that is its one DRAM round trip (its share of t0, SM_BW / (BW x 0.9) of it, and its
+    # 32 bytes are less): the GPU runs ahead of nothing, it waits for a slower host
+    assert graph["seconds"] == pytest.approx(graph["kernel_seconds"] + GAP)
+    assert T0 * SM_BW / (H100_BW * STREAM) + 32 / SM_BW < LATENCY
+    assert graph["kernel_seconds"] == pytest.approx(LATENCY, rel=0.01)
     slow_host = _time("h100-sxm", tiny, **{"launch.mode": "eager",
                                            "launch.host_launch_us": 40.0})
     assert slow_host["seconds"] == pytest.approx(40.0e-6)
@@ -114,7 +118,7 @@ def test_launch_overhead_eager_and_graph() -> None:
     # a long kernel hides the host launch: eager costs only the gap more than the kernel
     big = natural_row("copy", M=65536, N=4096)
     e = _time("h100-sxm", big, **{"launch.mode": "eager"})
-    assert e["seconds"] == pytest.approx(e["kernel_seconds"] + 1.3e-6)
+    assert e["seconds"] == pytest.approx(e["kernel_seconds"] + GAP)
 
 
 def test_standard_attention_materialises_scores_in_dram() -> None:

@@ -38,9 +38,12 @@ def test_written_cases_are_read_by_validate_with_the_model_s_answers(mg, tmp_pat
     t0, gap = cfg.launch.t0_us * 1e-6, cfg.launch.gap_us * 1e-6
     big = 1 << 30
     copy_model = t0 + 2 * big / (cfg.dram_bps * cfg.efficiency.dram_stream) + gap
-    # a tiny dependent kernel in a graph replay: t0, its 4 KB through the one CTA's
-    # share of DRAM bandwidth (memory.sm_max_gbps), the gap
-    chain_graph = t0 + 4096 / (cfg.memory.sm_max_gbps * 1e9) + gap
+    # a tiny dependent kernel in a graph replay: one CTA, so its share of t0 (what one CTA
+    # draws of the streaming rate) and its 4 KB at that CTA's rate, or its one DRAM round
+    # trip when longer; then the gap
+    sm_bw = cfg.memory.sm_max_gbps * 1e9
+    ramp = t0 * sm_bw / (cfg.dram_bps * cfg.efficiency.dram_stream)
+    chain_graph = max(ramp + 4096 / sm_bw, cfg.memory.latency_ns * 1e-9) + gap
     chain_eager = max(cfg.launch.host_launch_us * 1e-6, chain_graph)
     measured = [
         ("sweep-copy-1048576k", mg.copy_row(big), {"launch.mode": "eager"}, copy_model, False),

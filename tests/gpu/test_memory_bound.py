@@ -24,9 +24,15 @@ def test_a_streaming_kernel_takes_t0_plus_bytes_over_eta_bw():
     assert k.bound == "memory"
     assert k.seconds == pytest.approx(c.launch.t0_us * 1e-6
                                       + n / (c.dram_bps * c.efficiency.dram_stream))
-    # a tiny kernel is t0 (plus nothing): the fixed cost survives, it is not max'd away
+    # a one-CTA kernel pays the share of t0 its stream draws of the streaming rate, then
+    # its bytes at one CTA's rate; a tiny one is its DRAM round trip (the SMs' timeline)
+    sm_bw = c.memory.sm_max_gbps * 1e9
+    share = sm_bw / (c.dram_bps * c.efficiency.dram_stream)
+    one = K.stream(c, "copy", 1e6, 0.0, ctas=1)
+    assert one.seconds == pytest.approx(c.launch.t0_us * 1e-6 * share + 1e6 / sm_bw)
     tiny = K.stream(c, "copy", 64.0, 0.0, ctas=None)
-    assert tiny.seconds == pytest.approx(c.launch.t0_us * 1e-6, rel=1e-3)
+    assert tiny.seconds == pytest.approx(c.memory.latency_ns * 1e-9, rel=1e-3)
+    assert tiny.seconds > 64.0 / c.dram_bps  # never under the roofline
 
 
 def _gemv_floor(c, N, Kd, weight_dtype):
