@@ -20,6 +20,21 @@ How the two map to the model (one core: ``cluster.cores = 1``, ``cluster.cluster
   Only outstanding / ``dram.latency_ns`` is determined; the latency is the preset's
   (assumed) value.
 
+Then, with those two held, the fitting set #16 names for decode: llama.cpp's tg128 on the
+K1's IME cluster (4 threads, ggml-org/llama.cpp PR #15288) for Qwen2.5-0.5B (10.03 tok/s)
+and Qwen2.5-3B (2.23 tok/s), Q4_0. Two constants, two cases, solved exactly:
+
+- ``l2.outstanding_misses``: the lines the cluster's shared L2 keeps in flight to DRAM
+  for all its cores (four cores read at most that many x 64 B per DRAM latency: llama.cpp's
+  decode implies about 4 GB/s, well under memset's 7.18); it bounds the large model most;
+- ``cluster.fork_join_ns``: the fixed cost of each op that llama.cpp runs on every thread
+  (ggml_barrier after every graph node, and whatever per-op work the kernels do not
+  model); it weighs most on the small model, whose ops are short.
+
+For each outstanding-miss count the per-op cost that reproduces 3B is found by bisection,
+and the count by bisection on the 0.5B residual. Qwen2.5-1.5B, Qwen3-0.6B and Qwen3.5-2B
+tg128 stay predictions (``codesign validate --suite riscv``).
+
 The model moves a store's bytes once (no write-allocate read of the destination): the
 fitted efficiency is the sustained write bandwidth the core reaches that way.
 
@@ -31,6 +46,7 @@ misses), each rounded as the preset holds it. The residuals are of the rounded v
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -63,15 +79,51 @@ def predict(case: tuple[str, dict, float], overrides: dict[str, float]) -> float
     return validate.predict(c)
 
 
-def bisect(f: Callable[[float], float], target: float, lo: float, hi: float) -> float:
-    """x in [lo, hi] with f(x) = target, f increasing (to 1e-6 relative)."""
+def bisect(f: Callable[[float], float], target: float, lo: float, hi: float,
+           rtol: float = 1e-6) -> float:
+    """x in [lo, hi] with f(x) = target, f increasing (to ``rtol`` relative)."""
     if not f(lo) <= target <= f(hi):
         raise SystemExit(f"the measurement {target} is outside [{f(lo):.4g}, {f(hi):.4g}] "
                          f"over [{lo}, {hi}]: the model cannot reach it")
-    while hi - lo > 1e-6 * hi:
+    while hi - lo > rtol * hi:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if f(mid) < target else (lo, mid)
     return (lo + hi) / 2
+
+
+DECODE = ("k1-qwen2.5-0.5b-q4_0-tg128", "k1-qwen2.5-3b-q4_0-tg128")
+
+
+def predict_case(name: str, overrides: dict[str, float]) -> float:
+    """The suite's own case ``name`` (its target, scenario and set), with ``overrides``."""
+    case = next(c for c in validate.load_cases(validate.suite_file("riscv"))[0]
+                if c.name == name)
+    return validate.predict(dataclasses.replace(
+        case, overrides={**case.overrides, **overrides}))
+
+
+def fit_decode(held: dict[str, float]) -> dict[str, float]:
+    """(l2.outstanding_misses, cluster.fork_join_ns) reproducing both DECODE cases."""
+    small, large = DECODE
+    measured = {n: next(c.measured for c in validate.load_cases(
+        validate.suite_file("riscv"))[0] if c.name == n) for n in DECODE}
+
+    def per_op(lines: float) -> float:
+        # 3B tokens/s falls as the per-op cost grows: bisect on its negative
+        return bisect(lambda ns: -predict_case(large, {**held, "l2.outstanding_misses": lines,
+                                                       "cluster.fork_join_ns": ns}),
+                      -measured[large], 0.0, 1e6, rtol=1e-4)
+
+    def small_error(lines: float) -> float:
+        return predict_case(small, {**held, "l2.outstanding_misses": lines,
+                                    "cluster.fork_join_ns": per_op(lines)}) - measured[small]
+
+    lo, hi = 4.0, 64.0  # 0.5B residual falls as the lines (and with them 3B's per-op cost) grow
+    while hi - lo > 1e-3 * hi:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if small_error(mid) > 0 else (lo, mid)
+    lines = round((lo + hi) / 2, 2)
+    return {"l2.outstanding_misses": lines, "cluster.fork_join_ns": round(per_op(lines), -2)}
 
 
 def main() -> None:
@@ -87,6 +139,17 @@ def main() -> None:
         p = predict(case, fitted)
         print(f"  {case[0]}: measured {case[2]:.3f} GB/s, predicted {p:.4f} GB/s, "
               f"error {p / case[2] - 1:+.3%}")
+    if "--memory-only" in sys.argv:
+        return
+    decode = fit_decode(fitted)
+    for const, value in decode.items():
+        print(f"{const} = {value}   (fitted on {', '.join(DECODE)})")
+    for name in DECODE:
+        case = next(c for c in validate.load_cases(validate.suite_file("riscv"))[0]
+                    if c.name == name)
+        p = predict_case(name, {**fitted, **decode})
+        print(f"  {name}: measured {case.measured} tok/s, predicted {p:.4f}, "
+              f"error {p / case.measured - 1:+.3%}")
 
 
 if __name__ == "__main__":

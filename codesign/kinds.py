@@ -4,6 +4,8 @@ A trace row's ``kind`` (``workloads.schema.KINDS``) names an :class:`OpKind`, wh
 
 - ``split(op, cores, vlen) -> (shard, shards)``: how the RISC-V cluster splits one
   instance over its cores (the shard one core runs, and how many cores run shards);
+- ``sharing(op, shard)`` (optional): which of the shard's buffers other shards read alike
+  (a GEMM's A across its column split), which a shared L2 holds once for them;
 - ``splits(op, cores, vlen) -> [(shard, shards), ...]`` and ``work(shard) -> (MACs,
   activation elements, weight elements)`` (optional, together): every way of splitting
   worth timing when the best one depends on the core (GEMMs: row x column grids on any
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 Split = Callable[[Op, int, int], tuple[Op, int]]
 Splits = Callable[[Op, int, int], list[tuple[Op, int]]]
 Work = Callable[[Op], tuple[int, int, int]]
+Sharing = Callable[[Op, Op], tuple[tuple[str, int], ...]]
 GpuKernels = Callable[["GPUConfig", Op], "list[Kernel]"]
 
 # Query rows per KV head at or below which FlashDecoding-style split-KV kernels run rather
@@ -56,6 +59,7 @@ class OpKind:
     matrix: bool = False
     splits: Splits | None = None
     work: Work | None = None
+    sharing: Sharing | None = None
 
 
 _REGISTRY: dict[str, OpKind] = {}
@@ -118,6 +122,16 @@ def _gemm_splits(op: Op, cores: int, vlen: int) -> list[tuple[Op, int]]:
         return -n, s.M * s.K + s.K * s.N + s.M * s.N, -s.M
 
     return sorted(ways, key=rank)
+
+
+def _gemm_sharing(op: Op, shard: Op) -> tuple[tuple[str, int], ...]:
+    """A GEMM's shards that cover the same rows read the same A (and whatever the kernel
+    derives from it: quantised copies, transposes; buffers named ``A...``), those that
+    cover the same columns the same B (``B...``)."""
+    if max(1, op.G) > shard.G:
+        return ()
+    return tuple((name, n) for name, n in (("A", _ceil(op.N, shard.N)),
+                                           ("B", _ceil(op.M, shard.M))) if n > 1)
 
 
 def _gemm_work(op: Op) -> tuple[int, int, int]:
@@ -210,7 +224,7 @@ def _gpu_streaming(cfg: GPUConfig, op: Op) -> list[Kernel]:
 
 def _register_builtin() -> None:
     for kind in (OpKind("gemm", _split_gemm, _gpu_gemm, matrix=True, splits=_gemm_splits,
-                        work=_gemm_work),
+                        work=_gemm_work, sharing=_gemm_sharing),
                  OpKind("attention", _split_attention, _gpu_attention, matrix=True),
                  OpKind("linear_attention", _split_linear_attention, _gpu_linear_attention,
                         matrix=True),
@@ -232,6 +246,13 @@ def split(op: Op | Any, cores: int, vlen: int) -> tuple[Op, int]:
     if max(1, cores) == 1:
         return op, 1
     return get(op.kind).split(op, max(1, cores), vlen)
+
+
+def sharing(op: Op, shard: Op) -> tuple[tuple[str, int], ...]:
+    """(buffer name prefix, shards reading the same bytes of it) for ``op`` split into
+    ``shard``-sized pieces: data a shared cache holds once for all of them."""
+    kind = get(op.kind)
+    return kind.sharing(op, shard) if kind.sharing is not None and shard != op else ()
 
 
 def splits(op: Op | Any, cores: int, vlen: int) -> list[tuple[Op, int]]:

@@ -176,6 +176,12 @@ class ClusterConfig:
     clusters: int = param(1, "clusters the cores are grouped in (cores / clusters each); "
                           "a shared L2 is one per cluster, DRAM is shared by all", "clusters",
                           "default 1: one cluster", AT_LEAST_ONE)
+    fork_join_ns: float = param(
+        0.0, "fixed cost of an op split over several cores: the threading runtime's fork "
+        "and join (a barrier every thread passes before the next op) and its per-op "
+        "dispatch; an op on one core does not pay it", "ns",
+        "default 0: free (no preset had a measurement); spacemit-k1 fits it on llama.cpp "
+        "decode", NON_NEGATIVE)
 
 
 @dataclass(frozen=True)

@@ -209,12 +209,12 @@ class CoreSim:
     """Simulate one program on one core of ``cfg`` while ``cores`` cores share L2/DRAM."""
 
     def __init__(self, prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "steady",
-                 log: bool = False) -> None:
+                 log: bool = False, sharing: tuple[tuple[str, int], ...] = ()) -> None:
         if mode not in ("steady", "full"):
             raise ValueError(f"mode must be 'steady' or 'full', got {mode!r}")
         self.prog, self.cfg, self.mode = prog, cfg, mode
         self.tp: TimingParams = cfg.timing_params()
-        self.hier = memory.Hierarchy.of(cfg, cores)
+        self.hier = memory.Hierarchy.of(cfg, cores, sharing)
         self._timings = memory.timings(self.tp)
         self.fractions = memory.plan(prog, self.tp, self.hier)
         self.recs: dict[int, _Rec] = {}

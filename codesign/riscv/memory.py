@@ -12,9 +12,13 @@ The rule (a reuse-distance estimate on the loop nest, decided once per program):
    re-touches the same bytes on every iteration of that loop ("the loop carries reuse").
    For invariant loops j1 (innermost) .. jn (outermost) with trips t1..tn, a fraction
    (1 - 1/t1) of its accesses are reuses carried by j1, (1/t1)(1 - 1/t2) by j2, ..., and
-   1/(t1...tn) are cold. The reuse distance of loop j is the bytes all memory instructions
-   move during one iteration of j's body; the reuse hits the smallest level (L1, L2, DRAM)
-   whose per-core capacity holds that distance (an LRU cache of that size keeps it).
+   1/(t1...tn) are cold. The reuse distance of loop j is the distinct bytes all memory
+   instructions touch during one iteration of j's body (an access touches new bytes on
+   each iteration of an inner loop its address moves with, the same ones on the others);
+   the reuse hits the smallest level (L1, L2, DRAM) whose per-core capacity holds that
+   distance (an LRU cache of that size keeps it). In a shared L2, data that k cores of
+   the cluster all read (a GEMM's activations across a column split: the op kind's
+   ``sharing``) sits once for all of them, so it counts 1/k against each core's share.
 3. Every access (vector or scalar) also passes through L1 at ``l1d.bytes_per_cycle``
    (the port); bytes from DRAM are refilled through L2 and use its bandwidth too.
 4. Beyond L1, traffic moves in cache lines (``memory.line_bytes``): a unit-stride access
@@ -87,12 +91,18 @@ class Hierarchy:
     # misses of L1 and of L2 this core keeps in flight (inf: unlimited)
     outstanding: tuple[float, float] = (math.inf, math.inf)
     line_bytes: int = 64
+    # (buffer name prefix, cores of the cluster that read the same bytes of it): a shared L2
+    # holds such data once for all of them (see plan); empty for a private L2
+    sharing: tuple[tuple[str, int], ...] = ()
 
     @classmethod
-    def of(cls, cfg: RiscvConfig, cores: int) -> Hierarchy:
+    def of(cls, cfg: RiscvConfig, cores: int,
+           sharing: tuple[tuple[str, int], ...] = ()) -> Hierarchy:
         l1, l2 = cfg.l1d, cfg.l2
         c = max(1, cores)
         _, per = cfg.placement(c)  # cores of this op in each cluster used
+        shared_data = tuple((prefix, min(k, per)) for prefix, k in sharing
+                            if l2.shared and min(k, per) > 1)
 
         def share(shared: bool) -> int:
             return per if shared else 1
@@ -106,7 +116,22 @@ class Hierarchy:
                     else lvl.outstanding_misses / share(lvl.shared) for lvl in (l1, l2))
         return cls((l1_cap, l2_cap, float("inf")), (l1_bw, l2_bw, dram_bw),
                    (float(l1.latency), float(l2.latency), cfg.dram_latency_cycles()),
-                   (mlp[0], mlp[1]), cfg.memory.line_bytes)
+                   (mlp[0], mlp[1]), cfg.memory.line_bytes, shared_data)
+
+    def l2_weight(self, buf: str) -> float:
+        """The part of a byte of ``buf`` that occupies this core's share of L2: 1/k for
+        data the k cores of the cluster all read (one copy serves them), else 1."""
+        for prefix, k in self.sharing:
+            if buf.startswith(prefix):
+                return 1.0 / k
+        return 1.0
+
+    def holding(self, nbytes: Bytes, start: int = 0) -> int:
+        """The smallest level from ``start`` holding a reuse distance of ``nbytes`` (all
+        bytes for L1, the L2-weighted ones for L2)."""
+        if start == 0 and nbytes[0] <= self.capacity[0]:
+            return 0
+        return 1 if nbytes[1] <= self.capacity[1] else 2
 
     def miss_cycles(self, l2_bytes: float, dram_bytes: float) -> tuple[float, float]:
         """Cycles the L1 and the L2 miss queues are held by a load that brings ``l2_bytes``
@@ -137,24 +162,67 @@ def footprint(prog: Program) -> int:
                if b.role in ("in", "out", "inout"))
 
 
-def _body_bytes(nodes: Sequence[Node], tp: TimingParams, memo: dict[int, float],
-                times: Timings) -> float:
+# Bytes as (all of them, their L2 weight): what a private level and a shared L2 hold
+Bytes = tuple[float, float]
+
+
+def _body_bytes(nodes: Sequence[Node], tp: TimingParams, memo: dict[int, Bytes],
+                times: Timings, hier: Hierarchy) -> Bytes:
     """Bytes all memory instructions move in one execution of ``nodes``."""
-    total = 0.0
+    total = weighted = 0.0
     for n in nodes:
         if isinstance(n, Loop):
-            total += n.trip * _loop_iter_bytes(n, tp, memo, times)
+            b = _loop_iter_bytes(n, tp, memo, times, hier)
+            total += n.trip * b[0]
+            weighted += n.trip * b[1]
         elif n.mem is not None:
-            total += float(timing(n, tp, times).mem_bytes)
-    return total
+            b0 = float(timing(n, tp, times).mem_bytes)
+            total += b0
+            weighted += b0 * hier.l2_weight(n.mem.buf)
+    return total, weighted
 
 
-def _loop_iter_bytes(loop: Loop, tp: TimingParams, memo: dict[int, float],
-                     times: Timings) -> float:
+def _loop_iter_bytes(loop: Loop, tp: TimingParams, memo: dict[int, Bytes],
+                     times: Timings, hier: Hierarchy) -> Bytes:
     key = id(loop)
     if key not in memo:
-        memo[key] = _body_bytes(loop.body, tp, memo, times)
+        memo[key] = _body_bytes(loop.body, tp, memo, times, hier)
     return memo[key]
+
+
+def _data_dependent(ins: Instr, loop_vars: set[str]) -> bool:
+    """Whether the address is held in a register (a gather: table[x6], an indexed access):
+    no reuse is assumed across any loop."""
+    mem = ins.mem
+    assert mem is not None
+    used = {v for v, _ in mem.offset.terms}
+    return bool(used - loop_vars) or getattr(mem, "base", None) is not None \
+        or mem.index is not None
+
+
+def _distinct_bytes(nodes: Sequence[Node], inner: tuple[Loop, ...], tp: TimingParams,
+                    times: Timings, hier: Hierarchy, outer: frozenset[str]) -> Bytes:
+    """Distinct bytes the memory instructions of ``nodes`` touch in one execution (inside
+    the loops ``inner``): an access touches new bytes on each iteration of an inner loop
+    its address moves with, the same bytes on the others (a data-dependent access new
+    bytes on every one). Accesses to the same buffer are not merged (an upper bound)."""
+    total = weighted = 0.0
+    for n in nodes:
+        if isinstance(n, Loop):
+            b = _distinct_bytes(n.body, (*inner, n), tp, times, hier, outer)
+            total += b[0]
+            weighted += b[1]
+        elif n.mem is not None:
+            used = {v for v, _ in n.mem.offset.terms}
+            every = _data_dependent(n, outer | {lp.var for lp in inner})
+            times_new = 1
+            for lp in inner:
+                if every or lp.var in used:
+                    times_new *= lp.trip
+            b0 = float(timing(n, tp, times).mem_bytes) * times_new
+            total += b0
+            weighted += b0 * hier.l2_weight(n.mem.buf)
+    return total, weighted
 
 
 def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[float, float, float]]:
@@ -164,8 +232,11 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
     instruction moves in lines (:func:`line_factor`), plus the lines it re-fetches from the
     level that held them: they sum to 1 for an access that moves whole lines of its own
     data (unit stride)."""
-    cold_data = hier.smallest_holding(footprint(prog), start=1)
-    memo: dict[int, float] = {}
+    data = [(buffer_bytes(prog, n), hier.l2_weight(n)) for n, b in prog.buffers.items()
+            if b.role in ("in", "out", "inout")]
+    cold_data = hier.holding((sum(b for b, _ in data), sum(b * w for b, w in data)), 1)
+    memo: dict[int, Bytes] = {}
+    distinct: dict[int, Bytes] = {}  # per loop: what one iteration touches
     times = timings(tp)
     out: dict[int, tuple[float, float, float]] = {}
 
@@ -179,27 +250,28 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
                 continue
             role = prog.buffers[mem.buf].role if mem.buf in prog.buffers else "in"
             if role in ("scratch", "const"):
-                cold = hier.smallest_holding(buffer_bytes(prog, mem.buf))
+                own = buffer_bytes(prog, mem.buf)
+                cold = hier.holding((own, own * hier.l2_weight(mem.buf)))
             else:
                 cold = cold_data
             used = {v for v, _ in mem.offset.terms}
-            loop_vars = {lp.var for lp in stack}
-            # an address held in a register (a gather: table[x6]) is data-dependent: no
-            # reuse is assumed across any loop
-            data_dependent = bool(used - loop_vars) or getattr(mem, "base", None) is not None \
-                or mem.index is not None
+            data_dependent = _data_dependent(n, {lp.var for lp in stack})
             frac = [0.0, 0.0, 0.0]
             remaining = 1.0
             for loop in reversed(stack):  # innermost first
                 if data_dependent or loop.var in used or loop.trip <= 1:
                     continue
                 reuse = remaining * (1.0 - 1.0 / loop.trip)
-                dist = _loop_iter_bytes(loop, tp, memo, times)
-                frac[hier.smallest_holding(dist)] += reuse
+                dist = distinct.get(id(loop))
+                if dist is None:
+                    outer = frozenset(lp.var for lp in stack[:stack.index(loop) + 1])
+                    dist = distinct[id(loop)] = _distinct_bytes(loop.body, (), tp, times, hier,
+                                                                outer)
+                frac[hier.holding(dist)] += reuse
                 remaining -= reuse
             frac[cold] += remaining
             lines = line_factor(n, stack, nodes, hier,
-                                lambda lp: _loop_iter_bytes(lp, tp, memo, times))
+                                lambda lp: _loop_iter_bytes(lp, tp, memo, times, hier)[0])
             moved = [frac[0], frac[1] * lines.own, frac[2] * lines.own]
             if lines.refetch:
                 # lines L1 dropped come back from the level that held them meanwhile

@@ -1,18 +1,21 @@
 """Trace replay on a cluster: split each op over the cores, time one shard, build the Result.
 
 Schedule. A forward pass is a chain of dependent ops, so the cluster runs them one after
-another; each op is split into equal shards over ``c = min(cluster.cores, parallel
-work)`` cores that run concurrently (the remaining cores idle for that op). Shards are
-identical programs, so one shard is simulated (:mod:`codesign.riscv.core`) with the
-shared levels giving each core its share: DRAM 1/c of its bandwidth, a shared L2 (one per
-cluster, ``cluster.clusters``) 1/(cores of the op in that cluster) of its bandwidth and
-capacity (:meth:`RiscvConfig.placement`); the op takes the shard's cycles. The largest shard is the
-one timed (ceil division). ``repeat`` multiplies the op's time; it never re-simulates.
+another; each op is split into equal shards over ``c <= cluster.cores`` cores that run
+concurrently (the remaining cores idle for that op). Shards are identical programs, so one
+shard is simulated (:mod:`codesign.riscv.core`) with the shared levels giving each core
+its share: DRAM 1/c of its bandwidth, a shared L2 (one per cluster, ``cluster.clusters``)
+1/(cores of the op in that cluster) of its bandwidth and capacity
+(:meth:`RiscvConfig.placement`); the op takes the shard's cycles, plus
+``cluster.fork_join_ns`` when it runs on more than one core (the threading runtime's
+barrier). The largest shard is the one timed (ceil division). ``repeat`` multiplies the
+op's time; it never re-simulates. Where a kind offers several ways to split (GEMMs: row x
+column grids on any number of cores), the fastest is kept (:func:`time_op`).
 
 How each kind is split (its rule in :mod:`codesign.kinds`, :func:`split`):
 
-- gemm: by groups G (MoE experts) when G >= c, else by N columns, in multiples of one
-  vector of columns (VLEN/8, the kernel's column block);
+- gemm: by groups G (MoE experts) when G >= c, else the fastest grid of M rows x N
+  columns (columns in multiples of one vector, VLEN/8, the kernel's column block);
 - attention: by sequences, then by KV heads (each core keeps whole GQA groups), then by
   query heads within a group; linear_attention: by sequences x heads;
 - conv1d: by channels N;
@@ -95,16 +98,19 @@ def lower(op: Op | Mapping[str, Any], cfg: RiscvConfig, gemm_nc: int = 0) -> Pro
 
 
 def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "steady",
-                 fingerprint: str | None = None) -> dict[str, Any]:
-    """Cycles, utilisation and counts of one core running ``prog`` (memoized)."""
+                 fingerprint: str | None = None,
+                 sharing: tuple[tuple[str, int], ...] = ()) -> dict[str, Any]:
+    """Cycles, utilisation and counts of one core running ``prog`` (memoized), while
+    ``cores`` cores run shards; ``sharing`` names the buffers several of them read alike
+    (:class:`codesign.riscv.memory.Hierarchy`)."""
     fp = fingerprint or timing_fingerprint(cfg)
     sig = prog.signature()  # renders and hashes the program: once per op
-    k = cache.key(sig, fp, cores, mode)
+    k = cache.key(sig, fp, cores, mode + "".join(f"|{p}{n}" for p, n in sharing))
     hit = cache.get(k)
     if hit is not None:
         return {**hit, "cached": True}
     t0 = time.perf_counter()
-    sim = CoreSim(prog, cfg, cores, mode)
+    sim = CoreSim(prog, cfg, cores, mode, sharing=sharing)
     stats = sim.run()
     cycles = max(stats.cycles, 1.0)
     busy = {u: 0.0 for u in VECTOR_UNITS}
@@ -210,9 +216,13 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     fixed one."""
     op = op if isinstance(op, Op) else Op.from_row(op)
     ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
+    if EVERY_THREAD[cfg.kernel.library]:
+        ways = [w for w in ways if w[1] == ways[0][1]]  # the most cores: all threads work
+    elif cfg.cluster.fork_join_ns and ways[-1][1] > 1:
+        ways = [*ways, (op, 1)]  # a small op may not be worth the fork and join
     work = kinds.get(op.kind).work
-    floors = [shard_floor(work(s), s, c, cfg) if work is not None and len(ways) > 1 else 0.0
-              for s, c in ways]
+    floors = [shard_floor(work(s), s, c, cfg) + fork_join_cycles(c, cfg)
+              if work is not None and len(ways) > 1 else 0.0 for s, c in ways]
     best: dict[str, Any] | None = None
     timed = 0
     for (shard, c), floor in zip(ways, floors, strict=True):
@@ -221,11 +231,27 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
             continue
         timed += 1
         for nc in cfg.gemm_nc_choices(c) if work is not None else (0,):
-            t = time_program(lower(shard, cfg, nc), cfg, c, mode, fingerprint)
-            if best is None or t["cycles"] < best["cycles"]:
-                best = {**t, "cores": c, "modelled": True}
+            t = time_program(lower(shard, cfg, nc), cfg, c, mode, fingerprint,
+                             kinds.sharing(op, shard))
+            cycles = t["cycles"] + fork_join_cycles(c, cfg)
+            if best is None or cycles < best["cycles"]:
+                best = {**t, "cycles": cycles, "cores": c, "modelled": True}
     assert best is not None
     return best
+
+
+def fork_join_cycles(cores: int, cfg: RiscvConfig) -> float:
+    """``cluster.fork_join_ns`` in core cycles for an op on ``cores`` cores: 0 on one,
+    unless the library runs every op on every thread of the cluster."""
+    every = EVERY_THREAD[cfg.kernel.library] and cfg.cluster.cores > 1
+    return cfg.cluster.fork_join_ns * cfg.scalar.freq_ghz if cores > 1 or every else 0.0
+
+
+# Whether a kernel library runs every op on all the cluster's threads, with a barrier
+# after each (llama.cpp: ggml_graph_compute hands every node to every thread and they
+# meet in ggml_barrier before the next; ggml-cpu.c), or each op on the cores that make
+# it fastest (ideal).
+EVERY_THREAD = {"ideal": False, "llamacpp": True}
 
 
 def shard_floor(work: tuple[int, int, int], shard: Op, cores: int, cfg: RiscvConfig) -> float:

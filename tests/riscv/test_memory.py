@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from codesign.errors import CodesignError
-from codesign.riscv import make
+from codesign.riscv import make, memory
 from codesign.riscv.memory import Hierarchy, footprint, level_bytes, plan
 from codesign.riscv.replay import time_program
 from isa.instructions import parse_isa
@@ -215,3 +215,53 @@ def test_dram_efficiency_scales_a_dram_bound_stream():
     assert full == pytest.approx((1 << 24) / cfg.dram_bytes_per_cycle(), rel=0.01)
     _, half = _dram_stream({"dram.efficiency": 0.5})
     assert half == pytest.approx(2 * full, rel=0.01)
+
+
+def _ime_shard():
+    """llama.cpp's IME GEMM on the K1's IME cluster, one of four column shards."""
+    from codesign import kinds, targets
+    from codesign.riscv.replay import lower
+    from workloads.schema import Op
+    op = Op.from_row({"kind": "gemm", "op": "matmul", "M": 512, "N": 2048, "K": 2048,
+                      "G": 1, "dtype": "bf16", "weight_dtype": "q4_0"})
+    cfg = targets.resolve("spacemit-k1+ime", {"cluster.cores": 4, "cluster.clusters": 1,
+                                               "kernel.library": "llamacpp"}).config
+    shard, cores = kinds.splits(op, 4, cfg.vector.vlen)[0]
+    return cfg, lower(shard, cfg), cores, kinds.sharing(op, shard)
+
+
+def test_a_reuse_distance_counts_the_bytes_an_iteration_touches_once():
+    """The panel loop of llama.cpp's IME GEMM re-reads one 8-column panel of B for each of
+    the chunk's 32 row blocks: one iteration touches the chunk's quantised A and its
+    scales (a quarter of Aq and Ad: 128 of 512 rows) and one panel of B (1/64 of Bqi,
+    Bs), not 32 panels."""
+    from isa.program import Loop
+    cfg, prog, cores, _ = _ime_shard()
+    tp = cfg.timing_params()
+    hier = memory.Hierarchy.of(cfg, cores)
+    mc = next(n for n in prog.body if isinstance(n, Loop) and n.var == "mc")
+    j = next(n for n in mc.body if isinstance(n, Loop) and n.var == "j")
+    size = {n: memory.buffer_bytes(prog, n) for n in prog.buffers}
+    expect = (size["Aq"] + size["Ad"]) / 4 + (size["Bqi"] + size["Bs"]) / 64
+    distinct = memory._distinct_bytes(j.body, (), tp, memory.timings(tp), hier,
+                                      frozenset({"mc", "j"}))[0]
+    moved = memory._loop_iter_bytes(j, tp, {}, memory.timings(tp), hier)[0]
+    assert distinct == pytest.approx(expect, rel=0.05)
+    assert moved > 1.5 * distinct
+
+
+def test_a_shared_l2_holds_data_every_core_reads_once():
+    """The four column shards all read the same quantised activations: with one copy in
+    the cluster's 512 KiB L2 they come from L2 across the panels; counted once per core
+    (a quarter of L2 each) they came from DRAM for every panel."""
+    cfg, prog, cores, sharing = _ime_shard()
+    assert sharing == (("A", 4),)
+    tp = cfg.timing_params()
+    alone = memory.level_bytes(prog, tp, memory.Hierarchy.of(cfg, cores))[2]
+    shared = memory.level_bytes(prog, tp, memory.Hierarchy.of(cfg, cores, sharing))[2]
+    assert shared < 0.1 * alone
+    # a private L2 holds one core's data: sharing changes nothing there
+    private = make("c950-like").config
+    assert memory.Hierarchy.of(private, 8, (("A", 8),)).sharing == ()
+    assert memory.Hierarchy.of(cfg, cores, sharing).l2_weight("Aq") == 0.25
+    assert memory.Hierarchy.of(cfg, cores, sharing).l2_weight("Bqi") == 1.0
