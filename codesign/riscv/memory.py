@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 
 from codesign.riscv.config import RiscvConfig
@@ -190,7 +190,7 @@ def _loop_iter_bytes(loop: Loop, tp: TimingParams, memo: dict[int, Bytes],
     return memo[key]
 
 
-def _data_dependent(ins: Instr, loop_vars: set[str]) -> bool:
+def _data_dependent(ins: Instr, loop_vars: Set[str]) -> bool:
     """Whether the address is held in a register (a gather: table[x6], an indexed access):
     no reuse is assumed across any loop."""
     mem = ins.mem
