@@ -104,14 +104,15 @@ def _split_gemm(op: Op, cores: int, vlen: int) -> tuple[Op, int]:
 
 def _gemm_splits(op: Op, cores: int, vlen: int) -> list[tuple[Op, int]]:
     """Independent GEMMs first (MoE experts), one way; else every grid of ``m`` row blocks
-    by ``k // m`` column blocks on ``k <= cores`` cores (columns in multiples of one
+    by ``k // m`` column blocks on ``k`` cores (every ``k <= cores`` up to
+    :data:`ALL_COUNTS_UP_TO`, then powers of two and ``cores``; columns in multiples of one
     vector, VLEN/8, the kernel's column block), ranked by the cores they occupy (most
     first), then by the elements a shard reads and writes (its A rows, B columns and C
     block: a square-ish shard re-reads least), the column split first among equals."""
     if max(1, op.G) >= cores:
         return [_by(op.replace(G=max(1, op.G)), "G", cores)]
     ways: dict[tuple[Op, int], None] = {}
-    for k in range(cores, 0, -1):
+    for k in _core_counts(cores):
         for m in range(1, k + 1):
             rows, nm = _by(op, "M", m)
             shard, nn = _by(rows, "N", k // m, vlen // 8)
@@ -132,6 +133,18 @@ def _gemm_sharing(op: Op, shard: Op) -> tuple[tuple[str, int], ...]:
         return ()
     return tuple((name, n) for name, n in (("A", _ceil(op.N, shard.N)),
                                            ("B", _ceil(op.M, shard.M))) if n > 1)
+
+
+# Every core count up to this many is offered as a way to run a GEMM; beyond it the
+# powers of two and the cluster's own count (a 64-core cluster offers 13 counts, not 64).
+ALL_COUNTS_UP_TO = 8
+
+
+def _core_counts(cores: int) -> list[int]:
+    """The core counts a GEMM may use, most first."""
+    counts = set(range(1, min(cores, ALL_COUNTS_UP_TO) + 1)) | {cores}
+    counts |= {1 << i for i in range(cores.bit_length()) if 1 << i <= cores}
+    return sorted(counts, reverse=True)
 
 
 def _gemm_work(op: Op) -> tuple[int, int, int]:

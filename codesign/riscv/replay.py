@@ -207,10 +207,10 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     """Timing of one op instance on the cluster (one shard simulated), split the fastest
     way its kind offers (:func:`codesign.kinds.splits`).
 
-    The ways are taken in the kind's rank order (most cores first); a way is simulated
-    only if a lower bound on its cycles (:func:`shard_floor`) beats the fastest so far,
-    and at most ``sim.split_candidates`` are: the fastest way is found without simulating
-    the hopeless ones. A GEMM way is timed with each of the cache blockings
+    The ways are simulated in the order of a lower bound on their cycles
+    (:func:`shard_floor`; the kind's rank among equals) until the next bound cannot beat
+    the fastest so far, or ``sim.split_candidates`` were: the fastest way is found
+    without simulating the hopeless ones. A GEMM way is timed with each of the cache blockings
     :meth:`RiscvConfig.gemm_nc_choices` offers for its cores (the library's fixed one and
     the one sized to the core's L2 share), so a derived blocking is never worse than the
     fixed one."""
@@ -223,13 +223,13 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     work = kinds.get(op.kind).work
     floors = [shard_floor(work(s), s, c, cfg) + fork_join_cycles(c, cfg)
               if work is not None and len(ways) > 1 else 0.0 for s, c in ways]
+    order = sorted(range(len(ways)), key=lambda i: (floors[i], i))  # best bound first
     best: dict[str, Any] | None = None
-    timed = 0
-    for (shard, c), floor in zip(ways, floors, strict=True):
+    for timed, i in enumerate(order):
+        (shard, c), floor = ways[i], floors[i]
         if best is not None and (floor >= best["cycles"] or
                                  timed == cfg.sim.split_candidates):
-            continue
-        timed += 1
+            break
         for nc in cfg.gemm_nc_choices(c) if work is not None else (0,):
             t = time_program(lower(shard, cfg, nc), cfg, c, mode, fingerprint,
                              kinds.sharing(op, shard))

@@ -150,8 +150,9 @@ def test_more_cores_never_make_a_gemm_slower(m, n, k, target, cores):
     """With the fastest split (over rows, columns and how many cores to use), a core more
     never hurts (#16: 8 shared-L2 cores were slower than 4 on a prefill GEMM)."""
     row = {"kind": "gemm", "op": "matmul", "M": m, "N": n, "K": k, "G": 1, "dtype": "bf16"}
-    fewer = make(target, {"cluster.cores": cores}).config
-    more = make(target, {"cluster.cores": cores + 1}).config
+    every = {"sim.split_candidates": 1000}  # time every way the bound cannot rule out
+    fewer = make(target, {"cluster.cores": cores, **every}).config
+    more = make(target, {"cluster.cores": cores + 1, **every}).config
     assert _cycles(row, more) <= _cycles(row, fewer) * (1 + 1e-9)
 
 
@@ -163,8 +164,9 @@ def test_derived_cache_blocking_is_never_worse_than_the_fixed_one(m, n, k, targe
     """Shared-L2 presets: the B panel sized to each core's L2 share is timed beside the
     library's fixed 256 KiB panel, which overflows a shared L2 on 8 cores (#16)."""
     row = {"kind": "gemm", "op": "matmul", "M": m, "N": n, "K": k, "G": 1, "dtype": "bf16"}
-    derived = make(target).config
-    fixed = make(target, {"kernel.gemm_nc": 128}).config
+    every = {"sim.split_candidates": 1000}
+    derived = make(target, every).config
+    fixed = make(target, {"kernel.gemm_nc": 128, **every}).config
     assert len(derived.gemm_nc_choices(derived.cluster.cores)) == 2
     assert _cycles(row, derived) <= _cycles(row, fixed) * (1 + 1e-9)
 
