@@ -50,8 +50,9 @@ class RiscvTarget(PresetTarget):
         from codesign.riscv import area, energy
         if ops.empty:
             return ops, {}, area.area_parts(self.config)
-        ops = ops.assign(energy_j=energy.op_energy(ops, self.config).sum(axis=1))
-        return ops, energy.energy_parts(ops, latency_s, self.config), \
+        parts = energy.part_arrays(ops, self.config)
+        ops = ops.assign(energy_j=energy.row_energy(parts))
+        return ops, energy.energy_parts(ops, latency_s, self.config, parts), \
             area.area_parts(self.config)
 
 

@@ -178,10 +178,19 @@ def peak_flops_per_cycle(cfg: RiscvConfig, dtype: str = "bf16") -> float:
     return (vec + mat if cfg.matrix.present else max(vec, mat)) + ime
 
 
-def roofline_seconds(flops: float, nbytes: float, cfg: RiscvConfig, in_dram: bool) -> float:
-    peak = peak_flops_per_cycle(cfg) * cfg.cluster.cores * cfg.freq_hz
+def roofline_seconds(flops: float, nbytes: float, cfg: RiscvConfig, in_dram: bool,
+                     peak: float | None = None) -> float:
+    """``max(flops / peak, bytes / bandwidth)``; ``peak`` (the cluster's FLOP/s,
+    :func:`cluster_peak`) when the caller has it already."""
+    if peak is None:
+        peak = cluster_peak(cfg)
     bw = cfg.dram.bandwidth_gbps * 1e9 if in_dram else cfg.cluster_l2_bytes_per_s
     return max(flops / peak, nbytes / bw)
+
+
+def cluster_peak(cfg: RiscvConfig) -> float:
+    """FLOP/s of the whole cluster: every core's :func:`peak_flops_per_cycle` x clock."""
+    return peak_flops_per_cycle(cfg) * cfg.cluster.cores * cfg.freq_hz
 
 
 # ---- replay -------------------------------------------------------------------------------
@@ -239,24 +248,56 @@ def timing_fingerprint(cfg: RiscvConfig) -> str:
     return C.fingerprint(dataclasses.replace(cfg, isa=""))
 
 
+class RowTimings:
+    """The timing of each op shape on one config: from this replay, from the row memo
+    (:mod:`codesign.riscv.cache`: keyed by the shape, the full config fingerprint, the
+    mode and what user modules registered), or lowered and timed now. A warm replay so
+    neither lowers an op nor renders its program."""
+
+    def __init__(self, cfg: RiscvConfig, mode: str = "steady") -> None:
+        self.cfg, self.mode = cfg, mode
+        self.fingerprint = timing_fingerprint(cfg)  # program timings (isa left out)
+        self.full = C.fingerprint(cfg)  # row timings: the ISA picks the program
+        self.registry = cache.registry_identity()
+        self.done: dict[Op, dict[str, Any]] = {}
+
+    def __call__(self, op: Op) -> dict[str, Any]:
+        """The timing of ``op``'s shape (the first row of a shape in this replay reports
+        the simulation it cost, ``cached`` false, when it was simulated now)."""
+        k = _shape_key(op)
+        t = self.done.get(k)
+        if t is None:
+            t = self.done[k] = self._time(op, k)
+        return t
+
+    def _time(self, op: Op, shape: Op) -> dict[str, Any]:
+        cfg = self.cfg
+        rk = cache.row_key(repr(shape), self.full, self.mode, self.registry)
+        hit = cache.get(rk)
+        if hit is not None:
+            if hit.get("modelled") is False:  # the note names the op it was found for
+                note = hit["note"].replace(repr(hit.get("name", "")), repr(op.name), 1)
+                return _unmodelled(op, cfg, note)
+            return {**hit, "cached": True}
+        try:
+            t = time_op(op, cfg, self.fingerprint, self.mode)
+        except MissingKernel as exc:
+            if cfg.sim.missing_kernels == "error":
+                raise
+            cache.put(rk, {"modelled": False, "note": str(exc), "name": op.name})
+            return _unmodelled(op, cfg, str(exc))
+        cache.put(rk, {c: v for c, v in t.items() if c != "cached"})
+        return t
+
+
 def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.DataFrame:
     """Per-op timing table of a trace's ops (the Result's ``ops``)."""
-    fp = timing_fingerprint(cfg)
+    timings = RowTimings(cfg, mode)
     freq = cfg.freq_hz
-    done: dict[Op, dict[str, Any]] = {}
+    peak = cluster_peak(cfg)
     rows = []
     for rec in ops.to_dict("records"):
-        op = Op.from_row(rec)
-        k = _shape_key(op)
-        t = done.get(k)
-        if t is None:
-            try:
-                t = time_op(op, cfg, fp, mode)
-            except MissingKernel as exc:
-                if cfg.sim.missing_kernels == "error":
-                    raise
-                t = _unmodelled(op, cfg, str(exc))
-            done[k] = t
+        t = timings(Op.from_row(rec))
         flops = float(rec["flops"])
         nbytes = float(rec["bytes_read"] + rec["bytes_written"])
         seconds = t["cycles"] / freq
@@ -265,7 +306,7 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
             "flops": flops, "bytes": nbytes, "cycles": t["cycles"], "seconds": seconds,
             "roofline_seconds": roofline_seconds(
                 flops, min(nbytes, t["beyond_l1_bytes"] * t["cores"]), cfg,
-                t["cold_level"] == "dram"),
+                t["cold_level"] == "dram", peak),
             "bound": t["bound"], "cores": t["cores"], "modelled": t["modelled"],
             "note": t.get("note", ""),  # why an unmodelled op has no kernel
             "instructions": t["instructions"],
