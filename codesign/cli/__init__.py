@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from codesign.errors import USER_ERRORS
+from codesign import errors
 
 # Subcommand modules, in the order `codesign --help` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -69,11 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except USER_ERRORS as exc:
-        print(f"codesign {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # `codesign ... | head`
         return 0
+    except errors.USER_ERRORS as exc:  # looked up (isa, workloads imported) only on error
+        print(f"codesign {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # Ctrl-C: files are written atomically, so none is half done
         print(f"codesign {args.command}: interrupted", file=sys.stderr)
         return 130

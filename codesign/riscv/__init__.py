@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from codesign import config as C
 from codesign.errors import CodesignError
@@ -26,6 +24,9 @@ from codesign.riscv.config import RiscvConfig
 from codesign.targets import PresetFamily, PresetTarget, Roofs
 from isa.errors import IsaError
 from isa.instructions import parse_isa
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FAMILY = "riscv"
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets" / "riscv"

@@ -13,15 +13,28 @@ package there: import its modules with ``from codesign.sweep import spec`` or
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from codesign.sweep.runner import RunInfo, assemble, run_with_info
 from codesign.sweep.spec import MAX_ROWS, Spec, load_spec
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from codesign.sweep.runner import RunInfo, assemble, run_with_info
+
 __all__ = ["RunInfo", "Spec", "assemble", "load_spec", "run_with_info", "sweep"]
+
+
+def __getattr__(name: str) -> Any:
+    """The runner's names, imported on first use (``codesign sweep --help`` reads the
+    spec module only)."""
+    if name in ("RunInfo", "assemble", "run_with_info"):
+        value = getattr(importlib.import_module("codesign.sweep.runner"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def sweep(spec_or_path: str | Path | dict[str, Any] | Spec, jobs: int | None = None,
@@ -37,6 +50,8 @@ def sweep(spec_or_path: str | Path | dict[str, Any] | Spec, jobs: int | None = N
     directory, so nothing is kept). ``chunk``: points per batch and part file.
     ``max_rows``: refuse a spec of more rows (points x workloads) than this.
     """
+    from codesign.sweep.runner import run_with_info
+
     df, _ = run_with_info(spec_or_path, out=out, jobs=jobs, scheduler=scheduler, chunk=chunk,
                           progress=progress, max_rows=max_rows)
     return df
