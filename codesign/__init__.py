@@ -18,6 +18,8 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from workloads.lazy import lazy_names
+
 if TYPE_CHECKING:
     from codesign.api import compare, generate, simulate, trace
     from codesign.errors import CodesignError
@@ -28,19 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = ["CodesignError", "Result", "Trace", "compare", "explore", "generate", "simulate",
            "sweep", "trace"]
-_HOME = {"compare": "codesign.api", "generate": "codesign.api", "simulate": "codesign.api",
-         "trace": "codesign.api", "CodesignError": "codesign.errors",
-         "Result": "codesign.result", "explore": "codesign.sweep.explore",
-         "Trace": "workloads.schema"}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, {
+    "compare": "codesign.api", "generate": "codesign.api", "simulate": "codesign.api",
+    "trace": "codesign.api", "CodesignError": "codesign.errors", "Result": "codesign.result",
+    "explore": "codesign.sweep.explore", "Trace": "workloads.schema"})
 
 
 def __dir__() -> list[str]:

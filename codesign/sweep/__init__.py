@@ -13,11 +13,11 @@ package there: import its modules with ``from codesign.sweep import spec`` or
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codesign.sweep.spec import MAX_ROWS, Spec, load_spec
+from workloads.lazy import lazy_names
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,14 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["RunInfo", "Spec", "assemble", "load_spec", "run_with_info", "sweep"]
 
 
-def __getattr__(name: str) -> Any:
-    """The runner's names, imported on first use (``codesign sweep --help`` reads the
-    spec module only)."""
-    if name in ("RunInfo", "assemble", "run_with_info"):
-        value = getattr(importlib.import_module("codesign.sweep.runner"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the runner's names, imported on first use (`codesign sweep --help` reads the spec only)
+__getattr__ = lazy_names(__name__, {n: "codesign.sweep.runner"
+                                    for n in ("RunInfo", "assemble", "run_with_info")})
 
 
 def sweep(spec_or_path: str | Path | dict[str, Any] | Spec, jobs: int | None = None,
