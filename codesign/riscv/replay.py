@@ -39,6 +39,7 @@ waits on dependences: reductions, divides, scalar round trips, pipeline fill).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -256,10 +257,14 @@ class RowTimings:
 
     def __init__(self, cfg: RiscvConfig, mode: str = "steady") -> None:
         self.cfg, self.mode = cfg, mode
-        self.fingerprint = timing_fingerprint(cfg)  # program timings (isa left out)
         self.full = C.fingerprint(cfg)  # row timings: the ISA picks the program
         self.registry = cache.registry_identity()
         self.done: dict[Op, dict[str, Any]] = {}
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Program timings' key (isa left out): needed only when a row is timed now."""
+        return timing_fingerprint(self.cfg)
 
     def __call__(self, op: Op) -> dict[str, Any]:
         """The timing of ``op``'s shape (the first row of a shape in this replay reports
@@ -290,13 +295,20 @@ class RowTimings:
         return t
 
 
+def _records(ops: pd.DataFrame) -> list[dict[str, Any]]:
+    """``ops.to_dict("records")`` (Python scalars), read column by column."""
+    cols = [str(c) for c in ops.columns]
+    return [dict(zip(cols, vals, strict=True))
+            for vals in zip(*(ops[c].tolist() for c in cols), strict=True)]
+
+
 def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.DataFrame:
     """Per-op timing table of a trace's ops (the Result's ``ops``)."""
     timings = RowTimings(cfg, mode)
     freq = cfg.freq_hz
     peak = cluster_peak(cfg)
     rows = []
-    for rec in ops.to_dict("records"):
+    for rec in _records(ops):
         t = timings(Op.from_row(rec))
         flops = float(rec["flops"])
         nbytes = float(rec["bytes_read"] + rec["bytes_written"])
@@ -321,7 +333,8 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
         })
         t["cached"] = True  # later rows with the same shape reuse it
         rows.append(row)
-    df = pd.DataFrame(rows)
+    # built column by column: what pd.DataFrame(rows) builds, without its per-row work
+    df = pd.DataFrame({c: [r[c] for r in rows] for c in rows[0]}) if rows else pd.DataFrame()
     if df.empty:
         df = pd.DataFrame(columns=[*TRACE_COLUMNS, "flops", "bytes", "cycles", "seconds",
                                    "roofline_seconds", "bound"])
