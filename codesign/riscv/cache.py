@@ -162,6 +162,7 @@ def is_entry(data: Any) -> bool:
 # (process id, database) -> connection, None where the database cannot be used; a forked
 # child opens its own (SQLite connections must not cross a fork)
 _CONNECTIONS: dict[tuple[int, Path], sqlite3.Connection | None] = {}
+_OPENED: dict[tuple[int, Path], tuple[int, int]] = {}  # the file each one opened (dev, inode)
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -197,12 +198,16 @@ def _connection(reopen: bool = False) -> sqlite3.Connection | None:
     if not reopen and slot in _CONNECTIONS:
         return _CONNECTIONS[slot]
     _close(slot)
-    if reopen:
-        _set_aside(slot[1])
+    opened = _OPENED.pop(slot, None)
+    if reopen and opened == _identity(slot[1]):
+        _set_aside(slot[1])  # (not a new database another process started meanwhile)
     con: sqlite3.Connection | None = None
     for attempt in range(2):
         try:
             con = _open(slot[1])
+            ident = _identity(slot[1])
+            if ident is not None:
+                _OPENED[slot] = ident
             break
         except sqlite3.OperationalError:
             break  # e.g. a read-only cache directory, or a lock held past the timeout
@@ -213,6 +218,14 @@ def _connection(reopen: bool = False) -> sqlite3.Connection | None:
             break
     _CONNECTIONS[slot] = con
     return con
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _close(slot: tuple[int, Path]) -> None:

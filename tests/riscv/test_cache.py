@@ -219,6 +219,32 @@ def test_a_damaged_database_only_costs_speed(fresh, damage):
     assert list(fresh.rglob("*.damaged-*"))
 
 
+def test_a_database_another_process_started_is_not_set_aside(fresh):
+    """Two processes find one database damaged: the first sets it aside and starts a new
+    one; the second, whose connection still reads the damaged file, opens the new one
+    instead of setting it aside too (entries the first wrote there stay shared)."""
+    for i in range(300):
+        cache.put(f"filler-{i}", {"cycles": 1.0, "pad": "x" * 200})
+    db = cache.store_path()
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    # "the other process": moves the file aside and starts a new database with an entry
+    old = db.with_name(db.name + ".damaged-other")
+    os.replace(db, old)
+    new = sqlite3.connect(db)
+    new.execute("CREATE TABLE timings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    new.execute("INSERT INTO timings VALUES ('theirs', '{\"cycles\": 7.0}')")
+    new.commit()
+    new.close()
+    data = old.read_bytes()
+    old.write_bytes(data[: len(data) // 3])  # this process's open file is damaged
+    cache.clear_memory()
+    assert cache.get("filler-299") is None  # a damaged read: a miss, and a reopen
+    assert cache.get("theirs") == {"cycles": 7.0}
+    assert [p.name for p in fresh.rglob("*.damaged-*")] == [old.name]
+
+
 def test_an_unwritable_cache_directory_only_costs_speed(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("")
