@@ -4,6 +4,7 @@ item 5); the lazily loaded package names still resolve to what they were."""
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 
@@ -72,3 +73,25 @@ def test_a_user_error_is_still_one_line(capsys):
     assert main(["targets", "--fields", "no-such-target"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("codesign targets: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_the_fast_exit_delivers_all_output_and_the_exit_code(tmp_path):
+    """`python -m codesign` ends with os._exit after flushing: a piped table arrives
+    whole, a user error still exits 2, and a file the command writes is complete."""
+    ok = subprocess.run([sys.executable, "-m", "codesign", "targets", "--format", "json"],
+                        capture_output=True, text=True, timeout=120)
+    rows = json.loads(ok.stdout)
+    assert ok.returncode == 0 and {r["name"] for r in rows} >= {"c950-like", "h100-sxm"}
+    bad = subprocess.run([sys.executable, "-m", "codesign", "targets", "--fields", "nope"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown target 'nope'" in bad.stderr
+    # an exit handler registered by the command's code still runs
+    code = ("import atexit, sys\n"
+            f"atexit.register(lambda: open({str(tmp_path / 'ran')!r}, 'w').write('yes'))\n"
+            "sys.argv = ['codesign', 'targets', '--family', 'gpu']\n"
+            "from codesign.cli import entry\n"
+            "entry()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and "h100-sxm" in out.stdout
+    assert (tmp_path / "ran").read_text() == "yes"
