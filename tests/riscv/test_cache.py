@@ -56,8 +56,11 @@ def _lowerings(monkeypatch) -> list[str]:
     return seen
 
 
+ONE_CORE = {"cluster.cores": 1}  # one way to split an op: time_op simulates one program
+
+
 def test_cache_lives_in_the_env_directory_not_the_package(fresh):
-    cfg = make("x280-like").config
+    cfg = make("x280-like", ONE_CORE).config
     first = time_op(ROW, cfg, C.fingerprint(cfg))
     assert not first["cached"]
     (db,) = fresh.rglob("*.sqlite")
@@ -99,7 +102,7 @@ def test_concurrent_processes_share_the_cache(tmp_path):
         "from codesign.riscv import make\n"
         "from codesign.riscv.replay import time_op\n"
         f"row = {ROW!r}\n"
-        "cfg = make('spatz-like').config\n"
+        "cfg = make('spatz-like', {'cluster.cores': 1}).config\n"
         "print(time_op(row, cfg, C.fingerprint(cfg))['cycles'])\n"
     )
     env = {**os.environ, cache.ENV_VAR: str(tmp_path)}
@@ -174,7 +177,7 @@ def test_programs_without_xattn_share_timings_across_xattn_subsets(fresh):
 def test_a_malformed_entry_is_a_miss_and_is_overwritten(fresh, junk):
     """Before: ``{}`` or ``[1, 2]`` in an entry was returned as a timing (a KeyError or
     TypeError in replay, on every later run, since the entry was never rewritten)."""
-    cfg = make("x280-like").config
+    cfg = make("x280-like", ONE_CORE).config
     first = time_op(ROW, cfg, C.fingerprint(cfg))
     db = cache.store_path()
     (k,) = _rows(db)
