@@ -19,7 +19,7 @@ from codesign.riscv.replay import RowTimings, time_op
 from isa.program import Program
 from workloads.schema import Op
 
-ROW = {"kind": "gemm", "op": "matmul", "M": 1, "N": 512, "K": 256, "G": 1, "dtype": "bf16",
+ROW = {"kind": "gemm", "op": "matmul", "M": 1, "N": 32, "K": 256, "G": 1, "dtype": "bf16",
        "causal": False, "B": 0, "Hq": 0, "Hkv": 0, "Sq": 0, "Skv": 0, "D": 0}
 OPS = [Op.from_row({**ROW, "name": "a"}), Op.from_row({**ROW, "N": 1024, "name": "b"}),
        # a norm without a kernel: timed at its roofline, and remembered as such
