@@ -49,9 +49,9 @@ def _lowerings(monkeypatch) -> list[str]:
     seen: list[str] = []
     real = replay.lower
 
-    def spy(op, cfg):
+    def spy(op, cfg, *rest):
         seen.append(op["name"])
-        return real(op, cfg)
+        return real(op, cfg, *rest)
     monkeypatch.setattr(replay, "lower", spy)
     return seen
 
@@ -278,7 +278,7 @@ def test_a_warm_replay_neither_lowers_nor_simulates(fresh, monkeypatch):
     cfg = make("c950-like+xattn").config
     seen = _lowerings(monkeypatch)
     cold = _replay(cfg)
-    assert sorted(seen) == ["a", "b", "c"]
+    assert set(seen) == {"a", "b", "c"}  # (an op may be lowered several ways)
     assert cold["simulated_instructions"].sum() > 0
     # another process: empty memory, the same database
     cache.clear_memory()
@@ -322,7 +322,7 @@ def test_a_changed_preset_value_misses(fresh, monkeypatch):
         cache.clear_memory()
         seen.clear()
         _replay(cfg)
-        assert sorted(seen) == ["a", "b", "c"]
+        assert set(seen) == {"a", "b", "c"}  # (an op may be lowered several ways)
     cache.clear_memory()
     seen.clear()
     _replay(base.config)
@@ -349,7 +349,7 @@ def test_a_registered_kernel_or_instruction_misses(fresh, monkeypatch):
         cache.clear_memory()
         seen.clear()
         _replay(cfg)
-        assert sorted(seen) == ["a", "b", "c"]
+        assert set(seen) == {"a", "b", "c"}  # (an op may be lowered several ways)
     finally:
         kernels.register_kernel("norm", real)
     assert cache.registry_identity() == before
@@ -385,7 +385,9 @@ def test_cache_info_and_clear(fresh, capsys):
     from codesign.cli import main
     cfg = make("x280-like").config
     ops = _replay(cfg)
-    n = 3 + ops.loc[ops["modelled"], "signature"].nunique()  # 3 rows, each distinct program
+    n = len(_rows(cache.store_path()))
+    # 3 rows, and each program simulated (at least the one each modelled row reports)
+    assert n >= 3 + ops.loc[ops["modelled"], "signature"].nunique()
     (s,) = cache.info()
     assert s.current and s.entries == n
     old = fresh / "riscv" / "timings-0000000000000000.sqlite"
