@@ -11,14 +11,16 @@ extracted beforehand and not timed, nor are imports):
 - **cold qwen3.5-397b-a17b prefill 2048 on c950-like and c950-like+xattn**, the whole
   ``simulate`` of the trace on both targets (lowering, core model, replay) <= 2 s.
 
-Each goal prints the measured value, the goal and their ratio; the script exits 1 when a
-goal is missed.
+Each goal prints the measured value, the goal and their ratio (goals in
+``benchmarks/goals.py``); the script exits 1 when a goal is missed (``--no-fail``: report
+only).
 
-    python benchmarks/bench_sim.py
+    python benchmarks/bench_sim.py [--no-fail]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -26,11 +28,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from goals import add_no_fail, exit_code, verdict
+
 TARGETS = ["c950-like", "c950-like+xattn"]
 TRACES = [("qwen3.5-9b", "decode", {"context": 4096}),
           ("qwen3.5-397b-a17b", "prefill", {"seq": 2048})]
-RATE_GOAL = 300_000.0  # simulated instructions per CPU second, at least
-PREFILL_GOAL = 2.0  # CPU seconds, at most
 
 EXTRACT = """
 import json, sys
@@ -92,14 +94,6 @@ def _run(code: str, *args: str, cache: str) -> list[dict]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _verdict(label: str, value: float, goal: float, at_least: bool, unit: str) -> bool:
-    ok = value >= goal if at_least else value <= goal
-    sign = ">=" if at_least else "<="
-    print(f"{label}: {value:,.2f} {unit}, goal {sign} {goal:,.2f} {unit}, "
-          f"ratio to goal {value / goal:.2f}: {'OK' if ok else 'MISSED'}")
-    return ok
-
-
 def _extract(tmp: str) -> list[str]:
     paths = []
     for model, phase, kw in TRACES:
@@ -111,6 +105,9 @@ def _extract(tmp: str) -> list[str]:
 
 
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_no_fail(ap)
+    args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = _extract(tmp)
         rows = _run(CORE_RATE, ",".join(TARGETS), *paths, cache=str(Path(tmp) / "c1"))
@@ -119,17 +116,15 @@ def main() -> int:
                   f"{r['programs']} programs, {r['simulated']:,} instructions simulated in "
                   f"{r['cpu_s']:.2f} CPU-s ({r['simulated'] / r['cpu_s']:,.0f}/s)")
         rate = sum(r["simulated"] for r in rows) / sum(r["cpu_s"] for r in rows)
-        ok = _verdict("simulated instructions per host second (cold)", rate, RATE_GOAL,
-                      True, "instr/CPU-s")
+        ok = verdict("sim_rate", rate)
         sims = _run(SIMULATE, paths[1], *TARGETS, cache=str(Path(tmp) / "c2"))
         for s in sims:
             print(f"  {Path(paths[1]).stem} on {s['target']}: {s['cpu_s']:.2f} CPU-s, "
                   f"latency {s['latency_s'] * 1e3:.2f} ms; {s['simulated']:,} instructions "
                   f"simulated for {s['dynamic']:,} dynamic")
         total = sum(s["cpu_s"] for s in sims)
-        ok &= _verdict(f"cold qwen3.5-397b-a17b prefill 2048, {' + '.join(TARGETS)}", total,
-                       PREFILL_GOAL, False, "CPU-s")
-    return 0 if ok else 1
+        ok &= verdict("prefill_cold", total)
+    return exit_code(ok, args)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""Sweep throughput (issue #6 goal): a 200-point decode sweep of qwen3.5-9b over
+"""Sweep throughput (issue #12 goals): a 200-point decode sweep of qwen3.5-9b over
 VLEN x DLEN x Xattn subsets on 2 local worker processes, cold and warm.
 
 cold: an empty CODESIGN_CACHE_DIR (every kernel timing simulated in SimPy);
 warm: the same sweep into a fresh results directory, with the kernel-timing cache the cold
 run filled (each point is timed again, its kernels come from the memo).
-Goal: at least 5 points/s warm. The trace is extracted once beforehand, not timed.
+Goals (``benchmarks/goals.py``): at least 150 points/s warm and 40 points/s cold, each
+printed with its ratio to the goal; the script exits 1 when one is missed (``--no-fail``:
+report only). The trace is extracted once beforehand, not timed.
 
-    python benchmarks/bench_sweep.py [--jobs 2] [--context 4096]
+    python benchmarks/bench_sweep.py [--jobs 2] [--context 4096] [--no-fail]
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-GOAL_WARM = 5.0  # points per second
+from goals import add_no_fail, exit_code, verdict
 
 TARGETS = ["c950-like", "c950-like+xattn", "c950-like+xattn:vfexp",
            "c950-like+xattn:vfexpsub", "c950-like+xattn:segred", "c950-like+xattn:mmacc",
@@ -50,6 +52,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--context", type=int, default=4096)
+    add_no_fail(ap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         root = Path(tmp)
@@ -87,9 +90,11 @@ def main() -> int:
         best = df.loc[df.xattn_speedup.idxmax()]
         print(f"largest Xattn speedup: {best.xattn_speedup:.3f}x ({best.target}, "
               f"VLEN {best['vector.vlen']}, DLEN {best['vector.dlen']})")
-        ok = rates["warm"] >= GOAL_WARM
-        print(f"goal: warm >= {GOAL_WARM:.0f} points/s: {'OK' if ok else 'MISSED'}")
-        return 0 if ok else 1
+        if args.jobs != 2:
+            print(f"note: the warm goal is for --jobs 2; this run used --jobs {args.jobs}")
+        ok = verdict("sweep_warm", rates["warm"])
+        ok &= verdict("sweep_cold", rates["cold"])
+        return exit_code(ok, args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,3 @@
-import sys
+from codesign.cli import entry
 
-from codesign.cli import main
-
-sys.exit(main())
+entry()

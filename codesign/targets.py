@@ -22,13 +22,15 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from codesign import config as C
 from codesign.errors import CodesignError
-from codesign.result import Result
+
+if TYPE_CHECKING:  # imported when a trace is simulated: `codesign targets` needs neither
+    import pandas as pd
+
+    from codesign.result import Result
 
 # Modules of the target families, in the order `codesign targets` lists them.
 FAMILY_MODULES: tuple[str, ...] = ("codesign.gpu", "codesign.riscv")
@@ -79,6 +81,8 @@ class PresetTarget:
         return ops, {}, {}
 
     def simulate(self, trace: Any) -> Result:
+        from codesign.result import Result
+
         ops = self.time_ops(trace.ops)
         latency = float(ops["total_seconds"].sum())
         ops, energy, area = self.energy_and_area(ops, latency)

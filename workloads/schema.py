@@ -58,13 +58,12 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from workloads.errors import WorkloadError
+
+if TYPE_CHECKING:  # imported where used: the CLI's parser reads this module's constants
+    import pandas as pd
 
 # 2: the ``window`` shape field (sliding-window attention). A version-1 trace reads as
 # version 2 with window 0: version 1 had no windowed attention.
@@ -208,6 +207,8 @@ def register_kind(kind: str, fields: tuple[str, ...], ops: tuple[str, ...],
 
 def empty_ops() -> pd.DataFrame:
     """An empty ops table with the schema's columns and dtypes."""
+    import pandas as pd
+
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in COLUMNS.items()})
 
 
@@ -371,6 +372,8 @@ class Trace:
     # ---- totals ----------------------------------------------------------------------
     def totals(self) -> pd.DataFrame:
         """Ops, FLOPs and bytes by kind, with ``repeat`` applied."""
+        import pandas as pd
+
         o = self.ops
         r = o["repeat"]
         df = pd.DataFrame({
@@ -394,6 +397,8 @@ class Trace:
 
     def expand(self) -> Trace:
         """The uncollapsed trace: one row per op instance and decoder layer."""
+        import pandas as pd
+
         rows: list[dict[str, Any]] = []
         for row in self.ops.to_dict("records"):
             layers = [int(x) for x in str(row["layers"]).split(",") if x != ""]
@@ -418,6 +423,9 @@ class Trace:
     # ---- persistence -----------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the trace as Parquet with its metadata; returns the path."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pandas(self.ops, preserve_index=False)
@@ -439,6 +447,9 @@ class Trace:
     @classmethod
     def load(cls, path: str | Path) -> Trace:
         """Read a trace written by :meth:`save`; refuses foreign or mismatched files."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         path = Path(path)
         if not path.is_file():
             raise WorkloadError(f"trace file {str(path)!r} does not exist")
@@ -542,6 +553,8 @@ def row_defaults() -> dict[str, Any]:
 
 def trace_from_rows(rows: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> Trace:
     """Build a :class:`Trace` from partial row dicts (missing columns take defaults)."""
+    import pandas as pd
+
     full = [{**row_defaults(), **r} for r in rows]
     ops = pd.DataFrame(full, columns=list(COLUMNS)) if full else empty_ops()
     ops["op_id"] = range(len(ops))

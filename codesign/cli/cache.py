@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 from typing import Any
 
 EXAMPLES = """examples:
@@ -24,26 +23,23 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _size(directory: Any, pattern: str) -> tuple[int, int]:
-    if not directory.is_dir():
-        return 0, 0
-    files = [f for f in directory.rglob(pattern) if f.is_file()]
-    return len(files), sum(f.stat().st_size for f in files)
-
-
 def run(args: argparse.Namespace) -> int:
     from codesign.riscv import cache as timing_cache
     from workloads import cache as trace_cache
 
-    caches = {"traces": (trace_cache.trace_dir(), "*.parquet"),
-              "riscv timings": (timing_cache.cache_dir(), "*.json")}
     if args.action == "clear":
-        trace_cache.clear()
-        n_timing, _ = _size(timing_cache.cache_dir(), "*.json")
-        shutil.rmtree(timing_cache.cache_dir(), ignore_errors=True)
-        print(f"cleared the trace cache and {n_timing:,} kernel timings")
+        n_traces = trace_cache.clear()
+        n_timings = timing_cache.clear()
+        print(f"cleared {n_traces:,} traces and {n_timings:,} kernel and row timings")
         return 0
-    for name, (directory, pattern) in caches.items():
-        n, size = _size(directory, pattern)
-        print(f"{name:<14} {n:>8,} entries {size / 1e6:>10.1f} MB  {directory}")
+    traces = trace_cache.info()
+    print(f"{'traces':<14} {traces.entries:>8,} entries {traces.bytes / 1e6:>10.1f} MB  "
+          f"{traces.directory}")
+    stores = timing_cache.info()
+    if not stores:
+        print(f"{'riscv timings':<14} {0:>8,} entries {0:>10.1f} MB  "
+              f"{timing_cache.store_path()}")
+    for s in stores:
+        print(f"{'riscv timings':<14} {s.entries:>8,} entries {s.bytes / 1e6:>10.1f} MB  "
+              f"{s.path}{'' if s.current else '  (older code: never read; clear frees it)'}")
     return 0

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from codesign.cli._output import add_format_option, print_json, print_table
-from isa import UNITS, Core, IsaError, parse_isa
-from isa.kernels import KERNELS, check, lower
 
 FLOAT_FIELDS = ("exponent", "value", "eps")  # pow exponent, fill value, norm epsilon
 # Operands of a kind besides its shape fields (workloads.schema.KIND_FIELDS).
@@ -32,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "print its dynamic instruction counts by unit class, optionally the "
                     "assembly (--asm) and a functional check against torch (--check).",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("kind", help=f"op kind: {', '.join(KERNELS)}")
+    # (the kernel library is imported when the command runs; an unknown kind lists them)
+    p.add_argument("kind", help="op kind: gemm, attention, linear_attention, softmax, norm, "
+                   "activation, elementwise, rope, conv1d, router, embedding, ...")
     p.add_argument("--isa", default="rvv", help="rvv, rvv+xattn or rvv+xattn:SUBSET,... "
                    "(subsets: vfexp, vfexpsub, segred, mmacc, vfrec; -NAME excludes)")
     p.add_argument("--shape", default="", help="NAME=VALUE,... e.g. M=1,N=4096 or "
@@ -60,6 +60,8 @@ def shape_fields(kind: str) -> tuple[str, ...] | None:
 
 
 def parse_shape(text: str, kind: str = "") -> dict[str, object]:
+    from isa.errors import IsaError
+
     valid = shape_fields(kind)
     out: dict[str, object] = {}
     for part in filter(None, (s.strip() for s in text.split(","))):
@@ -88,6 +90,9 @@ def parse_shape(text: str, kind: str = "") -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from isa import UNITS, Core, IsaError, parse_isa
+    from isa.kernels import KERNELS, check, lower
+
     if args.kind not in KERNELS:
         raise IsaError(f"unknown kernel kind {args.kind!r}; valid: {', '.join(KERNELS)}")
     isa = parse_isa(args.isa)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codesign import targets
 from codesign.cli._output import add_format_option, print_json, print_table
 from codesign.errors import CodesignError
 from codesign.outputs import check_output_file
-from codesign.result import MemoryUse, Result, memory_use
+
+if TYPE_CHECKING:
+    from codesign.result import MemoryUse, Result
 
 EXAMPLES = """examples:
   codesign run qwen3.5-9b --target h100-sxm --phase decode --context 4096
@@ -191,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
 
 def over_capacity(trace: Any, resolved: list[Any]) -> list[tuple[str, MemoryUse]]:
     """The targets whose memory cannot hold the traced pass, with what it needs."""
+    from codesign.result import memory_use
+
     out = []
     for t in resolved:
         mem = memory_use(trace.meta, targets.capacity_bytes(t))

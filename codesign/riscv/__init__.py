@@ -16,9 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from codesign import config as C
 from codesign.errors import CodesignError
@@ -26,6 +24,9 @@ from codesign.riscv.config import RiscvConfig
 from codesign.targets import PresetFamily, PresetTarget, Roofs
 from isa.errors import IsaError
 from isa.instructions import parse_isa
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FAMILY = "riscv"
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets" / "riscv"
@@ -50,8 +51,9 @@ class RiscvTarget(PresetTarget):
         from codesign.riscv import area, energy
         if ops.empty:
             return ops, {}, area.area_parts(self.config)
-        ops = ops.assign(energy_j=energy.op_energy(ops, self.config).sum(axis=1))
-        return ops, energy.energy_parts(ops, latency_s, self.config), \
+        parts = energy.part_arrays(ops, self.config)
+        ops = ops.assign(energy_j=energy.row_energy(parts))
+        return ops, energy.energy_parts(ops, latency_s, self.config, parts), \
             area.area_parts(self.config)
 
 

@@ -32,7 +32,9 @@ On-chip constants scale from ``energy.ref_node_nm`` / ``ref_voltage_v`` to ``tec
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from codesign.riscv import area as A
@@ -74,15 +76,23 @@ def dynamic_scale(cfg: RiscvConfig) -> float:
 def op_energy(ops: pd.DataFrame, cfg: RiscvConfig) -> pd.DataFrame:
     """Dynamic joules of one instance of each row, by part (columns of :data:`PARTS` but
     ``static``); a row's ``energy_j`` is their sum."""
+    return pd.DataFrame(part_arrays(ops, cfg), index=ops.index)
+
+
+def part_arrays(ops: pd.DataFrame, cfg: RiscvConfig) -> dict[str, np.ndarray]:
+    """:func:`op_energy`'s columns as arrays (the same arithmetic, without building a
+    DataFrame column by column: a warm run's main cost otherwise)."""
     e = cfg.energy
     k = dynamic_scale(cfg) * PJ
-    out = pd.DataFrame(index=ops.index)
-    out["instructions"] = ops["cluster_instructions"] * e.instr_pj * k
-    vrf = 0.0
+    col = {c: ops[c].to_numpy() for c in ("cluster_instructions", "matrix_macs", "l1_bytes",
+                                           "l2_bytes", "dram_bytes")}
+    out: dict[str, np.ndarray] = {}
+    out["instructions"] = col["cluster_instructions"] * e.instr_pj * k
+    vrf: Any = 0.0
     for unit, fld in UNIT_FIELDS.items():
-        work = ops[f"work_{unit}"]
+        work = ops[f"work_{unit}"].to_numpy()
         if unit == "matrix":
-            out[unit] = ops["matrix_macs"] * e.matrix_pj_per_mac * k
+            out[unit] = col["matrix_macs"] * e.matrix_pj_per_mac * k
             vrf = vrf + work * cfg.vector.dlen
             continue
         bits = work * datapath_bits(cfg, unit)
@@ -90,12 +100,20 @@ def op_energy(ops: pd.DataFrame, cfg: RiscvConfig) -> pd.DataFrame:
         vrf = vrf + bits
     vrf_kib = 32 * cfg.vector.vlen / 8 / 1024
     out["vrf"] = vrf * e.vrf_pj_per_bit * size_scale(vrf_kib, e.vrf_ref_kib) * k
-    out["l1"] = ops["l1_bytes"] * e.l1_pj_per_byte * size_scale(cfg.l1d.size_kib,
+    out["l1"] = col["l1_bytes"] * e.l1_pj_per_byte * size_scale(cfg.l1d.size_kib,
                                                                 L1_REF_KIB) * k
-    out["l2"] = (ops["l2_bytes"] + ops["dram_bytes"]) * e.l2_pj_per_byte * \
+    out["l2"] = (col["l2_bytes"] + col["dram_bytes"]) * e.l2_pj_per_byte * \
         size_scale(cfg.l2.size_kib, L2_REF_KIB) * k
-    out["dram"] = ops["dram_bytes"] * 8 * dram_pj_per_bit(e.dram_technology) * PJ
-    return out
+    out["dram"] = col["dram_bytes"] * 8 * dram_pj_per_bit(e.dram_technology) * PJ
+    return {p: np.asarray(v, dtype=float) for p, v in out.items()}
+
+
+def row_energy(parts: dict[str, np.ndarray]) -> np.ndarray:
+    """Each row's dynamic joules: the sum of its parts, added in :data:`PARTS` order."""
+    total: np.ndarray | None = None
+    for v in parts.values():
+        total = v if total is None else total + v
+    return np.zeros(0) if total is None else total
 
 
 def static_power_w(cfg: RiscvConfig, with_l2: bool = True) -> float:
@@ -108,10 +126,12 @@ def static_power_w(cfg: RiscvConfig, with_l2: bool = True) -> float:
     return (logic * e.logic_leak_mw_per_mm2 + mib * e.sram_leak_mw_per_mib) * 1e-3
 
 
-def energy_parts(ops: pd.DataFrame, latency_s: float, cfg: RiscvConfig) -> dict[str, float]:
+def energy_parts(ops: pd.DataFrame, latency_s: float, cfg: RiscvConfig,
+                 parts: dict[str, np.ndarray] | None = None) -> dict[str, float]:
     """Joules of the pass by part: each dynamic part summed over rows x repeat, and the
-    static power over the latency."""
-    per = op_energy(ops, cfg)
-    out = {p: float((per[p] * ops["repeat"]).sum()) for p in per.columns}
+    static power over the latency (``parts``: :func:`part_arrays` when computed)."""
+    per = part_arrays(ops, cfg) if parts is None else parts
+    repeat = ops["repeat"].to_numpy()
+    out = {p: float((v * repeat).sum()) for p, v in per.items()}
     out["static"] = static_power_w(cfg) * latency_s
     return out

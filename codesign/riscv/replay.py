@@ -43,6 +43,7 @@ waits on dependences: reductions, divides, scalar round trips, pipeline fill).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -186,10 +187,19 @@ def peak_flops_per_cycle(cfg: RiscvConfig, dtype: str = "bf16") -> float:
     return (vec + mat if cfg.matrix.present else max(vec, mat)) + ime
 
 
-def roofline_seconds(flops: float, nbytes: float, cfg: RiscvConfig, in_dram: bool) -> float:
-    peak = peak_flops_per_cycle(cfg) * cfg.cluster.cores * cfg.freq_hz
+def roofline_seconds(flops: float, nbytes: float, cfg: RiscvConfig, in_dram: bool,
+                     peak: float | None = None) -> float:
+    """``max(flops / peak, bytes / bandwidth)``; ``peak`` (the cluster's FLOP/s,
+    :func:`cluster_peak`) when the caller has it already."""
+    if peak is None:
+        peak = cluster_peak(cfg)
     bw = cfg.dram.bandwidth_gbps * 1e9 if in_dram else cfg.cluster_l2_bytes_per_s
     return max(flops / peak, nbytes / bw)
+
+
+def cluster_peak(cfg: RiscvConfig) -> float:
+    """FLOP/s of the whole cluster: every core's :func:`peak_flops_per_cycle` x clock."""
+    return peak_flops_per_cycle(cfg) * cfg.cluster.cores * cfg.freq_hz
 
 
 # ---- replay -------------------------------------------------------------------------------
@@ -305,24 +315,67 @@ def timing_fingerprint(cfg: RiscvConfig) -> str:
     return C.fingerprint(dataclasses.replace(cfg, isa=""))
 
 
+class RowTimings:
+    """The timing of each op shape on one config: from this replay, from the row memo
+    (:mod:`codesign.riscv.cache`: keyed by the shape, the full config fingerprint, the
+    mode and what user modules registered), or lowered and timed now. A warm replay so
+    neither lowers an op nor renders its program."""
+
+    def __init__(self, cfg: RiscvConfig, mode: str = "steady") -> None:
+        self.cfg, self.mode = cfg, mode
+        self.full = C.fingerprint(cfg)  # row timings: the ISA picks the program
+        self.registry = cache.registry_identity()
+        self.done: dict[Op, dict[str, Any]] = {}
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Program timings' key (isa left out): needed only when a row is timed now."""
+        return timing_fingerprint(self.cfg)
+
+    def __call__(self, op: Op) -> dict[str, Any]:
+        """The timing of ``op``'s shape (the first row of a shape in this replay reports
+        the simulation it cost, ``cached`` false, when it was simulated now)."""
+        k = _shape_key(op)
+        t = self.done.get(k)
+        if t is None:
+            t = self.done[k] = self._time(op, k)
+        return t
+
+    def _time(self, op: Op, shape: Op) -> dict[str, Any]:
+        cfg = self.cfg
+        rk = cache.row_key(repr(shape), self.full, self.mode, self.registry)
+        hit = cache.get(rk)
+        if hit is not None:
+            if hit.get("modelled") is False:  # the note names the op it was found for
+                note = hit["note"].replace(repr(hit.get("name", "")), repr(op.name), 1)
+                return _unmodelled(op, cfg, note)
+            return {**hit, "cached": True}
+        try:
+            t = time_op(op, cfg, self.fingerprint, self.mode)
+        except MissingKernel as exc:
+            if cfg.sim.missing_kernels == "error":
+                raise
+            cache.put(rk, {"modelled": False, "note": str(exc), "name": op.name})
+            return _unmodelled(op, cfg, str(exc))
+        cache.put(rk, {c: v for c, v in t.items() if c != "cached"})
+        return t
+
+
+def _records(ops: pd.DataFrame) -> list[dict[str, Any]]:
+    """``ops.to_dict("records")`` (Python scalars), read column by column."""
+    cols = [str(c) for c in ops.columns]
+    return [dict(zip(cols, vals, strict=True))
+            for vals in zip(*(ops[c].tolist() for c in cols), strict=True)]
+
+
 def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.DataFrame:
     """Per-op timing table of a trace's ops (the Result's ``ops``)."""
-    fp = timing_fingerprint(cfg)
+    timings = RowTimings(cfg, mode)
     freq = cfg.freq_hz
-    done: dict[Op, dict[str, Any]] = {}
+    peak = cluster_peak(cfg)
     rows = []
-    for rec in ops.to_dict("records"):
-        op = Op.from_row(rec)
-        k = _shape_key(op)
-        t = done.get(k)
-        if t is None:
-            try:
-                t = time_op(op, cfg, fp, mode)
-            except MissingKernel as exc:
-                if cfg.sim.missing_kernels == "error":
-                    raise
-                t = _unmodelled(op, cfg, str(exc))
-            done[k] = t
+    for rec in _records(ops):
+        t = timings(Op.from_row(rec))
         flops = float(rec["flops"])
         nbytes = float(rec["bytes_read"] + rec["bytes_written"])
         seconds = t["cycles"] / freq
@@ -331,7 +384,7 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
             "flops": flops, "bytes": nbytes, "cycles": t["cycles"], "seconds": seconds,
             "roofline_seconds": roofline_seconds(
                 flops, min(nbytes, t["beyond_l1_bytes"] * t["cores"]), cfg,
-                t["cold_level"] == "dram"),
+                t["cold_level"] == "dram", peak),
             "bound": t["bound"], "cores": t["cores"], "modelled": t["modelled"],
             "note": t.get("note", ""),  # why an unmodelled op has no kernel
             "instructions": t["instructions"],
@@ -346,7 +399,8 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
         })
         t["cached"] = True  # later rows with the same shape reuse it
         rows.append(row)
-    df = pd.DataFrame(rows)
+    # built column by column: what pd.DataFrame(rows) builds, without its per-row work
+    df = pd.DataFrame({c: [r[c] for r in rows] for c in rows[0]}) if rows else pd.DataFrame()
     if df.empty:
         df = pd.DataFrame(columns=[*TRACE_COLUMNS, "flops", "bytes", "cycles", "seconds",
                                    "roofline_seconds", "bound"])

@@ -14,14 +14,22 @@ package there: import its modules with ``from codesign.sweep import spec`` or
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from codesign.sweep.runner import RunInfo, assemble, run_with_info
 from codesign.sweep.spec import MAX_ROWS, Spec, load_spec
+from workloads.lazy import lazy_names
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from codesign.sweep.runner import RunInfo, assemble, run_with_info
 
 __all__ = ["RunInfo", "Spec", "assemble", "load_spec", "run_with_info", "sweep"]
+
+
+# the runner's names, imported on first use (`codesign sweep --help` reads the spec only)
+__getattr__ = lazy_names(__name__, {n: "codesign.sweep.runner"
+                                    for n in ("RunInfo", "assemble", "run_with_info")})
 
 
 def sweep(spec_or_path: str | Path | dict[str, Any] | Spec, jobs: int | None = None,
@@ -37,6 +45,8 @@ def sweep(spec_or_path: str | Path | dict[str, Any] | Spec, jobs: int | None = N
     directory, so nothing is kept). ``chunk``: points per batch and part file.
     ``max_rows``: refuse a spec of more rows (points x workloads) than this.
     """
+    from codesign.sweep.runner import run_with_info
+
     df, _ = run_with_info(spec_or_path, out=out, jobs=jobs, scheduler=scheduler, chunk=chunk,
                           progress=progress, max_rows=max_rows)
     return df

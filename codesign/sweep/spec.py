@@ -54,11 +54,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from codesign import config as C
+from codesign import errors
 from codesign import targets as T
-from codesign.errors import USER_ERRORS, CodesignError
+from codesign.errors import CodesignError
 
 TOP_KEYS = ("name", "description", "target", "workloads", "axes", "set", "sampling", "derived")
 WORKLOAD_KEYS = ("model", "trace", "phase", "batch", "seq", "context", "prompt", "output",
@@ -453,7 +452,7 @@ def _resolve(ctx: _Ctx, target: str, overrides: Mapping[str, Any],
              path: tuple[Any, ...]) -> Any:
     try:
         return T.resolve(target, overrides)
-    except USER_ERRORS as exc:
+    except errors.USER_ERRORS as exc:
         raise ctx.error(path, str(exc)) from None
 
 
@@ -778,6 +777,8 @@ def _samples(spec: Spec) -> list[dict[str, Any]]:
     if spec.method == "grid":
         return [dict(zip([a.path for a in axes], combo, strict=True))
                 for combo in itertools.product(*(a.values for a in axes))]
+    import numpy as np
+
     rng = np.random.default_rng(spec.seed)
     n, d = spec.samples, len(axes)
     if spec.method == "lhs":
@@ -821,7 +822,7 @@ def _points(ctx: _Ctx, spec: Spec, skip_invalid: bool) -> tuple[list[Point], int
                 continue
             try:
                 T.resolve(t, overrides)
-            except USER_ERRORS as exc:
+            except errors.USER_ERRORS as exc:
                 if skip_invalid:
                     skipped += 1
                     continue
