@@ -1,15 +1,17 @@
-"""Whole-model Xattn ablation on c950-like: RVV, all of Xattn, and each instruction alone.
+"""Whole-model Xattn ablation: RVV, all of Xattn, and each instruction alone.
 
 Qwen3.5-9B prefill 2048 and decode at context 4096, Qwen3.5-35B-A3B decode at 4096:
-latency, tokens/s and speedup over plain RVV, then time by op kind (RVV vs +xattn).
+latency, tokens/s and speedup over plain RVV, then time by op kind (RVV vs +xattn), on
+c950-like or another preset:
 
-    python benchmarks/xattn_ablation.py
+    python benchmarks/xattn_ablation.py [--base spacemit-k1]
 
 Uses a fresh timing cache unless CODESIGN_CACHE_DIR is set.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import tempfile
 
@@ -20,7 +22,11 @@ os.environ.setdefault("CODESIGN_CACHE_DIR", tempfile.mkdtemp(prefix="codesign-ab
 import codesign as cd  # after the cache directory is chosen
 
 SUBSETS = ("vfexp", "vfexpsub", "segred", "mmacc", "vfrec")
-TARGETS = ["c950-like", "c950-like+xattn", *(f"c950-like+xattn:{s}" for s in SUBSETS)]
+
+
+def targets(base: str) -> list[str]:
+    return [base, f"{base}+xattn", *(f"{base}+xattn:{s}" for s in SUBSETS)]
+
 WORKLOADS = [
     ("qwen3.5-9b", {"phase": "prefill", "seq": 2048}),
     ("qwen3.5-9b", {"phase": "decode", "context": 4096}),
@@ -29,10 +35,14 @@ WORKLOADS = [
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", default="c950-like", help="the plain-RVV preset (default "
+                    "c950-like)")
+    args = ap.parse_args()
     pd.set_option("display.width", 200)
     for model, scenario in WORKLOADS:
         tr = cd.trace(model, **scenario)
-        results = [cd.simulate(tr, t) for t in TARGETS]
+        results = [cd.simulate(tr, t) for t in targets(args.base)]
         base = results[0]
         print(f"\n== {model} {scenario}")
         table = pd.DataFrame([{

@@ -35,7 +35,12 @@ def test_shards_cover_the_work_without_idle_shards(kind, m, n, g, b, hkv, grp, c
         whole *= row[f]
         part *= shard[f]
     assert part * c >= whole  # every unit of work is in some shard
-    if kind in ("attention", "linear_attention") and shard["B"] == 1 and b > 1:
+    if kind == "gemm":
+        # a grid: shards per dimension multiply to c, the last one in each is not empty
+        per = [-(-row[f] // shard[f]) for f in units]
+        assert per[0] * per[1] * per[2] == c
+        assert all((k - 1) * shard[f] < row[f] for k, f in zip(per, units, strict=True))
+    elif kind in ("attention", "linear_attention") and shard["B"] == 1 and b > 1:
         # split by sequence, then heads: each sequence's shards are all non-empty
         assert c % b == 0
         assert shard["Hq"] * (c // b - 1) < row["Hq"]
