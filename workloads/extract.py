@@ -30,6 +30,7 @@ how the tests prove the shape-only trace is faithful; then MoE routing is real.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import re
 import sys
@@ -717,6 +718,7 @@ def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = 
             if not fake:
                 torch.manual_seed(seed)
             net = _build_model(cfg)
+            rope = _rope_meta(net)
             hooks = _install_hooks(net, em)
             try:
                 with _patched(net, em), _Recorder(em):
@@ -742,8 +744,26 @@ def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = 
         "shape_only": fake,
         "schema_version": SCHEMA_VERSION,
         "versions": {p: version(p) for p in ("codesign", "torch", "transformers")},
+        **({"rope": rope} if rope else {}),
     }
     return trace_from_rows(rows, meta)
+
+
+def _rope_meta(net: nn.Module) -> dict[str, Any]:
+    """The RoPE variant the built model runs, read from its rotary embedding (transformers'
+    ROPE_INIT_FUNCTIONS keys: "default", "yarn" for GPT-OSS, "llama3" for Llama 3.1...):
+    ``type``, ``attention_scaling`` (the factor cos and sin are multiplied by: YaRN's
+    0.1 ln(factor) + 1) and the config's ``parameters``. The rope rows' work is the same for
+    every variant (x cos + rotate_half(x) sin on precomputed tables); the variant changes
+    the tables' frequencies and scale, kept here so a reader sees it. {} without RoPE."""
+    rotary = next((m for name, m in net.named_modules()
+                   if name.endswith("rotary_emb") and hasattr(m, "rope_type")), None)
+    if rotary is None:
+        return {}
+    params = getattr(net.config, "rope_parameters", None) or {}
+    return {"type": str(rotary.rope_type),
+            "attention_scaling": float(getattr(rotary, "attention_scaling", 1.0)),
+            "parameters": json.loads(json.dumps(params, default=str))}
 
 
 def _ids(shape: tuple[int, int], vocab: int, fake: bool, seed: int) -> torch.Tensor:

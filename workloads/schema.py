@@ -351,7 +351,9 @@ class Trace:
     """A model's forward pass as semantic ops (``ops``) plus what produced it (``meta``).
 
     ``meta`` holds at least ``model``, ``scenario`` (a dict of :class:`Scenario`),
-    ``schema_version`` and ``versions`` (package versions used for extraction).
+    ``schema_version`` and ``versions`` (package versions used for extraction); a traced
+    model with RoPE adds ``rope``: its variant as transformers runs it (``type`` such as
+    "default", "yarn" or "llama3", ``attention_scaling``, ``parameters``).
     """
 
     ops: pd.DataFrame

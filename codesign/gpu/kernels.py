@@ -187,10 +187,17 @@ def _score_seconds(cfg: GPUConfig, impl: AttentionImpl, D: int, Dv: int,
     rate_sm = (cfg.tensor_flops(dtype) / cfg.sm.count) * cfg.efficiency.gemm_mainloop \
         * impl.mma_efficiency * native * impl.hdim_efficiency(max(D, Dv))
     t_mma = 2.0 * (D + Dv) / rate_sm
-    # FP32 instruction rate = FLOP rate / 2 (an FMA is 2 FLOP, every instruction one issue)
-    t_softmax = 1.0 / (cfg.clock_hz * cfg.sm.sfu_exp_per_clk) + \
-        cfg.attention.softmax_fp32_ops / (cfg.clock_hz * cfg.sm.fp32_flops_per_clk / 2)
+    t_softmax = _softmax_seconds(cfg)
     return t_mma + t_softmax - impl.softmax_overlap * min(t_mma, t_softmax)
+
+
+def _softmax_seconds(cfg: GPUConfig) -> float:
+    """SM-seconds of one element of an online softmax: an exp on the SFU and
+    ``attention.softmax_fp32_ops`` FP32 instructions (rescale, running max and sum). An
+    attention sink (GPT-OSS) is one such element per query row and head, with no MMA."""
+    # FP32 instruction rate = FLOP rate / 2 (an FMA is 2 FLOP, every instruction one issue)
+    return 1.0 / (cfg.clock_hz * cfg.sm.sfu_exp_per_clk) + \
+        cfg.attention.softmax_fp32_ops / (cfg.clock_hz * cfg.sm.fp32_flops_per_clk / 2)
 
 
 def _kv_iterations(Sq: int, Skv: int, bm: int, bn: int, causal: bool,
@@ -211,13 +218,14 @@ def _kv_iterations(Sq: int, Skv: int, bm: int, bn: int, causal: bool,
 def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int, D: int,
                     causal: bool, dtype: str = "bf16", impl_name: str | None = None,
                     min_flops: float = 0.0, min_bytes: float = 0.0,
-                    window: int = 0) -> list[Kernel]:
+                    window: int = 0, sinks: bool = False) -> list[Kernel]:
     """FlashAttention-style fused prefill: one CTA per (batch, head, query tile) streams
     K/V tiles; S never leaves the SM. Dv = D (the trace carries one head dim). A sliding
-    ``window`` (> 0) skips the KV tiles before it. Attention sinks (the trace's ``sinks``,
-    GPT-OSS) are one more term per query row in the softmax denominator, folded into the
-    epilogue's normalisation as FlashAttention-3's and vLLM's sink kernels do: Hq x Sq
-    exp-and-adds beside Hq x Sq x Skv scores, so they add no modelled time here."""
+    ``window`` (> 0) skips the KV tiles before it, and keys before every query's window
+    (a prefill behind a longer cache) are never read. Attention ``sinks`` (GPT-OSS) are one
+    more term per query row in the softmax denominator, folded into the epilogue's
+    normalisation as FlashAttention-3's and vLLM's sink kernels do: each CTA adds one
+    softmax element per row (:func:`_softmax_seconds`) and the Hq sink logits are read."""
     impl = cfg.attention.impl(impl_name)
     e = _elem(dtype)
     Hkv = max(Hkv, 1)
@@ -228,9 +236,13 @@ def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int
     # busiest SM: its share of the iterations, rounded up to whole CTAs of average size
     per_sm = math.ceil(ctas / cfg.sm.count) * (total_iters / ctas)
     compute = max(per_sm * t_iter, iters.max() * t_iter)
+    if sinks:  # the epilogue's sink term, block_m rows per CTA
+        compute += math.ceil(ctas / cfg.sm.count) * impl.block_m * _softmax_seconds(cfg)
     peak = cfg.tensor_flops(dtype) * cfg.efficiency.gemm_mainloop
     compute = max(compute, min_flops / peak)
-    dram = max(e * (2 * B * Hq * Sq * D + 2 * B * Hkv * Skv * D), min_bytes)
+    keys = window_keys(Sq, Skv, window) if causal else Skv
+    dram = max(e * (2 * B * Hq * Sq * D + 2 * B * Hkv * keys * D + (Hq if sinks else 0)),
+               min_bytes)
     l2 = total_iters * impl.block_n * 2 * D * e  # every CTA streams its K and V tiles
     return [_pick(cfg, "flash_attention", compute,
                   max(dram_seconds(cfg, dram, ctas),
@@ -239,25 +251,40 @@ def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int
                   ctas)]
 
 
+def window_keys(Sq: int, Skv: int, window: int) -> int:
+    """Keys some query of a causal row sees: with a sliding ``window`` > 0 the last
+    Sq + window - 1 (the first query's window and the new tokens), else all Skv."""
+    return min(Skv, Sq + window - 1) if window > 0 else Skv
+
+
 def decode_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int, D: int,
                      dtype: str = "bf16", impl_name: str | None = None,
-                     min_flops: float = 0.0, min_bytes: float = 0.0) -> list[Kernel]:
+                     min_flops: float = 0.0, min_bytes: float = 0.0,
+                     window: int = 0, sinks: bool = False) -> list[Kernel]:
     """Split-KV (flash-decoding) attention for few new queries: CTAs over (batch, KV head,
-    KV chunk) stream the cache once; a second kernel combines the chunks' partial outputs."""
+    KV chunk) stream the cache once; a second kernel combines the chunks' partial outputs.
+    A sliding ``window`` > 0 streams only the keys inside it (:func:`window_keys`).
+    ``sinks`` (GPT-OSS): one more softmax element per query row and head, in the combine
+    kernel when there is one (it merges the chunks' denominators), else in the main
+    kernel's epilogue; the Hq sink logits are read."""
     impl = cfg.attention.impl(impl_name)
     e = _elem(dtype)
     Hkv = max(Hkv, 1)
+    Skv = window_keys(Sq, Skv, window)
     bn = cfg.attention.decode_block_n
     splits = max(1, math.ceil(Skv / bn))
     ctas = B * Hkv * splits
     rows = Sq * max(1, Hq // Hkv)  # query rows sharing one KV head (GQA group)
     padded = math.ceil(rows / 16) * 16  # MMA tiles are 16 rows tall (mma.sync m16)
     t_cta = padded * bn * _score_seconds(cfg, impl, D, D, dtype)
+    if sinks and splits == 1:
+        t_cta += rows * _softmax_seconds(cfg)
     compute = math.ceil(ctas / cfg.sm.count) * t_cta
     compute = max(compute, min_flops / (cfg.tensor_flops(dtype) * cfg.efficiency.gemm_mainloop))
     partial = B * Hq * Sq * splits * (D + 2) * 4.0 if splits > 1 else 0.0
     kv = e * 2 * B * Hkv * Skv * D  # the KV-cache-read class: efficiency.kv_read
-    rest = max(e * 2 * B * Hq * Sq * D, min_bytes - kv) + partial
+    sink_bytes = Hq * e if sinks else 0.0
+    rest = max(e * 2 * B * Hq * Sq * D, min_bytes - kv) + partial + sink_bytes
     memory = dram_seconds(cfg, kv, ctas, cfg.efficiency.kv_read) + \
         dram_seconds(cfg, rest, ctas)
     main = _pick(cfg, "splitkv_attention", compute, memory,
@@ -265,16 +292,25 @@ def decode_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: in
                  cfg.efficiency.kv_read if kv > rest else None)
     if splits == 1:
         return [main]
-    combine = stream(cfg, "splitkv_combine", partial + B * Hq * Sq * D * e,
-                     B * Hq * Sq * D * splits, ctas=B * Hq * Sq)
+    # a sink: one exp and softmax_fp32_ops FP32 instructions (2 FLOP each at the FMA rate
+    # stream() divides by) per query row and head
+    sink_rows = float(B * Hq * Sq) if sinks else 0.0
+    combine = stream(cfg, "splitkv_combine", partial + B * Hq * Sq * D * e + sink_bytes,
+                     B * Hq * Sq * D * splits + sink_rows * 2 * cfg.attention.softmax_fp32_ops,
+                     ctas=B * Hq * Sq, exps=sink_rows)
     return [main, combine]
 
 
 def standard_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int,
-                       D: int, causal: bool, dtype: str = "bf16") -> list[Kernel]:
+                       D: int, causal: bool, dtype: str = "bf16",
+                       sinks: bool = False) -> list[Kernel]:
     """Eager PyTorch attention (the FlashAttention benchmark's ``attention_pytorch``):
     layout copies of q, k, v; a batched GEMM writing the S x S scores to DRAM; a softmax
-    kernel over them (plus a masking pass when causal); a batched GEMM with V."""
+    kernel over them (plus a masking pass when causal); a batched GEMM with V. A sliding
+    window is one more masked region of the same full score matrix (no work saved).
+    ``sinks``: GPT-OSS's eager_attention_forward (transformers modeling_gpt_oss.py)
+    concatenates the sink column to the scores (a copy), subtracts the row max (a
+    reduction and an elementwise pass) and runs the softmax over Skv + 1 columns."""
     e = _elem(dtype)
     Hkv = max(Hkv, 1)
     kernels = [
@@ -286,6 +322,11 @@ def standard_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: 
     scores = float(B) * Hq * Sq * Skv
     if causal:
         kernels.append(stream(cfg, "mask", 2.0 * scores * e, scores, ctas=None))
+    if sinks:
+        scores += float(B) * Hq * Sq  # the sink column
+        kernels += [stream(cfg, "cat_sinks", 2.0 * scores * e, 0, ctas=None),
+                    stream(cfg, "row_max", scores * e, scores, ctas=None),
+                    stream(cfg, "sub_max", 2.0 * scores * e, scores, ctas=None)]
     softmax_bw = cfg.dram_bps * cfg.attention.eager_softmax_efficiency
     sm_mem = max(2.0 * scores * e / softmax_bw, dram_seconds(cfg, 2.0 * scores * e, scores))
     rows = float(B) * Hq * Sq

@@ -326,3 +326,51 @@ def test_windowed_decode_matches_torch_and_reads_the_window_only(
         if ins.mem is not None and ins.mem.buf in kv:
             kv[ins.mem.buf] += n * (ins.vl or 1)
     assert kv == {"K": hkv * window * 16, "V": hkv * window * 16}
+
+
+def _refused_window(sq: int, skv: int, d: int, window: int, isa: str, vlen: int,
+                    dtype: str) -> bool:
+    """Whether lowering must refuse the row (independent of the kernel's code): a prefill
+    whose effective window (0 < window < Skv) is narrower than an RVV query block of
+    Br = VLMAX(e32, m2) = VLEN/16 rows, unless the vfwmmacc tile path takes it (rvv+xattn,
+    BF16, D and Skv - Sq multiples of the tile's K_t, Sq >= K_t, window >= K_t; K_t = 8 up to
+    VLEN 256 and 16 above: isa.instructions.tile_geometry), whose query tail is < K_t <= W."""
+    if sq == 1 or not 0 < window < skv or window >= vlen // 16:
+        return False
+    kt = 8 if vlen <= 256 else 16
+    tile = (isa == "rvv+xattn" and dtype == "bf16" and d % kt == 0 and sq >= kt
+            and (skv - sq) % kt == 0 and window >= kt)
+    return not tile
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(hkv=st.integers(1, 2), grp=st.sampled_from([1, 2, 4]),
+       sq=st.one_of(st.just(1), st.integers(2, 72)), extra=st.sampled_from([0, 3, 8, 16, 33]),
+       data=st.data(),
+       sinks=st.booleans(), d=st.sampled_from([8, 16, 32]),
+       isa=st.sampled_from(["rvv", "rvv+xattn"]), vlen=st.sampled_from([128, 256, 512, 1024]),
+       dtype=st.sampled_from(["bf16", "fp32"]))
+def test_sliding_window_and_sinks_over_shapes_windows_and_vlen(
+        matches_reference, hkv, grp, sq, extra, data, sinks, d, isa, vlen, dtype):
+    """Issue #13: sliding-window causal attention, with and without sinks, prefill and decode,
+    on RVV and RVV+Xattn at every VLEN, against torch (transformers' sliding-window mask and
+    GPT-OSS's sink column). Windows wider than Skv mask nothing; windows narrower than an RVV
+    query block are refused with one line naming the window and the block."""
+    import pytest
+
+    from isa.errors import IsaError
+    skv = sq + extra
+    # any width (past Skv: masks nothing), or one an RVV query block of VLEN/16 rows fits in
+    wide = st.integers(min(vlen // 16, skv), skv + 8)
+    window = data.draw(st.one_of(st.integers(1, skv + 8), wide), label="window")
+    row = {"kind": "attention", "B": 1, "Hq": hkv * grp, "Hkv": hkv, "Sq": sq, "Skv": skv,
+           "D": d, "causal": True, "window": window, "sinks": sinks}
+    if _refused_window(sq, skv, d, window, isa, vlen, dtype):
+        with pytest.raises(IsaError) as err:
+            lower(row, isa, Core(vlen=vlen, dtype=dtype))
+        msg = str(err.value)
+        assert "\n" not in msg
+        assert msg.startswith(f"sliding window {window} is narrower than a query block of "
+                              f"{vlen // 16} rows"), msg
+        return
+    matches_reference(row, isa, vlen, dtype)
