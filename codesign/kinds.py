@@ -202,13 +202,14 @@ def _gpu_attention(cfg: GPUConfig, op: Op) -> list[Kernel]:
     impl = cfg.attention.implementation
     if impl == "standard":
         return K.standard_attention(cfg, op.B, op.Hq, op.Hkv, op.Sq, op.Skv, op.D, op.causal,
-                                    op.dtype)
+                                    op.dtype, sinks=op.sinks)
     if op.Sq * max(1, op.Hq // max(op.Hkv, 1)) <= DECODE_ROWS:
         return K.decode_attention(cfg, op.B, op.Hq, op.Hkv, op.Sq, op.Skv, op.D, op.dtype,
-                                  impl, min_flops=op.flops, min_bytes=op.nbytes)
+                                  impl, min_flops=op.flops, min_bytes=op.nbytes,
+                                  window=op.window, sinks=op.sinks)
     return K.flash_attention(cfg, op.B, op.Hq, op.Hkv, op.Sq, op.Skv, op.D, op.causal,
                              op.dtype, impl, min_flops=op.flops, min_bytes=op.nbytes,
-                             window=op.window)
+                             window=op.window, sinks=op.sinks)
 
 
 def _gpu_linear_attention(cfg: GPUConfig, op: Op) -> list[Kernel]:

@@ -106,3 +106,23 @@ def test_eager_attention_with_sinks_copies_and_rescales_the_scores() -> None:
     scores = HQ * S * (S + 1) * 2
     assert extra >= 5 * scores / (H100_BW * STREAM)
     assert extra < 5 * scores / (H100_BW * STREAM) * 1.5
+
+
+@pytest.mark.parametrize("sq", [1, 2048])
+def test_a_traced_row_with_sinks_and_a_window_reaches_the_kernels(sq: int) -> None:
+    """The op-kind registry passes the row's sinks flag and window to the kernels: a
+    decode row whose cache is longer than its window streams only the window, and a row
+    with sinks costs more than the same row without."""
+    from codesign import kinds
+    from workloads.schema import Op
+    cfg = _h100()
+    row = {"kind": "attention", "op": "sdpa", "B": 1, "Hq": HQ, "Hkv": HKV, "Sq": sq,
+           "Skv": 8192, "D": D, "causal": True, "dtype": "bf16", "window": 128}
+
+    def seconds(**over: object) -> float:
+        op = Op.from_row({**row, **over})
+        return sum(k.seconds for k in kinds.get("attention").gpu_kernels(cfg, op))
+
+    assert seconds(sinks=True) > seconds(sinks=False)
+    if sq == 1:
+        assert seconds(window=128) < seconds(window=0)
