@@ -118,7 +118,13 @@ def fit_decode(held: dict[str, float]) -> dict[str, float]:
         return predict_case(small, {**held, "l2.outstanding_misses": lines,
                                     "cluster.fork_join_ns": per_op(lines)}) - measured[small]
 
-    lo, hi = 4.0, 64.0  # 0.5B residual falls as the lines (and with them 3B's per-op cost) grow
+    # the fewest lines that let 3B reach its measurement at no per-op cost: below them no
+    # per-op cost fits it; from there the 0.5B residual falls as the lines (and with them
+    # 3B's per-op cost) grow
+    lo = bisect(lambda lines: predict_case(large, {**held, "l2.outstanding_misses": lines,
+                                                   "cluster.fork_join_ns": 0.0}),
+                measured[large], 1.0, 64.0, rtol=1e-4) * (1 + 1e-4)
+    hi = 64.0
     while hi - lo > 1e-3 * hi:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if small_error(mid) > 0 else (lo, mid)

@@ -157,6 +157,12 @@ class MemoryConfig:
                            "bandwidth but only the L1 latency; indexed gathers pay the "
                            "latency of the level serving them", "",
                            "assumed: stream and stride prefetchers of application cores")
+    weights_cached: bool = param(
+        False, "a GEMM's weights (its B operand) sit in L2 when the op starts if they fit "
+        "the core's share: true for a kernel timed alone (a benchmark loop); false for a "
+        "forward pass, where every other layer's weights passed through the caches since "
+        "this layer last ran, so weights come from DRAM", "", "method: a model's weights "
+        "exceed every preset's caches")
     line_bytes: int = param(64, "cache line: an access beyond L1 moves whole lines, so a "
                             "strided, indexed or tile access whose elements sit in different "
                             "lines moves a line per element (per row) unless a loop walks "

@@ -4,8 +4,10 @@ The rule (a reuse-distance estimate on the loop nest, decided once per program):
 
 1. *Cold* bytes (an address's first touch in the op) come from where the op's data sits
    when it starts: L2 if the op's footprint on this core (the sum of its non-scratch
-   buffers) fits this core's share of L2, else DRAM. Scratch and constant buffers are
-   written or loaded by the kernel itself: cold from the smallest level that holds them.
+   buffers) fits this core's share of L2, else DRAM. A GEMM's weights (its ``B...``
+   input buffers) come from DRAM in a forward pass (``memory.weights_cached`` false: the
+   other layers' weights evicted them). Scratch and constant buffers are written or
+   loaded by the kernel itself: cold from the smallest level that holds them.
 2. A memory instruction whose address does not depend on an enclosing loop's variable
    (and is not data-dependent: a gather's row address in a base register, or an indexed
    access)
@@ -94,6 +96,7 @@ class Hierarchy:
     # (buffer name prefix, cores of the cluster that read the same bytes of it): a shared L2
     # holds such data once for all of them (see plan); empty for a private L2
     sharing: tuple[tuple[str, int], ...] = ()
+    weights_cached: bool = True  # memory.weights_cached: a GEMM's B may start in L2
 
     @classmethod
     def of(cls, cfg: RiscvConfig, cores: int,
@@ -116,7 +119,8 @@ class Hierarchy:
                     else lvl.outstanding_misses / share(lvl.shared) for lvl in (l1, l2))
         return cls((l1_cap, l2_cap, float("inf")), (l1_bw, l2_bw, dram_bw),
                    (float(l1.latency), float(l2.latency), cfg.dram_latency_cycles()),
-                   (mlp[0], mlp[1]), cfg.memory.line_bytes, shared_data)
+                   (mlp[0], mlp[1]), cfg.memory.line_bytes, shared_data,
+                   cfg.memory.weights_cached)
 
     def l2_weight(self, buf: str) -> float:
         """The part of a byte of ``buf`` that occupies this core's share of L2: 1/k for
@@ -235,6 +239,7 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
     data = [(buffer_bytes(prog, n), hier.l2_weight(n)) for n, b in prog.buffers.items()
             if b.role in ("in", "out", "inout")]
     cold_data = hier.holding((sum(b for b, _ in data), sum(b * w for b, w in data)), 1)
+    weights = prog.meta.get("kind") == "gemm" and not hier.weights_cached
     memo: dict[int, Bytes] = {}
     distinct: dict[int, Bytes] = {}  # per loop: what one iteration touches
     times = timings(tp)
@@ -252,6 +257,8 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
             if role in ("scratch", "const"):
                 own = buffer_bytes(prog, mem.buf)
                 cold = hier.holding((own, own * hier.l2_weight(mem.buf)))
+            elif weights and mem.buf.startswith("B") and role == "in":
+                cold = 2  # a forward pass's weights: evicted since the layer last ran
             else:
                 cold = cold_data
             used = {v for v, _ in mem.offset.terms}

@@ -15,7 +15,8 @@ from codesign.riscv.config import RiscvConfig
 from isa.instructions import EXTENSIONS
 from isa.timing import TimingParams
 
-PRESETS = ("x280-like", "spacemit-x60-like", "spacemit-k1", "spatz-like", "c950-like")
+PRESETS = ("x280-like", "spacemit-x60-like", "spacemit-k1", "spatz-like", "c950-like",
+           "sg2042-like")
 
 
 def test_every_field_has_help_and_source():
