@@ -335,6 +335,19 @@ def finish_ops(ops: pd.DataFrame) -> pd.DataFrame:
     return ops
 
 
+def finish_columns(seconds: np.ndarray, repeat: np.ndarray, flops: np.ndarray,
+                   nbytes: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`finish_ops`' derived columns from float arrays (the same arithmetic), for a
+    table being built column by column (:func:`codesign.riscv.replay.replay`)."""
+    sec = np.where(seconds > 0, seconds, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = {"total_seconds": seconds * repeat, "achieved_flops": flops / sec,
+               "achieved_gbps": nbytes / sec / 1e9}
+    for c in ("achieved_flops", "achieved_gbps"):
+        out[c][np.isnan(out[c])] = 0.0
+    return out
+
+
 @dataclass
 class GenerateResult:
     """One request's generation on a target (:func:`codesign.api.generate`): a prefill of
