@@ -393,8 +393,9 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
     # what Op.from_row reads of a row, less what _shape_key drops: rows equal in it (and
     # in their values' types) have equal shape keys, so the same timing
     shape_cols = [c for c in record_columns(cols) if c not in _NOT_SHAPE]
-    head = tuple((c, str(ops[c].dtype)) for c in shape_cols)
-    keyed = [[(type(v), v) for v in data[c]] if ops[c].dtype == object else data[c]
+    dtypes = {str(c): str(dt) for c, dt in zip(ops.columns, ops.dtypes, strict=True)}
+    head = tuple((c, dtypes[c]) for c in shape_cols)
+    keyed = [[(type(v), v) for v in data[c]] if dtypes[c] == "object" else data[c]
              for c in shape_cols]
     by_content: dict[tuple[Any, ...], dict[str, Any]] = {}
     ts = []
