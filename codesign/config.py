@@ -129,7 +129,15 @@ def _coerce_field(f: dataclasses.Field[Any], typ: Any, value: Any, path: str) ->
 
 
 def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    """The class's resolved field annotations (read only: the dict is shared), once per
+    class: resolving them costs more than the override that asks (issue #12)."""
+    hints = _FIELD_TYPES.get(cls)
+    if hints is None:
+        hints = _FIELD_TYPES[cls] = typing.get_type_hints(cls)
+    return hints
+
+
+_FIELD_TYPES: dict[type, dict[str, Any]] = {}
 
 
 def coerce(value: Any, typ: Any, path: str) -> Any:
@@ -323,20 +331,42 @@ def _apply(cfg: Any, nested: Mapping[str, Any], prefix: str) -> Any:
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """The config as plain nested dicts (tuples become lists), as :func:`from_dict` reads
-    it back: derived fields are left out (their values live where they are declared)."""
+    it back: derived fields are left out (their values live where they are declared).
+    A fresh dict on every call (callers may change it)."""
+    return json.loads(_memo(cfg, "_codesign_json", _json_text))
+
+
+def _json_text(cfg: Any) -> str:
     def plain(obj: Any) -> Any:
         if dataclasses.is_dataclass(obj):
             return {name: plain(getattr(obj, name)) for name in _settable(obj)}
         return obj
-    return json.loads(json.dumps(plain(cfg), default=list))
+    return json.dumps(plain(cfg), default=list)
 
 
 def fingerprint(cfg: Any) -> str:
     """A stable short hash of every field value: equal configs, equal fingerprints."""
+    return _memo(cfg, "_codesign_fingerprint", _fingerprint)
+
+
+def _fingerprint(cfg: Any) -> str:
     blob = json.dumps(
         {"type": type(cfg).__qualname__, "fields": to_dict(cfg)}, sort_keys=True
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _memo(cfg: Any, attr: str, compute: Callable[[Any], str]) -> str:
+    """``compute(cfg)``, kept on ``cfg`` itself when it is a frozen dataclass (its fields
+    never change, and :func:`dataclasses.replace` builds a new object without the memo):
+    a sweep point derives its config's text and fingerprint several times (issue #12)."""
+    value = getattr(cfg, "__dict__", {}).get(attr)
+    if value is None:
+        value = compute(cfg)
+        params = getattr(type(cfg), "__dataclass_params__", None)
+        if params is not None and params.frozen and hasattr(cfg, "__dict__"):
+            object.__setattr__(cfg, attr, value)
+    return value
 
 
 def describe(cfg: Any) -> list[dict[str, Any]]:

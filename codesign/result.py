@@ -210,8 +210,10 @@ class Result:
         s = self.ops.groupby("kind", sort=False)["total_seconds"].sum()
         return {str(k): float(v) for k, v in s.sort_values(ascending=False).items()}
 
-    def summary(self) -> dict[str, Any]:
-        """Latency and throughput of the pass: TTFT for prefill, TPOT and tokens/s for decode."""
+    def summary(self, by_kind_energy: bool = True) -> dict[str, Any]:
+        """Latency and throughput of the pass: TTFT for prefill, TPOT and tokens/s for decode
+        (``by_kind_energy`` false leaves ``energy_by_kind`` out: a sweep row has no column
+        for it)."""
         s = self.scenario
         phase = s.get("phase")
         out: dict[str, Any] = {
@@ -245,7 +247,8 @@ class Result:
         out["area_mm2"] = self.area_mm2
         out["energy_parts"] = dict(self.energy_parts)
         out["area_parts"] = dict(self.area_parts)
-        out["energy_by_kind"] = self.energy_by_kind()
+        if by_kind_energy:
+            out["energy_by_kind"] = self.energy_by_kind()
         return out
 
     # ---- plots -----------------------------------------------------------------------
@@ -333,6 +336,19 @@ def finish_ops(ops: pd.DataFrame) -> pd.DataFrame:
     ops["achieved_flops"] = (ops["flops"] / sec).fillna(0.0)
     ops["achieved_gbps"] = (ops["bytes"] / sec / 1e9).fillna(0.0)
     return ops
+
+
+def finish_columns(seconds: np.ndarray, repeat: np.ndarray, flops: np.ndarray,
+                   nbytes: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`finish_ops`' derived columns from float arrays (the same arithmetic), for a
+    table being built column by column (:func:`codesign.riscv.replay.replay`)."""
+    sec = np.where(seconds > 0, seconds, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = {"total_seconds": seconds * repeat, "achieved_flops": flops / sec,
+               "achieved_gbps": nbytes / sec / 1e9}
+    for c in ("achieved_flops", "achieved_gbps"):
+        out[c][np.isnan(out[c])] = 0.0
+    return out
 
 
 @dataclass

@@ -55,7 +55,7 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -340,6 +340,15 @@ class Op(Mapping[str, Any]):
 
 _OP_ORDER = tuple(f.name for f in dataclasses.fields(Op) if f.name != "extra")
 _OP_FIELDS = frozenset(_OP_ORDER)
+
+
+def record_columns(columns: Iterable[str]) -> list[str]:
+    """The ``columns`` of a row that :meth:`Op.from_row` reads (its fields, and the
+    columns outside :data:`COLUMNS` that it keeps in ``extra``): rows equal in them give
+    equal records, whatever their other columns hold."""
+    return [c for c in columns if c in _OP_FIELDS or c not in COLUMNS]
+
+
 _OP_TYPES: dict[str, Any] = {f.name: {"str": str, "int": int, "bool": bool}[str(f.type)]
                              for f in dataclasses.fields(Op) if f.name != "extra"}
 _OP_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Op)

@@ -45,22 +45,23 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from codesign import config as C
 from codesign import kinds
 from codesign.errors import CodesignError
-from codesign.result import TRACE_COLUMNS, finish_ops
+from codesign.result import TRACE_COLUMNS, finish_columns, finish_ops
 from codesign.riscv import cache, memory
 from codesign.riscv.config import RiscvConfig
 from codesign.riscv.core import VL, VS, CoreSim, sequencer, sequencer_counts
 from isa.errors import IsaError
 from isa.instructions import UNITS
 from isa.program import Program
-from workloads.schema import Op, dtype_bytes
+from workloads.schema import Op, dtype_bytes, record_columns
 
 VECTOR_UNITS = tuple(u for u in UNITS if u != "scalar")
 UTIL_COLUMNS = (*(f"util_{u}" for u in VECTOR_UNITS), "util_issue", "util_l1", "util_l2",
@@ -336,20 +337,27 @@ class RowTimings:
         """The timing of ``op``'s shape (the first row of a shape in this replay reports
         the simulation it cost, ``cached`` false, when it was simulated now)."""
         k = _shape_key(op)
-        t = self.done.get(k)
+        return self.of_shape(k, repr(k), lambda: op)
+
+    def of_shape(self, shape: Op, text: str, op: Callable[[], Op]) -> dict[str, Any]:
+        """:meth:`__call__` for an op of ``shape`` (``text``: its repr), built by ``op``
+        only when it must be timed now (or its unmodelled note names it)."""
+        t = self.done.get(shape)
         if t is None:
-            t = self.done[k] = self._time(op, k)
+            t = self.done[shape] = self._time(op, shape, text)
         return t
 
-    def _time(self, op: Op, shape: Op) -> dict[str, Any]:
+    def _time(self, op_of: Callable[[], Op], shape: Op, text: str) -> dict[str, Any]:
         cfg = self.cfg
-        rk = cache.row_key(repr(shape), self.full, self.mode, self.registry)
+        rk = cache.row_key(text, self.full, self.mode, self.registry)
         hit = cache.get(rk)
         if hit is not None:
             if hit.get("modelled") is False:  # the note names the op it was found for
+                op = op_of()
                 note = hit["note"].replace(repr(hit.get("name", "")), repr(op.name), 1)
                 return _unmodelled(op, cfg, note)
             return {**hit, "cached": True}
+        op = op_of()
         try:
             t = time_op(op, cfg, self.fingerprint, self.mode)
         except MissingKernel as exc:
@@ -361,50 +369,93 @@ class RowTimings:
         return t
 
 
-def _records(ops: pd.DataFrame) -> list[dict[str, Any]]:
-    """``ops.to_dict("records")`` (Python scalars), read column by column."""
-    cols = [str(c) for c in ops.columns]
-    return [dict(zip(cols, vals, strict=True))
-            for vals in zip(*(ops[c].tolist() for c in cols), strict=True)]
+# Row content (record_columns less _NOT_SHAPE, with the columns' dtypes and the type of
+# each value of an object column) -> (shape key, its repr), across replays: a warm
+# replay builds no op record and renders no shape (issue #12). Emptied when it grows past
+# _SHAPES_MAX (rows holding NaN never match, so their entries only accumulate).
+_SHAPES: dict[tuple[Any, ...], tuple[Op, str]] = {}
+_SHAPES_MAX = 100_000
 
 
 def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.DataFrame:
-    """Per-op timing table of a trace's ops (the Result's ``ops``)."""
+    """Per-op timing table of a trace's ops (the Result's ``ops``).
+
+    Built column by column (what ``pd.DataFrame(rows)`` of one dict per row builds, then
+    :func:`codesign.result.finish_ops`, without their per-row and copying work): a row's
+    record (:meth:`Op.from_row`) is built only for the first row of its content, and rows
+    of equal content share that row's timing (issue #12: warm sweep points)."""
+    cols = [str(c) for c in ops.columns]
+    if ops.empty:
+        return finish_ops(pd.DataFrame(columns=[*TRACE_COLUMNS, "flops", "bytes", "cycles",
+                                                "seconds", "roofline_seconds", "bound"]))
+    data = {c: ops[c].tolist() for c in cols}  # Python scalars, as to_dict("records")
     timings = RowTimings(cfg, mode)
+    # what Op.from_row reads of a row, less what _shape_key drops: rows equal in it (and
+    # in their values' types) have equal shape keys, so the same timing
+    shape_cols = [c for c in record_columns(cols) if c not in _NOT_SHAPE]
+    dtypes = {str(c): str(dt) for c, dt in zip(ops.columns, ops.dtypes, strict=True)}
+    head = tuple((c, dtypes[c]) for c in shape_cols)
+    keyed = [[(type(v), v) for v in data[c]] if dtypes[c] == "object" else data[c]
+             for c in shape_cols]
+    by_content: dict[tuple[Any, ...], dict[str, Any]] = {}
+    ts = []
+    sim_instr, sim_s = [], []
+    for i, content in enumerate(zip(*keyed, strict=True)):
+        t = by_content.get(content)
+        if t is None:
+            t = by_content[content] = _row_timing(timings, (head, content), data, i)
+        ts.append(t)
+        sim_instr.append(0 if t.get("cached") else t["simulated_instructions"])
+        sim_s.append(0.0 if t.get("cached") else t["sim_seconds"])
+        t["cached"] = True  # later rows with the same shape reuse it
     freq = cfg.freq_hz
     peak = cluster_peak(cfg)
-    rows = []
-    for rec in _records(ops):
-        t = timings(Op.from_row(rec))
-        flops = float(rec["flops"])
-        nbytes = float(rec["bytes_read"] + rec["bytes_written"])
-        seconds = t["cycles"] / freq
-        row = {c: rec[c] for c in TRACE_COLUMNS}
-        row.update({
-            "flops": flops, "bytes": nbytes, "cycles": t["cycles"], "seconds": seconds,
-            "roofline_seconds": roofline_seconds(
-                flops, min(nbytes, t["beyond_l1_bytes"] * t["cores"]), cfg,
-                t["cold_level"] == "dram", peak),
-            "bound": t["bound"], "cores": t["cores"], "modelled": t["modelled"],
-            "note": t.get("note", ""),  # why an unmodelled op has no kernel
-            "instructions": t["instructions"],
-            "vector_instructions": t["vector_instructions"],
-            "simulated_instructions": 0 if t.get("cached") else t["simulated_instructions"],
-            "sim_seconds": 0.0 if t.get("cached") else t["sim_seconds"],
-            "signature": t["signature"],
-            **{u: t[u] for u in UTIL_COLUMNS},
-            # work of the whole cluster (every core runs one shard): the energy model's input
-            **{c: t[c] * t["cores"] for c in WORK_COLUMNS},
-            "cluster_instructions": t["instructions"] * t["cores"],
-        })
-        t["cached"] = True  # later rows with the same shape reuse it
-        rows.append(row)
-    # built column by column: what pd.DataFrame(rows) builds, without its per-row work
-    df = pd.DataFrame({c: [r[c] for r in rows] for c in rows[0]}) if rows else pd.DataFrame()
-    if df.empty:
-        df = pd.DataFrame(columns=[*TRACE_COLUMNS, "flops", "bytes", "cycles", "seconds",
-                                   "roofline_seconds", "bound"])
-    return finish_ops(df)
+    flops = [float(f) for f in data["flops"]]
+    nbytes = [float(r + w) for r, w in zip(data["bytes_read"], data["bytes_written"],
+                                            strict=True)]
+    cycles = [t["cycles"] for t in ts]
+    seconds = [c / freq for c in cycles]
+    roof = [roofline_seconds(f, min(b, t["beyond_l1_bytes"] * t["cores"]), cfg,
+                             t["cold_level"] == "dram", peak)
+            for f, b, t in zip(flops, nbytes, ts, strict=True)]
+    out: dict[str, Any] = {c: data[c] for c in TRACE_COLUMNS}
+    out.update({"flops": flops, "bytes": nbytes, "cycles": cycles, "seconds": seconds,
+                "roofline_seconds": roof})
+    for c in ("bound", "cores", "modelled"):
+        out[c] = [t[c] for t in ts]
+    out["note"] = [t.get("note", "") for t in ts]  # why an unmodelled op has no kernel
+    for c in ("instructions", "vector_instructions"):
+        out[c] = [t[c] for t in ts]
+    out["simulated_instructions"], out["sim_seconds"] = sim_instr, sim_s
+    out["signature"] = [t["signature"] for t in ts]
+    for c in UTIL_COLUMNS:
+        out[c] = [t[c] for t in ts]
+    # work of the whole cluster (every core runs one shard): the energy model's input
+    for c in WORK_COLUMNS:
+        out[c] = [t[c] * t["cores"] for t in ts]
+    out["cluster_instructions"] = [t["instructions"] * t["cores"] for t in ts]
+    out.update(finish_columns(np.asarray(seconds, dtype=float), np.asarray(data["repeat"]),
+                              np.asarray(flops), np.asarray(nbytes)))
+    return pd.DataFrame(out)
+
+
+# the record fields _shape_key resets (a row's name, counts and repeat)
+_NOT_SHAPE = frozenset(("name", "flops", "bytes_read", "bytes_written", "repeat"))
+
+
+def _row_timing(timings: RowTimings, content: tuple[Any, ...], data: dict[str, list[Any]],
+                i: int) -> dict[str, Any]:
+    """The timing of row ``i`` of ``data`` (its ``content`` as :data:`_SHAPES` keys it)."""
+    def op() -> Op:
+        return Op.from_row({c: v[i] for c, v in data.items()})
+
+    known = _SHAPES.get(content)
+    if known is None:
+        if len(_SHAPES) >= _SHAPES_MAX:
+            _SHAPES.clear()
+        shape = _shape_key(op())
+        known = _SHAPES[content] = (shape, repr(shape))
+    return timings.of_shape(*known, op)
 
 
 def config_dict(cfg: RiscvConfig) -> dict[str, Any]:

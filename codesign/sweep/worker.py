@@ -85,7 +85,7 @@ def run_batch(workload_id: str, ref: TraceRef,
         if isinstance(ref, dict):
             summary = _request(workload_id, ref, tgt, target).summary()
         else:
-            summary = tgt.simulate(_trace(workload_id, ref)).summary()
+            summary = tgt.simulate(_trace(workload_id, ref)).summary(by_kind_energy=False)
         out.append((rid, metrics(summary)))
     return out, {"pid": os.getpid(), "torch": "torch" in sys.modules}
 

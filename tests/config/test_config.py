@@ -92,3 +92,25 @@ def test_field_type_and_type_name_by_dotted_path() -> None:
     for missing in ("memory", "memory.nope", "vlen.x", "nope"):  # a section is not a field
         assert config.field_type(cfg, missing) is None
     assert config.coerce("0x200", int, "vlen") == 512
+
+
+def test_memoized_text_and_fingerprint_follow_the_config() -> None:
+    """A frozen config keeps its text and fingerprint (issue #12): to_dict still hands out
+    a fresh dict each call, and an overridden copy is fingerprinted anew."""
+    import hashlib
+    import json
+
+    from codesign.riscv import make
+
+    cfg = make("x280-like").config
+    d = config.to_dict(cfg)
+    d["vector"]["vlen"] = -1  # the caller's copy only
+    assert config.to_dict(cfg)["vector"]["vlen"] == cfg.vector.vlen
+    blob = json.dumps({"type": type(cfg).__qualname__, "fields": config.to_dict(cfg)},
+                      sort_keys=True)
+    assert config.fingerprint(cfg) == hashlib.sha256(blob.encode()).hexdigest()[:16]
+    other = config.override(cfg, {"vector.vlen": 2 * cfg.vector.vlen})
+    assert config.to_dict(other)["vector"]["vlen"] == 2 * cfg.vector.vlen
+    assert config.fingerprint(other) != config.fingerprint(cfg)
+    assert config.fingerprint(config.override(other, {"vector.vlen": cfg.vector.vlen})) \
+        == config.fingerprint(cfg)

@@ -163,3 +163,58 @@ def test_xattn_speeds_up_attention_decode():
     xat = make("c950-like+xattn").config
     assert time_op(row, xat, C.fingerprint(xat))["cycles"] < \
         time_op(row, rvv, C.fingerprint(rvv))["cycles"]
+
+
+def _row_by_row(ops, cfg):
+    """The replay table as one dict per row, then finish_ops: the reference the column-wise
+    replay must reproduce exactly (issue #12)."""
+    import pandas as pd
+
+    from codesign.result import TRACE_COLUMNS, finish_ops
+    from codesign.riscv.replay import WORK_COLUMNS, RowTimings, cluster_peak, roofline_seconds
+
+    timings, freq, peak, rows = RowTimings(cfg), cfg.freq_hz, cluster_peak(cfg), []
+    for rec in ops.to_dict("records"):
+        t = timings(Op.from_row(rec))
+        flops, nbytes = float(rec["flops"]), float(rec["bytes_read"] + rec["bytes_written"])
+        rows.append({
+            **{c: rec[c] for c in TRACE_COLUMNS}, "flops": flops, "bytes": nbytes,
+            "cycles": t["cycles"], "seconds": t["cycles"] / freq,
+            "roofline_seconds": roofline_seconds(
+                flops, min(nbytes, t["beyond_l1_bytes"] * t["cores"]), cfg,
+                t["cold_level"] == "dram", peak),
+            "bound": t["bound"], "cores": t["cores"], "modelled": t["modelled"],
+            "note": t.get("note", ""), "instructions": t["instructions"],
+            "vector_instructions": t["vector_instructions"],
+            "simulated_instructions": 0 if t.get("cached") else t["simulated_instructions"],
+            "sim_seconds": 0.0 if t.get("cached") else t["sim_seconds"],
+            "signature": t["signature"], **{u: t[u] for u in UTIL_COLUMNS},
+            **{c: t[c] * t["cores"] for c in WORK_COLUMNS},
+            "cluster_instructions": t["instructions"] * t["cores"]})
+        t["cached"] = True
+    return finish_ops(pd.DataFrame(rows))
+
+
+def test_replay_table_is_the_row_by_row_table(tiny_prefill):
+    """The column-wise replay (a record per distinct row content, shapes memoized across
+    replays) builds exactly the table of the row-by-row construction, warm and with an
+    unmodelled row, whose note names the first op of its shape (issue #12)."""
+    import pandas as pd
+
+    from codesign.riscv.replay import replay
+
+    ops = tiny_prefill.ops
+    extra = ops.iloc[[-1, -1]].assign(kind="elementwise", op="add", dtype="int8",
+                                      weight_dtype="", name=["int8_a", "int8_b"], M=4, N=64)
+    ops = pd.concat([ops, extra], ignore_index=True)
+    cfg = make("x280-like+xattn", {"vector.vlen": 1024}).config
+    first = replay(ops, cfg)  # fills the memo where it was cold
+    for _ in range(2):  # warm: the cross-replay shape memo is used the second time
+        pd.testing.assert_frame_equal(replay(ops, cfg), _row_by_row(ops, cfg),
+                                      check_exact=True)
+    pd.testing.assert_frame_equal(first.drop(columns=["simulated_instructions", "sim_seconds"]),
+                                  replay(ops, cfg).drop(columns=["simulated_instructions",
+                                                                 "sim_seconds"]),
+                                  check_exact=True)
+    notes = replay(ops, cfg)["note"].tolist()[-2:]
+    assert "int8_a" in notes[0] and notes[0] == notes[1]
