@@ -50,6 +50,10 @@ class SMConfig:
     tc_fp8_flops_per_clk: int = param(
         8192, "dense FP8 tensor-core FLOP per clock per SM (0: no FP8 tensor cores)",
         "FLOP/clk/SM", "gpu.md §1: 1979 TFLOP/s FP8")
+    tc_fp4_flops_per_clk: int = param(
+        0, "dense FP4 tensor-core FLOP per clock per SM (0: no FP4 tensor cores; MXFP4 "
+        "weights are then dequantised to the activation dtype's MMA)", "FLOP/clk/SM",
+        "per preset: Blackwell only (gpu.md §1)")
     tc_int8_ops_per_clk: int = param(
         8192, "dense INT8 tensor-core OP per clock per SM", "OP/clk/SM",
         "gpu.md §1 (A100 624 TOPS = 2x FP16; Hopper the same ratio)")
@@ -523,6 +527,7 @@ class GPUConfig:
         per_clk = {
             "fp8": self.sm.tc_fp8_flops_per_clk or self.sm.tc_fp16_flops_per_clk,
             "int8": self.sm.tc_int8_ops_per_clk or self.sm.tc_fp16_flops_per_clk,
+            "fp4": self.sm.tc_fp4_flops_per_clk or self.sm.tc_fp16_flops_per_clk,
             "fp32": self.sm.tc_fp16_flops_per_clk / 2,  # TF32 tensor cores: half FP16 rate
         }.get(dtype, self.sm.tc_fp16_flops_per_clk)
         return self.sm.count * self.clock_hz * per_clk

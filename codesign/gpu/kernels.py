@@ -112,9 +112,12 @@ def gemm(cfg: GPUConfig, M: int, N: int, K: int, G: int = 1, dtype: str = "bf16"
 
     ``weight_dtype`` (int8/int4/fp8 weight-only quantisation) shrinks the B operand's
     bytes and adds its group scales and zeros (``cfg.quant``); the math runs at the
-    activation dtype's rate. FP32 activations run on CUDA cores. The weights stream at
-    the GEMV class's efficiency (``efficiency.gemv``, times the dequantising kernel's
-    ``quant.<format>_efficiency``), the activations at the streaming one.
+    activation dtype's rate (dequantised into its MMA), except MXFP4 weights on a GPU with
+    FP4 tensor cores (Blackwell), which multiply natively at the FP4 rate (gpt-oss on
+    B200; on Hopper they are dequantised to BF16). FP32 activations run on CUDA cores.
+    The weights stream at the GEMV class's efficiency (``efficiency.gemv``, times the
+    dequantising kernel's ``quant.<format>_efficiency``), the activations at the
+    streaming one.
     """
     G = max(G, 1)
     if min(M, N, K) <= 0:
@@ -126,7 +129,8 @@ def gemm(cfg: GPUConfig, M: int, N: int, K: int, G: int = 1, dtype: str = "bf16"
     if dtype == "fp32":
         rate_sm = cfg.clock_hz * cfg.sm.fp32_flops_per_clk * cfg.efficiency.fp32_mainloop
     else:
-        rate_sm = (cfg.tensor_flops(dtype) / cfg.sm.count) * cfg.efficiency.gemm_mainloop
+        mma = "fp4" if weight_dtype == "mxfp4" and cfg.sm.tc_fp4_flops_per_clk else dtype
+        rate_sm = (cfg.tensor_flops(mma) / cfg.sm.count) * cfg.efficiency.gemm_mainloop
     smem_bw = cfg.sm.smem_bytes_per_clk * cfg.clock_hz
     # a weight operand streams at the GEMV class's rate; an activation B operand
     # (batched attention GEMMs) at the streaming one

@@ -68,11 +68,13 @@ def host_slack(cfg: GPUConfig, df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def peak_flops(cfg: GPUConfig, kind: str, dtype: str) -> float:
+def peak_flops(cfg: GPUConfig, kind: str, dtype: str, weight_dtype: str = "") -> float:
     """The peak an op's FLOPs are held against in its roofline bound: the best tensor-core
-    rate for the matrix kinds (any dtype), the FP32 CUDA-core rate otherwise."""
+    rate for the matrix kinds (any dtype; FP4 for MXFP4 weights), the FP32 CUDA-core rate
+    otherwise."""
     if kinds.get(kind).matrix:
-        return max(cfg.tensor_flops(dtype), cfg.tensor_flops("bf16"))
+        fp4 = cfg.tensor_flops("fp4") if weight_dtype == "mxfp4" else 0.0
+        return max(cfg.tensor_flops(dtype), cfg.tensor_flops("bf16"), fp4)
     return cfg.fp32_flops
 
 
@@ -83,7 +85,8 @@ def _timing(cfg: GPUConfig, row: dict[str, Any], ks: list[K.Kernel],
     seconds = sum(launched_seconds(cfg, k.seconds) for k in ks) * share
     flops = float(row["flops"])
     nbytes = float(row["bytes_read"] + row["bytes_written"])
-    roofline = max(flops / peak_flops(cfg, row["kind"], row["dtype"]), nbytes / cfg.dram_bps)
+    peak = peak_flops(cfg, row["kind"], row["dtype"], str(row.get("weight_dtype") or ""))
+    roofline = max(flops / peak, nbytes / cfg.dram_bps)
     if not ks:
         bound = "memory"
     elif seconds - kernel_s > kernel_s:

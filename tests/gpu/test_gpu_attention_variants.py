@@ -126,3 +126,23 @@ def test_a_traced_row_with_sinks_and_a_window_reaches_the_kernels(sq: int) -> No
     assert seconds(sinks=True) > seconds(sinks=False)
     if sq == 1:
         assert seconds(window=128) < seconds(window=0)
+
+
+def test_mxfp4_gemms_run_natively_on_blackwell_and_dequantised_on_hopper() -> None:
+    """Issue #13: a compute-bound MXFP4 GEMM (GPT-OSS experts in prefill) multiplies at
+    the FP4 tensor rate on B200 (gpu.md §1: 9000 TFLOP/s dense FP4, 2250 BF16) and at the
+    BF16 rate on H100, whose tensor cores have no FP4."""
+    m = n = k = 8192
+    b200 = gpu.make("b200").config
+    h100 = _h100()
+    assert b200.tensor_flops("fp4") == pytest.approx(4 * b200.tensor_flops("bf16"))
+    assert h100.tensor_flops("fp4") == h100.tensor_flops("bf16")
+    for cfg, speedup in ((b200, 1.5), (h100, 1.0)):
+        mx = K.gemm(cfg, m, n, k, 1, "bf16", "mxfp4").seconds
+        bf = K.gemm(cfg, m, n, k, 1, "bf16").seconds
+        if speedup > 1:
+            assert bf / mx > speedup  # not all of the 4x: shared-memory feeds and epilogue stay
+        else:
+            assert mx == pytest.approx(bf, rel=0.02)  # the MMA is the same BF16 one
+    flops = 2.0 * m * n * k
+    assert K.gemm(b200, m, n, k, 1, "bf16", "mxfp4").seconds >= flops / b200.tensor_flops("fp4")

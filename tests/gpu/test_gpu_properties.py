@@ -69,7 +69,8 @@ def _timed(cfg: Any, row: dict[str, Any]) -> dict[str, Any]:
 def _independent_bound(cfg: Any, row: dict[str, Any]) -> float:
     """flops / peak and bytes / DRAM bandwidth from the preset's datasheet fields."""
     sm = cfg.sm
-    per_clk = max(sm.tc_fp16_flops_per_clk, sm.tc_fp8_flops_per_clk, sm.tc_int8_ops_per_clk)
+    per_clk = max(sm.tc_fp16_flops_per_clk, sm.tc_fp8_flops_per_clk, sm.tc_int8_ops_per_clk,
+                  sm.tc_fp4_flops_per_clk)
     if row["kind"] not in ("gemm", "attention", "linear_attention"):
         per_clk = sm.fp32_flops_per_clk
     peak = sm.count * sm.clock_mhz * 1e6 * per_clk

@@ -135,7 +135,7 @@ def _roofline(cfg: Any, row: dict[str, Any]) -> float:
     """flops / the best tensor peak and bytes / DRAM bandwidth, from the datasheet fields."""
     sm = cfg.sm
     per_clk = max(sm.tc_fp16_flops_per_clk, sm.tc_fp8_flops_per_clk, sm.tc_int8_ops_per_clk,
-                  sm.fp32_flops_per_clk)
+                  sm.tc_fp4_flops_per_clk, sm.fp32_flops_per_clk)
     peak = sm.count * sm.clock_mhz * 1e6 * per_clk
     return max(row["flops"] / peak,
                (row["bytes_read"] + row["bytes_written"]) / (cfg.memory.dram_gbps * 1e9))
