@@ -27,9 +27,10 @@ and Qwen2.5-3B (2.23 tok/s), Q4_0. Two constants, two cases, solved exactly:
 - ``l2.outstanding_misses``: the lines the cluster's shared L2 keeps in flight to DRAM
   for all its cores (four cores read at most that many x 64 B per DRAM latency: llama.cpp's
   decode implies about 4 GB/s, well under memset's 7.18); it bounds the large model most;
-- ``cluster.fork_join_ns``: the fixed cost of each op that llama.cpp runs on every thread
+- ``kernel.llamacpp_op_ns``: the fixed cost of each op that llama.cpp runs on its threads
   (ggml_barrier after every graph node, and whatever per-op work the kernels do not
-  model); it weighs most on the small model, whose ops are short.
+  model); it weighs most on the small model, whose ops are short. Only llama.cpp runs pay
+  it; the ideal kernels do not.
 
 For each outstanding-miss count the per-op cost that reproduces 3B is found by bisection,
 and the count by bisection on the 0.5B residual. Qwen2.5-1.5B, Qwen3-0.6B and Qwen3.5-2B
@@ -103,7 +104,7 @@ def predict_case(name: str, overrides: dict[str, float]) -> float:
 
 
 def fit_decode(held: dict[str, float]) -> dict[str, float]:
-    """(l2.outstanding_misses, cluster.fork_join_ns) reproducing both DECODE cases."""
+    """(l2.outstanding_misses, kernel.llamacpp_op_ns) reproducing both DECODE cases."""
     small, large = DECODE
     measured = {n: next(c.measured for c in validate.load_cases(
         validate.suite_file("riscv"))[0] if c.name == n) for n in DECODE}
@@ -111,25 +112,25 @@ def fit_decode(held: dict[str, float]) -> dict[str, float]:
     def per_op(lines: float) -> float:
         # 3B tokens/s falls as the per-op cost grows: bisect on its negative
         return bisect(lambda ns: -predict_case(large, {**held, "l2.outstanding_misses": lines,
-                                                       "cluster.fork_join_ns": ns}),
+                                                       "kernel.llamacpp_op_ns": ns}),
                       -measured[large], 0.0, 1e6, rtol=1e-4)
 
     def small_error(lines: float) -> float:
         return predict_case(small, {**held, "l2.outstanding_misses": lines,
-                                    "cluster.fork_join_ns": per_op(lines)}) - measured[small]
+                                    "kernel.llamacpp_op_ns": per_op(lines)}) - measured[small]
 
     # the fewest lines that let 3B reach its measurement at no per-op cost: below them no
     # per-op cost fits it; from there the 0.5B residual falls as the lines (and with them
     # 3B's per-op cost) grow
     lo = bisect(lambda lines: predict_case(large, {**held, "l2.outstanding_misses": lines,
-                                                   "cluster.fork_join_ns": 0.0}),
+                                                   "kernel.llamacpp_op_ns": 0.0}),
                 measured[large], 1.0, 64.0, rtol=1e-4) * (1 + 1e-4)
     hi = 64.0
     while hi - lo > 1e-3 * hi:
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if small_error(mid) > 0 else (lo, mid)
     lines = round((lo + hi) / 2, 2)
-    return {"l2.outstanding_misses": lines, "cluster.fork_join_ns": round(per_op(lines), -2)}
+    return {"l2.outstanding_misses": lines, "kernel.llamacpp_op_ns": round(per_op(lines), -2)}
 
 
 def main() -> None:

@@ -183,11 +183,11 @@ class ClusterConfig:
                           "a shared L2 is one per cluster, DRAM is shared by all", "clusters",
                           "default 1: one cluster", AT_LEAST_ONE)
     fork_join_ns: float = param(
-        0.0, "fixed cost of an op split over several cores: the threading runtime's fork "
-        "and join (a barrier every thread passes before the next op) and its per-op "
-        "dispatch; an op on one core does not pay it", "ns",
-        "default 0: free (no preset had a measurement); spacemit-k1 fits it on llama.cpp "
-        "decode", NON_NEGATIVE)
+        0.0, "fixed cost of an op split over several cores: the fork and join of its shards "
+        "(a barrier every core passes before the next op); an op on one core does not pay "
+        "it (llama.cpp's own per-op cost is kernel.llamacpp_op_ns)", "ns",
+        "default 0: free (no preset has a measurement of the hardware's alone)",
+        NON_NEGATIVE)
 
 
 @dataclass(frozen=True)
@@ -220,6 +220,12 @@ class KernelConfig:
                          "isa.kernels.ggml expresses them: vec-dot GEMVs, tinyBLAS, the "
                          "SpacemiT IME path), the software real-silicon measurements ran",
                          "", _KSRC)
+    llamacpp_op_ns: float = param(
+        0.0, "with library = llamacpp: the fixed cost of each op llama.cpp runs (every graph "
+        "node runs on every thread and they meet in a barrier, plus per-op work of its "
+        "runtime that the kernels do not model)", "ns",
+        "default 0; spacemit-k1 fits it on llama.cpp decode (benchmarks/fit_riscv_memory.py)",
+        NON_NEGATIVE)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ shard is simulated (:mod:`codesign.riscv.core`) with the shared levels giving ea
 its share: DRAM 1/c of its bandwidth, a shared L2 (one per cluster, ``cluster.clusters``)
 1/(cores of the op in that cluster) of its bandwidth and capacity
 (:meth:`RiscvConfig.placement`); the op takes the shard's cycles, plus
-``cluster.fork_join_ns`` when it runs on more than one core (the threading runtime's
-barrier). The largest shard is the one timed (ceil division). ``repeat`` multiplies the
-op's time; it never re-simulates. Where a kind offers several ways to split (GEMMs: row x
-column grids on any number of cores), the fastest is kept (:func:`time_op`).
+``cluster.fork_join_ns`` when it runs on more than one core (the threads' barrier), and
+with llama.cpp's kernels ``kernel.llamacpp_op_ns``. The largest shard is the one timed
+(ceil division). ``repeat`` multiplies the op's time; it never re-simulates. Where a kind
+offers several ways to split (GEMMs: row x column grids on any number of cores), the
+fastest is kept (:func:`time_op`).
 
 How each kind is split (its rule in :mod:`codesign.kinds`, :func:`split`):
 
@@ -252,10 +253,14 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
 
 
 def fork_join_cycles(cores: int, cfg: RiscvConfig) -> float:
-    """``cluster.fork_join_ns`` in core cycles for an op on ``cores`` cores: 0 on one,
-    unless the library runs every op on every thread of the cluster."""
+    """The fixed cycles of an op on ``cores`` cores: ``cluster.fork_join_ns`` when it
+    runs on more than one (or the library runs every op on every thread of the cluster),
+    plus ``kernel.llamacpp_op_ns`` for every op llama.cpp runs."""
     every = EVERY_THREAD[cfg.kernel.library] and cfg.cluster.cores > 1
-    return cfg.cluster.fork_join_ns * cfg.scalar.freq_ghz if cores > 1 or every else 0.0
+    ns = cfg.cluster.fork_join_ns if cores > 1 or every else 0.0
+    if cfg.kernel.library == "llamacpp":
+        ns += cfg.kernel.llamacpp_op_ns
+    return ns * cfg.scalar.freq_ghz
 
 
 # Whether a kernel library runs every op on all the cluster's threads, with a barrier
