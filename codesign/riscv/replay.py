@@ -153,14 +153,14 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
     bound = max(pressures, key=pressures.__getitem__)
     if pressures[bound] < cfg.sim.bound_threshold:
         bound = "latency"
+    footprint = memory.footprint(prog)
+    cold = sim.hier.smallest_holding(footprint, 1)
     out = {
         "cycles": cycles, "instructions": n_instr, "vector_instructions": n_vec,
         "simulated_instructions": stats.simulated_instructions,
         "sim_seconds": time.perf_counter() - t0, "bound": bound,
-        "cold_level": memory.LEVELS[sim.hier.smallest_holding(memory.footprint(prog), 1)],
-        "l2_bytes": lv[1], "dram_bytes": lv[2], "footprint": memory.footprint(prog),
-        "beyond_l1_bytes": lv[2] if sim.hier.smallest_holding(memory.footprint(prog), 1) == 2
-        else lv[1] + lv[2],
+        "cold_level": memory.LEVELS[cold], "l2_bytes": lv[1], "dram_bytes": lv[2],
+        "footprint": footprint, "beyond_l1_bytes": lv[2] if cold == 2 else lv[1] + lv[2],
         "signature": sig, **util,
         # the work energy is charged for (codesign.riscv.energy): one core's
         "l1_bytes": total_bytes, "matrix_macs": macs,
@@ -222,10 +222,10 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     The ways are simulated in the order of a lower bound on their cycles
     (:func:`shard_floor`; the kind's rank among equals) until the next bound cannot beat
     the fastest so far, or ``sim.split_candidates`` were: the fastest way is found
-    without simulating the hopeless ones. A GEMM way is timed with each of the cache blockings
-    :meth:`RiscvConfig.gemm_nc_choices` offers for its cores (the library's fixed one and
-    the one sized to the core's L2 share), so a derived blocking is never worse than the
-    fixed one."""
+    without simulating the hopeless ones. A GEMM way is timed with each of the cache
+    blockings :meth:`RiscvConfig.gemm_nc_choices` offers for its cores (the library's
+    fixed one and the one sized to the core's L2 share), so a derived blocking is never
+    worse than the fixed one."""
     op = op if isinstance(op, Op) else Op.from_row(op)
     ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
     if EVERY_THREAD[cfg.kernel.library]:
@@ -233,7 +233,7 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     elif cfg.cluster.fork_join_ns and ways[-1][1] > 1:
         ways = [*ways, (op, 1)]  # a small op may not be worth the fork and join
     work = kinds.get(op.kind).work
-    floors = [shard_floor(work(s), s, c, cfg) + fork_join_cycles(c, cfg)
+    floors = [shard_floor(work(s), s, c, cfg, kinds.sharing(op, s)) + fork_join_cycles(c, cfg)
               if work is not None and len(ways) > 1 else 0.0 for s, c in ways]
     order = sorted(range(len(ways)), key=lambda i: (floors[i], i))  # best bound first
     best: dict[str, Any] | None = None
@@ -270,18 +270,22 @@ def fork_join_cycles(cores: int, cfg: RiscvConfig) -> float:
 EVERY_THREAD = {"ideal": False, "llamacpp": True}
 
 
-def shard_floor(work: tuple[int, int, int], shard: Op, cores: int, cfg: RiscvConfig) -> float:
+def shard_floor(work: tuple[int, int, int], shard: Op, cores: int, cfg: RiscvConfig,
+                sharing: tuple[tuple[str, int], ...] = ()) -> float:
     """Cycles no simulation of ``shard`` on one of ``cores`` cores can beat, from its
     ``work`` (MACs, activation and weight elements): its MACs at the core's peak, and its
     operands once through the L1 port, once through L2 (the first touch of data comes
     from L2 or beyond) and once from DRAM when they cannot all sit in the core's share of
-    L2 (:mod:`codesign.riscv.memory`). Activations count one byte per element (the least
-    any kernel reads: llama.cpp's Q8_0 copy), weights their format's bytes."""
+    L2, counted as :mod:`codesign.riscv.memory` counts them (data the cluster's cores
+    share, ``sharing``, once for all of them). Activations count one byte per element
+    (the least any kernel reads: llama.cpp's Q8_0 copy), weights their format's bytes."""
     macs, acts, weights = work
-    hier = memory.Hierarchy.of(cfg, cores)
+    hier = memory.Hierarchy.of(cfg, cores, sharing)
     peak = max(peak_flops_per_cycle(cfg, d) for d in ("bf16", "fp32")) / 2
-    nbytes = acts + weights * dtype_bytes(shard.weight_dtype or shard.dtype or "bf16")
-    levels = (0, 1, 2) if nbytes > hier.capacity[1] else (0, 1)
+    b = weights * dtype_bytes(shard.weight_dtype or shard.dtype or "bf16")
+    nbytes = acts + b
+    in_l2 = acts * hier.l2_weight("A") + b * hier.l2_weight("B")
+    levels = (0, 1, 2) if in_l2 > hier.capacity[1] else (0, 1)
     return max(macs / peak, *(nbytes / hier.bytes_per_cycle[lv] for lv in levels))
 
 

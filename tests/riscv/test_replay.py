@@ -76,16 +76,20 @@ def test_a_small_gemm_is_split_over_rows_too():
 
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(m=st.integers(1, 96), n=st.integers(1, 700), k=st.integers(1, 300),
-       target=st.sampled_from(["spatz-like", "spacemit-x60-like+xattn", "c950-like+ime"]))
+       target=st.sampled_from(["spatz-like", "spacemit-x60-like+xattn", "c950-like+ime",
+                               "spacemit-k1"]))
 def test_no_split_is_simulated_faster_than_its_floor(m, n, k, target):
     """The search over splits stops on shard_floor: it must bound the simulation from
-    below, or the fastest split could be skipped."""
+    below (timed as time_op times it: with the data its shards share), or the fastest
+    split could be skipped."""
     cfg = make(target).config
     op = Op.from_row({"kind": "gemm", "op": "matmul", "M": m, "N": n, "K": k, "G": 1,
                       "dtype": "bf16"})
     for shard, c in splits(op, cfg.cluster.cores, cfg.vector.vlen)[:6]:
-        t = time_program(lower(shard, cfg), cfg, c)
-        assert shard_floor(kinds.get("gemm").work(shard), shard, c, cfg) <= t["cycles"]
+        shared = kinds.sharing(op, shard)
+        t = time_program(lower(shard, cfg), cfg, c, sharing=shared)
+        floor = shard_floor(kinds.get("gemm").work(shard), shard, c, cfg, shared)
+        assert floor <= t["cycles"]
 
 
 def test_result_table(tiny_prefill):
