@@ -48,6 +48,7 @@ misses), each rounded as the preset holds it. The residuals are of the rounded v
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -56,28 +57,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codesign import validate
 
-TARGET = "spacemit-k1"
-SOURCE = ("ThomasKaiser/sbc-bench issue #93 (BPI-F3, SpacemiT K1 at 1.6 GHz): tinymembench "
-          "single-thread memcpy 2620 MB/s, memset 7180 MB/s")
-ONE_CORE = {"cluster.cores": 1, "cluster.clusters": 1}
-MIB64 = 64 * 1024 * 1024
-# (name, row, measured gbps: bytes read + written per second)
-MEMSET = ("bpi-f3-memset",
-          {"kind": "elementwise", "op": "fill", "M": 8192, "N": 4096, "dtype": "bf16",
-           "flops": 0, "bytes_read": 0, "bytes_written": MIB64}, 7.18)
-MEMCPY = ("bpi-f3-memcpy",
-          {"kind": "copy", "op": "copy", "M": 8192, "N": 4096, "dtype": "bf16", "flops": 0,
-           "bytes_read": MIB64, "bytes_written": MIB64}, 2 * 2.620)
-# (constant, case it is fitted on, search interval, decimals the preset holds)
-FITS = (("dram.efficiency", MEMSET, (0.05, 1.0), 3),
-        ("l1d.outstanding_misses", MEMCPY, (0.25, 64.0), 2))
+# (constant, the suite case it is fitted on, search interval, decimals the preset holds);
+# the cases (target spacemit-k1 on one core, their rows and measurements) are the riscv
+# suite's own, so the fit and `codesign validate --suite riscv` predict the same thing
+FITS = (("dram.efficiency", "bpi-f3-memset", (0.05, 1.0), 3),
+        ("l1d.outstanding_misses", "bpi-f3-memcpy", (0.25, 64.0), 2))
+DECODE = ("k1-qwen2.5-0.5b-q4_0-tg128", "k1-qwen2.5-3b-q4_0-tg128")
 
 
-def predict(case: tuple[str, dict, float], overrides: dict[str, float]) -> float:
-    name, row, measured = case
-    c = validate.Case(name=name, target=TARGET, row=row, metric="gbps", measured=measured,
-                      tolerance=0.0, source=SOURCE, overrides={**ONE_CORE, **overrides})
-    return validate.predict(c)
+@functools.cache
+def suite_case(name: str) -> validate.Case:
+    return next(c for c in validate.load_cases(validate.suite_file("riscv"))[0]
+                if c.name == name)
+
+
+def predict_case(name: str, overrides: dict[str, float]) -> float:
+    """The suite's own case ``name`` (its target, scenario and set), with ``overrides``."""
+    case = suite_case(name)
+    return validate.predict(dataclasses.replace(
+        case, overrides={**case.overrides, **overrides}))
 
 
 def bisect(f: Callable[[float], float], target: float, lo: float, hi: float,
@@ -92,22 +90,10 @@ def bisect(f: Callable[[float], float], target: float, lo: float, hi: float,
     return (lo + hi) / 2
 
 
-DECODE = ("k1-qwen2.5-0.5b-q4_0-tg128", "k1-qwen2.5-3b-q4_0-tg128")
-
-
-def predict_case(name: str, overrides: dict[str, float]) -> float:
-    """The suite's own case ``name`` (its target, scenario and set), with ``overrides``."""
-    case = next(c for c in validate.load_cases(validate.suite_file("riscv"))[0]
-                if c.name == name)
-    return validate.predict(dataclasses.replace(
-        case, overrides={**case.overrides, **overrides}))
-
-
 def fit_decode(held: dict[str, float]) -> dict[str, float]:
     """(l2.outstanding_misses, kernel.llamacpp_op_ns) reproducing both DECODE cases."""
     small, large = DECODE
-    measured = {n: next(c.measured for c in validate.load_cases(
-        validate.suite_file("riscv"))[0] if c.name == n) for n in DECODE}
+    measured = {n: suite_case(n).measured for n in DECODE}
 
     def per_op(lines: float) -> float:
         # 3B tokens/s falls as the per-op cost grows: bisect on its negative
@@ -135,28 +121,24 @@ def fit_decode(held: dict[str, float]) -> dict[str, float]:
 
 def main() -> None:
     fitted: dict[str, float] = {}
-    for const, case, (lo, hi), decimals in FITS:
-        exact = bisect(lambda x, c=const, k=case: predict(k, {**fitted, c: x}),  # type: ignore[misc]
-                       case[2], lo, hi)
+    for const, name, (lo, hi), decimals in FITS:
+        exact = bisect(lambda x, c=const, n=name: predict_case(n, {**fitted, c: x}),  # type: ignore[misc]
+                       suite_case(name).measured, lo, hi)
         fitted[const] = round(exact, decimals)
-        print(f"{const} = {fitted[const]}   (fitted on {case[0]}: {case[2]} GB/s; "
-              f"unrounded {exact:.6g})")
+        print(f"{const} = {fitted[const]}   (fitted on {name}: {suite_case(name).measured} "
+              f"GB/s; unrounded {exact:.6g})")
     print("residuals at the rounded values (predicted / measured - 1):")
-    for case in (MEMSET, MEMCPY):
-        p = predict(case, fitted)
-        print(f"  {case[0]}: measured {case[2]:.3f} GB/s, predicted {p:.4f} GB/s, "
-              f"error {p / case[2] - 1:+.3%}")
+    for _, name, _, _ in FITS:
+        p, m = predict_case(name, fitted), suite_case(name).measured
+        print(f"  {name}: measured {m:.3f} GB/s, predicted {p:.4f} GB/s, error {p / m - 1:+.3%}")
     if "--memory-only" in sys.argv:
         return
     decode = fit_decode(fitted)
     for const, value in decode.items():
         print(f"{const} = {value}   (fitted on {', '.join(DECODE)})")
     for name in DECODE:
-        case = next(c for c in validate.load_cases(validate.suite_file("riscv"))[0]
-                    if c.name == name)
-        p = predict_case(name, {**fitted, **decode})
-        print(f"  {name}: measured {case.measured} tok/s, predicted {p:.4f}, "
-              f"error {p / case.measured - 1:+.3%}")
+        p, m = predict_case(name, {**fitted, **decode}), suite_case(name).measured
+        print(f"  {name}: measured {m} tok/s, predicted {p:.4f}, error {p / m - 1:+.3%}")
 
 
 if __name__ == "__main__":

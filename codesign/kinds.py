@@ -8,11 +8,10 @@ A trace row's ``kind`` (``workloads.schema.KINDS``) names an :class:`OpKind`, wh
   (a GEMM's A across its column split), which a shared L2 holds once for them;
 - ``splits(op, cores, vlen) -> [(shard, shards), ...]`` and ``work(shard) -> (MACs,
   activation elements, weight elements)`` (optional, together): every way of splitting
-  worth timing when the best one depends on the core (GEMMs: row x column grids on any
-  number of cores up to ``cores``), and the work that bounds a shard's time from below;
-  the RISC-V replay times them in rank order while a way's bound can beat the fastest,
-  each with every GEMM cache blocking the config offers, and keeps the fastest (so more
-  cores are never slower);
+  worth timing when the best one depends on the core (GEMMs: row x column grids on up to
+  ``cores`` cores), and the work that bounds a shard's time from below; the RISC-V replay
+  times them best bound first while a bound can still beat the fastest, each with every
+  GEMM cache blocking the config offers, and keeps the fastest;
 - ``gpu_kernels(cfg, op) -> [Kernel]``: the GPU kernels the op launches, with their times
   (:mod:`codesign.gpu.kernels`);
 - ``matrix``: whether its FLOPs run on matrix units (GPU tensor cores), for rooflines and
@@ -136,7 +135,7 @@ def _gemm_sharing(op: Op, shard: Op) -> tuple[tuple[str, int], ...]:
 
 
 # Every core count up to this many is offered as a way to run a GEMM; beyond it the
-# powers of two and the cluster's own count (a 64-core cluster offers 13 counts, not 64).
+# powers of two and the cluster's own count (a 64-core cluster offers 11 counts, not 64).
 ALL_COUNTS_UP_TO = 8
 
 
@@ -150,6 +149,8 @@ def _core_counts(cores: int) -> list[int]:
 def _gemm_work(op: Op) -> tuple[int, int, int]:
     g = max(1, op.G)
     return g * op.M * op.N * op.K, g * op.M * op.K, g * op.K * op.N
+
+
 def _split_attention(op: Op, cores: int, vlen: int) -> tuple[Op, int]:
     """Sequences, then KV heads (a core keeps a GQA group together), then the query heads
     of a group."""

@@ -170,27 +170,23 @@ def footprint(prog: Program) -> int:
 Bytes = tuple[float, float]
 
 
-def _body_bytes(nodes: Sequence[Node], tp: TimingParams, memo: dict[int, Bytes],
-                times: Timings, hier: Hierarchy) -> Bytes:
+def _body_bytes(nodes: Sequence[Node], tp: TimingParams, memo: dict[int, float],
+                times: Timings) -> float:
     """Bytes all memory instructions move in one execution of ``nodes``."""
-    total = weighted = 0.0
+    total = 0.0
     for n in nodes:
         if isinstance(n, Loop):
-            b = _loop_iter_bytes(n, tp, memo, times, hier)
-            total += n.trip * b[0]
-            weighted += n.trip * b[1]
+            total += n.trip * _loop_iter_bytes(n, tp, memo, times)
         elif n.mem is not None:
-            b0 = float(timing(n, tp, times).mem_bytes)
-            total += b0
-            weighted += b0 * hier.l2_weight(n.mem.buf)
-    return total, weighted
+            total += float(timing(n, tp, times).mem_bytes)
+    return total
 
 
-def _loop_iter_bytes(loop: Loop, tp: TimingParams, memo: dict[int, Bytes],
-                     times: Timings, hier: Hierarchy) -> Bytes:
+def _loop_iter_bytes(loop: Loop, tp: TimingParams, memo: dict[int, float],
+                     times: Timings) -> float:
     key = id(loop)
     if key not in memo:
-        memo[key] = _body_bytes(loop.body, tp, memo, times, hier)
+        memo[key] = _body_bytes(loop.body, tp, memo, times)
     return memo[key]
 
 
@@ -240,7 +236,7 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
             if b.role in ("in", "out", "inout")]
     cold_data = hier.holding((sum(b for b, _ in data), sum(b * w for b, w in data)), 1)
     weights = prog.meta.get("kind") == "gemm" and not hier.weights_cached
-    memo: dict[int, Bytes] = {}
+    memo: dict[int, float] = {}
     distinct: dict[int, Bytes] = {}  # per loop: what one iteration touches
     times = timings(tp)
     out: dict[int, tuple[float, float, float]] = {}
@@ -278,7 +274,7 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
                 remaining -= reuse
             frac[cold] += remaining
             lines = line_factor(n, stack, nodes, hier,
-                                lambda lp: _loop_iter_bytes(lp, tp, memo, times, hier)[0])
+                                lambda lp: _loop_iter_bytes(lp, tp, memo, times))
             moved = [frac[0], frac[1] * lines.own, frac[2] * lines.own]
             if lines.refetch:
                 # lines L1 dropped come back from the level that held them meanwhile

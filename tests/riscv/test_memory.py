@@ -245,7 +245,7 @@ def test_a_reuse_distance_counts_the_bytes_an_iteration_touches_once():
     expect = (size["Aq"] + size["Ad"]) / 4 + (size["Bqi"] + size["Bs"]) / 64
     distinct = memory._distinct_bytes(j.body, (), tp, memory.timings(tp), hier,
                                       frozenset({"mc", "j"}))[0]
-    moved = memory._loop_iter_bytes(j, tp, {}, memory.timings(tp), hier)[0]
+    moved = memory._loop_iter_bytes(j, tp, {}, memory.timings(tp))
     assert distinct == pytest.approx(expect, rel=0.05)
     assert moved > 1.5 * distinct
 
