@@ -76,9 +76,10 @@ from typing import Any
 
 from codesign.riscv import memory
 from codesign.riscv.config import RiscvConfig
+from isa.instructions import lookup
 from isa.instructions import unit as isa_unit
 from isa.instructions import units as isa_units
-from isa.program import Instr, Loop, Node, Program
+from isa.program import Instr, InstrTiming, Loop, Node, Program
 from isa.timing import TimingParams
 
 # Memory channels an access moves through (indices of CoreSim.channel_free): the L1 port
@@ -117,6 +118,47 @@ def sequencer_counts(cfg: RiscvConfig) -> dict[str, int]:
         if u.own_sequencer:
             out.setdefault(u.sequencer, u.sequencers)
     return out
+
+
+def occupancy(cfg: RiscvConfig, t: InstrTiming) -> float:
+    """Cycles an instruction holds its sequencer at least: its timing rule's occupancy,
+    the Xattn exp unit's element groups at its own width (``exp.width_bits``)."""
+    if t.unit == "exp":
+        w = cfg.exp_width_bits
+        if w != cfg.vector.dlen and t.vl and t.sew:
+            return float(max(1, math.ceil(t.vl * t.sew / w)))
+    return float(t.occupancy)
+
+
+def busy_floor(prog: Program, cfg: RiscvConfig) -> float:
+    """Cycles no run of ``prog`` on one core of ``cfg`` can beat, from its dynamic
+    instruction counts (no simulation): each sequencer class holds every instruction it
+    runs for at least its :func:`occupancy`, ``n`` instructions at once (its count,
+    :func:`sequencer_counts`); the front end issues ``scalar.issue_width`` instructions a
+    cycle and the dispatcher one vector instruction a cycle; the last completion comes
+    no earlier than the last issue. Exact bounds of a full simulation; a steady-state one
+    extrapolates loops at the rate their iterations ran, which meets them once periodic
+    (``tests/riscv/test_replay.py`` checks the bound against simulations)."""
+    tp = cfg.timing_params()
+    times = memory.timings(tp)
+    busy: dict[str, float] = {}
+    n_instr = n_vec = 0
+    for ins, count in prog.walk():
+        if not count:
+            continue
+        n_instr += count
+        d = lookup(ins.op)
+        if not d.vector or d.exec_kind == "vset":
+            continue
+        n_vec += count
+        t = memory.timing(ins, tp, times)
+        seq = sequencer(cfg, t.unit)
+        busy[seq] = busy.get(seq, 0.0) + count * occupancy(cfg, t)
+    n_seq = sequencer_counts(cfg)
+    # the last of n instructions issues in cycle ceil(n / width) - 1 at the earliest; the
+    # last vector one is dispatched in cycle n_vec - 1 and runs for a cycle at least
+    return max([b / n_seq[seq] for seq, b in busy.items()] +
+               [float(n_vec), n_instr / cfg.scalar.issue_width - 1.0])
 
 
 @dataclass(slots=True)
@@ -275,12 +317,8 @@ class CoreSim:
         d = ins.defn
         unit = t.unit
         vector = d.vector and d.exec_kind != "vset"
-        occ, lat = float(t.occupancy), float(t.latency)
+        occ, lat = occupancy(cfg, t), float(t.latency)
         seq = sequencer(cfg, unit)
-        if unit == "exp":
-            w = cfg.exp_width_bits
-            if w != cfg.vector.dlen and t.vl and t.sew:
-                occ = float(max(1, math.ceil(t.vl * t.sew / w)))
         rec = _Rec(vector=vector, seq=seq, unit=unit, occ=occ, lat=lat,
                    whole=t.is_mask or lat >= occ, vsrc=t.vsrc, vdst=t.vdst, xsrc=t.xsrc,
                    xdst=t.xdst, fsrc=t.fsrc, fdst=t.fdst, is_vset=d.exec_kind == "vset",

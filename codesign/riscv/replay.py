@@ -58,7 +58,7 @@ from codesign.errors import CodesignError
 from codesign.result import TRACE_COLUMNS, finish_columns, finish_ops
 from codesign.riscv import cache, memory
 from codesign.riscv.config import RiscvConfig
-from codesign.riscv.core import VL, VS, CoreSim, sequencer, sequencer_counts
+from codesign.riscv.core import VL, VS, CoreSim, busy_floor, sequencer, sequencer_counts
 from isa.errors import IsaError
 from isa.instructions import UNITS
 from isa.program import Program
@@ -219,13 +219,16 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     """Timing of one op instance on the cluster (one shard simulated), split the fastest
     way its kind offers (:func:`codesign.kinds.splits`).
 
-    The ways are simulated in the order of a lower bound on their cycles
-    (:func:`shard_floor`; the kind's rank among equals) until the next bound cannot beat
-    the fastest so far, or ``sim.split_candidates`` were: the fastest way is found
-    without simulating the hopeless ones. A GEMM way is timed with each of the cache
-    blockings :meth:`RiscvConfig.gemm_nc_choices` offers for its cores (the library's
-    fixed one and the one sized to the core's L2 share), so a derived blocking is never
-    worse than the fixed one."""
+    The ways are taken in the order of a lower bound on their cycles (:func:`shard_floor`,
+    from the work alone; the kind's rank among equals) until the next bound cannot beat
+    the fastest so far, or ``sim.split_candidates`` were simulated. A way's program is
+    simulated only if its own bound (:func:`codesign.riscv.core.busy_floor`: its
+    instructions' occupancy and issue slots) can beat the fastest so far: the fastest
+    way is found without simulating the hopeless ones, and ties go to the way taken
+    first. A GEMM way is timed with each of the cache blockings
+    :meth:`RiscvConfig.gemm_nc_choices` offers for its cores (the library's fixed one and
+    the one sized to the core's L2 share), so a derived blocking is never worse than the
+    fixed one."""
     op = op if isinstance(op, Op) else Op.from_row(op)
     ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
     if EVERY_THREAD[cfg.kernel.library]:
@@ -237,17 +240,24 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
               if work is not None and len(ways) > 1 else 0.0 for s, c in ways]
     order = sorted(range(len(ways)), key=lambda i: (floors[i], i))  # best bound first
     best: dict[str, Any] | None = None
-    for timed, i in enumerate(order):
+    simulated = 0  # ways simulated
+    for i in order:
         (shard, c), floor = ways[i], floors[i]
         if best is not None and (floor >= best["cycles"] or
-                                 timed == cfg.sim.split_candidates):
+                                 simulated == cfg.sim.split_candidates):
             break
+        fixed = fork_join_cycles(c, cfg)
+        timed = False
         for nc in cfg.gemm_nc_choices(c) if work is not None else (0,):
-            t = time_program(lower(shard, cfg, nc), cfg, c, mode, fingerprint,
-                             kinds.sharing(op, shard))
-            cycles = t["cycles"] + fork_join_cycles(c, cfg)
+            prog = lower(shard, cfg, nc)
+            if best is not None and busy_floor(prog, cfg) + fixed >= best["cycles"]:
+                continue  # cannot beat the fastest
+            t = time_program(prog, cfg, c, mode, fingerprint, kinds.sharing(op, shard))
+            timed = True
+            cycles = t["cycles"] + fixed
             if best is None or cycles < best["cycles"]:
                 best = {**t, "cycles": cycles, "cores": c, "modelled": True}
+        simulated += timed
     assert best is not None
     return best
 

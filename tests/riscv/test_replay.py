@@ -12,6 +12,7 @@ from codesign import kinds
 from codesign.kinds import splits
 from codesign.result import REQUIRED_COLUMNS, Result
 from codesign.riscv import make
+from codesign.riscv.core import busy_floor
 from codesign.riscv.replay import UTIL_COLUMNS, lower, shard_floor, split, time_op, time_program
 from workloads.schema import Op
 
@@ -77,19 +78,44 @@ def test_a_small_gemm_is_split_over_rows_too():
 @settings(max_examples=25, deadline=None, derandomize=True)
 @given(m=st.integers(1, 96), n=st.integers(1, 700), k=st.integers(1, 300),
        target=st.sampled_from(["spatz-like", "spacemit-x60-like+xattn", "c950-like+ime",
-                               "spacemit-k1"]))
-def test_no_split_is_simulated_faster_than_its_floor(m, n, k, target):
-    """The search over splits stops on shard_floor: it must bound the simulation from
-    below (timed as time_op times it: with the data its shards share), or the fastest
-    split could be skipped."""
-    cfg = make(target).config
+                               "spacemit-k1", "c950-like+xattn", "x280-like"]),
+       weights_cached=st.booleans(), mode=st.sampled_from(["steady", "steady", "full"]))
+def test_no_split_is_simulated_faster_than_its_floor(m, n, k, target, weights_cached, mode):
+    """The search over splits stops on shard_floor and skips programs on busy_floor: both
+    must bound the simulation from below (timed as time_op times it: with the data its
+    shards share, weights in the caches or not), or the fastest split could be skipped."""
+    cfg = make(target, {"memory.weights_cached": weights_cached}).config
     op = Op.from_row({"kind": "gemm", "op": "matmul", "M": m, "N": n, "K": k, "G": 1,
                       "dtype": "bf16"})
     for shard, c in splits(op, cfg.cluster.cores, cfg.vector.vlen)[:6]:
         shared = kinds.sharing(op, shard)
-        t = time_program(lower(shard, cfg), cfg, c, sharing=shared)
         floor = shard_floor(kinds.get("gemm").work(shard), shard, c, cfg, shared)
-        assert floor <= t["cycles"]
+        for nc in cfg.gemm_nc_choices(c):
+            prog = lower(shard, cfg, nc)
+            t = time_program(prog, cfg, c, mode, sharing=shared)
+            assert floor <= t["cycles"]
+            assert busy_floor(prog, cfg) <= t["cycles"]
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(m=st.integers(1, 64), n=st.integers(1, 600), k=st.integers(1, 200),
+       target=st.sampled_from(["c950-like+xattn", "spacemit-x60-like", "x280-like+xattn"]))
+def test_the_split_search_finds_the_fastest_way(m, n, k, target):
+    """Skipping ways on their bounds loses nothing: time_op keeps the fastest of every
+    way and blocking, the first of them (in the bounds' order) among equals."""
+    cfg = make(target, {"sim.split_candidates": 64}).config
+    op = Op.from_row({"kind": "gemm", "op": "matmul", "M": m, "N": n, "K": k, "G": 1,
+                      "dtype": "bf16"})
+    ways = splits(op, cfg.cluster.cores, cfg.vector.vlen)
+    work = kinds.get("gemm").work
+    order = sorted(range(len(ways)), key=lambda i: (shard_floor(
+        work(ways[i][0]), ways[i][0], ways[i][1], cfg, kinds.sharing(op, ways[i][0])), i))
+    every = [(time_program(lower(s, cfg, nc), cfg, c, sharing=kinds.sharing(op, s))["cycles"],
+              pos, c) for pos, i in enumerate(order) for s, c in [ways[i]]
+             for nc in cfg.gemm_nc_choices(c)]
+    cycles, _, cores = min(every)
+    t = time_op(op, cfg, C.fingerprint(cfg))
+    assert (t["cycles"], t["cores"]) == (cycles, cores)
 
 
 def test_result_table(tiny_prefill):
