@@ -287,16 +287,22 @@ def shard_floor(work: tuple[int, int, int], shard: Op, cores: int, cfg: RiscvCon
     operands once through the L1 port, once through L2 (the first touch of data comes
     from L2 or beyond) and once from DRAM when they cannot all sit in the core's share of
     L2, counted as :mod:`codesign.riscv.memory` counts them (data the cluster's cores
-    share, ``sharing``, once for all of them). Activations count one byte per element
-    (the least any kernel reads: llama.cpp's Q8_0 copy), weights their format's bytes."""
+    share, ``sharing``, once for all of them), its weights from DRAM in any case in a
+    forward pass (``memory.weights_cached`` false); the loads of those bytes hold the
+    miss queues for the latency of the level serving them
+    (:meth:`~codesign.riscv.memory.Hierarchy.miss_cycles`). Activations count one byte
+    per element (the least any kernel reads: llama.cpp's Q8_0 copy), weights their
+    format's bytes."""
     macs, acts, weights = work
     hier = memory.Hierarchy.of(cfg, cores, sharing)
     peak = max(peak_flops_per_cycle(cfg, d) for d in ("bf16", "fp32")) / 2
     b = weights * dtype_bytes(shard.weight_dtype or shard.dtype or "bf16")
     nbytes = acts + b
     in_l2 = acts * hier.l2_weight("A") + b * hier.l2_weight("B")
-    levels = (0, 1, 2) if in_l2 > hier.capacity[1] else (0, 1)
-    return max(macs / peak, *(nbytes / hier.bytes_per_cycle[lv] for lv in levels))
+    dram = nbytes if in_l2 > hier.capacity[1] else 0.0 if hier.weights_cached else b
+    bpc = hier.bytes_per_cycle
+    return max(macs / peak, nbytes / bpc[0], nbytes / bpc[1], dram / bpc[2],
+               *hier.miss_cycles(nbytes - dram, dram))
 
 
 def _unmodelled(op: Op, cfg: RiscvConfig, why: str) -> dict[str, Any]:
