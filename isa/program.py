@@ -81,6 +81,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from isa.errors import IsaError
+from isa.instructions import lookup
 
 if TYPE_CHECKING:
     from isa.instructions import InstrDef, Isa
@@ -257,7 +258,6 @@ class Instr:
 
     @property
     def defn(self) -> InstrDef:
-        from isa.instructions import lookup
         return lookup(self.op)
 
     @property
@@ -533,7 +533,6 @@ class Builder:
         return vl
 
     def emit(self, op: str, *args: Any, masked: bool = False, comment: str = "") -> Instr:
-        from isa.instructions import lookup
         d = lookup(op)
         if self.isa is not None and not self.isa.has(op):
             raise IsaError(f"{op} is not enabled in ISA {self.isa.name!r}")
