@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import heapq
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -219,16 +221,15 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     """Timing of one op instance on the cluster (one shard simulated), split the fastest
     way its kind offers (:func:`codesign.kinds.splits`).
 
-    The ways are taken in the order of a lower bound on their cycles (:func:`shard_floor`,
-    from the work alone; the kind's rank among equals) until the next bound cannot beat
-    the fastest so far, or ``sim.split_candidates`` were simulated. A way's program is
-    simulated only if its own bound (:func:`codesign.riscv.core.busy_floor`: its
-    instructions' occupancy and issue slots) can beat the fastest so far: the fastest
-    way is found without simulating the hopeless ones, and ties go to the way taken
-    first. A GEMM way is timed with each of the cache blockings
-    :meth:`RiscvConfig.gemm_nc_choices` offers for its cores (the library's fixed one and
-    the one sized to the core's L2 share), so a derived blocking is never worse than the
-    fixed one."""
+    Each way starts with a lower bound on its cycles from its work alone
+    (:func:`shard_floor`); the way with the least bound is lowered (a GEMM way once per
+    cache blocking :meth:`RiscvConfig.gemm_nc_choices` offers for its cores: the library's
+    fixed one and the one sized to the core's L2 share), each program's bound tightened
+    by its own instructions (:func:`codesign.riscv.core.busy_floor`: occupancy and issue
+    slots), and the program with the least bound simulated, until no bound can beat
+    the fastest so far or ``sim.split_candidates`` ways were simulated. The fastest
+    program is thus found without simulating the hopeless ones; among equals the first
+    in the work bounds' order (the kind's rank among equal bounds) and blocking order."""
     op = op if isinstance(op, Op) else Op.from_row(op)
     ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
     if EVERY_THREAD[cfg.kernel.library]:
@@ -239,25 +240,44 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     floors = [shard_floor(work(s), s, c, cfg, kinds.sharing(op, s)) + fork_join_cycles(c, cfg)
               if work is not None and len(ways) > 1 else 0.0 for s, c in ways]
     order = sorted(range(len(ways)), key=lambda i: (floors[i], i))  # best bound first
+    return _fastest([(floors[i], pos, -1, None) for pos, i in enumerate(order)],
+                    [ways[i] for i in order], op, cfg, fingerprint, mode, work is not None)
+
+
+# A candidate of the split search: (lower bound on its cycles, the way's position in the
+# work bounds' order, the blocking's position (-1: the way, not lowered yet), its program)
+_Candidate = tuple[float, int, int, Program | None]
+
+
+def _fastest(heap: list[_Candidate], ways: list[tuple[Op, int]], op: Op, cfg: RiscvConfig,
+             fingerprint: str, mode: str, gemm: bool) -> dict[str, Any]:
+    """The fastest of the ``ways`` by best-first search over the candidates in ``heap``
+    (a valid heap: sorted) for :func:`time_op`; ``gemm``: ways are timed with each cache
+    blocking."""
     best: dict[str, Any] | None = None
-    simulated = 0  # ways simulated
-    for i in order:
-        (shard, c), floor = ways[i], floors[i]
-        if best is not None and (floor >= best["cycles"] or
-                                 simulated == cfg.sim.split_candidates):
-            break
+    best_key = (math.inf, 0, 0)  # (cycles, way, blocking) of the fastest so far
+    simulated: set[int] = set()  # ways simulated
+    while heap:
+        bound, pos, j, prog = heapq.heappop(heap)
+        if (bound, pos, j) > best_key:
+            break  # no candidate left can beat the fastest (or equal it, ranking first)
+        shard, c = ways[pos]
         fixed = fork_join_cycles(c, cfg)
-        timed = False
-        for nc in cfg.gemm_nc_choices(c) if work is not None else (0,):
-            prog = lower(shard, cfg, nc)
-            if best is not None and busy_floor(prog, cfg) + fixed >= best["cycles"]:
-                continue  # cannot beat the fastest
-            t = time_program(prog, cfg, c, mode, fingerprint, kinds.sharing(op, shard))
-            timed = True
-            cycles = t["cycles"] + fixed
-            if best is None or cycles < best["cycles"]:
-                best = {**t, "cycles": cycles, "cores": c, "modelled": True}
-        simulated += timed
+        if prog is None:
+            choices = cfg.gemm_nc_choices(c) if gemm else (0,)
+            for k, nc in enumerate(choices):
+                p = lower(shard, cfg, nc)
+                rank = len(ways) > 1 or len(choices) > 1  # other candidates to rank it with
+                heapq.heappush(heap, (max(bound, busy_floor(p, cfg) + fixed) if rank else bound,
+                                      pos, k, p))
+            continue
+        if pos not in simulated and len(simulated) == cfg.sim.split_candidates:
+            continue
+        simulated.add(pos)
+        t = time_program(prog, cfg, c, mode, fingerprint, kinds.sharing(op, shard))
+        key = (t["cycles"] + fixed, pos, j)
+        if key < best_key:
+            best, best_key = {**t, "cycles": key[0], "cores": c, "modelled": True}, key
     assert best is not None
     return best
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -114,8 +116,17 @@ def test_the_split_search_finds_the_fastest_way(m, n, k, target):
               pos, c) for pos, i in enumerate(order) for s, c in [ways[i]]
              for nc in cfg.gemm_nc_choices(c)]
     cycles, _, cores = min(every)
-    t = time_op(op, cfg, C.fingerprint(cfg))
+    timed = []
+
+    def record(prog, *args, **kw):
+        timed.append(prog)
+        return time_program(prog, *args, **kw)
+
+    with mock.patch("codesign.riscv.replay.time_program", record):
+        t = time_op(op, cfg, C.fingerprint(cfg))
     assert (t["cycles"], t["cores"]) == (cycles, cores)
+    # best-first: no program is simulated whose own bound exceeds the fastest way
+    assert all(busy_floor(prog, cfg) <= cycles for prog in timed)
 
 
 def test_result_table(tiny_prefill):
