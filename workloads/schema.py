@@ -55,11 +55,12 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workloads import costs
 from workloads.errors import WorkloadError
 
 if TYPE_CHECKING:  # imported where used: the CLI's parser reads this module's constants
@@ -184,9 +185,10 @@ def dtype_bytes(dtype: str) -> float:
 
 
 def register_kind(kind: str, fields: tuple[str, ...], ops: tuple[str, ...],
-                  replace: bool = False) -> None:
+                  flops: Callable[[Mapping[str, Any]], int], replace: bool = False) -> None:
     """Add an op kind to the trace's vocabulary: its shape fields (a subset of
-    :data:`SHAPE_FIELDS`; the others stay 0) and the ops (functions) it has. A kind new to
+    :data:`SHAPE_FIELDS`; the others stay 0), the ops (functions) it has, and the FLOPs
+    of one instance from a row's shape fields (``workloads.costs.KIND_FLOPS``). A kind new to
     the package is one call here, one ``codesign.kinds.register`` (how it splits over cores,
     its GPU kernels) and one ``isa.kernels.register_kernel`` (its RISC-V lowering), all from
     the user's own module."""
@@ -203,6 +205,7 @@ def register_kind(kind: str, fields: tuple[str, ...], ops: tuple[str, ...],
         KINDS.append(kind)
     KIND_FIELDS[kind] = tuple(fields)
     OPS[kind] = tuple(ops)
+    costs.KIND_FLOPS[kind] = flops
 
 
 def empty_ops() -> pd.DataFrame:

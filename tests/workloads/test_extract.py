@@ -344,3 +344,22 @@ def test_gpt_oss_decode_weight_bytes_follow_its_active_parameters_and_formats() 
     assert weights == pytest.approx(2 * bf16 + experts * 17 / 32, rel=0.01)
     flops = (g.flops * g.repeat).sum()
     assert flops == pytest.approx(2 * (pc.active - pc.embedding), rel=0.01)
+
+
+def test_a_batched_matmul_outside_a_module_is_g_gemms_with_their_flops() -> None:
+    """An aten bmm of [G, M, K] @ [G, K, N] is a G-GEMM row whose FLOPs the kind's count
+    (workloads.costs) gives: 2·G·M·N·K."""
+    import torch
+
+    from workloads.extract import _Emitter
+    from workloads.routing import parse_routing
+    from workloads.schema import Scenario
+
+    em = _Emitter(cfg=load_config(TINY_DENSE), routing=parse_routing("balanced"), fake=False,
+                  scenario=Scenario(phase="prefill", batch=1, seq=4, context=0,
+                                    weight_dtype="bf16", routing="balanced"))
+    a, b = torch.randn(3, 4, 5), torch.randn(3, 5, 6)
+    em.aten(torch.ops.aten.bmm.default, (a, b), {}, torch.bmm(a, b))
+    (row,) = em.rows
+    assert (row["kind"], row["G"], row["M"], row["N"], row["K"]) == ("gemm", 3, 4, 6, 5)
+    assert row["flops"] == 2 * 3 * 4 * 6 * 5
