@@ -30,6 +30,7 @@ how the tests prove the shape-only trace is faithful; then MoE routing is real.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import re
@@ -47,7 +48,7 @@ from torch.utils._pytree import tree_flatten
 from workloads import costs
 from workloads.errors import WorkloadError
 from workloads.registry import ZERO_CENTRED_NORM, ModelConfig, load_config, param_counts
-from workloads.routing import RoutingPolicy, group_counts, parse_routing
+from workloads.routing import Balanced, RoutingPolicy, group_counts, parse_routing
 from workloads.schema import (
     PHASES,
     RELEASE_FORMAT,
@@ -625,6 +626,60 @@ def _collapse(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+# ---- one period of the layer pattern -------------------------------------------------
+# Config fields that make a decoder layer's structure depend on its index other than
+# through its layer type (transformers' MoE and sliding-window knobs); a config setting
+# any of them to a non-default value is traced layer by layer.
+LAYER_INDEX_FIELDS = {"mlp_only_layers": [], "decoder_sparse_step": 1, "first_k_dense_replace": 0,
+                      "moe_layer_freq": 1, "no_rope_layers": [], "interleave_moe_layer_step": 1}
+
+
+def layer_period(cfg: ModelConfig, routing: RoutingPolicy, fake: bool) -> int:
+    """The shortest number of decoder layers whose pattern repeats over the model: the
+    shortest p dividing the layer count with layer i of the same type as layer i mod p.
+    The layer count itself (no shortcut) when the rows could depend on the layer index:
+    real tensors, routing drawn per layer (zipf), a config field of
+    :data:`LAYER_INDEX_FIELDS` set, or a sliding window limited to some layers (Qwen2's
+    ``max_window_layers``)."""
+    n = cfg.layers
+    indexed = any(cfg.get(k) not in (None, default) for k, default in LAYER_INDEX_FIELDS.items())
+    if not fake or not isinstance(routing, Balanced) or indexed or cfg.get("use_sliding_window"):
+        return n
+    types = cfg.layer_types
+    return next(p for p in range(1, n + 1)
+                if n % p == 0 and all(types[i] == types[i % p] for i in range(n)))
+
+
+def _first_layers(cfg: ModelConfig, layers: int) -> ModelConfig:
+    """``cfg`` with only its first ``layers`` decoder layers."""
+    fields = {**cfg.fields, "num_hidden_layers": layers}
+    if "layer_types" in fields:
+        fields["layer_types"] = list(fields["layer_types"])[:layers]
+    return dataclasses.replace(cfg, fields=fields)
+
+
+def _repeat_period(rows: list[dict[str, Any]], period: int, layers: int) -> list[dict[str, Any]]:
+    """The rows of a ``layers``-layer run from those of its first ``period`` layers: the
+    model-level rows before and after the layers as they are, the layers' rows repeated
+    with layer i's index and module path for i = period, period + 1, ..."""
+    body = [i for i, r in enumerate(rows) if r["layer"] >= 0]
+    if not body:
+        return rows
+    first, last = body[0], body[-1]
+    if len(body) != last - first + 1:
+        raise WorkloadError("a model-level op runs between decoder layers; trace with "
+                            "periodic=False")
+    out = rows[:first]
+    for start in range(0, layers, period):
+        for r in rows[first:last + 1]:
+            layer = r["layer"] + start
+            m = _LAYER_RE.search(r["module"])
+            assert m is not None  # a row with a layer index has it from its module path
+            module = r["module"][:m.start(1)] + str(layer) + r["module"][m.end(1):]
+            out.append({**r, "layer": layer, "layers": str(layer), "module": module})
+    return out + rows[last + 1:]
+
+
 # ---- building and running the model ---------------------------------------------------
 # Text model types whose transformers class has no SDPA path: their attention runs through
 # the modeling module's eager_attention_forward, which the tracer wraps as it wraps "sdpa"
@@ -672,13 +727,17 @@ def _check(phase: str, batch: int, seq: int | None, context: int | None,
 def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = None,
           context: int | None = None, routing: str = "balanced",
           weight_dtype: str = RELEASE_FORMAT, collapse: bool = True, fake: bool = True,
-          seed: int = 0) -> Trace:
+          seed: int = 0, periodic: bool = True) -> Trace:
     """Trace one forward pass of ``model`` (a registered name or a config.json path).
 
     ``weight_dtype``: one format for every weight, or "release" (the default): as the
     released checkpoint stores them (bf16; GPT-OSS's routed experts in mxfp4).
     ``fake=False`` runs real CPU tensors with random weights (seeded): slow, for tests on
     tiny configs; MoE routing is then the model's own.
+    ``periodic``: when the decoder layers repeat a pattern (Qwen3.5's three linear and one
+    full attention layer; every layer alike in a dense model), run one period of it and
+    repeat its rows for the other layers (:func:`layer_period`); the rows are the ones a
+    run of every layer gives (tested), at a fraction of the cost. False runs every layer.
     """
     seq, context = _check(phase, batch, seq, context, weight_dtype)
     cfg = load_config(model)
@@ -690,6 +749,7 @@ def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = 
                         weight_dtype=weight_dtype, routing=policy.name,
                         expert_weight_dtype=experts)
     em = _Emitter(cfg=cfg, scenario=scenario, routing=policy, fake=fake, context=context)
+    period = layer_period(cfg, policy, fake) if periodic else cfg.layers
 
     from torch._subclasses.fake_tensor import FakeTensorMode
     from transformers.utils import logging as hf_logging
@@ -703,7 +763,7 @@ def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = 
         with mode, torch.no_grad():
             if not fake:
                 torch.manual_seed(seed)
-            net = _build_model(cfg)
+            net = _build_model(cfg if period == cfg.layers else _first_layers(cfg, period))
             rope = _rope_meta(net)
             hooks = _install_hooks(net, em)
             try:
@@ -715,6 +775,8 @@ def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = 
     finally:
         torch.set_default_dtype(old_dtype)
         hf_logging.set_verbosity(old_verbosity)
+    if period < cfg.layers:
+        rows = _repeat_period(rows, period, cfg.layers)
     if collapse:
         rows = _collapse(rows)
     counts = param_counts(cfg)
