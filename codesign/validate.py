@@ -107,6 +107,15 @@ E2E_FITS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 KERNEL_FITS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("gpu-h200", ("launch.gap_us",), ("measured-h200-launch-chain-graph",)),
     ("gpu-h200", ("launch.host_launch_us",), ("measured-h200-launch-chain-eager",)),
+    # the pytorch-eager engine's pre-launch host work of a call by op family: F.linear on
+    # the GEMV byte sweep (a GEMV's GPU time from 1 us to 0.3 ms under the same call),
+    # F.rms_norm and SDPA on their host-bound (smallest) row
+    ("gpu-h200", ("launch.host_gemm_us",),
+     tuple(f"measured-h200-sweep-gemv-{k}k" for k in
+           (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576))),
+    ("gpu-h200", ("launch.host_norm_us",), ("measured-h200-rmsnorm-m1",)),
+    ("gpu-h200", ("launch.host_attention_us",),
+     ("measured-h200-attention-decode-b1-sq1-skv4096",)),
     ("gpu", ("attention.fa2.large_hdim_efficiency",), ("attn-fa2-h100-hdim256-s16k",)),
     ("gpu", ("attention.fa3.softmax_overlap",), ("attn-fa3-h100-hdim128-s16k",)),
     ("gpu", ("attention.cudnn.softmax_overlap",), ("attn-cudnn-h100-hdim128-s16k",)),

@@ -150,6 +150,20 @@ class LaunchConfig:
     host_launch_us: float = param(
         4.0, "host-side cost of one eager kernel launch; a kernel shorter than this leaves "
         "the GPU waiting for the next launch", "us", "gpu.md §3d: 4-6 us measured, 3-5 us rule")
+    host_gemm_us: float = param(
+        0.0, "host work of one eager GEMM call (F.linear) beyond its kernels' host_launch_us, "
+        "done before its first kernel launches (output allocation, the cuBLASLt heuristic "
+        "query), so the GPU cannot start the call's kernel before it", "us",
+        "the engine preset (0: a GEMM call costs what a plain elementwise call does)")
+    host_attention_us: float = param(
+        0.0, "host work of one eager attention call (F.scaled_dot_product_attention) beyond "
+        "its kernels' host_launch_us, done before its first kernel launches (the backend "
+        "selection checks, the output and log-sum-exp allocations)", "us",
+        "the engine preset (0: an attention call costs what plain launches do)")
+    host_norm_us: float = param(
+        0.0, "host work of one eager norm call (F.rms_norm, F.layer_norm) beyond its "
+        "kernels' host_launch_us, done before its first kernel launches", "us",
+        "the engine preset (0: a norm call costs what a plain elementwise call does)")
     gap_us: float = param(
         0.51, "GPU-side gap between consecutive kernels: from the end of one to the start "
         "of the next in a CUDA-graph replay (also paid in eager)", "us",
@@ -169,6 +183,12 @@ class LaunchConfig:
         "when every kernel paid all of it). Check, not fit: the H200's copy sweep (gpu-h200 "
         "sweep-copy-65536k .. -1048576k) has an intercept of 5.5-7.4 us, which also holds "
         "the host's latency to the first kernel of a lone call, so t0 is at most that")
+
+    def pre_launch_us(self, kind: str) -> float:
+        """Host work of one eager call of an op of ``kind`` before its first kernel
+        launches, beyond the plain launches (``host_launch_us`` each)."""
+        return {"gemm": self.host_gemm_us, "attention": self.host_attention_us,
+                "norm": self.host_norm_us}.get(kind, 0.0)
 
     def check(self) -> None:
         if self.mode not in LAUNCH_MODES:
