@@ -47,7 +47,11 @@ How the GPU model was calibrated against the built-in suite (see also the GPU co
   predictions.
 - The H200 suite (``gpu-h200``, measured by benchmarks/measure_gpu.py) fits two launch
   constants, each on one row: ``launch.gap_us`` on the CUDA-graph launch chain and the
-  pytorch-eager engine's ``launch.host_launch_us`` on the eager one (:data:`KERNEL_FITS`).
+  pytorch-eager engine's ``launch.host_launch_us`` on the eager one; and the engine's
+  pre-launch host work of a GEMM, norm and attention call (``launch.host_gemm_us`` on the
+  GEMV byte sweep, ``host_norm_us`` and ``host_attention_us`` on their host-bound rows):
+  :data:`KERNEL_FITS`, benchmarks/fit_gpu_kernels.py. The sweep fits ``efficiency.gemv``
+  too, jointly with the GEMM's host work, at 0.830: the A100's value, so it stays one.
 """
 
 from __future__ import annotations
