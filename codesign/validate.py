@@ -50,8 +50,9 @@ How the GPU model was calibrated against the built-in suite (see also the GPU co
   pytorch-eager engine's ``launch.host_launch_us`` on the eager one; and the engine's
   pre-launch host work of a GEMM, norm and attention call (``launch.host_gemm_us`` on the
   GEMV byte sweep, ``host_norm_us`` and ``host_attention_us`` on their host-bound rows):
-  :data:`KERNEL_FITS`, benchmarks/fit_gpu_kernels.py. The sweep fits ``efficiency.gemv``
-  too, jointly with the GEMM's host work, at 0.830: the A100's value, so it stays one.
+  :data:`KERNEL_FITS`, benchmarks/fit_gpu_kernels.py. A check, not a fit: fitting
+  ``efficiency.gemv`` jointly with the GEMM's host work on the sweep gives 0.830, the
+  A100's value, so the GEMV class keeps one efficiency on every GPU.
 """
 
 from __future__ import annotations
