@@ -131,6 +131,22 @@ def test_host_cost_and_gap_never_make_a_kernel_faster(ops, preset, h1, h2, g1, g
         assert total["eager", h, g1] >= total["graph", h, g1] * (1 - 1e-12)
 
 
+@SETTINGS
+@given(traces(), PRESETS, st.sampled_from(["host_gemm_us", "host_norm_us",
+                                           "host_attention_us"]),
+       st.floats(0.0, 60.0), st.floats(0.0, 60.0), st.sampled_from(["eager", "graph"]))
+def test_more_pre_launch_host_work_is_never_faster(ops, preset, field, p1, p2, mode):
+    lo, hi = sorted((p1, p2))
+    out = {p: _ops(preset, ops, **{"launch.mode": mode, f"launch.{field}": p})
+           for p in (lo, hi)}
+    for p in (lo, hi):
+        assert (out[p]["seconds"] >= out[p]["kernel_seconds"] * (1 - 1e-12)).all()
+    total = {p: float(out[p]["total_seconds"].sum()) for p in (lo, hi)}
+    assert total[hi] >= total[lo] * (1 - 1e-12)
+    if mode == "graph":  # a graph replay has no host work per call
+        assert total[hi] == total[lo]
+
+
 def _roofline(cfg: Any, row: dict[str, Any]) -> float:
     """flops / the best tensor peak and bytes / DRAM bandwidth, from the datasheet fields."""
     sm = cfg.sm
