@@ -4,7 +4,8 @@ program, with SimPy's semantics (its processes, Store and event order).
 Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
 
 - **Front end** (a process): in-order, ``scalar.issue_width`` instructions per cycle,
-  at most one of them a vector instruction. An instruction issues when its scalar source
+  at most one of them a vector instruction, and vector instructions at least
+  ``vector.issue_interval`` cycles apart (the host's vector-issue rate). An instruction issues when its scalar source
   registers are ready (a scalar read of a vector result, ``vfmv.f.s``, waits for the
   vector unit: the scalar round trip). Scalar instructions complete after their latency;
   ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider. Vector instructions enter the
@@ -251,6 +252,9 @@ class CoreSim:
         self.f_pend: list[_Signal | None] = [None] * 32
         self.sdiv_free = 0.0
         self.vset_ready = 0.0
+        # the earliest cycle the next vector instruction may issue (vector.issue_interval)
+        self.issue_interval = cfg.vector.issue_interval
+        self.vec_next = 0.0
         self.cycle = -1.0  # the front end's current issue cycle
         self.slots = 0  # instructions issued in it
         self.vec_in_cycle = False
@@ -527,6 +531,8 @@ class CoreSim:
         vector = r.vector
         if vector and self.vset_ready > ready:
             ready = self.vset_ready
+        if vector and self.vec_next > ready:  # the host's vector-issue rate
+            ready = self.vec_next
         if r.is_sdiv and self.sdiv_free > ready:
             ready = self.sdiv_free
         if ready > now:
@@ -541,6 +547,8 @@ class CoreSim:
         self.slots += 1
         if vector:
             self.vec_in_cycle = True
+            if self.issue_interval > 1:
+                self.vec_next = self.cycle + self.issue_interval
             self._enqueue(r)
         else:
             self._complete_scalar(r)
