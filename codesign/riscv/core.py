@@ -5,12 +5,12 @@ Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
 
 - **Front end** (a process): in-order, ``scalar.issue_width`` instructions per cycle,
   at most one of them a vector instruction, and vector instructions at least
-  ``vector.issue_interval`` cycles apart (the host's vector-issue rate). An instruction issues when its scalar source
-  registers are ready (a scalar read of a vector result, ``vfmv.f.s``, waits for the
-  vector unit: the scalar round trip). Scalar instructions complete after their latency;
-  ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider. Vector instructions enter the
-  **vector command queue** (a store of ``vector.queue_depth`` entries); the front end
-  stalls while it is full.
+  ``vector.issue_interval`` cycles apart (the host's vector-issue rate). An instruction
+  issues when its scalar source registers are ready (a scalar read of a vector result,
+  ``vfmv.f.s``, waits for the vector unit: the scalar round trip). Scalar instructions
+  complete after their latency; ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider.
+  Vector instructions enter the **vector command queue** (a store of
+  ``vector.queue_depth`` entries); the front end stalls while it is full.
 - **Dispatcher** (a process): takes the queue head in order, one per cycle, into the
   sequencer of its class once that sequencer is free: VA (int, fma, fdiv, reduction,
   permute; ``vector.arith_sequencers`` of them), VL (loads), VS (stores), VE (exp, when
