@@ -284,7 +284,8 @@ class CoreSim:
         if unit == "exp":
             w = cfg.exp_width_bits
             if w != cfg.vector.dlen and t.vl and t.sew:
-                occ = float(max(1, math.ceil(t.vl * t.sew / w)))
+                # its element groups on the exp datapath, plus the start-up dead time
+                occ = float(max(1, math.ceil(t.vl * t.sew / w)) + self.tp.vector_dead_time)
         rec = _Rec(vector=vector, seq=seq, unit=unit, occ=occ, lat=lat,
                    whole=t.is_mask or lat >= occ, vsrc=t.vsrc, vdst=t.vdst, xsrc=t.xsrc,
                    xdst=t.xdst, fsrc=t.fsrc, fdst=t.fdst, is_vset=d.exec_kind == "vset",

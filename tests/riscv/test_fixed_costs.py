@@ -107,3 +107,17 @@ def test_fixed_costs_never_make_anything_faster(interval, dead, fi, ff, fm):
     assert simulate(prog, cfg, mode="full").cycles >= base
     for k, v in costs.items():
         assert simulate(prog, _with(**{k: v}), mode="full").cycles >= base, k
+
+
+def test_the_dead_time_applies_on_a_narrower_exp_datapath_too():
+    # x280-like+xattn with a 128-bit exp unit: vfexp.v at VL 16, e32 holds it for
+    # 16 * 32 / 128 = 4 element groups, plus the dead time (hand count)
+    from codesign.riscv.core import CoreSim
+    for dead in (0, 3):
+        cfg = make("x280-like+xattn", {"exp.width_bits": 128,
+                                       "timing.vector_dead_time": dead}).config
+        b = Builder("exp", cfg.parsed_isa, cfg.vector.vlen)
+        b.vsetvli(16, 32, 1)
+        ins = b.emit("vfexp.v", V(8), V(16))
+        prog = b.program()
+        assert CoreSim(prog, cfg).timed(ins).occ == 4 + dead
