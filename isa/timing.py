@@ -232,8 +232,7 @@ class TimingParams:
         0, 'unit-stride/strided/indexed vector loads and stores hold their sequencer at '
         'least this many cycles (0: their element groups or elements only)',
         "llvm-mca 22 spacemit-x60: vle8/16/32 and vse* take 3 cycles at LMUL 1 (a fixed "
-        "cost of its memory pipe; tests/riscv/test_mca.py lists it as a deviation): not "
-        "applied to the preset yet, 0")
+        "cost of its memory pipe), the X60 presets' 3; 0 elsewhere")
 
     @property
     def fp_path_bits(self) -> int:
