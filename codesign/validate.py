@@ -7,7 +7,8 @@ A file holds::
     {"format": "codesign-validation-cases/1",
      "cases": [{"name": ..., "target": "h100-sxm", "set": {"dotted.path": value},
                 "row": {<trace row fields: kind, op, dtype, shape fields, flops, bytes>},
-                "metric": "tflops" | "seconds" | "gbps" | "utilization", "measured": 467.0,
+                "metric": "tflops" | "seconds" | "gbps" | "utilization" | "speedup",
+                "measured": 467.0,
                 "tolerance": 0.15, "source": "where the measurement comes from",
                 "informational": false}],
      "rankings": [{"name": ..., "order": [case names, fastest first], "source": ...}]}
@@ -15,7 +16,9 @@ A file holds::
 A case's prediction is its row, as a one-row trace, timed on ``target`` with the ``set``
 overrides; the metric is taken from the row's time (launch overhead included). A case
 passes when ``|predicted / measured - 1| <= tolerance``; an ``informational`` case is
-reported but never fails. A ranking passes when the predicted metric strictly decreases
+reported but never fails. A ``speedup`` case also names a ``baseline`` (``target`` and
+its ``set``): the metric is the baseline's time for the same row over the case's (a
+paper's "N x faster than" claim). A ranking passes when the predicted metric strictly decreases
 along ``order`` (by time, it increases for ``seconds``). A case marked ``"fitted": true``
 is in the fitting set of a constant; every other case is a prediction.
 
@@ -70,7 +73,7 @@ from workloads.schema import trace_from_rows
 
 CASES_DIR = Path(__file__).resolve().parent / "validation"
 FORMAT = "codesign-validation-cases/1"
-KERNEL_METRICS = ("tflops", "seconds", "gbps", "utilization")
+KERNEL_METRICS = ("tflops", "seconds", "gbps", "utilization", "speedup")
 # end-to-end metrics of a generation scenario (codesign.api.generate), as the sources define
 # them: output tokens of every sequence over the wall time including the prefill; decode
 # tokens/s (batch / mean time per output token: llama-bench tg, MLC decode); prompt
@@ -149,6 +152,8 @@ class Case:
     scenario: dict[str, Any] = field(default_factory=dict)  # prompt, output, batch, ...
     probe: str = ""  # energy/area cases: a codesign.energy_cases probe and its params
     params: dict[str, Any] = field(default_factory=dict)
+    # speedup cases: the configuration the case is faster than (target, set)
+    baseline: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -206,6 +211,11 @@ def _case(c: dict[str, Any], i: int, path: Path) -> Case:
         params["model"] = _model_ref(str(params["model"]), path)
     if not e2e and not probe and (not isinstance(row, dict) or "kind" not in row):
         raise CodesignError(f"{where}: row must be a table with at least 'kind'")
+    baseline = c.get("baseline") or {}
+    if metric == "speedup" and (not isinstance(baseline, dict) or "target" not in baseline
+                                or not isinstance(baseline.get("set", {}), dict)):
+        raise CodesignError(f"{where}: metric 'speedup' needs a 'baseline' table with a "
+                            "'target' (and its 'set')")
     return Case(
         name=str(_need(c, "name", where)), target=str(_need(c, "target", where)),
         row=dict(row), metric=metric, measured=measured, tolerance=tolerance,
@@ -214,7 +224,7 @@ def _case(c: dict[str, Any], i: int, path: Path) -> Case:
         fitted=bool(c.get("fitted", False)),
         model=_model_ref(str(_need(c, "model", where)), path) if e2e else "",
         engine=c.get("engine"), scenario=dict(c.get("scenario", {})),
-        probe=probe, params=params,
+        probe=probe, params=params, baseline=dict(baseline),
     )
 
 
@@ -275,16 +285,23 @@ def predict(case: Case) -> float:
     except WorkloadError as exc:
         raise CodesignError(f"case {case.name!r}: bad row: {exc}") from None
     target = targets.resolve(case.target, case.overrides)
-    result = target.simulate(trace)
-    seconds = float(result.ops["seconds"].iloc[0])
+    seconds = _seconds(target, trace)
     row = trace.ops.iloc[0]
     if case.metric == "seconds":
         return seconds
+    if case.metric == "speedup":
+        base = targets.resolve(str(case.baseline["target"]), dict(case.baseline.get("set", {})))
+        return _seconds(base, trace) / seconds
     if case.metric == "tflops":
         return float(row["flops"]) / seconds / 1e12
     if case.metric == "utilization":
         return float(row["flops"]) / seconds / _peak_flops(case, target, str(row["dtype"]))
     return float(row["bytes_read"] + row["bytes_written"]) / seconds / 1e9
+
+
+def _seconds(target: Any, trace: Any) -> float:
+    """The one-row ``trace``'s time on ``target``."""
+    return float(target.simulate(trace).ops["seconds"].iloc[0])
 
 
 def _peak_flops(case: Case, target: Any, dtype: str) -> float:

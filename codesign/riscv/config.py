@@ -74,6 +74,14 @@ class VectorConfig:
     vset_bubble: int = param(0, "cycles a vsetvli stalls the next vector instruction "
                              "(vtype/VL are renamed when 0)", "cycles",
                              "riscv.md §4.1 (X280 pipelines vsetvli); §3.2 Rocket: 2")
+    issue_interval: int = param(
+        1, "cycles between two vector instructions the scalar front end hands to the "
+        "vector unit (its vector-issue rate); 1: one per cycle, as an issue slot allows",
+        "cycles", "riscv.md §4.1: X280 issues one vector instruction per cycle; Ara's host "
+        "(CVA6) is slower: pulp-platform/ara README 'Ideal Dispatcher mode' replaces CVA6 "
+        "by a FIFO issuing 'with the maximum issue-rate possible', and arXiv 2311.07493 "
+        "(Ara2) names 'the scalar core issue-rate bound that limits short-vector "
+        "performance' [R]", AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,13 @@ program, with SimPy's semantics (its processes, Store and event order).
 Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
 
 - **Front end** (a process): in-order, ``scalar.issue_width`` instructions per cycle,
-  at most one of them a vector instruction. An instruction issues when its scalar source
-  registers are ready (a scalar read of a vector result, ``vfmv.f.s``, waits for the
-  vector unit: the scalar round trip). Scalar instructions complete after their latency;
-  ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider. Vector instructions enter the
-  **vector command queue** (a store of ``vector.queue_depth`` entries); the front end
-  stalls while it is full.
+  at most one of them a vector instruction, and vector instructions at least
+  ``vector.issue_interval`` cycles apart (the host's vector-issue rate). An instruction
+  issues when its scalar source registers are ready (a scalar read of a vector result,
+  ``vfmv.f.s``, waits for the vector unit: the scalar round trip). Scalar instructions
+  complete after their latency; ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider.
+  Vector instructions enter the **vector command queue** (a store of
+  ``vector.queue_depth`` entries); the front end stalls while it is full.
 - **Dispatcher** (a process): takes the queue head in order, one per cycle, into the
   sequencer of its class once that sequencer is free: VA (int, fma, fdiv, reduction,
   permute; ``vector.arith_sequencers`` of them), VL (loads), VS (stores), VE (exp, when
@@ -251,6 +252,9 @@ class CoreSim:
         self.f_pend: list[_Signal | None] = [None] * 32
         self.sdiv_free = 0.0
         self.vset_ready = 0.0
+        # the earliest cycle the next vector instruction may issue (vector.issue_interval)
+        self.issue_interval = cfg.vector.issue_interval
+        self.vec_next = 0.0
         self.cycle = -1.0  # the front end's current issue cycle
         self.slots = 0  # instructions issued in it
         self.vec_in_cycle = False
@@ -280,7 +284,8 @@ class CoreSim:
         if unit == "exp":
             w = cfg.exp_width_bits
             if w != cfg.vector.dlen and t.vl and t.sew:
-                occ = float(max(1, math.ceil(t.vl * t.sew / w)))
+                # its element groups on the exp datapath, plus the start-up dead time
+                occ = float(max(1, math.ceil(t.vl * t.sew / w)) + self.tp.vector_dead_time)
         rec = _Rec(vector=vector, seq=seq, unit=unit, occ=occ, lat=lat,
                    whole=t.is_mask or lat >= occ, vsrc=t.vsrc, vdst=t.vdst, xsrc=t.xsrc,
                    xdst=t.xdst, fsrc=t.fsrc, fdst=t.fdst, is_vset=d.exec_kind == "vset",
@@ -527,6 +532,8 @@ class CoreSim:
         vector = r.vector
         if vector and self.vset_ready > ready:
             ready = self.vset_ready
+        if vector and self.vec_next > ready:  # the host's vector-issue rate
+            ready = self.vec_next
         if r.is_sdiv and self.sdiv_free > ready:
             ready = self.sdiv_free
         if ready > now:
@@ -541,6 +548,8 @@ class CoreSim:
         self.slots += 1
         if vector:
             self.vec_in_cycle = True
+            if self.issue_interval > 1:
+                self.vec_next = self.cycle + self.issue_interval
             self._enqueue(r)
         else:
             self._complete_scalar(r)
