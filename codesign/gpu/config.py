@@ -389,16 +389,17 @@ class QuantConfig:
 
     def efficiency(self, weight_dtype: str) -> float:
         """The dequantising GEMV's rate relative to the bf16 one for ``weight_dtype``: the
-        4-bit formats (int4, and the block formats q4_0 and mxfp4) at the int4 rate, the
+        4-bit formats (int4, and the block formats q4_0, q4_1 and mxfp4) at the int4 rate, the
         8-bit integer ones (int8, q8_0) at the int8 rate, fp8 at its own."""
         return {"int8": self.int8_efficiency, "q8_0": self.int8_efficiency,
                 "int4": self.int4_efficiency, "q4_0": self.int4_efficiency,
+                "q4_1": self.int4_efficiency,
                 "mxfp4": self.int4_efficiency,
                 "fp8": self.fp8_efficiency}.get(weight_dtype, 1.0)
 
     def side_bytes(self, weight_dtype: str, K: int, N: int) -> float:
         """Bytes of scales and zeros a K x N weight of ``weight_dtype`` carries beside its
-        elements. Block formats (q4_0, q8_0, mxfp4) carry none here: their block scales
+        elements. Block formats (q4_0, q4_1, q8_0, mxfp4) carry none here: their block scales
         are in their bytes per element (``workloads.schema.DTYPE_BYTES``)."""
         if weight_dtype == "int4":
             return math.ceil(K / self.group_size) * N * (self.scale_bytes + self.zero_bytes)
