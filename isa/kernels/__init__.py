@@ -114,7 +114,7 @@ def _delta_rule_input(name: str, x: np.ndarray) -> np.ndarray:
         return -0.3 * np.abs(x)
     if name == "beta":
         return 1.0 / (1.0 + np.exp(-x))
-    if name == "state":
+    if name in ("state", "state_t"):
         return 0.1 * x
     return x
 

@@ -41,12 +41,14 @@ per matmul): the bytes of A are a small part of a GEMV's and are read once per o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from isa.kernels import ime, q8, quant
 from isa.kernels.common import Kc
-from isa.program import Affine, F, Program, V, X
+from isa.program import Affine, F, Program, Reg, V, X
 
 VEC_DOT_FORMATS = ("q4_0", "q4_1", "q8_0")
 BLOCK = 16  # ggml_compute_forward_mul_mat_one_chunk: blck_0 = blck_1 = 16
@@ -326,3 +328,124 @@ def _tinyblas(kc: Kc, g: int, m: int, n: int, kk: int) -> Program | None:
                     tile(gi, w0, t_base + full * tok, m % tok)
             first_tile += count * tiles
     return kc.program(kind="gemm", b_layout="Bt", kernel=f"ggml tinyBLAS {rm}x{rn}")
+
+
+# ---- GGML_OP_GATED_DELTA_NET: the fused Gated DeltaNet of Qwen3.5 --------------------------
+def gated_delta_net(kc: Kc, bsz: int, h: int, t: int, dk: int, dv: int) -> None:
+    """ggml-cpu ``ggml_compute_forward_gated_delta_net_one_chunk`` (ops.cpp), which
+    llama.cpp runs for Qwen3.5's linear attention in prefill and decode alike
+    (delta-net-base.cpp ``build_delta_net``: ``cparams.fused_gdn_ch`` / ``fused_gdn_ar``,
+    on by default): the recurrence token by token, no chunked algorithm. Per head (the
+    threads split heads x sequences) and token, four passes over the head's FP32 state,
+    stored transposed (``state_t[j, i] = S[i, j]``: row j is column j of S), each a loop of
+    ggml's RVV vector helpers at LMUL 8 (vec.h / vec.cpp):
+
+    1. ``ggml_vec_scale_f32`` of the whole state by exp(g) (``vle32``, ``vfmul.vf``,
+       ``vse32``);
+    2. per row j, ``ggml_vec_dot_f32(row j, k)``: ``vfmacc.vv`` over the row, one
+       ``vfredusum.vs`` and ``vfmv.f.s``, then in scalar FP ``delta[j] = (v[j] - sum) beta``;
+    3. per row j, ``ggml_vec_mad_f32``: ``row j += k delta[j]`` (``vfmadd.vf``, stored);
+    4. per row j, ``ggml_vec_dot_f32(row j, q)`` times 1/sqrt(Dk): the output.
+
+    q and k are FP32 in ggml (its activations); here they are converted once per token
+    into FP32 scratch rows that the passes read, as ggml's read its FP32 tensors. The
+    caller declares q, k, v, g, beta and o (:mod:`isa.kernels.linear_attention`)."""
+    b = kc.b
+    b.buffer("state_t", "fp32", bsz * h * dv * dk, "inout", (bsz, h, dv, dk))
+    b.buffer("k32", "fp32", dk, "scratch")
+    b.buffer("q32", "fp32", dk, "scratch")
+    b.buffer("delta", "fp32", dv, "scratch")
+    g = _Gdn(kc, dk, dv, kc.core.vlmax(32, 8), kc.fconst(0.0), kc.fconst(1.0 / math.sqrt(dk)))
+    kc.set32(1)
+    kc.exp_setup(sub=False, regs=None)
+    with kc.rep("b", bsz) as bi, kc.rep("h", h, ptrs=2) as hi, kc.rep("t", t, ptrs=3) as ti:
+        g.token((bi * t + ti) * h + hi, (bi * h + hi) * (dv * dk))
+
+
+class _Gdn:
+    """The passes of one token of one head (:func:`gated_delta_net`)."""
+
+    FEG, FBETA, FSUM, FX = F(1), F(2), F(5), F(6)
+    ROW, VEC, ACC, SRC = V(8), V(24), V(16), V(28)  # m8 groups; SRC: the exp's (m4)
+
+    def __init__(self, kc: Kc, dk: int, dv: int, vm: int, zero: Reg, scale: Reg) -> None:
+        self.kc, self.b = kc, kc.b
+        self.dk, self.dv, self.vm = dk, dv, vm
+        self.zero, self.scale = zero, scale
+
+    def strips8(self, n: int, var: str, body: Callable[[Affine, int], None]) -> None:
+        for count, width, base in _blocks(n, self.vm):
+            self.b.vsetvli(width, 32, 8)
+            with self.kc.rep(var, count, ptrs=3) as i:
+                body(i * width + base, width)
+
+    def token(self, tok: Affine, sbase: Affine) -> None:
+        """Token ``tok`` ([B,T,H] index) of the head whose state starts at ``sbase``."""
+        b, dk, dv = self.b, self.dk, self.dv
+        for x, buf in (("k32", "k"), ("q32", "q")):
+            self.strips8(dk, "c", functools.partial(self.convert, x, buf, tok))
+        self.kc.set32(1)
+        b.emit("vle32.v", self.SRC, b.mem("g", tok, 32))
+        self.kc.exp(self.SRC, self.SRC, tmps=(4, 6, 8, 10, 12))  # m4 groups v8 .. v24
+        b.emit("vfmv.f.s", self.FEG, self.SRC, comment="exp(g)")
+        b.emit("flw", self.FBETA, b.mem("beta", tok, 32))
+        self.strips8(dk * dv, "s", lambda off, vl: self.scaled(sbase + off))
+        with self.kc.rep("j", dv, ptrs=3) as j:  # delta[j] = (v[j] - S[:, j] . k) beta
+            self.dot(sbase + j * dk, "k32")
+            self.kc.sload(self.FX, "v", tok * dv + j)
+            b.emit("fsub.s", self.FX, self.FX, self.FSUM)
+            b.emit("fmul.s", self.FX, self.FX, self.FBETA)
+            b.emit("fsw", self.FX, b.mem("delta", j, 32))
+        with self.kc.rep("j", dv, ptrs=3) as j:  # S[:, j] += k delta[j]
+            b.emit("flw", self.FX, b.mem("delta", j, 32))
+            self.strips8(dk, "i", functools.partial(self.mad, sbase + j * dk))
+        with self.kc.rep("j", dv, ptrs=3) as j:  # o[j] = S[:, j] . q / sqrt(Dk)
+            self.dot(sbase + j * dk, "q32")
+            b.emit("fmul.s", self.FSUM, self.FSUM, self.scale)
+            if b.buffers["o"].dtype == "bf16":
+                b.emit("fsh", self.FSUM, b.mem("o", tok * dv + j, 16))
+            else:
+                b.emit("fsw", self.FSUM, b.mem("o", tok * dv + j, 32))
+
+    def convert(self, x: str, buf: str, tok: Affine, off: Affine, vl: int) -> None:
+        """The token's row of ``buf`` as FP32 in scratch ``x``."""
+        b = self.b
+        if b.buffers[buf].dtype == "bf16":
+            b.vsetvli(vl, 16, 4)
+            b.emit("vle16.v", V(4), b.mem(buf, tok * self.dk + off, 16))
+            b.emit("vfwcvtbf16.f.f.v", self.VEC, V(4))
+            b.vsetvli(vl, 32, 8)
+        else:
+            b.emit("vle32.v", self.VEC, b.mem(buf, tok * self.dk + off, 32))
+        b.emit("vse32.v", self.VEC, b.mem(x, off, 32))
+
+    def scaled(self, at: Affine) -> None:
+        """ggml_vec_scale_f32: one strip of the state times exp(g)."""
+        b = self.b
+        b.emit("vle32.v", self.ROW, b.mem("state_t", at, 32))
+        b.emit("vfmul.vf", self.ROW, self.ROW, self.FEG)
+        b.emit("vse32.v", self.ROW, b.mem("state_t", at, 32))
+
+    def dot(self, row: Affine, x: str) -> None:
+        """FSUM = state_t[row ..] . x (ggml_vec_dot_f32)."""
+        b = self.b
+        b.vsetvli(self.vm, 32, 8)
+        b.emit("vmv.v.i", self.ACC, 0)
+
+        def step(off: Affine, vl: int) -> None:
+            b.emit("vle32.v", self.ROW, b.mem("state_t", row + off, 32))
+            b.emit("vle32.v", self.VEC, b.mem(x, off, 32))
+            b.emit("vfmacc.vv", self.ACC, self.ROW, self.VEC)
+        self.strips8(self.dk, "i", step)
+        b.vsetvli(self.vm, 32, 8)
+        b.emit("vfmv.s.f", V(0), self.zero)
+        b.emit("vfredusum.vs", V(1), self.ACC, V(0))
+        b.emit("vfmv.f.s", self.FSUM, V(1))
+
+    def mad(self, row: Affine, off: Affine, vl: int) -> None:
+        """ggml_vec_mad_f32: one strip of ``state_t[row ..] += k32 x FX``."""
+        b = self.b
+        b.emit("vle32.v", self.VEC, b.mem("k32", off, 32))
+        b.emit("vle32.v", self.ROW, b.mem("state_t", row + off, 32))
+        b.emit("vfmadd.vf", self.VEC, self.FX, self.ROW, comment="k delta + row")
+        b.emit("vse32.v", self.VEC, b.mem("state_t", row + off, 32))

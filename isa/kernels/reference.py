@@ -308,7 +308,8 @@ def ref_linear_attention(row: Mapping[str, Any],
     the kernel's (already l2-normalised) q, k: use_qk_l2norm_in_kernel=False."""
     from transformers.models.qwen3_5 import modeling_qwen3_5 as m
     q, k, v, g, beta = (_t(inp[n]) for n in ("q", "k", "v", "g", "beta"))
-    state = _t(inp["state"])
+    transposed = "state_t" in inp  # ggml's layout: state_t[.., j, i] = S[.., i, j]
+    state = _t(inp["state_t"]).transpose(-1, -2) if transposed else _t(inp["state"])
     chunk = int(row.get("chunk") or 0)
     if chunk:
         o, s = m.torch_chunk_gated_delta_rule(q, k, v, g, beta, chunk_size=chunk,
@@ -318,6 +319,8 @@ def ref_linear_attention(row: Mapping[str, Any],
         o, s = m.torch_recurrent_gated_delta_rule(q, k, v, g, beta, initial_state=state,
                                                   output_final_state=True,
                                                   use_qk_l2norm_in_kernel=False)
+    if transposed:
+        return {"o": o.numpy(), "state_t": s.transpose(-1, -2).numpy()}
     return {"o": o.numpy(), "state": s.numpy()}
 
 

@@ -176,3 +176,35 @@ def test_an_unknown_library_is_refused():
     from isa.errors import IsaError
     with pytest.raises(IsaError, match="ideal, llamacpp"):
         Core(library="openblas")
+
+
+@settings(max_examples=10, deadline=None)
+@given(op=st.sampled_from(["chunk_gated_delta_rule", "recurrent_gated_delta_rule"]),
+       h=st.integers(1, 3), t=st.integers(1, 5), d=st.sampled_from([16, 32, 64]),
+       vlen=st.sampled_from([128, 256]))
+def test_ggml_gated_delta_net_matches_torch(op, h, t, d, vlen):
+    """ggml's fused GATED_DELTA_NET (the recurrence token by token, its state transposed)
+    against transformers' chunked / recurrent gated delta rule, in both phases."""
+    chunk = 4 if op == "chunk_gated_delta_rule" else 0
+    row = {"kind": "linear_attention", "op": op, "B": 1, "Hq": h, "Sq": t if chunk else 1,
+           "D": d, "Dv": d, "chunk": chunk}
+    core = Core(vlen=vlen, library="llamacpp")
+    assert lower(row, "rvv", core).meta["kernel"] == "ggml gated_delta_net"
+    r = check(row, "rvv", core)
+    assert r.ok and r.counts_match, r
+
+
+def test_ggml_gated_delta_net_makes_four_passes_over_the_state_per_token():
+    """ggml_compute_forward_gated_delta_net_one_chunk: per token and head, the state
+    scaled (one pass), one vec_dot (a reduction) per row for S^T k and again for S^T q,
+    one vec_mad per row; LMUL 8 strips of VLEN/4 FP32."""
+    b_, h, t, d = 1, 2, 3, 128
+    row = {"kind": "linear_attention", "op": "chunk_gated_delta_rule", "B": b_, "Hq": h,
+           "Sq": t, "D": d, "Dv": d, "chunk": 64}
+    by = lower(row, "rvv", LIB).counts().by_mnemonic
+    vm = LIB.vlmax(32, 8)
+    heads_tokens = b_ * h * t
+    assert by["vfredusum.vs"] == 2 * heads_tokens * d
+    assert by["vfmadd.vf"] == heads_tokens * d * d // vm
+    assert by["vfmacc.vv"] == 2 * heads_tokens * d * d // vm
+    assert by["vfmul.vf"] == heads_tokens * d * d // vm
