@@ -78,7 +78,7 @@ def register(sub: Any) -> None:
                         "targets`)")
     p.add_argument("--routing", metavar="P", help="MoE routing policy (balanced, zipf:S[:SEED])")
     p.add_argument("--weight-dtype", metavar="D",
-                   help="weight dtype (bf16, fp16, int8, int4, fp8, mxfp4, q4_0, q8_0), or "
+                   help="weight dtype (bf16, fp16, int8, int4, fp8, mxfp4, q4_0, q4_1, q8_0), or "
                         "release (the default): as the released checkpoint stores them (bf16; "
                         "GPT-OSS's routed experts mxfp4)")
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="sets",

@@ -418,18 +418,19 @@ class QuantConfig:
     def ops_per_weight(self, weight_dtype: str) -> float:
         """The dequantising kernel's CUDA-core instructions per weight of ``weight_dtype``
         (0 for bf16/fp16 weights: no dequantisation; the GEMV's own multiply-accumulate
-        is in ``efficiency.gemv``): the 4-bit formats (int4, and the block formats q4_0
-        and mxfp4) at the int4 count, the 8-bit integer ones (int8, q8_0) at the int8 one,
+        is in ``efficiency.gemv``): the 4-bit formats (int4, and the block formats q4_0,
+        q4_1 and mxfp4) at the int4 count, the 8-bit integer ones (int8, q8_0) at the int8 one,
         fp8 at its own. The weights stream at the GEMV class's rate; these instructions
         bound the kernel on the SMs when the GPU's CUDA-core rate per byte of bandwidth
         is low (A100: about 5 instructions per byte; RTX 4090: about 40)."""
         return {"int8": self.int8_ops, "q8_0": self.int8_ops,
-                "int4": self.int4_ops, "q4_0": self.int4_ops, "mxfp4": self.int4_ops,
+                "int4": self.int4_ops, "q4_0": self.int4_ops, "q4_1": self.int4_ops,
+                "mxfp4": self.int4_ops,
                 "fp8": self.fp8_ops}.get(weight_dtype, 0.0)
 
     def side_bytes(self, weight_dtype: str, K: int, N: int) -> float:
         """Bytes of scales and zeros a K x N weight of ``weight_dtype`` carries beside its
-        elements. Block formats (q4_0, q8_0, mxfp4) carry none here: their block scales
+        elements. Block formats (q4_0, q4_1, q8_0, mxfp4) carry none here: their block scales
         are in their bytes per element (``workloads.schema.DTYPE_BYTES``)."""
         if weight_dtype == "int4":
             return math.ceil(K / self.group_size) * N * (self.scale_bytes + self.zero_bytes)

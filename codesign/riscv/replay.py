@@ -61,6 +61,7 @@ from codesign.riscv.config import RiscvConfig
 from codesign.riscv.core import VL, VS, CoreSim, sequencer, sequencer_counts
 from isa.errors import IsaError
 from isa.instructions import UNITS
+from isa.kernels import ggml
 from isa.program import Program
 from workloads.schema import Op, dtype_bytes, record_columns
 
@@ -227,11 +228,7 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     fixed one and the one sized to the core's L2 share), so a derived blocking is never
     worse than the fixed one."""
     op = op if isinstance(op, Op) else Op.from_row(op)
-    ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
-    if EVERY_THREAD[cfg.kernel.library]:
-        ways = [w for w in ways if w[1] == ways[0][1]]  # the most cores: all threads work
-    elif cfg.cluster.fork_join_ns and ways[-1][1] > 1:
-        ways = [*ways, (op, 1)]  # a small op may not be worth the fork and join
+    ways = candidate_ways(op, cfg)
     work = kinds.get(op.kind).work
     floors = [shard_floor(work(s), s, c, cfg, kinds.sharing(op, s)) + fork_join_cycles(c, cfg)
               if work is not None and len(ways) > 1 else 0.0 for s, c in ways]
@@ -250,6 +247,22 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
                 best = {**t, "cycles": cycles, "cores": c, "modelled": True}
     assert best is not None
     return best
+
+
+def candidate_ways(op: Op, cfg: RiscvConfig) -> list[tuple[Op, int]]:
+    """The (shard, cores) ways :func:`time_op` times: the kind's splits; with a library
+    that runs every op on every thread, those on the most cores, and for llama.cpp's
+    tinyBLAS GEMMs only those that keep every token row (its threads split the weight
+    rows: :func:`isa.kernels.ggml.splits_weight_rows_only`); else also one core when a
+    fork and join costs something."""
+    ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
+    if EVERY_THREAD[cfg.kernel.library]:
+        ways = [w for w in ways if w[1] == ways[0][1]]  # the most cores: all threads work
+        if cfg.kernel.library == "llamacpp" and ggml.splits_weight_rows_only(op, cfg.vector.vlen):
+            ways = [w for w in ways if w[0].M == op.M] or ways
+    elif cfg.cluster.fork_join_ns and ways[-1][1] > 1:
+        ways = [*ways, (op, 1)]  # a small op may not be worth the fork and join
+    return ways
 
 
 def fork_join_cycles(cores: int, cfg: RiscvConfig) -> float:
