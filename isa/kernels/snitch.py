@@ -1,6 +1,7 @@
 """The ``snitch`` kernel library: the Snitch cluster's own DNN kernels as the VEXP paper's
 baseline ran them (``Core.library = "snitch"``; every op kind but softmax keeps the ideal
-library's kernels).
+library's kernels, with every exponential the scalar libm expf element by element:
+:func:`vector_expf`).
 
 VEXP (arXiv 2504.11227) measures its softmax against the baseline Snitch cluster running
 the cluster's C kernels: pulp-platform/snitch_cluster ``sw/dnn/softmax/src/softmax.h``
@@ -65,10 +66,11 @@ def expf_setup(k: Kc) -> None:
 
 
 def expf(k: Kc, dst: Reg, x: Reg, tmps: tuple[Reg, Reg, Reg]) -> None:
-    """dst = e^x, scalar (x clobbered). Integer temporaries x21, x22, x24."""
+    """dst = e^x, scalar (x clobbered; dst distinct from x and tmps). Integer temporaries
+    x29..x31."""
     b, c = k.b, k.fconst
     z, kd, p = tmps
-    ki, idx, t = X(21), X(22), X(24)
+    ki, idx, t = X(29), X(30), X(31)
     b.emit("fmax.s", x, x, c(EXP_LO), comment="expf: range (musl: |x| >= 88 path)")
     b.emit("fmul.s", z, x, c(INV_LN2_N), comment="z = x*N/ln2")
     b.emit("fadd.s", kd, z, c(SHIFT), comment="kd = z + SHIFT: k in the low bits")
@@ -86,6 +88,36 @@ def expf(k: Kc, dst: Reg, x: Reg, tmps: tuple[Reg, Reg, Reg]) -> None:
     b.emit("fmadd.s", kd, c(POLY[2]), x, c(1.0), comment="C2 r + 1")
     b.emit("fmadd.s", kd, p, z, kd)
     b.emit("fmul.s", dst, kd, dst, comment="y * s")
+
+
+SCRATCH = "expf_row"
+
+
+def vector_expf_setup(k: Kc) -> None:
+    """:func:`expf_setup` for :func:`vector_expf`, which also keeps five f registers to
+    itself (:meth:`Kc.reserve_f`)."""
+    k.vexpf_regs = tuple(k.reserve_f(5))
+    expf_setup(k)
+
+
+def vector_expf(k: Kc, dst: Reg, src: Reg) -> None:
+    """dst = e^src for a vector register group (FP32, the current VL) the way the Snitch
+    kernels compute an exponential: the libm expf called element by element (their FA-2
+    baseline writes ``expf(S - m)`` into the P tile one score at a time): the group goes
+    through a scratch row in memory (:func:`vector_expf_setup` must have run)."""
+    b = k.b
+    vl = b.current_vl
+    if not k.vexpf_regs:
+        vector_expf_setup(k)
+    if SCRATCH not in b.buffers:
+        b.buffer(SCRATCH, "fp32", 8 * k.core.vlen // 32, "scratch")
+    v, e, z, kd, p = k.vexpf_regs
+    b.emit("vse32.v", src, b.mem(SCRATCH, 0, 32))
+    with k.rep("xe", vl, ptrs=1) as j:
+        b.emit("flw", v, b.mem(SCRATCH, Affine.of(j), 32))
+        expf(k, e, v, (z, kd, p))
+        b.emit("fsw", e, b.mem(SCRATCH, Affine.of(j), 32))
+    b.emit("vle32.v", dst, b.mem(SCRATCH, 0, 32))
 
 
 def lower_softmax(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None

@@ -77,3 +77,39 @@ def test_ideal_library_is_unchanged():
 def test_unknown_library_names_the_valid_ones():
     with pytest.raises(IsaError, match="ideal, llamacpp, snitch"):
         Core(library="musl")
+
+
+ATTN = {"kind": "attention", "op": "sdpa", "B": 1, "Hq": 2, "Hkv": 1, "D": 8}
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp32"])
+@pytest.mark.parametrize(("row", "n_exp"), [
+    # FA-2 prefill: one exp per score and one rescale factor per query and key block
+    ({**ATTN, "Hkv": 2, "Sq": 16, "Skv": 16, "causal": False}, None),
+    ({**ATTN, "Sq": 5, "Skv": 9, "causal": True}, None),
+    ({**ATTN, "Sq": 1, "Skv": 20}, None),  # split-KV decode
+    ({"kind": "activation", "op": "silu", "M": 2, "N": 20}, 40),  # one per element
+])
+def test_other_kernels_take_the_scalar_expf(dtype, row, n_exp):
+    """Under the snitch library every exponential of the ideal kernels is the scalar expf,
+    element by element: the kernels still match torch, with no polynomial exp left."""
+    core = Core(vlen=64, dlen=64, dtype=dtype, library="snitch")
+    r = check(row, "rvv", core)
+    assert r.ok and r.counts_match, f"rel error {r.worst_rel} > {r.tolerance}"
+    c = lower(row, "rvv", core).counts().by_mnemonic
+    assert c["fmv.w.x"] == c["lw"] > 0  # one table load per exponential
+    assert "vfcvt.x.f.v" not in c  # the Cephes polynomial's rounding step is gone
+    if n_exp is not None:
+        assert c["fmv.w.x"] == n_exp
+
+
+def test_reserved_registers_stay_clear_of_constants_and_temporaries():
+    from isa.kernels.common import Kc
+    k = Kc("t", "rvv", Core(vlen=64, library="snitch"))
+    top = k.reserve_f(5)
+    assert [r.n for r in top] == [27, 28, 29, 30, 31]
+    consts = [k.fconst(float(i)) for i in range(17)]  # f10..f26: all that is left
+    assert max(r.n for r in consts) == 26
+    with pytest.raises(IsaError, match="out of FP registers"):
+        k.fconst(99.0)
+    assert all(r.n < 27 for r in k.ftemps(9))
