@@ -19,9 +19,10 @@ software exp; with VFEXP, SIMD, SSR and FREP, 1.5 instructions and 2.125 cycles.
 musl's stores it less index << 47 for doubles), then ``s * (C0 r^3 + C1 r^2 + C2 r + 1)``.
 musl evaluates the polynomial in double (an fcvt.d.s in, an fcvt.s.d out, and the
 64-bit table arithmetic on RV32); the model's FP registers hold FP32, so this is the
-same sequence in FP32 (17 instructions). musl's branch to its overflow / underflow path
-for |x| >= 88 is one ``fmax.s`` clamp at -87.3 here (softmax's arguments are <= 0; the
-result there, ~1e-38, is the underflow's 0 to BF16).
+same sequence in FP32 (23 instructions, 6 of them the loads of its constants, which a
+called libm function reads from its data table on every call). musl's branch to its
+overflow / underflow path for |x| >= 88 is one ``fmax.s`` clamp at -87.3 here
+(softmax's arguments are <= 0; the result there, ~1e-38, is the underflow's 0 to BF16).
 """
 
 from __future__ import annotations
@@ -56,47 +57,51 @@ def exp2f_table() -> np.ndarray:
 
 
 def expf_setup(k: Kc) -> None:
-    """The table buffer and the hoisted constants of :func:`expf`."""
+    """The table :func:`expf` reads (its other constants it loads itself)."""
     b = k.b
     if TABLE not in b.buffers:
         b.buffer(TABLE, "int32", N, "const", (N,))
         b.consts[TABLE] = exp2f_table()
-    for c in (EXP_LO, INV_LN2_N, SHIFT, *POLY, 1.0):
-        k.fconst(c)
+    k.fconst(1.0)
 
 
 def expf(k: Kc, dst: Reg, x: Reg, tmps: tuple[Reg, Reg, Reg]) -> None:
-    """dst = e^x, scalar (x clobbered; dst distinct from x and tmps). Integer temporaries
-    x29..x31."""
-    b, c = k.b, k.fconst
+    """dst = e^x, scalar (x clobbered; dst may be x, not one of tmps). As a called libm
+    function does, it loads its constants from its data table (the constant pool) on each
+    call. Integer temporaries x29..x31."""
+    b = k.b
     z, kd, p = tmps
     ki, idx, t = X(29), X(30), X(31)
-    b.emit("fmax.s", x, x, c(EXP_LO), comment="expf: range (musl: |x| >= 88 path)")
-    b.emit("fmul.s", z, x, c(INV_LN2_N), comment="z = x*N/ln2")
-    b.emit("fadd.s", kd, z, c(SHIFT), comment="kd = z + SHIFT: k in the low bits")
+
+    def load(r: Reg, value: float) -> Reg:
+        b.emit("flw", r, b.const(value), comment=f"= {float(np.float32(value)):g}")
+        return r
+    b.emit("fmax.s", x, x, load(p, EXP_LO), comment="expf: range (musl: |x| >= 88 path)")
+    b.emit("fmul.s", z, x, load(p, INV_LN2_N), comment="z = x*N/ln2")
+    b.emit("fadd.s", kd, z, load(p, SHIFT), comment="kd = z + SHIFT: k in the low bits")
     b.emit("fmv.x.w", ki, kd)
-    b.emit("fsub.s", kd, kd, c(SHIFT))
+    b.emit("fsub.s", kd, kd, p)
     b.emit("fsub.s", x, z, kd, comment="r = z - k")
     b.emit("andi", idx, ki, N - 1, comment="k % N")
     b.emit("slli", idx, idx, 2)
     b.emit("lw", t, b.mem(TABLE, 0, 32, base=idx), comment="T[k % N]")
     b.emit("slli", ki, ki, MANT_SHIFT)
     b.emit("add", t, t, ki, comment="s = 2^(k/N) as bits")
-    b.emit("fmv.w.x", dst, t)
-    b.emit("fmadd.s", p, c(POLY[0]), x, c(POLY[1]), comment="C0 r + C1")
+    b.emit("fmadd.s", p, load(p, POLY[0]), x, load(kd, POLY[1]), comment="C0 r + C1")
     b.emit("fmul.s", z, x, x, comment="r^2")
-    b.emit("fmadd.s", kd, c(POLY[2]), x, c(1.0), comment="C2 r + 1")
+    b.emit("fmadd.s", kd, load(kd, POLY[2]), x, k.fconst(1.0), comment="C2 r + 1")
     b.emit("fmadd.s", kd, p, z, kd)
-    b.emit("fmul.s", dst, kd, dst, comment="y * s")
+    b.emit("fmv.w.x", z, t)
+    b.emit("fmul.s", dst, kd, z, comment="y * s")
 
 
 SCRATCH = "expf_row"
 
 
 def vector_expf_setup(k: Kc) -> None:
-    """:func:`expf_setup` for :func:`vector_expf`, which also keeps five f registers to
+    """:func:`expf_setup` for :func:`vector_expf`, which also keeps four f registers to
     itself (:meth:`Kc.reserve_f`)."""
-    k.vexpf_regs = tuple(k.reserve_f(5))
+    k.vexpf_regs = tuple(k.reserve_f(4))
     expf_setup(k)
 
 
@@ -111,12 +116,12 @@ def vector_expf(k: Kc, dst: Reg, src: Reg) -> None:
         vector_expf_setup(k)
     if SCRATCH not in b.buffers:
         b.buffer(SCRATCH, "fp32", 8 * k.core.vlen // 32, "scratch")
-    v, e, z, kd, p = k.vexpf_regs
+    v, z, kd, p = k.vexpf_regs
     b.emit("vse32.v", src, b.mem(SCRATCH, 0, 32))
     with k.rep("xe", vl, ptrs=1) as j:
         b.emit("flw", v, b.mem(SCRATCH, Affine.of(j), 32))
-        expf(k, e, v, (z, kd, p))
-        b.emit("fsw", e, b.mem(SCRATCH, Affine.of(j), 32))
+        expf(k, v, v, (z, kd, p))
+        b.emit("fsw", v, b.mem(SCRATCH, Affine.of(j), 32))
     b.emit("vle32.v", dst, b.mem(SCRATCH, 0, 32))
 
 

@@ -2,6 +2,9 @@
 match torch, the scalar expf's table and instruction count are checked independently,
 and the library picks the VEXP kernel exactly when the ISA has vfexp."""
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,6 +14,12 @@ from isa.executor import execute
 from isa.kernels import check, lower, snitch
 
 SOFTMAX = {"kind": "softmax", "op": "softmax"}
+# every kernel's (kind, op) and small shapes, as test_kernels_all_ops runs them
+_spec = importlib.util.spec_from_file_location(
+    "all_ops", Path(__file__).with_name("test_kernels_all_ops.py"))
+assert _spec is not None and _spec.loader is not None
+ALL_OPS = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ALL_OPS)
 
 
 @pytest.mark.parametrize("isa", ["rvv", "rvv+xattn:vfexp"])
@@ -47,7 +56,8 @@ def test_scalar_expf_is_exp(x):
 
 def test_scalar_kernel_runs_one_expf_per_element():
     """The baseline's instruction mix: per element one flh in the max and exp loops, the
-    17-instruction expf (3 integer bit moves, one table load), one fdiv.s per output."""
+    23-instruction expf (its 6 constants loaded per call, 2 FP<->integer moves, one table
+    load), one fdiv.s per output."""
     m, n = 2, 9
     c = lower({**SOFTMAX, "M": m, "N": n}, "rvv", Core(vlen=64, library="snitch")).counts()
     e = m * n
@@ -56,6 +66,8 @@ def test_scalar_kernel_runs_one_expf_per_element():
     assert c.by_mnemonic["lw"] == c.by_mnemonic["fmv.x.w"] == c.by_mnemonic["fmv.w.x"] == e
     assert c.by_mnemonic["flh"] == 2 * e
     assert c.by_mnemonic["fmadd.s"] == 3 * e
+    # 6 constant loads per expf + the reload of each exponential; 1.0, -inf, 0.0 hoisted
+    assert c.by_mnemonic["flw"] == 7 * e + 3
 
 
 def test_vexp_kernel_issues_few_instructions_per_element():
@@ -113,3 +125,13 @@ def test_reserved_registers_stay_clear_of_constants_and_temporaries():
     with pytest.raises(IsaError, match="out of FP registers"):
         k.fconst(99.0)
     assert all(r.n < 27 for r in k.ftemps(9))
+
+
+@pytest.mark.parametrize(("kind", "op"), ALL_OPS.CASES,
+                         ids=[f"{k}-{o}" for k, o in ALL_OPS.CASES])
+def test_every_kernel_lowers_under_the_library(kind, op):
+    """Every (kind, op) still matches torch with the library's scalar exponentials (and
+    its softmax), BF16, VLEN 128."""
+    row = {"kind": kind, "op": op, **ALL_OPS.SMALL[kind], **ALL_OPS.OP_FIELDS.get(op, {})}
+    r = check(row, "rvv", Core(vlen=128, library="snitch"))
+    assert r.ok and r.counts_match, f"rel error {r.worst_rel} > {r.tolerance}"
