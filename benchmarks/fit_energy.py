@@ -3,9 +3,12 @@
     PYTHONPATH=. python benchmarks/fit_energy.py        # prints the fitted values
 
 Each constant enters its case's metric linearly (area: a sum of parts; energy: a sum of
-parts, efficiency its inverse), so two evaluations solve it exactly. Order matters: the
-lane area is fitted first (the C910 core and the leakage in the Spatz energy use it).
-The values printed are the ones codesign/riscv/config.py and the c950-like preset hold;
+parts, efficiency its inverse; GPU power: idle + busy x active_w + tensor utilisation x
+(TDP - idle - active_w) + DRAM, below the cap), so two evaluations solve it exactly.
+Order matters: the lane area is fitted first (the C910 core and the leakage in the Spatz
+energy use it); a fitted default carries into later fits on targets that have it.
+The values printed are the ones codesign/riscv/config.py, the c950-like and the h100-sxm
+presets hold;
 every other case of the suite is a prediction and never enters a fit.
 """
 
@@ -16,13 +19,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from codesign import validate
+from codesign import targets, validate
+from codesign.errors import CodesignError
 
 # (constant, case it is fitted on, metric is inverse in the constant's linear quantity,
 # the constant is a config default carried into later fits; False: one preset's value)
 FITS = (("area.fma_mm2_per_64b", "spatz-cluster-area", False, True),
         ("area.scalar_core_mm2", "c910-core-area", False, False),
-        ("energy.fma_pj_per_bit", "spatz-dp-gflops-per-w", True, True))
+        ("energy.fma_pj_per_bit", "spatz-dp-gflops-per-w", True, True),
+        ("power.active_w", "mlenergy-llama3.1-8b-h100-b16-power", False, False))
+
+
+def _accepts(target: str, const: str, value: float) -> bool:
+    """Whether ``target``'s config has ``const`` (RISC-V constants do not carry into a GPU
+    case)."""
+    try:
+        targets.resolve(target, {const: value})
+    except CodesignError:
+        return False
+    return True
 
 
 def main() -> None:
@@ -30,11 +45,12 @@ def main() -> None:
     fitted: dict[str, float] = {}  # carried into later fits
     for const, name, inverse, carry in FITS:
         case = cases[name]
+        carried = {k: v for k, v in fitted.items() if _accepts(case.target, k, v)}
 
         def at(x: float, case: validate.Case = case, const: str = const,
-               inverse: bool = inverse) -> float:
+               inverse: bool = inverse, carried: dict[str, float] = carried) -> float:
             c = validate.Case(**{**case.__dict__,
-                                 "overrides": {**case.overrides, **fitted, const: x}})
+                                 "overrides": {**case.overrides, **carried, const: x}})
             v = validate.predict(c)
             return 1.0 / v if inverse else v
 

@@ -73,10 +73,16 @@ def simulate(trace: Trace | str | Path, target: str, **overrides: Any) -> Result
 
 
 def compare(trace: Trace | str | Path, target_names: Sequence[str],
-            overrides: dict[str, Any] | None = None) -> pd.DataFrame:
-    """One row per target: latency, tokens/s and speedup over the first target."""
+            overrides: dict[str, Any] | None = None, jobs: int = 1) -> pd.DataFrame:
+    """One row per target: latency, tokens/s and speedup over the first target. ``jobs``
+    > 1 simulates the RISC-V targets cold in that many processes first
+    (:mod:`codesign.parallel`; the same numbers)."""
+    from codesign.parallel import simulate_all
+
     tr = as_trace(trace)
-    rows = [simulate(tr, t, **(overrides or {})).summary() for t in target_names]
+    paths = {k.replace("__", "."): v for k, v in (overrides or {}).items()}
+    resolved = [targets.resolve(t, paths) for t in target_names]
+    rows = [r.summary() for r in simulate_all(tr, resolved, jobs)]
     df = pd.DataFrame(rows)
     df["speedup"] = df["latency_s"].iloc[0] / df["latency_s"]
     return df

@@ -11,7 +11,8 @@ probe computes the case's metric from simulated work (:mod:`codesign.riscv.energ
 - ``energy_ratio``: energy of an op on ``base`` over its energy on ``target``.
 - ``area_mm2``: the sum of the named area components; ``area_fraction``: their share of
   the listed components (``of``).
-- ``j_per_token``: a model's decode step on a GPU target, joules / batch.
+- ``j_per_token``: a model's decode step on a GPU target, joules / batch; ``power_w``: its
+  average board power (joules / seconds).
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def area_fraction(target: str, overrides: dict[str, Any], parts: list[str],
     return area_mm2(target, overrides, parts) / area_mm2(target, overrides, of)
 
 
-def j_per_token(target: str, overrides: dict[str, Any], model: str, batch: int,
-                context: int, engine: str | None = None) -> float:
+def _decode_step(target: str, overrides: dict[str, Any], model: str, batch: int,
+                 context: int, engine: str | None) -> Any:
     from codesign.api import trace
     tr = trace(model, phase="decode", batch=batch, context=context)
     ov = dict(overrides)
@@ -77,12 +78,25 @@ def j_per_token(target: str, overrides: dict[str, Any], model: str, batch: int,
     res = targets.resolve(target, ov).simulate(tr)
     if res.energy_j is None:
         raise CodesignError(f"target {target!r} models no energy")
-    return res.energy_j / batch
+    return res
+
+
+def j_per_token(target: str, overrides: dict[str, Any], model: str, batch: int,
+                context: int, engine: str | None = None) -> float:
+    return float(_decode_step(target, overrides, model, batch, context, engine).energy_j
+                 / batch)
+
+
+def power_w(target: str, overrides: dict[str, Any], model: str, batch: int,
+            context: int, engine: str | None = None) -> float:
+    res = _decode_step(target, overrides, model, batch, context, engine)
+    return float(res.energy_j / res.latency_s)
 
 
 PROBES: dict[str, Callable[..., float]] = {
     "dp_gflops_per_w": dp_gflops_per_w, "energy_ratio": energy_ratio,
     "area_mm2": area_mm2, "area_fraction": area_fraction, "j_per_token": j_per_token,
+    "power_w": power_w,
 }
 
 

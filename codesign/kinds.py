@@ -17,11 +17,13 @@ A trace row's ``kind`` (``workloads.schema.KINDS``) names an :class:`OpKind`, wh
 - ``matrix``: whether its FLOPs run on matrix units (GPU tensor cores), for rooflines and
   utilisation.
 
-Its shape fields and FLOP/byte counts live with the trace (``workloads.schema.KIND_FIELDS``,
-``workloads.costs``), its RISC-V lowering in the kernel library (``isa.kernels.KERNELS``).
-``tests/test_kinds.py`` checks that every registry covers every kind. A new kind is one
-:func:`register` call here plus its lowering (``isa.kernels.register_kernel``); the
-consumers (replay, the GPU model) ask the registry and never switch on names.
+Its shape fields and FLOP count live with the trace (``workloads.schema.KIND_FIELDS``,
+``workloads.costs.KIND_FLOPS``; bytes are measured on the traced tensors), its RISC-V
+lowering in the kernel library (``isa.kernels.KERNELS``). ``tests/test_kinds.py`` checks
+that every registry covers every kind. A new kind is one
+``workloads.schema.register_kind`` (fields, ops, FLOPs), one :func:`register` call here
+and its lowering (``isa.kernels.register_kernel``); the consumers (replay, the GPU model)
+ask the registries and never switch on names.
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ from isa.timing import TimingParams
 DTYPES = ("bf16", "fp32")
 # Kernel libraries: the careful kernels of this package (``ideal``), or llama.cpp's ggml
 # CPU kernels as the project expresses them (``llamacpp``: isa.kernels.ggml), the software
-# that produced the published measurements of real RISC-V chips.
-LIBRARIES = ("ideal", "llamacpp")
+# that produced the published measurements of real RISC-V chips, or the Snitch cluster's
+# DNN kernels (``snitch``: isa.kernels.snitch, scalar softmax with a libm expf: VEXP's
+# baseline).
+LIBRARIES = ("ideal", "llamacpp", "snitch")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class Core:
         (isa.kernels.quant); 128 is the GPTQ / AWQ default group size.
     attn_bc: keys per FlashAttention tile (columns of S held in registers).
     decode_splits: split-KV partitions of decode attention.
-    library: the kernel library the GEMMs come from (:data:`LIBRARIES`).
+    library: the kernel library the GEMMs (llamacpp) or the softmax (snitch) come from
+        (:data:`LIBRARIES`).
     """
 
     vlen: int = 512

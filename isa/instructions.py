@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from isa.errors import IsaError
-from isa.timing import RULES, Timing
+from isa.timing import RULES, Timing, fixed_costs
 
 if TYPE_CHECKING:
     from isa.program import Instr, InstrTiming
@@ -242,6 +242,8 @@ class InstrDef:
         if ins.masked or self.exec_kind == "vmerge":
             vsrc.append(0)
         lat, occ = self.rule(ins, p)
+        lat, occ = fixed_costs(self.timing if isinstance(self.timing, str) else None,
+                               self.vector and self.exec_kind != "vset", lat, occ, p)
         mem = ins.mem
         mem_dir = None
         nbytes = nelem = 0

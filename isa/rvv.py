@@ -251,6 +251,15 @@ add("fcvt.s.w", "fd rs1", "scalar", "salu", "sfp", float,
     doc="int32 -> FP32 (a block dot product's integer sum)")
 add("fcvt.s.h", "fd fs1", "scalar", "salu", "sfp", lambda a: a,
     doc="16-bit FP -> FP32 (Zfh; the value model keeps f registers as values: timing only)")
+# FP <-> integer bit moves (RV F: fmv.x.w / fmv.w.x): the bit manipulation a scalar libm
+# expf does (isa.kernels.scalar); they run on the FP pipe
+add("fmv.x.w", "rd fs1", "scalar", "salu", "sfp",
+    lambda a: int(np.array([a], np.float32).view(np.int32)[0]), types={"rd": "i"},
+    doc="the bits of an FP32 register as an integer")
+add("fmv.w.x", "fd rs1", "scalar", "salu", "sfp",
+    lambda a: float(np.array([int(a) & 0xFFFFFFFF], np.uint32).view(np.float32)[0]),
+    types={"rs1": "i"}, doc="the low 32 bits of an integer register as FP32")
+add("andi", "rd rs1 imm", "scalar", "salu", "sint", lambda a, b: a & b, types={"*": "i"})
 add("addi", "rd rs1 imm", "scalar", "salu", "sint", lambda a, b: a + b, types={"*": "i"})
 add("add", "rd rs1 rs2", "scalar", "salu", "sint", lambda a, b: a + b, types={"*": "i"})
 add("slli", "rd rs1 imm", "scalar", "salu", "sint", lambda a, b: a << b, types={"*": "i"})

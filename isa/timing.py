@@ -211,6 +211,29 @@ class TimingParams:
         '(llvm-mca-22 -mcpu=spacemit-x60 cannot resolve smt.vmadot); the Xattn array\'s '
         'rule (riscv.md §6 #4: 4 + occupancy)')
 
+    # ---- per-instruction fixed costs (0: none; every preset but the ones that set them) ----
+    vector_dead_time: int = _c(
+        0, 'start-up (dead) cycles of every vector instruction: added to its latency and to '
+        'the cycles it holds its sequencer, before its first element group',
+        'Ara (arXiv 1906.00478 / 2210.08882): lanes start an instruction after the main '
+        'sequencer broadcasts it and the operand requesters fetch its first operands; '
+        'Saturn (riscv.md §3.2) is built for "zero dead-time": 0 on every preset')
+    int_min_occupancy: int = _c(
+        0, 'integer ALU/multiply/shift/widening vector instructions hold their sequencer at '
+        'least this many cycles (0: their element groups only)',
+        "LLVM RISCVSchedSpacemitX60.td at llvm-project 00da743 (older than LLVM 22): "
+        "vadd/vand/vsll/vmerge/vext/vwadd/vwmul ReleaseAtCycles = [4] at every LMUL "
+        "(vmul/vmacc [7]); LLVM 22.1.8's X60 has 2*LMUL, which the preset follows: 0")
+    fp_min_occupancy: int = _c(
+        0, 'FP arithmetic/convert/move vector instructions hold their sequencer at least '
+        'this many cycles (0: their element groups only)',
+        'no source for a floor on the presets: 0')
+    mem_min_occupancy: int = _c(
+        0, 'unit-stride/strided/indexed vector loads and stores hold their sequencer at '
+        'least this many cycles (0: their element groups or elements only)',
+        "llvm-mca 22 spacemit-x60: vle8/16/32 and vse* take 3 cycles at LMUL 1 (a fixed "
+        "cost of its memory pipe), the X60 presets' 3; 0 elsewhere")
+
     @property
     def fp_path_bits(self) -> int:
         """Bits per cycle of the FP arithmetic path (add/mul/FMA/min/max)."""
@@ -359,6 +382,31 @@ def fixed(latency: int | str, occupancy: int | str = 1) -> Timing:
                      for v in (latency, occupancy))
     rule.identity = ("fixed", latency, occupancy)  # type: ignore[attr-defined]
     return rule
+
+
+# The timing rules whose instructions each minimum occupancy applies to.
+MIN_OCCUPANCY_CLASSES: dict[str, tuple[str, ...]] = {
+    "int_min_occupancy": ("int", "imul", "ishift", "intw"),
+    "fp_min_occupancy": ("fp", "fma", "fpminmax", "fpcvt", "fpmove"),
+    "mem_min_occupancy": ("load", "store"),
+}
+_FLOOR_OF = {rule: f for f, rules in MIN_OCCUPANCY_CLASSES.items() for rule in rules}
+
+
+def fixed_costs(rule: str | None, vector: bool, lat: int, occ: int,
+                p: TimingParams) -> tuple[int, int]:
+    """A rule's (latency, occupancy) with the per-instruction costs real cores add: the
+    minimum occupancy of the rule's class (``rule`` a built-in rule's name; None for a
+    rule of one's own), then, for a vector instruction, the start-up dead time on both.
+    Never less than the rule's own numbers."""
+    floor = getattr(p, _FLOOR_OF[rule]) if rule in _FLOOR_OF else 0
+    if floor > occ:
+        occ = floor
+        if p.latency_covers_occupancy and lat < occ:
+            lat = occ
+    if vector and p.vector_dead_time:
+        lat, occ = lat + p.vector_dead_time, occ + p.vector_dead_time
+    return lat, occ
 
 
 RULES: dict[str, Timing] = {

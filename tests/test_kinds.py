@@ -12,7 +12,7 @@ from codesign.gpu.model import op_kernels
 from isa import kernels
 from isa.kernels.common import Kc
 from isa.program import V
-from workloads import schema
+from workloads import costs, schema
 from workloads.schema import KIND_FIELDS, KINDS, OPS, SHAPE_FIELDS, Op
 
 
@@ -64,7 +64,7 @@ def test_a_new_kind_is_one_registration_per_layer(tmp_path):
     from codesign.gpu import kernels as K
     from workloads.schema import Trace, register_kind, validate_ops
 
-    register_kind("toy_scale", ("M", "N"), ("scale",))
+    register_kind("toy_scale", ("M", "N"), ("scale",), flops=lambda r: r["M"] * r["N"])
     kinds.register(kinds.OpKind(
         "toy_scale", kinds.get("activation").split,
         lambda cfg, op: K.streaming_op(cfg, "elementwise", "mul", op.M, op.N, op.dtype,
@@ -72,6 +72,7 @@ def test_a_new_kind_is_one_registration_per_layer(tmp_path):
     previous = kernels.register_kernel("toy_scale", _lower_scale)
     try:
         assert previous is None
+        assert costs.op_flops({"kind": "toy_scale", "M": 64, "N": 4096}) == 64 * 4096
         row = {"kind": "toy_scale", "op": "scale", "name": "toy", "dtype": "bf16",
                "weight_dtype": "", "M": 64, "N": 4096, "flops": 64 * 4096,
                "bytes_read": 64 * 4096 * 2, "bytes_written": 64 * 4096 * 2, "repeat": 1,
@@ -88,13 +89,13 @@ def test_a_new_kind_is_one_registration_per_layer(tmp_path):
         (k,) = op_kernels(make_gpu("h100-sxm").config, Op.from_row(row))
         assert gpu.latency_s >= k.seconds > 0
         with pytest.raises(ValueError, match=r"unknown shape fields \['Q'\]"):
-            register_kind("toy_bad", ("M", "Q"), ("x",))
+            register_kind("toy_bad", ("M", "Q"), ("x",), flops=lambda r: 0)
         with pytest.raises(ValueError, match="already in the trace vocabulary"):
-            register_kind("gemm", ("M",), ("matmul",))
+            register_kind("gemm", ("M",), ("matmul",), flops=lambda r: 0)
     finally:
         kinds._REGISTRY.pop("toy_scale", None)
         kernels.KERNELS.pop("toy_scale", None)
-        for table in (schema.OPS, schema.KIND_FIELDS):
+        for table in (schema.OPS, schema.KIND_FIELDS, costs.KIND_FLOPS):
             table.pop("toy_scale", None)
         if "toy_scale" in schema.KINDS:
             schema.KINDS.remove("toy_scale")

@@ -4,9 +4,19 @@ Conventions (the ones FLOP counters such as fvcore and torch.utils.flop_counter 
 a multiply-add is 2 FLOPs; an elementwise or activation op is 1 FLOP per output element
 (SwiGLU 2: the SiLU and the product); a reduction is 1 FLOP per input element.
 Normalisations and softmax count the arithmetic per element of their textbook form.
+
+:data:`KIND_FLOPS` holds, for every kind of the trace's vocabulary, the FLOPs of one
+instance from its row's shape fields; the extractor fills every row's ``flops`` from it
+(:func:`op_flops`), and a kind new to the vocabulary brings its own
+(``workloads.schema.register_kind(..., flops=...)``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from workloads.errors import WorkloadError
 
 # Per-element FLOPs of row-wise ops (textbook form; see each comment).
 NORM_FLOPS_PER_ELEMENT = {
@@ -61,3 +71,57 @@ def recurrent_delta_rule_flops(b: int, h: int, t: int, dk: int, dv: int) -> int:
     """One recurrent step per token (``torch_recurrent_gated_delta_rule``): decay S (Dk·Dv),
     S·k (2·Dk·Dv), the delta (2·Dv), the rank-1 update (2·Dk·Dv) and S·q (2·Dk·Dv)."""
     return b * h * t * (7 * dk * dv + 2 * dv)
+
+
+# ---- FLOPs of one instance of each kind, from its row's shape fields ------------------
+Row = Mapping[str, Any]
+FlopCount = Callable[[Row], int]
+
+
+def _rows(r: Row) -> int:  # the M x N kinds: rows of length N
+    return int(r["M"]) * int(r["N"])
+
+
+def _gemm(r: Row) -> int:
+    return 2 * max(int(r.get("G", 1)), 1) * int(r["M"]) * int(r["N"]) * int(r["K"])
+
+
+def _attention(r: Row) -> int:
+    return attention_flops(int(r["B"]), int(r["Hq"]), int(r["Sq"]), int(r["Skv"]),
+                           int(r["D"]), bool(r.get("causal", False)), int(r.get("window", 0)))
+
+
+def _linear_attention(r: Row) -> int:
+    """The chunked algorithm when ``chunk`` > 0 (prefill), else the recurrent step."""
+    b, h, t, dk, dv = (int(r[f]) for f in ("B", "Hq", "Sq", "D", "Dv"))
+    chunk = int(r.get("chunk", 0))
+    if chunk > 0:
+        return chunk_delta_rule_flops(b, h, t, dk, dv, chunk)
+    return recurrent_delta_rule_flops(b, h, t, dk, dv)
+
+
+KIND_FLOPS: dict[str, FlopCount] = {
+    "gemm": _gemm,
+    "attention": _attention,
+    "linear_attention": _linear_attention,
+    "conv1d": lambda r: 2 * int(r["B"]) * int(r["N"]) * int(r["Sq"]) * int(r["W"]),
+    "norm": lambda r: NORM_FLOPS_PER_ELEMENT[str(r["op"])] * _rows(r),
+    "rope": lambda r: ROPE_FLOPS_PER_ROTATED_ELEMENT * int(r["M"]) * int(r["K"]),
+    "activation": lambda r: (2 if r["op"] == "swiglu" else 1) * _rows(r),
+    "elementwise": lambda r: 0 if r["op"] == "fill" else _rows(r),
+    "softmax": lambda r: SOFTMAX_FLOPS_PER_ELEMENT * _rows(r),
+    "reduction": _rows,
+    "router": lambda r: ROUTER_FLOPS_PER_ELEMENT * _rows(r),
+    "embedding": lambda r: 0,  # a gather
+    "copy": lambda r: 0,
+}
+
+
+def op_flops(row: Row) -> int:
+    """FLOPs of one instance of a trace row (a dict or a ``workloads.schema.Op``) from its
+    kind and shape fields."""
+    count = KIND_FLOPS.get(str(row["kind"]))
+    if count is None:
+        raise WorkloadError(f"no FLOP count for op kind {row['kind']!r}; valid: "
+                            f"{', '.join(KIND_FLOPS)}")
+    return count(row)

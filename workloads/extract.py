@@ -30,6 +30,7 @@ how the tests prove the shape-only trace is faithful; then MoE routing is real.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import re
@@ -47,7 +48,7 @@ from torch.utils._pytree import tree_flatten
 from workloads import costs
 from workloads.errors import WorkloadError
 from workloads.registry import ZERO_CENTRED_NORM, ModelConfig, load_config, param_counts
-from workloads.routing import RoutingPolicy, group_counts, parse_routing
+from workloads.routing import Balanced, RoutingPolicy, group_counts, parse_routing
 from workloads.schema import (
     PHASES,
     RELEASE_FORMAT,
@@ -184,6 +185,9 @@ class _Emitter:
             row.setdefault("layer_type", "model")
         row.update(layer=layer, layers=str(layer) if layer >= 0 else "", module=path)
         row.setdefault("name", path.rsplit(".", 1)[-1] if path else row.get("op", ""))
+        # FLOPs from the kind's count (workloads.costs.KIND_FLOPS) plus what the shape
+        # fields do not say (a linear layer's bias add)
+        row["flops"] = costs.op_flops(row) + row.pop("extra_flops", 0)
         self.rows.append(row)
         return len(self.rows) - 1
 
@@ -232,23 +236,15 @@ class _Emitter:
         if kind == "gemm":
             a = ins[1] if base in ("addmm", "baddbmm") else ins[0]  # addmm's ins[0] is the bias
             kdim = int(a.shape[-1])
-            g = int(o.numel() // (m * n)) if m * n else 1
-            m_rows = int(o.shape[-2]) if o.dim() >= 2 else 1
-            row.update(M=m_rows, N=n, K=kdim, G=max(g, 1),
-                       flops=2 * int(o.numel()) * kdim)
-        elif kind == "copy" or op == "fill":
-            row["flops"] = 0
-            if op == "fill":
-                row["bytes_read"] = 0
+            rows = int(o.shape[-2]) if o.dim() >= 2 else 1  # a batched matmul's G
+            g = int(o.numel() // (rows * n)) if rows * n else 1
+            row.update(M=int(o.shape[-2]) if o.dim() >= 2 else 1, N=n, K=kdim, G=max(g, 1))
+        elif op == "fill":
+            row["bytes_read"] = 0
         elif kind == "reduction":
-            row["flops"] = int(ins[0].numel()) if ins else 0
             src = ins[0] if ins else o
             row["N"] = int(src.shape[-1]) if src.dim() else 1
             row["M"] = int(src.numel() // max(row["N"], 1))
-        elif kind == "softmax":
-            row["flops"] = costs.SOFTMAX_FLOPS_PER_ELEMENT * int(o.numel())
-        else:
-            row["flops"] = int(o.numel())
         if op == "mul" and kind == "elementwise" and self._fuse_swiglu(ins, o, row):
             return
         idx = self.add(**row)
@@ -269,7 +265,6 @@ class _Emitter:
                 self._reindex_after(idx)
                 self.add(kind="activation", op="swiglu", name="act_fn",
                          dtype=row["dtype"], M=row["M"], N=row["N"],
-                         flops=2 * int(out.numel()),
                          bytes_read=silu["bytes_read"] + _nbytes(ins[0] if ins[1] is t else ins[1]),
                          bytes_written=row["bytes_written"])
                 return True
@@ -299,10 +294,10 @@ def _linear_row(em: _Emitter, mod: nn.Linear, x: torch.Tensor, out: torch.Tensor
     m = int(x.numel() // k)
     wdt = em.scenario.weight_dtype
     act = dtype_bytes(_dt(x))
-    flops = 2 * m * n * k + (m * n if mod.bias is not None else 0)
     weight_bytes = math.ceil(n * k * dtype_bytes(wdt)) + (n * 2 if mod.bias is not None else 0)
     em.add(kind="gemm", op="matmul", dtype=_dt(x), weight_dtype=wdt, M=m, N=n, K=k, G=1,
-           flops=flops, bytes_read=int(m * k * act) + weight_bytes,
+           extra_flops=m * n if mod.bias is not None else 0,
+           bytes_read=int(m * k * act) + weight_bytes,
            bytes_written=_nbytes(out))
 
 
@@ -320,7 +315,6 @@ def _norm_row(em: _Emitter, mod: nn.Module, args: tuple, out: torch.Tensor) -> N
     read = sum(_nbytes(t) for t in args if isinstance(t, torch.Tensor))
     read += sum(_nbytes(p) for p in mod.parameters(recurse=False))
     em.add(kind="norm", op=op, dtype=_dt(x), M=m, N=n,
-           flops=costs.NORM_FLOPS_PER_ELEMENT[op] * m * n,
            bytes_read=read, bytes_written=_nbytes(out))
 
 
@@ -328,7 +322,7 @@ def _embedding_row(em: _Emitter, mod: nn.Embedding, ids: torch.Tensor,
                    out: torch.Tensor) -> None:
     m, n = int(ids.numel()), mod.embedding_dim
     em.add(kind="embedding", op="gather", dtype=_dt(out), M=m, N=n, K=mod.num_embeddings,
-           flops=0, bytes_read=_nbytes(ids) + _nbytes(out), bytes_written=_nbytes(out))
+           bytes_read=_nbytes(ids) + _nbytes(out), bytes_written=_nbytes(out))
 
 
 def _rotary_rows(em: _Emitter, mod: nn.Module, args: tuple, out: Any) -> None:
@@ -337,7 +331,7 @@ def _rotary_rows(em: _Emitter, mod: nn.Module, args: tuple, out: Any) -> None:
     m = int(cos.numel() // n)
     for op in ("cos", "sin"):
         em.add(kind="elementwise", op=op, name=f"rotary_emb.{op}", dtype=_dt(cos), M=m, N=n,
-               flops=m * n, bytes_read=m * 8, bytes_written=_nbytes(cos))  # reads int64 positions
+               bytes_read=m * 8, bytes_written=_nbytes(cos))  # reads int64 positions
 
 
 def _activation_row(em: _Emitter, mod: nn.Module, args: tuple, out: torch.Tensor) -> None:
@@ -345,7 +339,7 @@ def _activation_row(em: _Emitter, mod: nn.Module, args: tuple, out: torch.Tensor
     x = args[0]
     n = int(x.shape[-1])
     m = int(x.numel() // n)
-    idx = em.add(kind="activation", op=op, dtype=_dt(out), M=m, N=n, flops=m * n,
+    idx = em.add(kind="activation", op=op, dtype=_dt(out), M=m, N=n,
                  bytes_read=_nbytes(x), bytes_written=_nbytes(out))
     if op == "silu":
         em.silu_out[id(out)] = (idx, out)
@@ -359,10 +353,10 @@ def _router_rows(em: _Emitter, mod: nn.Module, args: tuple, out: Any) -> None:
     k = int(mod.top_k)  # type: ignore[arg-type]  # a config int on the module
     act = _dt(x)
     em.add(kind="gemm", op="matmul", name="router", dtype=act,
-           weight_dtype=act, M=t, N=e, K=h, G=1, flops=2 * t * e * h,
+           weight_dtype=act, M=t, N=e, K=h, G=1,
            bytes_read=_nbytes(x) + _nbytes(weight), bytes_written=t * e * 4)
     em.add(kind="router", op="softmax_topk", name="router.topk", dtype="fp32", M=t, N=e,
-           topk=k, flops=costs.ROUTER_FLOPS_PER_ELEMENT * t * e,
+           topk=k,
            bytes_read=t * e * 4, bytes_written=t * k * (8 + 2))
 
 
@@ -387,21 +381,19 @@ def _experts_rows(em: _Emitter, mod: nn.Module, args: tuple, out: torch.Tensor) 
     for tokens, g in groups:
         em.add(kind="gemm", op="matmul", name="experts.gate_up_proj", dtype=act,
                weight_dtype=wdt, M=tokens, N=2 * im, K=h, G=g,
-               flops=2 * g * tokens * 2 * im * h,
                bytes_read=int(g * (tokens * h * ab + 2 * im * h * wb)),
                bytes_written=int(g * tokens * 2 * im * ab))
     em.add(kind="activation", op="swiglu", name="experts.act_fn", dtype=act, M=tk, N=im,
-           flops=2 * tk * im, bytes_read=int(tk * 2 * im * ab), bytes_written=int(tk * im * ab))
+           bytes_read=int(tk * 2 * im * ab), bytes_written=int(tk * im * ab))
     for tokens, g in groups:
         em.add(kind="gemm", op="matmul", name="experts.down_proj", dtype=act,
                weight_dtype=wdt, M=tokens, N=h, K=im, G=g,
-               flops=2 * g * tokens * h * im,
                bytes_read=int(g * (tokens * im * ab + h * im * wb)),
                bytes_written=int(g * tokens * h * ab))
     em.add(kind="elementwise", op="mul", name="experts.routing_weights", dtype=act, M=tk, N=h,
-           flops=tk * h, bytes_read=int(tk * h * ab + tk * ab), bytes_written=int(tk * h * ab))
+           bytes_read=int(tk * h * ab + tk * ab), bytes_written=int(tk * h * ab))
     em.add(kind="reduction", op="sum", name="experts.combine", dtype=act, M=t, N=k * h,
-           flops=tk * h, bytes_read=int(tk * h * ab), bytes_written=_nbytes(out))
+           bytes_read=int(tk * h * ab), bytes_written=_nbytes(out))
 
 
 def _semantic_handler(mod: nn.Module) -> Callable[..., None] | None:
@@ -457,7 +449,6 @@ def _wrap_rope(em: _Emitter, orig: Callable[..., Any]) -> Callable[..., Any]:
                 n = int(x.shape[-1])
                 m = int(x.numel() // n)
                 em.add(kind="rope", op="rope", name=name, dtype=_dt(x), M=m, N=n, K=rot,
-                       flops=costs.ROPE_FLOPS_PER_ROTATED_ELEMENT * m * rot,
                        bytes_read=_nbytes(x) + _nbytes(cos) + _nbytes(sin),
                        bytes_written=_nbytes(x))
         with em.hidden():
@@ -481,7 +472,6 @@ def _wrap_attention(em: _Emitter, orig: Callable[..., Any]) -> Callable[..., Any
             em.add(kind="attention", op="sdpa", name="attention", dtype=_dt(query),
                    B=b, Hq=hq, Hkv=hkv, Sq=sq, Skv=skv, D=d, causal=causal, window=window,
                    sinks=sinks,
-                   flops=costs.attention_flops(b, hq, sq, skv, d, causal, window),
                    bytes_read=_nbytes(query) + _nbytes(key) + _nbytes(value),
                    bytes_written=_nbytes(query))
         with em.hidden():
@@ -506,12 +496,12 @@ def _wrap_conv(em: _Emitter, orig: Callable[..., Any], update: bool) -> Callable
                 written += _nbytes(state)
             em.add(kind="conv1d", op="causal_conv1d_update" if update else "causal_conv1d",
                    name="conv1d", dtype=_dt(hidden_states), B=b, N=c, Sq=t, W=w,
-                   flops=2 * b * c * t * w, bytes_read=read, bytes_written=written)
+                   bytes_read=read, bytes_written=written)
             activation = kwargs.get("activation", args[3] if len(args) > 3 else None) \
                 if update else kwargs.get("activation", args[2] if len(args) > 2 else None)
             if activation:
                 em.add(kind="activation", op=str(activation), name="conv1d.act",
-                       dtype=_dt(out), M=b * t, N=c, flops=b * t * c,
+                       dtype=_dt(out), M=b * t, N=c,
                        bytes_read=_nbytes(out), bytes_written=_nbytes(out))
         return out
 
@@ -533,15 +523,12 @@ def _wrap_delta_rule(em: _Emitter, orig: Callable[..., Any], chunked: bool
                 for name, x in (("q_l2norm", query), ("k_l2norm", key)):
                     m = b * t * hk
                     em.add(kind="norm", op="l2norm", name=name, dtype="fp32", M=m, N=dk,
-                           flops=costs.NORM_FLOPS_PER_ELEMENT["l2norm"] * m * dk,
                            bytes_read=_nbytes(x), bytes_written=m * dk * 4)
             state_bytes = b * hv * dk * dv * 4  # the recurrent state is fp32 (qwen.md §4.2)
-            flops = (costs.chunk_delta_rule_flops(b, hv, t, dk, dv, chunk) if chunked
-                     else costs.recurrent_delta_rule_flops(b, hv, t, dk, dv))
             em.add(kind="linear_attention",
                    op="chunk_gated_delta_rule" if chunked else "recurrent_gated_delta_rule",
                    name="gated_delta_rule", dtype="fp32", B=b, Hq=hv, Sq=t, Skv=em.context,
-                   D=dk, Dv=dv, chunk=chunk, flops=flops,
+                   D=dk, Dv=dv, chunk=chunk,
                    bytes_read=(b * t * hk * dk * 4 * 2 + _nbytes(value) + _nbytes(g)
                                + _nbytes(beta) + (state_bytes if init is not None else 0)),
                    bytes_written=_nbytes(value) + (state_bytes if want_state else 0))
@@ -639,6 +626,60 @@ def _collapse(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+# ---- one period of the layer pattern -------------------------------------------------
+# Config fields that make a decoder layer's structure depend on its index other than
+# through its layer type (transformers' MoE and sliding-window knobs); a config setting
+# any of them to a non-default value is traced layer by layer.
+LAYER_INDEX_FIELDS = {"mlp_only_layers": [], "decoder_sparse_step": 1, "first_k_dense_replace": 0,
+                      "moe_layer_freq": 1, "no_rope_layers": [], "interleave_moe_layer_step": 1}
+
+
+def layer_period(cfg: ModelConfig, routing: RoutingPolicy, fake: bool) -> int:
+    """The shortest number of decoder layers whose pattern repeats over the model: the
+    shortest p dividing the layer count with layer i of the same type as layer i mod p.
+    The layer count itself (no shortcut) when the rows could depend on the layer index:
+    real tensors, routing drawn per layer (zipf), a config field of
+    :data:`LAYER_INDEX_FIELDS` set, or a sliding window limited to some layers (Qwen2's
+    ``max_window_layers``)."""
+    n = cfg.layers
+    indexed = any(cfg.get(k) not in (None, default) for k, default in LAYER_INDEX_FIELDS.items())
+    if not fake or not isinstance(routing, Balanced) or indexed or cfg.get("use_sliding_window"):
+        return n
+    types = cfg.layer_types
+    return next(p for p in range(1, n + 1)
+                if n % p == 0 and all(types[i] == types[i % p] for i in range(n)))
+
+
+def _first_layers(cfg: ModelConfig, layers: int) -> ModelConfig:
+    """``cfg`` with only its first ``layers`` decoder layers."""
+    fields = {**cfg.fields, "num_hidden_layers": layers}
+    if "layer_types" in fields:
+        fields["layer_types"] = list(fields["layer_types"])[:layers]
+    return dataclasses.replace(cfg, fields=fields)
+
+
+def _repeat_period(rows: list[dict[str, Any]], period: int, layers: int) -> list[dict[str, Any]]:
+    """The rows of a ``layers``-layer run from those of its first ``period`` layers: the
+    model-level rows before and after the layers as they are, the layers' rows repeated
+    with layer i's index and module path for i = period, period + 1, ..."""
+    body = [i for i, r in enumerate(rows) if r["layer"] >= 0]
+    if not body:
+        return rows
+    first, last = body[0], body[-1]
+    if len(body) != last - first + 1:
+        raise WorkloadError("a model-level op runs between decoder layers; trace with "
+                            "periodic=False")
+    out = rows[:first]
+    for start in range(0, layers, period):
+        for r in rows[first:last + 1]:
+            layer = r["layer"] + start
+            m = _LAYER_RE.search(r["module"])
+            assert m is not None  # a row with a layer index has it from its module path
+            module = r["module"][:m.start(1)] + str(layer) + r["module"][m.end(1):]
+            out.append({**r, "layer": layer, "layers": str(layer), "module": module})
+    return out + rows[last + 1:]
+
+
 # ---- building and running the model ---------------------------------------------------
 # Text model types whose transformers class has no SDPA path: their attention runs through
 # the modeling module's eager_attention_forward, which the tracer wraps as it wraps "sdpa"
@@ -686,13 +727,17 @@ def _check(phase: str, batch: int, seq: int | None, context: int | None,
 def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = None,
           context: int | None = None, routing: str = "balanced",
           weight_dtype: str = RELEASE_FORMAT, collapse: bool = True, fake: bool = True,
-          seed: int = 0) -> Trace:
+          seed: int = 0, periodic: bool = True) -> Trace:
     """Trace one forward pass of ``model`` (a registered name or a config.json path).
 
     ``weight_dtype``: one format for every weight, or "release" (the default): as the
     released checkpoint stores them (bf16; GPT-OSS's routed experts in mxfp4).
     ``fake=False`` runs real CPU tensors with random weights (seeded): slow, for tests on
     tiny configs; MoE routing is then the model's own.
+    ``periodic``: when the decoder layers repeat a pattern (Qwen3.5's three linear and one
+    full attention layer; every layer alike in a dense model), run one period of it and
+    repeat its rows for the other layers (:func:`layer_period`); the rows are the ones a
+    run of every layer gives (tested), at a fraction of the cost. False runs every layer.
     """
     seq, context = _check(phase, batch, seq, context, weight_dtype)
     cfg = load_config(model)
@@ -704,6 +749,7 @@ def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = 
                         weight_dtype=weight_dtype, routing=policy.name,
                         expert_weight_dtype=experts)
     em = _Emitter(cfg=cfg, scenario=scenario, routing=policy, fake=fake, context=context)
+    period = layer_period(cfg, policy, fake) if periodic else cfg.layers
 
     from torch._subclasses.fake_tensor import FakeTensorMode
     from transformers.utils import logging as hf_logging
@@ -717,7 +763,7 @@ def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = 
         with mode, torch.no_grad():
             if not fake:
                 torch.manual_seed(seed)
-            net = _build_model(cfg)
+            net = _build_model(cfg if period == cfg.layers else _first_layers(cfg, period))
             rope = _rope_meta(net)
             hooks = _install_hooks(net, em)
             try:
@@ -729,6 +775,8 @@ def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = 
     finally:
         torch.set_default_dtype(old_dtype)
         hf_logging.set_verbosity(old_verbosity)
+    if period < cfg.layers:
+        rows = _repeat_period(rows, period, cfg.layers)
     if collapse:
         rows = _collapse(rows)
     counts = param_counts(cfg)

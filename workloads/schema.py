@@ -55,11 +55,12 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workloads import costs
 from workloads.errors import WorkloadError
 
 if TYPE_CHECKING:  # imported where used: the CLI's parser reads this module's constants
@@ -154,17 +155,19 @@ COLUMNS: dict[str, str] = {
 }
 
 # Bytes per element. The block formats count their scales: q4_0 (llama.cpp block_q4_0:
-# 32 4-bit codes + one fp16 scale = 18 bytes per 32 weights), q8_0 (block_q8_0: 34 per 32),
+# 32 4-bit codes + one fp16 scale = 18 bytes per 32 weights), q4_1 (block_q4_1: 32 4-bit codes
+# + an fp16 scale d and an fp16 min m, x = d q + m: 20 per 32; ggml-common.h), q8_0
+# (block_q8_0: 34 per 32),
 # mxfp4 (OCP MX v1.0: 32 E2M1 codes + one E8M0 scale = 17 per 32). int8, int4 and fp8 count
 # the codes only (their per-channel / per-group scales are what a RISC-V kernel adds:
 # isa.kernels.quant).
 DTYPE_BYTES: dict[str, float] = {
     "fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5,
-    "q8_0": 34 / 32, "q4_0": 18 / 32, "mxfp4": 17 / 32,
+    "q8_0": 34 / 32, "q4_0": 18 / 32, "q4_1": 20 / 32, "mxfp4": 17 / 32,
     "int64": 8.0, "int32": 4.0, "bool": 1.0,
 }
 WEIGHT_DTYPES: tuple[str, ...] = ("bf16", "fp16", "int8", "int4", "fp8", "mxfp4", "q4_0",
-                                  "q8_0")
+                                  "q4_1", "q8_0")
 # The weight option that means "as the released checkpoint stores them" (the default): bf16,
 # and the routed experts in the format the model's config.json names in its
 # quantization_config (GPT-OSS: mxfp4, arXiv 2508.10925 §2); other models are all bf16.
@@ -184,9 +187,10 @@ def dtype_bytes(dtype: str) -> float:
 
 
 def register_kind(kind: str, fields: tuple[str, ...], ops: tuple[str, ...],
-                  replace: bool = False) -> None:
+                  flops: Callable[[Mapping[str, Any]], int], replace: bool = False) -> None:
     """Add an op kind to the trace's vocabulary: its shape fields (a subset of
-    :data:`SHAPE_FIELDS`; the others stay 0) and the ops (functions) it has. A kind new to
+    :data:`SHAPE_FIELDS`; the others stay 0), the ops (functions) it has, and the FLOPs
+    of one instance from a row's shape fields (``workloads.costs.KIND_FLOPS``). A kind new to
     the package is one call here, one ``codesign.kinds.register`` (how it splits over cores,
     its GPU kernels) and one ``isa.kernels.register_kernel`` (its RISC-V lowering), all from
     the user's own module."""
@@ -203,6 +207,7 @@ def register_kind(kind: str, fields: tuple[str, ...], ops: tuple[str, ...],
         KINDS.append(kind)
     KIND_FIELDS[kind] = tuple(fields)
     OPS[kind] = tuple(ops)
+    costs.KIND_FLOPS[kind] = flops
 
 
 def empty_ops() -> pd.DataFrame:

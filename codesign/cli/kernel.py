@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         row["op"] = args.op
     prog = lower(row, isa, core)
     counts = prog.counts()
+    flops = _flops(row)
     by_class = {u: counts.by_unit.get(u, 0) for u in UNITS}
     result = None
     if args.check:
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
             "kind": args.kind, "isa": isa.name, "shape": {k: v for k, v in row.items()
                                                          if k != "kind"},
             "vlen": core.vlen, "dlen": core.dlen, "dtype": core.dtype,
+            "flops": flops,
             "instructions_total": counts.total,
             "instructions_by_class": by_class,
             "instructions_by_mnemonic": dict(sorted(counts.by_mnemonic.items())),
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
             print(prog.asm())
             print()
         print(f"{prog.name}  isa={isa.name}  VLEN={core.vlen} DLEN={core.dlen} "
-              f"dtype={core.dtype}")
+              f"dtype={core.dtype}" + (f"  FLOPs={flops}" if flops is not None else ""))
         rows = [{"class": u, "instructions": n} for u, n in by_class.items() if n]
         rows.append({"class": "total", "instructions": counts.total})
         print_table(rows)
@@ -140,3 +142,15 @@ def run(args: argparse.Namespace) -> int:
     if result is not None and not (result.ok and result.counts_match):
         return 1
     return 0
+
+
+def _flops(row: dict[str, object]) -> int | None:
+    """The op's FLOPs by the trace's counting (workloads.costs.KIND_FLOPS); None for a
+    kind with no count, or a shape the count needs more fields of."""
+    from workloads import costs, schema
+
+    kind = str(row["kind"])
+    if kind not in costs.KIND_FLOPS:
+        return None
+    full = {f: 0 for f in schema.SHAPE_FIELDS} | {"op": schema.OPS[kind][0]} | row
+    return costs.op_flops(full)

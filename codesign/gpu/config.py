@@ -150,6 +150,20 @@ class LaunchConfig:
     host_launch_us: float = param(
         4.0, "host-side cost of one eager kernel launch; a kernel shorter than this leaves "
         "the GPU waiting for the next launch", "us", "gpu.md §3d: 4-6 us measured, 3-5 us rule")
+    host_gemm_us: float = param(
+        0.0, "host work of one eager GEMM call (F.linear) beyond its kernels' host_launch_us, "
+        "done before its first kernel launches (output allocation, the cuBLASLt heuristic "
+        "query), so the GPU cannot start the call's kernel before it", "us",
+        "the engine preset (0: a GEMM call costs what a plain elementwise call does)")
+    host_attention_us: float = param(
+        0.0, "host work of one eager attention call (F.scaled_dot_product_attention) beyond "
+        "its kernels' host_launch_us, done before its first kernel launches (the backend "
+        "selection checks, the output and log-sum-exp allocations)", "us",
+        "the engine preset (0: an attention call costs what plain launches do)")
+    host_norm_us: float = param(
+        0.0, "host work of one eager norm call (F.rms_norm, F.layer_norm) beyond its "
+        "kernels' host_launch_us, done before its first kernel launches", "us",
+        "the engine preset (0: a norm call costs what a plain elementwise call does)")
     gap_us: float = param(
         0.51, "GPU-side gap between consecutive kernels: from the end of one to the start "
         "of the next in a CUDA-graph replay (also paid in eager)", "us",
@@ -169,6 +183,12 @@ class LaunchConfig:
         "when every kernel paid all of it). Check, not fit: the H200's copy sweep (gpu-h200 "
         "sweep-copy-65536k .. -1048576k) has an intercept of 5.5-7.4 us, which also holds "
         "the host's latency to the first kernel of a lone call, so t0 is at most that")
+
+    def pre_launch_us(self, kind: str) -> float:
+        """Host work of one eager call of an op of ``kind`` before its first kernel
+        launches, beyond the plain launches (``host_launch_us`` each)."""
+        return {"gemm": self.host_gemm_us, "attention": self.host_attention_us,
+                "norm": self.host_norm_us}.get(kind, 0.0)
 
     def check(self) -> None:
         if self.mode not in LAUNCH_MODES:
@@ -235,6 +255,13 @@ class AttentionImpl:
         "fa2 fitted on the 16k point of FA2's head-dim 256 non-causal series of the "
         "FlashAttention-3 paper Fig. 5 (gpu.md §2b); 1.0 (no correction) for the others",
         FRACTION)
+    longest_first: bool = param(
+        False, "causal query tiles are scheduled longest first (an LPT tile scheduler) "
+        "rather than in grid order, query tile fastest", "",
+        "fa3: Dao-AILab/flash-attention hopper/tile_scheduler.hpp (causal and local: the "
+        "m_blocks in reverse order, longest first; FA4's SingleTileLPTScheduler the same); "
+        "fa2: grid (num_m_block, batch, head) in flash_fwd_launch_template.h; triton: the "
+        "tutorial's grid (cdiv(N_CTX, BLOCK_M), Z x H); cudnn: [M] grid order assumed")
 
     def hdim_efficiency(self, D: int) -> float:
         """The main-loop rate factor at head dim ``D`` (:attr:`large_hdim_efficiency`)."""
@@ -263,7 +290,7 @@ def _fa3() -> AttentionImpl:
     # warpgroups and intra-warpgroup softmax/GEMM pipelining (paper §3.1-3.2). The hidden
     # fraction is fitted to the 16k point of the FA3 series (gpu.md §2a): see validate.py.
     return AttentionImpl(async_mma=True, mma_efficiency=1.0, softmax_overlap=0.71,
-                         block_m=128, block_n=128)
+                         block_m=128, block_n=128, longest_first=True)
 
 
 def _cudnn() -> AttentionImpl:
@@ -356,8 +383,9 @@ class ElementwiseConfig:
 
 @dataclass(frozen=True)
 class QuantConfig:
-    """Quantised weights: the group scales and zeros each format carries, and how close
-    the engine's dequantising GEMV gets to the bf16 GEMV (``efficiency.gemv``). The bytes
+    """Quantised weights: the group scales and zeros each format carries, and the CUDA-core
+    instructions per weight of the engine's dequantising kernel (its weights stream at the
+    GEMV class's rate, ``efficiency.gemv``; the instructions run on the SMs). The bytes
     of a quantised element come from the trace's dtype (``workloads.schema.DTYPE_BYTES``);
     these fields add what the format stores beside them."""
 
@@ -374,31 +402,35 @@ class QuantConfig:
     zero_bytes: float = param(
         0.0, "bytes of one group zero point (0: symmetric format)", "B",
         "GPTQ/AWQ pack 4-bit zeros (0.5 B); gpt-fast int4 stores bf16 zeros (2 B)")
-    int8_efficiency: float = param(
-        0.80, "int8 weight streaming rate relative to efficiency.gemv (dequantise in "
-        "registers, per-channel scale)", "", "[M] assumption; engines fit their own",
-        FRACTION)
-    int4_efficiency: float = param(
-        0.70, "int4 weight streaming rate relative to efficiency.gemv (unpack, "
-        "dequantise with group scales)", "", "[M] assumption; engines fit their own",
-        FRACTION)
-    fp8_efficiency: float = param(
-        0.95, "fp8 weight streaming rate relative to efficiency.gemv (W8A8 on tensor "
-        "cores with FP8, else convert in registers)", "",
-        "[M] assumption: fp8 GEMV reads like bf16 (a cast per element)", FRACTION)
+    int8_ops: float = param(
+        2.0, "CUDA-core instructions per int8 weight of the dequantising GEMV (convert, "
+        "multiply-accumulate; a per-channel scale applies after the dot product)",
+        "inst/weight", "[M] count of the kernel's structure; engines fit or count their own")
+    int4_ops: float = param(
+        6.0, "CUDA-core instructions per 4-bit weight of the dequantising GEMV (shift, "
+        "mask, convert, zero subtract, group-scale multiply, multiply-accumulate)",
+        "inst/weight", "[M] count of the kernel's structure; engines fit or count their own")
+    fp8_ops: float = param(
+        2.0, "CUDA-core instructions per fp8 weight of the dequantising GEMV (convert, "
+        "multiply-accumulate)", "inst/weight",
+        "[M] count of the kernel's structure; engines fit or count their own")
 
-    def efficiency(self, weight_dtype: str) -> float:
-        """The dequantising GEMV's rate relative to the bf16 one for ``weight_dtype``: the
-        4-bit formats (int4, and the block formats q4_0 and mxfp4) at the int4 rate, the
-        8-bit integer ones (int8, q8_0) at the int8 rate, fp8 at its own."""
-        return {"int8": self.int8_efficiency, "q8_0": self.int8_efficiency,
-                "int4": self.int4_efficiency, "q4_0": self.int4_efficiency,
-                "mxfp4": self.int4_efficiency,
-                "fp8": self.fp8_efficiency}.get(weight_dtype, 1.0)
+    def ops_per_weight(self, weight_dtype: str) -> float:
+        """The dequantising kernel's CUDA-core instructions per weight of ``weight_dtype``
+        (0 for bf16/fp16 weights: no dequantisation; the GEMV's own multiply-accumulate
+        is in ``efficiency.gemv``): the 4-bit formats (int4, and the block formats q4_0,
+        q4_1 and mxfp4) at the int4 count, the 8-bit integer ones (int8, q8_0) at the int8 one,
+        fp8 at its own. The weights stream at the GEMV class's rate; these instructions
+        bound the kernel on the SMs when the GPU's CUDA-core rate per byte of bandwidth
+        is low (A100: about 5 instructions per byte; RTX 4090: about 40)."""
+        return {"int8": self.int8_ops, "q8_0": self.int8_ops,
+                "int4": self.int4_ops, "q4_0": self.int4_ops, "q4_1": self.int4_ops,
+                "mxfp4": self.int4_ops,
+                "fp8": self.fp8_ops}.get(weight_dtype, 0.0)
 
     def side_bytes(self, weight_dtype: str, K: int, N: int) -> float:
         """Bytes of scales and zeros a K x N weight of ``weight_dtype`` carries beside its
-        elements. Block formats (q4_0, q8_0, mxfp4) carry none here: their block scales
+        elements. Block formats (q4_0, q4_1, q8_0, mxfp4) carry none here: their block scales
         are in their bytes per element (``workloads.schema.DTYPE_BYTES``)."""
         if weight_dtype == "int4":
             return math.ceil(K / self.group_size) * N * (self.scale_bytes + self.zero_bytes)

@@ -16,6 +16,7 @@ The constants come from :mod:`codesign.gpu.config`, each with its source there.
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 
@@ -99,9 +100,10 @@ def _tile_dims(tile: str) -> tuple[int, int]:
 def weight_stream(cfg: GPUConfig, K: int, N: int, G: int, weight_dtype: str
                   ) -> tuple[float, float]:
     """The bytes of a G x K x N weight in ``weight_dtype`` (elements, group scales and
-    zeros) and the fraction of DRAM bandwidth a GEMV streams them at."""
+    zeros) and the fraction of DRAM bandwidth a GEMV streams them at (the GEMV class's,
+    whatever the format: dequantising costs instructions on the SMs, :func:`gemm`)."""
     nbytes = G * (K * N * _elem(weight_dtype) + cfg.quant.side_bytes(weight_dtype, K, N))
-    return nbytes, cfg.efficiency.gemv * cfg.quant.efficiency(weight_dtype)
+    return nbytes, cfg.efficiency.gemv
 
 
 def gemm(cfg: GPUConfig, M: int, N: int, K: int, G: int = 1, dtype: str = "bf16",
@@ -115,9 +117,11 @@ def gemm(cfg: GPUConfig, M: int, N: int, K: int, G: int = 1, dtype: str = "bf16"
     activation dtype's rate (dequantised into its MMA), except MXFP4 weights on a GPU with
     FP4 tensor cores (Blackwell), which multiply natively at the FP4 rate (gpt-oss on
     B200; on Hopper they are dequantised to BF16). FP32 activations run on CUDA cores.
-    The weights stream at the GEMV class's efficiency (``efficiency.gemv``, times the
-    dequantising kernel's ``quant.<format>_efficiency``), the activations at the
-    streaming one.
+    The weights stream at the GEMV class's efficiency (``efficiency.gemv``), the
+    activations at the streaming one. A quantised weight is dequantised in registers by
+    every CTA that reads its tile: ``quant.ops_per_weight`` CUDA-core instructions per
+    weight, beside the CTA's MMAs (other units: the longer of the two binds). Where the
+    GPU's CUDA-core rate per byte of bandwidth is low (A100) that binds a GEMV.
     """
     G = max(G, 1)
     if min(M, N, K) <= 0:
@@ -126,12 +130,17 @@ def gemm(cfg: GPUConfig, M: int, N: int, K: int, G: int = 1, dtype: str = "bf16"
                      latency_seconds(cfg, cfg.gemm.round_trips), 1)
     a = _elem(dtype)
     w = _elem(weight_dtype) if weight_dtype else a
+    mma = "fp4" if weight_dtype == "mxfp4" and cfg.sm.tc_fp4_flops_per_clk else dtype
     if dtype == "fp32":
         rate_sm = cfg.clock_hz * cfg.sm.fp32_flops_per_clk * cfg.efficiency.fp32_mainloop
     else:
-        mma = "fp4" if weight_dtype == "mxfp4" and cfg.sm.tc_fp4_flops_per_clk else dtype
         rate_sm = (cfg.tensor_flops(mma) / cfg.sm.count) * cfg.efficiency.gemm_mainloop
     smem_bw = cfg.sm.smem_bytes_per_clk * cfg.clock_hz
+    # dequantisation: instructions per weight at the SM's FP32 instruction rate (an FMA
+    # is 2 FLOP and one instruction); none for weights the tensor cores take natively
+    native = dtype != "fp32" and mma == "fp4"
+    dequant_s = 0.0 if native else (cfg.quant.ops_per_weight(weight_dtype) / (
+        cfg.clock_hz * cfg.sm.fp32_flops_per_clk / 2 * cfg.efficiency.fp32_mainloop))
     # a weight operand streams at the GEMV class's rate; an activation B operand
     # (batched attention GEMMs) at the streaming one
     weights, weight_eta = (weight_stream(cfg, K, N, G, weight_dtype) if weight_dtype
@@ -158,7 +167,8 @@ def gemm(cfg: GPUConfig, M: int, N: int, K: int, G: int = 1, dtype: str = "bf16"
                               if tm < 64 and cfg.sm.async_mma and dtype != "fp32" else 1.0)
             t_mma = 2.0 * tm * tn * k_per / rate
             t_smem = (tm + tn) * k_per * a / smem_bw  # operand reads from shared memory
-            t_cta = max(t_mma, t_smem)
+            t_dequant = min(tn, N) * k_per * dequant_s  # the CTA's weight tile
+            t_cta = max(t_mma, t_smem, t_dequant)
             per_sm = math.ceil(ctas / cfg.sm.count)  # busiest SM's CTAs (wave quantisation)
             compute = max(per_sm * t_cta, min_flops / (rate * cfg.sm.count))
             partial = 2.0 * G * M * N * 4 * split if split > 1 else 0.0  # FP32 partials
@@ -237,9 +247,7 @@ def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int
     ctas = B * Hq * len(iters)
     t_iter = impl.block_m * impl.block_n * _score_seconds(cfg, impl, D, D, dtype)
     total_iters = float(iters.sum()) * B * Hq
-    # busiest SM: its share of the iterations, rounded up to whole CTAs of average size
-    per_sm = math.ceil(ctas / cfg.sm.count) * (total_iters / ctas)
-    compute = max(per_sm * t_iter, iters.max() * t_iter)
+    compute = busiest_sm_iterations(iters, B * Hq, cfg.sm.count, impl.longest_first) * t_iter
     if sinks:  # the epilogue's sink term, block_m rows per CTA
         compute += math.ceil(ctas / cfg.sm.count) * impl.block_m * _softmax_seconds(cfg)
     peak = cfg.tensor_flops(dtype) * cfg.efficiency.gemm_mainloop
@@ -253,6 +261,32 @@ def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int
                       l2 / (cfg.l2_bps * cfg.efficiency.l2_stream)),
                   latency_seconds(cfg, cfg.attention.round_trips) * math.ceil(ctas / cfg.sm.count),
                   ctas)]
+
+
+# Grids up to this many CTAs are list-scheduled CTA by CTA; past it (over 240 waves on
+# 132 SMs) each SM's share is whole CTAs of average length, within one CTA of the schedule
+LIST_SCHEDULE_MAX_CTAS = 1 << 15
+
+
+def busiest_sm_iterations(iters: np.ndarray, repeats: int, sms: int,
+                          longest_first: bool = False) -> float:
+    """Main-loop iterations of the busiest SM when ``repeats`` copies of the query tiles'
+    ``iters`` (one per (batch, head)) are dispatched each to the first SM that frees, one
+    such CTA resident per SM (greedy list scheduling): in grid order, query tile fastest
+    (FlashAttention-2's grid is (m_block, batch, head): the hardware block scheduler's
+    order), or ``longest_first`` (an LPT tile scheduler: FlashAttention-3's causal one).
+    Causal tiles differ in length, so in grid order a long tile dispatched late runs on
+    while the other SMs idle: at batch 1, 16 heads and 2k tokens (256 CTAs on 132 SMs)
+    the busiest SM runs 1.6x the average share."""
+    ctas = len(iters) * repeats
+    if ctas > LIST_SCHEDULE_MAX_CTAS:
+        return max(math.ceil(ctas / sms) * float(iters.mean()), float(iters.max()))
+    order = np.repeat(np.sort(iters)[::-1], repeats) if longest_first else \
+        np.tile(iters, repeats)
+    free = [0] * min(sms, ctas)  # each SM's finish time, a heap
+    for work in order.tolist():
+        heapq.heapreplace(free, free[0] + work)
+    return float(max(free))
 
 
 def window_keys(Sq: int, Skv: int, window: int) -> int:

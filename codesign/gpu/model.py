@@ -6,12 +6,15 @@ Launch overhead (gpu.md §3d):
 
 - ``graph``: CUDA-graph replay; each kernel costs its GPU time plus ``launch.gap_us``.
 - ``eager``: the host issues each kernel (``launch.host_launch_us``) into the stream's
-  queue and runs ahead of the GPU, which cannot start a kernel before it is issued. Over
-  a pass the GPU therefore takes ``max(sum of (GPU time + gap), kernels x
-  host_launch_us)``: long kernels let the host get ahead and cover later short ones; when
-  the host is the slower side the GPU idles, and that idle time (the slack) is shared by
-  the rows in proportion to their launches (their ``bound`` becomes "overhead" when it
-  exceeds their kernels' time). A single kernel costs ``max(GPU time + gap, host)``.
+  queue and runs ahead of the GPU, which cannot start a kernel before it is issued. An
+  op whose call does more host work than a plain launch (a GEMM's cuBLASLt heuristic, an
+  attention's backend checks: ``launch.pre_launch_us(kind)``) pays it before its first
+  kernel launches. Over a pass the GPU therefore takes ``max(the first call's pre-launch
+  work + sum of (GPU time + gap), the host's sum over the calls)``: long kernels let the
+  host get ahead and cover later short ones; when the host is the slower side the GPU
+  idles, and that idle time (the slack) is shared by the rows in proportion to their
+  host time (their ``bound`` becomes "overhead" when it exceeds their kernels' time). A
+  single call costs ``max(pre-launch work + GPU time + gap, host)``.
 """
 
 from __future__ import annotations
@@ -47,18 +50,28 @@ def alone_seconds(cfg: GPUConfig, kernel_seconds: float) -> float:
     return max(t, cfg.launch.host_launch_us * 1e-6) if cfg.launch.mode == "eager" else t
 
 
+def host_seconds(cfg: GPUConfig, df: pd.DataFrame) -> pd.Series:
+    """Each row's eager host time per instance: its kernels' launches, and the pre-launch
+    work of its op's call when it launches any."""
+    pre = df["kind"].map(cfg.launch.pre_launch_us).where(df["kernels"] > 0, 0.0)
+    return (df["kernels"] * cfg.launch.host_launch_us + pre) * 1e-6
+
+
 def host_slack(cfg: GPUConfig, df: pd.DataFrame) -> pd.DataFrame:
     """Eager launches: add the GPU's idle time behind a slower host to the rows, shared
-    by their launches (see the module docstring)."""
+    by their host time (see the module docstring)."""
     if cfg.launch.mode != "eager" or df.empty:
         return df
-    launches = df["kernels"] * df["repeat"]
-    n = float(launches.sum())
-    slack = n * cfg.launch.host_launch_us * 1e-6 - float((df["seconds"] * df["repeat"]).sum())
+    host = host_seconds(cfg, df)
+    n = float((host * df["repeat"]).sum())
+    launching = df["kernels"] > 0
+    first_pre = (cfg.launch.pre_launch_us(str(df.loc[launching, "kind"].iloc[0])) * 1e-6
+                 if launching.any() else 0.0)
+    slack = max(n - float((df["seconds"] * df["repeat"]).sum()), first_pre)
     if n == 0 or slack <= 0:
         return df
     df = df.copy()
-    extra = slack * df["kernels"] / n  # per instance of each row
+    extra = slack * host / n  # per instance of each row
     df["seconds"] = df["seconds"] + extra
     df["cycles"] = df["seconds"] * cfg.clock_hz
     df.loc[extra > df["kernel_seconds"], "bound"] = "overhead"

@@ -74,6 +74,14 @@ class VectorConfig:
     vset_bubble: int = param(0, "cycles a vsetvli stalls the next vector instruction "
                              "(vtype/VL are renamed when 0)", "cycles",
                              "riscv.md §4.1 (X280 pipelines vsetvli); §3.2 Rocket: 2")
+    issue_interval: int = param(
+        1, "cycles between two vector instructions the scalar front end hands to the "
+        "vector unit (its vector-issue rate); 1: one per cycle, as an issue slot allows",
+        "cycles", "riscv.md §4.1: X280 issues one vector instruction per cycle; Ara's host "
+        "(CVA6) is slower: pulp-platform/ara README 'Ideal Dispatcher mode' replaces CVA6 "
+        "by a FIFO issuing 'with the maximum issue-rate possible', and arXiv 2311.07493 "
+        "(Ara2) names 'the scalar core issue-rate bound that limits short-vector "
+        "performance' [R]", AT_LEAST_ONE)
 
 
 @dataclass(frozen=True)
@@ -215,11 +223,13 @@ class KernelConfig:
     weight_group: int = param(_CORE.weight_group, "weights along K per scale of the int4 "
                               "weight format (isa.kernels.quant)", "weights",
                               "GPTQ / AWQ default group size 128", AT_LEAST_ONE)
-    library: str = param(_CORE.library, "kernel library of the GEMMs: ideal (this package's "
-                         "careful kernels) or llamacpp (llama.cpp's ggml CPU kernels as "
-                         "isa.kernels.ggml expresses them: vec-dot GEMVs, tinyBLAS, the "
-                         "SpacemiT IME path), the software real-silicon measurements ran",
-                         "", _KSRC)
+    library: str = param(_CORE.library, "kernel library: ideal (this package's careful "
+                         "kernels), llamacpp (llama.cpp's ggml CPU GEMMs as isa.kernels.ggml "
+                         "expresses them: vec-dot GEMVs, tinyBLAS, the SpacemiT IME path) or "
+                         "snitch (the Snitch cluster's DNN kernels, isa.kernels.snitch: "
+                         "softmax as scalar C with libm expf, or VEXP's kernel with vfexp; "
+                         "every exponential the scalar expf), the software published "
+                         "measurements ran", "", _KSRC)
     llamacpp_op_ns: float = param(
         0.0, "with library = llamacpp: the fixed cost of each op llama.cpp runs (every graph "
         "node runs on every thread and they meet in a barrier, plus per-op work of its "

@@ -4,12 +4,13 @@ program, with SimPy's semantics (its processes, Store and event order).
 Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
 
 - **Front end** (a process): in-order, ``scalar.issue_width`` instructions per cycle,
-  at most one of them a vector instruction. An instruction issues when its scalar source
-  registers are ready (a scalar read of a vector result, ``vfmv.f.s``, waits for the
-  vector unit: the scalar round trip). Scalar instructions complete after their latency;
-  ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider. Vector instructions enter the
-  **vector command queue** (a store of ``vector.queue_depth`` entries); the front end
-  stalls while it is full.
+  at most one of them a vector instruction, and vector instructions at least
+  ``vector.issue_interval`` cycles apart (the host's vector-issue rate). An instruction
+  issues when its scalar source registers are ready (a scalar read of a vector result,
+  ``vfmv.f.s``, waits for the vector unit: the scalar round trip). Scalar instructions
+  complete after their latency; ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider.
+  Vector instructions enter the **vector command queue** (a store of
+  ``vector.queue_depth`` entries); the front end stalls while it is full.
 - **Dispatcher** (a process): takes the queue head in order, one per cycle, into the
   sequencer of its class once that sequencer is free: VA (int, fma, fdiv, reduction,
   permute; ``vector.arith_sequencers`` of them), VL (loads), VS (stores), VE (exp, when
@@ -120,13 +121,14 @@ def sequencer_counts(cfg: RiscvConfig) -> dict[str, int]:
     return out
 
 
-def occupancy(cfg: RiscvConfig, t: InstrTiming) -> float:
-    """Cycles an instruction holds its sequencer at least: its timing rule's occupancy,
-    the Xattn exp unit's element groups at its own width (``exp.width_bits``)."""
+def occupancy(cfg: RiscvConfig, tp: TimingParams, t: InstrTiming) -> float:
+    """Cycles an instruction holds its sequencer at least: its timing rule's occupancy;
+    on the Xattn exp unit its element groups at the unit's own width (``exp.width_bits``)
+    plus the start-up dead time."""
     if t.unit == "exp":
         w = cfg.exp_width_bits
         if w != cfg.vector.dlen and t.vl and t.sew:
-            return float(max(1, math.ceil(t.vl * t.sew / w)))
+            return float(max(1, math.ceil(t.vl * t.sew / w)) + tp.vector_dead_time)
     return float(t.occupancy)
 
 
@@ -135,7 +137,8 @@ def busy_floor(prog: Program, cfg: RiscvConfig) -> float:
     instruction counts (no simulation): each sequencer class holds every instruction it
     runs for at least its :func:`occupancy`, ``n`` instructions at once (its count,
     :func:`sequencer_counts`); the front end issues ``scalar.issue_width`` instructions a
-    cycle and the dispatcher one vector instruction a cycle; the last completion comes
+    cycle, vector ones ``vector.issue_interval`` cycles apart, and the dispatcher one
+    vector instruction a cycle; the last completion comes
     no earlier than the last issue. Exact bounds of a full simulation; a steady-state one
     extrapolates loops at the rate their iterations ran, which meets them once periodic
     (``tests/riscv/test_replay.py`` checks the bound against simulations)."""
@@ -153,12 +156,14 @@ def busy_floor(prog: Program, cfg: RiscvConfig) -> float:
         n_vec += count
         t = memory.timing(ins, tp, times)
         seq = sequencer(cfg, t.unit)
-        busy[seq] = busy.get(seq, 0.0) + count * occupancy(cfg, t)
+        busy[seq] = busy.get(seq, 0.0) + count * occupancy(cfg, tp, t)
     n_seq = sequencer_counts(cfg)
     # the last of n instructions issues in cycle ceil(n / width) - 1 at the earliest; the
-    # last vector one is dispatched in cycle n_vec - 1 and runs for a cycle at least
+    # last vector one in cycle (n_vec - 1) x vector.issue_interval (dispatched no earlier)
+    # and runs for a cycle at least
+    vec = (n_vec - 1) * max(1, cfg.vector.issue_interval) + 1 if n_vec else 0
     return max([b / n_seq[seq] for seq, b in busy.items()] +
-               [float(n_vec), n_instr / cfg.scalar.issue_width - 1.0])
+               [float(vec), n_instr / cfg.scalar.issue_width - 1.0])
 
 
 @dataclass(slots=True)
@@ -293,6 +298,9 @@ class CoreSim:
         self.f_pend: list[_Signal | None] = [None] * 32
         self.sdiv_free = 0.0
         self.vset_ready = 0.0
+        # the earliest cycle the next vector instruction may issue (vector.issue_interval)
+        self.issue_interval = cfg.vector.issue_interval
+        self.vec_next = 0.0
         self.cycle = -1.0  # the front end's current issue cycle
         self.slots = 0  # instructions issued in it
         self.vec_in_cycle = False
@@ -317,7 +325,7 @@ class CoreSim:
         d = ins.defn
         unit = t.unit
         vector = d.vector and d.exec_kind != "vset"
-        occ, lat = occupancy(cfg, t), float(t.latency)
+        occ, lat = occupancy(cfg, self.tp, t), float(t.latency)
         seq = sequencer(cfg, unit)
         rec = _Rec(vector=vector, seq=seq, unit=unit, occ=occ, lat=lat,
                    whole=t.is_mask or lat >= occ, vsrc=t.vsrc, vdst=t.vdst, xsrc=t.xsrc,
@@ -565,6 +573,8 @@ class CoreSim:
         vector = r.vector
         if vector and self.vset_ready > ready:
             ready = self.vset_ready
+        if vector and self.vec_next > ready:  # the host's vector-issue rate
+            ready = self.vec_next
         if r.is_sdiv and self.sdiv_free > ready:
             ready = self.sdiv_free
         if ready > now:
@@ -579,6 +589,8 @@ class CoreSim:
         self.slots += 1
         if vector:
             self.vec_in_cycle = True
+            if self.issue_interval > 1:
+                self.vec_next = self.cycle + self.issue_interval
             self._enqueue(r)
         else:
             self._complete_scalar(r)

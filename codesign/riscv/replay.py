@@ -63,6 +63,7 @@ from codesign.riscv.config import RiscvConfig
 from codesign.riscv.core import VL, VS, CoreSim, busy_floor, sequencer, sequencer_counts
 from isa.errors import IsaError
 from isa.instructions import UNITS
+from isa.kernels import ggml
 from isa.program import Program
 from workloads.schema import Op, dtype_bytes, record_columns
 
@@ -231,11 +232,7 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     program is thus found without simulating the hopeless ones; among equals the first
     in the work bounds' order (the kind's rank among equal bounds) and blocking order."""
     op = op if isinstance(op, Op) else Op.from_row(op)
-    ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
-    if EVERY_THREAD[cfg.kernel.library]:
-        ways = [w for w in ways if w[1] == ways[0][1]]  # the most cores: all threads work
-    elif cfg.cluster.fork_join_ns and ways[-1][1] > 1:
-        ways = [*ways, (op, 1)]  # a small op may not be worth the fork and join
+    ways = candidate_ways(op, cfg)
     work = kinds.get(op.kind).work
     floors = [shard_floor(work(s), s, c, cfg, kinds.sharing(op, s)) + fork_join_cycles(c, cfg)
               if work is not None and len(ways) > 1 else 0.0 for s, c in ways]
@@ -282,6 +279,22 @@ def _fastest(heap: list[_Candidate], ways: list[tuple[Op, int]], op: Op, cfg: Ri
     return best
 
 
+def candidate_ways(op: Op, cfg: RiscvConfig) -> list[tuple[Op, int]]:
+    """The (shard, cores) ways :func:`time_op` times: the kind's splits; with a library
+    that runs every op on every thread, those on the most cores, and for llama.cpp's
+    tinyBLAS GEMMs only those that keep every token row (its threads split the weight
+    rows: :func:`isa.kernels.ggml.splits_weight_rows_only`); else also one core when a
+    fork and join costs something."""
+    ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
+    if EVERY_THREAD[cfg.kernel.library]:
+        ways = [w for w in ways if w[1] == ways[0][1]]  # the most cores: all threads work
+        if cfg.kernel.library == "llamacpp" and ggml.splits_weight_rows_only(op, cfg.vector.vlen):
+            ways = [w for w in ways if w[0].M == op.M] or ways
+    elif cfg.cluster.fork_join_ns and ways[-1][1] > 1:
+        ways = [*ways, (op, 1)]  # a small op may not be worth the fork and join
+    return ways
+
+
 def fork_join_cycles(cores: int, cfg: RiscvConfig) -> float:
     """The fixed cycles of an op on ``cores`` cores: ``cluster.fork_join_ns`` when it
     runs on more than one (or the library runs every op on every thread of the cluster),
@@ -297,7 +310,7 @@ def fork_join_cycles(cores: int, cfg: RiscvConfig) -> float:
 # after each (llama.cpp: ggml_graph_compute hands every node to every thread and they
 # meet in ggml_barrier before the next; ggml-cpu.c), or each op on the cores that make
 # it fastest (ideal).
-EVERY_THREAD = {"ideal": False, "llamacpp": True}
+EVERY_THREAD = {"ideal": False, "llamacpp": True, "snitch": False}
 
 
 def shard_floor(work: tuple[int, int, int], shard: Op, cores: int, cfg: RiscvConfig,

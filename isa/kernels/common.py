@@ -87,27 +87,41 @@ class Kc:
         self._fconst: dict[float, Reg] = {}
         self._next_f = 10
         self._f_top = 32  # f registers from here up are scalar temporaries (ftemps)
+        self._f_end = 32  # f registers from here up are reserved (reserve_f)
         self.poly: tuple[Reg, ...] = ()
         self.poly_inline = False
+        self.vexpf_regs: tuple[Reg, ...] = ()  # the snitch library's expf (isa.kernels.snitch)
 
     # -- scalar constants held in f registers (loaded once, outside loops)
     def ftemps_available(self) -> int:
         """How many f registers :meth:`ftemps` can hand out now: f1..f9 and every register
         above the constants (temporaries handed out before are free again: they live in one
         loop body)."""
-        return 9 + max(0, 32 - self._next_f)
+        return 9 + max(0, self._f_end - self._next_f)
 
     def ftemps(self, n: int) -> list[Reg]:
         """``n`` f registers for scalar operands of one loop body: f1..f9 (below the
-        constants), then from f31 down; constants allocated later stop below those."""
+        constants), then from the top (f31, or below :meth:`reserve_f`'s) down; constants
+        allocated later stop below those."""
         low = [F(i) for i in range(1, min(n, 9) + 1)]
-        high = [F(31 - i) for i in range(n - len(low))]
-        if high and 32 - len(high) < self._next_f:
+        high = [F(self._f_end - 1 - i) for i in range(n - len(low))]
+        if high and self._f_end - len(high) < self._next_f:
             raise IsaError(f"out of FP registers: {n} scalar temporaries with "
                            f"{self._next_f - 10} constants")
         if high:
             self._f_top = min(self._f_top, high[-1].n)
         return low + high
+
+    def reserve_f(self, n: int) -> list[Reg]:
+        """The top ``n`` f registers below any reserved before, for a routine of the kernel
+        library for the whole program (constants and :meth:`ftemps` stay below them)."""
+        end = self._f_end - n
+        if end < max(self._next_f, 10):
+            raise IsaError(f"out of FP registers: {n} reserved with "
+                           f"{self._next_f - 10} constants")
+        self._f_end = end
+        self._f_top = min(self._f_top, end)
+        return [F(end + i) for i in range(n)]
 
     def fconst(self, value: float) -> Reg:
         value = float(np.float32(value))
@@ -219,7 +233,8 @@ class Kc:
 
     # -- exponential ------------------------------------------------------------------
     def exp_needs_poly(self, sub: bool) -> bool:
-        return not (self.isa.has("vfexp.v") or (sub and self.isa.has("vfexpsub.vf")))
+        return not (self.isa.has("vfexp.v") or (sub and self.isa.has("vfexpsub.vf"))
+                    or self.core.library == "snitch")
 
     def exp_setup(self, sub: bool = False,
                   regs: tuple[int, ...] | None = (20, 22, 24, 26, 28)) -> None:
@@ -227,6 +242,10 @@ class Kc:
         The RVV polynomial keeps 5 coefficients splatted in vector groups ``regs``; with
         ``regs=None`` (a register-starved kernel) each Horner step is vfmul.vv + vfadd.vf
         with the coefficient in an f register."""
+        if self.core.library == "snitch" and not self.isa.has("vfexp.v"):
+            from isa.kernels import snitch  # the library's scalar expf
+            snitch.vector_expf_setup(self)
+            return
         if not self.exp_needs_poly(sub):
             return
         for c in (EXP_HI, EXP_LO, 0.5, LOG2E, 1.0, EXP_CODY1, EXP_CODY2, EXP_POLY[0]):
@@ -259,6 +278,10 @@ class Kc:
             b.emit("vfsub.vf", src, src, sub)
         if self.isa.has("vfexp.v"):
             b.emit("vfexp.v", dst, src)
+            return
+        if self.core.library == "snitch":
+            from isa.kernels import snitch
+            snitch.vector_expf(self, dst, src)
             return
         if not self.poly and not self.poly_inline:
             raise IsaError("exp_setup() must run before exp() on plain RVV")

@@ -138,6 +138,11 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
     if ime.usable(kc.isa, kc.core, n, kk, fmt):
         assert fmt is not None
         return ime.lower(kc, g, m, n, kk, fmt)
+    if fmt is not None and fmt.has_min:
+        ideal = ", ".join(quant.IDEAL_FORMATS)
+        raise IsaError(f"weight dtype {fmt.name!r} has RISC-V kernels in llama.cpp's library "
+                       f"only (kernel.library = llamacpp: ggml's vec-dot, or the IME); the "
+                       f"ideal kernels take bf16, fp16, {ideal}")
     if fmt is not None:
         kc.b.name += f" B={fmt.name}"
         plan = mmacc_plan(kc.core, m, n, kk) if uses_mmacc(kc.isa, kc.core, m, n, kk) \

@@ -44,7 +44,7 @@ from isa.kernels import q8, quant
 from isa.kernels.common import Kc
 from isa.program import Affine, F, Program, Reg, V, X
 
-IME_FORMATS = ("int8", "q8_0", "q4_0", "int4")  # codes that are int8 or int4 integers
+IME_FORMATS = ("int8", "q8_0", "q4_0", "q4_1", "int4")  # codes that are int8 or int4 integers
 PANEL_TILES = 2  # C tiles side by side along N: B^T tiles packed together per k-step
 MC = 128  # rows of A per chunk (ggml spacemit ime.cpp gemm_m_stride)
 
@@ -74,15 +74,20 @@ class _Regs:
     ra: Reg         # dA in a C tile's row pattern
     db16: tuple[Reg, Reg]  # dB as stored, doubled into the column pattern (alternating)
     tmp: Reg        # a C row on its way out
+    zp: Reg | None = None   # zero points (q4_1): the panel's columns, one byte each
+    zt: Reg | None = None   # ... in the B^T tiles' pattern, the panel's tiles side by side
+    idx: Reg | None = None  # the gather's indices: each tile byte's column
 
     @staticmethod
-    def allocate(t: TileGeometry, ks: int, vlen: int) -> _Regs:
+    def allocate(t: TileGeometry, ks: int, vlen: int, zero_points: bool = False) -> _Regs:
         c = max(2, t.c_regs)  # the narrowing store reads an aligned pair
         sizes = [("a", ks), ("bpk", PANEL_TILES), ("b0", PANEL_TILES), ("b1", PANEL_TILES),
                  *((f"acc{i}", c) for i in range(PANEL_TILES)),
                  *((f"ci{i}", c) for i in range(PANEL_TILES)),
                  *((f"s{i}", c) for i in range(PANEL_TILES)),
                  ("ra", c), ("db0", 1), ("db1", 1), ("tmp", 1)]
+        if zero_points:
+            sizes += [("zt", PANEL_TILES), ("zp", 1), ("idx", 1)]
         free = [True] * 32
         got: dict[str, Reg] = {}
         for name, size in sorted(sizes, key=lambda x: -x[1]):
@@ -95,7 +100,8 @@ class _Regs:
         return _Regs(got["a"], got["bpk"], (got["b0"], got["b1"]),
                      tuple(got[f"acc{i}"] for i in tiles), tuple(got[f"ci{i}"] for i in tiles),
                      tuple(got[f"s{i}"] for i in tiles), got["ra"],
-                     (got["db0"], got["db1"]), got["tmp"])
+                     (got["db0"], got["db1"]), got["tmp"],
+                     got.get("zp"), got.get("zt"), got.get("idx"))
 
 
 @dataclass(frozen=True)
@@ -143,15 +149,19 @@ def lower(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat) -> P
     """The GEMM ``C[G,M,N] = A[G,M,K] @ B`` with B packed for the IME (``Bqi`` + ``Bs``)."""
     b = kc.b
     sh = _Shape(g, m, n, kk, fmt, ime_geometry(kc.core.vlen), kc.core.vlen)
-    regs = _Regs.allocate(sh.t, sh.ks, sh.vlen)
+    regs = _Regs.allocate(sh.t, sh.ks, sh.vlen, fmt.has_min)
     b.name += f" B={fmt.name} ime"
     b.buffer("A", "bf16", g * m * kk, "in", (g, m, kk))
     b.buffer("C", "bf16", g * m * n, "out", (g, m, n))
     b.buffer("Bqi", "int8", g * n * kk // fmt.per_byte, "in",
              (g, n // sh.cols, kk // (sh.t.k * fmt.per_byte), PANEL_TILES, sh.t.n, sh.t.k))
     b.buffer("Bs", "bf16", g * sh.groups * n, "in", (g, sh.groups, n))
+    if fmt.has_min:  # block_q4_1 repacked: a zero point byte per block and column
+        b.buffer("Bz", "int8", g * sh.groups * n, "in", (g, sh.groups, n))
     q8.declare(kc, g, m, kk, "tiles")
     q8.quantize(kc, g, m, kk, "tiles")
+    if fmt.has_min:
+        _zero_point_indices(kc, sh, regs)
     ggml = kc.core.library == "llamacpp"
     with kc.rep("g", g) as gi:
         if ggml:
@@ -239,6 +249,8 @@ def _block(kc: Kc, sh: _Shape, regs: _Regs, gi: Affine, rb: Affine, j: Affine, r
             b.emit("vle32.v", regs.ra, b.mem("Ad", ra_off, 32), comment="dA, row pattern")
         if not sh.fmt.per_channel:
             _block_scales(kc, sh, regs, (gi * sh.groups + kg) * sh.n + col, one)
+        if sh.fmt.has_min:
+            _zero_points(kc, sh, regs, (gi * sh.groups + kg) * sh.n + col)
         b.vsetvli(lanes, 32, sh.t.c_regs)
         for ci in regs.ci:
             b.emit("vmv.v.i", ci, 0)
@@ -315,6 +327,31 @@ def _tile_products(kc: Kc, sh: _Shape, regs: _Regs, gi: Affine, j: Affine, kb: A
                 b.emit("smt.vmadot", regs.ci[c], V(regs.a.n + s), V(src.n + c))
 
 
+def _zero_point_indices(kc: Kc, sh: _Shape, regs: _Regs) -> None:
+    """The gather's indices, once: byte e of a B^T tile (n_t rows of k_t codes) belongs to
+    column e / k_t of the tile."""
+    b = kc.b
+    assert regs.idx is not None
+    b.vsetvli(sh.vb, 8, 1)
+    b.emit("vid.v", regs.idx)
+    b.emit("vsrl.vi", regs.idx, regs.idx, sh.t.k.bit_length() - 1, comment="e / k_t")
+
+
+def _zero_points(kc: Kc, sh: _Shape, regs: _Regs, off: Affine) -> None:
+    """The block's zero points of the panel's columns (``Bz[off]``) spread over the B^T
+    tiles' pattern, each column's byte over its k_t codes (``vrgather.vv``, then the
+    indices stepped to the next tile's columns: ggml ime1 ``SQ4BIT_KERNEL_LOAD_ZP_16X1``)."""
+    b = kc.b
+    assert regs.zp is not None and regs.zt is not None and regs.idx is not None
+    b.vsetvli(sh.cols, 8, 1)
+    b.emit("vle8.v", regs.zp, b.mem("Bz", off, 8), comment="zero points")
+    b.vsetvli(sh.vb, 8, 1)
+    for c in range(PANEL_TILES):
+        b.emit("vrgather.vv", V(regs.zt.n + c), regs.zp, regs.idx)
+        b.emit("vadd.vi", regs.idx, regs.idx,
+               sh.t.n if c + 1 < PANEL_TILES else -(PANEL_TILES - 1) * sh.t.n)
+
+
 def _unpack_nibbles(kc: Kc, fmt: quant.WeightFormat, regs: _Regs) -> None:
     """Low and high nibbles of ``bpk`` to signed bytes in ``b[0]`` and ``b[1]``."""
     b = kc.b
@@ -324,6 +361,12 @@ def _unpack_nibbles(kc: Kc, fmt: quant.WeightFormat, regs: _Regs) -> None:
         b.emit("vsrl.vi", hi, pk, 4)
         b.emit("vadd.vi", lo, lo, -8)
         b.emit("vadd.vi", hi, hi, -8)
+    elif fmt.has_min:  # q4_1 as the SpacemiT backend repacks it: q - z, z per column
+        assert regs.zt is not None
+        b.emit("vand.vi", lo, pk, 15)
+        b.emit("vsrl.vi", hi, pk, 4)
+        b.emit("vsub.vv", lo, lo, regs.zt, comment="q - z")
+        b.emit("vsub.vv", hi, hi, regs.zt)
     else:  # two's complement nibbles: sign-extend each
         b.emit("vsll.vi", lo, pk, 4)
         b.emit("vsra.vi", lo, lo, 4)

@@ -56,6 +56,7 @@ import numpy as np
 from isa.core import Core
 from isa.errors import IsaError
 from isa.instructions import Isa
+from isa.kernels import ggml
 from isa.kernels.common import Kc, field, op_of, positive
 from isa.program import Affine, F, Program, Reg, V
 
@@ -85,8 +86,12 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
     b.buffer("v", dt, bsz * t * h * dv, "in", (bsz, t, h, dv))
     b.buffer("g", "fp32", bsz * t * h, "in", (bsz, t, h))
     b.buffer("beta", "fp32", bsz * t * h, "in", (bsz, t, h))
-    b.buffer("state", "fp32", bsz * h * dk * dv, "inout", (bsz, h, dk, dv))
     b.buffer("o", dt, bsz * t * h * dv, "out", (bsz, t, h, dv))
+    if kc.core.library == "llamacpp":  # ggml's fused op, the recurrence in both phases
+        ggml.gated_delta_net(kc, bsz, h, t, dk, dv)
+        return kc.program(kind="linear_attention", op=op, kernel="ggml gated_delta_net",
+                          phase="prefill" if chunk else "decode")
+    b.buffer("state", "fp32", bsz * h * dk * dv, "inout", (bsz, h, dk, dv))
     if chunk:
         _chunked(kc, bsz, h, t, dk, dv, chunk)
     else:

@@ -16,7 +16,10 @@ Layouts written (``Aq`` int8 codes, scales FP32 as the IME path keeps them, or 1
 ``block_q8_0`` does):
 
 - ``rows``: ``Aq[G, M, K]``, ``Ad[G, M, K/32]`` (16-bit), ggml's ``block_q8_0`` rows
-  (the vec-dot GEMV reads them);
+  (the vec-dot GEMV reads them); with ``sums``, ggml's ``block_q8_1`` (the activations of
+  a Q4_1 dot product, ``quantize_row_q8_1``): also ``As[G, M, K/32]`` (16-bit), each
+  block's ``s = d x sum(q)`` (``vwredsum.vs`` of the codes to int16, ``vmv.x.s``, scalar
+  convert and multiply by the FP32 d, stored 16-bit);
 - ``tiles``: the IME's A tiles, ``Aq[G, MB, K/k_t, m_t, k_t]`` (MB = ceil(M / m_t) row blocks
   of the tile's m_t rows, k_t codes per row per tile: each tile one register) and
   ``Ad[G, MB, K/32, m_t, n_t]`` FP32, each row's scale repeated n_t times: the row pattern
@@ -31,22 +34,25 @@ from __future__ import annotations
 from isa.errors import IsaError
 from isa.instructions import ime_geometry
 from isa.kernels.common import Kc
-from isa.program import Affine, F, Reg, V
+from isa.program import Affine, F, Reg, V, X
 
 QK = 32  # ggml QK8_0
 RMAX_RECIPROCAL = 1.0 / 127  # ggml ime1 quantize_a_row_i8: amax x (1 / ((1 << 7) - 1))
 FLT_MIN = 1.1754943508222875e-38
 LAYOUTS = ("rows", "tiles")
+_SUM0, _SUM = V(28), V(29)  # Q8_1 sums: the int16 zero and the block's sum (free at VLEN >= 128)
 
 
-def declare(kc: Kc, g: int, m: int, kk: int, layout: str) -> None:
-    """The scratch buffers ``Aq`` / ``Ad`` of ``layout``."""
+def declare(kc: Kc, g: int, m: int, kk: int, layout: str, sums: bool = False) -> None:
+    """The scratch buffers ``Aq`` / ``Ad`` of ``layout`` (``rows`` with ``sums``: ``As``)."""
     b = kc.b
     if kk % QK:
         raise IsaError(f"K={kk} is not a multiple of the Q8_0 block ({QK})")
     if layout == "rows":
         b.buffer("Aq", "int8", g * m * kk, "scratch", (g, m, kk))
         b.buffer("Ad", "bf16", g * m * (kk // QK), "scratch", (g, m, kk // QK))
+        if sums:
+            b.buffer("As", "bf16", g * m * (kk // QK), "scratch", (g, m, kk // QK))
         return
     t = ime_geometry(kc.core.vlen)
     mb = -(-m // t.m)
@@ -60,11 +66,14 @@ def _lmul(vlen: int, sew: int) -> int:
     return max(1, QK * sew // vlen)
 
 
-def quantize(kc: Kc, g: int, m: int, kk: int, layout: str, a: str = "A") -> None:
+def quantize(kc: Kc, g: int, m: int, kk: int, layout: str, a: str = "A",
+             sums: bool = False) -> None:
     """Emit the quantisation of every row of ``a`` ([G, M, K], the core dtype) into the
-    ``layout`` buffers (declared by :func:`declare`)."""
+    ``layout`` buffers (declared by :func:`declare`); ``sums``: Q8_1 rows (``As``)."""
     if layout not in LAYOUTS:
         raise IsaError(f"unknown Q8_0 layout {layout!r}; valid: {', '.join(LAYOUTS)}")
+    if sums and layout != "rows":
+        raise IsaError("Q8_1 block sums are written in the rows layout only")
     b = kc.b
     vlen = kc.core.vlen
     zero = kc.fconst(0.0)
@@ -73,13 +82,17 @@ def quantize(kc: Kc, g: int, m: int, kk: int, layout: str, a: str = "A") -> None
     kc.fconst(1.0)
     b.vsetvli(1, 32, 1)
     b.emit("vfmv.s.f", V(1), zero, comment="max(|x|) starts at 0")
+    if sums:
+        b.vsetvli(1, 16, 1)
+        b.emit("vmv.v.i", _SUM0, 0, comment="int16 sum starts at 0")
     t = ime_geometry(vlen)
     mb = -(-m // t.m)
     with kc.rep("g", g) as gi:
         if layout == "rows":
             with kc.rep("r", m, ptrs=3) as r:
                 _row(kc, gi, r, kk, layout, row_off=gi * (m * kk) + r * kk,
-                     q_off=gi * (m * kk) + r * kk, d_off=gi * (m * kk // QK) + r * (kk // QK))
+                     q_off=gi * (m * kk) + r * kk, d_off=gi * (m * kk // QK) + r * (kk // QK),
+                     sums=sums)
             return
         full, rem = divmod(m, t.m)
         for count, rows, base in ((full, t.m, 0), (1, rem, full * t.m)):
@@ -95,7 +108,7 @@ def quantize(kc: Kc, g: int, m: int, kk: int, layout: str, a: str = "A") -> None
 
 
 def _row(kc: Kc, gi: Affine, r: Affine, kk: int, layout: str, row_off: Affine,
-         q_off: Affine, d_off: Affine) -> None:
+         q_off: Affine, d_off: Affine, sums: bool = False) -> None:
     """The blocks of one row: codes to ``Aq[q_off + ...]``, scales to ``Ad[d_off + ...]``."""
     b, vlen = kc.b, kc.core.vlen
     l32, l16, l8 = _lmul(vlen, 32), _lmul(vlen, 16), _lmul(vlen, 8)
@@ -130,8 +143,22 @@ def _row(kc: Kc, gi: Affine, r: Affine, kk: int, layout: str, row_off: Affine,
         b.emit("vnsrl.wi", q8, q16, 0, comment="vncvt.x.x.w: int16 -> int8")
         if layout == "rows":
             b.emit("vse8.v", q8, b.mem("Aq", q_off + q * QK, 8))
+            if sums:
+                _block_sum(kc, q8, fd, d_off + q, l8)
         else:
             _store_chunks(kc, q8, tmp, q_off + q * (QK * t.m), t.m, t.k, l8)
+
+
+def _block_sum(kc: Kc, q8: Reg, fd: Reg, off: Affine, lmul: int) -> None:
+    """quantize_row_q8_1's ``s``: the block's codes summed to int16 (``vwredsum.vs``),
+    moved to a scalar, times the FP32 d, stored 16-bit at ``As[off]``."""
+    b = kc.b
+    b.emit("vwredsum.vs", _SUM, q8, _SUM0, comment="sum of the codes (int16)")
+    b.vsetvli(1, 16, 1)
+    b.emit("vmv.x.s", X(7), _SUM)
+    b.emit("fcvt.s.w", F(6), X(7))
+    b.emit("fmul.s", F(6), F(6), fd, comment="s = d sum(q)")
+    b.emit("fsh", F(6), b.mem("As", off, 16))
 
 
 def _store_chunks(kc: Kc, q8: Reg, tmp: Reg, off: Affine, rows: int, chunk: int,

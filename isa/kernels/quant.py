@@ -14,6 +14,7 @@ kernels' ``Bt`` is) keeps n contiguous so that one vector holds a row of B:
   FP is BF16 in this model, :mod:`isa.numerics`) or E8M0 bytes (MX).
 
 Bytes per weight: ``bits/8 + scale bits / (8 * group)``: int4 g128 0.515625, q4_0 18/32,
+q4_1 20/32 (a 16-bit min per group beside the scale: ``Bm`` / ``Bmt``, the scales' shape),
 q8_0 34/32, mxfp4 17/32 (OCP MX v1.0: 32 E2M1 values + one E8M0 exponent), int8 and fp8
 per-channel 1 + 2/K.
 
@@ -62,7 +63,9 @@ from isa.program import Affine, Builder, Reg, X
 class WeightFormat:
     """``bits`` per code, ``group`` weights along K per scale (0: one per output channel),
     ``scale`` ``bf16`` or ``e8m0``, ``code`` the element encoding (``int``: two's
-    complement; ``offset8``: unsigned nibble q standing for q - 8; ``e4m3``; ``e2m1``)."""
+    complement; ``offset8``: unsigned nibble q standing for q - 8; ``min``: unsigned
+    nibble q of ``d q + m``, each group carrying a 16-bit min m beside its scale d;
+    ``e4m3``; ``e2m1``)."""
 
     name: str
     bits: int
@@ -87,9 +90,15 @@ class WeightFormat:
     def scale_bits(self) -> int:
         return 8 if self.scale == "e8m0" else 16
 
+    @property
+    def has_min(self) -> bool:
+        """Whether each group carries a min (an offset added to d q) beside its scale."""
+        return self.code == "min"
+
     def nbytes(self, n: int, k: int) -> int:
-        """Bytes of one packed K x N weight matrix: codes plus scales."""
-        return n * k * self.bits // 8 + n * (k // self.group_of(k)) * self.scale_bits() // 8
+        """Bytes of one packed K x N weight matrix: codes plus scales (and mins)."""
+        side = self.scale_bits() + (16 if self.has_min else 0)
+        return n * k * self.bits // 8 + n * (k // self.group_of(k)) * side // 8
 
 
 FORMATS: dict[str, WeightFormat] = {f.name: f for f in (
@@ -101,11 +110,16 @@ FORMATS: dict[str, WeightFormat] = {f.name: f for f in (
     WeightFormat("q8_0", 8, 32, "bf16", "int", "llama.cpp block_q8_0: 32 int8 + fp16 d"),
     WeightFormat("q4_0", 4, 32, "bf16", "offset8",
                  "llama.cpp block_q4_0: 16 bytes of nibbles (q - 8) + fp16 d"),
+    WeightFormat("q4_1", 4, 32, "bf16", "min",
+                 "llama.cpp block_q4_1: fp16 d, fp16 m, 16 bytes of nibbles q; x = d q + m "
+                 "(ggml-common.h); llama.cpp's kernels only (isa.kernels.ggml, ime)"),
     WeightFormat("fp8", 8, 0, "bf16", "e4m3",
                  "FP8 E4M3 (OCP OFP8) with per-channel scales (vLLM FP8 W8A16 'channel')"),
     WeightFormat("mxfp4", 4, 32, "e8m0", "e2m1",
                  "OCP MX v1.0 MXFP4: 32 E2M1 values + one E8M0 scale"),
 )}
+# The formats the ideal kernels unpack (a format with mins runs llama.cpp's kernels only).
+IDEAL_FORMATS: tuple[str, ...] = tuple(n for n, f in FORMATS.items() if not f.has_min)
 # the x registers holding the decode's bit masks (set once, before the loops)
 _XMASK, _XOFF, _X64 = X(21), X(22), X(23)
 _MASKS = {"offset8": 0x88, "e4m3": 0x87F0, "e2m1": 0x81C0}
@@ -163,15 +177,20 @@ def setup(b: Builder, fmt: WeightFormat) -> None:
 def declare(b: Builder, fmt: WeightFormat, g: int, n: int, k: int,
             transposed: bool = False) -> None:
     """``Bq`` / ``Bs`` (K-major rows of N), or with ``transposed`` the N-major ``Bqt`` /
-    ``Bst`` (``[G, N, K/per_byte]``, ``[G, N, groups]``) the tile kernels unpack."""
+    ``Bst`` (``[G, N, K/per_byte]``, ``[G, N, groups]``) the tile kernels unpack; a
+    format with mins adds ``Bm`` / ``Bmt``, shaped as the scales."""
     groups = k // fmt.group_of(k)
     sdt = "int8" if fmt.scale == "e8m0" else "bf16"
     if transposed:
         b.buffer("Bqt", "int8", g * n * (k // fmt.per_byte), "in", (g, n, k // fmt.per_byte))
         b.buffer("Bst", sdt, g * n * groups, "in", (g, n, groups))
+        if fmt.has_min:
+            b.buffer("Bmt", "bf16", g * n * groups, "in", (g, n, groups))
         return
     b.buffer("Bq", "int8", g * (k // fmt.per_byte) * n, "in", (g, k // fmt.per_byte, n))
     b.buffer("Bs", sdt, g * groups * n, "in", (g, groups, n))
+    if fmt.has_min:
+        b.buffer("Bm", "bf16", g * groups * n, "in", (g, groups, n))
 
 
 def load_scale(b: Builder, fmt: WeightFormat, off: Affine, vl: int, s: Reg, t8: Reg,
@@ -291,6 +310,12 @@ def random_codes(fmt: WeightFormat, shape: tuple[int, ...], rng: np.random.Gener
     if fmt.code == "e4m3":
         q = np.where((q & 0x7F) == 0x7F, q ^ 1, q)
     return q.astype(np.uint8).view(np.int8)
+
+
+def random_mins(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Random group mins of a ``min`` format: about -8 scales (q4_1 quantises a block's
+    [min, max] range, so m ~ -8 d for centred weights)."""
+    return -rng.uniform(4.0, 12.0, shape) * 2.0 ** -6
 
 
 def random_scales(fmt: WeightFormat, shape: tuple[int, ...], rng: np.random.Generator

@@ -37,12 +37,14 @@ def ref_softmax(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[s
 
 def ref_gemm(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     if "Bq" in inp:
-        b = dequantise(str(row["weight_dtype"]), inp["Bq"], inp["Bs"])
+        b = dequantise(str(row["weight_dtype"]), inp["Bq"], inp["Bs"], inp.get("Bm"))
     elif "Bqi" in inp:  # the IME's tiles (isa.kernels.ime)
-        b = dequantise_tiles(str(row["weight_dtype"]), inp["Bqi"], inp["Bs"])
+        b = dequantise_tiles(str(row["weight_dtype"]), inp["Bqi"], inp["Bs"], inp.get("Bz"))
     elif "Bqt" in inp:  # the N-major packing of the tile kernels
+        bm = inp.get("Bmt")
         b = dequantise(str(row["weight_dtype"]), np.swapaxes(inp["Bqt"], 1, 2),
-                       np.swapaxes(inp["Bst"], 1, 2))
+                       np.swapaxes(inp["Bst"], 1, 2),
+                       None if bm is None else np.swapaxes(bm, 1, 2))
     else:
         b = inp["B"] if "B" in inp else np.swapaxes(inp["Bt"], -1, -2)
     return {"C": (_t(inp["A"]) @ _t(b)).numpy()}
@@ -63,7 +65,21 @@ def _code_values(code: str, bits: int, q: np.ndarray) -> np.ndarray:
         return np.where(q & 8, -mag, mag)
     if code == "offset8":
         return q.astype(np.float64) - 8
+    if code == "min":  # unsigned; the group's min is added by the caller
+        return q.astype(np.float64)
     return (q ^ (1 << (bits - 1))).astype(np.float64) - (1 << (bits - 1))  # two's complement
+
+
+def q8_1_sums(a: np.ndarray) -> np.ndarray:
+    """A block_q8_1's ``s`` for each block of A (``[..., K/32]``): d x sum of the block's
+    codes (FP32 d, :func:`q8_0_activations`), rounded to 16 bits as stored."""
+    import torch
+
+    from isa.kernels.q8 import QK
+    codes, d = q8_0_activations(a, 32)
+    blocks = codes.reshape(*codes.shape[:-1], -1, QK).sum(-1)
+    s = torch.from_numpy(np.ascontiguousarray(blocks * d, dtype=np.float32))
+    return s.to(torch.bfloat16).to(torch.float64).numpy()
 
 
 def q8_0_activations(a: np.ndarray, scale_bits: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -92,10 +108,13 @@ def gemm_q8_0(a: np.ndarray, b: np.ndarray, scale_bits: int = 32) -> np.ndarray:
     return (_t(a_q.reshape(codes.shape)) @ _t(b)).numpy()
 
 
-def dequantise_tiles(weight_dtype: str, bqi: np.ndarray, bs: np.ndarray) -> np.ndarray:
+def dequantise_tiles(weight_dtype: str, bqi: np.ndarray, bs: np.ndarray,
+                     bz: np.ndarray | None = None) -> np.ndarray:
     """B[G, K, N] from the IME packing ``Bqi[G, panels, steps, tiles, n_t, k_t]``: per panel
     of ``tiles`` x n_t columns and step, one B^T tile (n_t x k_t) per tile; 4-bit: a step
-    holds k-steps 2s (low nibbles) and 2s + 1 (high); scales ``bs`` as :func:`dequantise`."""
+    holds k-steps 2s (low nibbles) and 2s + 1 (high); scales ``bs`` as :func:`dequantise`;
+    a format with mins is held as zero points ``bz`` ([G, groups, N], 0..15): d (q - z),
+    the SpacemiT backend's repacking of block_q4_1 (z = clamp(-round(m / d), 0, 15))."""
     from isa.kernels.quant import FORMATS
     fmt = FORMATS[weight_dtype]
     u = np.asarray(bqi).astype(np.int64) & 0xFF
@@ -106,14 +125,18 @@ def dequantise_tiles(weight_dtype: str, bqi: np.ndarray, bs: np.ndarray) -> np.n
     codes = u.transpose(0, 2, 5, 1, 3, 4).reshape(g, -1, panels * tiles * nt)
     k = codes.shape[1]
     grp = k // bs.shape[1]
-    return _code_values(fmt.code, fmt.bits, codes) * np.repeat(
-        np.asarray(bs, dtype=np.float64), grp, axis=1)
+    vals = _code_values(fmt.code, fmt.bits, codes)
+    if bz is not None:
+        vals = vals - np.repeat(np.asarray(bz).astype(np.int64) & 0xFF, grp, axis=1)
+    return vals * np.repeat(np.asarray(bs, dtype=np.float64), grp, axis=1)
 
 
-def dequantise(weight_dtype: str, bq: np.ndarray, bs: np.ndarray) -> np.ndarray:
+def dequantise(weight_dtype: str, bq: np.ndarray, bs: np.ndarray,
+               bm: np.ndarray | None = None) -> np.ndarray:
     """B[G, K, N] from the packed codes ``bq`` ([G, K/per_byte, N] bytes) and scales ``bs``
     ([G, groups, N]) of the kernel layout (isa.kernels.quant): 4-bit byte j of a group
-    holds k = j (low nibble) and j + group/2 (high); E8M0 scales are 2^(e - 127)."""
+    holds k = j (low nibble) and j + group/2 (high); E8M0 scales are 2^(e - 127); mins
+    ``bm`` (shaped as ``bs``) add to each group: d q + m (block_q4_1)."""
     from isa.kernels.quant import FORMATS
     fmt = FORMATS[weight_dtype]
     u = np.asarray(bq).astype(np.int64) & 0xFF
@@ -131,7 +154,10 @@ def dequantise(weight_dtype: str, bq: np.ndarray, bs: np.ndarray) -> np.ndarray:
         scales = np.ldexp(1.0, (np.asarray(bs).astype(np.int64) & 0xFF) - 127)
     else:
         scales = np.asarray(bs, dtype=np.float64)
-    return vals * np.repeat(scales, grp, axis=1)
+    out = vals * np.repeat(scales, grp, axis=1)
+    if bm is not None:
+        out = out + np.repeat(np.asarray(bm, dtype=np.float64), grp, axis=1)
+    return out
 
 
 def ref_attention(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -282,7 +308,8 @@ def ref_linear_attention(row: Mapping[str, Any],
     the kernel's (already l2-normalised) q, k: use_qk_l2norm_in_kernel=False."""
     from transformers.models.qwen3_5 import modeling_qwen3_5 as m
     q, k, v, g, beta = (_t(inp[n]) for n in ("q", "k", "v", "g", "beta"))
-    state = _t(inp["state"])
+    transposed = "state_t" in inp  # ggml's layout: state_t[.., j, i] = S[.., i, j]
+    state = _t(inp["state_t"]).transpose(-1, -2) if transposed else _t(inp["state"])
     chunk = int(row.get("chunk") or 0)
     if chunk:
         o, s = m.torch_chunk_gated_delta_rule(q, k, v, g, beta, chunk_size=chunk,
@@ -292,6 +319,8 @@ def ref_linear_attention(row: Mapping[str, Any],
         o, s = m.torch_recurrent_gated_delta_rule(q, k, v, g, beta, initial_state=state,
                                                   output_final_state=True,
                                                   use_qk_l2norm_in_kernel=False)
+    if transposed:
+        return {"o": o.numpy(), "state_t": s.transpose(-1, -2).numpy()}
     return {"o": o.numpy(), "state": s.numpy()}
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from isa.core import Core
 from isa.instructions import Isa
+from isa.kernels import snitch
 from isa.kernels.common import Kc, is_pow2, op_of, positive
 from isa.program import Affine, F, Program, V
 
@@ -23,6 +24,9 @@ ACC, XR, ER, RED = V(4), V(6), V(8), V(30)
 
 
 def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> Program:
+    if core is not None and core.library == "snitch":
+        vexp = Kc("probe", isa, core).isa.has("vfexp.v")
+        return (snitch.lower_softmax_vexp if vexp else snitch.lower_softmax)(row, isa, core)
     op_of(row, "softmax", ("softmax",))
     m, n = positive(row, "M", "N")
     k = Kc(f"softmax M={m} N={n}", isa, core)

@@ -86,6 +86,7 @@ def test_prefill_tokens_per_second_counts_the_prompt(capsys, prefill_parquet):
     (["-t", "h100-sxm", "--set", "attention.implementation=fa9"], "'fa9' is not one of"),
     (["-t", "h100-sxm", "--context", "100"], "--context applies to tracing a model"),
     (["-t", "h100-sxm", "-t", "h100-sxm"], "a --target is given twice"),
+    (["-t", "h100-sxm", "--jobs", "0"], "jobs must be a positive integer, got 0"),
 ])
 def test_user_errors_are_one_line_and_exit_2(capsys, decode_parquet, argv, message):
     assert main(["run", str(decode_parquet), *argv]) == 2

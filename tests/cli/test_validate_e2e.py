@@ -18,16 +18,17 @@ PREDICTED = {
     "qwen2.5-3b-vllm-a100": 137.42, "qwen2.5-14b-vllm-a100": 47.547,
     "qwen2.5-14b-vllm-a100-in30720": 36.007, "qwen2.5-32b-vllm-eager-a100": 23.178,
     "qwen2.5-0.5b-hf-a100": 47.39, "qwen2.5-14b-hf-a100": 24.572,
-    "gpt-fast-llama2-7b-bf16-a100": 104.9, "gpt-fast-llama2-7b-int8-a100": 155.66,
-    "gpt-fast-llama2-7b-int4-a100": 196.78, "gpt-fast-llama3.1-8b-bf16-a100": 94.854,
-    "gpt-fast-mixtral-8x7b-int8-a100": 92.225, "trtllm-llama7b-b60-128-2048-a100": 1928.1,
+    "gpt-fast-llama2-7b-bf16-a100": 104.9, "gpt-fast-llama2-7b-int8-a100": 155.64,
+    "gpt-fast-llama2-7b-int4-a100": 196.83, "gpt-fast-llama3.1-8b-bf16-a100": 94.854,
+    "gpt-fast-mixtral-8x7b-int8-a100": 90.028, "trtllm-llama7b-b60-128-2048-a100": 1928.1,
     "trtllm-llama7b-ttft-128-a100": 0.016, "trtllm-llama7b-b384-128-128-a100": 5886.3,
-    "trtllm-llama7b-ttft-2048-a100": 0.12287, "llamacpp-llama3-8b-f16-tg512-4090": 54.828,
-    "llamacpp-llama3-8b-f16-pp512-4090": 8725.7, "mlc-llama2-7b-q4f16_1-4090": 143.29,
+    "trtllm-llama7b-ttft-2048-a100": 0.12417, "llamacpp-llama3-8b-f16-tg512-4090": 54.828,
+    "llamacpp-llama3-8b-f16-pp512-4090": 8725.7, "mlc-llama2-7b-q4f16_1-4090": 175.65,
     "vllm-ci-llama3.1-8b-b8-a100": 1.646, "vllm-ci-llama3.1-8b-b8-h100": 1.1806,
 }
-# predictions outside their tolerance (reported as failures, never fitted away)
-FAILING = {"mlc-llama2-7b-q4f16_1-4090"}
+# predictions outside their tolerance (reported as failures, never fitted away): none since
+# the dequantising GEMV's instructions bound it (MLC q4f16_1 on the RTX 4090: -30% -> -14%)
+FAILING: set[str] = set()
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +55,11 @@ def test_fit_rows_hold_and_predictions_meet_the_goal_but_one(rows):
 
 
 def test_the_cli_marks_fit_and_predict_and_exits_nonzero_on_a_failed_prediction(capsys):
-    assert main(["validate", "--suite", "gpu-e2e", "--format", "json"]) == 1
+    status = 1 if FAILING else 0
+    assert main(["validate", "--suite", "gpu-e2e", "--format", "json"]) == status
     out = json.loads(capsys.readouterr().out)
     assert {r["case"]: r["fitted"] for r in out}["qwen2.5-14b-vllm-a100-in30720"] is False
-    assert main(["validate", "--suite", "gpu-e2e"]) == 1
+    assert main(["validate", "--suite", "gpu-e2e"]) == status
     text = capsys.readouterr().out
     assert "qwen2.5-0.5b-vllm-a100" in text and " fit " in text and " predict " in text
     assert "predicted rows: 11, median |error|" in text

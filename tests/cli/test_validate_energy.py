@@ -21,7 +21,8 @@ def cases():
 
 def test_fitted_cases_hold_their_fits(cases):
     # the presets hold what benchmarks/fit_energy.py fits: each fitted case to 0.5%
-    for name in ("spatz-dp-gflops-per-w", "spatz-cluster-area", "c910-core-area"):
+    for name in ("spatz-dp-gflops-per-w", "spatz-cluster-area", "c910-core-area",
+                 "mlenergy-llama3.1-8b-h100-b16-power"):
         c = cases[name]
         assert c.fitted
         assert validate.predict(c) == pytest.approx(c.measured, rel=5e-3)
@@ -33,9 +34,25 @@ def test_ara2_efficiency_is_predicted_within_20_percent(cases):
     assert abs(validate.predict(c) / c.measured - 1) <= 0.20
 
 
+def test_gpu_power_is_joules_over_seconds_and_j_per_token_joules_over_batch(cases):
+    """The two GPU probes agree with each other and with an independent decode step."""
+    from codesign import energy_cases as E
+    from codesign import targets
+    from codesign.api import trace
+    c = cases["mlenergy-llama3.1-8b-h100-b64-power"]
+    p = c.params
+    tr = trace(p["model"], phase="decode", batch=p["batch"], context=p["context"])
+    res = targets.resolve(c.target, {"engine": p["engine"]}).simulate(tr)
+    assert validate.predict(c) == pytest.approx(res.energy_j / res.latency_s, rel=1e-9)
+    jt = E.j_per_token(c.target, {}, **p)
+    assert jt == pytest.approx(res.energy_j / p["batch"], rel=1e-9)
+    assert E.power_w(c.target, {}, **p) <= 700.0  # under the H100's TDP cap
+
+
 def test_every_case_is_either_fitted_or_a_prediction_with_a_source(cases):
     assert {c.name for c in cases.values() if c.fitted} == {
-        "spatz-dp-gflops-per-w", "spatz-cluster-area", "c910-core-area"}
+        "spatz-dp-gflops-per-w", "spatz-cluster-area", "c910-core-area",
+        "mlenergy-llama3.1-8b-h100-b16-power"}
     for c in cases.values():
         assert c.probe and c.source
     assert set(RISCV) <= set(cases)

@@ -31,7 +31,8 @@ def test_the_suite_holds_the_issue_cases_each_with_a_source(cases):
                  "k1-qwen2.5-3b-q4_0-tg128", "k1-qwen2.5-0.5b-q4_0-pp512",
                  "k1-qwen3-0.6b-q4_0-tg128", "k1-qwen3.5-2b-q4_1-pp128",
                  "bpi-f3-tinyllama-1.1b-f16-pp512", "bpi-f3-memcpy", "bpi-f3-memset",
-                 "spatz-fmatmul-64", "ara-8lane-fmatmul-128"):
+                 "spatz-fmatmul-64", "ara-8lane-fmatmul-128", "ara-16lane-fmatmul-256",
+                 "ara2-8x2lane-vs-1x16lane-fmatmul-32"):
         assert name in cases, name
     for c in cases.values():
         assert c.source and c.measured > 0
@@ -47,10 +48,13 @@ def test_every_case_predicts_a_finite_positive_number(rows, cases):
 
 
 def test_the_k1_decode_cases_run_llamacpps_kernels_on_quantised_weights(cases):
+    # each in the format its model was measured in: the case name says it (Q4_0; the
+    # Qwen3.5-2B rows Q4_1)
     for name, c in cases.items():
         if name.startswith("k1-"):
             assert c.overrides["kernel.library"] == "llamacpp"
-            assert c.scenario["weight_dtype"] == "q4_0"
+            assert c.scenario["weight_dtype"] in ("q4_0", "q4_1")
+            assert f"-{c.scenario['weight_dtype']}-" in name
 
 
 def test_utilization_is_flops_over_the_clusters_fma_peak(cases, rows):
@@ -64,13 +68,40 @@ def test_utilization_is_flops_over_the_clusters_fma_peak(cases, rows):
     assert 0 < rows[c.name]["predicted"] <= 1.0
 
 
-def test_utilization_on_a_gpu_target_is_one_clear_error(tmp_path, capsys):
-    doc = {"format": "codesign-validation-cases/1", "cases": [{
-        "name": "bad", "target": "h100-sxm", "metric": "utilization", "measured": 0.5,
-        "row": {"kind": "gemm", "op": "matmul", "M": 64, "N": 64, "K": 64, "dtype": "fp32",
-                "flops": 524288, "bytes_read": 32768, "bytes_written": 16384}}]}
+def _error_lines(tmp_path, capsys, case: dict) -> list[str]:
+    """``codesign validate`` on a file holding ``case`` (a 64^3 FP32 GEMM row): it must
+    fail; its stderr lines."""
+    row = {"kind": "gemm", "op": "matmul", "M": 64, "N": 64, "K": 64, "dtype": "fp32",
+           "flops": 524288, "bytes_read": 32768, "bytes_written": 16384}
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps(doc))
+    path.write_text(json.dumps({"format": "codesign-validation-cases/1",
+                                "cases": [{"name": "bad", "row": row, **case}]}))
     assert main(["validate", "--suite", "none", "--cases", str(path)]) != 0
-    err = capsys.readouterr().err.strip().splitlines()
+    return capsys.readouterr().err.strip().splitlines()
+
+
+def test_utilization_on_a_gpu_target_is_one_clear_error(tmp_path, capsys):
+    err = _error_lines(tmp_path, capsys, {"target": "h100-sxm", "metric": "utilization",
+                                          "measured": 0.5})
     assert len(err) == 1 and "'utilization' is defined for RISC-V targets" in err[0]
+
+
+def test_speedup_is_the_baselines_time_over_the_cases(cases):
+    # independent of validate.predict: time the row on both configurations
+    c = cases["ara2-8x2lane-vs-1x16lane-fmatmul-32"]
+    assert c.metric == "speedup" and c.fitted
+    secs = []
+    for target, sets in ((c.baseline["target"], c.baseline["set"]), (c.target, c.overrides)):
+        cfg = targets.resolve(target, sets).config
+        secs.append(time_op(c.row, cfg, C.fingerprint(cfg))["cycles"] / cfg.freq_hz)
+    assert validate.predict(c) == pytest.approx(secs[0] / secs[1])
+    # the Ara-like rows share the fitted vector-issue interval of this case
+    for name in ("ara-8lane-fmatmul-128", "ara-16lane-fmatmul-256"):
+        assert cases[name].overrides["vector.issue_interval"] == \
+            c.overrides["vector.issue_interval"] == c.baseline["set"]["vector.issue_interval"]
+
+
+def test_a_speedup_case_without_a_baseline_is_one_clear_error(tmp_path, capsys):
+    err = _error_lines(tmp_path, capsys, {"target": "spatz-like", "metric": "speedup",
+                                          "measured": 3.0})
+    assert len(err) == 1 and "'speedup' needs a 'baseline'" in err[0]

@@ -43,9 +43,9 @@ def test_int4_weights_stream_a_quarter_of_the_bytes_plus_their_scales() -> None:
     bf16 = _time("h100-sxm", natural_row("gemm", M=1, N=12288, K=4096, weight_dtype="bf16"))
     int4 = _time("h100-sxm", natural_row("gemm", M=1, N=12288, K=4096, weight_dtype="int4"))
     # vLLM's GPTQ layout: per 128 weights one fp16 scale and a 4-bit zero (2.5 B), streamed
-    # at the int4 dequantising GEMV's rate (quant.int4_efficiency 0.70 of the bf16 GEMV)
+    # at the GEMV class's rate (on an H100 its dequantising instructions do not bind)
     per_weight = 0.5 + 2.5 / 128
-    expected = (bf16["kernel_seconds"] - T0) * (per_weight / 2) / 0.70
+    expected = (bf16["kernel_seconds"] - T0) * (per_weight / 2)
     assert int4["kernel_seconds"] - T0 == pytest.approx(expected, rel=0.02)
 
 

@@ -131,6 +131,22 @@ def test_host_cost_and_gap_never_make_a_kernel_faster(ops, preset, h1, h2, g1, g
         assert total["eager", h, g1] >= total["graph", h, g1] * (1 - 1e-12)
 
 
+@SETTINGS
+@given(traces(), PRESETS, st.sampled_from(["host_gemm_us", "host_norm_us",
+                                           "host_attention_us"]),
+       st.floats(0.0, 60.0), st.floats(0.0, 60.0), st.sampled_from(["eager", "graph"]))
+def test_more_pre_launch_host_work_is_never_faster(ops, preset, field, p1, p2, mode):
+    lo, hi = sorted((p1, p2))
+    out = {p: _ops(preset, ops, **{"launch.mode": mode, f"launch.{field}": p})
+           for p in (lo, hi)}
+    for p in (lo, hi):
+        assert (out[p]["seconds"] >= out[p]["kernel_seconds"] * (1 - 1e-12)).all()
+    total = {p: float(out[p]["total_seconds"].sum()) for p in (lo, hi)}
+    assert total[hi] >= total[lo] * (1 - 1e-12)
+    if mode == "graph":  # a graph replay has no host work per call
+        assert total[hi] == total[lo]
+
+
 def _roofline(cfg: Any, row: dict[str, Any]) -> float:
     """flops / the best tensor peak and bytes / DRAM bandwidth, from the datasheet fields."""
     sm = cfg.sm
@@ -192,7 +208,31 @@ def test_pytorch_eager_launches_every_op_alone_from_the_host():
     assert not cfg.engine.concat and not cfg.engine.absorb
     out = time_ops(cfg, ops)
     assert list(out["kernels"]) == [1, 1, 1, 1]  # no fusion: one kernel per op
-    # the host issues four launches; the GPU's work is shorter, so the pass is the host's
+    # the host issues four launches, and the norm's and the GEMMs' calls their pre-launch
+    # work; the GPU's work is shorter, so the pass is the host's
+    host = 4 * 11.76 + cfg.launch.host_norm_us + 2 * cfg.launch.host_gemm_us
+    assert cfg.launch.host_norm_us > 0 and cfg.launch.host_gemm_us > 0
     gpu_side = float((out["kernel_seconds"] + cfg.launch.gap_us * 1e-6).sum())
-    assert gpu_side < 4 * 11.76e-6
-    assert float(out["total_seconds"].sum()) == pytest.approx(4 * 11.76e-6)
+    assert gpu_side + cfg.launch.host_norm_us * 1e-6 < host * 1e-6
+    assert float(out["total_seconds"].sum()) == pytest.approx(host * 1e-6)
+    # the slack is shared by host time: a GEMM row carries its pre-launch work beside
+    # the add's plain launch
+    slack = out["seconds"] - out["kernel_seconds"] - cfg.launch.gap_us * 1e-6
+    assert slack.iloc[1] / slack.iloc[3] == pytest.approx(
+        (11.76 + cfg.launch.host_gemm_us) / 11.76)
+
+
+def test_a_lone_call_waits_for_its_pre_launch_work_then_its_kernel():
+    """A GPU-bound lone GEMV: its call's pre-launch host work, then the kernel and the gap
+    (the host's post-launch part overlaps the kernel); a host-bound one: the host."""
+    cfg = gpu.make("h200", {"engine": "pytorch-eager"}).phase_config("decode")
+    for N, K in ((8192, 4096), (128, 256)):
+        row = natural_row("gemm", M=1, N=N, K=K, weight_dtype="bf16")
+        ops = trace_from_rows([row], {"model": "synthetic", "scenario": {"phase": "decode"}}).ops
+        out = time_ops(cfg, ops)
+        kernel = float(out["kernel_seconds"].iloc[0])
+        pre = cfg.launch.host_gemm_us * 1e-6
+        host = cfg.launch.host_launch_us * 1e-6 + pre
+        expected = max(pre + kernel + cfg.launch.gap_us * 1e-6, host)
+        assert float(out["seconds"].iloc[0]) == pytest.approx(expected)
+    assert kernel + cfg.launch.gap_us * 1e-6 < cfg.launch.host_launch_us * 1e-6  # small one

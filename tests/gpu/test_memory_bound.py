@@ -36,9 +36,9 @@ def test_a_streaming_kernel_takes_t0_plus_bytes_over_eta_bw():
 
 
 def _gemv_floor(c, N, Kd, weight_dtype):
-    """t0 + weights at the GEMV class (times the format's) + activations at streaming."""
+    """t0 + weights at the GEMV class (any format) + activations at streaming."""
     w = Kd * N * DTYPE_BYTES[weight_dtype] + c.quant.side_bytes(weight_dtype, Kd, N)
-    eta_w = c.efficiency.gemv * c.quant.efficiency(weight_dtype)
+    eta_w = c.efficiency.gemv
     act = 2.0 * (Kd + N)
     return c.launch.t0_us * 1e-6 + w / (c.dram_bps * eta_w) + act / (
         c.dram_bps * c.efficiency.dram_stream)
@@ -124,3 +124,57 @@ def test_more_batch_never_lowers_throughput_below_batch_1(n, k, batch):
     one, _ = _step(c, n, k, 1)
     many, _ = _step(c, n, k, batch)
     assert batch / many >= 1 / one * (1 - 1e-9)
+
+
+def _instruction_rate(c) -> float:
+    """CUDA-core instructions per second the dequantising GEMV sustains (FMA = 2 FLOP)."""
+    return c.sm.count * c.clock_hz * c.sm.fp32_flops_per_clk / 2 * c.efficiency.fp32_mainloop
+
+
+def test_dequantising_instructions_bind_on_the_a100_not_on_the_rtx_4090():
+    """gpt-fast's int4 GEMV on the A100 (64 FP32 lanes per SM against 2 TB/s) runs at its
+    instructions, not its bytes; MLC's q4f16_1 GEMV on the RTX 4090 (128 lanes against
+    1 TB/s) at its bytes, at the GEMV class's rate."""
+    N, Kd = 11008, 4096
+    a100 = cfg("a100-80gb", "gpt-fast")
+    k = K.gemm(a100, 1, N, Kd, 1, "bf16", "int4")
+    alu = N * Kd * a100.quant.int4_ops / _instruction_rate(a100)
+    assert k.bound == "compute"
+    assert alu > _gemv_floor(a100, N, Kd, "int4") - a100.launch.t0_us * 1e-6
+    # the busiest SM's share: whole CTAs (86 column tiles of 128, split over K, on 108 SMs)
+    assert alu <= k.seconds <= alu * 1.35
+    rtx = cfg("rtx-4090", "mlc-llm")
+    k = K.gemm(rtx, 1, N, Kd, 1, "bf16", "int4")
+    floor = _gemv_floor(rtx, N, Kd, "int4")
+    assert k.bound == "memory"
+    assert floor <= k.seconds <= floor * 1.02
+    assert N * Kd * rtx.quant.int4_ops / _instruction_rate(rtx) < 0.5 * floor
+
+
+def test_dequantising_instructions_are_amortised_over_a_prefill_tile():
+    """A 2048-token prefill dequantises each weight tile once per 128-row CTA tile: the
+    int4 GEMM runs at the tensor-core rate, no slower than bf16 by more than its tiles'
+    share of the instructions."""
+    c = cfg("a100-80gb", "gpt-fast")
+    t4 = K.gemm(c, 2048, 11008, 4096, 1, "bf16", "int4")
+    t16 = K.gemm(c, 2048, 11008, 4096, 1, "bf16", "bf16")
+    assert t4.bound == t16.bound == "compute"
+    assert t4.seconds <= t16.seconds * 1.1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 512), DIMS, DIMS, st.sampled_from(["int8", "int4", "fp8", "q4_0"]),
+       st.floats(0.0, 20.0), st.floats(0.0, 20.0),
+       st.sampled_from(["a100-80gb", "h100-sxm", "rtx-4090", "l4"]))
+def test_more_dequantising_instructions_are_never_faster_nor_beat_the_roofline(
+        M, N, Kd, fmt, o1, o2, target):
+    lo, hi = sorted((o1, o2))
+    key = {"int8": "int8_ops", "int4": "int4_ops", "fp8": "fp8_ops", "q4_0": "int4_ops"}[fmt]
+    t = {o: K.gemm(cfg(target, **{f"quant.{key}": o}), M, N, Kd, 1, "bf16", fmt).seconds
+         for o in (lo, hi)}
+    assert t[hi] >= t[lo] * (1 - 1e-12)
+    c = cfg(target)
+    nbytes = K.weight_stream(c, Kd, N, 1, fmt)[0] + 2.0 * (M * Kd + M * N)
+    peak = max(c.tensor_flops("bf16"), c.tensor_flops(fmt))
+    assert t[lo] >= max(nbytes / c.dram_bps, 2.0 * M * N * Kd / peak) * (1 - 1e-9)
+

@@ -12,6 +12,7 @@ def test_json_counts(capsys):
     assert obj["instructions_total"] == sum(obj["instructions_by_class"].values())
     assert obj["instructions_by_class"]["exp"] == obj["instructions_by_mnemonic"]["vfexpsub.vf"]
     assert obj["isa"] == "rvv+xattn"
+    assert obj["flops"] == 5 * 2 * 100  # softmax: max, subtract, exp, sum, divide per element
 
 
 def test_table_asm_and_check(capsys):

@@ -11,14 +11,26 @@ from hypothesis import strategies as st
 from isa import Core
 from isa.executor import decode_buffer, encode_buffer, execute
 from isa.kernels import check, lower, random_inputs
-from isa.kernels.ggml import BLOCK, TINYBLAS_TILE
-from isa.kernels.reference import dequantise, gemm_q8_0
+from isa.kernels.ggml import BLOCK, TINYBLAS_TILE, splits_weight_rows_only, tinyblas_blocking
+from isa.kernels.reference import dequantise, gemm_q8_0, q8_1_sums
 
 LIB = Core(vlen=256, library="llamacpp")
 
 
 def _row(fmt: str, m: int, n: int, kk: int, g: int = 1) -> dict:
     return {"kind": "gemm", "M": m, "N": n, "K": kk, "G": g, "weight_dtype": fmt}
+
+
+def _vec_dot(fmt: str, g: int, m: int, n: int, blocks: int, vlen: int, seed: int):
+    """(program, C as computed, inputs as stored) of ggml's vec-dot GEMM on random data."""
+    row = _row(fmt, m, n, 32 * blocks, g)
+    prog = lower(row, "rvv", Core(vlen=vlen, library="llamacpp"))
+    assert prog.meta["kernel"] == "ggml vec_dot" and prog.meta["b_layout"] == "Bqt"
+    inp = random_inputs(prog, row, np.random.default_rng(seed))
+    got = np.asarray(execute(prog, inp).buffers["C"], dtype=np.float64)
+    seen = {k: decode_buffer(prog.buffers[k].dtype, encode_buffer(prog.buffers[k].dtype, x))
+            .reshape(np.shape(x)) for k, x in inp.items()}
+    return prog, got, seen
 
 
 @settings(max_examples=25, deadline=None)
@@ -28,21 +40,46 @@ def _row(fmt: str, m: int, n: int, kk: int, g: int = 1) -> dict:
 def test_vec_dot_is_ggmls_block_arithmetic(fmt, g, m, n, blocks, vlen, seed):
     """Against torch on A quantised to Q8_0 with 16-bit scales (a block_q8_0's d) and the
     block_q4_0 / block_q8_0 weights: equal to the output's BF16 rounding."""
-    core = Core(vlen=vlen, library="llamacpp")
-    row = _row(fmt, m, n, 32 * blocks, g)
-    prog = lower(row, "rvv", core)
-    assert prog.meta["kernel"] == "ggml vec_dot" and prog.meta["b_layout"] == "Bqt"
-    inp = random_inputs(prog, row, np.random.default_rng(seed))
-    res = execute(prog, inp)
-    seen = {k: decode_buffer(prog.buffers[k].dtype, encode_buffer(prog.buffers[k].dtype, x))
-            .reshape(np.shape(x)) for k, x in inp.items()}
+    _, got, seen = _vec_dot(fmt, g, m, n, blocks, vlen, seed)
     b = dequantise(fmt, np.swapaxes(seen["Bqt"], 1, 2), np.swapaxes(seen["Bst"], 1, 2))
     want = gemm_q8_0(seen["A"], b, scale_bits=16)
-    got = np.asarray(res.buffers["C"], dtype=np.float64)
     assert np.abs(got - want).max() <= 2.0 ** -8 * (np.abs(want).max() or 1.0) + 1e-6
 
 
-@pytest.mark.parametrize("fmt,m", [("q4_0", 1), ("q8_0", 3), ("", 1), ("", 5)])
+@settings(max_examples=20, deadline=None)
+@given(g=st.integers(1, 2), m=st.integers(1, 12), n=st.integers(1, 30),
+       blocks=st.integers(1, 3), vlen=st.sampled_from([128, 256, 512]),
+       seed=st.integers(0, 2**16))
+def test_q4_1_vec_dot_adds_the_min_times_the_q8_1_sums(g, m, n, blocks, vlen, seed):
+    """ggml_vec_dot_q4_1_q8_1 against torch: per block d_x d_y sum(q_x q_y) over unsigned
+    codes plus m_x s_y, s_y = d_y sum(q_y) of the Q8_1 activations (FP32 d, stored 16-bit):
+    equal to the output's BF16 rounding."""
+    prog, got, seen = _vec_dot("q4_1", g, m, n, blocks, vlen, seed)
+    assert prog.meta["activations"] == "q8_1"
+    b = dequantise("q4_1", np.swapaxes(seen["Bqt"], 1, 2), np.swapaxes(seen["Bst"], 1, 2))
+    want = gemm_q8_0(seen["A"], b, scale_bits=16)  # d q only: the mins come next
+    want = want + np.einsum("gmb,gnb->gmn", q8_1_sums(seen["A"]), seen["Bmt"])
+    assert np.abs(got - want).max() <= 2.0 ** -8 * (np.abs(want).max() or 1.0) + 1e-6
+
+
+def test_q4_1_blocks_take_unsigned_codes_and_one_more_fma_per_block():
+    """Against Q4_0: no ``- 8`` (two vadd.vi fewer per block), two more fp16 loads and
+    conversions and one more fmadd.s per block (m_x s_y), one vwredsum per activation
+    block for its sum; the weight bytes 20 per 32."""
+    m, n, kk = 3, 40, 256
+    q40 = lower(_row("q4_0", m, n, kk), "rvv", LIB)
+    q41 = lower(_row("q4_1", m, n, kk), "rvv", LIB)
+    c0, c1 = q40.counts().by_mnemonic, q41.counts().by_mnemonic
+    blocks, act_blocks = m * n * kk // 32, m * kk // 32
+    assert c0["vadd.vi"] - c1.get("vadd.vi", 0) == 2 * blocks
+    assert c1["fmadd.s"] - c0["fmadd.s"] == blocks
+    assert c1["fcvt.s.h"] - c0["fcvt.s.h"] == 2 * blocks
+    assert c1["vwredsum.vs"] - c0["vwredsum.vs"] == act_blocks
+    weights = sum(q41.buffers[k].size * q41.buffers[k].eew // 8 for k in ("Bqt", "Bst", "Bmt"))
+    assert weights == n * kk * 20 // 32
+
+
+@pytest.mark.parametrize("fmt,m", [("q4_0", 1), ("q4_1", 2), ("q8_0", 3), ("", 1), ("", 5)])
 def test_every_ggml_kernel_passes_the_library_check(fmt, m):
     r = check(_row(fmt, m, 21, 96), "rvv", LIB)
     assert r.ok and r.counts_match, r
@@ -65,13 +102,61 @@ def test_outputs_are_visited_in_ggml_blocks():
     assert loops["nb"] == 40 // BLOCK and loops["mb"] == 40 // BLOCK
 
 
-def test_tinyblas_tiles_and_reduces_once_per_output():
-    m, n, kk = 6, 10, 200
+@pytest.mark.parametrize("m,n,kk", [(6, 16, 64), (5, 8, 96), (75, 12, 32), (151, 4, 32)])
+def test_tinyblas_tiles_and_reduces_once_per_output(m, n, kk):
     prog = lower(_row("", m, n, kk), "rvv", LIB)
     assert prog.meta["kernel"] == f"ggml tinyBLAS {TINYBLAS_TILE[0]}x{TINYBLAS_TILE[1]}"
     by = prog.counts().by_mnemonic
     assert by["vfredusum.vs"] == m * n
-    assert check(_row("", m, n, kk), "rvv", LIB).ok
+    r = check(_row("", m, n, kk), "rvv", LIB)
+    assert r.ok and r.counts_match, r
+
+
+def test_tinyblas_jobs_are_llamafiles():
+    """sgemm.cpp tinyBLAS_RVV (LMUL 4): 16 weight rows per job when they are a multiple of
+    16, 8 / 4 otherwise; 512 tokens in 256 tiles of 2, (256 + 18) // 36 = 7 blocks of 37
+    and 36 tiles (4 x 37 + 3 x 36 = 256); declined for rows not a multiple of 4 or K not
+    of the vector length (ggml then runs vec_dot_f16)."""
+    assert tinyblas_blocking(512, 2048, 2048, 32) == (16, 2, [(4, 37), (3, 36)])
+    assert tinyblas_blocking(5, 24, 64, 32) == (8, 2, [(1, 3)])
+    assert tinyblas_blocking(5, 12, 64, 32)[0] == 4
+    assert tinyblas_blocking(8, 10, 64, 32) is None
+    assert tinyblas_blocking(8, 16, 200, 32) is None
+    prog = lower(_row("", 6, 10, 200), "rvv", LIB)
+    assert prog.meta["kernel"] == "ggml vec_dot_f16"
+    assert check(_row("", 6, 10, 200), "rvv", LIB).ok
+
+
+def test_tinyblas_streams_each_token_block_once_per_weight_pair():
+    """The token block (B) is what each pair of weight rows meets: per job, the weights
+    are loaded once per token tile of the block, the tokens once per weight pair. So the
+    weight bytes loaded are the weights times the token tiles, not times the tokens over
+    the tile (the model before #16: a whole weight matrix per pair of tokens)."""
+    m, n, kk = 80, 32, 64
+    by = lower(_row("", m, n, kk), "rvv", LIB).counts().by_mnemonic
+    vl = LIB.vlmax(32, 4)
+    assert by["vle16.v"] == (n * (m // 2) + m * (n // 2)) * kk // vl
+    assert by["vfwmaccbf16.vv"] == m * n * kk // vl
+
+
+def test_llamacpp_splits_tinyblas_over_weight_rows_only():
+    """ggml hands consecutive tinyBLAS jobs to the threads: they share a token block and
+    split the weight rows; the replay keeps only N splits for such GEMMs."""
+    from codesign import targets
+    from codesign.riscv.replay import candidate_ways
+    from workloads.schema import Op
+    row = {**_row("fp16", 512, 2048, 2048), "op": "matmul", "dtype": "bf16",
+           "flops": 2 * 512 * 2048 * 2048, "bytes_read": 0, "bytes_written": 0}
+    assert splits_weight_rows_only(row, 256)
+    assert not splits_weight_rows_only({**row, "M": 1}, 256)
+    assert not splits_weight_rows_only({**row, "weight_dtype": "q4_0"}, 256)
+    op = Op.from_row(row)
+    cfg = targets.resolve("spacemit-k1", {"kernel.library": "llamacpp"}).config
+    ways = candidate_ways(op, cfg)
+    assert ways and all(s.M == 512 and c == cfg.cluster.cores for s, c in ways)
+    assert {s.N for s, _ in ways} == {2048 // cfg.cluster.cores}
+    ideal = targets.resolve("spacemit-k1", {}).config
+    assert any(s.M < 512 for s, _ in candidate_ways(op, ideal))  # the ideal library: any grid
 
 
 def test_formats_ggml_has_no_cpu_kernel_for_take_the_ideal_ones():
@@ -91,3 +176,35 @@ def test_an_unknown_library_is_refused():
     from isa.errors import IsaError
     with pytest.raises(IsaError, match="ideal, llamacpp"):
         Core(library="openblas")
+
+
+@settings(max_examples=10, deadline=None)
+@given(op=st.sampled_from(["chunk_gated_delta_rule", "recurrent_gated_delta_rule"]),
+       h=st.integers(1, 3), t=st.integers(1, 5), d=st.sampled_from([16, 32, 64]),
+       vlen=st.sampled_from([128, 256]))
+def test_ggml_gated_delta_net_matches_torch(op, h, t, d, vlen):
+    """ggml's fused GATED_DELTA_NET (the recurrence token by token, its state transposed)
+    against transformers' chunked / recurrent gated delta rule, in both phases."""
+    chunk = 4 if op == "chunk_gated_delta_rule" else 0
+    row = {"kind": "linear_attention", "op": op, "B": 1, "Hq": h, "Sq": t if chunk else 1,
+           "D": d, "Dv": d, "chunk": chunk}
+    core = Core(vlen=vlen, library="llamacpp")
+    assert lower(row, "rvv", core).meta["kernel"] == "ggml gated_delta_net"
+    r = check(row, "rvv", core)
+    assert r.ok and r.counts_match, r
+
+
+def test_ggml_gated_delta_net_makes_four_passes_over_the_state_per_token():
+    """ggml_compute_forward_gated_delta_net_one_chunk: per token and head, the state
+    scaled (one pass), one vec_dot (a reduction) per row for S^T k and again for S^T q,
+    one vec_mad per row; LMUL 8 strips of VLEN/4 FP32."""
+    b_, h, t, d = 1, 2, 3, 128
+    row = {"kind": "linear_attention", "op": "chunk_gated_delta_rule", "B": b_, "Hq": h,
+           "Sq": t, "D": d, "Dv": d, "chunk": 64}
+    by = lower(row, "rvv", LIB).counts().by_mnemonic
+    vm = LIB.vlmax(32, 8)
+    heads_tokens = b_ * h * t
+    assert by["vfredusum.vs"] == 2 * heads_tokens * d
+    assert by["vfmadd.vf"] == heads_tokens * d * d // vm
+    assert by["vfmacc.vv"] == 2 * heads_tokens * d * d // vm
+    assert by["vfmul.vf"] == heads_tokens * d * d // vm

@@ -45,7 +45,7 @@ def test_ime_gemm_is_the_q8_0_product_to_bf16_rounding(fmt, g, m, panels, blocks
     row = _row(fmt, m, panels * PANEL_TILES * t.n, kk, g)
     prog, res, seen = _run(row, core, seed)
     assert prog.meta["kernel"] == "ime" and prog.counts().by_mnemonic["smt.vmadot"] > 0
-    b = dequantise_tiles(fmt, seen["Bqi"], seen["Bs"])
+    b = dequantise_tiles(fmt, seen["Bqi"], seen["Bs"], seen.get("Bz"))
     want = gemm_q8_0(seen["A"], b)
     got = np.asarray(res.buffers["C"], dtype=np.float64)
     scale = np.abs(want).max() or 1.0
@@ -61,6 +61,27 @@ def test_ime_gemm_passes_the_library_check(fmt, m, panels, vlen):
     t = ime_geometry(vlen)
     row = _row(fmt, m, panels * PANEL_TILES * t.n, 128)
     r = check(row, ISA, Core(vlen=vlen, weight_group=64))
+    assert r.ok and r.counts_match, r
+
+
+@pytest.mark.parametrize("m", [1, 8])
+def test_q4_1_on_the_ime_subtracts_each_columns_zero_point(m):
+    """The SpacemiT backend's Q4_1: d (q - z), a zero-point byte per block and column
+    (19 bytes per 32 weights). Against Q4_0: per block one zero-point load and a gather
+    per tile (ggml ime1 SQ4BIT_KERNEL_LOAD_ZP_16X1), and vsub.vv for the vadd.vi -8."""
+    core = Core(vlen=256, library="llamacpp")
+    t = ime_geometry(256)
+    n, kk = 2 * PANEL_TILES * t.n, 128
+    q40 = lower(_row("q4_0", m, n, kk), ISA, core)
+    q41 = lower(_row("q4_1", m, n, kk), ISA, core)
+    c0, c1 = q40.counts().by_mnemonic, q41.counts().by_mnemonic
+    block_panels = (-(-m // t.m)) * (n // (PANEL_TILES * t.n)) * (kk // 32)
+    assert c1["vrgather.vv"] == PANEL_TILES * block_panels
+    assert c1["vsub.vv"] == c0["vadd.vi"] - c1.get("vadd.vi", 0) + PANEL_TILES * block_panels
+    assert c1["smt.vmadot"] == c0["smt.vmadot"]
+    nbytes = {k: b.size * b.eew // 8 for k, b in q41.buffers.items()}
+    assert nbytes["Bqi"] + nbytes["Bs"] + nbytes["Bz"] == n * kk * 19 // 32
+    r = check(_row("q4_1", m, n, kk), ISA, core)
     assert r.ok and r.counts_match, r
 
 

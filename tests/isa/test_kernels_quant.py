@@ -12,11 +12,11 @@ from isa.errors import IsaError
 from isa.executor import execute
 from isa.kernels import check, lower
 from isa.kernels.gemm import mmacc_plan
-from isa.kernels.quant import FORMATS, weight_format
+from isa.kernels.quant import FORMATS, IDEAL_FORMATS, weight_format
 from isa.kernels.reference import dequantise
 from workloads.schema import DTYPE_BYTES, WEIGHT_DTYPES
 
-FMTS = sorted(FORMATS)
+FMTS = sorted(IDEAL_FORMATS)  # q4_1 runs llama.cpp's kernels (tests/isa/test_kernels_ggml.py)
 
 
 def _k(fmt: str, groups: int, group: int) -> int:
@@ -131,10 +131,25 @@ def test_the_kernel_moves_the_formats_bytes(fmt):
 
 
 def test_every_trace_weight_dtype_has_a_kernel():
+    """In the ideal library, or for a format with mins (q4_1) in llama.cpp's; the ideal
+    library refuses q4_1 with one line naming the formats it takes."""
     for wd in WEIGHT_DTYPES:
-        prog = lower({"kind": "gemm", "M": 1, "N": 64, "K": 128, "weight_dtype": wd}, "rvv",
-                     Core())
+        row = {"kind": "gemm", "M": 1, "N": 64, "K": 128, "weight_dtype": wd}
+        if wd in FORMATS and FORMATS[wd].has_min:
+            with pytest.raises(IsaError, match=rf"'{wd}'.*llamacpp.*take bf16, fp16, int8"):
+                lower(row, "rvv", Core())
+            prog = lower(row, "rvv", Core(library="llamacpp"))
+            assert "Bqt" in prog.buffers and "Bmt" in prog.buffers
+            continue
+        prog = lower(row, "rvv", Core())
         assert ("Bq" in prog.buffers) == (wd not in ("bf16", "fp16"))
+
+
+def test_q4_1_bytes_count_the_min():
+    """block_q4_1: 16 bytes of nibbles, an fp16 d and an fp16 m per 32 weights."""
+    f = FORMATS["q4_1"]
+    assert f.has_min and f.nbytes(64, 256) == 64 * 256 * 20 // 32
+    assert f.nbytes(64, 256) == 64 * 256 * DTYPE_BYTES["q4_1"]
 
 
 def test_refusals_name_the_bad_value():

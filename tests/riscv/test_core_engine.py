@@ -8,7 +8,7 @@ as two SimPy processes (the front end; the dispatcher taking the head of a
 (``mode="full"``), both must give the same start and end of every vector instruction and
 the same cycles, to the last bit: on a small kernel of every kind the library lowers, on
 two cores, and on random instruction mixes (vector-to-scalar round trips, scalar loads
-sharing the L1 port, divides, a short queue).
+sharing the L1 port, divides, a short queue, a slow vector-issue rate, a dead time).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class SimPyReference:
                     yield pend[reg].event
                 ready = max(ready, ready_at[reg])
         if r.vector:
-            ready = max(ready, sim.vset_ready)
+            ready = max(ready, sim.vset_ready, sim.vec_next)
         if r.is_sdiv:
             ready = max(ready, sim.sdiv_free)
         if ready > env.now:
@@ -105,6 +105,8 @@ class SimPyReference:
             sim.cycle, sim.slots, sim.vec_in_cycle = math.floor(env.now), 0, False
         sim.slots += 1
         sim.vec_in_cycle = sim.vec_in_cycle or r.vector
+        if r.vector and sim.issue_interval > 1:  # the host's vector-issue rate
+            sim.vec_next = sim.cycle + sim.issue_interval
         if not r.vector:
             sim.now = env.now
             sim._complete_scalar(r)
@@ -162,14 +164,18 @@ _OPS = {
 def _mixes(draw):
     ops = draw(st.lists(st.tuples(st.sampled_from(sorted(_OPS)), st.integers(0, 3),
                                   st.integers(0, 3)), min_size=1, max_size=14))
-    return ops, draw(st.integers(1, 5)), draw(st.sampled_from([1, 2, 4, 8]))
+    # vector.issue_interval and timing.vector_dead_time: the per-instruction fixed costs
+    return ops, draw(st.integers(1, 5)), draw(st.sampled_from([1, 2, 4, 8])), \
+        draw(st.sampled_from([1, 1, 3, 6])), draw(st.sampled_from([0, 0, 2]))
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(_mixes())
 def test_random_mixes_time_as_in_simpy(mix):
-    ops, trip, depth = mix
-    cfg = make("x280-like+xattn", {"vector.queue_depth": depth}).config
+    ops, trip, depth, interval, dead = mix
+    cfg = make("x280-like+xattn", {"vector.queue_depth": depth,
+                                   "vector.issue_interval": interval,
+                                   "timing.vector_dead_time": dead}).config
     b = Builder("mix", cfg.parsed_isa, cfg.vector.vlen)
     b.buffer("m", "fp32", 1 << 10, "scratch")
     b.vsetvli(16, 32, 2)

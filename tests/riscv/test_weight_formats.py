@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 from codesign.riscv import make
 from codesign.riscv.replay import lower
-from isa.kernels.quant import FORMATS
+from isa.kernels.quant import IDEAL_FORMATS
 from workloads.schema import DTYPE_BYTES, trace_from_rows
 
 from .conftest import DATA
 
-QUANTISED = sorted(FORMATS)
+QUANTISED = sorted(IDEAL_FORMATS)
 
 
 @pytest.fixture(scope="module", params=["int4", "q4_0", "mxfp4"])
@@ -71,5 +71,20 @@ def test_quantised_gemv_never_beats_its_roofline(wd, n, k, target, cores):
            "bytes_read": k * 2 + math.ceil(n * k * DTYPE_BYTES[wd]), "bytes_written": 2 * n}
     tr = trace_from_rows([row], {"model": "gemv"})
     op = make(target, {"cluster.cores": cores}).simulate(tr).ops.iloc[0]
+    assert op["modelled"]
+    assert op["seconds"] >= op["roofline_seconds"] * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("target", ["spacemit-k1", "spacemit-k1+ime"])
+@pytest.mark.parametrize("m", [1, 64])
+def test_q4_1_in_llamacpps_kernels_never_beats_its_roofline(target, m):
+    """Q4_1 (llama.cpp's kernels: ggml's vec-dot on RVV, the SpacemiT path on the IME),
+    its bytes as the trace counts them (20 per 32 weights)."""
+    n, k = 1024, 2048
+    row = {"kind": "gemm", "op": "matmul", "name": "proj", "M": m, "N": n, "K": k, "G": 1,
+           "dtype": "bf16", "weight_dtype": "q4_1", "flops": 2 * m * n * k,
+           "bytes_read": m * k * 2 + n * k * 20 // 32, "bytes_written": 2 * m * n}
+    tr = trace_from_rows([row], {"model": "gemm"})
+    op = make(target, {"kernel.library": "llamacpp"}).simulate(tr).ops.iloc[0]
     assert op["modelled"]
     assert op["seconds"] >= op["roofline_seconds"] * (1 - 1e-9)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -344,3 +345,61 @@ def test_gpt_oss_decode_weight_bytes_follow_its_active_parameters_and_formats() 
     assert weights == pytest.approx(2 * bf16 + experts * 17 / 32, rel=0.01)
     flops = (g.flops * g.repeat).sum()
     assert flops == pytest.approx(2 * (pc.active - pc.embedding), rel=0.01)
+
+
+def test_a_batched_matmul_outside_a_module_is_g_gemms_with_their_flops() -> None:
+    """An aten bmm of [G, M, K] @ [G, K, N] is a G-GEMM row whose FLOPs the kind's count
+    (workloads.costs) gives: 2·G·M·N·K."""
+    import torch
+
+    from workloads.extract import _Emitter
+    from workloads.routing import parse_routing
+    from workloads.schema import Scenario
+
+    em = _Emitter(cfg=load_config(TINY_DENSE), routing=parse_routing("balanced"), fake=False,
+                  scenario=Scenario(phase="prefill", batch=1, seq=4, context=0,
+                                    weight_dtype="bf16", routing="balanced"))
+    a, b = torch.randn(3, 4, 5), torch.randn(3, 5, 6)
+    em.aten(torch.ops.aten.bmm.default, (a, b), {}, torch.bmm(a, b))
+    (row,) = em.rows
+    assert (row["kind"], row["G"], row["M"], row["N"], row["K"]) == ("gemm", 3, 4, 6, 5)
+    assert row["flops"] == 2 * 3 * 4 * 6 * 5
+
+
+# ---- one period of the layer pattern (issue #12) ---------------------------------------
+PREFILL, DECODE = {"phase": "prefill", "seq": 48}, {"phase": "decode", "context": 96}
+
+
+@pytest.mark.parametrize(("model", "kw"), [
+    ("qwen3.5-0.8b", PREFILL), ("qwen3.5-0.8b", DECODE),  # 3 linear + 1 full attention
+    ("qwen3.5-35b-a3b", PREFILL), ("qwen3.5-35b-a3b", DECODE),  # the same, MoE
+    ("qwen3-next-80b-a3b", DECODE),
+    ("gpt-oss-20b", PREFILL), ("gpt-oss-20b", DECODE),  # sliding and full alternate
+    ("qwen3-0.6b", DECODE), ("qwen3-30b-a3b", DECODE), ("qwen2.5-7b", DECODE),
+    ("llama-2-7b", DECODE), ("mistral-7b", DECODE), ("mixtral-8x7b", DECODE),
+])
+def test_one_period_of_the_layers_gives_the_rows_of_every_layer(model: str, kw: dict) -> None:
+    import pandas as pd
+
+    full = trace(model, **kw, periodic=False)
+    short = trace(model, **kw)
+    pd.testing.assert_frame_equal(short.ops, full.ops, check_exact=True)
+    assert short.meta == full.meta
+    expanded = trace(model, **kw, collapse=False)
+    pd.testing.assert_frame_equal(expanded.ops, full.expand().ops, check_exact=True)
+
+
+def test_the_layer_period_is_the_pattern_and_the_whole_model_when_rows_depend_on_the_layer(
+) -> None:
+    from workloads.extract import layer_period
+    from workloads.routing import parse_routing
+
+    balanced, zipf = parse_routing("balanced"), parse_routing("zipf:1.0")
+    assert layer_period(load_config("qwen3.5-9b"), balanced, fake=True) == 4
+    assert layer_period(load_config("gpt-oss-20b"), balanced, fake=True) == 2
+    assert layer_period(load_config("llama-2-7b"), balanced, fake=True) == 1
+    moe = load_config("qwen3.5-35b-a3b")
+    assert layer_period(moe, zipf, fake=True) == moe.layers  # routing drawn per layer
+    assert layer_period(moe, balanced, fake=False) == moe.layers  # real tensors
+    sparse = dataclasses.replace(moe, fields={**moe.fields, "decoder_sparse_step": 2})
+    assert layer_period(sparse, balanced, fake=True) == moe.layers

@@ -1,0 +1,228 @@
+"""The ``snitch`` kernel library: the Snitch cluster's own DNN kernels as the VEXP paper's
+baseline ran them (``Core.library = "snitch"``; every op kind but softmax keeps the ideal
+library's kernels, with every exponential the scalar libm expf element by element:
+:func:`vector_expf`).
+
+VEXP (arXiv 2504.11227) measures its softmax against the baseline Snitch cluster running
+the cluster's C kernels: pulp-platform/snitch_cluster ``sw/dnn/softmax/src/softmax.h``
+(``softmax_fp32``, read at HEAD 2fa38482) is three scalar loops per row, the max, then
+``expf(x - max)`` stored and summed, then ``output /= sum`` (one divide per element), with
+``expf`` from the cluster's libm (``sw/math/src/math/expf.c``, musl's copy of Arm's
+optimized-routines expf, read at 9567ce03^): a 32-entry table of 2^(i/32) and a cubic
+polynomial. The paper's own count for that baseline (its §IV-C and Fig. 4, read through a
+secondary summary: [S]) is 56 instructions and 360 cycles per output, 319 of them in the
+software exp; with VFEXP, SIMD, SSR and FREP, 1.5 instructions and 2.125 cycles.
+
+:func:`expf` is that expf as scalar RISC-V: ``x * 32/ln2`` rounded by adding 1.5 * 2^23
+(its bits hold k), ``r = z - k``, ``s = 2^(k/32)`` from the table entry ``k mod 32`` plus
+``k << 18`` in the exponent bits (the table stores each entry less its index << 18, as
+musl's stores it less index << 47 for doubles), then ``s * (C0 r^3 + C1 r^2 + C2 r + 1)``.
+musl evaluates the polynomial in double (an fcvt.d.s in, an fcvt.s.d out, and the
+64-bit table arithmetic on RV32); the model's FP registers hold FP32, so this is the
+same sequence in FP32 (23 instructions, 6 of them the loads of its constants, which a
+called libm function reads from its data table on every call). musl's branch to its
+overflow / underflow path for |x| >= 88 is one ``fmax.s`` clamp at -87.3 here
+(softmax's arguments are <= 0; the result there, ~1e-38, is the underflow's 0 to BF16).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from isa.core import Core
+from isa.instructions import Isa
+from isa.kernels.common import EXP_LO, Kc, op_of, positive
+from isa.program import Affine, Program, Reg, V, X
+
+TABLE_BITS = 5  # EXP2F_TABLE_BITS of musl's expf
+N = 1 << TABLE_BITS
+INV_LN2_N = float.fromhex("0x1.71547652b82fep+0") * N  # musl's InvLn2N
+SHIFT = 1.5 * 2.0 ** 23  # rounds z to an integer in its low mantissa bits (FP32's 0x1.8p23)
+# musl's poly_scaled: C[0]..C[2] of exp2f_data.c over N^3, N^2, N
+POLY = (float.fromhex("0x1.c6af84b912394p-5") / N ** 3,
+        float.fromhex("0x1.ebfce50fac4f3p-3") / N ** 2,
+        float.fromhex("0x1.62e42ff0c52d6p-1") / N)
+MANT_SHIFT = 23 - TABLE_BITS  # k << 18 puts k // N in the exponent field
+TABLE = "exp2f_tab"
+
+
+def exp2f_table() -> np.ndarray:
+    """Bits of 2^(i/N) less ``i << MANT_SHIFT``, for i in 0..N-1 (int32)."""
+    i = np.arange(N)
+    bits = (2.0 ** (i / N)).astype(np.float32).view(np.int32).astype(np.int64)
+    return (bits - (i << MANT_SHIFT)).astype(np.int32)
+
+
+def expf_setup(k: Kc) -> None:
+    """The table :func:`expf` reads (its other constants it loads itself)."""
+    b = k.b
+    if TABLE not in b.buffers:
+        b.buffer(TABLE, "int32", N, "const", (N,))
+        b.consts[TABLE] = exp2f_table()
+    k.fconst(1.0)
+
+
+def expf(k: Kc, dst: Reg, x: Reg, tmps: tuple[Reg, Reg, Reg]) -> None:
+    """dst = e^x, scalar (x clobbered; dst may be x, not one of tmps). As a called libm
+    function does, it loads its constants from its data table (the constant pool) on each
+    call. Integer temporaries x29..x31."""
+    b = k.b
+    z, kd, p = tmps
+    ki, idx, t = X(29), X(30), X(31)
+
+    def load(r: Reg, value: float) -> Reg:
+        b.emit("flw", r, b.const(value), comment=f"= {float(np.float32(value)):g}")
+        return r
+    b.emit("fmax.s", x, x, load(p, EXP_LO), comment="expf: range (musl: |x| >= 88 path)")
+    b.emit("fmul.s", z, x, load(p, INV_LN2_N), comment="z = x*N/ln2")
+    b.emit("fadd.s", kd, z, load(p, SHIFT), comment="kd = z + SHIFT: k in the low bits")
+    b.emit("fmv.x.w", ki, kd)
+    b.emit("fsub.s", kd, kd, p)
+    b.emit("fsub.s", x, z, kd, comment="r = z - k")
+    b.emit("andi", idx, ki, N - 1, comment="k % N")
+    b.emit("slli", idx, idx, 2)
+    b.emit("lw", t, b.mem(TABLE, 0, 32, base=idx), comment="T[k % N]")
+    b.emit("slli", ki, ki, MANT_SHIFT)
+    b.emit("add", t, t, ki, comment="s = 2^(k/N) as bits")
+    b.emit("fmadd.s", p, load(p, POLY[0]), x, load(kd, POLY[1]), comment="C0 r + C1")
+    b.emit("fmul.s", z, x, x, comment="r^2")
+    b.emit("fmadd.s", kd, load(kd, POLY[2]), x, k.fconst(1.0), comment="C2 r + 1")
+    b.emit("fmadd.s", kd, p, z, kd)
+    b.emit("fmv.w.x", z, t)
+    b.emit("fmul.s", dst, kd, z, comment="y * s")
+
+
+SCRATCH = "expf_row"
+
+
+def vector_expf_setup(k: Kc) -> None:
+    """:func:`expf_setup` for :func:`vector_expf`, which also keeps four f registers to
+    itself (:meth:`Kc.reserve_f`)."""
+    k.vexpf_regs = tuple(k.reserve_f(4))
+    expf_setup(k)
+
+
+def vector_expf(k: Kc, dst: Reg, src: Reg) -> None:
+    """dst = e^src for a vector register group (FP32, the current VL) the way the Snitch
+    kernels compute an exponential: the libm expf called element by element (their FA-2
+    baseline writes ``expf(S - m)`` into the P tile one score at a time): the group goes
+    through a scratch row in memory (:func:`vector_expf_setup` must have run)."""
+    b = k.b
+    vl = b.current_vl
+    if not k.vexpf_regs:
+        vector_expf_setup(k)
+    if SCRATCH not in b.buffers:
+        b.buffer(SCRATCH, "fp32", 8 * k.core.vlen // 32, "scratch")
+    v, z, kd, p = k.vexpf_regs
+    b.emit("vse32.v", src, b.mem(SCRATCH, 0, 32))
+    with k.rep("xe", vl, ptrs=1) as j:
+        b.emit("flw", v, b.mem(SCRATCH, Affine.of(j), 32))
+        expf(k, v, v, (z, kd, p))
+        b.emit("fsw", v, b.mem(SCRATCH, Affine.of(j), 32))
+    b.emit("vle32.v", dst, b.mem(SCRATCH, 0, 32))
+
+
+def lower_softmax(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None
+                  ) -> Program:
+    """snitch_cluster's ``softmax_fp32``: per row a max loop, an ``expf(x - max)`` loop
+    storing each exponential (FP32) and summing them, and a loop dividing each by the sum."""
+    op_of(row, "softmax", ("softmax",))
+    m, n = positive(row, "M", "N")
+    k = Kc(f"softmax M={m} N={n} (snitch)", isa, core)
+    b = k.b
+    b.buffer("x", k.core.dtype, m * n, "in", (m, n))
+    b.buffer("y", k.core.dtype, m * n, "out", (m, n))
+    b.buffer("e", "fp32", n, "scratch")
+    expf_setup(k)
+    neg_inf, zero = k.fconst(float("-inf")), k.fconst(0.0)
+    fmax, fsum, v, e, z, kd, p = k.ftemps(7)
+    with k.rep("i", m, ptrs=2) as i:
+        base = i * n
+        b.emit("fmv.s", fmax, neg_inf)
+        with k.rep("j", n, ptrs=2) as j:
+            k.sload(v, "x", base + j)
+            b.emit("fmax.s", fmax, fmax, v)
+        b.emit("fmv.s", fsum, zero)
+        with k.rep("j", n, ptrs=3) as j:
+            k.sload(v, "x", base + j)
+            b.emit("fsub.s", v, v, fmax)
+            expf(k, e, v, (z, kd, p))
+            b.emit("fsw", e, b.mem("e", Affine.of(j), 32))
+            b.emit("fadd.s", fsum, fsum, e)
+        with k.rep("j", n, ptrs=3) as j:
+            b.emit("flw", e, b.mem("e", Affine.of(j), 32))
+            b.emit("fdiv.s", e, e, fsum, comment="output /= sum")
+            k.sstore(e, "y", base + j)
+    return k.program(kind="softmax", library="snitch")
+
+
+def lower_softmax_vexp(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None
+                       ) -> Program:
+    """VEXP's optimized softmax (arXiv 2504.11227 Fig. 4, via the same summary [S]): BF16
+    throughout, three loops per row, each an FREP-repeated block of packed-SIMD FPU
+    instructions fed by SSR streams: MAX (vfmax into accumulators), EXP (vfsub of the max,
+    vfexp, the result streamed out and added into sum accumulators), NORM (one reciprocal
+    of the sum, then vfmul). In RVV an FREP'd SIMD instruction over the row is a vector
+    instruction at SEW 16 with the longest register group (LMUL 8), its SSR stream a unit-
+    stride load or store; the accumulators' lanes are reduced once per row."""
+    op_of(row, "softmax", ("softmax",))
+    m, n = positive(row, "M", "N")
+    k = Kc(f"softmax M={m} N={n} (snitch+vexp)", isa, core, lmul=8)
+    b = k.b
+    if not k.bf16:
+        return lower_softmax(row, isa, core)
+    b.buffer("x", "bf16", m * n, "in", (m, n))
+    b.buffer("y", "bf16", m * n, "out", (m, n))
+    lm = 8
+    vlmax = k.core.vlmax(16, lm)
+    acc, xr, er, red = V(8), V(16), V(24), V(0)
+    neg_inf, zero, one = k.fconst(float("-inf")), k.fconst(0.0), k.fconst(1.0)
+    fmax, fsum, finv = k.ftemps(3)
+
+    def strips(body: Callable[[Affine], None]) -> None:
+        main, tail = divmod(n, vlmax)
+        if main:
+            b.vsetvli(vlmax, 16, lm)
+            with k.rep("j", main, ptrs=2) as j:
+                body(j * vlmax)
+        if tail:
+            b.vsetvli(tail, 16, lm)
+            body(Affine(main * vlmax))
+
+    vfull = min(n, vlmax)
+    with k.rep("i", m, ptrs=2) as i:
+        base = i * n
+        b.vsetvli(vfull, 16, lm)
+        b.emit("vfmv.v.f", acc, neg_inf)
+
+        def max_block(off: Affine) -> None:
+            b.emit("vle16.v", xr, b.mem("x", base + off, 16))
+            b.emit("vfmax.vv", acc, acc, xr)
+        strips(max_block)
+        b.vsetvli(vfull, 16, lm)
+        b.emit("vfredmax.vs", red, acc, acc)
+        b.emit("vfmv.f.s", fmax, red)
+        b.emit("vfmv.v.f", acc, zero)
+
+        def exp_block(off: Affine) -> None:
+            b.emit("vle16.v", xr, b.mem("x", base + off, 16))
+            b.emit("vfsub.vf", xr, xr, fmax)
+            b.emit("vfexp.v", er, xr)
+            b.emit("vse16.v", er, b.mem("y", base + off, 16))
+            b.emit("vfadd.vv", acc, acc, er)
+        strips(exp_block)
+        b.vsetvli(vfull, 16, lm)
+        b.emit("vfmv.s.f", red, zero)
+        b.emit("vfredusum.vs", red, acc, red)
+        b.emit("vfmv.f.s", fsum, red)
+        b.emit("fdiv.s", finv, one, fsum, comment="one reciprocal of the sum")
+
+        def norm_block(off: Affine) -> None:
+            b.emit("vle16.v", er, b.mem("y", base + off, 16))
+            b.emit("vfmul.vf", er, er, finv)
+            b.emit("vse16.v", er, b.mem("y", base + off, 16))
+        strips(norm_block)
+    return k.program(kind="softmax", library="snitch")

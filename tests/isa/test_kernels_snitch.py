@@ -1,0 +1,137 @@
+"""The ``snitch`` kernel library (VEXP's baseline and optimized softmax): both kernels
+match torch, the scalar expf's table and instruction count are checked independently,
+and the library picks the VEXP kernel exactly when the ISA has vfexp."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from isa import Core
+from isa.errors import IsaError
+from isa.executor import execute
+from isa.kernels import check, lower, snitch
+
+SOFTMAX = {"kind": "softmax", "op": "softmax"}
+# every kernel's (kind, op) and small shapes, as test_kernels_all_ops runs them
+_spec = importlib.util.spec_from_file_location(
+    "all_ops", Path(__file__).with_name("test_kernels_all_ops.py"))
+assert _spec is not None and _spec.loader is not None
+ALL_OPS = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ALL_OPS)
+
+
+@pytest.mark.parametrize("isa", ["rvv", "rvv+xattn:vfexp"])
+@pytest.mark.parametrize("dtype", ["bf16", "fp32"])
+@pytest.mark.parametrize(("m", "n"), [(1, 1), (3, 37), (2, 512)])
+def test_softmax_matches_torch(isa, dtype, m, n):
+    core = Core(vlen=64, dlen=64, dtype=dtype, library="snitch")
+    r = check({**SOFTMAX, "M": m, "N": n}, isa, core, seed=m + n)
+    assert r.ok, f"rel error {r.worst_rel} > {r.tolerance}"
+    assert r.counts_match
+
+
+def test_exp2f_table_rebuilds_powers_of_two():
+    """s = bits(T[k % 32] + (k << 18)) is 2^(k/32) to FP32 for every k the clamp allows."""
+    table = snitch.exp2f_table().astype(np.int64)
+    k = np.arange(-4030, 4000)
+    bits = (table[k % snitch.N] + (k << snitch.MANT_SHIFT)) & 0xFFFFFFFF
+    s = bits.astype(np.uint32).view(np.float32).astype(np.float64)
+    np.testing.assert_allclose(s, 2.0 ** (k / 32), rtol=2 ** -23)
+
+
+@pytest.mark.parametrize("x", [0.0, -1e-3, -0.7, -5.25, -20.0, -87.0, 3.5])
+def test_scalar_expf_is_exp(x):
+    """expf on the executor against numpy's exp: FP32 rounding, plus the FP32 argument
+    reduction (z = x * 32/ln2 rounds to 2^-24 of |z|, an error of |x| 2^-24 in the
+    exponent; musl keeps z in double)."""
+    core = Core(vlen=64, dtype="fp32", library="snitch")
+    prog = lower({**SOFTMAX, "M": 1, "N": 2}, "rvv", core)
+    # softmax of (x, 0) is (e^x, 1) / (1 + e^x): checks expf through the whole kernel
+    y = execute(prog, {"x": np.array([[x, 0.0]])}).buffers["y"].reshape(-1)
+    want = np.exp([x, 0.0]) / np.exp([x, 0.0]).sum()
+    np.testing.assert_allclose(y, want, rtol=1e-6 + abs(x) * 2 ** -23)
+
+
+def test_scalar_kernel_runs_one_expf_per_element():
+    """The baseline's instruction mix: per element one flh in the max and exp loops, the
+    23-instruction expf (its 6 constants loaded per call, 2 FP<->integer moves, one table
+    load), one fdiv.s per output."""
+    m, n = 2, 9
+    c = lower({**SOFTMAX, "M": m, "N": n}, "rvv", Core(vlen=64, library="snitch")).counts()
+    e = m * n
+    assert c.by_unit == {"scalar": c.total}  # no vector instruction at all
+    assert c.by_mnemonic["fdiv.s"] == e
+    assert c.by_mnemonic["lw"] == c.by_mnemonic["fmv.x.w"] == c.by_mnemonic["fmv.w.x"] == e
+    assert c.by_mnemonic["flh"] == 2 * e
+    assert c.by_mnemonic["fmadd.s"] == 3 * e
+    # 6 constant loads per expf + the reload of each exponential; 1.0, -inf, 0.0 hoisted
+    assert c.by_mnemonic["flw"] == 7 * e + 3
+
+
+def test_vexp_kernel_issues_few_instructions_per_element():
+    """VEXP's kernel is vector code at SEW 16, LMUL 8 (32 BF16 per instruction at VLEN 64):
+    one vfexp per strip and under one issued instruction per element (the paper: 1.5)."""
+    m, n = 2, 512
+    p = lower({**SOFTMAX, "M": m, "N": n}, "rvv+xattn:vfexp", Core(vlen=64, library="snitch"))
+    c = p.counts()
+    assert c.by_mnemonic["vfexp.v"] == m * n // 32
+    assert c.total < m * n
+    assert p.meta["library"] == "snitch"
+
+
+def test_ideal_library_is_unchanged():
+    p = lower({**SOFTMAX, "M": 2, "N": 20}, "rvv", Core(vlen=64))
+    assert "library" not in p.meta and "(snitch" not in p.name
+
+
+def test_unknown_library_names_the_valid_ones():
+    with pytest.raises(IsaError, match="ideal, llamacpp, snitch"):
+        Core(library="musl")
+
+
+ATTN = {"kind": "attention", "op": "sdpa", "B": 1, "Hq": 2, "Hkv": 1, "D": 8}
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp32"])
+@pytest.mark.parametrize(("row", "n_exp"), [
+    # FA-2 prefill: one exp per score and one rescale factor per query and key block
+    ({**ATTN, "Hkv": 2, "Sq": 16, "Skv": 16, "causal": False}, None),
+    ({**ATTN, "Sq": 5, "Skv": 9, "causal": True}, None),
+    ({**ATTN, "Sq": 1, "Skv": 20}, None),  # split-KV decode
+    ({"kind": "activation", "op": "silu", "M": 2, "N": 20}, 40),  # one per element
+])
+def test_other_kernels_take_the_scalar_expf(dtype, row, n_exp):
+    """Under the snitch library every exponential of the ideal kernels is the scalar expf,
+    element by element: the kernels still match torch, with no polynomial exp left."""
+    core = Core(vlen=64, dlen=64, dtype=dtype, library="snitch")
+    r = check(row, "rvv", core)
+    assert r.ok and r.counts_match, f"rel error {r.worst_rel} > {r.tolerance}"
+    c = lower(row, "rvv", core).counts().by_mnemonic
+    assert c["fmv.w.x"] == c["lw"] > 0  # one table load per exponential
+    assert "vfcvt.x.f.v" not in c  # the Cephes polynomial's rounding step is gone
+    if n_exp is not None:
+        assert c["fmv.w.x"] == n_exp
+
+
+def test_reserved_registers_stay_clear_of_constants_and_temporaries():
+    from isa.kernels.common import Kc
+    k = Kc("t", "rvv", Core(vlen=64, library="snitch"))
+    top = k.reserve_f(5)
+    assert [r.n for r in top] == [27, 28, 29, 30, 31]
+    consts = [k.fconst(float(i)) for i in range(17)]  # f10..f26: all that is left
+    assert max(r.n for r in consts) == 26
+    with pytest.raises(IsaError, match="out of FP registers"):
+        k.fconst(99.0)
+    assert all(r.n < 27 for r in k.ftemps(9))
+
+
+@pytest.mark.parametrize(("kind", "op"), ALL_OPS.CASES,
+                         ids=[f"{k}-{o}" for k, o in ALL_OPS.CASES])
+def test_every_kernel_lowers_under_the_library(kind, op):
+    """Every (kind, op) still matches torch with the library's scalar exponentials (and
+    its softmax), BF16, VLEN 128."""
+    row = {"kind": kind, "op": op, **ALL_OPS.SMALL[kind], **ALL_OPS.OP_FIELDS.get(op, {})}
+    r = check(row, "rvv", Core(vlen=128, library="snitch"))
+    assert r.ok and r.counts_match, f"rel error {r.worst_rel} > {r.tolerance}"
