@@ -81,12 +81,16 @@ def test_a_small_gemm_is_split_over_rows_too():
 @given(m=st.integers(1, 96), n=st.integers(1, 700), k=st.integers(1, 300),
        target=st.sampled_from(["spatz-like", "spacemit-x60-like+xattn", "c950-like+ime",
                                "spacemit-k1", "c950-like+xattn", "x280-like"]),
-       weights_cached=st.booleans(), mode=st.sampled_from(["steady", "steady", "full"]))
-def test_no_split_is_simulated_faster_than_its_floor(m, n, k, target, weights_cached, mode):
+       weights_cached=st.booleans(), mode=st.sampled_from(["steady", "steady", "full"]),
+       interval=st.sampled_from([1, 1, 6]))
+def test_no_split_is_simulated_faster_than_its_floor(m, n, k, target, weights_cached, mode,
+                                                      interval):
     """The search over splits stops on shard_floor and skips programs on busy_floor: both
     must bound the simulation from below (timed as time_op times it: with the data its
-    shards share, weights in the caches or not), or the fastest split could be skipped."""
-    cfg = make(target, {"memory.weights_cached": weights_cached}).config
+    shards share, weights in the caches or not, a host issuing a vector instruction
+    every cycle or every 6 as Ara's CVA6), or the fastest split could be skipped."""
+    cfg = make(target, {"memory.weights_cached": weights_cached,
+                        "vector.issue_interval": interval}).config
     op = Op.from_row({"kind": "gemm", "op": "matmul", "M": m, "N": n, "K": k, "G": 1,
                       "dtype": "bf16"})
     for shard, c in splits(op, cfg.cluster.cores, cfg.vector.vlen)[:6]:
