@@ -266,15 +266,18 @@ def time_rows(spec: Spec, out: Path, client: Any = None, jobs: int | None = None
     and what was done. ``codesign.explore`` calls it once per generation of trials.
 
     Local workers (:mod:`codesign.sweep.pool`) are started first when every row is to be
-    timed (no part under ``out`` yet): they import while the rows are prepared here."""
+    timed (no part under ``out`` yet): they import while the rows are prepared here, and
+    the rows' keys are computed while they time them."""
     local = 1 if client is not None else (jobs or os.cpu_count() or 1)
     modules = timing_modules(spec.targets) if local > 1 else ()
     if local > 1 and not store.part_files(out):
         pool.workers(local, len(spec.points) * len(spec.workloads), modules)
     paths = {w.id: _trace_paths(w, out) for w in spec.workloads}
     tkeys = {wid: trace_key(*p.values()) for wid, p in paths.items()}
-    keys = row_keys(spec, tkeys)
-    pending, info = _pending(spec, out, keys)
+    stored = store.stored_keys(out)
+    # which rows are finished needs the keys; with none finished they can wait
+    keys = row_keys(spec, tkeys) if stored else {}
+    pending, info = _pending(spec, stored, keys)
     if record_total:
         _record_total(out, info.rows)
     if pending:
@@ -284,19 +287,26 @@ def time_rows(spec: Spec, out: Path, client: Any = None, jobs: int | None = None
         batches = _batches(pending, refs, tkeys, chunk or auto_chunk(len(pending), n_workers),
                            n_workers if chunk is None else 1)
         executor = pool.workers(local, len(batches), modules) if local > 1 else None
-        _time_batches(spec, out, batches, keys, info, client, executor, progress)
+        _time_batches(spec, out, batches, tkeys, info, client, executor, progress,
+                      meanwhile=lambda: keys.update(row_keys(spec, tkeys) if not keys else {}))
+    if not keys:
+        keys = row_keys(spec, tkeys)
     return keys, info
 
 
-def _time_batches(spec: Spec, out: Path, batches: list[Batch],
-                  keys: Mapping[str, store.RowKey], info: RunInfo, client: Any,
-                  executor: cf.Executor | None, progress: bool) -> None:
-    """Time ``batches`` on ``client``'s cluster, in ``executor``'s local processes or
-    here; each finished batch becomes a part file at once."""
+def _time_batches(spec: Spec, out: Path, batches: list[Batch], tkeys: Mapping[str, str],
+                  info: RunInfo, client: Any, executor: cf.Executor | None, progress: bool,
+                  meanwhile: Callable[[], Any] = lambda: None) -> None:
+    """Time ``batches`` on ``client``'s cluster, in ``executor``'s local processes (then
+    call ``meanwhile``) or here; each finished batch becomes a part file at once (its rows
+    with their workload's trace key, ``tkeys``). A sweep that fails or is interrupted
+    shuts the local pool down (the running batches finish first, the others are
+    cancelled); one that finishes leaves it to the next sweep (:mod:`.pool`)."""
     sch = store.schema(spec)
     ident = row_records(spec)
     bar = _bar(sum(len(b[2]) for b in batches), info.resumed, progress)
     workers = []
+    finished = False
     try:
         if client is not None:
             results = _on_dask(client, batches)
@@ -304,25 +314,31 @@ def _time_batches(spec: Spec, out: Path, batches: list[Batch],
             results = ((b, _result(functools.partial(run_batch, *b), b)) for b in batches)
         else:
             results = _on_processes(executor, batches)
+        meanwhile()
         for batch, (metrics, winfo) in results:
-            recs = [{**ident[rid], **m, "trace_key": keys[rid][1]} for rid, m in metrics]
+            recs = [{**ident[rid], **m, "trace_key": tkeys[ident[rid]["workload_id"]]}
+                    for rid, m in metrics]
             store.write_part(out, recs, sch)
             info.parts += 1
             info.computed += len(recs)
             workers.append(winfo)
             bar.update(len(batch[2]))
+        finished = True
     finally:
         bar.close()
         info.workers = tuple(workers)
+        if executor is not None and not finished:
+            pool.discard(wait=True)
 
 
-def _pending(spec: Spec, out: Path, keys: Mapping[str, store.RowKey]) \
+def _pending(spec: Spec, stored: Mapping[str, set[store.RowKey]],
+             keys: Mapping[str, store.RowKey]) \
         -> tuple[list[tuple[Point, Workload, str]], RunInfo]:
-    """The rows to time: those without a finished row under ``out`` computed from the
-    current config and trace (``keys``), and what that means for the run's counts."""
+    """The rows to time: those without a finished row (``stored``:
+    :func:`store.stored_keys`) computed from the current config and trace (``keys``), and
+    what that means for the run's counts."""
     rows = [(p, w, row_id(p, w)) for p, w in spec.rows()]
-    stored = store.stored_keys(out)
-    pending = [r for r in rows if keys[r[2]] not in stored.get(r[2], ())]
+    pending = [r for r in rows if r[2] not in stored or keys[r[2]] not in stored[r[2]]]
     return pending, RunInfo(rows=len(rows), resumed=len(rows) - len(pending),
                             stale=sum(1 for r in pending if r[2] in stored))
 
@@ -361,18 +377,9 @@ def _bar(total: int, resumed: int, enabled: bool) -> Any:
 
 def _on_processes(executor: cf.Executor, batches: list[Batch]) \
         -> Iterator[tuple[Batch, tuple[list[Any], dict[str, Any]]]]:
-    """Each batch's result as its worker finishes it. A sweep that fails or is
-    interrupted shuts the pool down (the running batches finish first, the others are
-    cancelled); one that finishes leaves it to the next sweep (:mod:`.pool`)."""
+    """Each batch's result as its worker finishes it (every batch is submitted now)."""
     futures = {executor.submit(run_batch, *b): b for b in batches}
-    done = False
-    try:
-        for fut in cf.as_completed(futures):
-            yield futures[fut], _result(fut.result, futures[fut])
-        done = True
-    finally:
-        if not done:
-            pool.discard(wait=True)
+    return ((futures[f], _result(f.result, futures[f])) for f in cf.as_completed(futures))
 
 
 def _result(get: Callable[[], Any], batch: Batch) -> Any:
