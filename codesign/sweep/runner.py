@@ -15,11 +15,14 @@ Layout of the output directory ``DIR``::
 
 Execution: ``jobs=1`` times the points in this process; ``jobs=N`` in N local worker
 processes (started with "spawn", so they never inherit torch from trace extraction; each
-exits when the sweep process dies);
+exits when the sweep process dies; started once per process and kept for its next sweep,
+see :mod:`codesign.sweep.pool`);
 ``scheduler=ADDRESS`` on a Dask distributed cluster (traces are sent to the workers as
 bytes, so the cluster needs no shared disk). Rows are grouped into batches of one
 workload and consecutive hardware points, so a long-lived worker reuses its loaded trace,
-resolved configs and the timing models' memo.
+resolved configs and the timing models' memo; a hardware point's rows stay in one batch
+when there are enough points (:func:`_batches`), so two workers never simulate the
+kernels its targets share.
 """
 
 from __future__ import annotations
