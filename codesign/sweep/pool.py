@@ -10,12 +10,12 @@ The pool then stays for this process's next sweep: a notebook's second sweep, ea
 generation of a search (:func:`codesign.explore`), a warm run after a cold one find their
 workers started, with their loaded traces and timing memo. It is replaced by a new one
 when what a spawned worker takes from its parent has changed since it started (the
-environment, e.g. ``CODESIGN_CACHE_DIR``; ``sys.path``; the working directory; the
-source files of ``codesign``, ``isa`` and ``workloads``), when a sweep asks for another
-number of jobs or for more workers than it has, and after a sweep that failed or was
-interrupted. A worker exits as soon as its parent dies, however it dies
-(:func:`codesign.sweep.worker.die_with_parent`); an idle pool holds no work and ends with
-its process.
+``CODESIGN_*`` and ``PYTHON*`` environment variables, e.g. ``CODESIGN_CACHE_DIR``;
+``sys.path``; the working directory; the source files of ``codesign``, ``isa`` and
+``workloads``), when a sweep asks for another number of jobs or for more workers than it
+has, and after a sweep that failed or was interrupted. A worker exits as soon as its
+parent dies, however it dies (:func:`codesign.sweep.worker.die_with_parent`); an idle
+pool holds no work and ends with its process.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from codesign.sweep.worker import start_worker
 
 # packages whose source a worker runs: a change to any file starts new workers
 _PACKAGES = ("codesign", "isa", "workloads")
+_ENVIRONMENT = ("CODESIGN", "PYTHON")  # prefixes of the variables that do too
 
 
 @dataclass
@@ -78,12 +79,14 @@ def discard(wait: bool = False) -> None:
 
 
 def _inherited() -> str:
-    """A hash of what a spawned worker takes from this process: the environment,
+    """A hash of what a spawned worker takes from this process that changes its results:
+    the environment variables of codesign and of Python (``CODESIGN_*``, ``PYTHON*``;
+    not those a library sets for itself, as torch does while a trace is extracted),
     ``sys.path``, the working directory and the source files it runs (by modification
     time and size)."""
+    env = sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENVIRONMENT))
     h = hashlib.sha256()
-    h.update(repr((sorted(os.environ.items()), sys.path, os.getcwd(),
-                   sys.executable)).encode())
+    h.update(repr((env, sys.path, os.getcwd(), sys.executable)).encode())
     for pkg in _PACKAGES:
         spec = importlib.util.find_spec(pkg)  # (a top-level package: nothing is imported)
         for root in (spec.submodule_search_locations or []) if spec else []:

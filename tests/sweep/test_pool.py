@@ -43,6 +43,18 @@ def test_later_sweeps_of_a_process_reuse_its_workers(write_spec, tiny_trace, tmp
     assert _pids(path) and not _pids(path) & (seen | _pids(moved))
 
 
+def test_what_workers_inherit_is_what_changes_their_results(monkeypatch, tmp_path):
+    from codesign.sweep.pool import _inherited
+
+    before = _inherited()
+    # torch sets this while the sweep process extracts a trace: the workers started
+    # before it are as good as new ones
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    assert _inherited() == before
+    monkeypatch.setenv("CODESIGN_CACHE_DIR", str(tmp_path / "cache"))
+    assert _inherited() != before
+
+
 def test_a_failed_sweep_leaves_no_pool_behind(write_spec, tiny_trace, tmp_path):
     """A trace damaged inside a data page after the spec was read (its metadata, which
     the sweep process reads, intact) fails in the workers: the sweep reports it, and the
