@@ -49,8 +49,8 @@ _BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's write to
 _MEMORY: dict[str, dict[str, Any]] = {}
 # Entries kept in memory at most (then forgotten at once; the database keeps them): a sweep
 # worker reads each point's row timings once, ~40 entries of ~2 KB per point, so memory
-# stays bounded (~200 MB) however many points it times.
-_MEMORY_MAX = 100_000
+# stays bounded (~100 MB) however many points it times.
+_MEMORY_MAX = 50_000
 
 
 def cache_dir() -> Path:
