@@ -1,9 +1,9 @@
 """What runs in a sweep worker (a local process or a Dask worker): time a batch of points.
 
-Workers only load saved traces, so they never import torch. A worker process lives for
-the whole sweep and keeps its traces and resolved targets in memory; the timing models
-keep their own memo (the RISC-V model in memory and under ``CODESIGN_CACHE_DIR``), so
-consecutive points that share kernels and configs are cheap.
+Workers only load saved traces, so they never import torch. A local worker process
+lives for its parent's sweeps (:mod:`codesign.sweep.pool`) and keeps its traces in
+memory; the timing models keep their own memo (the RISC-V model in memory and under
+``CODESIGN_CACHE_DIR``), so consecutive points that share kernels and configs are cheap.
 """
 
 from __future__ import annotations
