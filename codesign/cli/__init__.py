@@ -92,6 +92,9 @@ def entry() -> NoReturn:
     import threading
 
     code = main()
+    workers = sys.modules.get("codesign.sweep.pool")
+    if workers is not None:  # no later sweep in this process: its workers end now
+        workers.discard(wait=True)
     if any(t is not threading.main_thread() and not t.daemon and t.is_alive()
            for t in threading.enumerate()):
         sys.exit(code)

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FAMILY = "riscv"
+# What timing a trace imports beyond this module (lazily: `codesign targets` needs none of
+# it); a sweep worker imports it as it starts (codesign.sweep.worker.timing_modules).
+TIMING_MODULES = ("codesign.riscv.replay", "codesign.riscv.energy", "codesign.riscv.area")
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets" / "riscv"
 
 

@@ -35,6 +35,7 @@ import math
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -46,6 +47,10 @@ _SOURCES = ("codesign/kinds.py", "codesign/config.py", "workloads/schema.py")
 _BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's write to end
 
 _MEMORY: dict[str, dict[str, Any]] = {}
+# Entries kept in memory at most (then forgotten at once; the database keeps them): a sweep
+# worker reads each point's row timings once, ~40 entries of ~2 KB per point, so memory
+# stays bounded (~100 MB) however many points it times.
+_MEMORY_MAX = 50_000
 
 
 def cache_dir() -> Path:
@@ -238,27 +243,60 @@ def get(k: str) -> dict[str, Any] | None:
     hit = _MEMORY.get(k)
     if hit is not None:
         return hit
+    rows = _select([k])
+    return _remember(*rows[0]) if rows else None
+
+
+def prefetch(keys: Iterable[str]) -> None:
+    """Read the stored entries of ``keys`` not in memory yet into memory, in one query (per
+    :data:`_KEYS_PER_QUERY` keys): a warm replay looks its rows up in one round trip, not
+    one per shape (issue #12); what is not stored stays a miss for :func:`get`."""
+    wanted = [k for k in dict.fromkeys(keys) if k not in _MEMORY]
+    for i in range(0, len(wanted), _KEYS_PER_QUERY):
+        for k, text in _select(wanted[i:i + _KEYS_PER_QUERY]):
+            _remember(k, text)
+
+
+# keys per SELECT ... IN (...): under SQLITE_MAX_VARIABLE_NUMBER, 999 before SQLite 3.32
+_KEYS_PER_QUERY = 500
+
+
+def _select(keys: list[str]) -> list[tuple[str, str]]:
+    """The stored (key, value text) of those of ``keys`` the database holds; none when it
+    cannot be read (a lock held past the timeout, a damaged file: then a new one)."""
     con = _connection()
     if con is None:
-        return None
+        return []
     try:
-        row = con.execute("SELECT value FROM timings WHERE key = ?", (k,)).fetchone()
-        data: Any = json.loads(row[0]) if row else None
+        return con.execute(f"SELECT key, value FROM timings WHERE key IN "
+                           f"({','.join('?' * len(keys))})", keys).fetchall()
     except sqlite3.OperationalError:
-        return None  # locked past the timeout: a miss
+        return []  # locked past the timeout: a miss
     except sqlite3.DatabaseError:
         _connection(reopen=True)  # damaged pages: start a new database
-        return None
+        return []
+
+
+def _remember(k: str, text: Any) -> dict[str, Any] | None:
+    """A stored value, decoded and kept in memory if it is an entry (else a miss)."""
+    try:
+        data = json.loads(text)
     except (ValueError, TypeError):
         return None
     if not is_entry(data):
         return None
-    _MEMORY[k] = data
+    _keep(k, data)
     return data
 
 
-def put(k: str, value: dict[str, Any]) -> None:
+def _keep(k: str, value: dict[str, Any]) -> None:
+    if len(_MEMORY) >= _MEMORY_MAX:
+        _MEMORY.clear()
     _MEMORY[k] = value
+
+
+def put(k: str, value: dict[str, Any]) -> None:
+    _keep(k, value)
     con = _connection()
     if con is None:
         return

@@ -48,7 +48,7 @@ import functools
 import heapq
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -391,6 +391,10 @@ class RowTimings:
         """Program timings' key (isa left out): needed only when a row is timed now."""
         return timing_fingerprint(self.cfg)
 
+    def prefetch(self, texts: Iterable[str]) -> None:
+        """Read the row memo's entries of these shapes (their reprs) in one query."""
+        cache.prefetch(cache.row_key(t, self.full, self.mode, self.registry) for t in texts)
+
     def __call__(self, op: Op) -> dict[str, Any]:
         """The timing of ``op``'s shape (the first row of a shape in this replay reports
         the simulation it cost, ``cached`` false, when it was simulated now)."""
@@ -455,13 +459,17 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
     head = tuple((c, dtypes[c]) for c in shape_cols)
     keyed = [[(type(v), v) for v in data[c]] if dtypes[c] == "object" else data[c]
              for c in shape_cols]
-    by_content: dict[tuple[Any, ...], dict[str, Any]] = {}
+    contents = list(zip(*keyed, strict=True))
+    first: dict[tuple[Any, ...], int] = {}  # each distinct content's first row
+    for i, content in enumerate(contents):
+        first.setdefault(content, i)
+    shapes = {c: _shape((head, c), data, i) for c, i in first.items()}
+    timings.prefetch(text for _, text in shapes.values())  # one memo query per replay
+    by_content = {c: timings.of_shape(*shapes[c], _op_of(data, i)) for c, i in first.items()}
     ts = []
     sim_instr, sim_s = [], []
-    for i, content in enumerate(zip(*keyed, strict=True)):
-        t = by_content.get(content)
-        if t is None:
-            t = by_content[content] = _row_timing(timings, (head, content), data, i)
+    for content in contents:
+        t = by_content[content]
         ts.append(t)
         sim_instr.append(0 if t.get("cached") else t["simulated_instructions"])
         sim_s.append(0.0 if t.get("cached") else t["sim_seconds"])
@@ -501,19 +509,21 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
 _NOT_SHAPE = frozenset(("name", "flops", "bytes_read", "bytes_written", "repeat"))
 
 
-def _row_timing(timings: RowTimings, content: tuple[Any, ...], data: dict[str, list[Any]],
-                i: int) -> dict[str, Any]:
-    """The timing of row ``i`` of ``data`` (its ``content`` as :data:`_SHAPES` keys it)."""
-    def op() -> Op:
-        return Op.from_row({c: v[i] for c, v in data.items()})
+def _op_of(data: dict[str, list[Any]], i: int) -> Callable[[], Op]:
+    """What builds row ``i``'s op record, when one is needed."""
+    return lambda: Op.from_row({c: v[i] for c, v in data.items()})
 
+
+def _shape(content: tuple[Any, ...], data: dict[str, list[Any]], i: int) -> tuple[Op, str]:
+    """The shape key of row ``i`` of ``data`` and its text (its ``content`` as
+    :data:`_SHAPES` keys it)."""
     known = _SHAPES.get(content)
     if known is None:
         if len(_SHAPES) >= _SHAPES_MAX:
             _SHAPES.clear()
-        shape = _shape_key(op())
+        shape = _shape_key(_op_of(data, i)())
         known = _SHAPES[content] = (shape, repr(shape))
-    return timings.of_shape(*known, op)
+    return known
 
 
 def config_dict(cfg: RiscvConfig) -> dict[str, Any]:

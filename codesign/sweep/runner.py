@@ -15,11 +15,14 @@ Layout of the output directory ``DIR``::
 
 Execution: ``jobs=1`` times the points in this process; ``jobs=N`` in N local worker
 processes (started with "spawn", so they never inherit torch from trace extraction; each
-exits when the sweep process dies);
+exits when the sweep process dies; started once per process and kept for its next sweep,
+see :mod:`codesign.sweep.pool`);
 ``scheduler=ADDRESS`` on a Dask distributed cluster (traces are sent to the workers as
 bytes, so the cluster needs no shared disk). Rows are grouped into batches of one
 workload and consecutive hardware points, so a long-lived worker reuses its loaded trace,
-resolved configs and the timing models' memo.
+resolved configs and the timing models' memo; a hardware point's rows stay in one batch
+when there are enough points (:func:`_batches`), so two workers never simulate the
+kernels its targets share.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import functools
 import hashlib
+import itertools
 import json
 import math
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -46,10 +49,10 @@ import pyarrow.parquet as pq
 from codesign import targets
 from codesign.errors import USER_ERRORS, CodesignError
 from codesign.outputs import check_output_dir, write_atomically
-from codesign.sweep import store
+from codesign.sweep import pool, store
 from codesign.sweep.lock import locked
 from codesign.sweep.spec import MAX_ROWS, Point, Spec, Workload, load_spec, row_id
-from codesign.sweep.worker import TraceRef, die_with_parent, run_batch
+from codesign.sweep.worker import TraceRef, run_batch, timing_modules
 
 Batch = tuple[str, "TraceRef", list[tuple[str, str, list[tuple[str, Any]]]]]
 
@@ -161,21 +164,40 @@ def row_keys(spec: Spec, tkeys: Mapping[str, str]) -> dict[str, store.RowKey]:
 
 
 def _batches(pending: list[tuple[Point, Workload, str]], refs: Mapping[str, TraceRef],
-             tkeys: Mapping[str, str], chunk: int) -> list[Batch]:
+             tkeys: Mapping[str, str], chunk: int, workers: int = 1) -> list[Batch]:
     """Consecutive rows of one workload, hardware point by hardware point, ``chunk`` each.
 
-    A batch names its trace by workload id and trace key: a worker's memo of loaded traces
-    so never serves a trace that was extracted again since (a changed model config)."""
+    With ``workers`` > 1 and at least two hardware points per worker, a batch holds
+    whole hardware points (the rows of equal overrides: several targets of one core, e.g.
+    its Xattn subsets, which share every program that uses no Xattn instruction), as many
+    as fit in ``chunk`` rows and at least one: two workers so never simulate the same
+    kernels at once. A batch names its trace by workload id and trace key: a worker's
+    memo of loaded traces so never serves a trace extracted again since (a changed model
+    config)."""
     by_w: dict[str, list[tuple[Point, Workload, str]]] = {}
     for item in pending:
         by_w.setdefault(item[1].id, []).append(item)
     out: list[Batch] = []
     for wid, items in by_w.items():
         items.sort(key=lambda it: (json.dumps(it[0].overrides, default=str), it[0].target))
-        for i in range(0, len(items), chunk):
-            pts = [(rid, p.target, list(p.overrides)) for p, _, rid in items[i:i + chunk]]
-            out.append((f"{wid}@{tkeys[wid]}", refs[wid], pts))
+        groups = [list(g) for _, g in itertools.groupby(items, key=lambda it: it[0].overrides)]
+        if workers < 2 or len(groups) < 2 * workers:
+            groups = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+        batch: list[tuple[Point, Workload, str]] = []
+        for g in groups:
+            if batch and len(batch) + len(g) > chunk:
+                out.append(_batch(wid, refs, tkeys, batch))
+                batch = []
+            batch += g
+        if batch:
+            out.append(_batch(wid, refs, tkeys, batch))
     return out
+
+
+def _batch(wid: str, refs: Mapping[str, TraceRef], tkeys: Mapping[str, str],
+           items: list[tuple[Point, Workload, str]]) -> Batch:
+    return f"{wid}@{tkeys[wid]}", refs[wid], [(rid, p.target, list(p.overrides))
+                                               for p, _, rid in items]
 
 
 def auto_chunk(pending: int, workers: int) -> int:
@@ -244,57 +266,82 @@ def time_rows(spec: Spec, out: Path, client: Any = None, jobs: int | None = None
     """Time the rows of ``spec`` not yet finished under ``out`` (tracing each workload into
     ``out/traces`` once), here, in ``jobs`` processes or on ``client``'s Dask cluster; each
     finished batch is a part file at once. Returns every row's key (for :func:`assemble`)
-    and what was done. ``codesign.explore`` calls it once per generation of trials."""
+    and what was done. ``codesign.explore`` calls it once per generation of trials.
+
+    Local workers (:mod:`codesign.sweep.pool`) are started first when every row is to be
+    timed (no part under ``out`` yet): they import while the rows are prepared here, and
+    the rows' keys are computed while they time them."""
+    local = 1 if client is not None else (jobs or os.cpu_count() or 1)
+    modules = timing_modules(spec.targets) if local > 1 else ()
+    if local > 1 and not store.part_files(out):
+        pool.workers(local, len(spec.points) * len(spec.workloads), modules)
     paths = {w.id: _trace_paths(w, out) for w in spec.workloads}
     tkeys = {wid: trace_key(*p.values()) for wid, p in paths.items()}
-    keys = row_keys(spec, tkeys)
-    pending, info = _pending(spec, out, keys)
+    stored = store.stored_keys(out)
+    # which rows are finished needs the keys; with none finished they can wait
+    keys = row_keys(spec, tkeys) if stored else {}
+    pending, info = _pending(spec, stored, keys)
     if record_total:
         _record_total(out, info.rows)
     if pending:
         n_workers = (len(client.scheduler_info().get("workers", {})) or 1) if client \
-            else (jobs or os.cpu_count() or 1)
+            else local
         refs = {w.id: _trace_ref(w, paths[w.id], client is not None) for w in spec.workloads}
-        batches = _batches(pending, refs, tkeys, chunk or auto_chunk(len(pending), n_workers))
-        _time_batches(spec, out, batches, keys, info, client, jobs, progress)
+        batches = _batches(pending, refs, tkeys, chunk or auto_chunk(len(pending), n_workers),
+                           n_workers if chunk is None else 1)
+        executor = pool.workers(local, len(batches), modules) if local > 1 else None
+        _time_batches(spec, out, batches, tkeys, info, client, executor, progress,
+                      meanwhile=lambda: keys.update(row_keys(spec, tkeys) if not keys else {}))
+    if not keys:
+        keys = row_keys(spec, tkeys)
     return keys, info
 
 
-def _time_batches(spec: Spec, out: Path, batches: list[Batch],
-                  keys: Mapping[str, store.RowKey], info: RunInfo, client: Any,
-                  jobs: int | None, progress: bool) -> None:
-    """Time ``batches`` here, in local processes or on ``client``'s cluster; each finished
-    batch becomes a part file at once."""
+def _time_batches(spec: Spec, out: Path, batches: list[Batch], tkeys: Mapping[str, str],
+                  info: RunInfo, client: Any, executor: cf.Executor | None, progress: bool,
+                  meanwhile: Callable[[], Any] = lambda: None) -> None:
+    """Time ``batches`` on ``client``'s cluster, in ``executor``'s local processes (then
+    call ``meanwhile``) or here; each finished batch becomes a part file at once (its rows
+    with their workload's trace key, ``tkeys``). A sweep that fails or is interrupted
+    shuts the local pool down (the running batches finish first, the others are
+    cancelled); one that finishes leaves it to the next sweep (:mod:`.pool`)."""
     sch = store.schema(spec)
     ident = row_records(spec)
     bar = _bar(sum(len(b[2]) for b in batches), info.resumed, progress)
     workers = []
+    finished = False
     try:
         if client is not None:
             results = _on_dask(client, batches)
-        elif (jobs or os.cpu_count() or 1) == 1:
+        elif executor is None:
             results = ((b, _result(functools.partial(run_batch, *b), b)) for b in batches)
         else:
-            results = _on_processes(batches, jobs or os.cpu_count() or 1)
+            results = _on_processes(executor, batches)
+        meanwhile()
         for batch, (metrics, winfo) in results:
-            recs = [{**ident[rid], **m, "trace_key": keys[rid][1]} for rid, m in metrics]
+            recs = [{**ident[rid], **m, "trace_key": tkeys[ident[rid]["workload_id"]]}
+                    for rid, m in metrics]
             store.write_part(out, recs, sch)
             info.parts += 1
             info.computed += len(recs)
             workers.append(winfo)
             bar.update(len(batch[2]))
+        finished = True
     finally:
         bar.close()
         info.workers = tuple(workers)
+        if executor is not None and not finished:
+            pool.discard(wait=True)
 
 
-def _pending(spec: Spec, out: Path, keys: Mapping[str, store.RowKey]) \
+def _pending(spec: Spec, stored: Mapping[str, set[store.RowKey]],
+             keys: Mapping[str, store.RowKey]) \
         -> tuple[list[tuple[Point, Workload, str]], RunInfo]:
-    """The rows to time: those without a finished row under ``out`` computed from the
-    current config and trace (``keys``), and what that means for the run's counts."""
+    """The rows to time: those without a finished row (``stored``:
+    :func:`store.stored_keys`) computed from the current config and trace (``keys``), and
+    what that means for the run's counts."""
     rows = [(p, w, row_id(p, w)) for p, w in spec.rows()]
-    stored = store.stored_keys(out)
-    pending = [r for r in rows if keys[r[2]] not in stored.get(r[2], ())]
+    pending = [r for r in rows if r[2] not in stored or keys[r[2]] not in stored[r[2]]]
     return pending, RunInfo(rows=len(rows), resumed=len(rows) - len(pending),
                             stale=sum(1 for r in pending if r[2] in stored))
 
@@ -331,17 +378,11 @@ def _bar(total: int, resumed: int, enabled: bool) -> Any:
                 dynamic_ncols=True, smoothing=0.1)
 
 
-def _on_processes(batches: list[Batch], jobs: int) \
+def _on_processes(executor: cf.Executor, batches: list[Batch]) \
         -> Iterator[tuple[Batch, tuple[list[Any], dict[str, Any]]]]:
-    ctx = multiprocessing.get_context("spawn")  # no torch inherited from trace extraction
-    pool = cf.ProcessPoolExecutor(max_workers=min(jobs, len(batches)), mp_context=ctx,
-                                  initializer=die_with_parent)
-    try:
-        futures = {pool.submit(run_batch, *b): b for b in batches}
-        for fut in cf.as_completed(futures):
-            yield futures[fut], _result(fut.result, futures[fut])
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    """Each batch's result as its worker finishes it (every batch is submitted now)."""
+    futures = {executor.submit(run_batch, *b): b for b in batches}
+    return ((futures[f], _result(f.result, futures[f])) for f in cf.as_completed(futures))
 
 
 def _result(get: Callable[[], Any], batch: Batch) -> Any:

@@ -1,14 +1,17 @@
 """What runs in a sweep worker (a local process or a Dask worker): time a batch of points.
 
-Workers only load saved traces, so they never import torch. A worker process lives for
-the whole sweep and keeps its traces and resolved targets in memory; the timing models
-keep their own memo (the RISC-V model in memory and under ``CODESIGN_CACHE_DIR``), so
-consecutive points that share kernels and configs are cheap.
+Workers only load saved traces, so they never import torch. A local worker process
+lives for its parent's sweeps (:mod:`codesign.sweep.pool`) and keeps its traces in
+memory; the timing models keep their own memo (the RISC-V model in memory and under
+``CODESIGN_CACHE_DIR``), so consecutive points that share kernels and configs are cheap.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
+import importlib
 import multiprocessing
 import os
 import sys
@@ -27,13 +30,19 @@ from workloads.schema import Trace
 # (its prefill and every decode context it may time, see Workload.traces).
 TraceRef = str | bytes | dict[str, Any]
 
-# Per-process memo: the traces this worker has loaded, by workload id (and trace name).
-_TRACES: dict[str, Trace] = {}
+# Per-process memo: the traces this worker has loaded, by workload id (and trace name)
+# and, for a file, its path, modification time and size (a worker serves several sweeps).
+_TRACES: dict[tuple[Any, ...], Trace] = {}
 
 
 def _trace(workload_id: str, ref: str | bytes) -> Trace:
     """The trace, from a path (local runs) or Parquet bytes (Dask: no shared disk needed)."""
-    tr = _TRACES.get(workload_id)
+    memo: tuple[Any, ...] = (workload_id,)
+    if isinstance(ref, str):
+        with contextlib.suppress(OSError):  # (a missing file: Trace.load says so)
+            st = os.stat(ref)
+            memo += (ref, st.st_mtime_ns, st.st_size)
+    tr = _TRACES.get(memo)
     if tr is not None:
         return tr
     if isinstance(ref, bytes):
@@ -47,8 +56,46 @@ def _trace(workload_id: str, ref: str | bytes) -> Trace:
         tr = Trace.load(path)
     else:
         tr = Trace.load(ref)
-    _TRACES[workload_id] = tr
+    _TRACES[memo] = tr
     return tr
+
+
+def timing_modules(target_names: Sequence[str]) -> tuple[str, ...]:
+    """What timing these targets imports beyond their family module (a family's
+    ``TIMING_MODULES``: the RISC-V replay, imported lazily so that listing targets stays
+    fast), for :func:`start_worker`."""
+    out: list[str] = []
+    for fam in targets.families():
+        if any(fam.owns(t) for t in target_names):
+            out += [fam.__name__, *getattr(fam, "TIMING_MODULES", ())]
+    return tuple(dict.fromkeys(out))
+
+
+def start_worker(modules: Sequence[str] = ()) -> None:
+    """Initializer of a local worker process: watch the parent
+    (:func:`die_with_parent`), then import ``modules`` (:func:`timing_modules`) while
+    the sweep process prepares the first batches.
+
+    When its pool shuts it down, the worker ends without the interpreter's teardown
+    (freeing pandas and every other module's objects: ~0.15 CPU-s that a sweep process
+    ending or replacing its pool would wait for), as the ``codesign`` command does."""
+    die_with_parent()
+    atexit.register(_end_now)
+    for m in modules:
+        importlib.import_module(m)
+
+
+def _end_now() -> None:
+    """The exit of a worker its pool shut down: every result has been sent, multiprocessing
+    has flushed its queues, the timing store committed each entry as it was written;
+    logging (whose exit handler, registered before this one, would run after it) is
+    flushed here."""
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(ValueError):
+            stream.flush()
+    os._exit(0)
 
 
 def die_with_parent() -> None:

@@ -400,3 +400,59 @@ def test_cache_info_and_clear(fresh, capsys):
     assert cache.info() == [] and not (fresh / "riscv").exists()
     cache.clear_memory()
     assert not time_op(ROW, cfg, C.fingerprint(cfg))["cached"]
+
+
+def _selects(run) -> list[str]:
+    """The SELECT statements this process's store connection runs during ``run()``."""
+    seen: list[str] = []
+    con = cache._connection()
+    assert con is not None
+    con.set_trace_callback(seen.append)
+    try:
+        run()
+    finally:
+        con.set_trace_callback(None)
+    return [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+
+
+def test_a_warm_replay_reads_its_rows_in_one_query(fresh):
+    """Issue #12: a warm replay's row timings come from one SELECT ... IN, not a query per
+    shape; entries already in memory are not asked for again."""
+    cfg = make("x280-like").config
+    cold = _replay(cfg)
+    cache.clear_memory()
+    warm: list[pd.DataFrame] = []
+    (query,) = _selects(lambda: warm.append(_replay(cfg)))
+    assert query.count("?") == 0 and " IN (" in query  # (the trace shows bound values)
+    assert all(cache.row_key(repr(replay._shape_key(op)), C.fingerprint(cfg), "steady",
+                             cache.registry_identity()) in query for op in OPS)
+    assert warm[0]["simulated_instructions"].sum() == 0
+    pd.testing.assert_frame_equal(warm[0].drop(columns=["simulated_instructions",
+                                                        "sim_seconds"]),
+                                  cold.drop(columns=["simulated_instructions", "sim_seconds"]),
+                                  check_exact=True)
+    assert _selects(lambda: _replay(cfg)) == []  # all in memory now
+
+
+def test_prefetch_reads_only_valid_entries(fresh):
+    good = cache.key("signature", "fingerprint", 1, "steady")
+    cache.put(good, {"cycles": 7.0})
+    con = cache._connection()
+    assert con is not None
+    con.execute("INSERT OR REPLACE INTO timings VALUES ('junk', '{\"cycles\": -1}')")
+    con.execute("INSERT OR REPLACE INTO timings VALUES ('text', 'not json')")
+    cache.clear_memory()
+    cache.prefetch(["junk", "text", good, "absent", good])
+    memory = dict(cache._MEMORY)
+    assert memory == {good: {"cycles": 7.0}}
+    assert cache.get("junk") is None and cache.get("absent") is None
+
+
+def test_memory_stays_bounded_and_the_store_keeps_every_entry(fresh, monkeypatch):
+    monkeypatch.setattr(cache, "_MEMORY_MAX", 2)
+    cfg = make("x280-like").config
+    cold = _replay(cfg)
+    assert len(cache._MEMORY) <= 2
+    warm = _replay(cfg)  # from the store and what memory still holds
+    assert len(cache._MEMORY) <= 2 and warm["simulated_instructions"].sum() == 0
+    pd.testing.assert_frame_equal(warm[["cycles", "bound"]], cold[["cycles", "bound"]])
