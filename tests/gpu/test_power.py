@@ -68,3 +68,79 @@ def test_a_memory_bound_gemv_draws_less_than_a_gemm():
 def test_gpus_have_no_area():
     res = _run("h100-sxm", [GEMV])
     assert res.area_mm2 is None and res.summary()["area_mm2"] is None
+
+
+# ---- row_power on hand-made rows (issue #17: the ML.ENERGY decode rows) ----------------
+
+def _rows(seconds, kernel, util, nbytes):
+    import pandas as pd
+    return pd.DataFrame({"seconds": seconds, "kernel_seconds": kernel,
+                         "util_tensor": util, "bytes": nbytes, "repeat": 1})
+
+
+ROW = st.tuples(st.floats(1e-7, 1e-2), st.floats(0.0, 1.0), st.floats(0.0, 1.0),
+                st.floats(0.0, 4e12))  # seconds, busy share, tensor util, DRAM bytes/s
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(gpu=st.sampled_from(GPUS), limit=st.floats(0.0, 1200.0), row=ROW,
+       d_busy=st.floats(0.0, 1.0), d_util=st.floats(0.0, 1.0), d_bps=st.floats(0.0, 4e12))
+def test_row_power_is_bounded_and_monotone_in_every_utilisation(gpu, limit, row, d_busy,
+                                                                d_util, d_bps):
+    from codesign.gpu.power import row_power
+    cfg = targets.resolve(gpu, {"power.limit_w": limit}).config
+    p = cfg.power
+    s, busy, util, bps = row
+    lo = row_power(_rows([s], [busy * s], [util], [bps * s]), cfg).sum(axis=1).iloc[0]
+    assert min(p.idle_w, p.cap_w) * (1 - 1e-9) - 1e-9 <= lo <= p.cap_w * (1 + 1e-9)
+    b2, u2 = min(busy + d_busy, 1.0), min(util + d_util, 1.0)
+    hi = row_power(_rows([s], [b2 * s], [u2], [(bps + d_bps) * s]), cfg).sum(axis=1).iloc[0]
+    assert hi >= lo * (1 - 1e-12) - 1e-12  # more SM time, tensor work or DRAM traffic: never less
+    assert hi <= p.cap_w * (1 + 1e-9)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(kernel_share=st.floats(0.0, 1.0), util=st.floats(0.0, 1.0), bps=st.floats(0.0, 4e12))
+def test_a_step_with_a_host_gap_averages_at_most_cap_while_busy_and_idle_in_the_gap(
+        kernel_share, util, bps):
+    """The bound behind the ML.ENERGY decode rows: a step whose host row (GPU idle) is a
+    share h of its time averages at most (1 - h) x cap + h x idle, whatever its kernels."""
+    from codesign.gpu.power import row_power
+    cfg = targets.resolve("h100-sxm").config
+    p = cfg.power
+    t_k, t_h = kernel_share * 1e-2 + 1e-6, (1 - kernel_share) * 1e-2 + 1e-6
+    ops = _rows([t_k, t_h], [t_k, 0.0], [util, 0.0], [bps * t_k, 0.0])
+    w = row_power(ops, cfg).sum(axis=1)
+    avg = float((w * ops["seconds"]).sum() / ops["seconds"].sum())
+    h = t_h / (t_k + t_h)
+    assert avg <= (1 - h) * p.cap_w + h * p.idle_w + 1e-9
+    assert w.iloc[1] == pytest.approx(p.idle_w)  # the host row idles
+
+
+def test_row_power_matches_a_hand_calculation_for_one_kernel_mix():
+    """Three H100 rows worked by hand from the preset's constants (idle 70 W, active
+    506.5 W, tensor_w = 700 - 70 - 506.5 = 123.5 W, HBM3 pJ/bit from codesign.silicon)."""
+    from codesign.gpu.power import row_power
+    cfg = targets.resolve("h100-sxm").config
+    pj = DRAM_PJ_PER_BIT["hbm3"]
+    ops = _rows([50e-6, 10e-6, 2e-3],           # a GEMV, a dense GEMM, a host step
+                [45e-6, 10e-6, 0.0],
+                [0.04, 0.9, 0.0],
+                [0.1e9, 0.02e9, 0.0])
+    w = row_power(ops, cfg)
+    gemv = 70 + 0.9 * 506.5 + 0.04 * 123.5 + 0.1e9 / 50e-6 * 8 * pj * 1e-12
+    assert w.iloc[0].sum() == pytest.approx(gemv, rel=1e-12)
+    raw = 70 + 506.5 + 0.9 * 123.5 + 0.02e9 / 10e-6 * 8 * pj * 1e-12  # over the TDP
+    assert raw > 700
+    assert w.iloc[1].sum() == pytest.approx(700.0, rel=1e-12)
+    assert w.iloc[1]["tensor"] == pytest.approx(0.9 * 123.5 * 700 / raw, rel=1e-12)
+    assert w.iloc[2].sum() == pytest.approx(70.0) and w.iloc[2]["active"] == 0
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_average_power_times_latency_is_the_energy(gpu):
+    res = _run(gpu, [GEMM, GEMV, GEMV])
+    assert res.power_w * res.latency_s == pytest.approx(res.energy_j, rel=1e-9)
+    ops = res.ops
+    assert list(ops["energy_j"]) == pytest.approx(list(ops["power_w"] * ops["seconds"]),
+                                                  rel=1e-9)
