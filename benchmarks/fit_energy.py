@@ -10,6 +10,13 @@ energy use it); a fitted default carries into later fits on targets that have it
 The values printed are the ones codesign/riscv/config.py, the c950-like and the h100-sxm
 presets hold;
 every other case of the suite is a prediction and never enters a fit.
+
+After the fits it prints, for each GPU decode case, the step's timeline bound: the share h
+of the modelled step its host row takes (the GPU idles there), and the highest average
+power any kernel power model capped at the limit can reach on that timeline,
+(1 - h) x cap + h x idle, beside the power the case needs (a power case: its measured
+watts; a J/token case: measured J/token x batch / the modelled step). A case needing more
+than its bound is out of the power model's reach: its error is in the step's time.
 """
 
 from __future__ import annotations
@@ -60,6 +67,28 @@ def main() -> None:
         if carry:
             fitted[const] = value
         print(f"{const} = {value:.4g}   (fitted on {name}: {case.measured})")
+    print()
+    for case in cases.values():
+        if case.probe in ("power_w", "j_per_token"):
+            timeline_bound(case)
+
+
+def timeline_bound(case: validate.Case) -> None:
+    """Print ``case``'s host share, its timeline's power bound and the power it needs."""
+    from codesign import energy_cases
+    p = case.params
+    res = energy_cases._decode_step(case.target, case.overrides, p["model"], p["batch"],
+                                    p["context"], p.get("engine"))
+    ops = res.ops
+    host = float((ops["seconds"] * ops["repeat"])[ops["kind"] == "host"].sum())
+    h = host / res.latency_s
+    pw = targets.resolve(case.target, case.overrides).config.power
+    bound = (1 - h) * pw.cap_w + h * pw.idle_w
+    need = (case.measured if case.probe == "power_w"
+            else case.measured * p["batch"] / res.latency_s)
+    print(f"{case.name}: step {res.latency_s * 1e3:.2f} ms, host share {h:.1%}, "
+          f"bound {bound:.0f} W, needs {need:.0f} W, predicted {res.power_w:.0f} W"
+          + ("   (beyond the bound)" if need > bound else ""))
 
 
 if __name__ == "__main__":
