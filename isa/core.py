@@ -12,8 +12,9 @@ DTYPES = ("bf16", "fp32")
 # CPU kernels as the project expresses them (``llamacpp``: isa.kernels.ggml), the software
 # that produced the published measurements of real RISC-V chips, or the Snitch cluster's
 # DNN kernels (``snitch``: isa.kernels.snitch, scalar softmax with a libm expf: VEXP's
-# baseline).
-LIBRARIES = ("ideal", "llamacpp", "snitch")
+# baseline), or Ara's matrix multiply (``ara``: isa.kernels.ara, apps/fmatmul's blocked
+# FP GEMM, the kernel of Ara's published utilisation).
+LIBRARIES = ("ideal", "llamacpp", "snitch", "ara")
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Core:
         (isa.kernels.quant); 128 is the GPTQ / AWQ default group size.
     attn_bc: keys per FlashAttention tile (columns of S held in registers).
     decode_splits: split-KV partitions of decode attention.
-    library: the kernel library the GEMMs (llamacpp) or the softmax (snitch) come from
+    library: the kernel library the GEMMs (llamacpp, ara) or the softmax (snitch) come from
         (:data:`LIBRARIES`).
     """
 

@@ -225,11 +225,12 @@ class KernelConfig:
                               "GPTQ / AWQ default group size 128", AT_LEAST_ONE)
     library: str = param(_CORE.library, "kernel library: ideal (this package's careful "
                          "kernels), llamacpp (llama.cpp's ggml CPU GEMMs as isa.kernels.ggml "
-                         "expresses them: vec-dot GEMVs, tinyBLAS, the SpacemiT IME path) or "
+                         "expresses them: vec-dot GEMVs, tinyBLAS, the SpacemiT IME path), "
                          "snitch (the Snitch cluster's DNN kernels, isa.kernels.snitch: "
                          "softmax as scalar C with libm expf, or VEXP's kernel with vfexp; "
-                         "every exponential the scalar expf), the software published "
-                         "measurements ran", "", _KSRC)
+                         "every exponential the scalar expf) or ara (Ara's apps/fmatmul, "
+                         "isa.kernels.ara: FP32 GEMMs in its blocks by M), the software "
+                         "published measurements ran", "", _KSRC)
     llamacpp_op_ns: float = param(
         0.0, "with library = llamacpp: the fixed cost of each op llama.cpp runs (every graph "
         "node runs on every thread and they meet in a barrier, plus per-op work of its "

@@ -310,7 +310,7 @@ def fork_join_cycles(cores: int, cfg: RiscvConfig) -> float:
 # after each (llama.cpp: ggml_graph_compute hands every node to every thread and they
 # meet in ggml_barrier before the next; ggml-cpu.c), or each op on the cores that make
 # it fastest (ideal).
-EVERY_THREAD = {"ideal": False, "llamacpp": True, "snitch": False}
+EVERY_THREAD = {"ideal": False, "llamacpp": True, "snitch": False, "ara": False}
 
 
 def shard_floor(work: tuple[int, int, int], shard: Op, cores: int, cfg: RiscvConfig,

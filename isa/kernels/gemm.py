@@ -54,7 +54,7 @@ from typing import Any
 from isa.core import Core
 from isa.errors import IsaError
 from isa.instructions import Isa, TileGeometry, tile_geometry
-from isa.kernels import ggml, ime, quant
+from isa.kernels import ara, ggml, ime, quant
 from isa.kernels.common import Kc, field, op_of, positive
 from isa.program import Affine, Builder, F, Mem, Program, Reg, V
 
@@ -133,6 +133,10 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
     fmt = quant.weight_format(str(row.get("weight_dtype") or ""), kc.core)
     if kc.core.library == "llamacpp":
         prog = ggml.lower(kc, g, m, n, kk, fmt)
+        if prog is not None:
+            return prog
+    if kc.core.library == "ara":
+        prog = ara.lower(kc, g, m, n, kk, fmt)
         if prog is not None:
             return prog
     if ime.usable(kc.isa, kc.core, n, kk, fmt):

@@ -105,3 +105,22 @@ def test_a_speedup_case_without_a_baseline_is_one_clear_error(tmp_path, capsys):
     err = _error_lines(tmp_path, capsys, {"target": "spatz-like", "metric": "speedup",
                                           "measured": 3.0})
     assert len(err) == 1 and "'speedup' needs a 'baseline'" in err[0]
+
+
+def test_the_ara_cases_run_aras_fmatmul_under_the_issue_bound(cases, rows):
+    """Every Ara case (and the Ara2 baseline) runs Ara's own kernel (kernel.library = ara);
+    the 8-lane 128^3 case is fmatmul_8x8 at LMUL 2, whose k step issues 8 vfmacc.vf and
+    one vle at least vector.issue_interval cycles apart while the FPU works 8 x (32
+    elements / 8 per cycle): its utilisation cannot beat 32 / (9 x interval)."""
+    c = cases["ara-8lane-fmatmul-128"]
+    for name in ("ara-8lane-fmatmul-128", "ara-16lane-fmatmul-256",
+                 "ara2-8x2lane-vs-1x16lane-fmatmul-32"):
+        assert cases[name].overrides["kernel.library"] == "ara"
+    assert cases["ara2-8x2lane-vs-1x16lane-fmatmul-32"].baseline["set"]["kernel.library"] \
+        == "ara"
+    cfg = targets.resolve(c.target, c.overrides).config
+    elems = 2 * cfg.vector.vlen // 32  # LMUL 2, FP32
+    fpu = 8 * elems / (cfg.vector.dlen // 32)
+    bound = fpu / (9 * cfg.vector.issue_interval)
+    assert elems == 32 and fpu == 32
+    assert 0.9 * bound < rows[c.name]["predicted"] <= bound
