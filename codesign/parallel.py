@@ -6,15 +6,15 @@ RISC-V targets in ``jobs`` worker processes, which leave their kernel timings in
 shared timing memo (``codesign.riscv.cache``, under ``CODESIGN_CACHE_DIR``), and then
 times every target in this process, where those timings are memo hits. The results are
 therefore exactly the ones a one-process run gives (tested); only the wall time changes.
-Workers load the trace from a Parquet file (no torch), and exit when this process dies.
+The workers are the sweeps' pool (:mod:`codesign.sweep.pool`): spawned (no torch), kept
+for this process's next run or sweep, ending when this process dies; they load the trace
+from a Parquet file.
 When the memo cannot be written (a read-only cache directory), the second pass simulates
 again: the same results, at the one-process cost.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,16 +44,21 @@ def simulate_all(trace: Trace, resolved: Sequence[Any], jobs: int = 1) -> list[R
 
 
 def _warm(trace: Trace, cold: Sequence[Any], jobs: int) -> None:
-    from codesign.sweep.worker import die_with_parent
+    from codesign.riscv import TIMING_MODULES
+    from codesign.sweep import pool
 
+    # the sweeps' worker pool (spawned: no torch inherited; kept for this process's next
+    # run or sweep, replaced when the code or the environment changes)
+    executor = pool.workers(jobs, len(cold), TIMING_MODULES)
     with tempfile.TemporaryDirectory(prefix="codesign-run-") as tmp:
         path = str(trace.save(Path(tmp) / "trace.parquet"))
-        # spawn: a fresh interpreter imports no torch (the parent may have traced)
-        ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=min(jobs, len(cold)), mp_context=ctx,
-                                    initializer=die_with_parent) as pool:
-            for fut in [pool.submit(_simulate_saved, path, t) for t in cold]:
+        futures = [executor.submit(_simulate_saved, path, t) for t in cold]
+        try:
+            for fut in futures:
                 fut.result()  # a worker's error is this run's error
+        except BaseException:
+            pool.discard()  # as a failed sweep does: the next run starts new workers
+            raise
 
 
 def _simulate_saved(path: str, target: Any) -> None:
