@@ -1,9 +1,15 @@
-"""Fixtures of the isa tests."""
+"""Fixtures of the isa tests; this folder's helper module (op_cases) made importable under
+pytest's import mode."""
+
+import sys
+from pathlib import Path
 
 import pytest
 
 from isa import Core
 from isa.kernels import check
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _assert_matches_reference(row, isa, vlen, dtype, seed=0):

@@ -2,22 +2,14 @@
 fmatmul.c chooses, one shape's instruction mix is counted by hand, and every GEMM it
 cannot run (and every other kind) is the ideal library's program."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from op_cases import CASES, small_row
 
 from isa import Core
 from isa.errors import IsaError
 from isa.kernels import ara, check, lower
 
 GEMM = {"kind": "gemm", "op": "matmul"}
-# every kernel's (kind, op) and small shapes, as test_kernels_all_ops runs them
-_spec = importlib.util.spec_from_file_location(
-    "all_ops", Path(__file__).with_name("test_kernels_all_ops.py"))
-assert _spec is not None and _spec.loader is not None
-ALL_OPS = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ALL_OPS)
 
 
 def _core(**kw) -> Core:
@@ -124,9 +116,9 @@ def test_unknown_library_names_ara_among_the_valid_ones():
 
 
 @pytest.mark.parametrize("dtype", ["bf16", "fp32"])
-@pytest.mark.parametrize(("kind", "op"), [c for c in ALL_OPS.CASES if c[0] != "gemm"],
-                         ids=[f"{k}-{o}" for k, o in ALL_OPS.CASES if k != "gemm"])
+@pytest.mark.parametrize(("kind", "op"), [c for c in CASES if c[0] != "gemm"],
+                         ids=[f"{k}-{o}" for k, o in CASES if k != "gemm"])
 def test_every_other_kind_is_the_ideal_program(kind, op, dtype):
-    row = {"kind": kind, "op": op, **ALL_OPS.SMALL[kind], **ALL_OPS.OP_FIELDS.get(op, {})}
+    row = small_row(kind, op)
     core = _core(dtype=dtype)
     assert lower(row, "rvv", core).asm() == lower(row, "rvv", core.with_(library="ideal")).asm()

@@ -2,11 +2,9 @@
 match torch, the scalar expf's table and instruction count are checked independently,
 and the library picks the VEXP kernel exactly when the ISA has vfexp."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
+from op_cases import CASES, small_row
 
 from isa import Core
 from isa.errors import IsaError
@@ -14,12 +12,6 @@ from isa.executor import execute
 from isa.kernels import check, lower, snitch
 
 SOFTMAX = {"kind": "softmax", "op": "softmax"}
-# every kernel's (kind, op) and small shapes, as test_kernels_all_ops runs them
-_spec = importlib.util.spec_from_file_location(
-    "all_ops", Path(__file__).with_name("test_kernels_all_ops.py"))
-assert _spec is not None and _spec.loader is not None
-ALL_OPS = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ALL_OPS)
 
 
 @pytest.mark.parametrize("isa", ["rvv", "rvv+xattn:vfexp"])
@@ -127,11 +119,11 @@ def test_reserved_registers_stay_clear_of_constants_and_temporaries():
     assert all(r.n < 27 for r in k.ftemps(9))
 
 
-@pytest.mark.parametrize(("kind", "op"), ALL_OPS.CASES,
-                         ids=[f"{k}-{o}" for k, o in ALL_OPS.CASES])
+@pytest.mark.parametrize(("kind", "op"), CASES,
+                         ids=[f"{k}-{o}" for k, o in CASES])
 def test_every_kernel_lowers_under_the_library(kind, op):
     """Every (kind, op) still matches torch with the library's scalar exponentials (and
     its softmax), BF16, VLEN 128."""
-    row = {"kind": kind, "op": op, **ALL_OPS.SMALL[kind], **ALL_OPS.OP_FIELDS.get(op, {})}
+    row = small_row(kind, op)
     r = check(row, "rvv", Core(vlen=128, library="snitch"))
     assert r.ok and r.counts_match, f"rel error {r.worst_rel} > {r.tolerance}"
