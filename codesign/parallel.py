@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 
 def check_jobs(jobs: int) -> int:
+    """``jobs`` (processes of a run, sweep or search), refused unless a positive integer."""
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise CodesignError(f"jobs must be a positive integer, got {jobs!r}")
+        raise CodesignError(f"--jobs must be a positive integer, got {jobs!r}")
     return jobs
 
 

@@ -54,6 +54,7 @@ import pyarrow as pa
 from codesign import targets as T
 from codesign.errors import USER_ERRORS, CodesignError
 from codesign.outputs import check_output_dir
+from codesign.parallel import check_jobs
 from codesign.sweep import runner, store
 from codesign.sweep.lock import locked
 from codesign.sweep.spec import (
@@ -282,8 +283,8 @@ def explore(spec: str | Path | Mapping[str, Any] | ExploreSpec, out: str | Path,
         if trials < 1:
             raise CodesignError(f"--trials must be at least 1, got {trials}")
         es = dataclasses.replace(es, trials=trials)
-    if jobs is not None and jobs < 1:
-        raise CodesignError(f"--jobs must be at least 1, got {jobs}")
+    if jobs is not None:
+        check_jobs(jobs)
     if scheduler is not None:
         runner.check_scheduler(scheduler)
     t0 = time.perf_counter()

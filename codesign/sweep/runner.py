@@ -49,6 +49,7 @@ import pyarrow.parquet as pq
 from codesign import targets
 from codesign.errors import USER_ERRORS, CodesignError
 from codesign.outputs import check_output_dir, write_atomically
+from codesign.parallel import check_jobs
 from codesign.sweep import pool, store
 from codesign.sweep.lock import locked
 from codesign.sweep.spec import MAX_ROWS, Point, Spec, Workload, load_spec, row_id
@@ -224,8 +225,8 @@ def run_with_info(spec: str | Path | Mapping[str, Any] | Spec, out: str | Path |
     spec = load_spec(spec, max_rows)
     if scheduler is not None:
         check_scheduler(scheduler)
-    if jobs is not None and jobs < 1:
-        raise CodesignError(f"--jobs must be at least 1, got {jobs}")
+    if jobs is not None:
+        check_jobs(jobs)
     if chunk is not None and chunk < 1:
         raise CodesignError(f"--chunk must be at least 1, got {chunk}")
     if out is None:

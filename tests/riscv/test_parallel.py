@@ -40,3 +40,17 @@ def test_workers_fill_the_memo_and_the_results_are_a_one_process_runs(
 def test_jobs_must_be_a_positive_integer(tiny_prefill, jobs) -> None:
     with pytest.raises(CodesignError, match=f"jobs must be a positive integer, got {jobs!r}"):
         simulate_all(tiny_prefill, [targets.resolve("c950-like")], jobs=jobs)
+
+
+@pytest.mark.parametrize("command", ["sweep", "explore"])
+def test_sweep_and_explore_refuse_jobs_with_the_same_check(command, tmp_path, capsys) -> None:
+    from pathlib import Path
+
+    from codesign.cli import main
+
+    spec = Path(__file__).resolve().parents[2] / "experiments" / (
+        "sweep_context.toml" if command == "sweep" else "explore_edge.toml")
+    assert main([command, str(spec), "-o", str(tmp_path / "out"), "--jobs", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"codesign {command}: error: --jobs must be a positive integer, got 0"
+    assert not (tmp_path / "out").exists()  # refused before any work
