@@ -145,8 +145,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _flops(row: dict[str, object]) -> int | None:
-    """The op's FLOPs by the trace's counting (workloads.costs.KIND_FLOPS); None for a
-    kind with no count, or a shape the count needs more fields of."""
+    """The op's FLOPs by the trace's counting (workloads.costs.KIND_FLOPS), with the
+    shape fields not given as 0 and the kind's first op when none is given; None for a
+    kind with no count."""
     from workloads import costs, schema
 
     kind = str(row["kind"])
