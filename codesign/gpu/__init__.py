@@ -61,9 +61,10 @@ class GPUTarget(PresetTarget):
         model = trace.meta.get("config")
         if isinstance(model, dict) and "vocab_size" in model:
             first = int(trace.ops["op_id"].max()) + 1 if len(trace.ops) else 0
-            ops = pd.concat([ops, engine_rows(cfg, phase, int(scen.get("batch", 1)),
-                                              int(model["vocab_size"]), first)],
-                            ignore_index=True)
+            steps = engine_rows(cfg, phase, int(scen.get("batch", 1)),
+                                int(model["vocab_size"]), first,
+                                gpu_seconds=float(ops["total_seconds"].sum()))
+            ops = pd.concat([ops, steps], ignore_index=True)
         ops, energy = power.energy(ops, cfg)
         return Result(
             target=self.name, ops=ops, latency_s=float(ops["total_seconds"].sum()),

@@ -475,6 +475,12 @@ class EngineConfig:
     step_us_per_seq: float = param(
         0.0, "host time per sequence in the batch of one step: the b of a + b x batch",
         "us", "the engine preset")
+    host_overlap: float = param(
+        0.0, "share of the step's host time that runs while the GPU executes kernels "
+        "(async scheduling: the scheduler and input preparation of step n+1 run while "
+        "step n's kernels do); only the part longer than the step's GPU time, and the "
+        "share not overlapped, leave the GPU idle", "",
+        "the engine preset (0: host and GPU take turns)", UNIT_INTERVAL)
     sampler_passes: float = param(
         0.0, "DRAM passes over the batch x vocabulary FP32 logits of the sampler "
         "(softmax, top-k/top-p sort, penalties)", "", "the engine preset")

@@ -162,13 +162,25 @@ def time_ops(cfg: GPUConfig, ops: pd.DataFrame) -> pd.DataFrame:
     return finish_ops(host_slack(cfg, df))
 
 
-def engine_rows(cfg: GPUConfig, phase: str, batch: int, vocab: int, first_id: int
-                ) -> pd.DataFrame:
+def visible_host_seconds(host: float, overlap: float, gpu: float) -> float:
+    """The part of a step's ``host`` seconds the GPU waits for: the share not overlapped
+    (``1 - overlap``), plus the overlapped share's excess over the step's ``gpu`` seconds
+    (async scheduling prepares step n+1 while step n's kernels run: the GPU waits only
+    when the host is the slower side)."""
+    return host * (1.0 - overlap) + max(host * overlap - gpu, 0.0)
+
+
+def engine_rows(cfg: GPUConfig, phase: str, batch: int, vocab: int, first_id: int,
+                gpu_seconds: float = 0.0) -> pd.DataFrame:
     """The engine's work of one step beside the model's kernels: the host's step
     (``engine.step_us + engine.step_us_per_seq x batch``, plus ``engine.prefill_step_us``
-    in a prefill; the GPU idles) and the sampler
-    (``engine.sampler_kernels`` streaming kernels making ``engine.sampler_passes`` passes
-    over the batch x vocabulary FP32 logits)."""
+    in a prefill) and the sampler (``engine.sampler_kernels`` streaming kernels making
+    ``engine.sampler_passes`` passes over the batch x vocabulary FP32 logits).
+
+    The host row is the time the GPU idles for the host: the share
+    ``1 - engine.host_overlap`` of the host's step, plus whatever of the overlapped share
+    outlasts the step's GPU time (``gpu_seconds``, the model's kernels, and the sampler):
+    see :func:`visible_host_seconds`."""
     e = cfg.engine
     base = {"layer": -1, "layers": "", "layer_type": "engine", "module": f"engine.{e.name}",
             "repeat": 1, "flops": 0.0, "roofline_seconds": 0.0, "util_tensor": 0.0}
@@ -178,6 +190,7 @@ def engine_rows(cfg: GPUConfig, phase: str, batch: int, vocab: int, first_id: in
     ks = [K.stream(cfg, "sampler", logits / e.sampler_kernels, 0.0, ctas=float(batch))
           for _ in range(e.sampler_kernels)]
     sampler = sum(alone_seconds(cfg, k.seconds) for k in ks)
+    host = visible_host_seconds(host, e.host_overlap, gpu_seconds + sampler)
     rows = [
         {**base, "op_id": first_id, "kind": "host", "op": "engine_step", "name": "step",
          "bytes": 0.0, "seconds": host, "bound": "overhead", "kernels": 0,

@@ -34,6 +34,21 @@ def test_ara2_efficiency_is_predicted_within_20_percent(cases):
     assert abs(validate.predict(c) / c.measured - 1) <= 0.20
 
 
+def test_mlenergy_cases_run_the_engine_version_they_measured(cases):
+    # v3 ran vLLM 0.11.1 with async scheduling (vllm-0.11); v2 ran 0.5.4 (vllm: no overlap)
+    gpu = [c for c in cases.values() if c.name.startswith("mlenergy-")]
+    assert {c.params["engine"] for c in gpu if not c.name.endswith("-v2")} == {"vllm-0.11"}
+    assert cases["mlenergy-llama3.1-8b-h100-b64-v2"].params["engine"] == "vllm"
+
+
+def test_small_batch_j_per_token_is_predicted_within_its_tolerance(cases):
+    # b16 shares its step with the fitted b16 power case: its error is the step time's
+    for name in ("mlenergy-llama3.1-8b-h100-b16", "mlenergy-llama3.1-8b-h100-b64"):
+        c = cases[name]
+        assert not c.fitted
+        assert abs(validate.predict(c) / c.measured - 1) <= c.tolerance
+
+
 def test_gpu_power_is_joules_over_seconds_and_j_per_token_joules_over_batch(cases):
     """The two GPU probes agree with each other and with an independent decode step."""
     from codesign import energy_cases as E

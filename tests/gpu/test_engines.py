@@ -7,16 +7,23 @@ import math
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from codesign import gpu
 from codesign.errors import CodesignError
 from codesign.gpu import fusion
 from codesign.gpu import kernels as K
-from codesign.gpu.model import alone_seconds, engine_rows, launched_seconds
+from codesign.gpu.model import (
+    alone_seconds,
+    engine_rows,
+    launched_seconds,
+    visible_host_seconds,
+)
 from workloads.schema import trace_from_rows
 
 ENGINES = ("gpt-fast", "hf-transformers", "llama.cpp", "mlc-llm", "pytorch-eager", "tensorrt-llm",
-           "vllm")
+           "vllm", "vllm-0.11")
 H = 4096
 LAYERS = ",".join(str(i) for i in range(4))
 
@@ -207,3 +214,52 @@ def test_rules_fuse_a_gated_deltanet_layer_without_model_specific_code():
     # norm, in_proj, conv1d, gating, delta rule, copy, gated norm, out_proj, norm,
     # gate+up, act, down
     assert counts["vllm"] == 12
+
+
+# ---- host overlap (vLLM 0.11 async scheduling, issue #17) ------------------------------
+
+def test_visible_host_time_by_hand():
+    assert visible_host_seconds(2.0, 0.0, 5.0) == 2.0  # host and GPU take turns
+    assert visible_host_seconds(2.0, 1.0, 5.0) == 0.0  # hidden under a longer GPU step
+    assert visible_host_seconds(7.0, 1.0, 5.0) == pytest.approx(2.0)  # the host's excess
+    # half overlapped: 1 s in turn, and the other 1 s hides under 0.4 s of GPU but for 0.6
+    assert visible_host_seconds(2.0, 0.5, 0.4) == pytest.approx(1.0 + 0.6)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(host=st.floats(0.0, 1.0), gpu=st.floats(0.0, 1.0), a=st.floats(0.0, 1.0),
+       b=st.floats(0.0, 1.0))
+def test_more_overlap_never_shows_more_host_and_never_less_than_its_excess(host, gpu, a, b):
+    lo, hi = sorted((a, b))
+    v_lo, v_hi = visible_host_seconds(host, lo, gpu), visible_host_seconds(host, hi, gpu)
+    assert v_hi <= v_lo + 1e-12
+    for v in (v_lo, v_hi):
+        assert max(host - gpu, 0.0) - 1e-12 <= v <= host + 1e-12
+
+
+def test_vllm_011_fuses_as_vllm_and_overlaps_its_host_step():
+    assert _kernels("vllm-0.11") == _kernels("vllm")
+    meta = {"model": "llama-layer", "scenario": {"phase": "decode", "batch": 8},
+            "config": {"vocab_size": 32000}}
+    tr = trace_from_rows(layer_rows(), meta)
+    for engine, overlap in (("vllm", 0.0), ("vllm-0.11", 1.0)):
+        t = gpu.make("h100-sxm", {"engine": engine})
+        assert t.config.engine.host_overlap == overlap
+        res = t.simulate(tr)
+        e = t.config.engine
+        host = (e.step_us + e.step_us_per_seq * 8) * 1e-6
+        ops = res.ops
+        gpu_s = float(ops.loc[ops["kind"] != "host", "total_seconds"].sum())
+        # independent: turns (host + GPU) without overlap, the longer side with it
+        want = gpu_s + host if overlap == 0 else max(gpu_s, host)
+        assert res.latency_s == pytest.approx(want, rel=1e-9)
+    # a GPU step shorter than the host's: the host's excess shows
+    slow = gpu.make("h100-sxm", {"engine": "vllm-0.11", "engine.step_us": 1e6})
+    res = slow.simulate(tr)
+    assert res.latency_s == pytest.approx((1e6 + 20.0 * 8) * 1e-6, rel=1e-9)
+    assert res.seconds_by_kind()["host"] > 0.0
+
+
+def test_host_overlap_outside_zero_to_one_is_refused():
+    with pytest.raises(CodesignError, match="host_overlap"):
+        gpu.make("h100-sxm", {"engine.host_overlap": 1.5})
