@@ -11,7 +11,7 @@ The values printed are the ones codesign/riscv/config.py, the c950-like and the 
 presets hold;
 every other case of the suite is a prediction and never enters a fit.
 
-After the fits it prints, for each GPU decode case, the step's timeline bound: the share h
+After the fits it prints, for each GPU serving-step case, the step's timeline bound: the share h
 of the modelled step its host row takes (the GPU idles there), and the highest average
 power any kernel power model capped at the limit can reach on that timeline,
 (1 - h) x cap + h x idle, beside the power the case needs (a power case: its measured
@@ -77,8 +77,9 @@ def timeline_bound(case: validate.Case) -> None:
     """Print ``case``'s host share, its timeline's power bound and the power it needs."""
     from codesign import energy_cases
     p = case.params
-    res = energy_cases._decode_step(case.target, case.overrides, p["model"], p["batch"],
-                                    p["context"], p.get("engine"))
+    res = energy_cases._serving_step(case.target, case.overrides, p["model"], p["batch"],
+                                     p["context"], p.get("engine"), p.get("prompt", 0),
+                                     p.get("output", 0))
     ops = res.ops
     host = float((ops["seconds"] * ops["repeat"])[ops["kind"] == "host"].sum())
     h = host / res.latency_s

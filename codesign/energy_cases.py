@@ -11,8 +11,12 @@ probe computes the case's metric from simulated work (:mod:`codesign.riscv.energ
 - ``energy_ratio``: energy of an op on ``base`` over its energy on ``target``.
 - ``area_mm2``: the sum of the named area components; ``area_fraction``: their share of
   the listed components (``of``).
-- ``j_per_token``: a model's decode step on a GPU target, joules / batch; ``power_w``: its
-  average board power (joules / seconds).
+- ``j_per_token``: a model's serving step on a GPU target, joules / batch (each of the
+  ``batch`` running sequences yields one output token per step); ``power_w``: its average
+  board power (joules / seconds). With ``prompt`` and ``output`` the step is a
+  continuously batched server's steady state (:mod:`codesign.serving`: the decode plus
+  the prefill of the prompts admitted in place of finished requests); without, the
+  decode step alone.
 """
 
 from __future__ import annotations
@@ -68,10 +72,13 @@ def area_fraction(target: str, overrides: dict[str, Any], parts: list[str],
     return area_mm2(target, overrides, parts) / area_mm2(target, overrides, of)
 
 
-def _decode_step(target: str, overrides: dict[str, Any], model: str, batch: int,
-                 context: int, engine: str | None) -> Any:
-    from codesign.api import trace
-    tr = trace(model, phase="decode", batch=batch, context=context)
+def _serving_step(target: str, overrides: dict[str, Any], model: str, batch: int,
+                  context: int, engine: str | None, prompt: int = 0, output: int = 0) -> Any:
+    """A steady-state serving step (:func:`codesign.serving.step_trace`): ``batch``
+    sequences decoding over ``context`` cached tokens plus the prompt tokens of the
+    requests admitted in place of finished ones (none when ``prompt`` is 0)."""
+    from codesign.serving import step_trace
+    tr = step_trace(model, batch, context, prompt, output)
     ov = dict(overrides)
     if engine:
         ov["engine"] = engine
@@ -82,14 +89,17 @@ def _decode_step(target: str, overrides: dict[str, Any], model: str, batch: int,
 
 
 def j_per_token(target: str, overrides: dict[str, Any], model: str, batch: int,
-                context: int, engine: str | None = None) -> float:
-    return float(_decode_step(target, overrides, model, batch, context, engine).energy_j
-                 / batch)
+                context: int, engine: str | None = None, prompt: int = 0,
+                output: int = 0) -> float:
+    """Joules per output token: the step's energy over the ``batch`` tokens it yields."""
+    res = _serving_step(target, overrides, model, batch, context, engine, prompt, output)
+    return float(res.energy_j / batch)
 
 
 def power_w(target: str, overrides: dict[str, Any], model: str, batch: int,
-            context: int, engine: str | None = None) -> float:
-    res = _decode_step(target, overrides, model, batch, context, engine)
+            context: int, engine: str | None = None, prompt: int = 0,
+            output: int = 0) -> float:
+    res = _serving_step(target, overrides, model, batch, context, engine, prompt, output)
     return float(res.energy_j / res.latency_s)
 
 

@@ -50,18 +50,25 @@ def test_small_batch_j_per_token_is_predicted_within_its_tolerance(cases):
 
 
 def test_gpu_power_is_joules_over_seconds_and_j_per_token_joules_over_batch(cases):
-    """The two GPU probes agree with each other and with an independent decode step."""
+    """The two GPU probes agree with each other and with the serving step simulated
+    directly; the step (decode + the admitted prompts' prefill) costs more than the decode
+    step alone."""
     from codesign import energy_cases as E
-    from codesign import targets
+    from codesign import serving, targets
     from codesign.api import trace
     c = cases["mlenergy-llama3.1-8b-h100-b64-power"]
     p = c.params
-    tr = trace(p["model"], phase="decode", batch=p["batch"], context=p["context"])
-    res = targets.resolve(c.target, {"engine": p["engine"]}).simulate(tr)
+    assert (p["prompt"], p["output"]) == (666, 717)
+    tgt = targets.resolve(c.target, {"engine": p["engine"]})
+    res = tgt.simulate(serving.step_trace(p["model"], p["batch"], p["context"],
+                                          p["prompt"], p["output"]))
     assert validate.predict(c) == pytest.approx(res.energy_j / res.latency_s, rel=1e-9)
     jt = E.j_per_token(c.target, {}, **p)
     assert jt == pytest.approx(res.energy_j / p["batch"], rel=1e-9)
     assert E.power_w(c.target, {}, **p) <= 700.0  # under the H100's TDP cap
+    dec = tgt.simulate(trace(p["model"], phase="decode", batch=p["batch"],
+                             context=p["context"]))
+    assert res.latency_s > dec.latency_s and res.energy_j > dec.energy_j
 
 
 def test_every_case_is_either_fitted_or_a_prediction_with_a_source(cases):
