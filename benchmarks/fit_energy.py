@@ -74,20 +74,23 @@ def main() -> None:
 
 
 def timeline_bound(case: validate.Case) -> None:
-    """Print ``case``'s host share, its timeline's power bound and the power it needs."""
+    """Print ``case``'s host share, its timeline's power bound and the power it needs
+    (over the steps the steady state averages)."""
     from codesign import energy_cases
     p = case.params
-    res = energy_cases._serving_step(case.target, case.overrides, p["model"], p["batch"],
-                                     p["context"], p.get("engine"), p.get("prompt", 0),
-                                     p.get("output", 0))
-    ops = res.ops
-    host = float((ops["seconds"] * ops["repeat"])[ops["kind"] == "host"].sum())
-    h = host / res.latency_s
+    res = energy_cases.serving_step(case.target, case.overrides, p["model"], p["batch"],
+                                    p["context"], p.get("engine"), p.get("prompt", 0),
+                                    p.get("output", 0))
+    host = 0.0
+    for w, step in res.steps:
+        ops = step.ops
+        host += w * float((ops["seconds"] * ops["repeat"])[ops["kind"] == "host"].sum())
+    h = host / res.seconds
     pw = targets.resolve(case.target, case.overrides).config.power
     bound = (1 - h) * pw.cap_w + h * pw.idle_w
     need = (case.measured if case.probe == "power_w"
-            else case.measured * p["batch"] / res.latency_s)
-    print(f"{case.name}: step {res.latency_s * 1e3:.2f} ms, host share {h:.1%}, "
+            else case.measured * p["batch"] / res.seconds)
+    print(f"{case.name}: step {res.seconds * 1e3:.2f} ms, host share {h:.1%}, "
           f"bound {bound:.0f} W, needs {need:.0f} W, predicted {res.power_w:.0f} W"
           + ("   (beyond the bound)" if need > bound else ""))
 

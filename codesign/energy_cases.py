@@ -14,9 +14,9 @@ probe computes the case's metric from simulated work (:mod:`codesign.riscv.energ
 - ``j_per_token``: a model's serving step on a GPU target, joules / batch (each of the
   ``batch`` running sequences yields one output token per step); ``power_w``: its average
   board power (joules / seconds). With ``prompt`` and ``output`` the step is a
-  continuously batched server's steady state (:mod:`codesign.serving`: the decode plus
-  the prefill of the prompts admitted in place of finished requests); without, the
-  decode step alone.
+  continuously batched server's steady-state mean step (:mod:`codesign.serving`: the
+  decode plus the prefill of the prompts admitted in place of finished requests);
+  without, the decode step alone.
 """
 
 from __future__ import annotations
@@ -72,17 +72,17 @@ def area_fraction(target: str, overrides: dict[str, Any], parts: list[str],
     return area_mm2(target, overrides, parts) / area_mm2(target, overrides, of)
 
 
-def _serving_step(target: str, overrides: dict[str, Any], model: str, batch: int,
-                  context: int, engine: str | None, prompt: int = 0, output: int = 0) -> Any:
-    """A steady-state serving step (:func:`codesign.serving.step_trace`): ``batch``
-    sequences decoding over ``context`` cached tokens plus the prompt tokens of the
-    requests admitted in place of finished ones (none when ``prompt`` is 0)."""
-    from codesign.serving import step_trace
-    tr = step_trace(model, batch, context, prompt, output)
+def serving_step(target: str, overrides: dict[str, Any], model: str, batch: int,
+                 context: int, engine: str | None, prompt: int = 0, output: int = 0) -> Any:
+    """A server's steady-state mean step (:func:`codesign.serving.steady_state`): ``batch``
+    sequences decoding over ``context`` cached tokens, and the prefill of the prompts
+    admitted in place of finished requests (none when ``prompt`` is 0)."""
+    from codesign.serving import steady_state
     ov = dict(overrides)
     if engine:
         ov["engine"] = engine
-    res = targets.resolve(target, ov).simulate(tr)
+    res = steady_state(targets.resolve(target, ov), model, batch, context, prompt,
+                       max(output, 1))
     if res.energy_j is None:
         raise CodesignError(f"target {target!r} models no energy")
     return res
@@ -91,16 +91,18 @@ def _serving_step(target: str, overrides: dict[str, Any], model: str, batch: int
 def j_per_token(target: str, overrides: dict[str, Any], model: str, batch: int,
                 context: int, engine: str | None = None, prompt: int = 0,
                 output: int = 0) -> float:
-    """Joules per output token: the step's energy over the ``batch`` tokens it yields."""
-    res = _serving_step(target, overrides, model, batch, context, engine, prompt, output)
+    """Joules per output token: the mean step's energy over the ``batch`` tokens it
+    yields."""
+    res = serving_step(target, overrides, model, batch, context, engine, prompt, output)
     return float(res.energy_j / batch)
 
 
 def power_w(target: str, overrides: dict[str, Any], model: str, batch: int,
             context: int, engine: str | None = None, prompt: int = 0,
             output: int = 0) -> float:
-    res = _serving_step(target, overrides, model, batch, context, engine, prompt, output)
-    return float(res.energy_j / res.latency_s)
+    """Average board power: the mean step's joules over its seconds."""
+    res = serving_step(target, overrides, model, batch, context, engine, prompt, output)
+    return float(res.energy_j / res.seconds)
 
 
 PROBES: dict[str, Callable[..., float]] = {

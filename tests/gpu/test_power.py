@@ -119,7 +119,7 @@ def test_a_step_with_a_host_gap_averages_at_most_cap_while_busy_and_idle_in_the_
 
 def test_row_power_matches_a_hand_calculation_for_one_kernel_mix():
     """Three H100 rows worked by hand from the preset's constants (idle 70 W, active
-    379.2 W, tensor_w = 700 - 70 - 379.2 = 250.8 W, HBM3 pJ/bit from codesign.silicon)."""
+    374.3 W, tensor_w = 700 - 70 - 374.3 = 255.7 W, HBM3 pJ/bit from codesign.silicon)."""
     from codesign.gpu.power import row_power
     cfg = targets.resolve("h100-sxm").config
     pj = DRAM_PJ_PER_BIT["hbm3"]
@@ -128,12 +128,12 @@ def test_row_power_matches_a_hand_calculation_for_one_kernel_mix():
                 [0.04, 0.9, 0.0],
                 [0.1e9, 0.02e9, 0.0])
     w = row_power(ops, cfg)
-    gemv = 70 + 0.9 * 379.2 + 0.04 * 250.8 + 0.1e9 / 50e-6 * 8 * pj * 1e-12
+    gemv = 70 + 0.9 * 374.3 + 0.04 * 255.7 + 0.1e9 / 50e-6 * 8 * pj * 1e-12
     assert w.iloc[0].sum() == pytest.approx(gemv, rel=1e-12)
-    raw = 70 + 379.2 + 0.9 * 250.8 + 0.02e9 / 10e-6 * 8 * pj * 1e-12  # over the TDP
+    raw = 70 + 374.3 + 0.9 * 255.7 + 0.02e9 / 10e-6 * 8 * pj * 1e-12  # over the TDP
     assert raw > 700
     assert w.iloc[1].sum() == pytest.approx(700.0, rel=1e-12)
-    assert w.iloc[1]["tensor"] == pytest.approx(0.9 * 250.8 * 700 / raw, rel=1e-12)
+    assert w.iloc[1]["tensor"] == pytest.approx(0.9 * 255.7 * 700 / raw, rel=1e-12)
     assert w.iloc[2].sum() == pytest.approx(70.0) and w.iloc[2]["active"] == 0
 
 
