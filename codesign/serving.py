@@ -8,8 +8,9 @@ their place. vLLM's V1 scheduler has no prefill or decode phase: each step it gi
 running request the tokens it still needs, a new prompt's included, within the step's
 token budget (vllm/v1/core/sched/scheduler.py, ``Scheduler.schedule``: "There's no
 'decoding phase' nor 'prefill phase' in the scheduler"; vLLM blog 2025-01-27 "vLLM V1",
-§"Simplified scheduler"), so an admitted prompt runs in the same forward pass as the
-decode tokens, whole while it fits the budget (``max_num_batched_tokens``, 2048 or more).
+§2 "Simplified Scheduler"), so an admitted prompt runs in the same forward pass as the
+decode tokens, whole while it fits the budget (``max_num_batched_tokens``: 2048 unless
+set, ``SchedulerConfig.DEFAULT_MAX_NUM_BATCHED_TOKENS``, vllm/config/scheduler.py, v0.11).
 
 A step that admits ``k`` prompts (:func:`step_trace`) runs every op that works token by
 token (the GEMMs, norms, activations, RoPE, KV-cache writes) over the ``batch`` decode
