@@ -14,7 +14,11 @@ operation falls more slowly there): constants should be taken from silicon at a 
 close to the target's, which is why every constant names the node it was measured at.
 
 SRAM does not scale ideally at all below 16 nm, so caches use a table of published
-bit-cell areas by node (:data:`SRAM_BITCELL_UM2`) rather than the L^2 rule.
+bit-cell areas by node (:data:`SRAM_BITCELL_UM2`) rather than the L^2 rule. A macro around
+the cells (row decoders, sense amplifiers, write drivers, the data bus) is counted in bit
+cells by :func:`sram_macro_cells`, a fit to CACTI 7.0 (codesign/validation/sram_cacti.csv),
+so it scales with the node's bit cell; an array of a given bandwidth is built from banks of
+a fixed width (:func:`sram_banked_mm2`).
 """
 
 from __future__ import annotations
@@ -92,6 +96,26 @@ def sram_bitcell_um2(node_nm: float) -> float:
     return math.exp(a + t * (b - a))
 
 
-def sram_mm2_per_mib(node_nm: float, array_efficiency: float) -> float:
-    """Macro area of one MiB of SRAM: bit cells over the fraction of the macro they fill."""
-    return sram_bitcell_um2(node_nm) * MIB_BITS / array_efficiency / 1e6
+def sram_macro_cells(bits: float, width_bits: float,
+                     coef: tuple[float, float, float, float]) -> float:
+    """Area of one single-port SRAM macro of ``bits`` bits read ``width_bits`` at a time, in
+    bit cells: ``coef`` = (a, b, c, d) of a x bits (the cells and their row periphery) +
+    b x w (a sense amplifier, write driver and latch per column of the port) + c x w^2 (the
+    w-bit data bus across the w columns) + d x w x sqrt(bits) (the data bus routed across the
+    array), with w = ``width_bits``."""
+    a, b, c, d = coef
+    w = width_bits
+    return a * bits + b * w + c * w * w + d * w * math.sqrt(bits)
+
+
+def sram_banked_mm2(node_nm: float, bits: float, bandwidth_bits: float, bank_bits: float,
+                    coef: tuple[float, float, float, float]) -> float:
+    """mm^2 of an SRAM array of ``bits`` bits delivering ``bandwidth_bits`` bits a cycle: as
+    many single-port banks of ``bank_bits`` bits as the bandwidth needs (one narrower bank
+    if it needs less than one), the bits split evenly over them, each a
+    :func:`sram_macro_cells` macro of the node's bit cell."""
+    if bits <= 0:
+        return 0.0
+    banks = max(1, math.ceil(bandwidth_bits / bank_bits - 1e-9))
+    width = min(bandwidth_bits, bank_bits)
+    return banks * sram_macro_cells(bits / banks, width, coef) * sram_bitcell_um2(node_nm) / 1e6

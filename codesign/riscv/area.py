@@ -11,8 +11,10 @@ Components (mm^2, :class:`codesign.riscv.config.AreaConfig` holds the constants)
 - one part per Xattn hardware block the ISA enables (:data:`XATTN_BLOCKS`): ``exp`` (as
   wide as the exp datapath), ``segred`` (an adder tree per DLEN), ``matrix`` (per MAC of
   the vfwmmacc array), ``rec`` (vfrec's reciprocal seed, sized as the exp unit);
-- ``l1``, ``l2``: SRAM (one array per cluster if shared, one per core if private) at
-  :func:`codesign.silicon.sram_mm2_per_mib` of the node;
+- ``l1``, ``l2``: SRAM (one array per cluster if shared, one per core if private) of
+  ``bytes_per_cycle`` x 8 / ``area.sram_bank_bits`` single-port banks
+  (:func:`codesign.silicon.sram_banked_mm2`: a CACTI-fitted macro of the node's bit cell),
+  so an array's bandwidth costs area as well as its size;
 - ``cluster``: interconnect, DMA and control per core;
 - ``memory_controllers``: one controller + PHY per ``area.channel_gbps`` of DRAM bandwidth.
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 import math
 
 from codesign.riscv.config import CacheConfig, RiscvConfig
-from codesign.silicon import area_scale, sram_bitcell_um2, sram_mm2_per_mib
+from codesign.silicon import area_scale, sram_banked_mm2, sram_bitcell_um2
 from isa.instructions import lookup
 
 # unit of an Xattn instruction -> the hardware block it needs
@@ -66,6 +68,22 @@ def l2_mib(cfg: RiscvConfig) -> float:
     return _sram_kib(cfg, cfg.l2) / 1024
 
 
+def sram_coef(cfg: RiscvConfig) -> tuple[float, float, float, float]:
+    """The SRAM macro fit of the config (codesign.silicon.sram_macro_cells' a, b, c, d)."""
+    a = cfg.area
+    return (a.sram_cells_per_bit, a.sram_cells_per_column, a.sram_cells_per_column_sq,
+            a.sram_cells_per_column_route)
+
+
+def sram_level_mm2(cfg: RiscvConfig, level: CacheConfig) -> float:
+    """mm^2 of one cache level in the system: its arrays (one per cluster if shared, one per
+    core if not), each banked for the level's bytes_per_cycle."""
+    arrays = cfg.cluster.clusters if level.shared else cfg.cluster.cores
+    return arrays * sram_banked_mm2(cfg.tech.node_nm, level.size_kib * 8192,
+                                    level.bytes_per_cycle * 8, cfg.area.sram_bank_bits,
+                                    sram_coef(cfg))
+
+
 def _sram_kib(cfg: RiscvConfig, level: CacheConfig) -> float:
     """KiB of one cache level in the system: one array per cluster if shared, one per core
     if not."""
@@ -95,9 +113,8 @@ def area_parts(cfg: RiscvConfig) -> dict[str, float]:
         parts["matrix"] = cores * macs * a.mac_vs_fma * fma64
     if "rec" in blocks:
         parts["rec"] = cores * path / 64 * a.exp_vs_fma * fma64
-    mib = sram_mm2_per_mib(cfg.tech.node_nm, a.sram_array_efficiency)
-    parts["l1"] = _sram_kib(cfg, cfg.l1d) / 1024 * mib
-    parts["l2"] = _sram_kib(cfg, cfg.l2) / 1024 * mib
+    parts["l1"] = sram_level_mm2(cfg, cfg.l1d)
+    parts["l2"] = sram_level_mm2(cfg, cfg.l2)
     parts["cluster"] = cores * a.cluster_overhead_mm2_per_core * s
     parts["memory_controllers"] = math.ceil(cfg.dram.bandwidth_gbps / a.channel_gbps) * \
         a.channel_mm2

@@ -274,6 +274,9 @@ class SimConfig:
 
 _HZ = "Horowitz, 'Computing's energy problem', ISSCC 2014, 45 nm 0.9 V table"
 _AS = "assumed (see the help text for the reason)"
+_CACTI = ("fitted: CACTI 7.0 single-port scratch-RAM macros at 22 nm, 2 KiB-2 MiB x 64-512 bit "
+          "(codesign/validation/sram_cacti.csv; benchmarks/fit_sram.py: max |error| 6.9%, "
+          "rms 3.2%), in CACTI's bit cells; scaled by codesign.silicon's bit cell of the node")
 
 
 @dataclass(frozen=True)
@@ -315,7 +318,7 @@ class EnergyConfig:
                                       "pJ/bit", _HZ + ": as the 32-bit add (assumed: the "
                                       "crossbar's cost is the VRF traffic)", POSITIVE)
     fma_pj_per_bit: float = param(
-        0.9867, "FP FMA datapath, per datapath bit of an element group", "pJ/bit",
+        0.9757, "FP FMA datapath, per datapath bit of an element group", "pJ/bit",
         "fitted: Spatz 95.7 DP-GFLOPS/W on DP matmul (arXiv 2309.10137; validate --suite "
         "energy case spatz-dp-gflops-per-w), the other constants fixed", POSITIVE)
     reduction_pj_per_bit: float = param(0.028, "FP reduction (add tree / sequential adds), "
@@ -364,7 +367,7 @@ class AreaConfig:
         _AS + ": Snitch-class in-order core (about 20 kGE plus its FPU share); big OoO "
         "cores set it per preset", POSITIVE)
     fma_mm2_per_64b: float = param(
-        0.03996, "vector lane: FMA + integer + permute datapath per 64 bits of DLEN", "mm^2",
+        0.0468, "vector lane: FMA + integer + permute datapath per 64 bits of DLEN", "mm^2",
         "fitted: Spatz cluster area 0.58 mm^2 (arXiv 2309.10137: 99.3 GFLOPS/W / 171 "
         "GFLOPS/W/mm^2; validate --suite energy case spatz-cluster-area)", POSITIVE)
     vrf_cell_factor: float = param(
@@ -388,9 +391,23 @@ class AreaConfig:
     mac_vs_fma: float = param(
         0.16, "Xattn matrix array per BF16 MAC, as a fraction of a 64-bit FMA", "",
         _AS + ": BF16 multiplier (~2% of a DP multiplier) + FP32 adder (~15%)", POSITIVE)
-    sram_array_efficiency: float = param(
-        0.5, "fraction of an SRAM macro filled by bit cells (periphery, sense amps, "
-        "redundancy)", "", _AS + ": typical compiled macros 40-70%", FRACTION)
+    sram_cells_per_bit: float = param(
+        1.150, "SRAM macro: bit cells per stored bit (the array and its row periphery; "
+        "codesign.silicon.sram_macro_cells' a)", "cells", _CACTI, POSITIVE)
+    sram_cells_per_column: float = param(
+        41.24, "SRAM macro: bit cells per bit of port width (sense amplifier, write driver, "
+        "latch; sram_macro_cells' b)", "cells", _CACTI, NON_NEGATIVE)
+    sram_cells_per_column_sq: float = param(
+        0.2498, "SRAM macro: bit cells per (port width)^2 (the data bus across the columns; "
+        "sram_macro_cells' c)", "cells", _CACTI, NON_NEGATIVE)
+    sram_cells_per_column_route: float = param(
+        0.04285, "SRAM macro: bit cells per port bit per sqrt(bits) (the data bus routed "
+        "across the array; sram_macro_cells' d)", "cells", _CACTI, NON_NEGATIVE)
+    sram_bank_bits: int = param(
+        64, "width of one single-port SRAM bank: an L1 or L2 of bytes_per_cycle x 8 bits a "
+        "cycle has ceil(that / this) banks (codesign.silicon.sram_banked_mm2)", "bits",
+        "pulp-platform/snitch_cluster cfg/default.json: TCDM banks of data_width 64",
+        AT_LEAST_ONE)
     cluster_overhead_mm2_per_core: float = param(
         0.05, "interconnect, DMA, L1 banking logic and cluster control per core", "mm^2",
         _AS + ": Spatz cluster beyond cores and TCDM", NON_NEGATIVE)
