@@ -47,6 +47,7 @@ POLY = (float.fromhex("0x1.c6af84b912394p-5") / N ** 3,
         float.fromhex("0x1.62e42ff0c52d6p-1") / N)
 MANT_SHIFT = 23 - TABLE_BITS  # k << 18 puts k // N in the exponent field
 TABLE = "exp2f_tab"
+TOP12_88 = int(np.array([88.0], np.float32).view(np.uint32)[0]) >> 20  # musl's top12(88.0f)
 
 
 def exp2f_table() -> np.ndarray:
@@ -76,7 +77,13 @@ def expf(k: Kc, dst: Reg, x: Reg, tmps: tuple[Reg, Reg, Reg]) -> None:
     def load(r: Reg, value: float) -> Reg:
         b.emit("flw", r, b.const(value), comment=f"= {float(np.float32(value)):g}")
         return r
-    b.emit("fmax.s", x, x, load(p, EXP_LO), comment="expf: range (musl: |x| >= 88 path)")
+    b.emit("jal", X(1), "expf", comment="call expf (libm: a function, not inlined)")
+    b.emit("fmv.x.w", ki, x, comment="expf: abstop = top12(x) & 0x7ff")
+    b.emit("srli", ki, ki, 20)
+    b.emit("andi", ki, ki, 0x7FF)
+    b.emit("addi", idx, X(0), TOP12_88, comment="top12(88.0f)")
+    b.emit("bgeu", ki, idx, "expf_special", comment="|x| >= 88: musl's special path")
+    b.emit("fmax.s", x, x, load(p, EXP_LO), comment="(FP32 stand-in: its underflow to 0)")
     b.emit("fmul.s", z, x, load(p, INV_LN2_N), comment="z = x*N/ln2")
     b.emit("fadd.s", kd, z, load(p, SHIFT), comment="kd = z + SHIFT: k in the low bits")
     b.emit("fmv.x.w", ki, kd)
@@ -93,6 +100,7 @@ def expf(k: Kc, dst: Reg, x: Reg, tmps: tuple[Reg, Reg, Reg]) -> None:
     b.emit("fmadd.s", kd, p, z, kd)
     b.emit("fmv.w.x", z, t)
     b.emit("fmul.s", dst, kd, z, comment="y * s")
+    b.emit("jalr", X(0), X(1), 0, comment="ret")
 
 
 SCRATCH = "expf_row"
@@ -143,8 +151,13 @@ def lower_softmax(row: Mapping[str, Any], isa: Isa | str, core: Core | None = No
         base = i * n
         b.emit("fmv.s", fmax, neg_inf)
         with k.rep("j", n, ptrs=2) as j:
+            # `if (x > max) max = x`: without -ffast-math the compiler cannot make this an
+            # fmax.s (NaN semantics): flt.s into an integer register, a branch on it, and
+            # the move when taken (here fmax.s, the same value for every non-NaN input)
             k.sload(v, "x", base + j)
-            b.emit("fmax.s", fmax, fmax, v)
+            b.emit("flt.s", X(28), fmax, v, comment="x > max")
+            b.emit("bne", X(28), X(0), "max_skip", comment="beqz: skip the move")
+            b.emit("fmax.s", fmax, fmax, v, comment="max = x (fmv.s when taken)")
         b.emit("fmv.s", fsum, zero)
         with k.rep("j", n, ptrs=3) as j:
             k.sload(v, "x", base + j)
