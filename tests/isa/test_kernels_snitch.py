@@ -134,3 +134,52 @@ def test_every_kernel_lowers_under_the_library(kind, op):
     row = small_row(kind, op)
     r = check(row, "rvv", Core(vlen=128, library="snitch"))
     assert r.ok and r.counts_match, f"rel error {r.worst_rel} > {r.tolerance}"
+
+
+FA2 = {"kind": "attention", "op": "sdpa", "causal": False}
+
+
+@pytest.mark.parametrize("isa", ["rvv", "rvv+xattn:vfexp"])
+@pytest.mark.parametrize("dtype", ["bf16", "fp32"])
+@pytest.mark.parametrize("shape", [
+    {"B": 1, "Hq": 2, "Hkv": 1, "Sq": 5, "Skv": 37, "D": 8},  # GQA, 2 key blocks + a tail
+    {"B": 2, "Hq": 2, "Hkv": 2, "Sq": 3, "Skv": 9, "D": 40},  # 3 chunks of d: a pair + one
+    {"B": 1, "Hq": 1, "Hkv": 1, "Sq": 2, "Skv": 16, "D": 1},
+])
+def test_fa2_matches_torch(isa, dtype, shape):
+    """snitch_cluster's FA-2 (non-causal prefill) against torch's sdpa."""
+    core = Core(vlen=64, dlen=64, dtype=dtype, library="snitch")
+    row = {**FA2, **shape}
+    r = check(row, isa, core, seed=shape["Skv"])
+    assert r.ok and r.counts_match, f"rel error {r.worst_rel} > {r.tolerance}"
+    assert lower(row, isa, core).meta["library"] == "snitch"
+
+
+def test_fa2_gemms_are_frep_blocks_of_simd_fmas():
+    """The GEMMs as FREP'd SIMD FMAs fed by SSR streams: per query row and key block, one
+    widening FMA (VL <= 16 keys) per d for S and one per key and 16-wide chunk of d for
+    P V, each with its one stream load (a unit-stride vle16) and no loop code of its own;
+    K^T built once per key block and head (one strided load per d)."""
+    b, hq, sq, skv, d = 1, 2, 3, 37, 40
+    row = {**FA2, "B": b, "Hq": hq, "Hkv": 1, "Sq": sq, "Skv": skv, "D": d}
+    c = lower(row, "rvv+xattn:vfexp", Core(vlen=64, dlen=64, library="snitch")).counts()
+    bc = 16  # FP32 scores per LMUL-8 group at VLEN 64
+    kblocks, dchunks = -(-skv // bc), -(-d // bc)
+    rows = b * hq * sq
+    fmas = rows * (kblocks * d + skv * dchunks)
+    assert c.by_mnemonic["vfwmaccbf16.vf"] == fmas
+    assert c.by_mnemonic["vle16.v"] == fmas  # one stream load per FMA
+    assert c.by_mnemonic["vlse16.v"] == b * hq * kblocks * d
+    assert c.by_mnemonic["vfexp.v"] == rows * kblocks * 2  # P and the rescale factor
+    # loop control only outside the FMA blocks: far fewer back edges than FMAs
+    assert c.by_mnemonic["bne"] < fmas / 4
+
+
+@pytest.mark.parametrize("row", [
+    {**ATTN, "Sq": 5, "Skv": 9, "causal": True},
+    {**ATTN, "Sq": 1, "Skv": 20},
+])
+def test_fa2_covers_non_causal_prefill_only(row):
+    """Causal prefill and decode keep the ideal kernels (with the library's expf)."""
+    p = lower(row, "rvv", Core(vlen=64, library="snitch"))
+    assert "(snitch FA-2)" not in p.name
