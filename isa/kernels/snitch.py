@@ -103,6 +103,17 @@ def expf(k: Kc, dst: Reg, x: Reg, tmps: tuple[Reg, Reg, Reg]) -> None:
     b.emit("jalr", X(0), X(1), 0, comment="ret")
 
 
+def c_max(k: Kc, m: Reg, x: Reg) -> None:
+    """C's ``if (x > m) m = x``: without -ffast-math the compiler cannot make it an fmax.s
+    (NaN semantics): flt.s into an integer register (the FPU -> integer round trip), a
+    branch on it, and the move when taken (here fmax.s: the same value for every non-NaN
+    input). Integer temporary x28."""
+    b = k.b
+    b.emit("flt.s", X(28), m, x, comment="x > m")
+    b.emit("bne", X(28), X(0), "max_skip", comment="beqz: skip the move")
+    b.emit("fmax.s", m, m, x, comment="m = x (fmv.s when taken)")
+
+
 SCRATCH = "expf_row"
 
 
@@ -151,13 +162,8 @@ def lower_softmax(row: Mapping[str, Any], isa: Isa | str, core: Core | None = No
         base = i * n
         b.emit("fmv.s", fmax, neg_inf)
         with k.rep("j", n, ptrs=2) as j:
-            # `if (x > max) max = x`: without -ffast-math the compiler cannot make this an
-            # fmax.s (NaN semantics): flt.s into an integer register, a branch on it, and
-            # the move when taken (here fmax.s, the same value for every non-NaN input)
             k.sload(v, "x", base + j)
-            b.emit("flt.s", X(28), fmax, v, comment="x > max")
-            b.emit("bne", X(28), X(0), "max_skip", comment="beqz: skip the move")
-            b.emit("fmax.s", fmax, fmax, v, comment="max = x (fmv.s when taken)")
+            c_max(k, fmax, v)
         b.emit("fmv.s", fsum, zero)
         with k.rep("j", n, ptrs=3) as j:
             k.sload(v, "x", base + j)
@@ -262,8 +268,10 @@ def lower_attention(row: Mapping[str, Any], isa: Isa | str, core: Core | None = 
     ceil(VL x 16 / DLEN) cycles: 4 products per cycle at DLEN 64, as the SIMD FPU. S = Q K^T
     runs as an outer product over d against K^T, transposed once per key block and head
     (strided loads; the Snitch kernel transposes V the same way for its optimized GEMM).
-    The exponentials are the library's: scalar ``expf`` per score (:func:`vector_expf`),
-    or ``vfexp`` with Xattn, as the baseline and VEXP kernels of the paper differ."""
+    The row softmax is where the paper's baseline and VEXP kernels differ: the baseline
+    runs flashattention_2's scalar C loops (compare-and-branch max, the libm ``expf`` per
+    score, the scalar row sum), VEXP's kernel the same steps as vector code with
+    ``vfexp`` (Xattn); the GEMMs are the same on both sides."""
     op_of(row, "attention", ("sdpa",))
     bsz, hq, hkv, sq, skv, d = positive(row, "B", "Hq", "Hkv", "Sq", "Skv", "D")
     k = Kc(f"attention B={bsz} Hq={hq} Hkv={hkv} Sq={sq} Skv={skv} D={d} (snitch FA-2)",
@@ -309,8 +317,6 @@ class _Fa2:
         self.ops = (self.op, V(28)) if self.half else (self.op, self.op)
         expf_setup(k)
         self.vexp = k.isa.has("vfexp.v")
-        if not self.vexp:
-            vector_expf_setup(k)
         self.fscale = k.fconst(1.0 / float(np.sqrt(d)))
         self.neg_inf, self.zero, self.one = (k.fconst(float("-inf")), k.fconst(0.0),
                                              k.fconst(1.0))
@@ -363,9 +369,12 @@ class _Fa2:
 
     def _softmax(self, r: Affine) -> Reg:
         """The row's online softmax: P = exp(S - m) into scratch ``p``, (m, l) updated;
-        returns the f register holding alpha = exp(m_prev - m)."""
+        returns the f register holding alpha = exp(m_prev - m). Without vfexp it is
+        flashattention_2's C (:meth:`_softmax_c`); with it, VEXP's vector code."""
+        if not self.vexp:
+            return self._softmax_c(r)
         b, acc, red = self.b, self.acc, self.red
-        _, mo, mn, lo, al, s, t1, t2, t3 = self.f
+        _, mo, mn, lo, al, s = self.f[:6]
         w = b.current_vl
         b.emit("flw", mo, b.mem("ml", r * 2, 32))
         b.emit("flw", lo, b.mem("ml", r * 2 + 1, 32))
@@ -373,16 +382,13 @@ class _Fa2:
         b.emit("vfredmax.vs", red, acc, red)
         b.emit("vfmv.f.s", mn, red, comment="m = max(m_prev, max S[r, :])")
         b.emit("fsub.s", al, mo, mn)
-        if self.vexp:
-            b.vsetvli(1, 32, 1)
-            b.emit("vfmv.s.f", red, al)
-            b.emit("vfexp.v", red, red)
-            b.emit("vfmv.f.s", al, red, comment="alpha = exp(m_prev - m)")
-            b.vsetvli(w, 32, 8)
-        else:
-            expf(self.k, al, al, (t1, t2, t3))
+        b.vsetvli(1, 32, 1)
+        b.emit("vfmv.s.f", red, al)
+        b.emit("vfexp.v", red, red)
+        b.emit("vfmv.f.s", al, red, comment="alpha = exp(m_prev - m)")
+        b.vsetvli(w, 32, 8)
         b.emit("vfsub.vf", acc, acc, mn)
-        self.k.exp(acc, acc)
+        b.emit("vfexp.v", acc, acc, comment="P = exp(S - m)")
         b.emit("vfmv.s.f", red, self.zero)
         b.emit("vfredusum.vs", red, acc, red)
         b.emit("vfmv.f.s", s, red)
@@ -390,6 +396,35 @@ class _Fa2:
         b.emit("fsw", mn, b.mem("ml", r * 2, 32))
         b.emit("fsw", lo, b.mem("ml", r * 2 + 1, 32))
         b.emit("vse32.v", acc, b.mem("p", 0, 32))
+        return al
+
+    def _softmax_c(self, r: Affine) -> Reg:
+        """flashattention_2_fp16.h's row loops as compiled C: the S row through scratch,
+        ``if (val > m_i) m_i = val`` per score (flt.s, a branch, the move), then
+        ``P = expf(S - m_i)`` stored and summed per score, ``shifted_exp =
+        expf(m_prev - m_i)``, ``l = l * shifted_exp + row_sum``."""
+        b, k = self.b, self.k
+        fv, mo, mn, lo, al, s, t1, t2, t3 = self.f
+        w = b.current_vl
+        b.emit("vse32.v", self.acc, b.mem("p", 0, 32), comment="the S row")
+        b.emit("flw", mo, b.mem("ml", r * 2, 32))
+        b.emit("flw", lo, b.mem("ml", r * 2 + 1, 32))
+        b.emit("fmv.s", mn, mo)
+        with k.rep("cm", w, ptrs=2) as c:
+            b.emit("flw", fv, b.mem("p", Affine.of(c), 32))
+            c_max(k, mn, fv)
+        b.emit("fmv.s", s, self.zero)
+        with k.rep("ce", w, ptrs=2) as c:
+            b.emit("flw", fv, b.mem("p", Affine.of(c), 32))
+            b.emit("fsub.s", fv, fv, mn)
+            expf(k, fv, fv, (t1, t2, t3))
+            b.emit("fsw", fv, b.mem("p", Affine.of(c), 32), comment="P = expf(S - m_i)")
+            b.emit("fadd.s", s, s, fv, comment="row_sum += P")
+        b.emit("fsub.s", al, mo, mn)
+        expf(k, al, al, (t1, t2, t3))
+        b.emit("fmadd.s", lo, lo, al, s, comment="l = l * shifted_exp + row_sum")
+        b.emit("fsw", mn, b.mem("ml", r * 2, 32))
+        b.emit("fsw", lo, b.mem("ml", r * 2 + 1, 32))
         return al
 
     def _pv(self, r: Affine, kbase: Affine, w: int, al: Reg) -> None:

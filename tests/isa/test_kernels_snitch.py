@@ -183,3 +183,16 @@ def test_fa2_covers_non_causal_prefill_only(row):
     """Causal prefill and decode keep the ideal kernels (with the library's expf)."""
     p = lower(row, "rvv", Core(vlen=64, library="snitch"))
     assert "(snitch FA-2)" not in p.name
+
+
+def test_fa2_baseline_runs_the_c_row_loops():
+    """Without vfexp the row softmax is flashattention_2's C: per score one compare and
+    branch for the max and one called expf, plus one expf per row and key block for the
+    rescale factor; no vector exponential or reduction."""
+    b, hq, sq, skv, d = 1, 2, 3, 37, 8
+    row = {**FA2, "B": b, "Hq": hq, "Hkv": 1, "Sq": sq, "Skv": skv, "D": d}
+    c = lower(row, "rvv", Core(vlen=64, dlen=64, library="snitch")).counts().by_mnemonic
+    rows, kblocks = b * hq * sq, -(-skv // 16)
+    assert c["flt.s"] == rows * skv
+    assert c["jal"] == c["lw"] == rows * (skv + kblocks)
+    assert not {"vfredmax.vs", "vfredusum.vs", "vfexp.v"} & set(c)
