@@ -265,7 +265,15 @@ add("add", "rd rs1 rs2", "scalar", "salu", "sint", lambda a, b: a + b, types={"*
 add("slli", "rd rs1 imm", "scalar", "salu", "sint", lambda a, b: a << b, types={"*": "i"})
 add("mul", "rd rs1 rs2", "scalar", "salu", "sint", lambda a, b: a * b, types={"*": "i"},
     doc="RV64M multiply (row byte offsets of data-dependent rows)")
+add("srli", "rd rs1 imm", "scalar", "salu", "sint", lambda a, b: (int(a) & 0xFFFFFFFF) >> b,
+    types={"*": "i"}, doc="logical right shift of the low 32 bits (RV32I)")
+add("flt.s", "rd fs1 fs2", "scalar", "salu", "sfp", lambda a, b: int(a < b), types={"rd": "i"},
+    doc="FP compare into an integer register (a C `if (x > m)` on FP values)")
 add("bne", "rs1 rs2 label", "scalar", "branch", "branch", doc="loop back edge")
 add("blt", "rs1 rs2 label", "scalar", "branch", "branch")
+add("bgeu", "rs1 rs2 label", "scalar", "branch", "branch",
+    doc="a not-taken guard (the program's control flow is its loop nest): timed and counted")
+add("jal", "rd label", "scalar", "branch", "branch", doc="a call (rd = x1, the return address)")
+add("jalr", "rd rs1 imm", "scalar", "branch", "branch", doc="ret = jalr x0, 0(x1)")
 
 RVV = register_extension(Extension(R, tuple(D), {}, "RVV 1.0 subset + scalar RV64GF loop code"))

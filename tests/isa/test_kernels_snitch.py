@@ -48,14 +48,21 @@ def test_scalar_expf_is_exp(x):
 
 def test_scalar_kernel_runs_one_expf_per_element():
     """The baseline's instruction mix: per element one flh in the max and exp loops, the
-    23-instruction expf (its 6 constants loaded per call, 2 FP<->integer moves, one table
-    load), one fdiv.s per output."""
+    max as C's compare and branch, the called 30-instruction expf (call and return, musl's
+    |x| >= 88 guard on the bits of x, its 6 constants loaded per call, one table load),
+    one fdiv.s per output."""
     m, n = 2, 9
     c = lower({**SOFTMAX, "M": m, "N": n}, "rvv", Core(vlen=64, library="snitch")).counts()
     e = m * n
     assert c.by_unit == {"scalar": c.total}  # no vector instruction at all
     assert c.by_mnemonic["fdiv.s"] == e
-    assert c.by_mnemonic["lw"] == c.by_mnemonic["fmv.x.w"] == c.by_mnemonic["fmv.w.x"] == e
+    assert c.by_mnemonic["lw"] == c.by_mnemonic["fmv.w.x"] == e
+    assert c.by_mnemonic["fmv.x.w"] == 2 * e  # musl's top12(x) and asuint64(kd)
+    assert c.by_mnemonic["jal"] == c.by_mnemonic["jalr"] == c.by_mnemonic["bgeu"] == e
+    assert c.by_mnemonic["flt.s"] == c.by_mnemonic["fmax.s"] - e == e  # max loop; clamp
+    # a back edge per trip of the 3 element loops and of the row loop, and one bne per
+    # element guarding the max's move
+    assert c.by_mnemonic["bne"] == 3 * e + m + e
     assert c.by_mnemonic["flh"] == 2 * e
     assert c.by_mnemonic["fmadd.s"] == 3 * e
     # 6 constant loads per expf + the reload of each exponential; 1.0, -inf, 0.0 hoisted
@@ -127,3 +134,65 @@ def test_every_kernel_lowers_under_the_library(kind, op):
     row = small_row(kind, op)
     r = check(row, "rvv", Core(vlen=128, library="snitch"))
     assert r.ok and r.counts_match, f"rel error {r.worst_rel} > {r.tolerance}"
+
+
+FA2 = {"kind": "attention", "op": "sdpa", "causal": False}
+
+
+@pytest.mark.parametrize("isa", ["rvv", "rvv+xattn:vfexp"])
+@pytest.mark.parametrize("dtype", ["bf16", "fp32"])
+@pytest.mark.parametrize("shape", [
+    {"B": 1, "Hq": 2, "Hkv": 1, "Sq": 5, "Skv": 37, "D": 8},  # GQA, 2 key blocks + a tail
+    {"B": 2, "Hq": 2, "Hkv": 2, "Sq": 3, "Skv": 9, "D": 40},  # 3 chunks of d: a pair + one
+    {"B": 1, "Hq": 1, "Hkv": 1, "Sq": 2, "Skv": 16, "D": 1},
+])
+def test_fa2_matches_torch(isa, dtype, shape):
+    """snitch_cluster's FA-2 (non-causal prefill) against torch's sdpa."""
+    core = Core(vlen=64, dlen=64, dtype=dtype, library="snitch")
+    row = {**FA2, **shape}
+    r = check(row, isa, core, seed=shape["Skv"])
+    assert r.ok and r.counts_match, f"rel error {r.worst_rel} > {r.tolerance}"
+    assert lower(row, isa, core).meta["library"] == "snitch"
+
+
+def test_fa2_gemms_are_frep_blocks_of_simd_fmas():
+    """The GEMMs as FREP'd SIMD FMAs fed by SSR streams: per query row and key block, one
+    widening FMA (VL <= 16 keys) per d for S and one per key and 16-wide chunk of d for
+    P V, each with its one stream load (a unit-stride vle16) and no loop code of its own;
+    K^T built once per key block and head (one strided load per d)."""
+    b, hq, sq, skv, d = 1, 2, 3, 37, 40
+    row = {**FA2, "B": b, "Hq": hq, "Hkv": 1, "Sq": sq, "Skv": skv, "D": d}
+    c = lower(row, "rvv+xattn:vfexp", Core(vlen=64, dlen=64, library="snitch")).counts()
+    bc = 16  # FP32 scores per LMUL-8 group at VLEN 64
+    kblocks, dchunks = -(-skv // bc), -(-d // bc)
+    rows = b * hq * sq
+    fmas = rows * (kblocks * d + skv * dchunks)
+    assert c.by_mnemonic["vfwmaccbf16.vf"] == fmas
+    assert c.by_mnemonic["vle16.v"] == fmas  # one stream load per FMA
+    assert c.by_mnemonic["vlse16.v"] == b * hq * kblocks * d
+    assert c.by_mnemonic["vfexp.v"] == rows * kblocks * 2  # P and the rescale factor
+    # loop control only outside the FMA blocks: far fewer back edges than FMAs
+    assert c.by_mnemonic["bne"] < fmas / 4
+
+
+@pytest.mark.parametrize("row", [
+    {**ATTN, "Sq": 5, "Skv": 9, "causal": True},
+    {**ATTN, "Sq": 1, "Skv": 20},
+])
+def test_fa2_covers_non_causal_prefill_only(row):
+    """Causal prefill and decode keep the ideal kernels (with the library's expf)."""
+    p = lower(row, "rvv", Core(vlen=64, library="snitch"))
+    assert "(snitch FA-2)" not in p.name
+
+
+def test_fa2_baseline_runs_the_c_row_loops():
+    """Without vfexp the row softmax is flashattention_2's C: per score one compare and
+    branch for the max and one called expf, plus one expf per row and key block for the
+    rescale factor; no vector exponential or reduction."""
+    b, hq, sq, skv, d = 1, 2, 3, 37, 8
+    row = {**FA2, "B": b, "Hq": hq, "Hkv": 1, "Sq": sq, "Skv": skv, "D": d}
+    c = lower(row, "rvv", Core(vlen=64, dlen=64, library="snitch")).counts().by_mnemonic
+    rows, kblocks = b * hq * sq, -(-skv // 16)
+    assert c["flt.s"] == rows * skv
+    assert c["jal"] == c["lw"] == rows * (skv + kblocks)
+    assert not {"vfredmax.vs", "vfredusum.vs", "vfexp.v"} & set(c)

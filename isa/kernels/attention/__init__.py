@@ -51,6 +51,10 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
         window = 0
     if window and not causal:
         raise IsaError(f"a sliding window (window {window}) is causal; got causal=False")
+    if (core is not None and core.library == "snitch" and sq > 1 and not causal
+            and not sinks and not window):  # snitch_cluster's FA-2 (non-causal prefill)
+        from isa.kernels import snitch
+        return snitch.lower_attention(row, isa, core)
     kc = Kc(f"attention B={bsz} Hq={hq} Hkv={hkv} Sq={sq} Skv={skv} D={d}"
             f"{' causal' if causal else ''}{f' window={window}' if window else ''}"
             f"{' sinks' if sinks else ''}", isa, core)
