@@ -82,6 +82,29 @@ class VectorConfig:
         "by a FIFO issuing 'with the maximum issue-rate possible', and arXiv 2311.07493 "
         "(Ara2) names 'the scalar core issue-rate bound that limits short-vector "
         "performance' [R]", AT_LEAST_ONE)
+    mem_ack_cycles: int = param(
+        0, "cycles a vector load or store holds the host's handshake beyond an arithmetic "
+        "instruction: the next vector instruction issues issue_interval + this cycles after "
+        "it (0: memory instructions are handed over like the others)", "cycles",
+        "0 on every preset; Ara (pulp-platform/ara 826f57c9 [R]): its dispatcher acknowledges "
+        "an arithmetic instruction in the cycle it decodes it (ara_dispatcher.sv: 'These "
+        "(mostly) always respond at the same cycle') but a vector load or store only when the "
+        "sequencer reports the address generator's ack (ara_dispatcher.sv 'Wait until the "
+        "back-end answers'; ara_sequencer.sv state WAIT 'Wait for the address translation'); "
+        "counted for a unit-stride access of one AXI burst: the request register (1), the "
+        "sequencer's pe_req register (2), vlsu/addrgen.sv IDLE -> ADDRGEN (3), its AXI "
+        "address generator IDLE -> REQUESTING, which acks when it issues the last AR (4): "
+        "4 (a strided access issues one AR per element and holds it longer: not modelled); "
+        "the host (CVA6) commits in order, so the next vector instruction, sent only at "
+        "commit, waits for it", NON_NEGATIVE)
+    dispatch_at_commit: bool = param(
+        False, "the host hands a vector instruction to the vector unit only once every "
+        "older scalar instruction has completed (non-speculatively, at commit); false: as "
+        "soon as it issues", "",
+        "false on every preset; CVA6 (openhwgroup/cva6 core/acc_dispatcher.sv [R], the "
+        "host of Ara): 'Only non-speculative instructions can be issued to the "
+        "accelerators': an accelerator instruction is sent when it reaches the top of the "
+        "scoreboard (in-order commit), so an older scalar load's latency delays it")
 
 
 @dataclass(frozen=True)

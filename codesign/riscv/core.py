@@ -5,7 +5,11 @@ Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
 
 - **Front end** (a process): in-order, ``scalar.issue_width`` instructions per cycle,
   at most one of them a vector instruction, and vector instructions at least
-  ``vector.issue_interval`` cycles apart (the host's vector-issue rate). An instruction
+  ``vector.issue_interval`` cycles apart (the host's vector-issue rate), and
+  ``vector.mem_ack_cycles`` more after a vector load or store (a host whose vector unit
+  acknowledges memory instructions late); with ``vector.dispatch_at_commit`` a vector
+  instruction also waits until every older scalar instruction has completed (a host that
+  hands it over non-speculatively, at commit). An instruction
   issues when its scalar source registers are ready (a scalar read of a vector result,
   ``vfmv.f.s``, waits for the vector unit: the scalar round trip). Scalar instructions
   complete after their latency; ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider.
@@ -186,6 +190,7 @@ class _Rec:
     extra_lat: float = 0.0
     is_vset: bool = False
     is_sdiv: bool = False
+    ack: float = 0.0  # vector.mem_ack_cycles of a vector load or store
     index: int = 0  # position in program order (static), for logs
     # what the engine iterates over: the integer registers but x0 (always ready, never
     # written), each vector register once
@@ -301,6 +306,9 @@ class CoreSim:
         # the earliest cycle the next vector instruction may issue (vector.issue_interval)
         self.issue_interval = cfg.vector.issue_interval
         self.vec_next = 0.0
+        # vector.dispatch_at_commit: the latest completion of an issued scalar instruction
+        self.at_commit = cfg.vector.dispatch_at_commit
+        self.scalar_done = 0.0
         self.cycle = -1.0  # the front end's current issue cycle
         self.slots = 0  # instructions issued in it
         self.vec_in_cycle = False
@@ -351,6 +359,8 @@ class CoreSim:
                     if cyc > 0:
                         mem.append((ch, cyc))
             rec.mem = tuple(mem)
+            if vector:
+                rec.ack = float(cfg.vector.mem_ack_cycles)
             if vector and t.mem == "load" and \
                     not (cfg.memory.prefetch and t.mem_pattern != "indexed"):
                 h = self.hier.latency
@@ -387,7 +397,7 @@ class CoreSim:
                     r = self._rec(n)
                     parts.append((r.vector, r.seq, r.occ, r.lat, r.whole, r.vsrc, r.vdst,
                                   r.xsrc, r.xdst, r.fsrc, r.fdst, r.mem, r.extra_lat,
-                                  r.is_vset, r.is_sdiv))
+                                  r.is_vset, r.is_sdiv, r.ack))
             k = self._loop_keys[id(loop)] = hash(tuple(parts))
         return k
 
@@ -575,6 +585,8 @@ class CoreSim:
             ready = self.vset_ready
         if vector and self.vec_next > ready:  # the host's vector-issue rate
             ready = self.vec_next
+        if vector and self.at_commit and self.scalar_done > ready:  # sent at commit
+            ready = self.scalar_done
         if r.is_sdiv and self.sdiv_free > ready:
             ready = self.sdiv_free
         if ready > now:
@@ -589,8 +601,8 @@ class CoreSim:
         self.slots += 1
         if vector:
             self.vec_in_cycle = True
-            if self.issue_interval > 1:
-                self.vec_next = self.cycle + self.issue_interval
+            if self.issue_interval > 1 or r.ack:
+                self.vec_next = self.cycle + self.issue_interval + r.ack
             self._enqueue(r)
         else:
             self._complete_scalar(r)
@@ -649,6 +661,8 @@ class CoreSim:
                 lf[lvl] = (lf[lvl] if lf[lvl] >= now else now) + nbytes / bpc[lvl]
         if r.is_sdiv:
             self.sdiv_free = now + r.occ
+        if done > self.scalar_done:
+            self.scalar_done = done
         if r.is_vset and self.cfg.vector.vset_bubble:
             self.vset_ready = now + self.cfg.vector.vset_bubble
         for reg in r.xd:

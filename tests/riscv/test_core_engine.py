@@ -94,6 +94,8 @@ class SimPyReference:
                 ready = max(ready, ready_at[reg])
         if r.vector:
             ready = max(ready, sim.vset_ready, sim.vec_next)
+            if sim.at_commit:  # handed over at commit: after the older scalar instructions
+                ready = max(ready, sim.scalar_done)
         if r.is_sdiv:
             ready = max(ready, sim.sdiv_free)
         if ready > env.now:
@@ -105,8 +107,8 @@ class SimPyReference:
             sim.cycle, sim.slots, sim.vec_in_cycle = math.floor(env.now), 0, False
         sim.slots += 1
         sim.vec_in_cycle = sim.vec_in_cycle or r.vector
-        if r.vector and sim.issue_interval > 1:  # the host's vector-issue rate
-            sim.vec_next = sim.cycle + sim.issue_interval
+        if r.vector and (sim.issue_interval > 1 or r.ack):  # the host's vector-issue rate
+            sim.vec_next = sim.cycle + sim.issue_interval + r.ack
         if not r.vector:
             sim.now = env.now
             sim._complete_scalar(r)
@@ -164,18 +166,22 @@ _OPS = {
 def _mixes(draw):
     ops = draw(st.lists(st.tuples(st.sampled_from(sorted(_OPS)), st.integers(0, 3),
                                   st.integers(0, 3)), min_size=1, max_size=14))
-    # vector.issue_interval and timing.vector_dead_time: the per-instruction fixed costs
+    # vector.issue_interval, timing.vector_dead_time, vector.mem_ack_cycles and
+    # vector.dispatch_at_commit: the per-instruction fixed costs and the host's handshake
     return ops, draw(st.integers(1, 5)), draw(st.sampled_from([1, 2, 4, 8])), \
-        draw(st.sampled_from([1, 1, 3, 6])), draw(st.sampled_from([0, 0, 2]))
+        draw(st.sampled_from([1, 1, 3, 6])), draw(st.sampled_from([0, 0, 2])), \
+        draw(st.sampled_from([0, 0, 4])), draw(st.booleans())
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
 @given(_mixes())
 def test_random_mixes_time_as_in_simpy(mix):
-    ops, trip, depth, interval, dead = mix
+    ops, trip, depth, interval, dead, ack, at_commit = mix
     cfg = make("x280-like+xattn", {"vector.queue_depth": depth,
                                    "vector.issue_interval": interval,
-                                   "timing.vector_dead_time": dead}).config
+                                   "timing.vector_dead_time": dead,
+                                   "vector.mem_ack_cycles": ack,
+                                   "vector.dispatch_at_commit": at_commit}).config
     b = Builder("mix", cfg.parsed_isa, cfg.vector.vlen)
     b.buffer("m", "fp32", 1 << 10, "scratch")
     b.vsetvli(16, 32, 2)

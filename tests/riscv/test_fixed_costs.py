@@ -15,7 +15,7 @@ from codesign import config as C
 from codesign.riscv import make
 from codesign.riscv.core import simulate
 from isa.instructions import parse_isa
-from isa.program import Builder, V
+from isa.program import Builder, F, V
 from isa.timing import MIN_OCCUPANCY_CLASSES
 
 SPATZ = make("spatz-like").config  # single-issue host, DLEN 256, one VA sequencer
@@ -121,3 +121,80 @@ def test_the_dead_time_applies_on_a_narrower_exp_datapath_too():
         ins = b.emit("vfexp.v", V(8), V(16))
         prog = b.program()
         assert CoreSim(prog, cfg).timed(ins).occ == 4 + dead
+
+
+# ---- the host's handshake (vector.mem_ack_cycles, vector.dispatch_at_commit) --------------
+
+def _handshake_cycles(cfg, body) -> float:
+    """Cycles per iteration of a loop whose body ``body(b)`` emits (the loop adds its addi
+    and bne), on the single-issue Spatz-like host."""
+    def prog(trip: int):
+        b = Builder("handshake", ISA, 512)
+        b.buffer("m", "fp32", 1024, "scratch")
+        b.vsetvli(8, 32, 1)
+        with b.loop("i", trip):
+            body(b)
+        return b.program()
+    full = [simulate(prog(t), cfg, mode="full").cycles for t in (40, 60)]
+    return (full[1] - full[0]) / 20
+
+
+def _vle_then_three_vfadds(b) -> None:
+    b.emit("vle32.v", V(8), b.mem("m", 0, 32))
+    for d in range(1, 4):
+        b.emit("vfadd.vv", V(d), V(16), V(17))
+
+
+@pytest.mark.parametrize("interval, ack", [(1, 0), (1, 4), (3, 0), (3, 4), (6, 4), (2, 7)])
+def test_a_vector_memory_instruction_holds_the_handshake_mem_ack_cycles_longer(interval, ack):
+    # Hand count, per iteration: the vle, then the first vfadd interval + ack cycles after
+    # it (Ara acknowledges a load only once its address generator has issued the AXI
+    # request), the other two interval apart, and the next vle max(interval, 3) after the
+    # last one (the addi and bne between). Short independent instructions: the sequencers
+    # keep up.
+    cfg = _with(**{"vector.issue_interval": interval, "vector.mem_ack_cycles": ack})
+    assert _handshake_cycles(cfg, _vle_then_three_vfadds) == \
+        pytest.approx((interval + ack) + 2 * interval + max(interval, 3))
+
+
+def _flw_then_vfadd(b) -> None:
+    b.emit("flw", F(2), b.mem("m", 0, 32))
+    b.emit("vfadd.vv", V(1), V(16), V(17))  # independent of the load
+
+
+@pytest.mark.parametrize("at_commit", [False, True])
+def test_at_commit_a_vector_instruction_waits_for_the_older_scalar_load(at_commit):
+    # Hand count, per iteration: the flw; the vfadd one cycle later, or, handed over at
+    # commit, once the load has completed (its scalar load latency); then the addi and the
+    # bne a cycle apart, and the next flw: 4 cycles, or latency + 3.
+    cfg = _with(**{"vector.dispatch_at_commit": at_commit})
+    lat = cfg.timing_params().scalar_load_latency
+    assert lat > 1
+    assert _handshake_cycles(cfg, _flw_then_vfadd) == (lat + 3 if at_commit else 4)
+
+
+def test_no_preset_has_the_hosts_handshake():
+    # the Ara validation rows set them; every preset's host hands vector instructions over
+    # as it issues them
+    from codesign import targets
+    for name in targets.names():
+        cfg = targets.resolve(name, {}).config
+        if getattr(cfg, "vector", None) is None:
+            continue
+        assert cfg.vector.mem_ack_cycles == 0 and not cfg.vector.dispatch_at_commit, name
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(interval=st.integers(1, 8), ack=st.integers(0, 6), at_commit=st.booleans())
+def test_the_handshake_never_makes_a_kernel_faster(interval, ack, at_commit):
+    # Up to less than a cycle: a later vector memory instruction can meet the shared L1
+    # port at a better moment (the greedy schedule's anomaly; the GEMM below takes 652.375
+    # cycles at interval 1 and 652.25 with mem_ack_cycles 3, 664 with 4).
+    if not _PROG:
+        _PROG.append(_program())
+    prog = _PROG[0]
+    base = simulate(prog, _with(**{"vector.issue_interval": interval}), mode="full").cycles
+    for sets in ({"vector.mem_ack_cycles": ack}, {"vector.dispatch_at_commit": at_commit},
+                 {"vector.mem_ack_cycles": ack, "vector.dispatch_at_commit": at_commit}):
+        cfg = _with(**{"vector.issue_interval": interval, **sets})
+        assert simulate(prog, cfg, mode="full").cycles > base - 1, sets
