@@ -50,7 +50,7 @@ from isa.kernels import ime, q8, quant
 from isa.kernels.common import Kc
 from isa.program import Affine, F, Program, Reg, V, X
 
-VEC_DOT_FORMATS = ("q4_0", "q4_1", "q8_0")
+VEC_DOT_FORMATS = ("q4_0", "q4_1", "q8_0")  # and q6_k: isa.kernels.kquant
 BLOCK = 16  # ggml_compute_forward_mul_mat_one_chunk: blck_0 = blck_1 = 16
 TINYBLAS_TILE = (2, 2)  # sgemm.cpp RVV, VLEN 256: the 2x2 tile at LMUL 4 (PR #18199)
 # sgemm.cpp tinyBLAS_RVV::matmul (LMUL 4): mnpack<2, 2, BM> with BM 8 / 4 / 2 for weight
@@ -98,7 +98,7 @@ def _blocks(total: int, size: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def _output_blocks(kc: Kc, g: int, m: int, n: int, body) -> None:
+def output_blocks(kc: Kc, g: int, m: int, n: int, body) -> None:
     """ggml's traversal of the outputs: blocks of 16 weight rows (N) x 16 activation rows
     (M), inside each every row of A, inside that every row of B: ``body(gi, r, c)``."""
     with kc.rep("g", g) as gi:
@@ -152,7 +152,7 @@ def _vec_dot_quantised(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.Weigh
                 b.emit("fmadd.s", sumf, F(6), F(7), sumf, comment="sumf += mx sy")
         b.emit("fsh", sumf, b.mem("C", (gi * m + r) * n + c, 16))
 
-    _output_blocks(kc, g, m, n, dot)
+    output_blocks(kc, g, m, n, dot)
     return kc.program(kind="gemm", b_layout="Bqt", weight_format=fmt.name,
                       weight_group=fmt.group_of(kk), kernel="ggml vec_dot",
                       activations="q8_1" if fmt.has_min else "q8_0")
@@ -227,7 +227,7 @@ def _vec_dot_f16(kc: Kc, g: int, m: int, n: int, kk: int) -> Program:
         b.emit("vfmv.f.s", F(5), V(16))
         b.emit("fsh", F(5), b.mem("C", (gi * m + r) * n + c, 16))
 
-    _output_blocks(kc, g, m, n, dot)
+    output_blocks(kc, g, m, n, dot)
     return kc.program(kind="gemm", b_layout="Bt", kernel="ggml vec_dot_f16")
 
 
