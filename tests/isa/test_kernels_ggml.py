@@ -272,7 +272,7 @@ def test_q6_k_moves_210_bytes_per_256_weights_and_ggmls_instructions():
 
 def test_q6_k_runs_on_llamacpps_library_only():
     from isa.errors import IsaError
-    with pytest.raises(IsaError, match="llama.cpp's library only"):
+    with pytest.raises(IsaError, match=r"llama\.cpp's library only"):
         lower(_row("q6_k", 1, 8, 256), "rvv", Core(vlen=256))
     with pytest.raises(IsaError, match="VLEN 256"):
         lower(_row("q6_k", 1, 8, 256), "rvv", Core(vlen=128, library="llamacpp"))
