@@ -5,8 +5,9 @@ kernels, which ggml's element-wise code resembles).
 Which kernel a ``GGML_OP_MUL_MAT`` runs (ggml-cpu/ggml-cpu.c ``ggml_compute_forward_mul_mat``,
 the SpacemiT backend's ``ime.cpp``, llamafile's ``sgemm.cpp``):
 
-- quantised weights on a core with the IME (SpacemiT backend, PR #15288): the int8 tile
-  kernel in llama.cpp's loop order (:mod:`isa.kernels.ime`);
+- Q4_0 / Q4_1 weights on a core with the IME (SpacemiT backend, PR #15288; its IME1
+  kernels take Q4_x only, :data:`IME_FORMATS`): the int8 tile kernel in llama.cpp's loop
+  order (:mod:`isa.kernels.ime`);
 - Q4_0 / Q4_1 / Q8_0 weights otherwise: ggml's **vec-dot** path. A is quantised to Q8_0
   rows (``quantize_row_q8_0``, :mod:`isa.kernels.q8`; Q8_1 rows for Q4_1, each block's
   ``s = d sum(q)`` too: ``quantize_row_q8_1``), then every output is one
@@ -59,11 +60,18 @@ TINYBLAS_BM = (8, 4, 2)
 TINYBLAS_BN = 36
 
 
+# The weight types the SpacemiT backend runs on the X60's IME (IME1): Q4_0, Q4_1 and Q4_K
+# (PR #15288: "The SpacemiT IME extended instructions are used to accelerate matrix
+# calculations for Q4_0/Q4_1/Q4_K"; docs/build-riscv64-spacemit.md "Quantization Support
+# For Matrix", X60 column). Q8_0 and Q6_K take ggml's generic vec-dot path.
+IME_FORMATS = ("q4_0", "q4_1")
+
+
 def lower(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat | None
           ) -> Program | None:
     """ggml's kernel for this GEMM, or None where ggml has none here (the caller then
     emits the ideal library's)."""
-    if ime.usable(kc.isa, kc.core, n, kk, fmt):
+    if fmt is not None and fmt.name in IME_FORMATS and ime.usable(kc.isa, kc.core, n, kk, fmt):
         assert fmt is not None
         return ime.lower(kc, g, m, n, kk, fmt)
     if kc.core.vlen < 128 or kc.core.dtype != "bf16":

@@ -178,7 +178,8 @@ def vec_dot(kc: Kc, g: int, m: int, n: int, kk: int) -> Program:
 
 def _half(kc: Kc, ql_at: Affine, qh_at: Affine, sc_at: Affine, q8_at: Affine,
           regs: tuple) -> None:
-    """One half (128 weights) of a super-block into the scalar running sum x24."""
+    """One half (128 weights) of a super-block into the scalar running sum x24, the
+    intrinsics in the order of ggml's source."""
     b = kc.b
     qh, ql0, ql1, a, h, y, p, (w0, w1, t, red, vzero) = regs
     b.vsetvli(32, 8, 1)

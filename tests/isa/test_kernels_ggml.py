@@ -276,3 +276,14 @@ def test_q6_k_runs_on_llamacpps_library_only():
         lower(_row("q6_k", 1, 8, 256), "rvv", Core(vlen=256))
     with pytest.raises(IsaError, match="VLEN 256"):
         lower(_row("q6_k", 1, 8, 256), "rvv", Core(vlen=128, library="llamacpp"))
+
+
+def test_only_q4_formats_run_on_the_ime_in_llamacpps_library():
+    """The SpacemiT backend's IME1 kernels take Q4_0 / Q4_1 (/ Q4_K): a Q8_0 weight (a
+    GGUF's output matrix whose rows are not a multiple of 256) runs ggml's vec-dot; the
+    ideal library still puts it on the IME."""
+    ime_core = Core(vlen=256, library="llamacpp")
+    row = _row("q8_0", 1, 64, 256)
+    assert lower(row, "rvv+ime", ime_core).meta["kernel"] == "ggml vec_dot"
+    assert lower(_row("q4_0", 1, 64, 256), "rvv+ime", ime_core).meta["kernel"] == "ime"
+    assert lower(row, "rvv+ime", Core(vlen=256)).meta["kernel"] == "ime"
