@@ -100,7 +100,8 @@ def memory_use(trace_meta: dict[str, Any], capacity: float | None) -> MemoryUse 
     tokens = s.seq if s.phase == "prefill" else s.context + 1
     fp = footprint(config_from_fields(str(trace_meta.get("model", "?")), fields), s.batch,
                    tokens, dtype_bytes(s.weight_dtype), dtype_bytes(s.dtype),
-                   dtype_bytes(s.expert_weight_dtype) if s.expert_weight_dtype else None)
+                   dtype_bytes(s.expert_weight_dtype) if s.expert_weight_dtype else None,
+                   dtype_bytes(s.output_weight_dtype) if s.output_weight_dtype else None)
     return MemoryUse(fp.weights, fp.kv_cache, fp.state, capacity)
 
 

@@ -24,7 +24,8 @@ is in the fitting set of a constant; every other case is a prediction.
 
 An end-to-end case (suite ``gpu-e2e``) has, instead of ``row``, a ``model`` (a registered
 name or a config.json path beside the case file), an ``engine`` and a ``scenario``
-(``prompt``, ``output``, ``batch``, ``weight_dtype``): a request timed by
+(``prompt``, ``output``, ``batch``, ``weight_dtype``, and where a GGUF's output matrix has
+another format, ``output_weight_dtype``): a request timed by
 :func:`codesign.generation.generate`, its metric one of :data:`E2E_METRICS` as the source
 defines it. :data:`E2E_FITS` names every constant fitted on its rows
 (``benchmarks/fit_gpu_e2e.py`` fits them).
@@ -254,7 +255,8 @@ def predict_e2e(case: Case) -> float:
     from codesign.generation import generate
 
     sc = dict(case.scenario)
-    options = {k: sc.pop(k) for k in ("weight_dtype", "routing") if k in sc}
+    options = {k: sc.pop(k) for k in ("weight_dtype", "routing", "output_weight_dtype")
+               if k in sc}
     try:
         r = generate(case.model, case.target, prompt=int(sc.get("prompt", 1)),
                      output=int(sc.get("output", 1)), batch=int(sc.get("batch", 1)),

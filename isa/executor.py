@@ -266,6 +266,12 @@ class Machine:
             r_int = min(int(iacc), int(ivals.min())) if ivals.size else int(iacc)
             self.write(ins.operand("vd"), np.array([r_int]), sew, "u", np.ones(1, bool))
             return
+        if op == "sum":  # signed integer sum at SEW
+            svals = self.read(ins.operand("vs2"), sew, "i", n)[self._active(ins)]
+            sacc = self.read(ins.operand("vs1"), sew, "i", 1)[0]
+            self.write(ins.operand("vd"), np.array([int(sacc) + int(svals.sum())]), sew, "i",
+                       np.ones(1, bool))
+            return
         if op == "wsum":  # widening signed integer sum: vd, vs1 at 2*SEW
             wvals = self.read(ins.operand("vs2"), sew, "i", n)[self._active(ins)]
             wacc = self.read(ins.operand("vs1"), 2 * sew, "i", 1)[0]
@@ -466,7 +472,7 @@ class Machine:
         i = np.array([self.start(mem, env)])
         self._check_range(mem, i, buf)
         dst = ins.args[0]
-        if ins.op == "lw":
+        if ins.op in ("lw", "lb"):  # lb: the buffer's signed bytes
             self._setx(dst, int(buf[i[0]]))
         elif ins.op == "flh":
             self.f[dst.n] = float(bf16_bits_to_f32(buf.view(np.uint16)[i])[0])

@@ -196,6 +196,10 @@ for name, prof in (("vfredusum", "red"), ("vfredosum", "redo"), ("vfredmax", "re
 # X60 faster: TimingParams.int_red_*)
 add("vredminu.vs", "vd vs2 vs1", "reduction", "vred", "ired", types={"*": "u"},
     widths={"vd": "s", "vs1": "s"}, attrs={"op": "minu"})
+# signed integer sum (RVV 1.0 section 14.1): vd[0] = vs1[0] + sum(vs2), at SEW (wrapping);
+# ggml_vec_dot_q6_K_q8_K's sum of the scaled int32 sub-block products
+add("vredsum.vs", "vd vs2 vs1", "reduction", "vred", "ired", types={"*": "i"},
+    widths={"vd": "s", "vs1": "s"}, attrs={"op": "sum"})
 # widening integer sum (RVV 1.0 section 14.2): vd[0] (2*SEW) = vs1[0] (2*SEW) + sum(vs2),
 # ggml's reduction of each block's int16 products to an int32
 add("vwredsum.vs", "vd vs2 vs1", "reduction", "vred", "ired", types={"*": "i"},
@@ -235,6 +239,8 @@ add("flh", "fd mem", "scalar", "sload", "sload", doc="BF16 scalar load (Zfbfmin)
 add("fsw", "fs2 mem", "scalar", "sstore", "sstore")
 add("fsh", "fs2 mem", "scalar", "sstore", "sstore")
 add("lw", "rd mem", "scalar", "sload", "sload", types={"*": "i"})
+add("lb", "rd mem", "scalar", "sload", "sload", types={"*": "i"},
+    doc="signed byte load (a block_q6_K's int8 sub-block scale, ggml's vec_dot_q6_K_q8_K)")
 add("sw", "rs2 mem", "scalar", "sstore", "sstore", types={"*": "i"})
 add("fadd.s", "fd fs1 fs2", "scalar", "salu", "sfp", lambda a, b: a + b)
 add("fsub.s", "fd fs1 fs2", "scalar", "salu", "sfp", lambda a, b: a - b)

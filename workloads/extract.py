@@ -50,6 +50,7 @@ from workloads.errors import WorkloadError
 from workloads.registry import ZERO_CENTRED_NORM, ModelConfig, load_config, param_counts
 from workloads.routing import Balanced, RoutingPolicy, group_counts, parse_routing
 from workloads.schema import (
+    OUTPUT_WEIGHT_DTYPES,
     PHASES,
     RELEASE_FORMAT,
     SCHEMA_VERSION,
@@ -61,6 +62,9 @@ from workloads.schema import (
 )
 
 DEFAULT_SEQ = 2048
+# the output matrix's module: transformers' *ForCausalLM.lm_head (its weight a GGUF's
+# output.weight, or the token embedding when the embeddings are tied)
+OUTPUT_MODULE = "lm_head"
 DEFAULT_CONTEXT = 4096
 
 TORCH_DTYPES = {
@@ -292,7 +296,8 @@ class _Recorder(TorchDispatchMode):
 def _linear_row(em: _Emitter, mod: nn.Linear, x: torch.Tensor, out: torch.Tensor) -> None:
     k, n = mod.in_features, mod.out_features
     m = int(x.numel() // k)
-    wdt = em.scenario.weight_dtype
+    wdt = (em.scenario.output_dtype if em.module.rsplit(".", 1)[-1] == OUTPUT_MODULE
+           else em.scenario.weight_dtype)
     act = dtype_bytes(_dt(x))
     weight_bytes = math.ceil(n * k * dtype_bytes(wdt)) + (n * 2 if mod.bias is not None else 0)
     em.add(kind="gemm", op="matmul", dtype=_dt(x), weight_dtype=wdt, M=m, N=n, K=k, G=1,
@@ -727,11 +732,14 @@ def _check(phase: str, batch: int, seq: int | None, context: int | None,
 def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = None,
           context: int | None = None, routing: str = "balanced",
           weight_dtype: str = RELEASE_FORMAT, collapse: bool = True, fake: bool = True,
-          seed: int = 0, periodic: bool = True) -> Trace:
+          seed: int = 0, periodic: bool = True, output_weight_dtype: str = "") -> Trace:
     """Trace one forward pass of ``model`` (a registered name or a config.json path).
 
     ``weight_dtype``: one format for every weight, or "release" (the default): as the
     released checkpoint stores them (bf16; GPT-OSS's routed experts in mxfp4).
+    ``output_weight_dtype``: the output matrix's (lm_head) format when it differs from the
+    other weights' (:data:`~workloads.schema.OUTPUT_WEIGHT_DTYPES`; a GGUF's Q6_K or Q8_0
+    output in a Q4_0 file); "" (the default): ``weight_dtype``.
     ``fake=False`` runs real CPU tensors with random weights (seeded): slow, for tests on
     tiny configs; MoE routing is then the model's own.
     ``periodic``: when the decoder layers repeat a pattern (Qwen3.5's three linear and one
@@ -740,6 +748,9 @@ def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = 
     run of every layer gives (tested), at a fraction of the cost. False runs every layer.
     """
     seq, context = _check(phase, batch, seq, context, weight_dtype)
+    if output_weight_dtype and output_weight_dtype not in OUTPUT_WEIGHT_DTYPES:
+        raise WorkloadError(f"unknown output weight dtype {output_weight_dtype!r}; valid: "
+                            f"{', '.join(OUTPUT_WEIGHT_DTYPES)}")
     cfg = load_config(model)
     policy = parse_routing(routing)
     experts = ""
@@ -747,7 +758,7 @@ def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = 
         weight_dtype, experts = "bf16", cfg.release_experts_dtype
     scenario = Scenario(phase=phase, batch=batch, seq=seq, context=context,
                         weight_dtype=weight_dtype, routing=policy.name,
-                        expert_weight_dtype=experts)
+                        expert_weight_dtype=experts, output_weight_dtype=output_weight_dtype)
     em = _Emitter(cfg=cfg, scenario=scenario, routing=policy, fake=fake, context=context)
     period = layer_period(cfg, policy, fake) if periodic else cfg.layers
 

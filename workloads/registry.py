@@ -385,13 +385,16 @@ def routed_expert_params(c: ModelConfig) -> int:
 
 
 def footprint(c: ModelConfig, batch: int, tokens: int, weight_bytes: float,
-              act_bytes: float, expert_bytes: float | None = None) -> Footprint:
+              act_bytes: float, expert_bytes: float | None = None,
+              output_bytes: float | None = None) -> Footprint:
     """What ``batch`` sequences of ``tokens`` tokens each hold in memory: the weights (every
     parameter at ``weight_bytes`` per element: a lower bound where embeddings and norms stay
     in 16 bits), the KV cache of the full-attention layers (K and V of ``kv_heads x head_dim``
     per token, at ``act_bytes``) and, per linear-attention layer and sequence, the fp32
     recurrent state (value heads x Dk x Dv) and the convolution state (channels x kernel).
-    A sliding-window layer's cache holds at most its window of tokens (Mistral, GPT-OSS)."""
+    A sliding-window layer's cache holds at most its window of tokens (Mistral, GPT-OSS).
+    ``output_bytes``: the output matrix (vocab x hidden; the embedding too when they are
+    tied, one tensor) at its own format (a GGUF's Q6_K beside Q4_0 weights)."""
     types = c.layer_types
     full = types.count("full_attention")
     sliding = types.count("sliding_attention")
@@ -408,6 +411,8 @@ def footprint(c: ModelConfig, batch: int, tokens: int, weight_bytes: float,
         state = linear * batch * per_seq
     experts = routed_expert_params(c) if expert_bytes is not None else 0
     weights = (param_counts(c).total - experts) * weight_bytes + experts * (expert_bytes or 0)
+    if output_bytes is not None:
+        weights += c.vocab * c.hidden * (output_bytes - weight_bytes)
     return Footprint(weights=round(weights), kv_cache=round(kv), state=round(state))
 
 

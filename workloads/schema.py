@@ -164,10 +164,16 @@ COLUMNS: dict[str, str] = {
 DTYPE_BYTES: dict[str, float] = {
     "fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5,
     "q8_0": 34 / 32, "q4_0": 18 / 32, "q4_1": 20 / 32, "mxfp4": 17 / 32,
+    "q6_k": 210 / 256,  # block_q6_K: ql 128 + qh 64 + int8 scales 16 + fp16 d per 256
     "int64": 8.0, "int32": 4.0, "bool": 1.0,
 }
 WEIGHT_DTYPES: tuple[str, ...] = ("bf16", "fp16", "int8", "int4", "fp8", "mxfp4", "q4_0",
                                   "q4_1", "q8_0")
+# The formats of a model's output matrix (lm_head), when it is not the other weights' (a
+# GGUF's: llama.cpp's quantiser gives output.weight Q6_K or Q8_0 in a Q4_0 / Q4_1 file,
+# src/llama-quant.cpp llama_tensor_get_type_impl; isa.kernels.kquant): the weight formats
+# and llama.cpp's q6_k.
+OUTPUT_WEIGHT_DTYPES: tuple[str, ...] = (*WEIGHT_DTYPES, "q6_k")
 # The weight option that means "as the released checkpoint stores them" (the default): bf16,
 # and the routed experts in the format the model's config.json names in its
 # quantization_config (GPT-OSS: mxfp4, arXiv 2508.10925 §2); other models are all bf16.
@@ -248,11 +254,17 @@ class Scenario:
     weight_dtype: str = "bf16"
     routing: str = "balanced"
     expert_weight_dtype: str = ""  # the routed experts' weights, when not weight_dtype
+    output_weight_dtype: str = ""  # the output matrix's (lm_head), when not weight_dtype
 
     @property
     def experts_dtype(self) -> str:
         """The dtype of the routed experts' weights."""
         return self.expert_weight_dtype or self.weight_dtype
+
+    @property
+    def output_dtype(self) -> str:
+        """The dtype of the output matrix's weights (lm_head)."""
+        return self.output_weight_dtype or self.weight_dtype
 
     @property
     def new_tokens(self) -> int:
@@ -266,6 +278,8 @@ class Scenario:
             "weight_dtype": self.weight_dtype, "routing": self.routing,
             **({"expert_weight_dtype": self.expert_weight_dtype}
                if self.expert_weight_dtype else {}),
+            **({"output_weight_dtype": self.output_weight_dtype}
+               if self.output_weight_dtype else {}),
         }
 
 

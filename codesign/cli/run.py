@@ -47,7 +47,8 @@ each file is written atomically (temporary file, then rename), after every targe
 timed and the results printed.
 """
 
-SCENARIO_OPTIONS = ("phase", "batch", "seq", "context", "routing", "weight_dtype")
+SCENARIO_OPTIONS = ("phase", "batch", "seq", "context", "routing", "weight_dtype",
+                    "output_weight_dtype")
 GENERATE_OPTIONS = ("prompt", "output")
 
 
@@ -81,6 +82,10 @@ def register(sub: Any) -> None:
                    help="weight dtype (bf16, fp16, int8, int4, fp8, mxfp4, q4_0, q4_1, q8_0), or "
                         "release (the default): as the released checkpoint stores them (bf16; "
                         "GPT-OSS's routed experts mxfp4)")
+    p.add_argument("--output-weight-dtype", metavar="D",
+                   help="the output matrix's (lm_head) weight dtype when it differs from "
+                        "--weight-dtype: a GGUF's q6_k or q8_0 beside q4_0 weights (llama.cpp's "
+                        "quantiser); default: --weight-dtype")
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="sets",
                    help="override a config field on every target (repeatable)")
     p.add_argument("--strict-memory", action="store_true",
@@ -278,7 +283,7 @@ def run_generate(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                                 "and --output; --timeline saves single passes)")
     saved = [check_output_file(p, "-o") for p in output_paths(args.save, args.target)] \
         if args.save else []
-    options = {k: getattr(args, k) for k in ("routing", "weight_dtype")
+    options = {k: getattr(args, k) for k in ("routing", "weight_dtype", "output_weight_dtype")
                if getattr(args, k) is not None}
     prompt = 2048 if args.prompt is None else args.prompt
     output = 512 if args.output is None else args.output

@@ -84,6 +84,9 @@ def random_inputs(program: Program, op_row: Mapping[str, Any],
         if fmt is not None and name in ("Bm", "Bmt"):  # group mins (q4_1)
             out[name] = quant.random_mins(b.shape, rng)
             continue
+        if program.meta.get("weight_format") == "q6_k" and name.startswith("B"):
+            out[name] = _q6_k_field(name, b.shape, rng)
+            continue
         if fmt is not None and name == "Bz":  # zero points (the IME's q4_1)
             out[name] = rng.integers(0, 16, b.shape).astype(np.int8)
             continue
@@ -102,6 +105,17 @@ def random_inputs(program: Program, op_row: Mapping[str, Any],
                  else rng.integers(0, rows, b.shape))
         out[name] = x
     return out
+
+
+def _q6_k_field(name: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Random block_q6_K fields (isa.kernels.kquant): any bytes of ``ql`` / ``qh``, int8
+    sub-block scales (llama.cpp's quantiser writes them in -128..127) and super-block
+    scales d of the size that keeps the weights near unit scale (1 / (32 x 64))."""
+    if name in ("Bql", "Bqh"):
+        return rng.integers(-128, 128, shape).astype(np.int8)
+    if name == "Bsc":
+        return rng.integers(-128, 128, shape).astype(np.int8)
+    return rng.uniform(0.5, 1.5, shape) / (32 * 64)
 
 
 def _delta_rule_input(name: str, x: np.ndarray) -> np.ndarray:
@@ -141,7 +155,7 @@ def tolerance(core: Core, program: Program | None = None) -> float:
     +1e-2 (``tests/isa/test_kernels_ime.py`` checks those kernels to BF16 rounding against
     a reference that quantises A the same way)."""
     base = 1e-2 if core.dtype == "bf16" else 2e-3
-    if program is not None and program.meta.get("activations") in ("q8_0", "q8_1"):
+    if program is not None and program.meta.get("activations") in ("q8_0", "q8_1", "q8_K"):
         base += 1e-2
     return base
 

@@ -54,7 +54,7 @@ from typing import Any
 from isa.core import Core
 from isa.errors import IsaError
 from isa.instructions import Isa, TileGeometry, tile_geometry
-from isa.kernels import ara, ggml, ime, quant
+from isa.kernels import ara, ggml, ime, kquant, quant
 from isa.kernels.common import Kc, field, op_of, positive
 from isa.program import Affine, Builder, F, Mem, Program, Reg, V
 
@@ -130,6 +130,11 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
     m, n, kk = positive(row, "M", "N", "K")
     g = max(1, field(row, "G", 1))
     kc = Kc(f"gemm G={g} M={m} N={n} K={kk}", isa, core)
+    if str(row.get("weight_dtype") or "") == kquant.FORMAT:  # llama.cpp's only
+        if kc.core.library != "llamacpp" or kc.core.dtype != "bf16":
+            raise IsaError(f"weight dtype {kquant.FORMAT!r} has a RISC-V kernel in llama.cpp's "
+                           "library only (kernel.library = llamacpp: ggml_vec_dot_q6_K_q8_K)")
+        return kquant.vec_dot(kc, g, m, n, kk)
     fmt = quant.weight_format(str(row.get("weight_dtype") or ""), kc.core)
     if kc.core.library == "llamacpp":
         prog = ggml.lower(kc, g, m, n, kk, fmt)

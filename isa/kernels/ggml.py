@@ -5,8 +5,9 @@ kernels, which ggml's element-wise code resembles).
 Which kernel a ``GGML_OP_MUL_MAT`` runs (ggml-cpu/ggml-cpu.c ``ggml_compute_forward_mul_mat``,
 the SpacemiT backend's ``ime.cpp``, llamafile's ``sgemm.cpp``):
 
-- quantised weights on a core with the IME (SpacemiT backend, PR #15288): the int8 tile
-  kernel in llama.cpp's loop order (:mod:`isa.kernels.ime`);
+- Q4_0 / Q4_1 weights on a core with the IME (SpacemiT backend, PR #15288; its IME1
+  kernels take Q4_x only, :data:`IME_FORMATS`): the int8 tile kernel in llama.cpp's loop
+  order (:mod:`isa.kernels.ime`);
 - Q4_0 / Q4_1 / Q8_0 weights otherwise: ggml's **vec-dot** path. A is quantised to Q8_0
   rows (``quantize_row_q8_0``, :mod:`isa.kernels.q8`; Q8_1 rows for Q4_1, each block's
   ``s = d sum(q)`` too: ``quantize_row_q8_1``), then every output is one
@@ -50,7 +51,7 @@ from isa.kernels import ime, q8, quant
 from isa.kernels.common import Kc
 from isa.program import Affine, F, Program, Reg, V, X
 
-VEC_DOT_FORMATS = ("q4_0", "q4_1", "q8_0")
+VEC_DOT_FORMATS = ("q4_0", "q4_1", "q8_0")  # and q6_k: isa.kernels.kquant
 BLOCK = 16  # ggml_compute_forward_mul_mat_one_chunk: blck_0 = blck_1 = 16
 TINYBLAS_TILE = (2, 2)  # sgemm.cpp RVV, VLEN 256: the 2x2 tile at LMUL 4 (PR #18199)
 # sgemm.cpp tinyBLAS_RVV::matmul (LMUL 4): mnpack<2, 2, BM> with BM 8 / 4 / 2 for weight
@@ -59,11 +60,18 @@ TINYBLAS_BM = (8, 4, 2)
 TINYBLAS_BN = 36
 
 
+# The weight types the SpacemiT backend runs on the X60's IME (IME1): Q4_0, Q4_1 and Q4_K
+# (PR #15288: "The SpacemiT IME extended instructions are used to accelerate matrix
+# calculations for Q4_0/Q4_1/Q4_K"; docs/build-riscv64-spacemit.md "Quantization Support
+# For Matrix", X60 column). Q8_0 and Q6_K take ggml's generic vec-dot path.
+IME_FORMATS = ("q4_0", "q4_1")
+
+
 def lower(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat | None
           ) -> Program | None:
     """ggml's kernel for this GEMM, or None where ggml has none here (the caller then
     emits the ideal library's)."""
-    if ime.usable(kc.isa, kc.core, n, kk, fmt):
+    if fmt is not None and fmt.name in IME_FORMATS and ime.usable(kc.isa, kc.core, n, kk, fmt):
         assert fmt is not None
         return ime.lower(kc, g, m, n, kk, fmt)
     if kc.core.vlen < 128 or kc.core.dtype != "bf16":
@@ -98,7 +106,7 @@ def _blocks(total: int, size: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def _output_blocks(kc: Kc, g: int, m: int, n: int, body) -> None:
+def output_blocks(kc: Kc, g: int, m: int, n: int, body) -> None:
     """ggml's traversal of the outputs: blocks of 16 weight rows (N) x 16 activation rows
     (M), inside each every row of A, inside that every row of B: ``body(gi, r, c)``."""
     with kc.rep("g", g) as gi:
@@ -152,7 +160,7 @@ def _vec_dot_quantised(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.Weigh
                 b.emit("fmadd.s", sumf, F(6), F(7), sumf, comment="sumf += mx sy")
         b.emit("fsh", sumf, b.mem("C", (gi * m + r) * n + c, 16))
 
-    _output_blocks(kc, g, m, n, dot)
+    output_blocks(kc, g, m, n, dot)
     return kc.program(kind="gemm", b_layout="Bqt", weight_format=fmt.name,
                       weight_group=fmt.group_of(kk), kernel="ggml vec_dot",
                       activations="q8_1" if fmt.has_min else "q8_0")
@@ -227,7 +235,7 @@ def _vec_dot_f16(kc: Kc, g: int, m: int, n: int, kk: int) -> Program:
         b.emit("vfmv.f.s", F(5), V(16))
         b.emit("fsh", F(5), b.mem("C", (gi * m + r) * n + c, 16))
 
-    _output_blocks(kc, g, m, n, dot)
+    output_blocks(kc, g, m, n, dot)
     return kc.program(kind="gemm", b_layout="Bt", kernel="ggml vec_dot_f16")
 
 

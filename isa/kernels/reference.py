@@ -36,7 +36,9 @@ def ref_softmax(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[s
 
 
 def ref_gemm(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    if "Bq" in inp:
+    if "Bql" in inp:  # block_q6_K rows (isa.kernels.kquant)
+        b = np.swapaxes(dequantise_q6_k(inp["Bql"], inp["Bqh"], inp["Bsc"], inp["Bd"]), 1, 2)
+    elif "Bq" in inp:
         b = dequantise(str(row["weight_dtype"]), inp["Bq"], inp["Bs"], inp.get("Bm"))
     elif "Bqi" in inp:  # the IME's tiles (isa.kernels.ime)
         b = dequantise_tiles(str(row["weight_dtype"]), inp["Bqi"], inp["Bs"], inp.get("Bz"))
@@ -70,6 +72,27 @@ def _code_values(code: str, bits: int, q: np.ndarray) -> np.ndarray:
     return (q ^ (1 << (bits - 1))).astype(np.float64) - (1 << (bits - 1))  # two's complement
 
 
+def dequantise_q6_k(ql: np.ndarray, qh: np.ndarray, sc: np.ndarray, d: np.ndarray
+                    ) -> np.ndarray:
+    """Weight rows [G, N, K] from block_q6_K fields ([G, N, K/2], [G, N, K/4], [G, N, K/16],
+    [G, N, K/256]; isa.kernels.kquant), as ggml-quants.c ``dequantize_row_q6_K``: per half
+    of 128, l < 32, the 6-bit codes of weights l, l + 32, l + 64, l + 96 are the low nibbles
+    of ql[l], ql[l + 32], then their high nibbles, each with the next 2 bits of qh[l] as
+    bits 4-5; w = d x scale[j / 16] x (q - 32)."""
+    lo = np.asarray(ql).astype(np.int64) & 0xFF
+    hi = np.asarray(qh).astype(np.int64) & 0xFF
+    g, n, half_bytes = lo.shape
+    halves = half_bytes // 64
+    lo = lo.reshape(g, n, halves, 2, 32)  # [.., half, ql row 0 / 1, l]
+    hi = hi.reshape(g, n, halves, 1, 32)
+    q = np.concatenate([lo & 15, lo >> 4], axis=3)  # rows: ql0 lo, ql1 lo, ql0 hi, ql1 hi
+    q = q | (((hi >> (2 * np.arange(4))[:, None]) & 3) << 4)
+    codes = q.reshape(g, n, halves * 128) - 32
+    scales = np.repeat(np.asarray(sc).astype(np.int64), 16, axis=2)
+    dd = np.repeat(np.asarray(d, dtype=np.float64), 256, axis=2)
+    return codes * scales * dd
+
+
 def q8_1_sums(a: np.ndarray) -> np.ndarray:
     """A block_q8_1's ``s`` for each block of A (``[..., K/32]``): d x sum of the block's
     codes (FP32 d, :func:`q8_0_activations`), rounded to 16 bits as stored."""
@@ -82,16 +105,18 @@ def q8_1_sums(a: np.ndarray) -> np.ndarray:
     return s.to(torch.bfloat16).to(torch.float64).numpy()
 
 
-def q8_0_activations(a: np.ndarray, scale_bits: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """A ([..., K]) quantised as the int8 kernels do (isa.kernels.q8): per block of 32,
+def q8_0_activations(a: np.ndarray, scale_bits: int = 32, block: int = 32
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """A ([..., K]) quantised as the int8 kernels do (isa.kernels.q8): per block of 32
+    (``block``: 256 for Q8_K, isa.kernels.kquant),
     d = amax x (1/127) in FP32, codes rint(x x 1/max(d, FLT_MIN)) (round half to even);
     the scales kept in FP32 or, ``scale_bits`` = 16, rounded to the 16-bit FP of a
     ``block_q8_0`` (BF16 in this model). Returns (codes, scales[..., K/32])."""
     import torch
 
-    from isa.kernels.q8 import FLT_MIN, QK, RMAX_RECIPROCAL
+    from isa.kernels.q8 import FLT_MIN, RMAX_RECIPROCAL
     x = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-    blocks = x.reshape(*x.shape[:-1], -1, QK)
+    blocks = x.reshape(*x.shape[:-1], -1, block)
     d = blocks.abs().amax(-1) * torch.tensor(RMAX_RECIPROCAL, dtype=torch.float32)
     inv = torch.tensor(1.0, dtype=torch.float32) / torch.clamp(d, min=FLT_MIN)
     codes = torch.round(blocks * inv.unsqueeze(-1))  # torch.round: half to even
@@ -100,10 +125,11 @@ def q8_0_activations(a: np.ndarray, scale_bits: int = 32) -> tuple[np.ndarray, n
     return codes.reshape(x.shape).numpy(), d.numpy()
 
 
-def gemm_q8_0(a: np.ndarray, b: np.ndarray, scale_bits: int = 32) -> np.ndarray:
-    """C = A @ B with A quantised to Q8_0 blocks (:func:`q8_0_activations`): the exact
-    result an int8 kernel computes before its output is rounded."""
-    codes, d = q8_0_activations(a, scale_bits)
+def gemm_q8_0(a: np.ndarray, b: np.ndarray, scale_bits: int = 32, block: int = 32
+              ) -> np.ndarray:
+    """C = A @ B with A quantised to Q8_0 blocks (:func:`q8_0_activations`; ``block`` 256:
+    Q8_K's): the exact result an int8 kernel computes before its output is rounded."""
+    codes, d = q8_0_activations(a, scale_bits, block)
     a_q = codes.reshape(*codes.shape[:-1], d.shape[-1], -1) * d[..., None].astype(np.float64)
     return (_t(a_q.reshape(codes.shape)) @ _t(b)).numpy()
 

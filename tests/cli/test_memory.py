@@ -171,3 +171,22 @@ def test_gpt_oss_runs_in_its_release_format_by_default():
     # a model released in bf16 is unchanged by the release default
     q = cd.trace("qwen3-0.6b", phase="decode", context=8).meta["scenario"]
     assert q["weight_dtype"] == "bf16" and "expert_weight_dtype" not in q
+
+
+def test_a_ggufs_output_matrix_counts_at_its_own_format(capsys):
+    """Qwen3-0.6B Q4_0 as llama.cpp ships it: the tied embedding / output matrix in Q6_K
+    (210 bytes per 256): the weights are every parameter at 18/32 bytes but the vocab x
+    hidden matrix at 210/256, the GGUF's 358 MiB less its 16-bit norms; `run` takes it as
+    --output-weight-dtype and refuses an unknown format in one line."""
+    rows = json.loads(_out(capsys, ["run", "qwen3-0.6b", "-t", "spacemit-k1", "--phase",
+                                    "decode", "--context", "8", "--weight-dtype", "q4_0",
+                                    "--output-weight-dtype", "q6_k", "--format", "json"]))
+    c = load_config("qwen3-0.6b")
+    head = c.vocab * c.hidden
+    want = (param_counts(c).total - head) * 18 / 32 + head * 210 / 256
+    kv = 2 * c.layers * 9 * c.kv_heads * c.head_dim * 2  # 9 tokens of bf16 K and V
+    assert abs(rows[0]["memory_gb"] * 1e9 - (want + kv)) < 1e3
+    assert abs(want / 2**20 - 358.78) < 1.0  # llama-bench's size of the file
+    assert main(["run", "qwen3-0.6b", "-t", "spacemit-k1", "--weight-dtype", "q4_0",
+                 "--output-weight-dtype", "q5_k"]) == 2
+    assert "unknown output weight dtype 'q5_k'" in capsys.readouterr().err

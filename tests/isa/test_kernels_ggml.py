@@ -12,7 +12,7 @@ from isa import Core
 from isa.executor import decode_buffer, encode_buffer, execute
 from isa.kernels import check, lower, random_inputs
 from isa.kernels.ggml import BLOCK, TINYBLAS_TILE, splits_weight_rows_only, tinyblas_blocking
-from isa.kernels.reference import dequantise, gemm_q8_0, q8_1_sums
+from isa.kernels.reference import dequantise, dequantise_q6_k, gemm_q8_0, q8_1_sums
 
 LIB = Core(vlen=256, library="llamacpp")
 
@@ -208,3 +208,82 @@ def test_ggml_gated_delta_net_makes_four_passes_over_the_state_per_token():
     assert by["vfmadd.vf"] == heads_tokens * d * d // vm
     assert by["vfmacc.vv"] == 2 * heads_tokens * d * d // vm
     assert by["vfmul.vf"] == heads_tokens * d * d // vm
+
+
+# ---- Q6_K weights (isa.kernels.kquant): ggml_vec_dot_q6_K_q8_K -----------------------------
+def _q6_k(g: int, m: int, n: int, supers: int, seed: int):
+    """(program, C as computed, inputs as stored) of ggml's Q6_K vec-dot GEMM."""
+    row = _row("q6_k", m, n, 256 * supers, g)
+    prog = lower(row, "rvv", LIB)
+    inp = random_inputs(prog, row, np.random.default_rng(seed))
+    got = np.asarray(execute(prog, inp).buffers["C"], dtype=np.float64)
+    seen = {k: decode_buffer(prog.buffers[k].dtype, encode_buffer(prog.buffers[k].dtype, x))
+            .reshape(np.shape(x)) for k, x in inp.items()}
+    return prog, got, seen
+
+
+@settings(max_examples=12, deadline=None)
+@given(g=st.integers(1, 2), m=st.integers(1, 3), n=st.integers(1, 20),
+       supers=st.integers(1, 2), seed=st.integers(0, 2**16))
+def test_q6_k_vec_dot_is_ggmls_block_arithmetic(g, m, n, supers, seed):
+    """Against torch on block_q6_K weights (dequantize_row_q6_K: d x scale x (q - 32), the
+    6-bit q from ql's nibbles and qh's 2-bit fields) and A quantised to Q8_K (per 256, FP32
+    d): equal to the output's BF16 rounding."""
+    prog, got, seen = _q6_k(g, m, n, supers, seed)
+    assert prog.meta["kernel"] == "ggml vec_dot q6_K" and prog.meta["activations"] == "q8_K"
+    b = np.swapaxes(dequantise_q6_k(seen["Bql"], seen["Bqh"], seen["Bsc"], seen["Bd"]), 1, 2)
+    want = gemm_q8_0(seen["A"], b, scale_bits=32, block=256)
+    assert np.abs(got - want).max() <= 2.0 ** -8 * (np.abs(want).max() or 1.0) + 1e-6
+
+
+def test_q6_k_dequantisation_follows_ggmls_bit_layout():
+    """Weight 0 of a half is ql[0]'s low nibble with qh[0] bits 0-1, weight 32 ql[32]'s low
+    nibble with qh[0] bits 2-3, weight 64 ql[0]'s high nibble with bits 4-5, weight 96
+    ql[32]'s high nibble with bits 6-7; sub-block scales per 16 weights; minus 32."""
+    ql = np.zeros((1, 1, 128), np.int64)
+    qh = np.zeros((1, 1, 64), np.int64)
+    ql[0, 0, 0], ql[0, 0, 32], qh[0, 0, 0] = 0x21, 0x43, 0b11_10_01_00
+    sc = np.arange(1, 17).reshape(1, 1, 16)
+    w = dequantise_q6_k(ql, qh, sc, np.full((1, 1, 1), 0.5))[0, 0]
+    assert w[0] == 0.5 * 1 * (1 | 0 << 4) - 0.5 * 32
+    assert w[32] == 0.5 * 3 * ((3 | 1 << 4) - 32)
+    assert w[64] == 0.5 * 5 * ((2 | 2 << 4) - 32)
+    assert w[96] == 0.5 * 7 * ((4 | 3 << 4) - 32)
+    assert w[1] == 0.5 * 1 * -32 and w[16] == 0.5 * 2 * -32
+
+
+def test_q6_k_moves_210_bytes_per_256_weights_and_ggmls_instructions():
+    """The weight buffers hold block_q6_K's 210 bytes per 256 weights; per half of a
+    super-block and output: 3 weight loads, 4 activation loads, 4 vwmul.vv, 8 vwmul.vx (one
+    per 16 products, its scale a scalar lb), 4 chained vredsum.vs and one vmv.x.s."""
+    m, n, kk = 2, 16, 512
+    prog = lower(_row("q6_k", m, n, kk), "rvv", LIB)
+    weights = sum(prog.buffers[k].size * prog.buffers[k].eew // 8
+                  for k in ("Bql", "Bqh", "Bsc", "Bd"))
+    assert weights == n * kk * 210 // 256
+    by = prog.counts().by_mnemonic
+    halves = m * n * kk // 128
+    assert by["vwmul.vv"] == 4 * halves and by["vwmul.vx"] == 8 * halves
+    assert by["vredsum.vs"] == 4 * halves and by["lb"] == 8 * halves
+    assert by["vmv.x.s"] == halves and by["vle8.v"] == 7 * halves
+    assert by["vse8.v"] == m * kk // 64  # Q8_K codes, stored in e32 m8 strips of 64
+    assert check(_row("q6_k", m, n, kk), "rvv", LIB).counts_match
+
+
+def test_q6_k_runs_on_llamacpps_library_only():
+    from isa.errors import IsaError
+    with pytest.raises(IsaError, match=r"llama\.cpp's library only"):
+        lower(_row("q6_k", 1, 8, 256), "rvv", Core(vlen=256))
+    with pytest.raises(IsaError, match="VLEN 256"):
+        lower(_row("q6_k", 1, 8, 256), "rvv", Core(vlen=128, library="llamacpp"))
+
+
+def test_only_q4_formats_run_on_the_ime_in_llamacpps_library():
+    """The SpacemiT backend's IME1 kernels take Q4_0 / Q4_1 (/ Q4_K): a Q8_0 weight (a
+    GGUF's output matrix whose rows are not a multiple of 256) runs ggml's vec-dot; the
+    ideal library still puts it on the IME."""
+    ime_core = Core(vlen=256, library="llamacpp")
+    row = _row("q8_0", 1, 64, 256)
+    assert lower(row, "rvv+ime", ime_core).meta["kernel"] == "ggml vec_dot"
+    assert lower(_row("q4_0", 1, 64, 256), "rvv+ime", ime_core).meta["kernel"] == "ime"
+    assert lower(row, "rvv+ime", Core(vlen=256)).meta["kernel"] == "ime"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,27 @@ def test_weight_dtype_changes_weight_bytes_only() -> None:
     activ = g16.bytes_read - weights16
     assert (g4.bytes_read.values == (activ + g16.N * g16.K // 2).values).all()
     assert set(g4.weight_dtype) == {"int4"}
+
+
+def test_output_weight_dtype_changes_the_output_matrix_only() -> None:
+    """A GGUF's Q6_K output matrix in a Q4_0 file: lm_head moves 210 bytes per 256 weights
+    (block_q6_K) beside its activations, every other GEMM stays Q4_0, the FLOPs do not move,
+    and the scenario records it."""
+    kw = dict(phase="decode", context=16, weight_dtype="q4_0")
+    plain = trace("qwen3.5-0.8b", **kw)
+    mixed = trace("qwen3.5-0.8b", output_weight_dtype="q6_k", **kw)
+    a, b = plain.ops, mixed.ops
+    head = b.name == "lm_head"
+    assert head.sum() == 1 and set(b.weight_dtype[head]) == {"q6_k"}
+    assert set(b.weight_dtype[~head & (b.kind == "gemm")]) == {"q4_0"}
+    assert (a.flops.values == b.flops.values).all()
+    assert (a.bytes_read[~head].values == b.bytes_read[~head].values).all()
+    row = b[head].iloc[0]
+    act = a[head].iloc[0].bytes_read - math.ceil(row.N * row.K * 18 / 32)
+    assert row.bytes_read == act + math.ceil(row.N * row.K * 210 / 256)
+    assert mixed.scenario.output_dtype == "q6_k" and plain.scenario.output_dtype == "q4_0"
+    with pytest.raises(WorkloadError, match=r"unknown output weight dtype 'q5_k'; valid: .*q6_k"):
+        trace("qwen3.5-0.8b", output_weight_dtype="q5_k", **kw)
 
 
 def test_zipf_routing_is_skewed_seeded_and_keeps_total_expert_work() -> None:
