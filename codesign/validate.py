@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -372,12 +373,14 @@ def _short(case_name: str) -> str:
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and worst |error| over the numeric cases, and how many failed."""
+    """Mean and worst |error| over the numeric cases, and how many failed; the median
+    |error| of the predicted (not fitted) ones (of an even count, the mean of the middle
+    two)."""
     errs = [(abs(r["error"]), r["case"]) for r in rows if r["error"] is not None]
     pred = sorted(abs(r["error"]) for r in rows if r["error"] is not None and not r["fitted"])
     return {
         "predicted": len(pred),
-        "predicted_median_abs_error": pred[len(pred) // 2] if pred else 0.0,
+        "predicted_median_abs_error": statistics.median(pred) if pred else 0.0,
         "predicted_worst_abs_error": pred[-1] if pred else 0.0,
         "cases": len(rows),
         "failed": sum(1 for r in rows if not r["ok"]),
