@@ -201,6 +201,21 @@ class MemoryConfig:
                             "B",
                             "64 B lines: XuanTie C9xx and SpacemiT X60 (C908-like) L1D/L2, "
                             "SiFive 7-series L1D", AT_LEAST_ONE)
+    data_in_l1: bool = param(
+        False, "an op's data (its input and output buffers) starts in L1 when it fits the "
+        "core's share: a scratchpad cluster's kernel that a DMA fed beforehand; false: it "
+        "starts in L2 or DRAM (codesign.riscv.memory)", "",
+        "default false; set per case (the Snitch cases: snitch_cluster "
+        "sw/kernels/dnn/softmax/src/softmax.h softmax_layer DMAs the whole input into the "
+        "TCDM, then the compute cores run on it)")
+    const_load_latency: int = param(
+        0, "load-to-use latency of a scalar load from a constant buffer (a kernel's "
+        "constant pool and tables: a called libm function's coefficients) when the "
+        "platform links constant data outside the cluster and the core has no data cache, "
+        "so every such load is a round trip to that memory; 0: constant data is cached "
+        "data like any other (the scalar load latency)", "cycles",
+        "default 0: every preset caches its constants; set per case (the Snitch cases: "
+        "snitch_cluster sw/runtime/base.ld, 'constant data goes into L3')", NON_NEGATIVE)
 
 
 @dataclass(frozen=True)

@@ -359,6 +359,10 @@ class CoreSim:
                     if cyc > 0:
                         mem.append((ch, cyc))
             rec.mem = tuple(mem)
+            if not vector and t.mem == "load" and cfg.memory.const_load_latency and \
+                    self._role(ins) == "const":
+                # constant data linked outside the cluster, uncached: a round trip per load
+                rec.lat = float(cfg.memory.const_load_latency)
             if vector:
                 rec.ack = float(cfg.vector.mem_ack_cycles)
             if vector and t.mem == "load" and \
@@ -371,6 +375,12 @@ class CoreSim:
         self.recs[id(ins)] = rec
         self._mnemonic[rec.index] = ins.op
         return rec
+
+    def _role(self, ins: Instr) -> str:
+        """The role of the buffer ``ins`` accesses (``in`` for one the program does not
+        declare)."""
+        buf = self.prog.buffers.get(ins.mem.buf) if ins.mem is not None else None
+        return buf.role if buf is not None else "in"
 
     def _body_has_vector(self, nodes: Sequence[Node], key: int) -> bool:
         v = self._has_vec.get(key)

@@ -7,6 +7,8 @@ L1, L2 and DRAM, and the executed instructions. Dynamic energy charges each of t
 constant of :class:`codesign.riscv.config.EnergyConfig`:
 
 - every instruction: ``instr_pj`` (fetch, decode, issue);
+- every scalar FP operation: its 32 bits at ``fma_pj_per_bit`` (``fdiv_pj_per_bit`` per
+  cycle for a divide or square root), in the ``fma`` / ``fdiv`` parts (no VRF traffic);
 - every vector element group: the VRF traffic, ``vrf_pj_per_bit`` x datapath bits, plus
   its unit's ``<unit>_pj_per_bit`` x bits (the FP units' datapath is ``fp_path_bits``,
   the exp unit's its own width, the others DLEN); load/store groups pay the VRF only,
@@ -47,6 +49,8 @@ UNIT_FIELDS = {"int": "int_pj_per_bit", "fma": "fma_pj_per_bit", "fdiv": "fdiv_p
                "reduction": "reduction_pj_per_bit", "permute": "permute_pj_per_bit",
                "exp": "exp_pj_per_bit", "load": None, "store": None, "matrix": None}
 FP_UNITS = ("fma", "fdiv", "reduction")
+# the scalar FPU's bits (codesign.riscv.replay.WORK_COLUMNS), charged at the FP units' rates
+SCALAR_FP = {"fma": "scalar_fp_bits", "fdiv": "scalar_fdiv_bits"}
 # the parts of a pass's energy (Result.energy_parts), in report order
 PARTS = ("instructions", *UNIT_FIELDS, "vrf", "l1", "l2", "dram", "static")
 
@@ -98,6 +102,8 @@ def part_arrays(ops: pd.DataFrame, cfg: RiscvConfig) -> dict[str, np.ndarray]:
         bits = work * datapath_bits(cfg, unit)
         out[unit] = bits * getattr(e, fld) * k if fld else 0.0 * bits
         vrf = vrf + bits
+        if unit in SCALAR_FP and fld:  # the scalar FPU: its datapath energy, no VRF traffic
+            out[unit] = out[unit] + ops[SCALAR_FP[unit]].to_numpy() * getattr(e, fld) * k
     vrf_kib = 32 * cfg.vector.vlen / 8 / 1024
     out["vrf"] = vrf * e.vrf_pj_per_bit * size_scale(vrf_kib, e.vrf_ref_kib) * k
     out["l1"] = col["l1_bytes"] * e.l1_pj_per_byte * size_scale(cfg.l1d.size_kib,

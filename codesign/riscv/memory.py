@@ -4,7 +4,8 @@ The rule (a reuse-distance estimate on the loop nest, decided once per program):
 
 1. *Cold* bytes (an address's first touch in the op) come from where the op's data sits
    when it starts: L2 if the op's footprint on this core (the sum of its non-scratch
-   buffers) fits this core's share of L2, else DRAM. A GEMM's weights (its ``B...``
+   buffers) fits this core's share of L2, else DRAM (L1 first when ``memory.data_in_l1``:
+   a scratchpad kernel whose data a DMA placed there). A GEMM's weights (its ``B...``
    input buffers) come from DRAM in a forward pass (``memory.weights_cached`` false: the
    other layers' weights evicted them). Scratch and constant buffers are written or
    loaded by the kernel itself: cold from the smallest level that holds them.
@@ -97,6 +98,7 @@ class Hierarchy:
     # holds such data once for all of them (see plan); empty for a private L2
     sharing: tuple[tuple[str, int], ...] = ()
     weights_cached: bool = True  # memory.weights_cached: a GEMM's B may start in L2
+    data_in_l1: bool = False  # memory.data_in_l1: the op's data may start in L1
 
     @classmethod
     def of(cls, cfg: RiscvConfig, cores: int,
@@ -120,7 +122,7 @@ class Hierarchy:
         return cls((l1_cap, l2_cap, float("inf")), (l1_bw, l2_bw, dram_bw),
                    (float(l1.latency), float(l2.latency), cfg.dram_latency_cycles()),
                    (mlp[0], mlp[1]), cfg.memory.line_bytes, shared_data,
-                   cfg.memory.weights_cached)
+                   cfg.memory.weights_cached, cfg.memory.data_in_l1)
 
     def l2_weight(self, buf: str) -> float:
         """The part of a byte of ``buf`` that occupies this core's share of L2: 1/k for
@@ -234,7 +236,8 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
     data (unit stride)."""
     data = [(buffer_bytes(prog, n), hier.l2_weight(n)) for n, b in prog.buffers.items()
             if b.role in ("in", "out", "inout")]
-    cold_data = hier.holding((sum(b for b, _ in data), sum(b * w for b, w in data)), 1)
+    cold_data = hier.holding((sum(b for b, _ in data), sum(b * w for b, w in data)),
+                             0 if hier.data_in_l1 else 1)
     weights = prog.meta.get("kind") == "gemm" and not hier.weights_cached
     memo: dict[int, float] = {}
     distinct: dict[int, Bytes] = {}  # per loop: what one iteration touches

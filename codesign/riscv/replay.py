@@ -73,8 +73,12 @@ UTIL_COLUMNS = (*(f"util_{u}" for u in VECTOR_UNITS), "util_issue", "util_l1", "
 # Per-instance work of all cores that energy is charged for (codesign.riscv.energy):
 # occupancy cycles of each unit class (element groups), bytes at each level, matrix MACs
 # (and the row's cluster_instructions).
+# The scalar FPU's work: ``scalar_fp_bits`` the bits of its FP operations (an FP result from
+# FP sources: arithmetic, min/max, sign moves; FP32, 32 bits each), ``scalar_fdiv_bits``
+# its divider's bits x the cycles it holds it (as the vector fdiv's occupancy).
 WORK_COLUMNS = (*(f"work_{u}" for u in VECTOR_UNITS), "matrix_macs", "l1_bytes",
-                "l2_bytes", "dram_bytes")
+                "l2_bytes", "dram_bytes", "scalar_fp_bits", "scalar_fdiv_bits")
+SCALAR_FP_BITS = 32  # every scalar FP instruction of the ISA is single precision (.s)
 # Work that makes an op compute bound: the built-in compute units and every unit a user
 # module registers (reduction/fdiv are latency-bound: their occupancy is their latency).
 LATENCY_WORK = ("scalar", "reduction", "fdiv", "load", "store")
@@ -122,12 +126,17 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
     busy = {u: 0.0 for u in VECTOR_UNITS}
     seq_work: dict[str, float] = {}  # compute work per sequencer class
     n_instr = n_vec = 0
+    sfp_bits = sfdiv_bits = 0.0
     for ins, count in prog.walk():
         if not count:
             continue
         rec = sim.timed(ins)
         n_instr += count
         if not rec.vector:
+            if rec.is_sdiv:
+                sfdiv_bits += count * SCALAR_FP_BITS * rec.occ
+            elif rec.fdst and rec.fsrc and ins.defn.timing == "sfp":
+                sfp_bits += count * SCALAR_FP_BITS
             continue
         n_vec += count
         if rec.unit in busy:
@@ -168,6 +177,7 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
         # the work energy is charged for (codesign.riscv.energy): one core's
         "l1_bytes": total_bytes, "matrix_macs": macs,
         **{f"work_{u}": busy[u] for u in VECTOR_UNITS},
+        "scalar_fp_bits": sfp_bits, "scalar_fdiv_bits": sfdiv_bits,
     }
     cache.put(k, out)
     return {**out, "cached": False}
@@ -356,7 +366,7 @@ def _unmodelled(op: Op, cfg: RiscvConfig, why: str) -> dict[str, Any]:
     return {"cycles": sec * f, "instructions": 0, "vector_instructions": 0,
             "simulated_instructions": 0, "sim_seconds": 0.0,
             "l1_bytes": lv, "l2_bytes": lv, "dram_bytes": lv if in_dram else 0.0,
-            "matrix_macs": 0.0, **work,
+            "matrix_macs": 0.0, **work, "scalar_fp_bits": 0.0, "scalar_fdiv_bits": 0.0,
             "bound": "compute" if flops / peak >= sec else "memory",
             "cold_level": "dram" if in_dram else "l2", "signature": "", "cached": True,
             "footprint": nbytes, "beyond_l1_bytes": nbytes,

@@ -186,7 +186,9 @@ def lower_softmax_vexp(row: Mapping[str, Any], isa: Isa | str, core: Core | None
     vfexp, the result streamed out and added into sum accumulators), NORM (one reciprocal
     of the sum, then vfmul). In RVV an FREP'd SIMD instruction over the row is a vector
     instruction at SEW 16 with the longest register group (LMUL 8), its SSR stream a unit-
-    stride load or store; the accumulators' lanes are reduced once per row."""
+    stride load or store; the accumulators' lanes are reduced once per row. The strips of a
+    row are straight-line code: an FREP'd block runs from the FPU sequencer's buffer, with
+    no integer-core loop instruction (pointer bumps, branch) per repetition."""
     op_of(row, "softmax", ("softmax",))
     m, n = positive(row, "M", "N")
     k = Kc(f"softmax M={m} N={n} (snitch+vexp)", isa, core, lmul=8)
@@ -202,11 +204,12 @@ def lower_softmax_vexp(row: Mapping[str, Any], isa: Isa | str, core: Core | None
     fmax, fsum, finv = k.ftemps(3)
 
     def strips(body: Callable[[Affine], None]) -> None:
+        # FREP: the FPU sequencer repeats the block over the row, no loop code per strip
         main, tail = divmod(n, vlmax)
         if main:
             b.vsetvli(vlmax, 16, lm)
-            with k.rep("j", main, ptrs=2) as j:
-                body(j * vlmax)
+            for j in range(main):
+                body(Affine(j * vlmax))
         if tail:
             b.vsetvli(tail, 16, lm)
             body(Affine(main * vlmax))

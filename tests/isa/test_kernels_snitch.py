@@ -80,6 +80,23 @@ def test_vexp_kernel_issues_few_instructions_per_element():
     assert p.meta["library"] == "snitch"
 
 
+def test_vexp_kernel_strips_are_frep_blocks_without_loop_code():
+    """VEXP's kernel repeats its blocks with FREP: per row of 512 BF16 (16 strips of 32)
+    exactly the 10 vector instructions of the three blocks per strip (max: vle, vfmax;
+    exp: vle, vfsub, vfexp, vse, vfadd; norm: vle, vfmul, vse) and no integer-core loop
+    code per strip: the only branch is the row loop's back edge."""
+    m, n = 3, 512
+    c = lower({**SOFTMAX, "M": m, "N": n}, "rvv+xattn:vfexp",
+              Core(vlen=64, library="snitch")).counts()
+    strips = m * n // 32
+    assert c.by_mnemonic["bne"] == m
+    assert c.by_mnemonic["vle16.v"] == 3 * strips
+    assert c.by_mnemonic["vse16.v"] == 2 * strips
+    for op in ("vfmax.vv", "vfsub.vf", "vfexp.v", "vfadd.vv", "vfmul.vf"):
+        assert c.by_mnemonic[op] == strips
+    assert c.by_mnemonic.get("addi", 0) <= 2 * m  # the row loop's pointer bumps only
+
+
 def test_ideal_library_is_unchanged():
     p = lower({**SOFTMAX, "M": 2, "N": 20}, "rvv", Core(vlen=64))
     assert "library" not in p.meta and "(snitch" not in p.name

@@ -242,3 +242,25 @@ def test_no_chaining_waits_for_the_last_element_group():
     stats = simulate(b.program(), cfg, mode="full", log=True)
     s = [x[2] for x in stats.log]
     assert s[1] - s[0] == 16 - 1 + 8
+
+
+
+def _load_use_cycles(cfg, const: bool) -> float:
+    b = _builder(32, 1)
+    b.emit("flw", F(1), b.const(1.5) if const else b.mem("m", 0, 32))
+    b.emit("fadd.s", F(2), F(1), F(1))
+    return simulate(b.program(), cfg, mode="full").cycles
+
+
+@pytest.mark.parametrize("const_lat", [9, 30])
+def test_constant_loads_pay_memory_const_load_latency(const_lat):
+    """memory.const_load_latency: a scalar load from a constant buffer (the constant pool
+    here) is a round trip of that many cycles to where the platform links constant data,
+    in place of the cached load's timing.scalar_load_latency (what 0 keeps); a load from a
+    data buffer keeps the scalar load latency either way."""
+    cfg = make("x280-like+xattn", {"memory.const_load_latency": const_lat}).config
+    load_lat = X280.timing_params().scalar_load_latency
+    assert X280.memory.const_load_latency == 0
+    assert _load_use_cycles(cfg, True) - _load_use_cycles(X280, True) == const_lat - load_lat
+    assert _load_use_cycles(cfg, False) == _load_use_cycles(X280, False)
+    assert _load_use_cycles(X280, True) == _load_use_cycles(X280, False)

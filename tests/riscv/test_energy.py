@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from codesign import targets
 from codesign.errors import CodesignError
 from codesign.result import Result
 from codesign.riscv import area, energy
+from codesign.riscv.replay import WORK_COLUMNS as REPLAY_WORK
 from codesign.silicon import DRAM_PJ_PER_BIT
 from workloads.schema import trace_from_rows
 
@@ -75,6 +77,7 @@ def _independent_energy(res: Result, cfg) -> float:
         for u, b in bits.items():
             pj += r[f"work_{u}"] * b * (unit_pj[u] + vrf_pj)
         pj += r["work_matrix"] * cfg.vector.dlen * vrf_pj + r["matrix_macs"] * e.matrix_pj_per_mac
+        pj += r["scalar_fp_bits"] * e.fma_pj_per_bit + r["scalar_fdiv_bits"] * e.fdiv_pj_per_bit
         pj += r["l1_bytes"] * e.l1_pj_per_byte * math.sqrt(cfg.l1d.size_kib / 32)
         pj += (r["l2_bytes"] + r["dram_bytes"]) * e.l2_pj_per_byte * \
             math.sqrt(cfg.l2.size_kib / 1024)
@@ -161,3 +164,32 @@ def test_a_request_s_energy_is_its_prefill_plus_its_interpolated_steps():
     s = req.summary()
     assert s["j_per_token"] == pytest.approx(req.energy_j / 5)
     assert s["power_w"] == pytest.approx(req.energy_j / req.e2e_s)
+
+
+def test_scalar_fpu_work_is_its_fp_operations_and_divider_cycles():
+    """The snitch library's scalar softmax (libm expf per element, one fdiv.s per output):
+    the scalar FPU's work is 32 bits per FP operation with an FP result from FP sources
+    (the mnemonics typed here; not flt.s, fmv.x.w, fmv.w.x: integer results or sources)
+    and 32 bits per cycle each fdiv.s holds the divider; it adds fma / fdiv energy at the
+    FP units' per-bit rates and no VRF traffic."""
+    from codesign.riscv.replay import time_program
+    from isa.kernels import lower
+    cfg = targets.resolve("spatz-like", {"kernel.library": "snitch", "vector.vlen": 64,
+                                         "vector.dlen": 64}).config
+    prog = lower({"kind": "softmax", "op": "softmax", "M": 2, "N": 40, "dtype": "bf16"},
+                 cfg.parsed_isa, cfg.core("bf16"))
+    c = prog.counts().by_mnemonic
+    fp_ops = sum(c.get(m, 0) for m in ("fadd.s", "fsub.s", "fmul.s", "fmax.s", "fmin.s",
+                                       "fmadd.s", "fnmsub.s", "fmv.s", "fcvt.s.h"))
+    assert fp_ops >= 10 * 80  # expf alone has 10 per element
+    t = time_program(prog, cfg)
+    assert t["scalar_fp_bits"] == 32 * fp_ops
+    assert t["scalar_fdiv_bits"] == 32 * c["fdiv.s"] * cfg.timing_params().scalar_fdiv_latency
+    ops = pd.DataFrame([{**{k: 0.0 for k in REPLAY_WORK}, "cluster_instructions": 0.0,
+                         "scalar_fp_bits": t["scalar_fp_bits"],
+                         "scalar_fdiv_bits": t["scalar_fdiv_bits"]}])
+    parts = energy.part_arrays(ops, cfg)
+    k = energy.dynamic_scale(cfg) * 1e-12
+    assert parts["fma"][0] == pytest.approx(32 * fp_ops * cfg.energy.fma_pj_per_bit * k)
+    assert parts["fdiv"][0] == pytest.approx(t["scalar_fdiv_bits"] * cfg.energy.fdiv_pj_per_bit * k)
+    assert parts["vrf"][0] == 0.0

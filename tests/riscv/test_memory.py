@@ -50,6 +50,22 @@ def test_a_stream_touches_every_byte_once_from_where_the_data_sits(n_elems, cold
     assert footprint(prog) == n_elems * 4
 
 
+@pytest.mark.parametrize(("n_elems", "cold_level"), [
+    (64 * 16, 0),                # 4 KiB: fits the 32 KiB L1 -> the stream hits L1
+    (1 << 14, 1),                # 64 KiB: does not -> from L2, as without the option
+])
+def test_data_in_l1_starts_the_ops_data_in_l1_when_it_fits(n_elems, cold_level):
+    """memory.data_in_l1 (a scratchpad kernel fed by a DMA beforehand): cold bytes come
+    from L1 when the op's footprint fits the core's share of it."""
+    cfg = make("x280-like", {"memory.data_in_l1": True}).config
+    assert cfg.l1d.size_kib == 32 and not make("x280-like").config.memory.data_in_l1
+    (frac,) = plan(_stream(n_elems, 64, reread=False), cfg.timing_params(),
+                   Hierarchy.of(cfg, 1)).values()
+    want = [0.0, 0.0, 0.0]
+    want[cold_level] = 1.0
+    assert frac == pytest.approx(tuple(want))
+
+
 def test_a_reread_loop_hits_l1_for_all_but_its_first_touch():
     """The same 64 B in each of 100 iterations: 1/100 cold (from L2, the data fits it),
     99/100 reuses at a distance of 64 B (an L1 hit)."""
