@@ -67,4 +67,4 @@ def test_targets_names_the_default_engine(capsys):
     assert main(["targets", "--family", "gpu"]) == 0
     out = capsys.readouterr().out
     assert "--engine NAME (default vllm; engines: gpt-fast, hf-transformers, llama.cpp, " \
-           "mlc-llm, pytorch-eager, tensorrt-llm, vllm)" in out
+           "mlc-llm, pytorch-eager, tensorrt-llm, vllm, vllm-0.11)" in out
