@@ -316,6 +316,10 @@ class CoreSim:
         """``ins`` as this core times it (unit, sequencer, occupancy, latency ...)."""
         return self._rec(ins)
 
+    def instr_timing(self, ins: Instr) -> InstrTiming:
+        """``ins.timing`` on this core's timing parameters (memoized: :func:`memory.timing`)."""
+        return memory.timing(ins, self.tp, self._timings)
+
     def _rec(self, ins: Instr) -> _Rec:
         r = self.recs.get(id(ins))
         if r is not None:
