@@ -286,14 +286,13 @@ class Instr:
 
     def operand(self, role: str) -> Any:
         """The operand with the given role name (``vd``, ``vs2``, ``fs1``, ``mem`` ...)."""
-        roles = self.defn.operands
-        if role not in roles:
-            return None
-        return self.args[roles.index(role)]
+        i = lookup(self.op).role_index.get(role)
+        return None if i is None else self.args[i]
 
     @property
     def mem(self) -> Mem | None:
-        return self.operand("mem")
+        i = lookup(self.op).role_index.get("mem")
+        return None if i is None else self.args[i]
 
     # ---- typed views for code that handles vector / memory instructions only ----------
     @property

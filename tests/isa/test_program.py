@@ -113,3 +113,16 @@ def test_affine_add_follows_the_general_rule(a, other):
 def test_affine_mul_follows_the_general_rule(a, k):
     want = Affine(a.const * k, tuple((v, c * k) for v, c in a.terms if c * k))
     assert a * k == want and repr(a * k) == repr(want)
+
+
+def test_operand_reads_each_role_of_every_instruction():
+    """``Instr.operand`` and ``.mem`` (through ``InstrDef.role_index``) return the argument
+    in the role's first position of every defined instruction, None for a role it lacks."""
+    from isa.instructions import all_instructions
+    from isa.program import Instr
+    for name, d in all_instructions().items():
+        ins = Instr(name, tuple(f"arg{i}" for i in range(len(d.operands))))
+        for role in (*d.operands, "mem", "no-such-role"):
+            want = f"arg{d.operands.index(role)}" if role in d.operands else None
+            assert ins.operand(role) == want, (name, role)
+        assert ins.mem == ins.operand("mem")
