@@ -259,7 +259,7 @@ class SimConfig:
         False, "a loop entered again whose body (same timing shape) the program already "
         "found steady is extrapolated at that rate after its first iteration, instead of "
         "being simulated until two iterations confirm the rate (an inner loop re-entered "
-        "in every outer iteration); cold simulation ~2.4x faster on qwen3.5-397b-a17b "
+        "in every outer iteration); cold simulation ~2x faster on qwen3.5-397b-a17b "
         "prefill, op cycles within 0.7% of the default", "", "method: issue #12 "
         "(benchmarks/bench_sim.py --set sim.reuse_steady=true)")
     missing_kernels: str = param("roofline", "ops the kernel library cannot lower yet: "
