@@ -20,6 +20,7 @@ subset of extension instructions, parsed from text by :func:`parse_isa`::
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Callable, Iterable
@@ -159,6 +160,15 @@ class InstrDef:
                            "(latency, occupancy)")
         if not isinstance(self.timing, str) and not callable(self.timing):
             raise IsaError(f"{self.mnemonic}: timing must be a rule name or a callable")
+
+    @functools.cached_property
+    def role_index(self) -> dict[str, int]:
+        """Each operand role's position in ``operands`` (its first, as ``tuple.index``
+        finds it): what :meth:`isa.program.Instr.operand` reads, once per definition."""
+        out: dict[str, int] = {}
+        for i, role in enumerate(self.operands):
+            out.setdefault(role, i)
+        return out
 
     @property
     def rule(self) -> Timing:

@@ -122,6 +122,17 @@ def X(n: int) -> Reg:
     return Reg("x", n)
 
 
+def _normal(terms: tuple[tuple[str, int], ...]) -> bool:
+    """Whether ``terms`` are as :meth:`Affine.__add__` leaves them: sorted by variable,
+    each variable once, no zero coefficient (adding a constant then keeps them as they are)."""
+    prev = None
+    for v, c in terms:
+        if not c or (prev is not None and v <= prev):
+            return False
+        prev = v
+    return True
+
+
 @dataclass(frozen=True)
 class Affine:
     """``const + sum(coef * var)``: an element offset in terms of loop variables."""
@@ -134,7 +145,14 @@ class Affine:
         return x if isinstance(x, Affine) else Affine(int(x))
 
     def __add__(self, other: Affine | int) -> Affine:
-        o = Affine.of(other)
+        if type(other) is int:  # the common case of kernel code: a constant offset
+            if _normal(self.terms):
+                return Affine(self.const + other, self.terms)
+            o = Affine(other)
+        else:
+            o = Affine.of(other)
+            if not self.terms and _normal(o.terms):
+                return Affine(self.const + o.const, o.terms)
         acc: dict[str, int] = dict(self.terms)
         for v, c in o.terms:
             acc[v] = acc.get(v, 0) + c
@@ -147,6 +165,8 @@ class Affine:
 
     def __mul__(self, k: int) -> Affine:
         k = int(k)
+        if not self.terms:
+            return Affine(self.const * k)
         return Affine(self.const * k, tuple((v, c * k) for v, c in self.terms if c * k))
 
     __rmul__ = __mul__
@@ -266,14 +286,13 @@ class Instr:
 
     def operand(self, role: str) -> Any:
         """The operand with the given role name (``vd``, ``vs2``, ``fs1``, ``mem`` ...)."""
-        roles = self.defn.operands
-        if role not in roles:
-            return None
-        return self.args[roles.index(role)]
+        i = lookup(self.op).role_index.get(role)
+        return None if i is None else self.args[i]
 
     @property
     def mem(self) -> Mem | None:
-        return self.operand("mem")
+        i = lookup(self.op).role_index.get("mem")
+        return None if i is None else self.args[i]
 
     # ---- typed views for code that handles vector / memory instructions only ----------
     @property

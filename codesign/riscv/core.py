@@ -47,7 +47,8 @@ leave (the end of their last instruction). When all four agree within ``sim.rtol
 machine is periodic (loops whose iterations take ``sim.long_iteration_cycles`` or more
 use windows of one iteration: nothing in the pipeline outlives such an iteration). Then
 the remaining iterations are not simulated (a loop of a shape already found steady
-elsewhere in the program only needs two iterations at that rate to confirm it); their
+elsewhere in the program only needs two iterations at that rate to confirm it, and with
+``sim.reuse_steady`` none: it is extrapolated at that rate after its first iteration); their
 cycles
 (remaining x cycles per iteration) are added to a clock offset, and simulation continues
 after the loop with the state the steady state would have had (shifted in time). Nested
@@ -324,6 +325,10 @@ class CoreSim:
         """``ins`` as this core times it (unit, sequencer, occupancy, latency ...)."""
         return self._rec(ins)
 
+    def instr_timing(self, ins: Instr) -> InstrTiming:
+        """``ins.timing`` on this core's timing parameters (memoized: :func:`memory.timing`)."""
+        return memory.timing(ins, self.tp, self._timings)
+
     def _rec(self, ins: Instr) -> _Rec:
         r = self.recs.get(id(ins))
         if r is not None:
@@ -540,7 +545,9 @@ class CoreSim:
                         tr.ends[complete - 1] - tr.ends[complete - 2] >= sim.long_iteration_cycles:
                     w = 1  # long iterations: the pipeline carries no state across them
                 cpi = None
-                if known is not None and complete >= 2:
+                if known is not None and sim.reuse_steady:
+                    cpi = known  # steady before in this program: not confirmed again
+                elif known is not None and complete >= 2:
                     # a loop of this shape was steady before: confirm it is here too
                     tol = sim.rtol * known + 1e-9
                     if abs(tr.ends[complete - 1] - tr.ends[complete - 2] - known) <= tol and \

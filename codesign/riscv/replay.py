@@ -127,11 +127,17 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
     seq_work: dict[str, float] = {}  # compute work per sequencer class
     n_instr = n_vec = 0
     sfp_bits = sfdiv_bits = 0.0
+    macs: float = 0
+    total_bytes: float = 0  # L1 bytes (scalar accesses too)
     for ins, count in prog.walk():
         if not count:
             continue
         rec = sim.timed(ins)
         n_instr += count
+        if ins.mem is not None:
+            total_bytes += sim.instr_timing(ins).mem_bytes * count
+        if rec.unit == "matrix":
+            macs += count * rec.occ
         if not rec.vector:
             if rec.is_sdiv:
                 sfdiv_bits += count * SCALAR_FP_BITS * rec.occ
@@ -144,11 +150,8 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
         if rec.unit not in LATENCY_WORK and rec.seq not in (VL, VS):
             seq_work[rec.seq] = seq_work.get(rec.seq, 0.0) + count * rec.occ
     tp = sim.tp
-    macs = sum(count * sim.timed(ins).occ for ins, count in prog.walk()
-               if count and sim.timed(ins).unit == "matrix") * tp.mmacc_macs_per_cycle
+    macs *= tp.mmacc_macs_per_cycle
     lv = memory.level_bytes(prog, tp, sim.hier, sim.fractions)
-    total_bytes = sum(ins.timing(tp).mem_bytes * n for ins, n in prog.walk()
-                      if n and ins.mem is not None)
     n_seq = sequencer_counts(cfg)
     bpc = sim.hier.bytes_per_cycle
     util = {f"util_{u}": busy[u] / cycles / n_seq[sequencer(cfg, u)] for u in VECTOR_UNITS}

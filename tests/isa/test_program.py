@@ -1,6 +1,8 @@
 """The program IR: compact loop nests, counts without expansion, asm, timing view."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from isa import Affine, Builder, Core, F, IsaError, Loop, TimingParams, V, parse_isa
 from isa.kernels import lower
@@ -80,3 +82,47 @@ def test_loop_reestablishes_vtype_at_back_edge():
         b.emit("vle32.v", V(2), b.mem("x", 0))
     loop = b.program().body[-1]
     assert loop.body[0].op == "vsetvli" and loop.body[0].vl == 8
+
+
+# ---- Affine arithmetic: the fast paths give what the general rule gives ----------------------
+def _add_rule(a: Affine, other) -> Affine:
+    """Affine addition as its general rule states it: sum the coefficients per variable,
+    drop the zero ones, sort by variable."""
+    o = other if isinstance(other, Affine) else Affine(int(other))
+    acc = dict(a.terms)
+    for v, c in o.terms:
+        acc[v] = acc.get(v, 0) + c
+    return Affine(a.const + o.const, tuple(sorted((v, c) for v, c in acc.items() if c)))
+
+
+_terms = st.lists(st.tuples(st.sampled_from("ijkm"), st.integers(-3, 3)), max_size=4).map(tuple)
+_affines = st.builds(Affine, st.integers(-100, 100), _terms)  # normal or not
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(_affines, st.one_of(st.integers(-100, 100), _affines))
+def test_affine_add_follows_the_general_rule(a, other):
+    got, want = a + other, _add_rule(a, other)
+    assert got == want and repr(got) == repr(want)
+    if not isinstance(other, Affine):  # int + Affine: __radd__
+        assert other + a == want
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(_affines, st.integers(-4, 4))
+def test_affine_mul_follows_the_general_rule(a, k):
+    want = Affine(a.const * k, tuple((v, c * k) for v, c in a.terms if c * k))
+    assert a * k == want and repr(a * k) == repr(want)
+
+
+def test_operand_reads_each_role_of_every_instruction():
+    """``Instr.operand`` and ``.mem`` (through ``InstrDef.role_index``) return the argument
+    in the role's first position of every defined instruction, None for a role it lacks."""
+    from isa.instructions import all_instructions
+    from isa.program import Instr
+    for name, d in all_instructions().items():
+        ins = Instr(name, tuple(f"arg{i}" for i in range(len(d.operands))))
+        for role in (*d.operands, "mem", "no-such-role"):
+            want = f"arg{d.operands.index(role)}" if role in d.operands else None
+            assert ins.operand(role) == want, (name, role)
+        assert ins.mem == ins.operand("mem")

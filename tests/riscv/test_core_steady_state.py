@@ -13,6 +13,7 @@ import pytest
 from codesign.riscv import make
 from codesign.riscv.core import simulate
 from isa import kernels
+from isa.program import Builder, F, V, X
 from workloads.schema import KINDS
 
 BASE = {"G": 1, "dtype": "bf16", "causal": False}
@@ -62,3 +63,56 @@ def test_extrapolation_matches_full_simulation(row, target):
     assert full.simulated_instructions == prog.counts().total
     assert steady.simulated_instructions < full.simulated_instructions
     assert steady.cycles == pytest.approx(full.cycles, rel=0.02)
+
+
+@pytest.mark.parametrize(("row", "target"), list(_cases()))
+def test_reused_steady_states_match_full_simulation(row, target):
+    """``sim.reuse_steady``: a loop the program found steady before is extrapolated at
+    that rate after the first iteration of each later entry; still within 2% of
+    simulating every instruction, and it never simulates more than the default."""
+    cfg = make(target, {"sim.reuse_steady": True}).config
+    prog = kernels.lower(row, cfg.isa, cfg.core(row["dtype"]))
+    reused = simulate(prog, cfg)
+    full = simulate(prog, cfg, mode="full")
+    default = simulate(prog, make(target).config)
+    assert reused.simulated_instructions <= default.simulated_instructions
+    assert reused.cycles == pytest.approx(full.cycles, rel=0.02)
+
+
+def _nested(cfg, outer: int, inner: int):
+    """An outer loop re-entering an inner one: a load and multiply-accumulate stream of
+    ``inner`` iterations and a scalar step around it."""
+    b = Builder("nested", cfg.parsed_isa, cfg.vector.vlen)
+    b.buffer("a", "fp32", 1 << 16, "in")
+    b.vsetvli(16, 32, 1)
+    with b.loop("i", outer):
+        b.emit("addi", X(5), X(5), 1)
+        with b.loop("j", inner) as j:
+            b.emit("vle32.v", V(8), b.mem("a", 16 * j, 32))
+            b.emit("vfmacc.vf", V(16), F(1), V(8))
+    return b.program()
+
+
+def test_reuse_steady_simulates_one_iteration_of_a_known_loop():
+    """With ``sim.reuse_steady`` a later entry of the inner loop, steady since its first
+    entry, simulates one of its iterations: one more outer iteration costs exactly that
+    iteration and the outer loop's own instructions; the default confirms the rate with
+    more. Off by default, and full simulation is unaffected."""
+    on = make("x280-like", {"sim.reuse_steady": True}).config
+    off = make("x280-like").config
+    assert off.sim.reuse_steady is False
+    inner = 200
+
+    def count(cfg, outer):
+        return simulate(_nested(cfg, outer, inner), cfg).simulated_instructions
+
+    body = _nested(on, 1, inner).body[-1]  # the outer loop
+    inner_loop = body.body[1]
+    one_inner = len(inner_loop.body)  # its instructions, loop control included
+    own = len(body.body) - 1  # the outer iteration's instructions outside the inner loop
+    assert count(on, 6) - count(on, 5) == one_inner + own
+    assert count(off, 6) - count(off, 5) > one_inner + own
+    prog = _nested(on, 6, inner)
+    full = simulate(prog, off, mode="full").cycles
+    assert simulate(prog, on, mode="full").cycles == full
+    assert simulate(prog, on).cycles == pytest.approx(full, rel=0.02)
