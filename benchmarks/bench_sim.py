@@ -15,7 +15,7 @@ extracted beforehand and not timed, nor are imports):
 Each goal prints the measured value, the goal and their ratio (goals in
 ``benchmarks/goals.py``); the script exits 1 when a goal is missed (``--no-fail``: report
 only). ``--set KEY=VALUE`` (repeatable) overrides a config field of both targets, e.g.
-``--set sim.reuse_steady=true``.
+``--set sim.reuse_steady=false`` (the rate re-confirmed at every loop entry).
 
     python benchmarks/bench_sim.py [--no-fail] [--set KEY=VALUE ...]
 """

@@ -294,12 +294,12 @@ class SimConfig:
                                 "the last window (at least two windows and one iteration: "
                                 "2 * window + 1)", "iterations", "method", Range(lo=5))
     reuse_steady: bool = param(
-        False, "a loop entered again whose body (same timing shape) the program already "
+        True, "a loop entered again whose body (same timing shape) the program already "
         "found steady is extrapolated at that rate after its first iteration, instead of "
         "being simulated until two iterations confirm the rate (an inner loop re-entered "
         "in every outer iteration); cold simulation ~2x faster on qwen3.5-397b-a17b "
-        "prefill, op cycles within 0.7% of the default", "", "method: issue #12 "
-        "(benchmarks/bench_sim.py --set sim.reuse_steady=true)")
+        "prefill than false, op cycles within 0.7% of false", "", "method: issue #12 "
+        "(benchmarks/bench_sim.py --set sim.reuse_steady=false)")
     missing_kernels: str = param("roofline", "ops the kernel library cannot lower yet: "
                                  "'roofline' times them at their roofline bound and marks "
                                  "them modelled=False in the result; 'error' refuses the "

@@ -67,15 +67,18 @@ def test_extrapolation_matches_full_simulation(row, target):
 
 @pytest.mark.parametrize(("row", "target"), list(_cases()))
 def test_reused_steady_states_match_full_simulation(row, target):
-    """``sim.reuse_steady``: a loop the program found steady before is extrapolated at
-    that rate after the first iteration of each later entry; still within 2% of
-    simulating every instruction, and it never simulates more than the default."""
-    cfg = make(target, {"sim.reuse_steady": True}).config
+    """``sim.reuse_steady`` (the default): a loop the program found steady before is
+    extrapolated at that rate after the first iteration of each later entry; still within
+    2% of simulating every instruction, and it never simulates more than re-confirming
+    the rate on every entry (``sim.reuse_steady=false``)."""
+    cfg = make(target).config
+    assert cfg.sim.reuse_steady is True
     prog = kernels.lower(row, cfg.isa, cfg.core(row["dtype"]))
     reused = simulate(prog, cfg)
     full = simulate(prog, cfg, mode="full")
-    default = simulate(prog, make(target).config)
-    assert reused.simulated_instructions <= default.simulated_instructions
+    confirmed = simulate(prog, make(target, {"sim.reuse_steady": False}).config)
+    assert reused.simulated_instructions <= confirmed.simulated_instructions
+    assert confirmed.cycles == pytest.approx(full.cycles, rel=0.02)
     assert reused.cycles == pytest.approx(full.cycles, rel=0.02)
 
 
@@ -97,10 +100,10 @@ def test_reuse_steady_simulates_one_iteration_of_a_known_loop():
     """With ``sim.reuse_steady`` a later entry of the inner loop, steady since its first
     entry, simulates one of its iterations: one more outer iteration costs exactly that
     iteration and the outer loop's own instructions; the default confirms the rate with
-    more. Off by default, and full simulation is unaffected."""
-    on = make("x280-like", {"sim.reuse_steady": True}).config
-    off = make("x280-like").config
-    assert off.sim.reuse_steady is False
+    more. On by default, and full simulation is unaffected."""
+    on = make("x280-like").config
+    off = make("x280-like", {"sim.reuse_steady": False}).config
+    assert on.sim.reuse_steady is True
     inner = 200
 
     def count(cfg, outer):
