@@ -47,6 +47,7 @@ X60_DEVIATIONS: dict[str, tuple[tuple[int, ...], str]] = {
     "vredminu.vs": ((4, 8), "latency exact (3 + 2 x 2*LMUL); LLVM's X60 occupancy is 10 and "
                             "35 at m4 and m8: modelled as the element groups (8, 16)"),
     "vwredsum.vs": ((4, 8), "as vredminu.vs"),
+    "vredsum.vs": ((4, 8), "as vredminu.vs"),
     # (vle*/vse* at LMUL 1 take 3 cycles, a fixed cost of its memory pipe: exact through the
     # preset's timing.mem_min_occupancy = 3)
     "vse16.v": ((8,), "19 cycles at LMUL 8 in LLVM's X60 model; modelled at DLEN bits per "
