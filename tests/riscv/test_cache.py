@@ -47,12 +47,12 @@ def _rows(db: Path) -> dict[str, dict]:
 def _lowerings(monkeypatch) -> list[str]:
     """Record every op the replay lowers."""
     seen: list[str] = []
-    real = replay.lower
+    real = replay._lower_signed  # (what time_op lowers with)
 
     def spy(op, cfg, *rest):
         seen.append(op["name"])
         return real(op, cfg, *rest)
-    monkeypatch.setattr(replay, "lower", spy)
+    monkeypatch.setattr(replay, "_lower_signed", spy)
     return seen
 
 
