@@ -22,8 +22,8 @@ own ISA. The memo is per process, bounded, and emptied when the registries chang
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Hashable
+from typing import Any, ClassVar, TypeVar, cast
 
 from isa.core import Core
 from isa.instructions import Isa
@@ -36,6 +36,7 @@ Question = tuple[str, str, str]
 _CORE_FIELDS = frozenset(f.name for f in dataclasses.fields(Core))
 _ISA_FIELDS = frozenset(f.name for f in dataclasses.fields(Isa))
 
+T = TypeVar("T")
 _LOG: list[dict[Question, Any]] = []  # the log of the lowering running now (innermost last)
 
 
@@ -111,76 +112,110 @@ def _answer(question: Question, isa: Isa, core: Core) -> Any:
     return getattr(isa, what)
 
 
-@dataclasses.dataclass
-class _Lowered:
-    questions: tuple[tuple[Question, Any], ...]
-    program: Program  # its isa left out (each caller's copy carries its own)
-    signature: str | None = None  # the program's, once asked for
+class Lowered:
+    """A memoized program (its ``isa`` left out: each caller's copy carries its own), the
+    questions its kernel asked in the order asked, and facts derived from the program
+    (:meth:`derive`)."""
 
-    def holds_for(self, isa: Isa, core: Core) -> bool:
-        return all(_answer(q, isa, core) == a for q, a in self.questions)
+    def __init__(self, questions: tuple[tuple[Question, Any], ...], program: Program) -> None:
+        self.questions = questions
+        self.program = program
+        self.derived: dict[Hashable, Any] = {}
+
+    def derive(self, key: Hashable, compute: Callable[[Program], T]) -> T:
+        """``compute(program)``, once per ``key`` (which names what else it depends on)."""
+        if key not in self.derived:
+            self.derived[key] = compute(self.program)
+        return cast(T, self.derived[key])
+
+    def signature(self) -> str:
+        return self.derive("signature", Program.signature)
+
+
+class _Node:
+    """A node of an op's decision tree: the question its kernel asks next and a branch per
+    answer seen, or (a leaf) the program lowered after the answers on the way."""
+
+    def __init__(self) -> None:
+        self.question: Question | None = None
+        self.branches: dict[Any, _Node] = {}
+        self.leaf: Lowered | None = None
 
 
 class _Memo:
-    """Op (with the dtype and GEMM panel width asked for) -> its lowerings, each with the
-    questions it asked; valid for one registry identity, at most :data:`MAX` programs (a
-    sweep's ops at a few hundred configs; then forgotten at once)."""
+    """Op (with the dtype and GEMM panel width asked for) -> the decision tree of its
+    lowerings: a kernel is deterministic, so configs that gave the same answers so far
+    are asked the same next question; valid for one registry identity, at most
+    :data:`MAX` programs (a sweep's ops at a few hundred configs; then forgotten at
+    once)."""
 
     MAX = 20_000
 
     def __init__(self) -> None:
         self.registry = ""
         self.programs = 0
-        self.entries: dict[tuple[Op, str, int], list[_Lowered]] = {}
+        self.trees: dict[tuple[Op, str, int], _Node] = {}
 
-    def of(self, key: tuple[Op, str, int], registry: str) -> list[_Lowered]:
+    def find(self, key: tuple[Op, str, int], registry: str, isa: Isa, core: Core) \
+            -> Lowered | None:
         if registry != self.registry or self.programs >= self.MAX:
             self.clear()
             self.registry = registry
-        return self.entries.setdefault(key, [])
+        node = self.trees.get(key)
+        while node is not None and node.leaf is None:
+            assert node.question is not None
+            node = node.branches.get(_answer(node.question, isa, core))
+        return node.leaf if node is not None else None
+
+    def add(self, key: tuple[Op, str, int], lowered: Lowered) -> None:
+        node = self.trees.setdefault(key, _Node())
+        for question, answer in lowered.questions:
+            if node.leaf is not None or node.question not in (None, question):
+                return  # not the questions a deterministic kernel asks: keep no program
+            node.question = question
+            node = node.branches.setdefault(answer, _Node())
+        if node.question is None and node.leaf is None:
+            node.leaf = lowered
+            self.programs += 1
 
     def clear(self) -> None:
         self.registry = ""
         self.programs = 0
-        self.entries.clear()
+        self.trees.clear()
 
 
 _MEMO = _Memo()
 
 
 def lowered(key: tuple[Op, str, int], isa: Isa, core: Core, registry: str,
-            lower: Callable[[Isa, Core], Program]) -> tuple[Program, Callable[[], str]]:
+            lower: Callable[[Isa, Core], Program]) -> tuple[Program, Lowered]:
     """``lower(isa, core)``'s program for the op of ``key`` (op, dtype, GEMM panel width
-    as asked; ``registry``: :func:`codesign.riscv.cache.registry_identity`) and what
-    returns its signature (computed once per memoized program); memoized as the module
-    says."""
-    entries = _MEMO.of(key, registry)
-    entry = next((e for e in entries if e.holds_for(isa, core)), None)
+    as asked; ``registry``: :func:`codesign.riscv.cache.registry_identity`) and its memo
+    entry (its signature and other derived facts); memoized as the module says."""
+    entry = _MEMO.find(key, registry, isa, core)
     if entry is not None and _LOG:  # (a lowering inside another: it asked these too)
         _LOG[-1].update(entry.questions)
     if entry is None:
-        watched_isa = _WatchedIsa(isa.name, isa.enabled)
-        watched_core = _WatchedCore(**{f: getattr(core, f) for f in _CORE_FIELDS})
-        _LOG.append({})
-        try:
-            prog = lower(watched_isa, watched_core)
-        finally:
-            log = _LOG.pop()
-        if _LOG:  # a lowering inside another: the outer one depends on these answers too
-            _LOG[-1].update(log)
-        entry = _Lowered(tuple(log.items()), dataclasses.replace(prog, isa=None))
-        entries.append(entry)
-        _MEMO.programs += 1
+        entry = _watched(isa, core, lower)
+        _MEMO.add(key, entry)
     tpl = entry.program
     prog = dataclasses.replace(tpl, isa=isa, buffers=dict(tpl.buffers),
                                consts=dict(tpl.consts), meta=dict(tpl.meta))
+    return prog, entry
 
-    def signature() -> str:
-        if entry.signature is None:
-            entry.signature = tpl.signature()
-        return entry.signature
 
-    return prog, signature
+def _watched(isa: Isa, core: Core, lower: Callable[[Isa, Core], Program]) -> Lowered:
+    """Lower with watched copies of ``isa`` and ``core``: the program and the questions."""
+    watched_isa = _WatchedIsa(isa.name, isa.enabled)
+    watched_core = _WatchedCore(**{f: getattr(core, f) for f in _CORE_FIELDS})
+    _LOG.append({})
+    try:
+        prog = lower(watched_isa, watched_core)
+    finally:
+        log = _LOG.pop()
+    if _LOG:  # a lowering inside another: the outer one depends on these answers too
+        _LOG[-1].update(log)
+    return Lowered(tuple(log.items()), dataclasses.replace(prog, isa=None))
 
 
 def clear() -> None:

@@ -94,11 +94,12 @@ def lower(op: Op | Mapping[str, Any], cfg: RiscvConfig, gemm_nc: int = 0) -> Pro
     return _lower_signed(op, cfg, gemm_nc)[0]
 
 
-def _lower_signed(op: Op | Mapping[str, Any], cfg: RiscvConfig, gemm_nc: int = 0) \
-        -> tuple[Program, Callable[[], str]]:
+def _lower_signed(op: Op | Mapping[str, Any], cfg: RiscvConfig, gemm_nc: int = 0,
+                  registry: str | None = None) -> tuple[Program, lowering.Lowered]:
     """:func:`lower`, memoized across configs whose ISA and core answer the kernel's
-    questions alike (:mod:`codesign.riscv.lowering`), and what returns the program's
-    signature (computed once per memoized program)."""
+    questions alike (:mod:`codesign.riscv.lowering`), and its memo entry (the program's
+    signature, computed once, and other facts of it); ``registry``:
+    :func:`cache.registry_identity` when the caller has it."""
     from isa import kernels
     op = op if isinstance(op, Op) else Op.from_row(op)
     dtype = _DTYPES.get(op.dtype or "bf16")
@@ -107,7 +108,7 @@ def _lower_signed(op: Op | Mapping[str, Any], cfg: RiscvConfig, gemm_nc: int = 0
                             f"valid: {', '.join(_DTYPES)}")
     try:
         return lowering.lowered((op, dtype, gemm_nc), cfg.parsed_isa, cfg.core(dtype, gemm_nc),
-                                cache.registry_identity(),
+                                registry or cache.registry_identity(),
                                 lambda isa, core: kernels.lower(op, isa, core))
     except IsaError as exc:
         raise MissingKernel(f"op {op.name!r} ({op.kind}): {exc}") from None
@@ -134,11 +135,19 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
     busy = {u: 0.0 for u in VECTOR_UNITS}
     seq_work: dict[str, float] = {}  # compute work per sequencer class
     n_instr = n_vec = 0
+    matrix_occ = []  # occupancy of each matrix instruction, in program order
+    tp = sim.tp
+    times = memory.timings(tp)
+    mem_bytes = []  # bytes of each memory instruction, in program order
     for ins, count in prog.walk():
         if not count:
             continue
         rec = sim.timed(ins)
         n_instr += count
+        if rec.unit == "matrix":
+            matrix_occ.append(count * rec.occ)
+        if ins.mem is not None:
+            mem_bytes.append(memory.timing(ins, tp, times).mem_bytes * count)
         if not rec.vector:
             continue
         n_vec += count
@@ -146,12 +155,9 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
             busy[rec.unit] += count * rec.occ
         if rec.unit not in LATENCY_WORK and rec.seq not in (VL, VS):
             seq_work[rec.seq] = seq_work.get(rec.seq, 0.0) + count * rec.occ
-    tp = sim.tp
-    macs = sum(count * sim.timed(ins).occ for ins, count in prog.walk()
-               if count and sim.timed(ins).unit == "matrix") * tp.mmacc_macs_per_cycle
+    macs = sum(matrix_occ) * tp.mmacc_macs_per_cycle
     lv = memory.level_bytes(prog, tp, sim.hier, sim.fractions)
-    total_bytes = sum(ins.timing(tp).mem_bytes * n for ins, n in prog.walk()
-                      if n and ins.mem is not None)
+    total_bytes = sum(mem_bytes)
     n_seq = sequencer_counts(cfg)
     bpc = sim.hier.bytes_per_cycle
     util = {f"util_{u}": busy[u] / cycles / n_seq[sequencer(cfg, u)] for u in VECTOR_UNITS}
@@ -230,7 +236,7 @@ class MissingKernel(CodesignError):
 
 
 def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
-            mode: str = "steady") -> dict[str, Any]:
+            mode: str = "steady", registry: str | None = None) -> dict[str, Any]:
     """Timing of one op instance on the cluster (one shard simulated), split the fastest
     way its kind offers (:func:`codesign.kinds.splits`).
 
@@ -242,15 +248,18 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     slots), and the program with the least bound simulated, until no bound can beat
     the fastest so far or ``sim.split_candidates`` ways were simulated. The fastest
     program is thus found without simulating the hopeless ones; among equals the first
-    in the work bounds' order (the kind's rank among equal bounds) and blocking order."""
+    in the work bounds' order (the kind's rank among equal bounds) and blocking order.
+    ``registry``: :func:`cache.registry_identity` when the caller has it."""
     op = op if isinstance(op, Op) else Op.from_row(op)
-    ways = candidate_ways(op, cfg)
+    registry = registry or cache.registry_identity()
+    ways = candidate_ways(op, cfg, registry)
     work = kinds.get(op.kind).work
     floors = [shard_floor(work(s), s, c, cfg, kinds.sharing(op, s)) + fork_join_cycles(c, cfg)
               if work is not None and len(ways) > 1 else 0.0 for s, c in ways]
     order = sorted(range(len(ways)), key=lambda i: (floors[i], i))  # best bound first
     return _fastest([(floors[i], pos, -1, None) for pos, i in enumerate(order)],
-                    [ways[i] for i in order], op, cfg, fingerprint, mode, work is not None)
+                    [ways[i] for i in order], op, cfg, fingerprint, mode, work is not None,
+                    registry)
 
 
 # A candidate of the split search: (lower bound on its cycles, the way's position in the
@@ -259,14 +268,15 @@ _Candidate = tuple[float, int, int, Program | None]
 
 
 def _fastest(heap: list[_Candidate], ways: list[tuple[Op, int]], op: Op, cfg: RiscvConfig,
-             fingerprint: str, mode: str, gemm: bool) -> dict[str, Any]:
+             fingerprint: str, mode: str, gemm: bool, registry: str) -> dict[str, Any]:
     """The fastest of the ``ways`` by best-first search over the candidates in ``heap``
     (a valid heap: sorted) for :func:`time_op`; ``gemm``: ways are timed with each cache
-    blocking."""
+    blocking. A program's busy floor, like its timing, is keyed by ``fingerprint`` (the
+    config less its ISA: the program's instructions say which ones it uses)."""
     best: dict[str, Any] | None = None
     best_key = (math.inf, 0, 0)  # (cycles, way, blocking) of the fastest so far
     simulated: set[int] = set()  # ways simulated
-    signatures: dict[tuple[int, int], Callable[[], str]] = {}  # by (way, blocking)
+    lowered: dict[tuple[int, int], lowering.Lowered] = {}  # by (way, blocking)
     while heap:
         bound, pos, j, prog = heapq.heappop(heap)
         if (bound, pos, j) > best_key:
@@ -276,16 +286,17 @@ def _fastest(heap: list[_Candidate], ways: list[tuple[Op, int]], op: Op, cfg: Ri
         if prog is None:
             choices = cfg.gemm_nc_choices(c) if gemm else (0,)
             for k, nc in enumerate(choices):
-                p, signatures[pos, k] = _lower_signed(shard, cfg, nc)
+                p, lowered[pos, k] = _lower_signed(shard, cfg, nc, registry)
                 rank = len(ways) > 1 or len(choices) > 1  # other candidates to rank it with
-                heapq.heappush(heap, (max(bound, busy_floor(p, cfg) + fixed) if rank else bound,
-                                      pos, k, p))
+                floor = lowered[pos, k].derive(("busy_floor", fingerprint),
+                                               lambda q: busy_floor(q, cfg)) if rank else 0.0
+                heapq.heappush(heap, (max(bound, floor + fixed) if rank else bound, pos, k, p))
             continue
         if pos not in simulated and len(simulated) == cfg.sim.split_candidates:
             continue
         simulated.add(pos)
         t = time_program(prog, cfg, c, mode, fingerprint, kinds.sharing(op, shard),
-                         signatures[pos, j]())
+                         lowered[pos, j].signature())
         key = (t["cycles"] + fixed, pos, j)
         if key < best_key:
             best, best_key = {**t, "cycles": key[0], "cores": c, "modelled": True}, key
@@ -293,14 +304,15 @@ def _fastest(heap: list[_Candidate], ways: list[tuple[Op, int]], op: Op, cfg: Ri
     return best
 
 
-def candidate_ways(op: Op, cfg: RiscvConfig) -> list[tuple[Op, int]]:
+def candidate_ways(op: Op, cfg: RiscvConfig, registry: str | None = None) \
+        -> list[tuple[Op, int]]:
     """The (shard, cores) ways :func:`time_op` times: the kind's splits; with a library
     that runs every op on every thread, those on the most cores, and for llama.cpp's
     tinyBLAS GEMMs only those that keep every token row (its threads split the weight
     rows: :func:`isa.kernels.ggml.splits_weight_rows_only`); else also one core when a
     fork and join costs something."""
     key = (op, cfg.cluster.cores, cfg.vector.vlen, cfg.kernel.library,
-           bool(cfg.cluster.fork_join_ns), cache.registry_identity())
+           bool(cfg.cluster.fork_join_ns), registry or cache.registry_identity())
     ways = _WAYS.get(key)
     if ways is None:
         ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
@@ -449,7 +461,7 @@ class RowTimings:
             return {**hit, "cached": True}
         op = op_of()
         try:
-            t = time_op(op, cfg, self.fingerprint, self.mode)
+            t = time_op(op, cfg, self.fingerprint, self.mode, self.registry)
         except MissingKernel as exc:
             if cfg.sim.missing_kernels == "error":
                 raise

@@ -53,9 +53,9 @@ def test_memoized_programs_are_the_programs_each_config_lowers(trace, request):
                         with pytest.raises(replay.MissingKernel, match=str(exc)[:30]):
                             replay.lower(shard, cfg, nc)
                         continue
-                    memo, signature = replay._lower_signed(shard, cfg, nc)
+                    memo, entry = replay._lower_signed(shard, cfg, nc)
                     _same_program(memo, direct)
-                    assert signature() == direct.signature()
+                    assert entry.signature() == direct.signature()
                     compared += 1
     assert compared > 100
     lowered = lowering._MEMO.programs
