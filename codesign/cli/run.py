@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -148,9 +149,11 @@ def output_paths(path: str, names: list[str]) -> list[Path]:
 def target_overrides(name: str, overrides: dict[str, Any], engine: str | None
                      ) -> dict[str, Any]:
     """The overrides of one target: GPU targets also take the --engine."""
+    if not engine:
+        return overrides
     from codesign import gpu
 
-    return {**overrides, "engine": engine} if engine and gpu.owns(name) else overrides
+    return {**overrides, "engine": engine} if gpu.owns(name) else overrides
 
 
 def run(args: argparse.Namespace) -> int:
@@ -169,6 +172,9 @@ def run(args: argparse.Namespace) -> int:
     if args.timeline:
         check_output_file(args.timeline, "--timeline")
     trace = load_trace(args)
+    # this process ends after the run: what loading the trace left (torch, transformers
+    # and pandas when extracted) is never garbage, so the simulation's collections skip it
+    gc.freeze()
     over = over_capacity(trace, resolved)
     if over and args.strict_memory:
         name, mem = over[0]
