@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codesign import targets
+from codesign.cli import freeze_heap
 from codesign.cli._output import add_format_option, print_json, print_table
 from codesign.errors import CodesignError
 from codesign.outputs import check_output_file
@@ -172,9 +172,7 @@ def run(args: argparse.Namespace) -> int:
     if args.timeline:
         check_output_file(args.timeline, "--timeline")
     trace = load_trace(args)
-    # this process ends after the run: what loading the trace left (torch, transformers
-    # and pandas when extracted) is never garbage, so the simulation's collections skip it
-    gc.freeze()
+    freeze_heap()  # what loading the trace left (torch, transformers) is no garbage
     over = over_capacity(trace, resolved)
     if over and args.strict_memory:
         name, mem = over[0]
