@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import gc
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +39,27 @@ def trace(model: str, phase: str = "prefill", batch: int = 1, seq: int | None = 
         hit = trace_cache.get(k)
         if hit is not None:
             return hit
-    from workloads.extract import trace as _trace  # imports torch: only when extracting
+    with _without_cyclic_gc():
+        from workloads.extract import trace as _trace  # imports torch: only when extracting
 
-    tr = _trace(model, phase=phase, batch=batch, seq=seq, context=context, **options)
+        tr = _trace(model, phase=phase, batch=batch, seq=seq, context=context, **options)
     trace_cache.put(k, tr)
     return tr
+
+
+@contextlib.contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """No cyclic garbage collection within: importing torch and transformers allocates
+    millions of objects, none of them garbage, and each collection the allocations trigger
+    traverses the growing heap again (~0.6 of a cold run's 5 CPU-s, issue #12). Reference
+    counting still frees all that is not in a cycle; the collector is back afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def check_context(model: str, option: str, tokens: int | None) -> None:

@@ -393,10 +393,29 @@ class Isa:
         return tuple(m for m in e.mnemonics if m in self.enabled)
 
 
+# ISA text -> (the registered extensions it was parsed with, the Isa): a config's ISA is
+# parsed where it is used (tens of thousands of times in a sweep, issue #12); a change of
+# the registered extensions parses again
+_PARSED: dict[str, tuple[tuple[Extension, ...], Isa]] = {}
+
+
 def parse_isa(text: str | Isa) -> Isa:
     """Parse ``rvv``, ``rvv+xattn``, ``rvv+xattn:vfexp,segred``, ``rvv+xattn:-mmacc``."""
     if isinstance(text, Isa):
         return text
+    hit = _PARSED.get(text) if isinstance(text, str) else None
+    if hit is not None and len(hit[0]) == len(EXTENSIONS) \
+            and all(a is b for a, b in zip(hit[0], EXTENSIONS.values(), strict=True)):
+        return hit[1]
+    isa = _parse_isa(text)
+    if isinstance(text, str):
+        if len(_PARSED) >= 1024:
+            _PARSED.clear()
+        _PARSED[text] = (tuple(EXTENSIONS.values()), isa)
+    return isa
+
+
+def _parse_isa(text: str) -> Isa:
     _ensure_builtin()
     s = str(text).strip().lower()
     parts = [p.strip() for p in s.split("+")]

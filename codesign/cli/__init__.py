@@ -79,6 +79,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+# whether this process is the ``codesign`` command (:func:`entry`): it ends after one
+# command, so what a command keeps alive needs no garbage collection (:func:`freeze_heap`)
+_ENTRY = [False]
+
+
+def freeze_heap() -> None:
+    """In the ``codesign`` command only (not in a caller of :func:`main`): move every
+    object alive now out of the cyclic collector's reach (``gc.freeze``), so that the
+    collections of what follows skip it (a cold run's torch and transformers, issue #12)."""
+    if _ENTRY[0]:
+        import gc
+
+        gc.freeze()
+
+
 def entry() -> NoReturn:
     """The ``codesign`` command (and ``python -m codesign``): :func:`main`, then a fast
     exit. Everything a command writes is written and closed when it returns; the exit
@@ -91,6 +106,7 @@ def entry() -> NoReturn:
     import os
     import threading
 
+    _ENTRY[0] = True
     code = main()
     workers = sys.modules.get("codesign.sweep.pool")
     if workers is not None:  # no later sweep in this process: its workers end now

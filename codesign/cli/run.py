@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codesign import targets
+from codesign.cli import freeze_heap
 from codesign.cli._output import add_format_option, print_json, print_table
 from codesign.errors import CodesignError
 from codesign.outputs import check_output_file
@@ -153,9 +154,11 @@ def output_paths(path: str, names: list[str]) -> list[Path]:
 def target_overrides(name: str, overrides: dict[str, Any], engine: str | None
                      ) -> dict[str, Any]:
     """The overrides of one target: GPU targets also take the --engine."""
+    if not engine:
+        return overrides
     from codesign import gpu
 
-    return {**overrides, "engine": engine} if engine and gpu.owns(name) else overrides
+    return {**overrides, "engine": engine} if gpu.owns(name) else overrides
 
 
 def run(args: argparse.Namespace) -> int:
@@ -174,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     if args.timeline:
         check_output_file(args.timeline, "--timeline")
     trace = load_trace(args)
+    freeze_heap()  # what loading the trace left (torch, transformers) is no garbage
     over = over_capacity(trace, resolved)
     if over and args.strict_memory:
         name, mem = over[0]

@@ -35,7 +35,7 @@ import math
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -78,7 +78,17 @@ def model_version() -> str:
 
 def store_path() -> Path:
     """This generation's database."""
-    return cache_dir() / f"timings-{model_version()}.sqlite"
+    root, version = os.environ.get(ENV_VAR), model_version()
+    hit = _STORE_PATHS.get((root, version)) if root else None
+    if hit is None:
+        hit = cache_dir() / f"timings-{version}.sqlite"
+        if root:
+            _STORE_PATHS[root, version] = hit
+    return hit
+
+
+# (CODESIGN_CACHE_DIR, model version) -> store_path (every get and put asks, issue #12)
+_STORE_PATHS: dict[tuple[str, str], Path] = {}
 
 
 def key(signature: str, fingerprint: str, cores: int, mode: str) -> str:
@@ -243,6 +253,8 @@ def get(k: str) -> dict[str, Any] | None:
     hit = _MEMORY.get(k)
     if hit is not None:
         return hit
+    if k in _ABSENT:  # the last prefetch found none: a cold replay asks no query per row
+        return None
     rows = _select([k])
     return _remember(*rows[0]) if rows else None
 
@@ -250,11 +262,20 @@ def get(k: str) -> dict[str, Any] | None:
 def prefetch(keys: Iterable[str]) -> None:
     """Read the stored entries of ``keys`` not in memory yet into memory, in one query (per
     :data:`_KEYS_PER_QUERY` keys): a warm replay looks its rows up in one round trip, not
-    one per shape (issue #12); what is not stored stays a miss for :func:`get`."""
+    one per shape (issue #12); what is not stored stays a miss for :func:`get` (until
+    the next prefetch or a put of it) without another query."""
     wanted = [k for k in dict.fromkeys(keys) if k not in _MEMORY]
+    _ABSENT.clear()
+    _ABSENT.update(wanted)
     for i in range(0, len(wanted), _KEYS_PER_QUERY):
         for k, text in _select(wanted[i:i + _KEYS_PER_QUERY]):
+            _ABSENT.discard(k)
             _remember(k, text)
+
+
+# the keys the last prefetch found no entry for (another process may write one meanwhile:
+# a miss only costs the time of computing the same entry again)
+_ABSENT: set[str] = set()
 
 
 # keys per SELECT ... IN (...): under SQLITE_MAX_VARIABLE_NUMBER, 999 before SQLite 3.32
@@ -297,21 +318,60 @@ def _keep(k: str, value: dict[str, Any]) -> None:
 
 def put(k: str, value: dict[str, Any]) -> None:
     _keep(k, value)
+    _ABSENT.discard(k)
+    if _DEFERRED:
+        _DEFERRED[-1][k] = json.dumps(value)
+        return
+    _write([(k, json.dumps(value))])
+
+
+def _write(entries: list[tuple[str, str]]) -> None:
+    """Store (key, value text) entries, in one transaction."""
     con = _connection()
-    if con is None:
+    if con is None or not entries:
         return
     try:
-        con.execute("INSERT OR REPLACE INTO timings (key, value) VALUES (?, ?)",
-                    (k, json.dumps(value)))
+        if len(entries) == 1:
+            con.execute("INSERT OR REPLACE INTO timings (key, value) VALUES (?, ?)",
+                        entries[0])
+            return
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.executemany("INSERT OR REPLACE INTO timings (key, value) VALUES (?, ?)",
+                            entries)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
     except sqlite3.OperationalError:
         pass  # a full disk or a lock held too long only costs speed
     except sqlite3.DatabaseError:
         _connection(reopen=True)
 
 
+# while a deferred_writes() block runs: the entries put in it, written at its end
+_DEFERRED: list[dict[str, str]] = []
+
+
+@contextlib.contextmanager
+def deferred_writes() -> Iterator[None]:
+    """Within the block, :func:`put` keeps entries in memory at once and stores them in
+    one transaction at its end (a cold replay puts a few hundred entries: one commit
+    each cost ~0.2 ms, issue #12); other processes see them from then on."""
+    if _DEFERRED:  # nested: the outer block writes them
+        yield
+        return
+    _DEFERRED.append({})
+    try:
+        yield
+    finally:
+        _write(list(_DEFERRED.pop().items()))
+
+
 def clear_memory() -> None:
     """Forget in-memory entries (the disk cache stays)."""
     _MEMORY.clear()
+    _ABSENT.clear()
 
 
 def _entries(path: Path) -> int:

@@ -58,7 +58,7 @@ from codesign import config as C
 from codesign import kinds
 from codesign.errors import CodesignError
 from codesign.result import TRACE_COLUMNS, finish_columns, finish_ops
-from codesign.riscv import cache, memory
+from codesign.riscv import cache, lowering, memory
 from codesign.riscv.config import RiscvConfig
 from codesign.riscv.core import VL, VS, CoreSim, busy_floor, sequencer, sequencer_counts
 from isa.errors import IsaError
@@ -95,6 +95,15 @@ split = kinds.split
 def lower(op: Op | Mapping[str, Any], cfg: RiscvConfig, gemm_nc: int = 0) -> Program:
     """The shard's instruction program (isa.kernels); ``gemm_nc`` as
     :meth:`RiscvConfig.core` takes it."""
+    return _lower_signed(op, cfg, gemm_nc)[0]
+
+
+def _lower_signed(op: Op | Mapping[str, Any], cfg: RiscvConfig, gemm_nc: int = 0,
+                  registry: str | None = None) -> tuple[Program, lowering.Lowered]:
+    """:func:`lower`, memoized across configs whose ISA and core answer the kernel's
+    questions alike (:mod:`codesign.riscv.lowering`), and its memo entry (the program's
+    signature, computed once, and other facts of it); ``registry``:
+    :func:`cache.registry_identity` when the caller has it."""
     from isa import kernels
     op = op if isinstance(op, Op) else Op.from_row(op)
     dtype = _DTYPES.get(op.dtype or "bf16")
@@ -102,19 +111,23 @@ def lower(op: Op | Mapping[str, Any], cfg: RiscvConfig, gemm_nc: int = 0) -> Pro
         raise MissingKernel(f"op {op.name!r}: dtype {op.dtype!r} has no RISC-V kernel; "
                             f"valid: {', '.join(_DTYPES)}")
     try:
-        return kernels.lower(op, cfg.parsed_isa, cfg.core(dtype, gemm_nc))
+        return lowering.lowered((op, dtype, gemm_nc), cfg.parsed_isa, cfg.core(dtype, gemm_nc),
+                                registry or cache.registry_identity(),
+                                lambda isa, core: kernels.lower(op, isa, core))
     except IsaError as exc:
         raise MissingKernel(f"op {op.name!r} ({op.kind}): {exc}") from None
 
 
 def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "steady",
                  fingerprint: str | None = None,
-                 sharing: tuple[tuple[str, int], ...] = ()) -> dict[str, Any]:
+                 sharing: tuple[tuple[str, int], ...] = (),
+                 signature: str | None = None) -> dict[str, Any]:
     """Cycles, utilisation and counts of one core running ``prog`` (memoized), while
     ``cores`` cores run shards; ``sharing`` names the buffers several of them read alike
-    (:class:`codesign.riscv.memory.Hierarchy`)."""
+    (:class:`codesign.riscv.memory.Hierarchy`); ``signature``: ``prog.signature()``
+    when the caller has it."""
     fp = fingerprint or timing_fingerprint(cfg)
-    sig = prog.signature()  # renders and hashes the program: once per op
+    sig = signature or prog.signature()  # renders and hashes the program: once per op
     k = cache.key(sig, fp, cores, mode + "".join(f"|{p}{n}" for p, n in sharing))
     hit = cache.get(k)
     if hit is not None:
@@ -231,7 +244,7 @@ class MissingKernel(CodesignError):
 
 
 def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
-            mode: str = "steady") -> dict[str, Any]:
+            mode: str = "steady", registry: str | None = None) -> dict[str, Any]:
     """Timing of one op instance on the cluster (one shard simulated), split the fastest
     way its kind offers (:func:`codesign.kinds.splits`).
 
@@ -243,15 +256,18 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     slots), and the program with the least bound simulated, until no bound can beat
     the fastest so far or ``sim.split_candidates`` ways were simulated. The fastest
     program is thus found without simulating the hopeless ones; among equals the first
-    in the work bounds' order (the kind's rank among equal bounds) and blocking order."""
+    in the work bounds' order (the kind's rank among equal bounds) and blocking order.
+    ``registry``: :func:`cache.registry_identity` when the caller has it."""
     op = op if isinstance(op, Op) else Op.from_row(op)
-    ways = candidate_ways(op, cfg)
+    registry = registry or cache.registry_identity()
+    ways = candidate_ways(op, cfg, registry)
     work = kinds.get(op.kind).work
     floors = [shard_floor(work(s), s, c, cfg, kinds.sharing(op, s)) + fork_join_cycles(c, cfg)
               if work is not None and len(ways) > 1 else 0.0 for s, c in ways]
     order = sorted(range(len(ways)), key=lambda i: (floors[i], i))  # best bound first
     return _fastest([(floors[i], pos, -1, None) for pos, i in enumerate(order)],
-                    [ways[i] for i in order], op, cfg, fingerprint, mode, work is not None)
+                    [ways[i] for i in order], op, cfg, fingerprint, mode, work is not None,
+                    registry)
 
 
 # A candidate of the split search: (lower bound on its cycles, the way's position in the
@@ -260,13 +276,15 @@ _Candidate = tuple[float, int, int, Program | None]
 
 
 def _fastest(heap: list[_Candidate], ways: list[tuple[Op, int]], op: Op, cfg: RiscvConfig,
-             fingerprint: str, mode: str, gemm: bool) -> dict[str, Any]:
+             fingerprint: str, mode: str, gemm: bool, registry: str) -> dict[str, Any]:
     """The fastest of the ``ways`` by best-first search over the candidates in ``heap``
     (a valid heap: sorted) for :func:`time_op`; ``gemm``: ways are timed with each cache
-    blocking."""
+    blocking. A program's busy floor, like its timing, is keyed by ``fingerprint`` (the
+    config less its ISA: the program's instructions say which ones it uses)."""
     best: dict[str, Any] | None = None
     best_key = (math.inf, 0, 0)  # (cycles, way, blocking) of the fastest so far
     simulated: set[int] = set()  # ways simulated
+    lowered: dict[tuple[int, int], lowering.Lowered] = {}  # by (way, blocking)
     while heap:
         bound, pos, j, prog = heapq.heappop(heap)
         if (bound, pos, j) > best_key:
@@ -276,15 +294,17 @@ def _fastest(heap: list[_Candidate], ways: list[tuple[Op, int]], op: Op, cfg: Ri
         if prog is None:
             choices = cfg.gemm_nc_choices(c) if gemm else (0,)
             for k, nc in enumerate(choices):
-                p = lower(shard, cfg, nc)
+                p, lowered[pos, k] = _lower_signed(shard, cfg, nc, registry)
                 rank = len(ways) > 1 or len(choices) > 1  # other candidates to rank it with
-                heapq.heappush(heap, (max(bound, busy_floor(p, cfg) + fixed) if rank else bound,
-                                      pos, k, p))
+                floor = lowered[pos, k].derive(("busy_floor", fingerprint),
+                                               lambda q: busy_floor(q, cfg)) if rank else 0.0
+                heapq.heappush(heap, (max(bound, floor + fixed) if rank else bound, pos, k, p))
             continue
         if pos not in simulated and len(simulated) == cfg.sim.split_candidates:
             continue
         simulated.add(pos)
-        t = time_program(prog, cfg, c, mode, fingerprint, kinds.sharing(op, shard))
+        t = time_program(prog, cfg, c, mode, fingerprint, kinds.sharing(op, shard),
+                         lowered[pos, j].signature())
         key = (t["cycles"] + fixed, pos, j)
         if key < best_key:
             best, best_key = {**t, "cycles": key[0], "cores": c, "modelled": True}, key
@@ -292,20 +312,35 @@ def _fastest(heap: list[_Candidate], ways: list[tuple[Op, int]], op: Op, cfg: Ri
     return best
 
 
-def candidate_ways(op: Op, cfg: RiscvConfig) -> list[tuple[Op, int]]:
+def candidate_ways(op: Op, cfg: RiscvConfig, registry: str | None = None) \
+        -> list[tuple[Op, int]]:
     """The (shard, cores) ways :func:`time_op` times: the kind's splits; with a library
     that runs every op on every thread, those on the most cores, and for llama.cpp's
     tinyBLAS GEMMs only those that keep every token row (its threads split the weight
     rows: :func:`isa.kernels.ggml.splits_weight_rows_only`); else also one core when a
     fork and join costs something."""
-    ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
-    if EVERY_THREAD[cfg.kernel.library]:
-        ways = [w for w in ways if w[1] == ways[0][1]]  # the most cores: all threads work
-        if cfg.kernel.library == "llamacpp" and ggml.splits_weight_rows_only(op, cfg.vector.vlen):
-            ways = [w for w in ways if w[0].M == op.M] or ways
-    elif cfg.cluster.fork_join_ns and ways[-1][1] > 1:
-        ways = [*ways, (op, 1)]  # a small op may not be worth the fork and join
-    return ways
+    key = (op, cfg.cluster.cores, cfg.vector.vlen, cfg.kernel.library,
+           bool(cfg.cluster.fork_join_ns), registry or cache.registry_identity())
+    ways = _WAYS.get(key)
+    if ways is None:
+        ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
+        if EVERY_THREAD[cfg.kernel.library]:
+            ways = [w for w in ways if w[1] == ways[0][1]]  # the most cores: all threads work
+            if cfg.kernel.library == "llamacpp" and ggml.splits_weight_rows_only(
+                    op, cfg.vector.vlen):
+                ways = [w for w in ways if w[0].M == op.M] or ways
+        elif cfg.cluster.fork_join_ns and ways[-1][1] > 1:
+            ways = [*ways, (op, 1)]  # a small op may not be worth the fork and join
+        if len(_WAYS) >= _WAYS_MAX:
+            _WAYS.clear()
+        _WAYS[key] = ways
+    return list(ways)
+
+
+# (op, what of the config candidate_ways reads, the registries' identity: the op kinds'
+# split rules) -> its ways: the points of a sweep split each op alike (issue #12)
+_WAYS: dict[tuple[Any, ...], list[tuple[Op, int]]] = {}
+_WAYS_MAX = 50_000
 
 
 def fork_join_cycles(cores: int, cfg: RiscvConfig) -> float:
@@ -434,7 +469,7 @@ class RowTimings:
             return {**hit, "cached": True}
         op = op_of()
         try:
-            t = time_op(op, cfg, self.fingerprint, self.mode)
+            t = time_op(op, cfg, self.fingerprint, self.mode, self.registry)
         except MissingKernel as exc:
             if cfg.sim.missing_kernels == "error":
                 raise
@@ -478,7 +513,9 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
         first.setdefault(content, i)
     shapes = {c: _shape((head, c), data, i) for c, i in first.items()}
     timings.prefetch(text for _, text in shapes.values())  # one memo query per replay
-    by_content = {c: timings.of_shape(*shapes[c], _op_of(data, i)) for c, i in first.items()}
+    with cache.deferred_writes():  # what this replay times is stored in one transaction
+        by_content = {c: timings.of_shape(*shapes[c], _op_of(data, i))
+                      for c, i in first.items()}
     ts = []
     sim_instr, sim_s = [], []
     for content in contents:

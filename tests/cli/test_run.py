@@ -162,3 +162,22 @@ def test_ctrl_c_while_timing_is_one_line_exit_130(capsys, decode_parquet, tmp_pa
     captured = capsys.readouterr()
     assert captured.err == "codesign run: interrupted\n" and captured.out == ""
     assert list(tmp_path.iterdir()) == [decode_parquet]  # nothing half written
+
+
+def test_only_the_codesign_command_freezes_the_heap_after_loading_the_trace(
+        capsys, decode_parquet, monkeypatch):
+    """Issue #12: the command (which ends after one run) moves what loading the trace left
+    out of the collector's reach; a caller of main() keeps its heap collectable."""
+    import gc
+
+    from codesign import cli
+
+    before = gc.get_freeze_count()
+    assert main(["run", str(decode_parquet), "--target", "c950-like"]) == 0
+    assert gc.get_freeze_count() == before
+    monkeypatch.setattr(cli, "_ENTRY", [True])
+    try:
+        assert main(["run", str(decode_parquet), "--target", "c950-like"]) == 0
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()

@@ -47,12 +47,12 @@ def _rows(db: Path) -> dict[str, dict]:
 def _lowerings(monkeypatch) -> list[str]:
     """Record every op the replay lowers."""
     seen: list[str] = []
-    real = replay.lower
+    real = replay._lower_signed  # (what time_op lowers with)
 
     def spy(op, cfg, *rest):
         seen.append(op["name"])
         return real(op, cfg, *rest)
-    monkeypatch.setattr(replay, "lower", spy)
+    monkeypatch.setattr(replay, "_lower_signed", spy)
     return seen
 
 
@@ -402,8 +402,8 @@ def test_cache_info_and_clear(fresh, capsys):
     assert not time_op(ROW, cfg, C.fingerprint(cfg))["cached"]
 
 
-def _selects(run) -> list[str]:
-    """The SELECT statements this process's store connection runs during ``run()``."""
+def _statements(run) -> list[str]:
+    """The statements this process's store connection runs during ``run()``."""
     seen: list[str] = []
     con = cache._connection()
     assert con is not None
@@ -412,7 +412,26 @@ def _selects(run) -> list[str]:
         run()
     finally:
         con.set_trace_callback(None)
-    return [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    return seen
+
+
+def _selects(run) -> list[str]:
+    """The SELECT statements this process's store connection runs during ``run()``."""
+    return [s for s in _statements(run) if s.lstrip().upper().startswith("SELECT")]
+
+
+def test_a_cold_replay_asks_for_its_rows_once_and_stores_them_in_one_commit(fresh):
+    """Issue #12: the rows a replay's prefetch found missing are not queried again one by
+    one, and what the replay times is written in one transaction, visible to another
+    connection (another process) once the replay is done."""
+    cfg = make("x280-like").config
+    rows = [cache.row_key(repr(replay._shape_key(op)), C.fingerprint(cfg), "steady",
+                          cache.registry_identity()) for op in OPS]
+    seen = _statements(lambda: _replay(cfg))
+    selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    assert all(sum(k in s for s in selects) == 1 for k in rows)  # the prefetch's query
+    assert [s for s in seen if s.strip().upper() == "COMMIT"] == ["COMMIT"]
+    assert set(rows) <= set(_rows(cache.store_path()))  # (a connection of its own)
 
 
 def test_a_warm_replay_reads_its_rows_in_one_query(fresh):

@@ -92,3 +92,29 @@ def test_cache_info_and_clear(cache_dir, capsys):
     with pytest.raises(SystemExit) as bad:
         main(["cache", "bogus"])
     assert bad.value.code == 2
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_extraction_runs_without_cyclic_gc_and_restores_it(cache_dir, monkeypatch, enabled):
+    """Issue #12: no cyclic collection while torch and transformers are imported and the
+    trace is extracted; the collector's state is as it was afterwards, even on an error."""
+    import gc
+
+    import workloads.extract
+
+    seen = []
+    real = workloads.extract.trace
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+    monkeypatch.setattr(workloads.extract, "trace", spy)
+    (gc.enable if enabled else gc.disable)()
+    try:
+        api.trace(str(TINY), phase="decode", context=64, cache=False)
+        assert seen == [False] and gc.isenabled() == enabled
+        with pytest.raises(Exception, match="routing"):
+            api.trace(str(TINY), phase="decode", context=64, cache=False, routing="nope")
+        assert seen == [False, False] and gc.isenabled() == enabled  # (failed in extraction)
+    finally:
+        gc.enable()
