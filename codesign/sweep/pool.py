@@ -20,6 +20,7 @@ pool holds no work and ends with its process.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures as cf
 import hashlib
 import importlib.util
@@ -46,6 +47,9 @@ class _Pool:
 
 
 _POOLS: dict[int, _Pool] = {}  # this process's pool, by its pid (a forked child's own)
+# dropped while the interpreter still has its modules: an executor collected during their
+# teardown has its weakref callback fail ("'NoneType' object has no attribute 'util'")
+atexit.register(_POOLS.clear)
 
 
 def workers(jobs: int, needed: int, modules: Sequence[str] = ()) \
