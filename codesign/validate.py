@@ -374,12 +374,15 @@ def _short(case_name: str) -> str:
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and worst |error| over the numeric cases, and how many failed; the median
-    |error| of the predicted (not fitted) ones (of an even count, the mean of the middle
-    two)."""
+    (of an even count, the mean of the middle two) and worst |error| of the predicted
+    ones: neither fitted nor informational (a case shown for a cause the model leaves out
+    on purpose, which cannot fail)."""
     errs = [(abs(r["error"]), r["case"]) for r in rows if r["error"] is not None]
-    pred = sorted(abs(r["error"]) for r in rows if r["error"] is not None and not r["fitted"])
+    pred = sorted(abs(r["error"]) for r in rows if r["error"] is not None
+                  and not r["fitted"] and not r.get("informational"))
     return {
         "predicted": len(pred),
+        "informational": sum(1 for r in rows if r.get("informational")),
         "predicted_median_abs_error": statistics.median(pred) if pred else 0.0,
         "predicted_worst_abs_error": pred[-1] if pred else 0.0,
         "cases": len(rows),

@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
         s = validate.summary(rows)
         print()
         if s["predicted"] < s["cases"]:
-            print(f"predicted rows: {s['predicted']}, median |error| "
+            info = f" ({s['informational']} informational left out)" \
+                if s["informational"] else ""
+            print(f"predicted rows: {s['predicted']}{info}, median |error| "
                   f"{s['predicted_median_abs_error'] * 100:.1f}%, worst "
                   f"{s['predicted_worst_abs_error'] * 100:.1f}%")
         print(f"{s['cases']} cases, {s['failed']} failed; mean |error| "

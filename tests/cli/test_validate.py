@@ -121,18 +121,20 @@ def test_measure_gpu_exits_cleanly_without_cuda_and_writes_valid_cases(tmp_path)
 
 
 def test_summary_median_is_over_predicted_rows_and_averages_the_middle_pair():
-    """The printed median |error| of the predicted rows: fitted rows and rows without an
-    error are left out; an even count takes the mean of the middle two (upper-middle
-    alone would overstate it)."""
+    """The printed median |error| of the predicted rows: fitted and informational rows
+    and rows without an error are left out; an even count takes the mean of the middle
+    two (upper-middle alone would overstate it)."""
     from codesign.validate import summary
 
-    def row(case, error, fitted=False):
-        return {"case": case, "error": error, "fitted": fitted, "ok": True}
+    def row(case, error, fitted=False, informational=False):
+        return {"case": case, "error": error, "fitted": fitted, "ok": True,
+                "informational": informational}
 
     rows = [row("a", -0.10), row("b", 0.40), row("c", 0.20), row("d", -0.30),
-            row("fit", 0.0, fitted=True), row("info", None)]
+            row("fit", 0.0, fitted=True), row("none", None),
+            row("info", -0.95, informational=True)]
     s = summary(rows)
-    assert s["predicted"] == 4
+    assert s["predicted"] == 4 and s["informational"] == 1
     assert s["predicted_median_abs_error"] == pytest.approx(0.25)
     assert s["predicted_worst_abs_error"] == pytest.approx(0.40)
     assert summary(rows[:3])["predicted_median_abs_error"] == pytest.approx(0.20)
