@@ -37,6 +37,10 @@ class Core:
     decode_splits: split-KV partitions of decode attention.
     library: the kernel library the GEMMs (llamacpp, ara) or the softmax (snitch) come from
         (:data:`LIBRARIES`).
+    flash_attn: with library ``llamacpp``, whether llama.cpp ran with flash attention
+        (llama-bench ``-fa 1``): attention is then ggml's FLASH_ATTN_EXT
+        (:mod:`isa.kernels.ggml_attention`); without (``-fa 0``: KQ mul_mat, soft_max_ext,
+        KQV mul_mat, not expressed yet) the ideal kernels stand in.
     """
 
     vlen: int = 512
@@ -50,6 +54,7 @@ class Core:
     attn_bc: int = 8
     decode_splits: int = 4
     library: str = "ideal"
+    flash_attn: bool = True
 
     def __post_init__(self) -> None:
         if not self.dlen:

@@ -269,6 +269,13 @@ class KernelConfig:
                          "every exponential the scalar expf) or ara (Ara's apps/fmatmul, "
                          "isa.kernels.ara: FP32 GEMMs in its blocks by M), the software "
                          "published measurements ran", "", _KSRC)
+    llamacpp_flash_attn: bool = param(
+        _CORE.flash_attn, "with library = llamacpp: llama.cpp ran with flash attention "
+        "(llama-bench -fa 1): attention is ggml's FLASH_ATTN_EXT on the F16 KV cache "
+        "(isa.kernels.ggml_attention); false (-fa 0: ggml's KQ / soft_max / KQV graph ops, "
+        "not expressed yet): the ideal attention kernels stand in", "",
+        "llama.cpp src/llama-context.cpp: flash attention on by default (auto) since PR "
+        "#15434 (2025-08); llama-bench's -fa default was 0 before it")
     llamacpp_op_ns: float = param(
         0.0, "with library = llamacpp: the fixed cost of each op llama.cpp runs (every graph "
         "node runs on every thread and they meet in a barrier, plus per-op work of its "
@@ -553,7 +560,8 @@ class RiscvConfig:
                     gemm_mr=k.gemm_mr, gemm_kc=k.gemm_kc,
                     gemm_nc=gemm_nc or self.gemm_nc_choices()[0],
                     attn_bc=k.attn_bc, decode_splits=k.decode_splits,
-                    weight_group=k.weight_group, library=k.library)
+                    weight_group=k.weight_group, library=k.library,
+                    flash_attn=k.llamacpp_flash_attn)
 
     @property
     def exp_width_bits(self) -> int:

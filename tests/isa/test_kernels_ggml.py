@@ -287,3 +287,51 @@ def test_only_q4_formats_run_on_the_ime_in_llamacpps_library():
     assert lower(row, "rvv+ime", ime_core).meta["kernel"] == "ggml vec_dot"
     assert lower(_row("q4_0", 1, 64, 256), "rvv+ime", ime_core).meta["kernel"] == "ime"
     assert lower(row, "rvv+ime", Core(vlen=256)).meta["kernel"] == "ime"
+
+
+# ---- attention (isa.kernels.ggml_attention): FLASH_ATTN_EXT on the F16 KV cache ------------
+def _attn(hq: int, hkv: int, sq: int, skv: int, d: int, b_: int = 1, **kw) -> dict:
+    return {"kind": "attention", "op": "sdpa", "B": b_, "Hq": hq, "Hkv": hkv, "Sq": sq,
+            "Skv": skv, "D": d, "causal": True, **kw}
+
+
+@settings(max_examples=15, deadline=None)
+@given(b_=st.integers(1, 2), hkv=st.integers(1, 2), grp=st.integers(1, 3),
+       sq=st.integers(1, 9), extra=st.integers(0, 5), d=st.sampled_from([8, 24, 64, 128]),
+       vlen=st.sampled_from([128, 256]), seed=st.integers(0, 2**16))
+def test_ggml_flash_attn_ext_matches_torch(b_, hkv, grp, sq, extra, d, vlen, seed):
+    """ggml's per-row online softmax (one expf per visible key, the mask's -inf keys
+    skipped) against torch's SDPA, prefill with and without cached keys and decode, GQA."""
+    row = _attn(hkv * grp, hkv, sq, sq + extra, d, b_)
+    core = Core(vlen=vlen, library="llamacpp")
+    assert lower(row, "rvv", core).meta["kernel"] == "ggml flash_attn_ext_f16"
+    r = check(row, "rvv", core, seed=seed)
+    assert r.ok and r.counts_match, r
+
+
+def test_ggml_flash_attn_ext_work_per_key_is_ggmls():
+    """Per query row and visible key one vec_dot_f16 (one reduction), one libm expf call and
+    one vec_mad over D; every (row, key) pair's mask value loaded once (masked ones cost
+    the load, compare and branch only); K and V read as 16-bit (the F16 cache)."""
+    hq, hkv, sq, skv, d = 4, 2, 6, 10, 64
+    prog = lower(_attn(hq, hkv, sq, skv, d), "rvv", LIB)
+    by = prog.counts().by_mnemonic
+    visible = hq * sum(skv - sq + r + 1 for r in range(sq))
+    strips = d // LIB.vlmax(16, 2)
+    assert by["vfredusum.vs"] == by["jal"] == visible
+    assert by["vfwmaccbf16.vf"] == visible * strips  # V row x vs into VKQ
+    assert by["vfwmaccbf16.vv"] == visible * strips  # K row . q
+    assert by["flh"] == hq * sq * skv  # the mask: every pair once
+    assert by["fdiv.s"] == hq * sq  # 1/S per row
+    assert prog.buffers["K"].dtype == prog.buffers["V"].dtype == "bf16"  # 16-bit cache
+    assert prog.meta["kv_dtype"] == "f16"
+
+
+def test_ggml_attention_leaves_the_ideal_library_and_the_cases_it_does_not_express():
+    """The ideal library keeps its FlashAttention-2; windows and sinks take the ideal
+    kernels in the llamacpp library too."""
+    row = _attn(2, 1, 8, 8, 64)
+    assert lower(row, "rvv", Core(vlen=256)).meta.get("kernel") != "ggml flash_attn_ext_f16"
+    for extra in ({"window": 24}, {"sinks": True}):
+        prog = lower(_attn(2, 1, 32, 48, 64, **extra), "rvv", LIB)
+        assert prog.meta.get("kernel") != "ggml flash_attn_ext_f16"

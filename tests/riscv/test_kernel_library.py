@@ -54,3 +54,28 @@ def test_ime_targets_are_described_by_their_extension():
     from codesign import riscv
     assert "ime (SpacemiT IME1" in riscv.describe("c950-like+ime")
     assert "vfwmmacc.vv" in riscv.describe("c950-like+xattn+ime")
+
+
+ATTN = {"kind": "attention", "op": "sdpa", "B": 1, "Hq": 4, "Hkv": 2, "Sq": 64, "Skv": 64,
+        "D": 64, "causal": True, "dtype": "bf16", "name": "attn",
+        "flops": 4 * 4 * 64 * 64 * 64 // 2, "bytes_read": 3 * 4 * 64 * 64 * 2,
+        "bytes_written": 4 * 64 * 64 * 2}
+
+
+def _attn(**overrides):
+    trace = trace_from_rows([ATTN], {"model": "t", "scenario": {"phase": "prefill"}})
+    return targets.resolve("spacemit-x60-like", overrides).simulate(trace)
+
+
+def test_llamacpp_flash_attention_is_a_setting_that_reaches_the_attention_kernel():
+    """kernel.llamacpp_flash_attn (llama-bench -fa): on, ggml's FLASH_ATTN_EXT (scalar
+    online softmax, one libm expf per visible key) runs, slower than the ideal FA-2 and never
+    faster than the roofline; off, the ideal kernels stand in, as in the ideal library."""
+    ideal = _attn()
+    fa = _attn(**{"kernel.library": "llamacpp"})
+    off = _attn(**{"kernel.library": "llamacpp", "kernel.llamacpp_flash_attn": False})
+    assert fa.config["kernel"]["llamacpp_flash_attn"] is True
+    assert off.ops["signature"].iloc[0] == ideal.ops["signature"].iloc[0]
+    assert fa.ops["signature"].iloc[0] != ideal.ops["signature"].iloc[0]
+    assert float(fa.ops["seconds"].iloc[0]) > float(ideal.ops["seconds"].iloc[0])
+    assert float(fa.ops["seconds"].iloc[0]) >= float(fa.ops["roofline_seconds"].iloc[0])

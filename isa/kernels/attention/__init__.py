@@ -25,6 +25,7 @@ from typing import Any
 from isa.core import Core
 from isa.errors import IsaError
 from isa.instructions import Isa
+from isa.kernels import ggml_attention
 from isa.kernels.attention.decode import decode
 from isa.kernels.attention.prefill import prefill
 from isa.kernels.attention.schedule import Masking
@@ -67,6 +68,9 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
         b.buffer("sinks", dt, hq, "in", (hq,))
     b.buffer("O", dt, bsz * hq * sq * d, "out", (bsz, hq, sq, d))
     mask = Masking(causal, window, sinks)
+    if (kc.core.library == "llamacpp" and kc.core.flash_attn
+            and ggml_attention.usable(sq, causal, window, sinks)):
+        return ggml_attention.lower(kc, bsz, hq, hkv, sq, skv, d)
     if sq == 1:
         decode(kc, bsz, hq, hkv, skv, d, mask)
         phase = "decode"
