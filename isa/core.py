@@ -39,8 +39,8 @@ class Core:
         (:data:`LIBRARIES`).
     flash_attn: with library ``llamacpp``, whether llama.cpp ran with flash attention
         (llama-bench ``-fa 1``): attention is then ggml's FLASH_ATTN_EXT
-        (:mod:`isa.kernels.ggml_attention`); without (``-fa 0``: KQ mul_mat, soft_max_ext,
-        KQV mul_mat, not expressed yet) the ideal kernels stand in.
+        (:mod:`isa.kernels.ggml_attention`); without (``-fa 0``) ggml's KQ mul_mat,
+        soft_max_ext and KQV mul_mat over the transposed V cache (:mod:`isa.kernels.ggml_kq`).
     """
 
     vlen: int = 512

@@ -272,8 +272,8 @@ class KernelConfig:
     llamacpp_flash_attn: bool = param(
         _CORE.flash_attn, "with library = llamacpp: llama.cpp ran with flash attention "
         "(llama-bench -fa 1): attention is ggml's FLASH_ATTN_EXT on the F16 KV cache "
-        "(isa.kernels.ggml_attention); false (-fa 0: ggml's KQ / soft_max / KQV graph ops, "
-        "not expressed yet): the ideal attention kernels stand in", "",
+        "(isa.kernels.ggml_attention); false (-fa 0): ggml's KQ mul_mat, soft_max_ext and "
+        "KQV mul_mat over the F16 cache with V transposed (isa.kernels.ggml_kq)", "",
         "llama.cpp src/llama-context.cpp: flash attention on by default (auto) since PR "
         "#15434 (2025-08); llama-bench's -fa default was 0 before it")
     llamacpp_op_ns: float = param(

@@ -1,6 +1,7 @@
 """The ``llamacpp`` kernel library: llama.cpp's ggml-cpu GEMMs on RISC-V, as this package
 expresses them (``Core.library = "llamacpp"``; attention is ggml's FLASH_ATTN_EXT,
-:mod:`isa.kernels.ggml_attention`, with ``Core.flash_attn``; every other op kind keeps the
+:mod:`isa.kernels.ggml_attention`, with ``Core.flash_attn``, or its KQ / soft_max / KQV graph
+without it, :mod:`isa.kernels.ggml_kq`; every other op kind keeps the
 ideal kernels, which ggml's element-wise code resembles).
 
 Which kernel a ``GGML_OP_MUL_MAT`` runs (ggml-cpu/ggml-cpu.c ``ggml_compute_forward_mul_mat``,

@@ -195,7 +195,8 @@ def ref_attention(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict
     eager_attention_forward (transformers modeling_gpt_oss.py)."""
     import torch
     import torch.nn.functional as F
-    q, k, v = _t(inp["Q"]), _t(inp["K"]), _t(inp["V"])
+    q, k = _t(inp["Q"]), _t(inp["K"])
+    v = _t(inp["V"]) if "V" in inp else _t(np.swapaxes(inp["Vt"], -1, -2))  # ggml's V^T
     sq, skv = q.shape[-2], k.shape[-2]
     mask = None
     if bool(row.get("causal", False)):

@@ -335,3 +335,52 @@ def test_ggml_attention_leaves_the_ideal_library_and_the_cases_it_does_not_expre
     for extra in ({"window": 24}, {"sinks": True}):
         prog = lower(_attn(2, 1, 32, 48, 64, **extra), "rvv", LIB)
         assert prog.meta.get("kernel") != "ggml flash_attn_ext_f16"
+
+
+# ---- attention with flash attention off (isa.kernels.ggml_kq): KQ, soft_max_ext, KQV ------
+NOFA = Core(vlen=256, library="llamacpp", flash_attn=False)
+
+
+@settings(max_examples=12, deadline=None)
+@given(hkv=st.integers(1, 2), grp=st.integers(1, 3), sq=st.integers(1, 7),
+       extra=st.integers(0, 5), d=st.sampled_from([8, 24, 64]), causal=st.booleans(),
+       vlen=st.sampled_from([128, 256]), seed=st.integers(0, 2**16))
+def test_ggml_mul_mat_soft_max_attention_matches_torch(hkv, grp, sq, extra, d, causal, vlen,
+                                                       seed):
+    """-fa 0: KQ = mul_mat(K, Q) over every cached key, soft_max_ext (scale, mask, one expf
+    per element), KQV = mul_mat(V^T, KQ) against torch's SDPA; GQA, decode and prefill."""
+    row = _attn(hkv * grp, hkv, sq, sq + extra, d, causal=causal)
+    core = Core(vlen=vlen, library="llamacpp", flash_attn=False)
+    prog = lower(row, "rvv", core)
+    assert prog.meta["kernel"] == "ggml mul_mat + soft_max_ext"
+    r = check(row, "rvv", core, seed=seed)
+    assert r.ok and r.counts_match, r
+
+
+def test_ggml_mul_mat_soft_max_work_is_ggmls():
+    """Per query head: sq x skv vec_dot_f16 for KQ (masked keys too) and sq x D for KQV over
+    the keys of V^T rows, one scalar expf per score, one 1/sum per row; V read from the
+    transposed 16-bit cache (Vt [B, Hkv, D, Skv])."""
+    hq, hkv, sq, skv, d = 4, 2, 6, 10, 64
+    prog = lower(_attn(hq, hkv, sq, skv, d), "rvv", NOFA)
+    by = prog.counts().by_mnemonic
+    assert by["vfredusum.vs"] == hq * sq * (skv + d)
+    vl = NOFA.vlmax(16, 2)
+    assert by["vfwmaccbf16.vv"] == hq * sq * (skv * -(-d // vl) + d * -(-skv // vl))
+    assert by["jal"] == hq * sq * skv  # libm expf per element, masked ones included
+    assert by["fdiv.s"] == hq * sq
+    assert by["flh"] == hq * sq * skv  # the F16 mask, every element once
+    assert "V" not in prog.buffers and prog.buffers["Vt"].shape == (1, hkv, d, skv)
+    assert prog.buffers["K"].dtype == prog.buffers["Vt"].dtype == "bf16"
+
+
+def test_ggml_attention_without_flash_attn_costs_more_than_with_it_in_prefill():
+    """Without flash attention every masked score of a causal prefill is computed,
+    exponentiated and multiplied by V (FA skips them): more expf calls and FMAs."""
+    row = _attn(2, 1, 32, 32, 64)
+    fa = lower(row, "rvv", LIB).counts().by_mnemonic
+    nofa = lower(row, "rvv", NOFA).counts().by_mnemonic
+    assert nofa["jal"] == 2 * 32 * 32 > fa["jal"] == 2 * 32 * 33 // 2
+    for extra in ({"window": 24}, {"sinks": True}):
+        prog = lower(_attn(2, 1, 32, 48, 64, **extra), "rvv", NOFA)
+        assert prog.meta.get("kernel") != "ggml mul_mat + soft_max_ext"

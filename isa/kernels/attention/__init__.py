@@ -25,7 +25,7 @@ from typing import Any
 from isa.core import Core
 from isa.errors import IsaError
 from isa.instructions import Isa
-from isa.kernels import ggml_attention
+from isa.kernels import ggml_attention, ggml_kq
 from isa.kernels.attention.decode import decode
 from isa.kernels.attention.prefill import prefill
 from isa.kernels.attention.schedule import Masking
@@ -63,7 +63,12 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
     dt = kc.core.dtype
     b.buffer("Q", dt, bsz * hq * sq * d, "in", (bsz, hq, sq, d))
     b.buffer("K", dt, bsz * hkv * skv * d, "in", (bsz, hkv, skv, d))
-    b.buffer("V", dt, bsz * hkv * skv * d, "in", (bsz, hkv, skv, d))
+    ggml_graph = (kc.core.library == "llamacpp" and not kc.core.flash_attn
+                  and ggml_kq.usable(causal, window, sinks))
+    if ggml_graph:  # llama.cpp keeps V transposed in the cache without flash attention
+        b.buffer("Vt", dt, bsz * hkv * d * skv, "in", (bsz, hkv, d, skv))
+    else:
+        b.buffer("V", dt, bsz * hkv * skv * d, "in", (bsz, hkv, skv, d))
     if sinks:
         b.buffer("sinks", dt, hq, "in", (hq,))
     b.buffer("O", dt, bsz * hq * sq * d, "out", (bsz, hq, sq, d))
@@ -71,6 +76,8 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
     if (kc.core.library == "llamacpp" and kc.core.flash_attn
             and ggml_attention.usable(sq, causal, window, sinks)):
         return ggml_attention.lower(kc, bsz, hq, hkv, sq, skv, d)
+    if ggml_graph:
+        return ggml_kq.lower(kc, bsz, hq, hkv, sq, skv, d, causal)
     if sq == 1:
         decode(kc, bsz, hq, hkv, skv, d, mask)
         phase = "decode"
