@@ -63,7 +63,7 @@ from codesign.riscv.config import RiscvConfig
 from codesign.riscv.core import VL, VS, CoreSim, busy_floor, sequencer, sequencer_counts
 from isa.errors import IsaError
 from isa.instructions import UNITS
-from isa.kernels import ggml
+from isa.kernels import ggml, ggml_kq
 from isa.program import Program
 from workloads.schema import Op, dtype_bytes, record_columns
 
@@ -262,7 +262,9 @@ def time_op(op: Op | Mapping[str, Any], cfg: RiscvConfig, fingerprint: str,
     registry = registry or cache.registry_identity()
     ways = candidate_ways(op, cfg, registry)
     work = kinds.get(op.kind).work
-    floors = [shard_floor(work(s), s, c, cfg, kinds.sharing(op, s)) + fork_join_cycles(c, cfg)
+    nodes = graph_nodes(op, cfg)
+    floors = [shard_floor(work(s), s, c, cfg, kinds.sharing(op, s))
+              + fork_join_cycles(c, cfg, nodes)
               if work is not None and len(ways) > 1 else 0.0 for s, c in ways]
     order = sorted(range(len(ways)), key=lambda i: (floors[i], i))  # best bound first
     return _fastest([(floors[i], pos, -1, None) for pos, i in enumerate(order)],
@@ -290,7 +292,7 @@ def _fastest(heap: list[_Candidate], ways: list[tuple[Op, int]], op: Op, cfg: Ri
         if (bound, pos, j) > best_key:
             break  # no candidate left can beat the fastest (or equal it, ranking first)
         shard, c = ways[pos]
-        fixed = fork_join_cycles(c, cfg)
+        fixed = fork_join_cycles(c, cfg, graph_nodes(op, cfg))
         if prog is None:
             choices = cfg.gemm_nc_choices(c) if gemm else (0,)
             for k, nc in enumerate(choices):
@@ -343,15 +345,28 @@ _WAYS: dict[tuple[Any, ...], list[tuple[Op, int]]] = {}
 _WAYS_MAX = 50_000
 
 
-def fork_join_cycles(cores: int, cfg: RiscvConfig) -> float:
+def fork_join_cycles(cores: int, cfg: RiscvConfig, nodes: int = 1) -> float:
     """The fixed cycles of an op on ``cores`` cores: ``cluster.fork_join_ns`` when it
     runs on more than one (or the library runs every op on every thread of the cluster),
-    plus ``kernel.llamacpp_op_ns`` for every op llama.cpp runs."""
+    plus ``kernel.llamacpp_op_ns`` for every op llama.cpp runs; each paid once per graph
+    node the op is (:func:`graph_nodes`)."""
     every = EVERY_THREAD[cfg.kernel.library] and cfg.cluster.cores > 1
     ns = cfg.cluster.fork_join_ns if cores > 1 or every else 0.0
     if cfg.kernel.library == "llamacpp":
         ns += cfg.kernel.llamacpp_op_ns
-    return ns * cfg.scalar.freq_ghz
+    return nodes * ns * cfg.scalar.freq_ghz
+
+
+def graph_nodes(op: Op, cfg: RiscvConfig) -> int:
+    """The graph nodes the software runs for ``op``, each with its barrier: llama.cpp's
+    attention without flash attention is three (KQ mul_mat, soft_max_ext, KQV mul_mat:
+    :data:`isa.kernels.ggml_kq.GRAPH_NODES`), every other op one."""
+    if (op.kind == "attention" and cfg.kernel.library == "llamacpp"
+            and not cfg.kernel.llamacpp_flash_attn
+            and ggml_kq.usable(bool(op.get("causal")), int(op.get("window") or 0),
+                               bool(op.get("sinks")))):
+        return ggml_kq.GRAPH_NODES
+    return 1
 
 
 # Whether a kernel library runs every op on all the cluster's threads, with a barrier

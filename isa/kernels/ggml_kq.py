@@ -40,6 +40,7 @@ from isa.kernels.ggml import _blocks, output_blocks
 from isa.program import Affine, F, Program, Reg, V
 
 KERNEL = "ggml mul_mat + soft_max_ext"
+GRAPH_NODES = 3  # KQ mul_mat, soft_max_ext, KQV mul_mat: each ends in ggml_barrier
 NEG_INF = float("-inf")
 FX, FMV, FMAX, FSUM = (F(i) for i in range(1, 5))
 EXP_TMPS = (F(29), F(30), F(31))

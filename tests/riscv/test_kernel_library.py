@@ -84,3 +84,19 @@ def test_llamacpp_flash_attention_is_a_setting_that_reaches_the_attention_kernel
     assert fa.ops["signature"].iloc[0] != ideal.ops["signature"].iloc[0]
     assert float(fa.ops["seconds"].iloc[0]) > float(ideal.ops["seconds"].iloc[0])
     assert float(fa.ops["seconds"].iloc[0]) >= float(fa.ops["roofline_seconds"].iloc[0])
+
+
+def test_llamacpp_attention_without_flash_attn_pays_a_barrier_per_graph_node():
+    """-fa 0 attention is three ggml graph nodes (KQ mul_mat, soft_max_ext, KQV mul_mat),
+    each ending in ggml_barrier: its fixed cost is three of llama.cpp's per-op cost; flash
+    attention, a window (ideal kernels) and every other library pay one."""
+    from codesign.riscv.replay import fork_join_cycles, graph_nodes
+    from workloads.schema import Op
+    op = Op.from_row(ATTN)
+    cfg = {k: targets.resolve("spacemit-k1", o).config for k, o in (
+        ("ideal", {}), ("fa", {"kernel.library": "llamacpp"}),
+        ("off", {"kernel.library": "llamacpp", "kernel.llamacpp_flash_attn": False}))}
+    assert [graph_nodes(op, cfg[k]) for k in ("ideal", "fa", "off")] == [1, 1, 3]
+    assert graph_nodes(Op.from_row({**ATTN, "window": 16}), cfg["off"]) == 1
+    one = fork_join_cycles(4, cfg["off"])
+    assert fork_join_cycles(4, cfg["off"], graph_nodes(op, cfg["off"])) == 3 * one > 0
