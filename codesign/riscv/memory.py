@@ -203,27 +203,49 @@ def _data_dependent(ins: Instr, loop_vars: Set[str]) -> bool:
 
 
 def _distinct_bytes(nodes: Sequence[Node], inner: tuple[Loop, ...], tp: TimingParams,
-                    times: Timings, hier: Hierarchy, outer: frozenset[str]) -> Bytes:
+                    times: Timings, hier: Hierarchy, outer: frozenset[str],
+                    info: dict[int, tuple[float, frozenset[str], bool, float]] | None = None,
+                    loop_vars: frozenset[str] | None = None) -> Bytes:
     """Distinct bytes the memory instructions of ``nodes`` touch in one execution (inside
     the loops ``inner``): an access touches new bytes on each iteration of an inner loop
     its address moves with, the same bytes on the others (a data-dependent access new
-    bytes on every one). Accesses to the same buffer are not merged (an upper bound)."""
+    bytes on every one). Accesses to the same buffer are not merged (an upper bound).
+
+    ``info``: a memo, per static instruction (by ``id``), of what the sum needs of it (its
+    bytes, the loop variables its address uses, whether its address is in a register, its
+    L2 weight), shared by the calls of one :func:`plan`; ``loop_vars``: ``outer`` and the
+    variables of ``inner`` (computed when not given)."""
+    if info is None:
+        info = {}
+    if loop_vars is None:
+        loop_vars = outer | {lp.var for lp in inner}
     total = weighted = 0.0
     for n in nodes:
         if isinstance(n, Loop):
-            b = _distinct_bytes(n.body, (*inner, n), tp, times, hier, outer)
+            b = _distinct_bytes(n.body, (*inner, n), tp, times, hier, outer, info,
+                                loop_vars | {n.var})
             total += b[0]
             weighted += b[1]
-        elif n.mem is not None:
-            used = {v for v, _ in n.mem.offset.terms}
-            every = _data_dependent(n, outer | {lp.var for lp in inner})
-            times_new = 1
-            for lp in inner:
-                if every or lp.var in used:
-                    times_new *= lp.trip
-            b0 = float(timing(n, tp, times).mem_bytes) * times_new
-            total += b0
-            weighted += b0 * hier.l2_weight(n.mem.buf)
+            continue
+        got = info.get(id(n))
+        if got is None:
+            mem = n.mem
+            if mem is None:
+                continue
+            got = info[id(n)] = (float(timing(n, tp, times).mem_bytes),
+                                 frozenset(v for v, _ in mem.offset.terms),
+                                 getattr(mem, "base", None) is not None or
+                                 mem.index is not None,
+                                 hier.l2_weight(mem.buf))
+        nbytes, used, in_register, l2w = got
+        every = in_register or not used <= loop_vars  # _data_dependent
+        times_new = 1
+        for lp in inner:
+            if every or lp.var in used:
+                times_new *= lp.trip
+        b0 = nbytes * times_new
+        total += b0
+        weighted += b0 * l2w
     return total, weighted
 
 
@@ -241,6 +263,7 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
     weights = prog.meta.get("kind") == "gemm" and not hier.weights_cached
     memo: dict[int, float] = {}
     distinct: dict[int, Bytes] = {}  # per loop: what one iteration touches
+    info: dict[int, tuple[float, frozenset[str], bool, float]] = {}  # see _distinct_bytes
     times = timings(tp)
     out: dict[int, tuple[float, float, float]] = {}
 
@@ -272,7 +295,7 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
                 if dist is None:
                     outer = frozenset(lp.var for lp in stack[:stack.index(loop) + 1])
                     dist = distinct[id(loop)] = _distinct_bytes(loop.body, (), tp, times, hier,
-                                                                outer)
+                                                                outer, info)
                 frac[hier.holding(dist)] += reuse
                 remaining -= reuse
             frac[cold] += remaining
