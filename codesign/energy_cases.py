@@ -101,8 +101,8 @@ def power_w(target: str, overrides: dict[str, Any], model: str, batch: int,
             context: int, engine: str | None = None, prompt: int = 0,
             output: int = 0) -> float:
     """Average board power: the mean step's joules over its seconds."""
-    res = serving_step(target, overrides, model, batch, context, engine, prompt, output)
-    return float(res.energy_j / res.seconds)
+    return float(serving_step(target, overrides, model, batch, context, engine, prompt,
+                              output).power_w)
 
 
 PROBES: dict[str, Callable[..., float]] = {

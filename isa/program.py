@@ -276,6 +276,19 @@ class Instr:
     masked: bool = False
     comment: str = ""
 
+    # The hash the dataclass would compute (of all the fields), kept once computed: timing
+    # memos and the core model look instructions up by value many times each (#12).
+    def __hash__(self) -> int:
+        h: int | None = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.op, self.args, self.vl, self.vtype, self.masked, self.comment))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> dict[str, Any]:
+        # str hashes differ between processes: a pickled instruction leaves its hash behind
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     @property
     def defn(self) -> InstrDef:
         return lookup(self.op)

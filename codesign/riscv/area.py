@@ -78,16 +78,20 @@ def sram_coef(cfg: RiscvConfig) -> tuple[float, float, float, float]:
 def sram_level_mm2(cfg: RiscvConfig, level: CacheConfig) -> float:
     """mm^2 of one cache level in the system: its arrays (one per cluster if shared, one per
     core if not), each banked for the level's bytes_per_cycle."""
-    arrays = cfg.cluster.clusters if level.shared else cfg.cluster.cores
-    return arrays * sram_banked_mm2(cfg.tech.node_nm, level.size_kib * 8192,
+    return _arrays(cfg, level) * sram_banked_mm2(cfg.tech.node_nm, level.size_kib * 8192,
                                     level.bytes_per_cycle * 8, cfg.area.sram_bank_bits,
                                     sram_coef(cfg))
 
 
+def _arrays(cfg: RiscvConfig, level: CacheConfig) -> int:
+    """Arrays of one cache level in the system: one per cluster if shared, one per core if
+    not."""
+    return cfg.cluster.clusters if level.shared else cfg.cluster.cores
+
+
 def _sram_kib(cfg: RiscvConfig, level: CacheConfig) -> float:
-    """KiB of one cache level in the system: one array per cluster if shared, one per core
-    if not."""
-    return level.size_kib * (cfg.cluster.clusters if level.shared else cfg.cluster.cores)
+    """KiB of one cache level in the system (:func:`_arrays` of it)."""
+    return level.size_kib * _arrays(cfg, level)
 
 
 def area_parts(cfg: RiscvConfig) -> dict[str, float]:

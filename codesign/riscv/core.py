@@ -364,8 +364,9 @@ class CoreSim:
                     if cyc > 0:
                         mem.append((ch, cyc))
             rec.mem = tuple(mem)
-            if not vector and t.mem == "load" and cfg.memory.const_load_latency and \
-                    self._role(ins) == "const":
+            if not vector and ins.mem is not None and t.mem == "load" and \
+                    cfg.memory.const_load_latency and \
+                    memory.buffer_role(self.prog, ins.mem.buf) == "const":
                 # constant data linked outside the cluster, uncached: a round trip per load
                 rec.lat = float(cfg.memory.const_load_latency)
             if vector:
@@ -380,12 +381,6 @@ class CoreSim:
         self.recs[id(ins)] = rec
         self._mnemonic[rec.index] = ins.op
         return rec
-
-    def _role(self, ins: Instr) -> str:
-        """The role of the buffer ``ins`` accesses (``in`` for one the program does not
-        declare)."""
-        buf = self.prog.buffers.get(ins.mem.buf) if ins.mem is not None else None
-        return buf.role if buf is not None else "in"
 
     def _body_has_vector(self, nodes: Sequence[Node], key: int) -> bool:
         v = self._has_vec.get(key)

@@ -192,38 +192,71 @@ def _loop_iter_bytes(loop: Loop, tp: TimingParams, memo: dict[int, float],
     return memo[key]
 
 
-def _data_dependent(ins: Instr, loop_vars: Set[str]) -> bool:
-    """Whether the address is held in a register (a gather: table[x6], an indexed access):
-    no reuse is assumed across any loop."""
+def _address(ins: Instr) -> tuple[frozenset[str], bool]:
+    """The loop variables ``ins``'s address moves with, and whether it is held in a
+    register (a gather: table[x6], an indexed access)."""
     mem = ins.mem
     assert mem is not None
-    used = {v for v, _ in mem.offset.terms}
-    return bool(used - loop_vars) or getattr(mem, "base", None) is not None \
-        or mem.index is not None
+    return (frozenset(v for v, _ in mem.offset.terms),
+            getattr(mem, "base", None) is not None or mem.index is not None)
+
+
+def _data_dependent(address: tuple[frozenset[str], bool], loop_vars: Set[str]) -> bool:
+    """Whether an access at ``address`` (:func:`_address`) inside the loops of
+    ``loop_vars`` depends on data (held in a register, or moving with a variable no loop
+    steps): no reuse is assumed across any loop."""
+    used, in_register = address
+    return in_register or not used <= loop_vars
+
+
+def buffer_role(prog: Program, buf: str) -> str:
+    """The role of ``prog``'s buffer ``buf`` (``in`` for one the program does not
+    declare)."""
+    b = prog.buffers.get(buf)
+    return b.role if b is not None else "in"
 
 
 def _distinct_bytes(nodes: Sequence[Node], inner: tuple[Loop, ...], tp: TimingParams,
-                    times: Timings, hier: Hierarchy, outer: frozenset[str]) -> Bytes:
+                    times: Timings, hier: Hierarchy, outer: frozenset[str],
+                    info: dict[int, tuple[float, tuple[frozenset[str], bool], float]] | None
+                    = None,
+                    loop_vars: frozenset[str] | None = None) -> Bytes:
     """Distinct bytes the memory instructions of ``nodes`` touch in one execution (inside
     the loops ``inner``): an access touches new bytes on each iteration of an inner loop
     its address moves with, the same bytes on the others (a data-dependent access new
-    bytes on every one). Accesses to the same buffer are not merged (an upper bound)."""
+    bytes on every one). Accesses to the same buffer are not merged (an upper bound).
+
+    ``info``: a memo, per static instruction (by ``id``), of what the sum needs of it (its
+    bytes, its :func:`_address`, its L2 weight), shared by the calls of one :func:`plan`;
+    ``loop_vars``: ``outer`` and the variables of ``inner`` (computed when not given)."""
+    if info is None:
+        info = {}
+    if loop_vars is None:
+        loop_vars = outer | {lp.var for lp in inner}
     total = weighted = 0.0
     for n in nodes:
         if isinstance(n, Loop):
-            b = _distinct_bytes(n.body, (*inner, n), tp, times, hier, outer)
+            b = _distinct_bytes(n.body, (*inner, n), tp, times, hier, outer, info,
+                                loop_vars | {n.var})
             total += b[0]
             weighted += b[1]
-        elif n.mem is not None:
-            used = {v for v, _ in n.mem.offset.terms}
-            every = _data_dependent(n, outer | {lp.var for lp in inner})
-            times_new = 1
-            for lp in inner:
-                if every or lp.var in used:
-                    times_new *= lp.trip
-            b0 = float(timing(n, tp, times).mem_bytes) * times_new
-            total += b0
-            weighted += b0 * hier.l2_weight(n.mem.buf)
+            continue
+        got = info.get(id(n))
+        if got is None:
+            mem = n.mem
+            if mem is None:
+                continue
+            got = info[id(n)] = (float(timing(n, tp, times).mem_bytes), _address(n),
+                                 hier.l2_weight(mem.buf))
+        nbytes, address, l2w = got
+        every = _data_dependent(address, loop_vars)
+        times_new = 1
+        for lp in inner:
+            if every or lp.var in address[0]:
+                times_new *= lp.trip
+        b0 = nbytes * times_new
+        total += b0
+        weighted += b0 * l2w
     return total, weighted
 
 
@@ -241,6 +274,7 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
     weights = prog.meta.get("kind") == "gemm" and not hier.weights_cached
     memo: dict[int, float] = {}
     distinct: dict[int, Bytes] = {}  # per loop: what one iteration touches
+    info: dict[int, tuple[float, tuple[frozenset[str], bool], float]] = {}  # _distinct_bytes
     times = timings(tp)
     out: dict[int, tuple[float, float, float]] = {}
 
@@ -252,7 +286,7 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
             mem = n.mem
             if mem is None:
                 continue
-            role = prog.buffers[mem.buf].role if mem.buf in prog.buffers else "in"
+            role = buffer_role(prog, mem.buf)
             if role in ("scratch", "const"):
                 own = buffer_bytes(prog, mem.buf)
                 cold = hier.holding((own, own * hier.l2_weight(mem.buf)))
@@ -260,8 +294,9 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
                 cold = 2  # a forward pass's weights: evicted since the layer last ran
             else:
                 cold = cold_data
-            used = {v for v, _ in mem.offset.terms}
-            data_dependent = _data_dependent(n, {lp.var for lp in stack})
+            address = _address(n)
+            used = address[0]
+            data_dependent = _data_dependent(address, {lp.var for lp in stack})
             frac = [0.0, 0.0, 0.0]
             remaining = 1.0
             for loop in reversed(stack):  # innermost first
@@ -272,7 +307,7 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
                 if dist is None:
                     outer = frozenset(lp.var for lp in stack[:stack.index(loop) + 1])
                     dist = distinct[id(loop)] = _distinct_bytes(loop.body, (), tp, times, hier,
-                                                                outer)
+                                                                outer, info)
                 frac[hier.holding(dist)] += reuse
                 remaining -= reuse
             frac[cold] += remaining

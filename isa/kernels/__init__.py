@@ -172,6 +172,14 @@ def _selected(ic: Any, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(ic.values, dtype=np.float64).reshape(got.shape), got
 
 
+def as_stored(prog: Program, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """``inputs`` as ``prog``'s buffers hold them (rounded to each buffer's dtype, e.g.
+    BF16): what a reference must compute from to match the kernel."""
+    return {k: decode_buffer(prog.buffers[k].dtype,
+                             encode_buffer(prog.buffers[k].dtype, x)).reshape(np.shape(x))
+            for k, x in inputs.items()}
+
+
 def check(op_row: Mapping[str, Any], isa: Isa | str = "rvv", core: Core | None = None,
           seed: int = 0) -> CheckResult:
     """Execute the kernel on random inputs and compare with the torch reference."""
@@ -180,10 +188,7 @@ def check(op_row: Mapping[str, Any], isa: Isa | str = "rvv", core: Core | None =
     prog = lower(op_row, isa, core)
     inputs = random_inputs(prog, op_row, np.random.default_rng(seed))
     res = execute(prog, inputs)
-    # inputs as stored (BF16-rounded); taken before the run for in-place (inout) buffers
-    seen = {k: decode_buffer(prog.buffers[k].dtype,
-                             encode_buffer(prog.buffers[k].dtype, x)).reshape(np.shape(x))
-            for k, x in inputs.items()}
+    seen = as_stored(prog, inputs)  # taken before the run for in-place (inout) buffers
     ref = REFERENCES[str(op_row["kind"])](op_row, seen)
     worst_abs, worst_rel = 0.0, 0.0
     for name, expected in ref.items():

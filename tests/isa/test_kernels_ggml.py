@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isa import Core
-from isa.executor import decode_buffer, encode_buffer, execute
-from isa.kernels import check, lower, random_inputs
+from isa.executor import execute
+from isa.kernels import as_stored, check, lower, random_inputs
 from isa.kernels.ggml import BLOCK, TINYBLAS_TILE, splits_weight_rows_only, tinyblas_blocking
 from isa.kernels.reference import dequantise, dequantise_q6_k, gemm_q8_0, q8_1_sums
 
@@ -21,15 +21,19 @@ def _row(fmt: str, m: int, n: int, kk: int, g: int = 1) -> dict:
     return {"kind": "gemm", "M": m, "N": n, "K": kk, "G": g, "weight_dtype": fmt}
 
 
-def _vec_dot(fmt: str, g: int, m: int, n: int, blocks: int, vlen: int, seed: int):
-    """(program, C as computed, inputs as stored) of ggml's vec-dot GEMM on random data."""
-    row = _row(fmt, m, n, 32 * blocks, g)
-    prog = lower(row, "rvv", Core(vlen=vlen, library="llamacpp"))
-    assert prog.meta["kernel"] == "ggml vec_dot" and prog.meta["b_layout"] == "Bqt"
+def _executed(row: dict, core: Core, seed: int):
+    """(program, C as computed, inputs as stored) of ``row``'s GEMM on random data."""
+    prog = lower(row, "rvv", core)
     inp = random_inputs(prog, row, np.random.default_rng(seed))
     got = np.asarray(execute(prog, inp).buffers["C"], dtype=np.float64)
-    seen = {k: decode_buffer(prog.buffers[k].dtype, encode_buffer(prog.buffers[k].dtype, x))
-            .reshape(np.shape(x)) for k, x in inp.items()}
+    return prog, got, as_stored(prog, inp)
+
+
+def _vec_dot(fmt: str, g: int, m: int, n: int, blocks: int, vlen: int, seed: int):
+    """:func:`_executed` of ggml's vec-dot GEMM."""
+    prog, got, seen = _executed(_row(fmt, m, n, 32 * blocks, g),
+                                Core(vlen=vlen, library="llamacpp"), seed)
+    assert prog.meta["kernel"] == "ggml vec_dot" and prog.meta["b_layout"] == "Bqt"
     return prog, got, seen
 
 
@@ -212,14 +216,8 @@ def test_ggml_gated_delta_net_makes_four_passes_over_the_state_per_token():
 
 # ---- Q6_K weights (isa.kernels.kquant): ggml_vec_dot_q6_K_q8_K -----------------------------
 def _q6_k(g: int, m: int, n: int, supers: int, seed: int):
-    """(program, C as computed, inputs as stored) of ggml's Q6_K vec-dot GEMM."""
-    row = _row("q6_k", m, n, 256 * supers, g)
-    prog = lower(row, "rvv", LIB)
-    inp = random_inputs(prog, row, np.random.default_rng(seed))
-    got = np.asarray(execute(prog, inp).buffers["C"], dtype=np.float64)
-    seen = {k: decode_buffer(prog.buffers[k].dtype, encode_buffer(prog.buffers[k].dtype, x))
-            .reshape(np.shape(x)) for k, x in inp.items()}
-    return prog, got, seen
+    """:func:`_executed` of ggml's Q6_K vec-dot GEMM."""
+    return _executed(_row("q6_k", m, n, 256 * supers, g), LIB, seed)
 
 
 @settings(max_examples=12, deadline=None)

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from isa import Core
-from isa.executor import decode_buffer, encode_buffer, execute
+from isa.executor import execute
 from isa.instructions import ime_geometry
-from isa.kernels import check, lower, random_inputs
+from isa.kernels import as_stored, check, lower, random_inputs
 from isa.kernels.ime import IME_FORMATS, MC, PANEL_TILES
 from isa.kernels.reference import dequantise_tiles, gemm_q8_0, q8_0_activations
 
@@ -27,8 +27,7 @@ def _run(row: dict, core: Core, seed: int = 0):
     prog = lower(row, ISA, core)
     inp = random_inputs(prog, row, np.random.default_rng(seed))
     res = execute(prog, inp)
-    seen = {k: decode_buffer(prog.buffers[k].dtype, encode_buffer(prog.buffers[k].dtype, x))
-            .reshape(np.shape(x)) for k, x in inp.items()}
+    seen = as_stored(prog, inp)
     return prog, res, seen
 
 

@@ -126,3 +126,18 @@ def test_operand_reads_each_role_of_every_instruction():
             want = f"arg{d.operands.index(role)}" if role in d.operands else None
             assert ins.operand(role) == want, (name, role)
         assert ins.mem == ins.operand("mem")
+
+
+def test_instr_hash_is_the_value_hash_and_not_pickled():
+    # the kept hash (#12) is the dataclass's hash of all fields; a pickled instruction
+    # leaves it behind (str hashes differ between processes) and hashes anew, equal
+    import pickle
+
+    ins = next(n for n in _axpy(1024).body if isinstance(n, Loop)).body[0]
+    fields = (ins.op, ins.args, ins.vl, ins.vtype, ins.masked, ins.comment)
+    assert hash(ins) == hash(fields)
+    assert "_hash" in ins.__dict__
+    back = pickle.loads(pickle.dumps(ins))
+    assert "_hash" not in back.__dict__
+    assert back == ins and hash(back) == hash(ins)
+    assert {ins: 1}[back] == 1
