@@ -357,28 +357,42 @@ def test_ggml_mul_mat_soft_max_attention_matches_torch(hkv, grp, sq, extra, d, c
 
 def test_ggml_mul_mat_soft_max_work_is_ggmls():
     """Per query head: sq x skv vec_dot_f16 for KQ (masked keys too) and sq x D for KQV over
-    the keys of V^T rows, one scalar expf per score, one 1/sum per row; V read from the
-    transposed 16-bit cache (Vt [B, Hkv, D, Skv])."""
-    hq, hkv, sq, skv, d = 4, 2, 6, 10, 64
+    the keys of V^T rows, each strip two vfwcvt and one vfmacc (PR #15288's asm); per row
+    of soft_max one vfredmax, one ordered vfredosum and one 1/sum, the exponential a vector
+    polynomial per e32/m4 strip (no libm call), the F32 mask read once, the row narrowed
+    to F16 once; V read from the transposed 16-bit cache (Vt [B, Hkv, D, Skv])."""
+    hq, hkv, sq, skv, d = 4, 2, 6, 40, 64
     prog = lower(_attn(hq, hkv, sq, skv, d), "rvv", NOFA)
     by = prog.counts().by_mnemonic
     assert by["vfredusum.vs"] == hq * sq * (skv + d)
     vl = NOFA.vlmax(16, 2)
-    assert by["vfwmaccbf16.vv"] == hq * sq * (skv * -(-d // vl) + d * -(-skv // vl))
-    assert by["jal"] == hq * sq * skv  # libm expf per element, masked ones included
-    assert by["fdiv.s"] == hq * sq
-    assert by["flh"] == hq * sq * skv  # the F16 mask, every element once
+    strips = hq * sq * (skv * -(-d // vl) + d * -(-skv // vl))
+    assert by["vfmacc.vv"] == strips and by["vfwcvt.f.f.v"] == 2 * strips
+    assert "vfwmaccbf16.vv" not in by and "jal" not in by  # no libm expf
+    assert by["vfredmax.vs"] == by["vfredosum.vs"] == by["fdiv.s"] == hq * sq
+    m4 = -(-skv // NOFA.vlmax(32, 4))  # e32/m4 strips per row
+    assert by["vfmadd.vv"] == hq * sq * m4 * 6  # the degree-6 polynomial
+    assert by["vfncvt.f.f.w"] == hq * sq * m4
+    masks = sum(k for i, k in prog.walk() if i.mem is not None and i.mem.buf == "kq_mask")
+    assert masks == hq * sq * -(-skv // NOFA.vlmax(32, 1))
+    assert prog.buffers["kq_mask"].dtype == "fp32"
     assert "V" not in prog.buffers and prog.buffers["Vt"].shape == (1, hkv, d, skv)
     assert prog.buffers["K"].dtype == prog.buffers["Vt"].dtype == "bf16"
 
 
 def test_ggml_attention_without_flash_attn_costs_more_than_with_it_in_prefill():
     """Without flash attention every masked score of a causal prefill is computed,
-    exponentiated and multiplied by V (FA skips them): more expf calls and FMAs."""
+    exponentiated and multiplied by V (FA skips them): a dot product and an exponential
+    lane for each of the 32 x 32 scores, where FA calls expf for the 32 x 33 / 2 visible
+    ones, and more FP work in all."""
     row = _attn(2, 1, 32, 32, 64)
     fa = lower(row, "rvv", LIB).counts().by_mnemonic
-    nofa = lower(row, "rvv", NOFA).counts().by_mnemonic
-    assert nofa["jal"] == 2 * 32 * 32 > fa["jal"] == 2 * 32 * 33 // 2
+    nofa_prog = lower(row, "rvv", NOFA)
+    nofa = nofa_prog.counts().by_mnemonic
+    assert nofa["vfredusum.vs"] == 2 * 32 * (32 + 64)  # every KQ score, every KQV output
+    exp_lanes = sum(i.vl * k for i, k in nofa_prog.walk() if i.op == "vfcvt.x.f.v")
+    assert exp_lanes == 2 * 32 * 32 > fa["jal"] == 2 * 32 * 33 // 2
+    assert nofa_prog.counts().by_unit["fma"] > lower(row, "rvv", LIB).counts().by_unit["fma"]
     for extra in ({"window": 24}, {"sinks": True}):
         prog = lower(_attn(2, 1, 32, 48, 64, **extra), "rvv", NOFA)
         assert prog.meta.get("kernel") != "ggml mul_mat + soft_max_ext"
