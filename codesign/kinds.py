@@ -171,6 +171,16 @@ def _split_attention(op: Op, cores: int, vlen: int) -> tuple[Op, int]:
     return op.replace(B=1, Hkv=1, Hq=q), op.B * op.Hkv * (grp // q)
 
 
+def _attention_sharing(op: Op, shard: Op) -> tuple[tuple[str, int], ...]:
+    """Shards that cover every head of a sequence and some of its query rows (llama.cpp's
+    -fa 0 threads: :func:`codesign.riscv.replay.candidate_ways`) read the same K and V
+    (``K...``, ``V...``: the transposed ``Vt`` too); the head splits share nothing."""
+    if (shard.Hq, shard.Hkv, shard.B) != (op.Hq, op.Hkv, 1) or shard.Sq >= op.Sq:
+        return ()
+    n = _ceil(op.Sq, shard.Sq)
+    return (("K", n), ("V", n))
+
+
 def _split_linear_attention(op: Op, cores: int, vlen: int) -> tuple[Op, int]:
     if cores <= op.B:
         return _by(op, "B", cores)
@@ -242,7 +252,8 @@ def _gpu_streaming(cfg: GPUConfig, op: Op) -> list[Kernel]:
 def _register_builtin() -> None:
     for kind in (OpKind("gemm", _split_gemm, _gpu_gemm, matrix=True, splits=_gemm_splits,
                         work=_gemm_work, sharing=_gemm_sharing),
-                 OpKind("attention", _split_attention, _gpu_attention, matrix=True),
+                 OpKind("attention", _split_attention, _gpu_attention, matrix=True,
+                        sharing=_attention_sharing),
                  OpKind("linear_attention", _split_linear_attention, _gpu_linear_attention,
                         matrix=True),
                  OpKind("conv1d", _split_conv1d, _gpu_conv1d),

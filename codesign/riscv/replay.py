@@ -326,7 +326,9 @@ def candidate_ways(op: Op, cfg: RiscvConfig, registry: str | None = None) \
     ways = _WAYS.get(key)
     if ways is None:
         ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
-        if EVERY_THREAD[cfg.kernel.library]:
+        if graph_nodes(op, cfg) > 1 and op.B == 1:
+            ways = [ggml_rows_split(op, cfg.cluster.cores)]
+        elif EVERY_THREAD[cfg.kernel.library]:
             ways = [w for w in ways if w[1] == ways[0][1]]  # the most cores: all threads work
             if cfg.kernel.library == "llamacpp" and ggml.splits_weight_rows_only(
                     op, cfg.vector.vlen):
@@ -355,6 +357,22 @@ def fork_join_cycles(cores: int, cfg: RiscvConfig, nodes: int = 1) -> float:
     if cfg.kernel.library == "llamacpp":
         ns += cfg.kernel.llamacpp_op_ns
     return nodes * ns * cfg.scalar.freq_ghz
+
+
+def ggml_rows_split(op: Op, cores: int) -> tuple[Op, int]:
+    """llama.cpp's threads on its -fa 0 attention graph split rows, not heads: soft_max_ext
+    gives thread ``ith`` the query rows ``i01 = ith, ith + nth, ...`` of every head
+    (ops.cpp ``ggml_compute_forward_soft_max_f32``) and the KQ / KQV mul_mats split their
+    outputs (keys or channels x every head's query rows) in chunks over all the threads
+    (ggml-cpu.c ``ggml_compute_forward_mul_mat``); every row costs the same (no key is
+    skipped), so a shard is ceil(Sq / c) query rows of every head, or, with fewer rows
+    than threads (decode), ceil(Hq / c) query heads (and the KV heads they read)."""
+    if op.Sq >= cores:
+        sq = -(-op.Sq // cores)
+        return op.replace(Sq=sq), -(-op.Sq // sq)
+    hq = -(-op.Hq // cores)
+    hkv = max(1, -(-op.Hkv * hq // op.Hq))
+    return op.replace(Hq=hq, Hkv=hkv), -(-op.Hq // hq)
 
 
 def graph_nodes(op: Op, cfg: RiscvConfig) -> int:

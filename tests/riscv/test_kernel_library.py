@@ -100,3 +100,28 @@ def test_llamacpp_attention_without_flash_attn_pays_a_barrier_per_graph_node():
     assert graph_nodes(Op.from_row({**ATTN, "window": 16}), cfg["off"]) == 1
     one = fork_join_cycles(4, cfg["off"])
     assert fork_join_cycles(4, cfg["off"], graph_nodes(op, cfg["off"])) == 3 * one > 0
+
+
+def test_llamacpp_attention_without_flash_attn_splits_rows_over_every_thread():
+    """ggml's threads split -fa 0 attention by rows (soft_max_ext's query rows of every
+    head; the mul_mats' output chunks), not by heads: all four cores work even when the
+    heads do not divide among them (Qwen2.5-0.5B: 14 query heads, 2 KV heads, which the
+    head split runs on 2 cores); the shards read the same K and V, which a shared L2 holds
+    once; decode (one row) splits the heads. Other libraries keep the head split."""
+    from codesign import kinds
+    from codesign.riscv.replay import candidate_ways
+    from workloads.schema import Op
+    op = Op.from_row({**ATTN, "Hq": 14, "Hkv": 2, "Sq": 512, "Skv": 512})
+    off = targets.resolve("spacemit-k1", {"cluster.cores": 4, "cluster.clusters": 1,
+                                          "kernel.library": "llamacpp",
+                                          "kernel.llamacpp_flash_attn": False}).config
+    ideal = targets.resolve("spacemit-k1", {"cluster.cores": 4,
+                                            "cluster.clusters": 1}).config
+    [(shard, cores)] = candidate_ways(op, off)
+    assert cores == 4 and (shard.Hq, shard.Hkv, shard.Sq, shard.Skv) == (14, 2, 128, 512)
+    assert kinds.sharing(op, shard) == (("K", 4), ("V", 4))
+    assert max(c for _, c in candidate_ways(op, ideal)) == 2  # 7 query heads per group
+    dec = Op.from_row({**ATTN, "Hq": 14, "Hkv": 2, "Sq": 1, "Skv": 129})
+    [(shard, cores)] = candidate_ways(dec, off)
+    assert cores == 4 and (shard.Hq, shard.Hkv, shard.Sq) == (4, 1, 1)
+    assert kinds.sharing(dec, shard) == ()
