@@ -84,6 +84,9 @@ EXP_POLY = (float.fromhex("0x1.694000p-10"), float.fromhex("0x1.125edcp-7"),
             float.fromhex("0x1.555b5ap-5"), float.fromhex("0x1.555450p-3"),
             float.fromhex("0x1.fffff6p-2"), 1.0, 1.0)
 EXP_ONE_BITS = 0x3F800000  # MaximumExponent: 1.0f's bits, added to n << 23
+# ggml_vec_cpy_i8 (PR #15288 @ 6f8d979, vec.h): e8/m8 register groups per main-loop trip by
+# VLENB (32: 1 KiB a trip, 128: 2 KiB; any other VLENB runs the tail loop only)
+COPY_UNROLL = {32: 4, 128: 2}
 
 
 def usable(causal: bool, window: int, sinks: bool) -> bool:
@@ -186,6 +189,29 @@ def _strips(kc: Kc, n: int, lmul: int, var: str, body, ptrs: int = 2) -> None:
         body(Affine(main * vm), tail)
 
 
+def _vec_cpy(kc: Kc, at: Affine, n: int) -> None:
+    """ggml_vec_cpy_f32 -> ggml_vec_cpy_i8's asm: at VLENB 32 a main loop of four
+    e8/m8 loads then four stores (1 KiB), at VLENB 128 of two (2 KiB), then a tail
+    loop of one load and one store (every VLEN); e32/m8 here: the same bytes."""
+    b, vl8 = kc.b, kc.core.vlmax(32, 8)
+    unroll = COPY_UNROLL.get(kc.core.vlen // 8, 0)
+    main = n // (unroll * vl8) if unroll else 0
+    groups = (V(0), V(8), V(16), V(24))[:unroll]
+    if main:
+        with kc.rep("c", main, ptrs=2) as c:
+            b.vsetvli(vl8, 32, 8)
+            for j, g in enumerate(groups):
+                b.emit("vle32.v", g, b.mem("kq", at + c * (unroll * vl8) + j * vl8, 32))
+            for j, g in enumerate(groups):
+                b.emit("vse32.v", g, b.mem("wp", c * (unroll * vl8) + j * vl8, 32))
+    done = main * unroll * vl8
+    if n > done:
+        def tail(o: Affine, vl: int) -> None:
+            b.emit("vle32.v", V(0), b.mem("kq", at + done + o, 32))
+            b.emit("vse32.v", V(0), b.mem("wp", done + o, 32))
+        _strips(kc, n - done, 8, "ct", tail)
+
+
 def _soft_max_row(kc: Kc, at: Affine, n: int, k: _SoftMaxConsts) -> None:
     """ggml_compute_forward_soft_max_f32 on one row of ``kq`` (from ``at``) into ``kqs``,
     then the row converted to F16 (``kq16``), each loop as the PR commit compiles it
@@ -195,10 +221,6 @@ def _soft_max_row(kc: Kc, at: Affine, n: int, k: _SoftMaxConsts) -> None:
 
     def strips(lmul: int, body) -> None:
         _strips(kc, n, lmul, "c", body)
-
-    def cpy(o: Affine, vl: int) -> None:  # ggml_vec_cpy_f32 -> ggml_vec_cpy_i8 (e8/m8)
-        b.emit("vle32.v", V(0), b.mem("kq", at + o, 32))
-        b.emit("vse32.v", V(0), b.mem("wp", o, 32))
 
     def scale(buf: str, row: Affine | int, f: Reg):  # ggml_vec_scale_f32 (e32/m4)
         def body(o: Affine, vl: int) -> None:
@@ -246,7 +268,7 @@ def _soft_max_row(kc: Kc, at: Affine, n: int, k: _SoftMaxConsts) -> None:
         b.emit("vse16.v", V(4), b.mem("kq16", at + o, 16))
         b.vsetvli(vl, 32, 4)
 
-    strips(8, cpy)
+    _vec_cpy(kc, at, n)
     strips(4, scale("wp", 0, k.scale))
     strips(MASK_LMUL, add_mask)
     b.vsetvli(vl8, 32, 8)

@@ -355,6 +355,23 @@ def test_ggml_mul_mat_soft_max_attention_matches_torch(hkv, grp, sq, extra, d, c
     assert r.ok and r.counts_match, r
 
 
+@pytest.mark.parametrize("vlen,skv", [(256, 300), (512, 300), (1024, 1100)])
+def test_ggml_soft_max_rows_longer_than_the_copy_loop_match_torch(vlen, skv):
+    """Rows long enough for ggml_vec_cpy_i8's unrolled main loop (VLENB 32: 4 x 64 floats
+    a trip, VLENB 128: 2 x 256; VLENB 64 has only the tail loop) and several exp strips:
+    still torch's SDPA; the copy moves each score once."""
+    row = _attn(2, 1, 2, skv, 64)
+    core = Core(vlen=vlen, library="llamacpp", flash_attn=False)
+    r = check(row, "rvv", core, seed=3)
+    assert r.ok and r.counts_match, r
+    prog = lower(row, "rvv", core)
+    def moved(op: str, buf: str) -> int:
+        return sum(i.vl * k for i, k in prog.walk()
+                   if i.op == op and i.mem is not None and i.mem.buf == buf)
+    assert moved("vle32.v", "kq") == 2 * 2 * skv  # Hq x Sq rows of skv scores, once
+    assert moved("vse32.v", "wp") == 3 * 2 * 2 * skv  # copied, scaled, masked in place
+
+
 def test_ggml_mul_mat_soft_max_work_is_ggmls():
     """Per query head: sq x skv vec_dot_f16 for KQ (masked keys too) and sq x D for KQV over
     the keys of V^T rows, each strip two vfwcvt and one vfmacc (PR #15288's asm); per row
