@@ -38,10 +38,9 @@ def _walk(trip: int, step: int, reps: int = 1, elems: int = 4096):
     b = Builder("walk", ISA, 512)
     b.buffer("m", "fp32", elems, "in")
     b.vsetvli(8, 32, 1)
-    with b.loop("r", reps):
-        with b.loop("i", trip) as i:
-            b.emit("flw", F(2), b.mem("m", i * step, 32))
-            b.emit("vfadd.vv", V(1), V(16), V(17))
+    with b.loop("r", reps), b.loop("i", trip) as i:
+        b.emit("flw", F(2), b.mem("m", i * step, 32))
+        b.emit("vfadd.vv", V(1), V(16), V(17))
     return b.program()
 
 
