@@ -53,7 +53,8 @@ class ScalarConfig:
     dcache_kib: float = param(
         0.0, "the host's own L1 data cache, which its scalar loads use while the vector "
         "unit bypasses it (a decoupled vector unit with its own memory port, as Ara beside "
-        "CVA6): a fully associative LRU cache of lines, filled by scalar loads only; a "
+        "CVA6): a fully associative LRU cache of lines, filled by scalar loads only, each "
+        "buffer line-aligned (Ara's arrays: aligned(32 * NR_LANES)); a "
         "scalar load whose line it does not hold pays dcache_miss_cycles more than "
         "timing.scalar_load_latency; 0: no such cache (scalar loads hit in l1d)", "KiB",
         "0 on every preset; CVA6 as Ara configures it: 8 KiB, 4-way, write-through "

@@ -13,6 +13,11 @@ Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
   issues when its scalar source registers are ready (a scalar read of a vector result,
   ``vfmv.f.s``, waits for the vector unit: the scalar round trip). Scalar instructions
   complete after their latency; ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider.
+  With ``scalar.dcache_kib`` the host has a D-cache of its own that the vector unit
+  bypasses (Ara beside CVA6): each dynamic scalar load's address (its buffer, line-aligned,
+  at the enclosing loops' current iterations) is looked up in an LRU of whole lines, and a
+  miss adds ``scalar.dcache_miss_cycles`` to its latency; when a loop is extrapolated its
+  last iteration's scalar loads still bring their lines in.
   Vector instructions enter the **vector command queue** (a store of
   ``vector.queue_depth`` entries); the front end stalls while it is full.
 - **Dispatcher** (a process): takes the queue head in order, one per cycle, into the
