@@ -7,7 +7,7 @@ parts, efficiency its inverse; GPU power: idle + busy x active_w + tensor utilis
 (TDP - idle - active_w) + DRAM, below the cap), so two evaluations solve it exactly.
 Order matters: the lane area is fitted first (the C910 core and the leakage in the Spatz
 energy use it); a fitted default carries into later fits on targets that have it.
-The values printed are the ones codesign/riscv/config.py, the c950-like and the h100-sxm
+The values printed are the ones codesign/riscv/config.py, the c950-like, h100-sxm and h200
 presets hold;
 every other case of the suite is a prediction and never enters a fit.
 
@@ -30,11 +30,16 @@ from codesign import targets, validate
 from codesign.errors import CodesignError
 
 # (constant, case it is fitted on, metric is inverse in the constant's linear quantity,
-# the constant is a config default carried into later fits; False: one preset's value)
+# the constant is a config default carried into later fits; False: one preset's value,
+# carried into later fits on the same target only)
 FITS = (("area.fma_mm2_per_64b", "spatz-cluster-area", False, True),
         ("area.scalar_core_mm2", "c910-core-area", False, False),
         ("energy.fma_pj_per_bit", "spatz-dp-gflops-per-w", True, True),
-        ("power.active_w", "mlenergy-llama3.1-8b-h100-b16-power", False, False))
+        ("power.active_w", "mlenergy-llama3.1-8b-h100-b16-power", False, False),
+        # the H200's board power on our own measurements (benchmarks/measure_gpu.py
+        # --groups power): idle with the clocks up, then active_w on the 1 GB GEMV
+        *((const, rows[0], False, False) for _, (const,), rows in validate.POWER_FITS))
+SUITES = ("energy", "gpu-h200")
 
 
 def _accepts(target: str, const: str, value: float) -> bool:
@@ -48,11 +53,13 @@ def _accepts(target: str, const: str, value: float) -> bool:
 
 
 def main() -> None:
-    cases = {c.name: c for c in validate.load_cases(validate.suite_file("energy"))[0]}
-    fitted: dict[str, float] = {}  # carried into later fits
+    cases = {c.name: c for suite in SUITES
+             for c in validate.load_cases(validate.suite_file(suite))[0]}
+    fitted: list[tuple[str, str, float]] = []  # (constant, target or "" for all, value)
     for const, name, inverse, carry in FITS:
         case = cases[name]
-        carried = {k: v for k, v in fitted.items() if _accepts(case.target, k, v)}
+        carried = {k: v for k, tgt, v in fitted
+                   if tgt in ("", case.target) and _accepts(case.target, k, v)}
 
         def at(x: float, case: validate.Case = case, const: str = const,
                inverse: bool = inverse, carried: dict[str, float] = carried) -> float:
@@ -64,8 +71,7 @@ def main() -> None:
         y1, y2 = at(1.0), at(2.0)
         target = 1.0 / case.measured if inverse else case.measured
         value = 1.0 + (target - y1) / (y2 - y1)
-        if carry:
-            fitted[const] = value
+        fitted.append((const, "" if carry else case.target, value))
         print(f"{const} = {value:.4g}   (fitted on {name}: {case.measured})")
     print()
     for case in cases.values():

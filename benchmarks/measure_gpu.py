@@ -27,7 +27,15 @@ Beside the model's kernels (``--groups``, default all):
   eagerly (the two rows the gap and the pytorch-eager host launch are fitted on);
 - ``sampler``: vLLM-style sampling over a batch x vocabulary of FP32 logits (temperature,
   softmax, top-p by sort, multinomial), informational: it is several kernels, which the
-  model times as the engine's sampler (``engine.sampler_passes``, ``sampler_kernels``).
+  model times as the engine's sampler (``engine.sampler_passes``, ``sampler_kernels``);
+- ``power``: board power from NVML's energy counter (``nvmlDeviceGetTotalEnergyConsumption``,
+  millijoules since the driver loaded, board power HBM included): idle (nothing queued for
+  ``IDLE_S`` after a settle), and three kernels run back to back for ``POWER_S`` after a
+  warm-up of the same length: a compute-bound bf16 GEMM (``POWER_GEMM``^3), a 1 GiB copy
+  and a 1 GB GEMV (DRAM-bound). Each writes a ``power_w`` case (the energy suite's probes
+  ``idle_power_w`` and ``kernel_power_w``: codesign/energy_cases.py) and the kernel's
+  seconds per call in the same window; the mean SM clock and the enforced power limit go
+  into the source. Needs ``pynvml`` (nvidia-ml-py).
 """
 
 from __future__ import annotations
@@ -40,9 +48,10 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 FORMAT = "codesign-validation-cases/1"
 HIDDEN, INTER, VOCAB = 4096, 12288, 248320
@@ -81,7 +90,12 @@ def time_cuda(torch: Any, fn: Callable[[], Any], warmup: int, repeats: int) -> f
 SWEEP_BYTES = tuple(64 * 1024 * 4 ** i for i in range(8))  # 64 KB ... 1 GB
 CHAIN = 64  # dependent kernels per launch-chain measurement
 SAMPLER_BATCHES = (1, 8, 64)
-GROUPS = ("kernels", "sweep", "launch", "sampler")
+GROUPS = ("kernels", "sweep", "launch", "sampler", "power")
+POWER_GEMM = 8192  # M = N = K of the compute-bound GEMM of the power group
+POWER_S = 3.0      # seconds each power window lasts (NVML's counter ticks every ~10-100 ms)
+IDLE_S = 5.0       # seconds of each idle window
+SETTLE_S = 15.0    # seconds with nothing queued before the settled idle window
+TICK_S = 0.01      # the clocked idle window's period: one tiny kernel per tick
 
 
 def gemv_shape(nbytes: int) -> tuple[int, int]:
@@ -127,7 +141,21 @@ def attention_row(B: int, Sq: int, Skv: int, causal: bool) -> dict[str, Any]:
             "bytes_written": 2 * B * NQ * Sq * HEAD}
 
 
-Measured = list[tuple[str, dict[str, Any], dict[str, Any], float, bool]]
+class Kernel(NamedTuple):
+    """One measured case: its metric's value for ``row`` (run with ``overrides``); a
+    ``power_w`` case names the energy suite's probe that predicts it."""
+
+    name: str
+    row: dict[str, Any]
+    overrides: dict[str, Any]
+    value: float
+    informational: bool = False
+    metric: str = "seconds"
+    probe: str = ""
+    note: str = ""
+
+
+Measured = list[Kernel]
 
 
 def measure(torch: Any, warmup: int, repeats: int,
@@ -139,14 +167,129 @@ def measure(torch: Any, warmup: int, repeats: int,
             overrides: dict[str, Any] | None = None, informational: bool = False,
             per_call: int = 1) -> None:
         sec = time_cuda(torch, fn, warmup, repeats) / per_call
-        out.append((name, row, {"engine": "pytorch-eager", "launch.mode": "eager",
-                                **(overrides or {})}, sec, informational))
+        out.append(Kernel(name, row, {**EAGER, **(overrides or {})}, sec, informational))
         print(f"  {name:40s} {sec * 1e6:10.1f} us", flush=True)
 
     for group, fn in (("kernels", _model_kernels), ("sweep", _sweep), ("launch", _launch),
                       ("sampler", _sampler)):
         if group in groups:
             fn(torch, add)
+    if "power" in groups:
+        out.extend(_power(torch))
+    return out
+
+
+EAGER = {"engine": "pytorch-eager", "launch.mode": "eager"}
+
+
+def window(run: Callable[[], Any], sync: Callable[[], Any], read_mj: Callable[[], float],
+           seconds: float, clock: Callable[[], float] = time.perf_counter) -> tuple[float, int]:
+    """Average watts of ``run`` called back to back for about ``seconds`` (the energy
+    counter's millijoules over the wall time between two synchronised points), and how many
+    calls that was. ``run`` is called until the wall time passes ``seconds``; a kernel
+    launch returns at once, so this queues kernels until the window is full."""
+    sync()
+    e0, t0 = read_mj(), clock()
+    calls = 0
+    while clock() - t0 < seconds:
+        run()
+        calls += 1
+        if calls % 64 == 0:
+            sync()  # keep the host within 64 launches of the GPU, so the window is its work
+    sync()
+    e1, t1 = read_mj(), clock()
+    return (e1 - e0) * 1e-3 / (t1 - t0), calls
+
+
+def _power(torch: Any) -> Measured:
+    """Board power idle and under a compute-bound GEMM, a copy and a GEMV (NVML)."""
+    try:
+        import pynvml  # type: ignore[import-not-found]
+    except ImportError:
+        print("measure_gpu: power group skipped: pynvml (nvidia-ml-py) is not installed")
+        return []
+    import torch.nn.functional as F
+
+    pynvml.nvmlInit()
+    h = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+    limit_w = pynvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1e3
+
+    def read_mj() -> float:
+        return float(pynvml.nvmlDeviceGetTotalEnergyConsumption(h))
+
+    def sm_mhz() -> int:
+        return int(pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM))
+
+    out: Measured = []
+    sync = torch.cuda.synchronize
+    tiny = torch.zeros(1024, device="cuda", dtype=torch.bfloat16)
+    # settled: nothing queued (the driver lowers the clocks); clocked: one tiny kernel per
+    # tick keeps them up while the SMs idle (the board between a server's kernels)
+    for name, settle, tick in (("power-idle", SETTLE_S, lambda: None),
+                               ("power-idle-clocked", 0.0, lambda: tiny.add_(1))):
+        time.sleep(settle)
+        clocks = [sm_mhz()]
+
+        def idle(tick: Callable[[], Any] = tick, clocks: list[int] = clocks) -> None:
+            tick()
+            time.sleep(TICK_S)
+            clocks.append(sm_mhz())
+
+        watts, calls = window(idle, sync, read_mj, IDLE_S)
+        note = (f"{'nothing queued' if settle else 'one 1024-element add per tick'} for "
+                f"{IDLE_S:g} s ({calls} ticks of {TICK_S * 1e3:g} ms)"
+                f"{f' after {settle:g} s with nothing queued' if settle else ''}; SM clock "
+                f"{min(clocks)}-{max(clocks)} MHz (median {statistics.median(clocks):.0f}); "
+                f"P-state {pynvml.nvmlDeviceGetPerformanceState(h)}; enforced limit "
+                f"{limit_w:.0f} W")
+        out.append(Kernel(name, {}, {}, watts, metric="power_w", probe="idle_power_w",
+                          note=note))
+        print(f"  {name} {watts:8.1f} W  ({note})", flush=True)
+
+    n, bf16 = POWER_GEMM, torch.bfloat16
+    a = torch.randn(n, n, device="cuda", dtype=bf16)
+    b = torch.randn(n, n, device="cuda", dtype=bf16)
+    gN, gK = gemv_shape(1 << 30)
+    x, w = torch.randn(1, gK, device="cuda", dtype=bf16), torch.randn(gN, gK, device="cuda",
+                                                                       dtype=bf16)
+    src = torch.empty(1 << 29, device="cuda", dtype=bf16)
+    dst = torch.empty_like(src)
+    gate = GEMMS["gate_proj"]
+    xg, wg = (torch.randn(2048, gate[1], device="cuda", dtype=bf16),
+              torch.randn(*gate, device="cuda", dtype=bf16))
+    q = torch.randn(1, NQ, 8192, HEAD, device="cuda", dtype=bf16)
+    k, v = (torch.randn(1, NKV, 8192, HEAD, device="cuda", dtype=bf16) for _ in range(2))
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    def attn() -> Any:
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+
+    for name, row, fn, ov in (
+            (f"gemm-{n}", gemm_row(n, n, n), lambda: torch.mm(a, b), {}),
+            ("gemm-gate_proj-m2048", gemm_row(2048, *gate), lambda: F.linear(xg, wg), {}),
+            ("attention-prefill-b1-sq8192-skv8192", attention_row(1, 8192, 8192, True), attn,
+             {"attention.implementation": "fa2"}),
+            ("copy-1048576k", copy_row(1 << 30), lambda: dst.copy_(src), {}),
+            ("gemv-1048576k", gemm_row(1, gN, gK), lambda: F.linear(x, w), {})):
+        window(fn, sync, read_mj, POWER_S)  # warm-up: clocks and temperature settle
+        clocks = [sm_mhz()]
+
+        def run(fn: Callable[[], Any] = fn, clocks: list[int] = clocks) -> None:
+            fn()
+            clocks.append(sm_mhz())
+
+        watts, calls = window(run, sync, read_mj, POWER_S)
+        # the same window's seconds per call (the loop is kernel-bound: back to back)
+        sec = time_cuda(torch, fn, 3, 20)
+        note = (f"{calls} calls back to back over {POWER_S:g} s after as long a warm-up; "
+                f"SM clock {min(clocks)}-{max(clocks)} MHz (median "
+                f"{statistics.median(clocks):.0f}); enforced limit {limit_w:.0f} W")
+        out.append(Kernel(f"power-{name}", {"row": row}, {**EAGER, **ov}, watts,
+                          metric="power_w", probe="kernel_power_w", note=note))
+        out.append(Kernel(f"power-{name}-seconds", row, {**EAGER, **ov}, sec))
+        print(f"  power-{name} {watts:8.1f} W, {sec * 1e6:10.1f} us/call ({note})", flush=True)
+    pynvml.nvmlShutdown()
     return out
 
 
@@ -292,16 +435,27 @@ def _delta_rule(torch: Any, add: Callable[..., None]) -> None:
                 output_final_state=True))
 
 
+def _case(k: Kernel, target: str, device: str, meta: str) -> dict[str, Any]:
+    """The validation case of one measurement."""
+    case: dict[str, Any] = {"name": f"measured-{target}-{k.name}", "target": target,
+                            "set": k.overrides}
+    if k.probe:
+        case.update(probe=k.probe, params=k.row)
+    else:
+        case["row"] = k.row
+    note = f"; {k.note}" if k.note else ""
+    case.update(metric=k.metric, measured=k.value, tolerance=0.15,
+                informational=k.informational,
+                source=f"benchmarks/measure_gpu.py on {device}; {meta}{note}")
+    return case
+
+
 def write_cases(path: Path, target: str, device: str, meta: str,
                 measured: Measured) -> None:
     doc = {
         "format": FORMAT,
         "description": f"Kernels of qwen3.5-9b measured on {device} by benchmarks/measure_gpu.py",
-        "cases": [{
-            "name": f"measured-{target}-{name}", "target": target, "set": overrides,
-            "row": row, "metric": "seconds", "measured": sec, "tolerance": 0.15,
-            "informational": info, "source": f"benchmarks/measure_gpu.py on {device}; {meta}",
-        } for name, row, overrides, sec, info in measured],
+        "cases": [_case(Kernel(*m), target, device, meta) for m in measured],
         "rankings": [],
     }
     path.parent.mkdir(parents=True, exist_ok=True)

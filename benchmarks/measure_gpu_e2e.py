@@ -13,6 +13,12 @@ suite's Qwen cases use: output tokens / wall time of the whole request, prefill 
 (``tokens_per_s``). One warm-up request of 8 new tokens precedes the timed ones; the
 median of ``--repeats`` is kept.
 
+Where ``pynvml`` (nvidia-ml-py) is installed, each timed request also reads NVML's board
+energy counter (``nvmlDeviceGetTotalEnergyConsumption``) before and after, and the request
+of median time writes two more cases: joules per output token (``j_per_token``) and the
+average board power over the request (``power_w``), predicted by the energy suite's
+``request_j_per_token`` and ``request_power_w`` probes (codesign/energy_cases.py).
+
 The script imports neither codesign nor simpy (the GPU machine need not have them).
 Without CUDA it says so and exits with status 0, unless ``--device cpu`` asks for a
 functional dry run (tiny output lengths; nothing written unless ``--out`` is given).
@@ -24,7 +30,6 @@ import argparse
 import datetime
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -40,6 +45,8 @@ REQUESTS = (
     ("qwen2.5-7b", 128, 256, 1),
     ("llama-3.1-8b", 128, 256, 1),
     ("llama-3.1-8b", 128, 256, 8),
+    ("llama-3.1-8b", 128, 256, 32),
+    ("llama-3.1-8b", 128, 256, 64),
     ("mistral-7b", 128, 256, 1),
     ("qwen3-8b", 128, 256, 1),
 )
@@ -58,13 +65,35 @@ def build(torch: Any, transformers: Any, model: str, device: str) -> Any:
     return lm.eval()
 
 
-def request(torch: Any, lm: Any, prompt: int, output: int, batch: int, device: str) -> float:
-    """Wall seconds of one greedy request of exactly ``output`` new tokens."""
+Row = tuple[str, int, int, int, float, float | None]  # model, prompt, output, batch, s, J
+
+
+def energy_counter(torch: Any, device: str) -> Any:
+    """A function returning the GPU board's energy counter in joules, or None where NVML
+    cannot be read (no pynvml, or a CPU run)."""
+    if device != "cuda":
+        return None
+    try:
+        import pynvml  # type: ignore[import-not-found]
+        pynvml.nvmlInit()
+        h = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+        pynvml.nvmlDeviceGetTotalEnergyConsumption(h)
+    except Exception as exc:
+        print(f"measure_gpu_e2e: no energy counter ({exc}); timing only", flush=True)
+        return None
+    return lambda: pynvml.nvmlDeviceGetTotalEnergyConsumption(h) * 1e-3
+
+
+def request(torch: Any, lm: Any, prompt: int, output: int, batch: int, device: str,
+            joules: Any = None) -> tuple[float, float | None]:
+    """Wall seconds of one greedy request of exactly ``output`` new tokens, and the board
+    energy over it where ``joules`` reads the counter."""
     vocab = lm.config.vocab_size
     ids = torch.randint(0, vocab, (batch, prompt), device=device)
     mask = torch.ones_like(ids)
     if device == "cuda":
         torch.cuda.synchronize()
+    e0 = joules() if joules else None
     t = time.perf_counter()
     with torch.inference_mode():
         out = lm.generate(input_ids=ids, attention_mask=mask, max_new_tokens=output,
@@ -73,46 +102,69 @@ def request(torch: Any, lm: Any, prompt: int, output: int, batch: int, device: s
     if device == "cuda":
         torch.cuda.synchronize()
     sec = time.perf_counter() - t
+    energy = joules() - e0 if joules and e0 is not None else None
     assert out.shape[1] == prompt + output, out.shape
-    return sec
+    return sec, energy
 
 
 def measure(torch: Any, transformers: Any, device: str, repeats: int, scale: int,
-            models: set[str]) -> list[tuple[str, int, int, int, float]]:
-    rows = []
+            models: set[str]) -> list[Row]:
+    rows: list[Row] = []
+    joules = energy_counter(torch, device)
     for model, prompt, full_output, batch in REQUESTS:
         if models and model not in models:
             continue
         output = max(2, full_output // scale)
         lm = build(torch, transformers, model, device)
         request(torch, lm, prompt, 8 if scale == 1 else 2, batch, device)  # warm-up
-        sec = statistics.median(request(torch, lm, prompt, output, batch, device)
-                                for _ in range(repeats))
+        runs = sorted(request(torch, lm, prompt, output, batch, device, joules)
+                      for _ in range(repeats))
+        sec, energy = runs[(len(runs) - 1) // 2]  # the median request (lower of two)
         rate = batch * output / sec
+        watts = f", {energy / sec:.1f} W, {energy / (batch * output):.4f} J/token" \
+            if energy is not None else ""
         print(f"measure_gpu_e2e: {model} prompt {prompt} output {output} batch {batch}: "
-              f"{sec:.3f} s, {rate:.2f} tok/s", flush=True)
-        rows.append((model, prompt, output, batch, sec))
+              f"{sec:.3f} s, {rate:.2f} tok/s{watts}", flush=True)
+        rows.append((model, prompt, output, batch, sec, energy))
         del lm
         if device == "cuda":
             torch.cuda.empty_cache()
     return rows
 
 
-def write_cases(path: Path, target: str, device: str, meta: str,
-                rows: list[tuple[str, int, int, int, float]]) -> None:
+def cases(target: str, device: str, meta: str, row: Row) -> list[dict[str, Any]]:
+    """The validation cases of one measured request: its speed, and where the energy was
+    read, its joules per output token and average board power."""
+    model, prompt, output, batch, sec, energy = row
+    name = f"measured-{target}-hf-{model}-b{batch}-{prompt}-{output}"
+    scenario = {"prompt": prompt, "output": output, "batch": batch}
+    source = f"benchmarks/measure_gpu_e2e.py on {device}; {meta}"
+    out: list[dict[str, Any]] = [{
+        "name": name, "target": target, "model": model, "engine": "hf-transformers",
+        "scenario": scenario, "metric": "tokens_per_s", "measured": batch * output / sec,
+        "tolerance": 0.15, "fitted": False,
+        "source": f"{source}; speed = batch x output tokens / wall time including the prefill",
+    }]
+    if energy is not None:
+        params = {"model": model, "engine": "hf-transformers", **scenario}
+        for suffix, metric, value, what in (
+                ("energy", "j_per_token", energy / (batch * output),
+                 "board energy (NVML counter) over the request / batch x output tokens"),
+                ("power", "power_w", energy / sec,
+                 "board energy (NVML counter) over the request / its wall time")):
+            out.append({"name": f"{name}-{suffix}", "target": target,
+                        "probe": f"request_{metric}", "params": params, "metric": metric,
+                        "measured": value, "tolerance": 0.25, "fitted": False,
+                        "source": f"{source}; {what}"})
+    return out
+
+
+def write_cases(path: Path, target: str, device: str, meta: str, rows: list[Row]) -> None:
     doc = {
         "format": FORMAT,
         "description": f"Whole requests in Hugging Face transformers (eager) on {device}, "
                        "measured by benchmarks/measure_gpu_e2e.py",
-        "cases": [{
-            "name": f"measured-{target}-hf-{model}-b{batch}-{prompt}-{output}",
-            "target": target, "model": model, "engine": "hf-transformers",
-            "scenario": {"prompt": prompt, "output": output, "batch": batch},
-            "metric": "tokens_per_s", "measured": batch * output / sec, "tolerance": 0.15,
-            "fitted": False,
-            "source": f"benchmarks/measure_gpu_e2e.py on {device}; {meta}; "
-                      "speed = batch x output tokens / wall time including the prefill",
-        } for model, prompt, output, batch, sec in rows],
+        "cases": [c for row in rows for c in cases(target, device, meta, row)],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")

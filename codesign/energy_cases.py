@@ -17,6 +17,14 @@ probe computes the case's metric from simulated work (:mod:`codesign.riscv.energ
   continuously batched server's steady-state mean step (:mod:`codesign.serving`: the
   decode plus the prefill of the prompts admitted in place of finished requests);
   without, the decode step alone.
+- ``idle_power_w``: a GPU's board power with no kernel running (``power.idle_w``);
+  ``kernel_power_w``: the board power of one trace ``row`` (a kernel run back to back,
+  :func:`codesign.gpu.power.row_power`), both measured by benchmarks/measure_gpu.py's
+  ``power`` group.
+- ``request_j_per_token`` and ``request_power_w``: a whole generation request
+  (:func:`codesign.generation.generate`: ``model``, ``engine``, ``prompt``, ``output``,
+  ``batch``), its board energy over ``batch x output`` tokens and over its wall time, as
+  benchmarks/measure_gpu_e2e.py measures them.
 """
 
 from __future__ import annotations
@@ -105,10 +113,53 @@ def power_w(target: str, overrides: dict[str, Any], model: str, batch: int,
                               output).power_w)
 
 
+def idle_power_w(target: str, overrides: dict[str, Any]) -> float:
+    """A GPU board's power with no kernel running."""
+    return float(_gpu(target, overrides).config.power.idle_w)
+
+
+def kernel_power_w(target: str, overrides: dict[str, Any], row: dict[str, Any]) -> float:
+    """A GPU board's power while ``row``'s kernel runs back to back."""
+    _gpu(target, overrides)
+    return float(_result(target, overrides, row).ops["power_w"].iloc[0])
+
+
+def request(target: str, overrides: dict[str, Any], model: str, prompt: int, output: int,
+            batch: int, engine: str | None = None) -> Any:
+    """One whole generation request (a :class:`codesign.result.GenerateResult`) with its
+    energy, sampled as the end-to-end cases sample theirs."""
+    from codesign.generation import generate
+    from codesign.validate import E2E_MAX_SAMPLES
+    res = generate(model, target, prompt=prompt, output=output, batch=batch, engine=engine,
+                   overrides=overrides, max_samples=E2E_MAX_SAMPLES)
+    if res.energy_j is None:
+        raise CodesignError(f"target {target!r} models no energy")
+    return res
+
+
+def request_j_per_token(target: str, overrides: dict[str, Any], **params: Any) -> float:
+    """Board joules of a request over its ``batch x output`` tokens."""
+    return float(request(target, overrides, **params).j_per_token)
+
+
+def request_power_w(target: str, overrides: dict[str, Any], **params: Any) -> float:
+    """A request's average board power: its joules over its wall time."""
+    return float(request(target, overrides, **params).power_w)
+
+
+def _gpu(target: str, overrides: dict[str, Any]) -> Any:
+    tgt = targets.resolve(target, overrides)
+    if tgt.family != "gpu":
+        raise CodesignError(f"target {target!r} is not a GPU (its family is "
+                            f"{tgt.family!r}); board power probes need one")
+    return tgt
+
+
 PROBES: dict[str, Callable[..., float]] = {
     "dp_gflops_per_w": dp_gflops_per_w, "energy_ratio": energy_ratio,
     "area_mm2": area_mm2, "area_fraction": area_fraction, "j_per_token": j_per_token,
-    "power_w": power_w,
+    "power_w": power_w, "idle_power_w": idle_power_w, "kernel_power_w": kernel_power_w,
+    "request_j_per_token": request_j_per_token, "request_power_w": request_power_w,
 }
 
 

@@ -57,6 +57,12 @@ How the GPU model was calibrated against the built-in suite (see also the GPU co
   :data:`KERNEL_FITS`, benchmarks/fit_gpu_kernels.py. A check, not a fit: fitting
   ``efficiency.gemv`` jointly with the GEMM's host work on the sweep gives 0.830, the
   A100's value, so the GEMV class keeps one efficiency on every GPU.
+- The H200's board power (``gpu-h200``: benchmarks/measure_gpu.py ``--groups power`` and
+  measure_gpu_e2e.py, NVML's energy counter) fits two constants, each on one row
+  (benchmarks/fit_energy.py): ``power.idle_w`` on the clocked idle row and
+  ``power.active_w`` on the 1 GB GEMV run back to back; the GEMM, attention and copy
+  power, the sustained kernels' seconds and every request's power and joules per token
+  are predictions.
 """
 
 from __future__ import annotations
@@ -134,6 +140,13 @@ KERNEL_FITS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("gpu", ("attention.triton.mma_efficiency",), ("attn-triton-h100-hdim128-s16k",)),
     ("gpu", ("attention.eager_softmax_efficiency", "attention.eager_softmax_row_ns"),
      tuple(f"attn-standard-h100-hdim128-s{s}" for s in ("512", "1k", "2k", "4k", "8k"))),
+)
+
+# The H200's board power constants and the gpu-h200 row each is fitted on, in this order
+# (benchmarks/fit_energy.py fits them; the h200 preset holds the results)
+POWER_FITS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("gpu-h200", ("power.idle_w",), ("measured-h200-power-idle-clocked",)),
+    ("gpu-h200", ("power.active_w",), ("measured-h200-power-gemv-1048576k",)),
 )
 
 

@@ -50,6 +50,36 @@ class ScalarConfig:
                              "riscv.md §4.1: X280 in-order dual-issue", AT_LEAST_ONE)
     freq_ghz: float = param(1.0, "core clock", "GHz", "assumed: normalised 1 GHz clock",
                              POSITIVE)
+    dcache_kib: float = param(
+        0.0, "the host's own L1 data cache, which its scalar loads use while the vector "
+        "unit bypasses it (a decoupled vector unit with its own memory port, as Ara beside "
+        "CVA6): a fully associative LRU cache of lines, filled by scalar loads only, each "
+        "buffer line-aligned (Ara's arrays: aligned(32 * NR_LANES)); a "
+        "scalar load whose line it does not hold pays dcache_miss_cycles more than "
+        "timing.scalar_load_latency; 0: no such cache (scalar loads hit in l1d)", "KiB",
+        "0 on every preset; CVA6 as Ara configures it: 8 KiB, 4-way, write-through "
+        "(pulp-platform/cva6 pulp-v2 core/include/cv64a6_imafdcv_sv39_config_pkg.sv "
+        "CVA6ConfigDcacheByteSize = 8192, the config pulp-platform/ara 826f57c9 "
+        "hardware/Makefile selects (-t cv64a6_imafdcv_sv39); set associativity not modelled)")
+    dcache_line_bytes: int = param(
+        32, "line of scalar.dcache_kib", "bytes",
+        "CVA6 as Ara configures it: CVA6ConfigDcacheLineWidth = 256 bits "
+        "(cv64a6_imafdcv_sv39_config_pkg.sv, pulp-platform/cva6 pulp-v2)", AT_LEAST_ONE)
+    dcache_miss_cycles: int = param(
+        14, "extra load-to-use cycles of a scalar load that misses scalar.dcache_kib (its "
+        "line refilled from the next level)", "cycles",
+        "counted (not simulated) from the registered stages of Ara's SoC for a 32-byte line "
+        "from its L2 SRAM, after the tag check a hit also does: pulp-platform/cva6 pulp-v2 "
+        "core/cache_subsystem/wt_dcache_ctrl.sv READ -> MISS_REQ (1), the miss unit and "
+        "AXI adapter's AR (1); pulp-platform/ara 826f57c9 hardware/src/ara_system.sv "
+        "axi_dw_converter (1), axi_mux SpillAr (1); ara_soc.sv axi_xbar CUT_MST_PORTS (1), "
+        "axi_to_mem into the L2 tc_sram, 'One-cycle latency' (1), its response (1), the "
+        "xbar cut and the mux SpillR on R (2), the line's four 64-bit beats through the "
+        "converter to CVA6's port (AxiNarrowDataWidth = 64: 4), the adapter's return to the "
+        "miss unit (1), which wt_dcache_ctrl MISS_WAIT hands on in the same cycle "
+        "(miss_rtrn_vld_i): 14, a miss's load-to-use 17 against a hit's 3; read off the "
+        "sources, not cycle-simulated (about +-3), and Ara's vector loads contending for "
+        "the mux and crossbar are not counted", NON_NEGATIVE)
 
 
 @dataclass(frozen=True)

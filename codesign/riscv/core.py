@@ -13,6 +13,11 @@ Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
   issues when its scalar source registers are ready (a scalar read of a vector result,
   ``vfmv.f.s``, waits for the vector unit: the scalar round trip). Scalar instructions
   complete after their latency; ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider.
+  With ``scalar.dcache_kib`` the host has a D-cache of its own that the vector unit
+  bypasses (Ara beside CVA6): each dynamic scalar load's address (its buffer, line-aligned,
+  at the enclosing loops' current iterations) is looked up in an LRU of whole lines, and a
+  miss adds ``scalar.dcache_miss_cycles`` to its latency; when a loop is extrapolated its
+  last iteration's scalar loads still bring their lines in.
   Vector instructions enter the **vector command queue** (a store of
   ``vector.queue_depth`` entries); the front end stalls while it is full.
 - **Dispatcher** (a process): takes the queue head in order, one per cycle, into the
@@ -192,6 +197,9 @@ class _Rec:
     is_vset: bool = False
     is_sdiv: bool = False
     ack: float = 0.0  # vector.mem_ack_cycles of a vector load or store
+    # a scalar load through the host's own D-cache (scalar.dcache_kib): its buffer, its
+    # address's constant and loop terms (elements) and its element bytes
+    dc: tuple[str, int, tuple[tuple[str, int], ...], int] | None = None
     index: int = 0  # position in program order (static), for logs
     # what the engine iterates over: the integer registers but x0 (always ready, never
     # written), each vector register once
@@ -310,6 +318,18 @@ class CoreSim:
         # vector.dispatch_at_commit: the latest completion of an issued scalar instruction
         self.at_commit = cfg.vector.dispatch_at_commit
         self.scalar_done = 0.0
+        # scalar.dcache_kib: the host's D-cache as an LRU of (buffer, line) (insertion
+        # order = recency), its capacity in lines; each enclosing loop's current iteration
+        sc = cfg.scalar
+        self.dc_lines = int(sc.dcache_kib * 1024 // sc.dcache_line_bytes) \
+            if sc.dcache_kib > 0 else 0
+        if self.dc_lines and cfg.memory.weights_cached and \
+                self._scalar_bytes() <= self.dc_lines * sc.dcache_line_bytes:
+            # operands start in the caches (memory.weights_cached) and all the data the
+            # scalar loads read fits the host's: it starts there and is never evicted
+            self.dc_lines = 0
+        self.dcache: dict[tuple[str, int], None] = {}
+        self.iters: dict[str, int] = {}
         self.cycle = -1.0  # the front end's current issue cycle
         self.slots = 0  # instructions issued in it
         self.vec_in_cycle = False
@@ -371,6 +391,10 @@ class CoreSim:
                 rec.lat = float(cfg.memory.const_load_latency)
             if vector:
                 rec.ack = float(cfg.vector.mem_ack_cycles)
+            elif self.dc_lines and t.mem == "load" and ins.mem is not None and \
+                    ins.mem.base is None and ins.mem.index is None:
+                m = ins.mem
+                rec.dc = (m.buf, m.offset.const, m.offset.terms, max(1, m.eew // 8))
             if vector and t.mem == "load" and \
                     not (cfg.memory.prefetch and t.mem_pattern != "indexed"):
                 h = self.hier.latency
@@ -407,7 +431,7 @@ class CoreSim:
                     r = self._rec(n)
                     parts.append((r.vector, r.seq, r.occ, r.lat, r.whole, r.vsrc, r.vdst,
                                   r.xsrc, r.xdst, r.fsrc, r.fdst, r.mem, r.extra_lat,
-                                  r.is_vset, r.is_sdiv, r.ack))
+                                  r.is_vset, r.is_sdiv, r.ack, r.dc))
             k = self._loop_keys[id(loop)] = hash(tuple(parts))
         return k
 
@@ -528,6 +552,7 @@ class CoreSim:
         depth = len(self.trackers) - 1
         try:
             for it in range(trip):
+                self.iters[loop.var] = it
                 self.trackers[depth] = (tr, it)
                 self.tags = tuple(self.trackers)
                 tr.starts.append(self.now + self.offset)
@@ -554,6 +579,8 @@ class CoreSim:
                 if cpi is not None:
                     self.cpi_memo.setdefault(key, cpi)
                     self.offset += (trip - it - 1) * cpi
+                    if self.dc_lines:
+                        self._touch_last(loop, trip)
                     break
         finally:
             self.trackers.pop()
@@ -667,6 +694,8 @@ class CoreSim:
         """A scalar instruction completes after its latency."""
         now = self.now
         done = now + r.lat
+        if r.dc is not None and not self._dc_hit(r.dc):
+            done += self.cfg.scalar.dcache_miss_cycles
         if r.mem:  # scalar accesses use the hierarchy's bandwidth too (not waited for)
             lf, bpc = self.channel_free, self.channel_bpc
             for lvl, nbytes in r.mem:
@@ -688,6 +717,43 @@ class CoreSim:
                 ends[it] = vdone
         if vdone > self.end:
             self.end = vdone
+
+    def _scalar_bytes(self) -> int:
+        """Bytes of the buffers the program's scalar loads read."""
+        bufs = {ins.mem.buf for ins, _ in self.prog.walk()
+                if ins.mem is not None and not ins.defn.vector and
+                memory.timing(ins, self.tp, self._timings).mem == "load"}
+        return sum(memory.buffer_bytes(self.prog, b) for b in bufs if b in self.prog.buffers)
+
+    def _dc_hit(self, dc: tuple[str, int, tuple[tuple[str, int], ...], int]) -> bool:
+        """Whether the host's D-cache holds the line of this dynamic scalar load (its
+        address at the enclosing loops' current iterations); the line is then the most
+        recently used, brought in on a miss (the least recently used one dropped)."""
+        buf, const, terms, elem = dc
+        addr = const
+        for var, coef in terms:
+            addr += coef * self.iters.get(var, 0)
+        line = (buf, addr * elem // self.cfg.scalar.dcache_line_bytes)
+        cache = self.dcache
+        if line in cache:
+            del cache[line]
+            cache[line] = None
+            return True
+        cache[line] = None
+        if len(cache) > self.dc_lines:
+            del cache[next(iter(cache))]
+        return False
+
+    def _touch_last(self, loop: Loop, trip: int) -> None:
+        """After extrapolating ``loop``: its last iteration's scalar loads (those of its
+        own body; not of inner loops) bring their lines into the D-cache, as simulating it
+        would have (a walk's line is then warm for the code after the loop)."""
+        self.iters[loop.var] = trip - 1
+        for n in loop.body:
+            if not isinstance(n, Loop):
+                dc = self._rec(n).dc
+                if dc is not None:
+                    self._dc_hit(dc)
 
     # ---- vector dispatch ------------------------------------------------------------------
     def _dispatch(self, entry: _Entry, frees: list[float], k: int) -> None:

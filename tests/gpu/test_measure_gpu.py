@@ -65,5 +65,5 @@ def test_written_cases_are_read_by_validate_with_the_model_s_answers(mg, tmp_pat
 
 def test_unknown_group_is_refused_before_any_device_work(mg, capsys):
     assert mg.main(["--groups", "sweep,bogus"]) == 2
-    assert "unknown group 'bogus'; valid: kernels, sweep, launch, sampler" in \
+    assert "unknown group 'bogus'; valid: kernels, sweep, launch, sampler, power" in \
         capsys.readouterr().err
