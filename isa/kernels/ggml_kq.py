@@ -49,6 +49,10 @@ loop below is the PR commit's code, instruction for instruction where it is asm:
    (a query row and one of D channels) is one ``ggml_vec_dot_f16`` over the keys of a V^T
    row.
 
+ggml's threads split these ops by rows, not heads (every row costs the same here: no key
+is skipped), which the cluster replay's :func:`codesign.riscv.replay.ggml_rows_split`
+expresses: each core runs this kernel on ceil(Sq / c) query rows of every head.
+
 Scalar glue the model leaves out: ggml_vec_dot_f16's ``sumf`` is a double
 (``fcvt.d.s`` / ``fadd.d`` per output) and soft_max's ``sum`` too; they are one or two
 scalar instructions per dot product or row. The model's 16-bit type stands in for F16
