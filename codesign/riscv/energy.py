@@ -6,7 +6,10 @@ cycle = one element group of the unit's datapath), the matrix array's MACs, the 
 L1, L2 and DRAM, and the executed instructions. Dynamic energy charges each of them its
 constant of :class:`codesign.riscv.config.EnergyConfig`:
 
-- every instruction: ``instr_pj`` (fetch, decode, issue);
+- every instruction: ``instr_pj`` (fetch, decode, issue), but the loads that stand for
+  SSR streams (``stream_instructions``: an SSR turns an FPU operand read into a memory
+  read with no instruction, Schuiki et al., 'Stream Semantic Registers', IEEE TC 2021,
+  arXiv 1911.08356; their bytes and register traffic are still charged);
 - every scalar FP operation: its 32 bits at ``fma_pj_per_bit`` (``fdiv_pj_per_bit`` per
   cycle for a divide or square root), in the ``fma`` / ``fdiv`` parts (no VRF traffic);
 - every vector element group: the VRF traffic, ``vrf_pj_per_bit`` x datapath bits, plus
@@ -100,7 +103,8 @@ def part_arrays(ops: pd.DataFrame, cfg: RiscvConfig) -> dict[str, np.ndarray]:
     col = {c: ops[c].to_numpy() for c in ("cluster_instructions", "matrix_macs", "l1_bytes",
                                            "l2_bytes", "dram_bytes")}
     out: dict[str, np.ndarray] = {}
-    out["instructions"] = col["cluster_instructions"] * e.instr_pj * k
+    fetched = col["cluster_instructions"] - ops["stream_instructions"].to_numpy()
+    out["instructions"] = fetched * e.instr_pj * k
     vrf: Any = 0.0
     for unit, fld in UNIT_FIELDS.items():
         work = ops[f"work_{unit}"].to_numpy()

@@ -315,7 +315,11 @@ def lower_attention(row: Mapping[str, Any], isa: Isa | str, core: Core | None = 
         if tail:
             fa.key_block(qh, kvh, Affine(nblk * fa.bc), tail)
         fa.finish(qh)
-    return k.program(kind="attention", phase="prefill", library="snitch")
+    # the loads standing for gemm_fp16_opt's SSR streams (its operands Q and K^T, then V;
+    # P, its other operand, shares the scratch row the C softmax loads for real): no
+    # instruction is fetched or issued for them (codesign.riscv.energy)
+    return k.program(kind="attention", phase="prefill", library="snitch",
+                     ssr_streams=("Q", "kt", "V"))
 
 
 class _Fa2:

@@ -83,7 +83,7 @@ def _independent_energy(res: Result, cfg) -> float:
                    "fdiv": e.fdiv_pj_per_bit, "reduction": e.reduction_pj_per_bit,
                    "permute": e.permute_pj_per_bit, "exp": e.exp_pj_per_bit,
                    "load": 0.0, "store": 0.0}
-        pj = r["cluster_instructions"] * e.instr_pj
+        pj = (r["cluster_instructions"] - r["stream_instructions"]) * e.instr_pj
         for u, b in bits.items():
             pj += r[f"work_{u}"] * b * (unit_pj[u] + vrf_pj)
         pj += r["work_matrix"] * cfg.vector.dlen * vrf_pj + r["matrix_macs"] * e.matrix_pj_per_mac
@@ -147,6 +147,34 @@ def test_clock_energy_is_charged_per_cycle_stalled_or_not():
     off = _run("spatz-like", {"energy.clock_pj_per_mm2_cycle": 0.0})
     assert off.energy_parts["clock"] == 0.0
     assert off.energy_j == pytest.approx(fast.energy_j - fast.energy_parts["clock"])
+
+
+def test_ssr_stream_loads_fetch_no_instruction():
+    """The snitch FA-2's GEMM operands (Q, K^T, V) stream through SSRs: by hand, per query
+    row and key block d loads of Q and d of K^T, and per key one V load per chunk of d
+    (one chunk: d <= the block); they are counted and timed as loads, but the
+    instructions part charges only the other instructions."""
+    from codesign.riscv.replay import time_program
+    from isa.kernels import lower
+    cfg = targets.resolve("spatz-like", {"kernel.library": "snitch", "vector.vlen": 64,
+                                         "vector.dlen": 64}).config
+    hq, sq, skv, d = 2, 3, 37, 8
+    row = {"kind": "attention", "op": "sdpa", "B": 1, "Hq": hq, "Hkv": 1, "Sq": sq,
+           "Skv": skv, "D": d, "causal": False, "dtype": "bf16"}
+    prog = lower(row, cfg.parsed_isa, cfg.core("bf16"))
+    rows, kblocks = hq * sq, -(-skv // 16)
+    t = time_program(prog, cfg)
+    assert t["stream_instructions"] == rows * (2 * d * kblocks + skv)
+    assert 0 < t["stream_instructions"] < t["instructions"]
+    ops = pd.DataFrame([{**{k: 0.0 for k in REPLAY_WORK}, "cluster_instructions": 1000.0,
+                         "stream_instructions": 400.0}])
+    k = energy.dynamic_scale(cfg) * 1e-12
+    assert energy.part_arrays(ops, cfg)["instructions"][0] == pytest.approx(
+        600 * cfg.energy.instr_pj * k)
+    # the softmax kernels name no streams
+    sm = lower({"kind": "softmax", "op": "softmax", "M": 2, "N": 40, "dtype": "bf16"},
+               cfg.parsed_isa, cfg.core("bf16"))
+    assert time_program(sm, cfg)["stream_instructions"] == 0
 
 
 def test_static_energy_is_leakage_of_the_area_over_the_latency():
