@@ -79,8 +79,7 @@ def main() -> None:
             value = bisect(at, target, 0.0, 10 * float(targets.resolve(
                 case.target, case.overrides).config.power.tdp_w))
         else:
-            y1, y2 = at(1.0), at(2.0)
-            value = 1.0 + (target - y1) / (y2 - y1)
+            value = secant(at, target)
         fitted = [f for f in fitted if f[0] != const or f[1] != ("" if carry else case.target)]
         fitted.append((const, "" if carry else case.target, value))
         print(f"{const} = {value:.4g}   (fitted on {name}: {case.measured})")
@@ -88,6 +87,20 @@ def main() -> None:
     for case in cases.values():
         if case.probe in ("power_w", "j_per_token"):
             timeline_bound(case)
+
+
+def secant(at: Callable[[float], float], target: float) -> float:
+    """The ``x`` where ``at(x)`` reaches ``target``: exact in one step where ``at`` is linear
+    (two evaluations, at 1 and 2), refined where the power limiter's clock bends it (a
+    throttled step: its power is held at the cap) until within 1e-7 of ``target``."""
+    x0, x1 = 1.0, 2.0
+    y0, y1 = at(x0), at(x1)
+    for _ in range(20):
+        if abs(y1 - target) <= 1e-7 * abs(target) or y1 == y0:
+            break
+        x0, x1 = x1, x1 + (target - y1) * (x1 - x0) / (y1 - y0)
+        y0, y1 = y1, at(x1)
+    return x1
 
 
 def bisect(at: Callable[[float], float], target: float, lo: float, hi: float) -> float:
