@@ -19,8 +19,9 @@ probe computes the case's metric from simulated work (:mod:`codesign.riscv.energ
   decode plus the prefill of the prompts admitted in place of finished requests);
   without, the decode step alone.
 - ``idle_power_w``: a GPU's board power with no kernel running (``power.idle_w``);
-  ``kernel_power_w``: the board power of one trace ``row`` (a kernel run back to back,
-  :func:`codesign.gpu.power.row_power`), both measured by benchmarks/measure_gpu.py's
+  ``kernel_power_w``: the board power of one trace ``row`` (a kernel run back to back;
+  ``sustained``: for longer than the power limiter's window, :mod:`codesign.gpu.power`),
+  both measured by benchmarks/measure_gpu.py's
   ``power`` group.
 - ``request_j_per_token`` and ``request_power_w``: a whole generation request
   (:func:`codesign.generation.generate`: ``model``, ``engine``, ``prompt``, ``output``,
@@ -42,8 +43,10 @@ CLUSTER = ("instructions", "int", "fma", "fdiv", "reduction", "permute", "exp", 
 # DRAM; its leakage without the L2 is added by _cluster_energy)
 
 
-def _result(target: str, overrides: dict[str, Any], row: dict[str, Any]) -> Any:
-    trace = trace_from_rows([row], {"model": "validate:energy", "scenario": {"phase": "prefill"}})
+def _result(target: str, overrides: dict[str, Any], row: dict[str, Any],
+            sustained: bool = False) -> Any:
+    trace = trace_from_rows([row], {"model": "validate:energy",
+                                    "scenario": {"phase": "prefill", "sustained": sustained}})
     return targets.resolve(target, overrides).simulate(trace)
 
 
@@ -129,10 +132,12 @@ def idle_power_w(target: str, overrides: dict[str, Any]) -> float:
     return float(_gpu(target, overrides).config.power.idle_w)
 
 
-def kernel_power_w(target: str, overrides: dict[str, Any], row: dict[str, Any]) -> float:
-    """A GPU board's power while ``row``'s kernel runs back to back."""
+def kernel_power_w(target: str, overrides: dict[str, Any], row: dict[str, Any],
+                   sustained: bool = False) -> float:
+    """A GPU board's power while ``row``'s kernel runs back to back: ``sustained``, for
+    longer than the power limiter's window (:mod:`codesign.gpu.power`), or a burst."""
     _gpu(target, overrides)
-    return float(_result(target, overrides, row).ops["power_w"].iloc[0])
+    return float(_result(target, overrides, row, sustained).ops["power_w"].iloc[0])
 
 
 def request(target: str, overrides: dict[str, Any], model: str, prompt: int, output: int,

@@ -23,7 +23,8 @@ prompt's first token in place of a finished sequence's).
 Steps differ in how many prompts they admit. :func:`admissions` weighs the two whole
 counts around the mean ``batch / output`` so that their mean is that mean (requests of
 one length, finishing evenly spread over the steps: assumed); the steady state's time and
-energy per step are the weighted means of those steps' (:func:`steady_state`).
+energy per step are the weighted means of those steps' (:func:`steady_state`), each step
+timed as sustained work (a GPU's power limiter holds it to the cap: :func:`sustained`).
 """
 
 from __future__ import annotations
@@ -100,6 +101,15 @@ def step_trace(model: str, batch: int, context: int, prompt: int, admitted: int,
     return Trace(mixed_rows(decode, tokens, prefill), meta)
 
 
+def sustained(trace: Trace) -> Trace:
+    """``trace`` marked as work that runs back to back for longer than a GPU's power limiter
+    averages (a server's steps: :mod:`codesign.gpu.power`). Each step of the steady
+    state's mix is held to the cap on its own (the limiter averages over the mix: a
+    simplification where the steps differ)."""
+    scenario = {**trace.meta.get("scenario", {}), "sustained": True}
+    return Trace(trace.ops, {**trace.meta, "scenario": scenario})
+
+
 @dataclass(frozen=True)
 class SteadyState:
     """A server's mean step: its seconds and joules, and the steps it averages."""
@@ -118,7 +128,8 @@ def steady_state(target: Any, model: str, batch: int, context: int, prompt: int,
     """The mean step of ``target`` (a resolved target) serving ``batch`` sequences of
     requests with ``prompt``-token prompts and ``output``-token outputs, the decode at
     ``context`` cached tokens: the steps of :func:`admissions`, weighted."""
-    steps = tuple((w, target.simulate(step_trace(model, batch, context, prompt, k, **options)))
+    steps = tuple((w, target.simulate(sustained(step_trace(model, batch, context, prompt, k,
+                                                           **options))))
                   for k, w in admissions(batch, prompt, output))
     energies = [r.energy_j for _, r in steps]
     return SteadyState(

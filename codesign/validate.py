@@ -58,11 +58,14 @@ How the GPU model was calibrated against the built-in suite (see also the GPU co
   ``efficiency.gemv`` jointly with the GEMM's host work on the sweep gives 0.830, the
   A100's value, so the GEMV class keeps one efficiency on every GPU.
 - The H200's board power (``gpu-h200``: benchmarks/measure_gpu.py ``--groups power`` and
-  measure_gpu_e2e.py, NVML's energy counter) fits two constants, each on one row
-  (benchmarks/fit_energy.py): ``power.idle_w`` on the clocked idle row and
-  ``power.active_w`` on the 1 GB GEMV run back to back; the GEMM, attention and copy
-  power, the sustained kernels' seconds and every request's power and joules per token
-  are predictions.
+  measure_gpu_e2e.py, NVML's energy counter) fits three constants, each on one row
+  (benchmarks/fit_energy.py): ``power.idle_w`` on the clocked idle row,
+  ``power.active_w`` on the 1 GB GEMV run back to back and ``power.tensor_w`` on the
+  8192^3 GEMM's time run back to back (the power limiter's clock, codesign.gpu.power);
+  the GEMM, attention and copy power, the other sustained kernels' seconds and every
+  request's power and joules per token are predictions. The power group's rows run for
+  3 s (``"sustained": true`` in their scenario or probe params); the kernel rows are
+  bursts of a few milliseconds and run at the full clock.
 """
 
 from __future__ import annotations
@@ -147,6 +150,9 @@ KERNEL_FITS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 POWER_FITS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("gpu-h200", ("power.idle_w",), ("measured-h200-power-idle-clocked",)),
     ("gpu-h200", ("power.active_w",), ("measured-h200-power-gemv-1048576k",)),
+    # the tensor cores' power at full clock: through the power limiter it sets the clock,
+    # so the time, of a dense GEMM run back to back (codesign.gpu.power)
+    ("gpu-h200", ("power.tensor_w",), ("measured-h200-power-gemm-8192-seconds",)),
 )
 
 
@@ -297,7 +303,8 @@ def predict(case: Case) -> float:
                                     case.params)
     try:
         trace = trace_from_rows([case.row], {"model": f"validate:{case.name}",
-                                             "scenario": {"phase": "prefill"}})
+                                             "scenario": {"phase": "prefill",
+                                                          **case.scenario}})
     except WorkloadError as exc:
         raise CodesignError(f"case {case.name!r}: bad row: {exc}") from None
     target = targets.resolve(case.target, case.overrides)

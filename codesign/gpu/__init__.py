@@ -53,25 +53,41 @@ class GPUTarget(PresetTarget):
     def simulate(self, trace: Any) -> Result:
         """The trace's kernels as the engine fuses and launches them; a model's pass (a
         trace that records its model config) also pays the engine's step: host time and
-        the sampler over the vocabulary."""
+        the sampler over the vocabulary. Sustained work (the scenario's ``sustained``, or
+        a pass outlasting the power limiter's window) runs at the clock the limiter
+        holds it to (:mod:`codesign.gpu.power`); every row records its ``clock_mhz``."""
         scen = dict(trace.meta.get("scenario", {}))
         phase = str(scen.get("phase", "prefill"))
         cfg = self.phase_config(phase)
-        ops = time_ops(cfg, trace.ops)
-        model = trace.meta.get("config")
-        if isinstance(model, dict) and "vocab_size" in model:
-            first = int(trace.ops["op_id"].max()) + 1 if len(trace.ops) else 0
-            steps = engine_rows(cfg, phase, int(scen.get("batch", 1)),
-                                int(model["vocab_size"]), first,
-                                gpu_seconds=float(ops["total_seconds"].sum()))
-            ops = pd.concat([ops, steps], ignore_index=True)
-        ops, energy = power.energy(ops, cfg)
+        ops = self._pass(cfg, trace)
+        ratio = None
+        if scen.get("sustained") or power.is_sustained(cfg, float(ops["total_seconds"].sum())):
+            ratio = power.clock_ratio(cfg, ops, lambda c: self._pass(c, trace))
+            if ratio < 1.0:
+                cfg = power.at_clock(cfg, ratio)
+                ops = self._pass(cfg, trace)
+        ops, energy = power.energy(ops, cfg, ratio)
+        ops["clock_mhz"] = cfg.sm.clock_mhz
         return Result(
             target=self.name, ops=ops, latency_s=float(ops["total_seconds"].sum()),
             trace_meta=dict(trace.meta), config=C.to_dict(self.config),
             fingerprint=self.fingerprint, family=self.family,
             capacity_bytes=capacity_bytes(self), energy_parts=energy,
         )
+
+    @staticmethod
+    def _pass(cfg: GPUConfig, trace: Any) -> pd.DataFrame:
+        """The trace's rows timed on ``cfg``, with the engine's step for a model's pass."""
+        scen = dict(trace.meta.get("scenario", {}))
+        ops = time_ops(cfg, trace.ops)
+        model = trace.meta.get("config")
+        if isinstance(model, dict) and "vocab_size" in model:
+            first = int(trace.ops["op_id"].max()) + 1 if len(trace.ops) else 0
+            steps = engine_rows(cfg, str(scen.get("phase", "prefill")),
+                                int(scen.get("batch", 1)), int(model["vocab_size"]), first,
+                                gpu_seconds=float(ops["total_seconds"].sum()))
+            ops = pd.concat([ops, steps], ignore_index=True)
+        return ops
 
 
 presets = PresetFamily(FAMILY, PRESET_DIR, GPUConfig, GPUTarget)

@@ -519,15 +519,41 @@ class PowerConfig:
                             NON_NEGATIVE)
     dram_technology: str = param("hbm3", "DRAM technology (energy per bit: "
                                  "codesign.silicon.DRAM_PJ_PER_BIT)", "", "per preset")
+    tensor_w: float = param(
+        0.0, "added by the tensor cores at full utilisation and the unthrottled clock; 0: "
+        "derived, TDP - idle_w - active_w (a dense GEMM at full utilisation reaches the "
+        "TDP)", "W", "per preset: fitted where measured (validate.POWER_FITS), else derived",
+        NON_NEGATIVE)
+    clock_exponent: float = param(
+        3.0, "k: the SM-clocked power (active_w, tensor_w) scales as (f / f_max)^k when the "
+        "power limiter lowers the SM clock f", "",
+        "assumed: CMOS dynamic power a C V^2 f (Mei, Wang & Chu, 'A survey and measurement "
+        "study of GPU DVFS on energy conservation', Digital Communications and Networks "
+        "2017, doi:10.1016/j.dcan.2016.10.001, §2) with the voltage lowered in proportion "
+        "to the clock along the DVFS curve: k = 3 (k = 1 if the voltage stayed fixed)",
+        POSITIVE)
+    window_ms: float = param(
+        100.0, "the power limiter's averaging window: work that runs back to back for "
+        "longer is held to the cap on average by lowering the SM clock; shorter bursts run "
+        "at the full clock", "ms",
+        "assumed inside the H200 data's bounds (gpu-h200 suite): a ~7 ms burst of the "
+        "gate_proj GEMM runs at the unthrottled time, the same kernel back to back for 3 s "
+        "throttles (1470 MHz of 1980)", POSITIVE)
+    min_clock_mhz: float = param(
+        345.0, "the lowest SM clock the limiter can set (the floor of the throttled clock)",
+        "MHz", "nvidia-smi on the H200 with no CUDA context: 345 MHz (the source of "
+        "measured-h200-power-idle-clocked)", POSITIVE)
 
     @property
     def cap_w(self) -> float:
         return self.limit_w if 0 < self.limit_w < self.tdp_w else self.tdp_w
 
     @property
-    def tensor_w(self) -> float:
-        """Added by the tensor cores at full utilisation: what a dense GEMM at its peak
-        adds to reach the TDP (large GEMMs run at the power limit), derived, not fitted."""
+    def full_tensor_w(self) -> float:
+        """Added by the tensor cores at full utilisation: ``tensor_w``, or where it is 0 what
+        a dense GEMM at its peak adds to reach the TDP."""
+        if self.tensor_w > 0:
+            return self.tensor_w
         return max(self.tdp_w - self.idle_w - self.active_w, 0.0)
 
 

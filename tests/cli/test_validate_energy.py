@@ -81,10 +81,11 @@ def test_gpu_power_is_joules_over_seconds_and_j_per_token_joules_over_batch(case
     assert (p["prompt"], p["output"]) == (666, 717)
     tgt = targets.resolve(c.target, {"engine": p["engine"]})
     lam = p["batch"] / p["output"]  # one prompt admitted in this share of the steps
-    dec = tgt.simulate(trace(p["model"], phase="decode", batch=p["batch"],
-                             context=p["context"]))
-    one = tgt.simulate(serving.step_trace(p["model"], p["batch"], p["context"],
-                                          p["prompt"], 1))
+    # a server's steps run back to back: sustained work for the power limiter
+    dec = tgt.simulate(serving.sustained(trace(p["model"], phase="decode", batch=p["batch"],
+                                               context=p["context"])))
+    one = tgt.simulate(serving.sustained(serving.step_trace(
+        p["model"], p["batch"], p["context"], p["prompt"], 1)))
     joules = (1 - lam) * dec.energy_j + lam * one.energy_j
     seconds = (1 - lam) * dec.latency_s + lam * one.latency_s
     assert validate.predict(c) == pytest.approx(joules / seconds, rel=1e-9)

@@ -45,8 +45,7 @@ def test_energy_is_power_times_time_summed_over_rows(gpu):
     total = 0.0
     for _, r in res.ops.iterrows():  # independent of codesign.gpu.power
         busy = min(r["kernel_seconds"] / r["seconds"], 1.0)
-        w = p.idle_w + busy * p.active_w + min(r["util_tensor"], 1.0) * \
-            (p.tdp_w - p.idle_w - p.active_w) + \
+        w = p.idle_w + busy * p.active_w + min(r["util_tensor"], 1.0) * p.full_tensor_w + \
             r["bytes"] / r["seconds"] * 8 * DRAM_PJ_PER_BIT[p.dram_technology] * 1e-12
         total += min(w, p.tdp_w) * r["seconds"] * r["repeat"]
     assert res.energy_j == pytest.approx(total, rel=1e-9)
@@ -119,7 +118,8 @@ def test_a_step_with_a_host_gap_averages_at_most_cap_while_busy_and_idle_in_the_
 
 def test_row_power_matches_a_hand_calculation_for_one_kernel_mix():
     """Three H100 rows worked by hand from the preset's constants (idle 70 W, active
-    374.3 W, tensor_w = 700 - 70 - 374.3 = 255.7 W, HBM3 pJ/bit from codesign.silicon)."""
+    356.1 W, tensor_w 655.2 W, HBM3 pJ/bit from codesign.silicon), as a burst (each row
+    capped on its own); and the A100's derived tensor_w = 400 - 40 - 100 = 260 W."""
     from codesign.gpu.power import row_power
     cfg = targets.resolve("h100-sxm").config
     pj = DRAM_PJ_PER_BIT["hbm3"]
@@ -128,13 +128,16 @@ def test_row_power_matches_a_hand_calculation_for_one_kernel_mix():
                 [0.04, 0.9, 0.0],
                 [0.1e9, 0.02e9, 0.0])
     w = row_power(ops, cfg)
-    gemv = 70 + 0.9 * 374.3 + 0.04 * 255.7 + 0.1e9 / 50e-6 * 8 * pj * 1e-12
+    gemv = 70 + 0.9 * 356.1 + 0.04 * 655.2 + 0.1e9 / 50e-6 * 8 * pj * 1e-12
     assert w.iloc[0].sum() == pytest.approx(gemv, rel=1e-12)
-    raw = 70 + 374.3 + 0.9 * 255.7 + 0.02e9 / 10e-6 * 8 * pj * 1e-12  # over the TDP
+    raw = 70 + 356.1 + 0.9 * 655.2 + 0.02e9 / 10e-6 * 8 * pj * 1e-12  # over the TDP
     assert raw > 700
     assert w.iloc[1].sum() == pytest.approx(700.0, rel=1e-12)
-    assert w.iloc[1]["tensor"] == pytest.approx(0.9 * 255.7 * 700 / raw, rel=1e-12)
+    assert w.iloc[1]["tensor"] == pytest.approx(0.9 * 655.2 * 700 / raw, rel=1e-12)
     assert w.iloc[2].sum() == pytest.approx(70.0) and w.iloc[2]["active"] == 0
+    a100 = targets.resolve("a100-80gb", {"power.tdp_w": 400, "power.idle_w": 40,
+                                         "power.active_w": 100}).config
+    assert a100.power.tensor_w == 0 and a100.power.full_tensor_w == pytest.approx(260.0)
 
 
 @pytest.mark.parametrize("gpu", GPUS)
