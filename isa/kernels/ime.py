@@ -20,9 +20,12 @@ ime1_kernels.cpp, PR #15288), which runs every Q4_0 GEMM and GEMV of a K1 on the
    slides (``vslideup``; a register gather costs more on the X60); a per-channel scale
    (int8) needs no dB per block: the accumulators are scaled once, after the last;
 4. loop order as ggml's: rows of A in chunks of ``MC`` = 128 (``gemm_m_stride``), in each
-   chunk panel by panel of B, and for each panel every row block of the chunk: a panel of
-   B (K x 8 codes) stays in L1 across the row blocks, the chunk's A tiles in L2 across the
-   panels;
+   chunk group by group of ``NB_COLS`` = 16 columns of B (what one call of ggml's M4
+   kernel computes: 4 rows x 16 columns over all of K), and for each group every row
+   block of the chunk, its panels back to back: the group of B (K x 16 codes) is read
+   once per row block, the row block's A tiles once per group (the second panel re-reads
+   them from the cache), so the chunk's A streams from where it sits N/16 times, not
+   N/8;
 5. a row block with one row (decode, M = 1) runs ggml's M1 form: only row 0 of each C
    tile is kept, its scale a scalar (``vfmul.vf``, ``vfmacc``), nothing gathered.
 
@@ -47,6 +50,10 @@ from isa.program import Affine, F, Program, Reg, V, X
 IME_FORMATS = ("int8", "q8_0", "q4_0", "q4_1", "int4")  # codes that are int8 or int4 integers
 PANEL_TILES = 2  # C tiles side by side along N: B^T tiles packed together per k-step
 MC = 128  # rows of A per chunk (ggml spacemit ime.cpp gemm_m_stride)
+# columns of one call of llama.cpp's M4 kernel (ggml spacemit ime.cpp, PR #15288 commit
+# 6f8d979: sqnbitgemm_spacemit_ime_i8i4's compute_block_count_n; the B repack interleaves
+# 16 columns, block_q4_0x16)
+NB_COLS = 16
 
 
 def usable(isa: Isa, core: Core, n: int, kk: int, fmt: quant.WeightFormat | None) -> bool:
@@ -174,12 +181,41 @@ def lower(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat) -> P
 
 
 def _ggml_order(kc: Kc, sh: _Shape, regs: _Regs, gi: Affine) -> None:
-    """llama.cpp's: chunks of MC rows; per chunk, panel by panel, every row block."""
+    """llama.cpp's: chunks of MC rows; per chunk, column group by column group
+    (:func:`ggml_groups`), every row block, and for each the group's panels back to
+    back: the row block's A tiles come from memory once per group, its later panels
+    re-read them from the cache. One row (M1) takes its panels in order (ggml hands the
+    M1 kernel every column at once)."""
+    per = ggml_group_panels(sh)
     for rb0, count, rows in _row_blocks(sh):
-        with kc.rep("mc", count, ptrs=2) as mc, \
-                kc.rep("j", sh.n // sh.cols, ptrs=3) as j, \
-                kc.rep("i", rows // sh.t.m if rows >= sh.t.m else 1, ptrs=3) as i:
-            _block(kc, sh, regs, gi, mc * (MC // sh.t.m) + i + rb0, j, min(rows, sh.t.m))
+        i_trips = rows // sh.t.m if rows >= sh.t.m else 1
+        valid = min(rows, sh.t.m)
+        with kc.rep("mc", count, ptrs=2) as mc:
+            rb = mc * (MC // sh.t.m) + rb0
+            for groups, width, first in ggml_groups(sh, per if rows > 1 else 1):
+                with kc.rep("j", groups, ptrs=3) as j, kc.rep("i", i_trips, ptrs=3) as i, \
+                        kc.rep("s", width, ptrs=3) as s:
+                    _block(kc, sh, regs, gi, rb + i, j * width + s + first, valid)
+
+
+def ggml_group_panels(sh: _Shape) -> int:
+    """Panels of the kernel per column group of llama.cpp's: its M4 kernel computes 4 rows
+    x ``NB_COLS`` columns over all of K per call (ggml spacemit ime.cpp
+    ``sqnbitgemm_spacemit_ime_i8i4``: ``compute_block_count_n = m_count == 1 ? n_count :
+    16``; ime_kernels.cpp ``SQ4BitGemmM4Kernel_CompInt8_ScaleFp16_Impl``, 4 x 16 per
+    ``BLOCK_COUNTK_LOOP``), so each row block's A is read once per 16 columns."""
+    return max(1, NB_COLS // sh.cols)
+
+
+def ggml_groups(sh: _Shape, per: int) -> Iterator[tuple[int, int, int]]:
+    """(groups, panels per group, first panel): the whole groups of ``per`` panels, then
+    the panels left over as one narrower group (ggml's last ``count_n`` < 16)."""
+    panels = sh.n // sh.cols
+    full, rest = divmod(panels, per)
+    if full:
+        yield full, per, 0
+    if rest:
+        yield 1, rest, full * per
 
 
 def panel_columns(core: Core, sh: _Shape) -> int:
