@@ -8,6 +8,7 @@ probe computes the case's metric from simulated work (:mod:`codesign.riscv.energ
   the same datapath bits (x 32/64: the kernel library has no FP64 kernels, and energy is
   charged per datapath bit); the cluster's energy without L2 and DRAM (the published
   figures measure the cluster with its data in its L1/TCDM).
+- ``energy_share``: the named energy parts' share of that cluster energy on a row.
 - ``energy_ratio``: energy of an op on ``base`` over its energy on ``target``.
 - ``area_mm2``: the sum of the named area components; ``area_fraction``: their share of
   the listed components (``of``).
@@ -37,7 +38,8 @@ from codesign.errors import CodesignError
 from workloads.schema import trace_from_rows
 
 CLUSTER = ("instructions", "int", "fma", "fdiv", "reduction", "permute", "exp", "load",
-           "store", "matrix", "vrf", "l1")  # energy parts inside a cluster (no L2, DRAM)
+           "store", "matrix", "vrf", "l1", "clock")  # energy parts inside a cluster (no L2,
+# DRAM; its leakage without the L2 is added by _cluster_energy)
 
 
 def _result(target: str, overrides: dict[str, Any], row: dict[str, Any]) -> Any:
@@ -57,6 +59,15 @@ def dp_gflops_per_w(target: str, overrides: dict[str, Any], row: dict[str, Any])
     bits = 32 if row.get("dtype") == "fp32" else 16
     dp_flops = 2.0 * row["M"] * row["N"] * row["K"] * bits / 64
     return dp_flops / _cluster_energy(res, cfg) / 1e9
+
+
+def energy_share(target: str, overrides: dict[str, Any], row: dict[str, Any],
+                 parts: list[str]) -> float:
+    """The named parts' share of the cluster's energy (as :func:`dp_gflops_per_w` counts
+    it) on ``row``."""
+    res = _result(target, overrides, row)
+    total = _cluster_energy(res, targets.resolve(target, overrides).config)
+    return sum(res.energy_parts.get(p, 0.0) for p in parts) / total
 
 
 def energy_ratio(target: str, overrides: dict[str, Any], row: dict[str, Any],
@@ -156,7 +167,8 @@ def _gpu(target: str, overrides: dict[str, Any]) -> Any:
 
 
 PROBES: dict[str, Callable[..., float]] = {
-    "dp_gflops_per_w": dp_gflops_per_w, "energy_ratio": energy_ratio,
+    "dp_gflops_per_w": dp_gflops_per_w, "energy_share": energy_share,
+    "energy_ratio": energy_ratio,
     "area_mm2": area_mm2, "area_fraction": area_fraction, "j_per_token": j_per_token,
     "power_w": power_w, "idle_power_w": idle_power_w, "kernel_power_w": kernel_power_w,
     "request_j_per_token": request_j_per_token, "request_power_w": request_power_w,

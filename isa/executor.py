@@ -485,7 +485,9 @@ class Machine:
         i = np.array([self.start(mem, env)])
         self._check_range(mem, i, buf)
         src = ins.args[0]
-        if ins.op == "sw":
+        if ins.op == "sw" and buf.dtype.itemsize == 4:  # sw stores rs2's low 32 bits
+            buf.view(np.uint32)[i[0]] = self.x[src.n] & 0xFFFFFFFF
+        elif ins.op == "sw":
             buf[i[0]] = self.x[src.n]
         elif ins.op == "fsh":
             buf.view(np.uint16)[i] = f32_to_bf16_bits(np.array([self.f[src.n]], np.float32))

@@ -3,7 +3,7 @@
 Per scenario:
 
 - energy per token by target (mJ/token, average W, tokens/J, mm^2) and by target and op
-  kind (dynamic mJ per token; static and GPU idle energy belong to no kind);
+  kind (dynamic mJ per token; static, clock and GPU idle energy belong to no kind);
 - Pareto fronts: latency against area (RISC-V targets: area is the cost whenever the
   results carry it) and latency against energy per token;
 - power over the pass, op by op, per target;
@@ -120,8 +120,8 @@ def sections(results: Sequence[Result]) -> list[Any]:
 def power_timeline(results: Sequence[Result]) -> Any:
     """Average power of each op over the pass, one step line per target: ops in trace
     order, each over its total time (a collapsed layer body spans all its repeats, as in
-    the timeline). RISC-V ops draw their dynamic power plus the cluster's leakage; GPU
-    ops their board power (idle included)."""
+    the timeline). RISC-V ops draw their dynamic power plus the cluster's leakage and
+    clock power; GPU ops their board power (idle included)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -129,7 +129,8 @@ def power_timeline(results: Sequence[Result]) -> Any:
         ops = r.ops[r.ops["total_seconds"] > 0]
         if ops.empty or "energy_j" not in ops:
             continue
-        static = r.energy_parts.get("static", 0.0) / r.latency_s if r.latency_s > 0 else 0.0
+        every_cycle = r.energy_parts.get("static", 0.0) + r.energy_parts.get("clock", 0.0)
+        static = every_cycle / r.latency_s if r.latency_s > 0 else 0.0
         watts = ops["energy_j"] / ops["seconds"] + static
         edges = [0.0, *(ops["total_seconds"].cumsum() * 1e3)]  # each op's start, then end
         fig.add_scatter(name=r.target, x=edges, y=[*watts, float(watts.iloc[-1])],

@@ -400,9 +400,10 @@ class EnergyConfig:
                                       "pJ/bit", _HZ + ": as the 32-bit add (assumed: the "
                                       "crossbar's cost is the VRF traffic)", POSITIVE)
     fma_pj_per_bit: float = param(
-        0.9757, "FP FMA datapath, per datapath bit of an element group", "pJ/bit",
-        "fitted: Spatz 95.7 DP-GFLOPS/W on DP matmul (arXiv 2309.10137; validate --suite "
-        "energy case spatz-dp-gflops-per-w), the other constants fixed", POSITIVE)
+        0.8524, "FP FMA datapath, per datapath bit of an element group", "pJ/bit",
+        "fitted: Spatz's FPUs take 55% of the cluster's power on DP matmul (arXiv "
+        "2309.10137 abstract; validate --suite energy case spatz-fpu-power-share), jointly "
+        "with clock_pj_per_mm2_cycle, the other constants fixed", POSITIVE)
     reduction_pj_per_bit: float = param(0.028, "FP reduction (add tree / sequential adds), "
                                         "per datapath bit per cycle it occupies", "pJ/bit",
                                         _HZ + ": 32-bit FP add 0.9 pJ", POSITIVE)
@@ -427,6 +428,15 @@ class EnergyConfig:
     dram_technology: str = param("ddr5", "DRAM technology (energy per bit: "
                                  "codesign.silicon.DRAM_PJ_PER_BIT; not node-scaled)", "",
                                  "per preset")
+    clock_pj_per_mm2_cycle: float = param(
+        119.9, "clock tree, pipeline registers and control of the cluster's logic, per cycle "
+        "(working or stalled) per mm^2 of logic at area.ref_node_nm (codesign.riscv.energy "
+        "'clock' part)", "pJ/(mm^2 cycle)",
+        "fitted: with energy.fma_pj_per_bit, on Spatz's DP matmul: 95.7 DP-GFLOPS/W with "
+        "55% of the power in the FPUs (arXiv 2309.10137 abstract: 'more than 55% of the "
+        "power spent on the FPUs'; validate --suite energy cases spatz-dp-gflops-per-w and "
+        "spatz-fpu-power-share): the power that is neither the FPUs' nor another modelled "
+        "part's", NON_NEGATIVE)
     logic_leak_mw_per_mm2: float = param(20.0, "leakage of logic at the config's voltage, "
                                          "per mm^2 (codesign.riscv.area)", "mW/mm^2",
                                          _AS + ": FinFET LP logic at 25 C; 7% of Spatz's "

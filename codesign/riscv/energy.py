@@ -6,7 +6,10 @@ cycle = one element group of the unit's datapath), the matrix array's MACs, the 
 L1, L2 and DRAM, and the executed instructions. Dynamic energy charges each of them its
 constant of :class:`codesign.riscv.config.EnergyConfig`:
 
-- every instruction: ``instr_pj`` (fetch, decode, issue);
+- every instruction: ``instr_pj`` (fetch, decode, issue), but the loads that stand for
+  SSR streams (``stream_instructions``: an SSR turns an FPU operand read into a memory
+  read with no instruction, Schuiki et al., 'Stream Semantic Registers', IEEE TC 2021,
+  arXiv 1911.08356; their bytes and register traffic are still charged);
 - every scalar FP operation: its 32 bits at ``fma_pj_per_bit`` (``fdiv_pj_per_bit`` per
   cycle for a divide or square root), in the ``fma`` / ``fdiv`` parts (no VRF traffic);
 - every vector element group: the VRF traffic, ``vrf_pj_per_bit`` x datapath bits, plus
@@ -25,6 +28,14 @@ shared cache's whole size).
 Units a user module registers (:func:`isa.instructions.register_unit`) have no energy
 constant: their instructions pay ``instr_pj`` only.
 
+The cluster's logic also spends energy every cycle, whether its units work or stall:
+the clock tree, the pipeline and state registers and the control that toggle with the
+clock (the ``clock`` part): ``clock_pj_per_mm2_cycle`` x the logic area at the area
+model's reference node (:func:`logic_mm2_at_ref`: the same design at any node, the
+node's C ~ L entering through the dynamic scale) per cycle of the pass's latency. Without
+it a core that waits (a long-latency load, a divide, an FPU-to-integer round trip) would
+cost leakage only.
+
 On-chip constants scale from ``energy.ref_node_nm`` / ``ref_voltage_v`` to ``tech`` by
 :func:`codesign.silicon.energy_scale`. Static power is leakage: logic area (from
 :mod:`codesign.riscv.area`) x ``logic_leak_mw_per_mm2`` plus SRAM MiB x
@@ -34,6 +45,7 @@ On-chip constants scale from ``energy.ref_node_nm`` / ``ref_voltage_v`` to ``tec
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -52,7 +64,7 @@ FP_UNITS = ("fma", "fdiv", "reduction")
 # the scalar FPU's bits (codesign.riscv.replay.WORK_COLUMNS), charged at the FP units' rates
 SCALAR_FP = {"fma": "scalar_fp_bits", "fdiv": "scalar_fdiv_bits"}
 # the parts of a pass's energy (Result.energy_parts), in report order
-PARTS = ("instructions", *UNIT_FIELDS, "vrf", "l1", "l2", "dram", "static")
+PARTS = ("instructions", *UNIT_FIELDS, "vrf", "l1", "l2", "dram", "clock", "static")
 
 
 def datapath_bits(cfg: RiscvConfig, unit: str) -> float:
@@ -91,7 +103,8 @@ def part_arrays(ops: pd.DataFrame, cfg: RiscvConfig) -> dict[str, np.ndarray]:
     col = {c: ops[c].to_numpy() for c in ("cluster_instructions", "matrix_macs", "l1_bytes",
                                            "l2_bytes", "dram_bytes")}
     out: dict[str, np.ndarray] = {}
-    out["instructions"] = col["cluster_instructions"] * e.instr_pj * k
+    fetched = col["cluster_instructions"] - ops["stream_instructions"].to_numpy()
+    out["instructions"] = fetched * e.instr_pj * k
     vrf: Any = 0.0
     for unit, fld in UNIT_FIELDS.items():
         work = ops[f"work_{unit}"].to_numpy()
@@ -132,12 +145,27 @@ def static_power_w(cfg: RiscvConfig, with_l2: bool = True) -> float:
     return (logic * e.logic_leak_mw_per_mm2 + mib * e.sram_leak_mw_per_mib) * 1e-3
 
 
+def logic_mm2_at_ref(cfg: RiscvConfig) -> float:
+    """The cluster's logic area (the area parts that leak as logic) at
+    ``area.ref_node_nm``: the design's size, independent of its node."""
+    at_ref = replace(cfg, tech=replace(cfg.tech, node_nm=cfg.area.ref_node_nm))
+    return sum(v for p, v in A.area_parts(at_ref).items() if p not in A.NOT_LOGIC)
+
+
+def clock_power_w(cfg: RiscvConfig) -> float:
+    """The clock part's power (see the module doc): joules per cycle x cycles per second."""
+    per_cycle = cfg.energy.clock_pj_per_mm2_cycle * logic_mm2_at_ref(cfg) * \
+        dynamic_scale(cfg) * PJ
+    return per_cycle * cfg.scalar.freq_ghz * 1e9
+
+
 def energy_parts(ops: pd.DataFrame, latency_s: float, cfg: RiscvConfig,
                  parts: dict[str, np.ndarray] | None = None) -> dict[str, float]:
     """Joules of the pass by part: each dynamic part summed over rows x repeat, and the
-    static power over the latency (``parts``: :func:`part_arrays` when computed)."""
+    clock and static power over the latency (``parts``: :func:`part_arrays` when computed)."""
     per = part_arrays(ops, cfg) if parts is None else parts
     repeat = ops["repeat"].to_numpy()
     out = {p: float((v * repeat).sum()) for p, v in per.items()}
+    out["clock"] = clock_power_w(cfg) * latency_s
     out["static"] = static_power_w(cfg) * latency_s
     return out

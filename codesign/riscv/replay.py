@@ -76,8 +76,12 @@ UTIL_COLUMNS = (*(f"util_{u}" for u in VECTOR_UNITS), "util_issue", "util_l1", "
 # The scalar FPU's work: ``scalar_fp_bits`` the bits of its FP operations (an FP result from
 # FP sources: arithmetic, min/max, sign moves; FP32, 32 bits each), ``scalar_fdiv_bits``
 # its divider's bits x the cycles it holds it (as the vector fdiv's occupancy).
+# ``stream_instructions``: the loads of the buffers a program's ``ssr_streams`` meta names
+# (stand-ins for Snitch's stream semantic registers: counted and timed as loads, but no
+# instruction is fetched for them).
 WORK_COLUMNS = (*(f"work_{u}" for u in VECTOR_UNITS), "matrix_macs", "l1_bytes",
-                "l2_bytes", "dram_bytes", "scalar_fp_bits", "scalar_fdiv_bits")
+                "l2_bytes", "dram_bytes", "scalar_fp_bits", "scalar_fdiv_bits",
+                "stream_instructions")
 SCALAR_FP_BITS = 32  # every scalar FP instruction of the ISA is single precision (.s)
 # Work that makes an op compute bound: the built-in compute units and every unit a user
 # module registers (reduction/fdiv are latency-bound: their occupancy is their latency).
@@ -138,7 +142,8 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
     cycles = max(stats.cycles, 1.0)
     busy = {u: 0.0 for u in VECTOR_UNITS}
     seq_work: dict[str, float] = {}  # compute work per sequencer class
-    n_instr = n_vec = 0
+    n_instr = n_vec = n_stream = 0
+    streams = frozenset(prog.meta.get("ssr_streams", ()))
     sfp_bits = sfdiv_bits = 0.0
     macs: float = 0
     total_bytes: float = 0  # L1 bytes (scalar accesses too)
@@ -149,6 +154,8 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
         n_instr += count
         if ins.mem is not None:
             total_bytes += sim.instr_timing(ins).mem_bytes * count
+            if ins.mem.buf in streams and ins.defn.exec_kind in ("vload", "sload"):
+                n_stream += count
         if rec.unit == "matrix":
             macs += count * rec.occ
         if not rec.vector:
@@ -194,6 +201,7 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
         "l1_bytes": total_bytes, "matrix_macs": macs,
         **{f"work_{u}": busy[u] for u in VECTOR_UNITS},
         "scalar_fp_bits": sfp_bits, "scalar_fdiv_bits": sfdiv_bits,
+        "stream_instructions": n_stream,
     }
     cache.put(k, out)
     return {**out, "cached": False}
@@ -438,6 +446,7 @@ def _unmodelled(op: Op, cfg: RiscvConfig, why: str) -> dict[str, Any]:
             "simulated_instructions": 0, "sim_seconds": 0.0,
             "l1_bytes": lv, "l2_bytes": lv, "dram_bytes": lv if in_dram else 0.0,
             "matrix_macs": 0.0, **work, "scalar_fp_bits": 0.0, "scalar_fdiv_bits": 0.0,
+            "stream_instructions": 0.0,
             "bound": "compute" if flops / peak >= sec else "memory",
             "cold_level": "dram" if in_dram else "l2", "signature": "", "cached": True,
             "footprint": nbytes, "beyond_l1_bytes": nbytes,

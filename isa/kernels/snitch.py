@@ -57,19 +57,30 @@ def exp2f_table() -> np.ndarray:
     return (bits - (i << MANT_SHIFT)).astype(np.int32)
 
 
+STACK = "expf_stack"  # expf's stack slot (a 64-bit local in its frame, in the TCDM)
+
+
 def expf_setup(k: Kc) -> None:
-    """The table :func:`expf` reads (its other constants it loads itself)."""
+    """The table :func:`expf` reads (its other constants it loads itself): musl's 64-bit
+    entries as two 32-bit words each (the FP32 stand-in's bits, and a high word the FP32
+    sequence does not use), and expf's stack slot."""
     b = k.b
     if TABLE not in b.buffers:
-        b.buffer(TABLE, "int32", N, "const", (N,))
-        b.consts[TABLE] = exp2f_table()
-    k.fconst(1.0)
+        b.buffer(TABLE, "int32", 2 * N, "const", (2 * N,))
+        b.consts[TABLE] = np.stack([exp2f_table(), np.zeros(N, np.int32)], 1).ravel()
+        b.buffer(STACK, "int32", 2, "scratch")
 
 
 def expf(k: Kc, dst: Reg, x: Reg, tmps: tuple[Reg, Reg, Reg]) -> None:
     """dst = e^x, scalar (x clobbered; dst may be x, not one of tmps). As a called libm
     function does, it loads its constants from its data table (the constant pool) on each
-    call. Integer temporaries x29..x31."""
+    call, the 1.0 of its polynomial too (RISC-V has no FP immediates). Compiled for the
+    cluster's RV32IMAFD, musl's double-precision body costs what the FP32 stand-in keeps
+    in its place: ``(double)x`` and the ``(float)`` of the result (fcvt.d.s, fcvt.s.d:
+    here fmv.s); ``asuint64(kd)`` and ``asdouble(t)`` through a stack slot, as RV32 has no
+    fmv.x.d / fmv.d.x (RISC-V unprivileged ISA, D extension: "FMV.X.D and FMV.D.X are
+    available only on RV64"): fsw + lw, then sw + sw + flw, in a frame of its own (addi sp
+    in and out); the 64-bit table entry as two lw. Integer temporaries x29..x31."""
     b = k.b
     z, kd, p = tmps
     ki, idx, t = X(29), X(30), X(31)
@@ -83,23 +94,31 @@ def expf(k: Kc, dst: Reg, x: Reg, tmps: tuple[Reg, Reg, Reg]) -> None:
     b.emit("andi", ki, ki, 0x7FF)
     b.emit("addi", idx, X(0), TOP12_88, comment="top12(88.0f)")
     b.emit("bgeu", ki, idx, "expf_special", comment="|x| >= 88: musl's special path")
+    b.emit("addi", X(2), X(2), -16, comment="the frame of the stack slot")
+    b.emit("fmv.s", x, x, comment="xd = (double)x: fcvt.d.s (FP32 stand-in)")
     b.emit("fmax.s", x, x, load(p, EXP_LO), comment="(FP32 stand-in: its underflow to 0)")
     b.emit("fmul.s", z, x, load(p, INV_LN2_N), comment="z = x*N/ln2")
     b.emit("fadd.s", kd, z, load(p, SHIFT), comment="kd = z + SHIFT: k in the low bits")
-    b.emit("fmv.x.w", ki, kd)
+    b.emit("fsw", kd, b.mem(STACK, 0, 32), comment="ki = asuint64(kd): through the stack")
+    b.emit("lw", ki, b.mem(STACK, 0, 32))
     b.emit("fsub.s", kd, kd, p)
     b.emit("fsub.s", x, z, kd, comment="r = z - k")
     b.emit("andi", idx, ki, N - 1, comment="k % N")
-    b.emit("slli", idx, idx, 2)
-    b.emit("lw", t, b.mem(TABLE, 0, 32, base=idx), comment="T[k % N]")
+    b.emit("slli", idx, idx, 3, comment="8-byte entries")
+    b.emit("lw", t, b.mem(TABLE, 0, 32, base=idx), comment="T[k % N]: its low word")
+    b.emit("lw", idx, b.mem(TABLE, 1, 32, base=idx), comment="and its high word")
     b.emit("slli", ki, ki, MANT_SHIFT)
     b.emit("add", t, t, ki, comment="s = 2^(k/N) as bits")
+    b.emit("sw", t, b.mem(STACK, 0, 32), comment="s = asdouble(t): through the stack")
+    b.emit("sw", idx, b.mem(STACK, 1, 32))
     b.emit("fmadd.s", p, load(p, POLY[0]), x, load(kd, POLY[1]), comment="C0 r + C1")
+    b.emit("fmadd.s", kd, load(kd, POLY[2]), x, load(z, 1.0), comment="C2 r + 1")
     b.emit("fmul.s", z, x, x, comment="r^2")
-    b.emit("fmadd.s", kd, load(kd, POLY[2]), x, k.fconst(1.0), comment="C2 r + 1")
     b.emit("fmadd.s", kd, p, z, kd)
-    b.emit("fmv.w.x", z, t)
+    b.emit("flw", z, b.mem(STACK, 0, 32), comment="s")
     b.emit("fmul.s", dst, kd, z, comment="y * s")
+    b.emit("fmv.s", dst, dst, comment="(float)y: fcvt.s.d (FP32 stand-in)")
+    b.emit("addi", X(2), X(2), 16)
     b.emit("jalr", X(0), X(1), 0, comment="ret")
 
 
@@ -296,7 +315,11 @@ def lower_attention(row: Mapping[str, Any], isa: Isa | str, core: Core | None = 
         if tail:
             fa.key_block(qh, kvh, Affine(nblk * fa.bc), tail)
         fa.finish(qh)
-    return k.program(kind="attention", phase="prefill", library="snitch")
+    # the loads standing for gemm_fp16_opt's SSR streams (its operands Q and K^T, then V;
+    # P, its other operand, shares the scratch row the C softmax loads for real): no
+    # instruction is fetched or issued for them (codesign.riscv.energy)
+    return k.program(kind="attention", phase="prefill", library="snitch",
+                     ssr_streams=("Q", "kt", "V"))
 
 
 class _Fa2:

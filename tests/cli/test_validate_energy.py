@@ -21,11 +21,31 @@ def cases():
 
 def test_fitted_cases_hold_their_fits(cases):
     # the presets hold what benchmarks/fit_energy.py fits: each fitted case to 0.5%
-    for name in ("spatz-dp-gflops-per-w", "spatz-cluster-area", "c910-core-area",
-                 "mlenergy-llama3.1-8b-h100-b16-power"):
+    for name in ("spatz-dp-gflops-per-w", "spatz-fpu-power-share", "spatz-cluster-area",
+                 "c910-core-area", "mlenergy-llama3.1-8b-h100-b16-power"):
         c = cases[name]
         assert c.fitted
         assert validate.predict(c) == pytest.approx(c.measured, rel=5e-3)
+
+
+def test_energy_share_is_the_parts_over_the_cluster_energy(cases):
+    """The share probe by hand: the FMA part over the cluster's parts (no L2, no DRAM)
+    plus its leakage without the L2, the denominator dp_gflops_per_w divides by."""
+    from codesign import energy_cases as E
+    from codesign import targets
+    from codesign.riscv.energy import static_power_w
+    c = cases["spatz-fpu-power-share"]
+    res = E._result(c.target, c.overrides, c.params["row"])
+    cfg = targets.resolve(c.target, c.overrides).config
+    inside = ("instructions", "int", "fma", "fdiv", "reduction", "permute", "exp", "load",
+              "store", "matrix", "vrf", "l1", "clock")
+    total = sum(res.energy_parts[p] for p in inside) + \
+        static_power_w(cfg, with_l2=False) * res.latency_s
+    assert validate.predict(c) == pytest.approx(res.energy_parts["fma"] / total, rel=1e-12)
+    row = c.params["row"]
+    eff = cases["spatz-dp-gflops-per-w"]
+    flops = 2.0 * row["M"] * row["N"] * row["K"] * 32 / 64
+    assert validate.predict(eff) == pytest.approx(flops / total / 1e9, rel=1e-9)
 
 
 def test_ara2_efficiency_is_predicted_within_20_percent(cases):
@@ -76,8 +96,8 @@ def test_gpu_power_is_joules_over_seconds_and_j_per_token_joules_over_batch(case
 
 def test_every_case_is_either_fitted_or_a_prediction_with_a_source(cases):
     assert {c.name for c in cases.values() if c.fitted} == {
-        "spatz-dp-gflops-per-w", "spatz-cluster-area", "c910-core-area",
-        "mlenergy-llama3.1-8b-h100-b16-power"}
+        "spatz-dp-gflops-per-w", "spatz-fpu-power-share", "spatz-cluster-area",
+        "c910-core-area", "mlenergy-llama3.1-8b-h100-b16-power"}
     for c in cases.values():
         assert c.probe and c.source
     assert set(RISCV) <= set(cases)

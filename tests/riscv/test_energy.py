@@ -3,6 +3,7 @@ the sum of its parts, scaled by node and voltage as codesign.silicon says."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -56,6 +57,15 @@ def test_energy_is_never_negative(target, overrides):
     assert res.energy_j > 0 and res.power_w > 0 and res.tokens_per_j > 0
 
 
+def _logic_at_ref(cfg) -> float:
+    """The logic mm^2 (all area parts but the SRAMs and memory controllers) of ``cfg``'s
+    design built at the area model's reference node."""
+    at_ref = dataclasses.replace(cfg, tech=dataclasses.replace(cfg.tech,
+                                                               node_nm=cfg.area.ref_node_nm))
+    return sum(v for p, v in area.area_parts(at_ref).items()
+               if p not in ("l1", "l2", "memory_controllers"))
+
+
 def _independent_energy(res: Result, cfg) -> float:
     """The pass's joules recomputed term by term from the ops' work columns and the config's
     constants (not through codesign.riscv.energy)."""
@@ -73,7 +83,7 @@ def _independent_energy(res: Result, cfg) -> float:
                    "fdiv": e.fdiv_pj_per_bit, "reduction": e.reduction_pj_per_bit,
                    "permute": e.permute_pj_per_bit, "exp": e.exp_pj_per_bit,
                    "load": 0.0, "store": 0.0}
-        pj = r["cluster_instructions"] * e.instr_pj
+        pj = (r["cluster_instructions"] - r["stream_instructions"]) * e.instr_pj
         for u, b in bits.items():
             pj += r[f"work_{u}"] * b * (unit_pj[u] + vrf_pj)
         pj += r["work_matrix"] * cfg.vector.dlen * vrf_pj + r["matrix_macs"] * e.matrix_pj_per_mac
@@ -83,7 +93,12 @@ def _independent_energy(res: Result, cfg) -> float:
             math.sqrt(cfg.l2.size_kib / 1024)
         joules = pj * k + r["dram_bytes"] * 8 * DRAM_PJ_PER_BIT[e.dram_technology] * 1e-12
         total += joules * r["repeat"]
-    return total + energy.static_power_w(cfg) * res.latency_s
+    # the clock part: every cycle of the latency, per mm^2 of logic of the same design at
+    # the area reference node, at the dynamic scale k
+    logic_ref = _logic_at_ref(cfg)
+    cycles = res.latency_s * cfg.scalar.freq_ghz * 1e9
+    clock = e.clock_pj_per_mm2_cycle * logic_ref * cycles * k
+    return total + clock + energy.static_power_w(cfg) * res.latency_s
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -93,7 +108,7 @@ def test_energy_is_the_sum_of_its_parts(target):
     assert res.energy_j == pytest.approx(sum(res.energy_parts.values()), rel=1e-12)
     assert res.energy_j == pytest.approx(_independent_energy(res, cfg), rel=1e-9)
     # the per-op column is the dynamic part, by row
-    dyn = res.energy_j - res.energy_parts["static"]
+    dyn = res.energy_j - res.energy_parts["static"] - res.energy_parts["clock"]
     assert float((res.ops["energy_j"] * res.ops["repeat"]).sum()) == pytest.approx(dyn)
     assert sum(res.energy_by_kind().values()) == pytest.approx(dyn)
 
@@ -109,6 +124,57 @@ def test_energy_follows_the_node_and_voltage_rule():
     small = _run("x280-like", {"tech.node_nm": 3.5})  # half of 7 nm: C ~ L
     for p in on_chip:
         assert small.energy_parts[p] == pytest.approx(base.energy_parts[p] / 2)
+
+
+def test_clock_energy_is_charged_per_cycle_stalled_or_not():
+    """A pass that waits longer (a slower DRAM: the same instructions, more cycles) pays
+    the clock part for every extra cycle: its clock energy over its latency is the same
+    power, by hand: clock_pj_per_mm2_cycle x the logic mm^2 at the area reference node x
+    cycles per second x the dynamic scale."""
+    cfg = targets.resolve("spatz-like").config
+    e, t = cfg.energy, cfg.tech
+    watts = e.clock_pj_per_mm2_cycle * 1e-12 * _logic_at_ref(cfg) \
+        * (t.node_nm / e.ref_node_nm) * (t.voltage_v / e.ref_voltage_v) ** 2 \
+        * cfg.scalar.freq_ghz * 1e9
+    fast = _run("spatz-like")
+    slow = _run("spatz-like", {"dram.bandwidth_gbps": 1.0})
+    assert slow.latency_s > 2 * fast.latency_s
+    for res in (fast, slow):
+        assert res.energy_parts["clock"] == pytest.approx(watts * res.latency_s, rel=1e-12)
+    # the dynamic parts of the work itself do not move with the wait
+    assert slow.energy_parts["fma"] == pytest.approx(fast.energy_parts["fma"])
+    # no clock constant: no clock part
+    off = _run("spatz-like", {"energy.clock_pj_per_mm2_cycle": 0.0})
+    assert off.energy_parts["clock"] == 0.0
+    assert off.energy_j == pytest.approx(fast.energy_j - fast.energy_parts["clock"])
+
+
+def test_ssr_stream_loads_fetch_no_instruction():
+    """The snitch FA-2's GEMM operands (Q, K^T, V) stream through SSRs: by hand, per query
+    row and key block d loads of Q and d of K^T, and per key one V load per chunk of d
+    (one chunk: d <= the block); they are counted and timed as loads, but the
+    instructions part charges only the other instructions."""
+    from codesign.riscv.replay import time_program
+    from isa.kernels import lower
+    cfg = targets.resolve("spatz-like", {"kernel.library": "snitch", "vector.vlen": 64,
+                                         "vector.dlen": 64}).config
+    hq, sq, skv, d = 2, 3, 37, 8
+    row = {"kind": "attention", "op": "sdpa", "B": 1, "Hq": hq, "Hkv": 1, "Sq": sq,
+           "Skv": skv, "D": d, "causal": False, "dtype": "bf16"}
+    prog = lower(row, cfg.parsed_isa, cfg.core("bf16"))
+    rows, kblocks = hq * sq, -(-skv // 16)
+    t = time_program(prog, cfg)
+    assert t["stream_instructions"] == rows * (2 * d * kblocks + skv)
+    assert 0 < t["stream_instructions"] < t["instructions"]
+    ops = pd.DataFrame([{**{k: 0.0 for k in REPLAY_WORK}, "cluster_instructions": 1000.0,
+                         "stream_instructions": 400.0}])
+    k = energy.dynamic_scale(cfg) * 1e-12
+    assert energy.part_arrays(ops, cfg)["instructions"][0] == pytest.approx(
+        600 * cfg.energy.instr_pj * k)
+    # the softmax kernels name no streams
+    sm = lower({"kind": "softmax", "op": "softmax", "M": 2, "N": 40, "dtype": "bf16"},
+               cfg.parsed_isa, cfg.core("bf16"))
+    assert time_program(sm, cfg)["stream_instructions"] == 0
 
 
 def test_static_energy_is_leakage_of_the_area_over_the_latency():
