@@ -175,3 +175,35 @@ def test_bf16_weights_and_plain_rvv_never_use_it():
     row = {"kind": "gemm", "M": 4, "N": 16, "K": 64}
     assert "smt.vmadot" not in lower(row, ISA, Core(vlen=256)).counts().by_mnemonic
     assert lower(_row("q4_0", 4, 16, 64), "rvv", Core(vlen=256)).meta.get("kernel") != "ime"
+
+
+def _trips(nodes, out=None):
+    from isa.program import Loop
+    out = {} if out is None else out
+    for node in nodes:
+        if isinstance(node, Loop):
+            out.setdefault(node.var, []).append(node.trip)
+            _trips(node.body, out)
+    return out
+
+
+@pytest.mark.parametrize("n,groups,tail", [(48, 3, 0), (40, 2, 1)])
+def test_llamacpp_takes_16_columns_per_row_block(n, groups, tail):
+    """ggml's M4 kernel: 4 rows x NB_COLS = 16 columns per call (two 8-column panels at
+    VLEN 256, back to back for each row block), the columns left over as a narrower last
+    group; B's codes are still loaded once per row block and A's once per panel, and the
+    result is the product's."""
+    from isa.kernels.ime import NB_COLS
+    m, kk = 12, 64
+    row = _row("q4_0", m, n, kk)
+    core = Core(vlen=256, library="llamacpp")
+    prog = lower(row, ISA, core)
+    trips = _trips(prog.body)
+    assert NB_COLS == 16 and trips["s"] == [NB_COLS // (PANEL_TILES * 4)]
+    assert trips["j"] == [groups] and trips["i"] == [m // 4] * (1 + tail)
+    order = [v for _, v in _loop_vars(prog.body)]
+    assert "mc" not in order  # one chunk of MC rows: straight-line
+    assert order.index("j") < order.index("i") < order.index("s") < order.index("kg")
+    assert _loaded(prog, "Bqi") == (m // 4) * n * kk // 2
+    assert _loaded(prog, "Aq") == n // 8 * m * kk
+    assert check(row, ISA, core).ok
