@@ -4,7 +4,7 @@ The structure of llama.cpp's SpacemiT backend (ggml/src/ggml-cpu/spacemit/ime.cp
 ime1_kernels.cpp, PR #15288), which runs every Q4_0 GEMM and GEMV of a K1 on the IME:
 
 1. **A quantised to int8** per row and block of 32 (:mod:`isa.kernels.q8`, ``tiles``
-   layout: each A tile one register; each row's scale repeated over a C tile's row);
+   layout: each A tile one register; one FP32 scale per row and block, as ggml's);
 2. **B packed offline** into ``Bqi``: per panel of ``PANEL_TILES`` x n_t columns (ggml
    interleaves 16 columns; two 4-column tiles keep every operand of the micro-kernel in
    the 32 registers of a VLEN-256 core) and per k-step of k_t, the panel's B^T tiles side
@@ -15,8 +15,9 @@ ime1_kernels.cpp, PR #15288), which runs every Q4_0 GEMM and GEMV of a K1 on the
    (:mod:`isa.kernels.quant`, ``[G, groups, N]``);
 3. per 32-block of K: the int32 tiles ``C_i = sum of smt.vmadot`` over its 32/k_t k-steps,
    then in FP32 ``Acc += float(C_i) x dA x dB`` (``vfcvt.f.x.v``, ``vfmacc.vv``), the scale
-   tile dA (rows) x dB (columns) built per block: dA loaded in the row pattern (the
-   quantiser wrote it so), each tile's n_t dB repeated over its m_t rows by doubling
+   tile dA (rows) x dB (columns) built per block: the m_t rows' dA loaded as scalars
+   (ggml's ``flw f1..f4``) and splatted into the row pattern, each tile's n_t dB repeated
+   over its m_t rows by doubling
    slides (``vslideup``; a register gather costs more on the X60); a per-channel scale
    (int8) needs no dB per block: the accumulators are scaled once, after the last;
 4. loop order as ggml's: rows of A in chunks of ``MC`` = 128 (``gemm_m_stride``), in each
@@ -277,12 +278,11 @@ def _block(kc: Kc, sh: _Shape, regs: _Regs, gi: Affine, rb: Affine, j: Affine, r
         kb = kg * per_group + kq
         b.vsetvli(sh.ks * sh.vb, 8, sh.ks)
         b.emit("vle8.v", regs.a, b.mem("Aq", (blk * sh.blocks + kb) * (sh.ks * sh.vb), 8))
-        ra_off = (blk * sh.blocks + kb) * sh.lanes
+        ra_off = (blk * sh.blocks + kb) * sh.t.m
         if one:
             b.emit("flw", F(1), b.mem("Ad", ra_off, 32), comment="dA")
         else:
-            b.vsetvli(sh.lanes, 32, sh.t.c_regs)
-            b.emit("vle32.v", regs.ra, b.mem("Ad", ra_off, 32), comment="dA, row pattern")
+            _row_scales(kc, sh, regs, ra_off)
         if not sh.fmt.per_channel:
             _block_scales(kc, sh, regs, (gi * sh.groups + kg) * sh.n + col, one)
         if sh.fmt.has_min:
@@ -304,6 +304,19 @@ def _block(kc: Kc, sh: _Shape, regs: _Regs, gi: Affine, rb: Affine, j: Affine, r
     if sh.fmt.per_channel:
         _channel_scales(kc, sh, regs, gi, col, one)
     _store(kc, sh, regs, gi, rb, col, rows)
+
+
+def _row_scales(kc: Kc, sh: _Shape, regs: _Regs, off: Affine) -> None:
+    """The block's dA, one FP32 per row at ``Ad[off]`` (ggml's ``flw f1..f4`` per block,
+    ime_kernels.cpp ``SQ4BitGemmM4Kernel_CompInt8_ScaleFp16_Impl``), spread over a C
+    tile's row pattern in ``ra``: row r's scale over lanes r n_t .. (r + 1) n_t - 1, by
+    splats of shrinking length (the lanes past vl keep the later rows'), last row first."""
+    b = kc.b
+    for r in range(sh.t.m):
+        b.emit("flw", F(8 + r), b.mem("Ad", off + r, 32), comment=f"dA of row {r}")
+    for r in reversed(range(sh.t.m)):
+        b.vsetvli((r + 1) * sh.t.n, 32, sh.t.c_regs)
+        b.emit("vfmv.v.f", regs.ra, F(8 + r), comment="dA, row pattern")
 
 
 def _block_scales(kc: Kc, sh: _Shape, regs: _Regs, base: Affine, one: bool) -> None:

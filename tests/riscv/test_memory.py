@@ -270,14 +270,14 @@ def test_a_shared_l2_holds_data_every_core_reads_once():
     """The four column shards all read the same quantised activations: with one copy in
     the cluster's 512 KiB L2 they come from L2 across the column groups; counted once per
     core (a quarter of L2 each) they came from DRAM for every group of 16 columns (32
-    groups of a 512-column shard: about 32 x the chunks' A, against the weights' 0.6 MB
-    and the cold A once when shared)."""
+    groups of a 512-column shard: about 32 x the chunks' A at 1.125 bytes per element,
+    against the weights' 0.6 MB and the cold A once when shared)."""
     cfg, prog, cores, sharing = _ime_shard()
     assert sharing == (("A", 4),)
     tp = cfg.timing_params()
     alone = memory.level_bytes(prog, tp, memory.Hierarchy.of(cfg, cores))[2]
     shared = memory.level_bytes(prog, tp, memory.Hierarchy.of(cfg, cores, sharing))[2]
-    assert shared < 0.15 * alone
+    assert shared < 0.2 * alone
     # a private L2 holds one core's data: sharing changes nothing there
     private = make("c950-like").config
     assert memory.Hierarchy.of(private, 8, (("A", 8),)).sharing == ()
