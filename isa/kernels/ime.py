@@ -199,6 +199,31 @@ def _ggml_order(kc: Kc, sh: _Shape, regs: _Regs, gi: Affine) -> None:
                     _block(kc, sh, regs, gi, rb + i, j * width + s + first, valid)
 
 
+def ggml_thread_split(m: int, n: int, threads: int) -> tuple[int, int, int] | None:
+    """How llama.cpp's SpacemiT backend splits a GEMM of M rows (tokens) and N columns
+    (weight rows) over ``threads`` threads: (rows, columns, threads with work) of one
+    thread's block, or None where a thread's tasks do not form one block.
+
+    ggml spacemit ime.cpp (PR #15288 commit 6f8d979, ``forward_mul_mat_q4``): tasks of
+    ``gemm_m_stride`` = MC rows by ``nc`` columns, ``nc`` = N unless the N x
+    ceil(M / MC) columns of all chunks shared over the threads (``max_nc``) are fewer,
+    then ``max_nc`` rounded up to QGEMM_STRIDEN_THREAD_ALIGN = 16; thread ``ith`` takes
+    ``task_per_thread`` consecutive tasks, row chunks first. So M = 512 gives each of 4
+    threads 128 rows and every column (all read the same weights), M = 128 each a quarter
+    of the columns."""
+    chunks = -(-m // MC)
+    max_nc = -(-(n * chunks) // threads)
+    nc = n if max_nc >= n else min(n, -(-max_nc // NB_COLS) * NB_COLS)
+    col_blocks = -(-n // nc)
+    tasks = chunks * col_blocks
+    per = -(-tasks // threads)
+    if per == 1:
+        return min(m, MC), nc, tasks
+    if col_blocks == 1 and chunks % per == 0:  # consecutive row chunks of every column
+        return min(m, per * MC), n, -(-tasks // per)
+    return None
+
+
 def ggml_group_panels(sh: _Shape) -> int:
     """Panels of the kernel per column group of llama.cpp's: its M4 kernel computes 4 rows
     x ``NB_COLS`` columns over all of K per call (ggml spacemit ime.cpp
