@@ -207,3 +207,26 @@ def test_llamacpp_takes_16_columns_per_row_block(n, groups, tail):
     assert _loaded(prog, "Bqi") == (m // 4) * n * kk // 2
     assert _loaded(prog, "Aq") == n // 8 * m * kk
     assert check(row, ISA, core).ok
+
+
+def _scalar_loaded(prog, buf: str) -> int:
+    return sum(count * ins.mem.eew // 8 for ins, count in prog.walk()
+               if ins.mem is not None and ins.mem.buf == buf and count
+               and ins.op == "flw")
+
+
+def test_a_scales_are_one_float_per_row_and_block_as_ggml_keeps_them():
+    """ggml's quantize_a_4row_i8 stores 4 x (4 + 32) bytes per 4 rows and 32-block (one
+    FP32 scale per row, ``fsw``) and its M4 kernel loads them with 4 ``flw`` per block:
+    M = 8, K = 128, N = 16 at VLEN 256 (4-row tiles): Ad holds 8 x 4 floats (128 B), and
+    each of the 2 row blocks x 2 panels x 4 blocks loads its 4 rows' scales (16 B): 256 B,
+    against 1 KiB for a 16-lane row pattern per block."""
+    m, n, kk = 8, 16, 128
+    prog = lower(_row("q4_0", m, n, kk), ISA, Core(vlen=256, library="llamacpp"))
+    ad = prog.buffers["Ad"]
+    assert ad.size * ad.eew // 8 == m * (kk // 32) * 4
+    assert _scalar_loaded(prog, "Ad") == (m // 4) * (n // 8) * (kk // 32) * 4 * 4
+    assert _loaded(prog, "Ad") == 0
+    stored = sum(count for ins, count in prog.walk()
+                 if ins.mem is not None and ins.mem.buf == "Ad" and ins.op == "fsw")
+    assert stored == m * (kk // 32)
