@@ -63,7 +63,7 @@ from codesign.riscv.config import RiscvConfig
 from codesign.riscv.core import VL, VS, CoreSim, busy_floor, sequencer, sequencer_counts
 from isa.errors import IsaError
 from isa.instructions import UNITS
-from isa.kernels import ggml, ggml_kq
+from isa.kernels import ggml, ggml_kq, ime, quant
 from isa.program import Program
 from workloads.schema import Op, dtype_bytes, record_columns
 
@@ -330,7 +330,8 @@ def candidate_ways(op: Op, cfg: RiscvConfig, registry: str | None = None) \
     rows: :func:`isa.kernels.ggml.splits_weight_rows_only`); else also one core when a
     fork and join costs something."""
     key = (op, cfg.cluster.cores, cfg.vector.vlen, cfg.kernel.library,
-           bool(cfg.cluster.fork_join_ns), registry or cache.registry_identity())
+           bool(cfg.cluster.fork_join_ns), registry or cache.registry_identity(),
+           cfg.isa, cfg.kernel.weight_group)  # the last two: whether the IME runs it
     ways = _WAYS.get(key)
     if ways is None:
         ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
@@ -341,12 +342,32 @@ def candidate_ways(op: Op, cfg: RiscvConfig, registry: str | None = None) \
             if cfg.kernel.library == "llamacpp" and ggml.splits_weight_rows_only(
                     op, cfg.vector.vlen):
                 ways = [w for w in ways if w[0].M == op.M] or ways
+            if cfg.kernel.library == "llamacpp":
+                ways = _ggml_ime_way(op, cfg) or ways
         elif cfg.cluster.fork_join_ns and ways[-1][1] > 1:
             ways = [*ways, (op, 1)]  # a small op may not be worth the fork and join
         if len(_WAYS) >= _WAYS_MAX:
             _WAYS.clear()
         _WAYS[key] = ways
     return list(ways)
+
+
+def _ggml_ime_way(op: Op, cfg: RiscvConfig) -> list[tuple[Op, int]]:
+    """llama.cpp's own split of a token-block GEMM its SpacemiT backend runs on the IME
+    (:func:`isa.kernels.ime.ggml_thread_split`), as the one way; none for other ops,
+    one token (its M1 path: the kind's column split), or a split that is no block."""
+    if op.kind != "gemm" or op.M <= 1 or max(1, op.G) > 1:
+        return []
+    core = cfg.core(_DTYPES.get(op.dtype or "bf16", "bf16"))
+    fmt = quant.weight_format(str(op.weight_dtype or ""), core)
+    if fmt is None or fmt.name not in ggml.IME_FORMATS or not ime.usable(
+            cfg.parsed_isa, core, op.N, op.K, fmt):
+        return []
+    got = ime.ggml_thread_split(op.M, op.N, cfg.cluster.cores)
+    if got is None:
+        return []
+    rows, cols, threads = got
+    return [(op.replace(M=rows, N=cols), threads)]
 
 
 # (op, what of the config candidate_ways reads, the registries' identity: the op kinds'

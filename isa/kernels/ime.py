@@ -4,7 +4,7 @@ The structure of llama.cpp's SpacemiT backend (ggml/src/ggml-cpu/spacemit/ime.cp
 ime1_kernels.cpp, PR #15288), which runs every Q4_0 GEMM and GEMV of a K1 on the IME:
 
 1. **A quantised to int8** per row and block of 32 (:mod:`isa.kernels.q8`, ``tiles``
-   layout: each A tile one register; each row's scale repeated over a C tile's row);
+   layout: each A tile one register; one FP32 scale per row and block, as ggml's);
 2. **B packed offline** into ``Bqi``: per panel of ``PANEL_TILES`` x n_t columns (ggml
    interleaves 16 columns; two 4-column tiles keep every operand of the micro-kernel in
    the 32 registers of a VLEN-256 core) and per k-step of k_t, the panel's B^T tiles side
@@ -15,14 +15,18 @@ ime1_kernels.cpp, PR #15288), which runs every Q4_0 GEMM and GEMV of a K1 on the
    (:mod:`isa.kernels.quant`, ``[G, groups, N]``);
 3. per 32-block of K: the int32 tiles ``C_i = sum of smt.vmadot`` over its 32/k_t k-steps,
    then in FP32 ``Acc += float(C_i) x dA x dB`` (``vfcvt.f.x.v``, ``vfmacc.vv``), the scale
-   tile dA (rows) x dB (columns) built per block: dA loaded in the row pattern (the
-   quantiser wrote it so), each tile's n_t dB repeated over its m_t rows by doubling
+   tile dA (rows) x dB (columns) built per block: the m_t rows' dA loaded as scalars
+   (ggml's ``flw f1..f4``) and splatted into the row pattern, each tile's n_t dB repeated
+   over its m_t rows by doubling
    slides (``vslideup``; a register gather costs more on the X60); a per-channel scale
    (int8) needs no dB per block: the accumulators are scaled once, after the last;
 4. loop order as ggml's: rows of A in chunks of ``MC`` = 128 (``gemm_m_stride``), in each
-   chunk panel by panel of B, and for each panel every row block of the chunk: a panel of
-   B (K x 8 codes) stays in L1 across the row blocks, the chunk's A tiles in L2 across the
-   panels;
+   chunk group by group of ``NB_COLS`` = 16 columns of B (what one call of ggml's M4
+   kernel computes: 4 rows x 16 columns over all of K), and for each group every row
+   block of the chunk, its panels back to back: the group of B (K x 16 codes) is read
+   once per row block, the row block's A tiles once per group (the second panel re-reads
+   them from the cache), so the chunk's A streams from where it sits N/16 times, not
+   N/8;
 5. a row block with one row (decode, M = 1) runs ggml's M1 form: only row 0 of each C
    tile is kept, its scale a scalar (``vfmul.vf``, ``vfmacc``), nothing gathered.
 
@@ -47,6 +51,10 @@ from isa.program import Affine, F, Program, Reg, V, X
 IME_FORMATS = ("int8", "q8_0", "q4_0", "q4_1", "int4")  # codes that are int8 or int4 integers
 PANEL_TILES = 2  # C tiles side by side along N: B^T tiles packed together per k-step
 MC = 128  # rows of A per chunk (ggml spacemit ime.cpp gemm_m_stride)
+# columns of one call of llama.cpp's M4 kernel (ggml spacemit ime.cpp, PR #15288 commit
+# 6f8d979: sqnbitgemm_spacemit_ime_i8i4's compute_block_count_n; the B repack interleaves
+# 16 columns, block_q4_0x16)
+NB_COLS = 16
 
 
 def usable(isa: Isa, core: Core, n: int, kk: int, fmt: quant.WeightFormat | None) -> bool:
@@ -174,12 +182,66 @@ def lower(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat) -> P
 
 
 def _ggml_order(kc: Kc, sh: _Shape, regs: _Regs, gi: Affine) -> None:
-    """llama.cpp's: chunks of MC rows; per chunk, panel by panel, every row block."""
+    """llama.cpp's: chunks of MC rows; per chunk, column group by column group
+    (:func:`ggml_groups`), every row block, and for each the group's panels back to
+    back: the row block's A tiles come from memory once per group, its later panels
+    re-read them from the cache. One row (M1) takes its panels in order (ggml hands the
+    M1 kernel every column at once)."""
+    per = ggml_group_panels(sh)
     for rb0, count, rows in _row_blocks(sh):
-        with kc.rep("mc", count, ptrs=2) as mc, \
-                kc.rep("j", sh.n // sh.cols, ptrs=3) as j, \
-                kc.rep("i", rows // sh.t.m if rows >= sh.t.m else 1, ptrs=3) as i:
-            _block(kc, sh, regs, gi, mc * (MC // sh.t.m) + i + rb0, j, min(rows, sh.t.m))
+        i_trips = rows // sh.t.m if rows >= sh.t.m else 1
+        valid = min(rows, sh.t.m)
+        with kc.rep("mc", count, ptrs=2) as mc:
+            rb = mc * (MC // sh.t.m) + rb0
+            for groups, width, first in ggml_groups(sh, per if rows > 1 else 1):
+                with kc.rep("j", groups, ptrs=3) as j, kc.rep("i", i_trips, ptrs=3) as i, \
+                        kc.rep("s", width, ptrs=3) as s:
+                    _block(kc, sh, regs, gi, rb + i, j * width + s + first, valid)
+
+
+def ggml_thread_split(m: int, n: int, threads: int) -> tuple[int, int, int] | None:
+    """How llama.cpp's SpacemiT backend splits a GEMM of M rows (tokens) and N columns
+    (weight rows) over ``threads`` threads: (rows, columns, threads with work) of one
+    thread's block, or None where a thread's tasks do not form one block.
+
+    ggml spacemit ime.cpp (PR #15288 commit 6f8d979, ``forward_mul_mat_q4``): tasks of
+    ``gemm_m_stride`` = MC rows by ``nc`` columns, ``nc`` = N unless the N x
+    ceil(M / MC) columns of all chunks shared over the threads (``max_nc``) are fewer,
+    then ``max_nc`` rounded up to QGEMM_STRIDEN_THREAD_ALIGN = 16; thread ``ith`` takes
+    ``task_per_thread`` consecutive tasks, row chunks first. So M = 512 gives each of 4
+    threads 128 rows and every column (all read the same weights), M = 128 each a quarter
+    of the columns."""
+    chunks = -(-m // MC)
+    max_nc = -(-(n * chunks) // threads)
+    nc = n if max_nc >= n else min(n, -(-max_nc // NB_COLS) * NB_COLS)
+    col_blocks = -(-n // nc)
+    tasks = chunks * col_blocks
+    per = -(-tasks // threads)
+    if per == 1:
+        return min(m, MC), nc, tasks
+    if col_blocks == 1 and chunks % per == 0:  # consecutive row chunks of every column
+        return min(m, per * MC), n, -(-tasks // per)
+    return None
+
+
+def ggml_group_panels(sh: _Shape) -> int:
+    """Panels of the kernel per column group of llama.cpp's: its M4 kernel computes 4 rows
+    x ``NB_COLS`` columns over all of K per call (ggml spacemit ime.cpp
+    ``sqnbitgemm_spacemit_ime_i8i4``: ``compute_block_count_n = m_count == 1 ? n_count :
+    16``; ime_kernels.cpp ``SQ4BitGemmM4Kernel_CompInt8_ScaleFp16_Impl``, 4 x 16 per
+    ``BLOCK_COUNTK_LOOP``), so each row block's A is read once per 16 columns."""
+    return max(1, NB_COLS // sh.cols)
+
+
+def ggml_groups(sh: _Shape, per: int) -> Iterator[tuple[int, int, int]]:
+    """(groups, panels per group, first panel): the whole groups of ``per`` panels, then
+    the panels left over as one narrower group (ggml's last ``count_n`` < 16)."""
+    panels = sh.n // sh.cols
+    full, rest = divmod(panels, per)
+    if full:
+        yield full, per, 0
+    if rest:
+        yield 1, rest, full * per
 
 
 def panel_columns(core: Core, sh: _Shape) -> int:
@@ -241,12 +303,11 @@ def _block(kc: Kc, sh: _Shape, regs: _Regs, gi: Affine, rb: Affine, j: Affine, r
         kb = kg * per_group + kq
         b.vsetvli(sh.ks * sh.vb, 8, sh.ks)
         b.emit("vle8.v", regs.a, b.mem("Aq", (blk * sh.blocks + kb) * (sh.ks * sh.vb), 8))
-        ra_off = (blk * sh.blocks + kb) * sh.lanes
+        ra_off = (blk * sh.blocks + kb) * sh.t.m
         if one:
             b.emit("flw", F(1), b.mem("Ad", ra_off, 32), comment="dA")
         else:
-            b.vsetvli(sh.lanes, 32, sh.t.c_regs)
-            b.emit("vle32.v", regs.ra, b.mem("Ad", ra_off, 32), comment="dA, row pattern")
+            _row_scales(kc, sh, regs, ra_off)
         if not sh.fmt.per_channel:
             _block_scales(kc, sh, regs, (gi * sh.groups + kg) * sh.n + col, one)
         if sh.fmt.has_min:
@@ -268,6 +329,19 @@ def _block(kc: Kc, sh: _Shape, regs: _Regs, gi: Affine, rb: Affine, j: Affine, r
     if sh.fmt.per_channel:
         _channel_scales(kc, sh, regs, gi, col, one)
     _store(kc, sh, regs, gi, rb, col, rows)
+
+
+def _row_scales(kc: Kc, sh: _Shape, regs: _Regs, off: Affine) -> None:
+    """The block's dA, one FP32 per row at ``Ad[off]`` (ggml's ``flw f1..f4`` per block,
+    ime_kernels.cpp ``SQ4BitGemmM4Kernel_CompInt8_ScaleFp16_Impl``), spread over a C
+    tile's row pattern in ``ra``: row r's scale over lanes r n_t .. (r + 1) n_t - 1, by
+    splats of shrinking length (the lanes past vl keep the later rows'), last row first."""
+    b = kc.b
+    for r in range(sh.t.m):
+        b.emit("flw", F(8 + r), b.mem("Ad", off + r, 32), comment=f"dA of row {r}")
+    for r in reversed(range(sh.t.m)):
+        b.vsetvli((r + 1) * sh.t.n, 32, sh.t.c_regs)
+        b.emit("vfmv.v.f", regs.ra, F(8 + r), comment="dA, row pattern")
 
 
 def _block_scales(kc: Kc, sh: _Shape, regs: _Regs, base: Affine, one: bool) -> None:

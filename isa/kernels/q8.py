@@ -22,8 +22,10 @@ Layouts written (``Aq`` int8 codes, scales FP32 as the IME path keeps them, or 1
   convert and multiply by the FP32 d, stored 16-bit);
 - ``tiles``: the IME's A tiles, ``Aq[G, MB, K/k_t, m_t, k_t]`` (MB = ceil(M / m_t) row blocks
   of the tile's m_t rows, k_t codes per row per tile: each tile one register) and
-  ``Ad[G, MB, K/32, m_t, n_t]`` FP32, each row's scale repeated n_t times: the row pattern
-  of a C tile (m_t x n_t lanes, row-major), one unit-stride load for the GEMM; rows past M
+  ``Ad[G, MB, K/32, m_t]`` FP32, one scale per row and block (``fsw``), the m_t rows'
+  scales of a block side by side: ggml's ``quantize_a_4row_i8`` (ime_kernels.cpp
+  ``QuantizeAM4Row_CompInt8``: ``fsw f10, (a1)`` into a block header of 4 floats, 4 x
+  (4 + 32) bytes per 4 rows and block), so A moves 1.125 bytes per element; rows past M
   of the last block are never written (their C rows are never stored). Each row's 32
   codes are stored as 32/k_t chunks of k_t bytes (``vslidedown`` + ``vse8``), ggml's
   ``quantize_a_4row_i8`` interleaving.
@@ -57,8 +59,7 @@ def declare(kc: Kc, g: int, m: int, kk: int, layout: str, sums: bool = False) ->
     t = ime_geometry(kc.core.vlen)
     mb = -(-m // t.m)
     b.buffer("Aq", "int8", g * mb * kk * t.m, "scratch", (g, mb, kk // t.k, t.m, t.k))
-    b.buffer("Ad", "fp32", g * mb * (kk // QK) * t.m * t.n, "scratch",
-             (g, mb, kk // QK, t.m, t.n))
+    b.buffer("Ad", "fp32", g * mb * (kk // QK) * t.m, "scratch", (g, mb, kk // QK, t.m))
 
 
 def _lmul(vlen: int, sew: int) -> int:
@@ -104,7 +105,7 @@ def quantize(kc: Kc, g: int, m: int, kk: int, layout: str, a: str = "A",
                     _row(kc, gi, rb, kk, layout,
                          row_off=gi * (m * kk) + (rb * t.m + base + rr) * kk,
                          q_off=blk * (kk * t.m) + rr * t.k,
-                         d_off=blk * ((kk // QK) * t.m * t.n) + rr * t.n)
+                         d_off=blk * ((kk // QK) * t.m) + rr)
 
 
 def _row(kc: Kc, gi: Affine, r: Affine, kk: int, layout: str, row_off: Affine,
@@ -134,9 +135,7 @@ def _row(kc: Kc, gi: Affine, r: Affine, kk: int, layout: str, row_off: Affine,
         if layout == "rows":
             b.emit("fsh", fd, b.mem("Ad", d_off + q, 16))
         else:
-            b.vsetvli(t.n, 32, 1)
-            b.emit("vfmv.v.f", V(3), fd)
-            b.emit("vse32.v", V(3), b.mem("Ad", d_off + q * (t.m * t.n), 32))
+            b.emit("fsw", fd, b.mem("Ad", d_off + q * t.m, 32))
         b.vsetvli(QK, 16, l16)
         b.emit("vfncvt.x.f.w", q16, x, comment="round to nearest even")
         b.vsetvli(QK, 8, l8)

@@ -104,7 +104,7 @@ def test_the_ime_kernel_quantises_a_as_the_reference_does():
     aq = res.buffers["Aq"].reshape(-1, 64 // t.k, t.m, t.k)  # [row block, k-step, row, k]
     rows = aq.transpose(0, 2, 1, 3).reshape(-1, 64)[:5]
     assert rows.tolist() == codes.astype(int).tolist()
-    ad = res.buffers["Ad"].reshape(-1, 2, t.m, t.n)[..., 0].transpose(0, 2, 1).reshape(-1, 2)
+    ad = res.buffers["Ad"].reshape(-1, 2, t.m).transpose(0, 2, 1).reshape(-1, 2)
     assert np.allclose(ad[:5], d, rtol=0, atol=0)
 
 
@@ -175,3 +175,58 @@ def test_bf16_weights_and_plain_rvv_never_use_it():
     row = {"kind": "gemm", "M": 4, "N": 16, "K": 64}
     assert "smt.vmadot" not in lower(row, ISA, Core(vlen=256)).counts().by_mnemonic
     assert lower(_row("q4_0", 4, 16, 64), "rvv", Core(vlen=256)).meta.get("kernel") != "ime"
+
+
+def _trips(nodes, out=None):
+    from isa.program import Loop
+    out = {} if out is None else out
+    for node in nodes:
+        if isinstance(node, Loop):
+            out.setdefault(node.var, []).append(node.trip)
+            _trips(node.body, out)
+    return out
+
+
+@pytest.mark.parametrize("n,groups,tail", [(48, 3, 0), (40, 2, 1)])
+def test_llamacpp_takes_16_columns_per_row_block(n, groups, tail):
+    """ggml's M4 kernel: 4 rows x NB_COLS = 16 columns per call (two 8-column panels at
+    VLEN 256, back to back for each row block), the columns left over as a narrower last
+    group; B's codes are still loaded once per row block and A's once per panel, and the
+    result is the product's."""
+    from isa.kernels.ime import NB_COLS
+    m, kk = 12, 64
+    row = _row("q4_0", m, n, kk)
+    core = Core(vlen=256, library="llamacpp")
+    prog = lower(row, ISA, core)
+    trips = _trips(prog.body)
+    assert NB_COLS == 16 and trips["s"] == [NB_COLS // (PANEL_TILES * 4)]
+    assert trips["j"] == [groups] and trips["i"] == [m // 4] * (1 + tail)
+    order = [v for _, v in _loop_vars(prog.body)]
+    assert "mc" not in order  # one chunk of MC rows: straight-line
+    assert order.index("j") < order.index("i") < order.index("s") < order.index("kg")
+    assert _loaded(prog, "Bqi") == (m // 4) * n * kk // 2
+    assert _loaded(prog, "Aq") == n // 8 * m * kk
+    assert check(row, ISA, core).ok
+
+
+def _scalar_loaded(prog, buf: str) -> int:
+    return sum(count * ins.mem.eew // 8 for ins, count in prog.walk()
+               if ins.mem is not None and ins.mem.buf == buf and count
+               and ins.op == "flw")
+
+
+def test_a_scales_are_one_float_per_row_and_block_as_ggml_keeps_them():
+    """ggml's quantize_a_4row_i8 stores 4 x (4 + 32) bytes per 4 rows and 32-block (one
+    FP32 scale per row, ``fsw``) and its M4 kernel loads them with 4 ``flw`` per block:
+    M = 8, K = 128, N = 16 at VLEN 256 (4-row tiles): Ad holds 8 x 4 floats (128 B), and
+    each of the 2 row blocks x 2 panels x 4 blocks loads its 4 rows' scales (16 B): 256 B,
+    against 1 KiB for a 16-lane row pattern per block."""
+    m, n, kk = 8, 16, 128
+    prog = lower(_row("q4_0", m, n, kk), ISA, Core(vlen=256, library="llamacpp"))
+    ad = prog.buffers["Ad"]
+    assert ad.size * ad.eew // 8 == m * (kk // 32) * 4
+    assert _scalar_loaded(prog, "Ad") == (m // 4) * (n // 8) * (kk // 32) * 4 * 4
+    assert _loaded(prog, "Ad") == 0
+    stored = sum(count for ins, count in prog.walk()
+                 if ins.mem is not None and ins.mem.buf == "Ad" and ins.op == "fsw")
+    assert stored == m * (kk // 32)

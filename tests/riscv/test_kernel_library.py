@@ -125,3 +125,36 @@ def test_llamacpp_attention_without_flash_attn_splits_rows_over_every_thread():
     [(shard, cores)] = candidate_ways(dec, off)
     assert cores == 4 and (shard.Hq, shard.Hkv, shard.Sq) == (4, 1, 1)
     assert kinds.sharing(dec, shard) == ()
+
+
+@pytest.mark.parametrize("m,n,want", [
+    (512, 2048, (128, 2048, 4)),   # 4 chunks of 128 rows: one each, every column
+    (128, 1024, (128, 256, 4)),    # one chunk: max_nc = 1024 / 4 = 256 columns each
+    (128, 1000, (128, 256, 4)),    # max_nc 250 rounded up to 16: 256, 4 blocks
+    (128, 8, (128, 8, 1)),         # max_nc 2 -> 16 > N: one thread has all of it
+    (1024, 2048, (256, 2048, 4)),  # 8 chunks, two consecutive ones per thread
+    (384, 2048, None),             # 3 x 2 tasks: a thread's two are no block
+])
+def test_llamacpp_ime_gemms_split_as_ggml_hands_out_tasks(m, n, want):
+    """ggml spacemit ime.cpp (PR #15288): tasks of 128 rows x nc columns (nc = N unless
+    ceil(N x ceil(M / 128) / threads) is less, then that rounded up to 16), each thread
+    ``ceil(tasks / threads)`` consecutive ones, row chunks first; hand-counted on 4."""
+    from isa.kernels.ime import ggml_thread_split
+    assert ggml_thread_split(m, n, 4) == want
+
+
+def test_llamacpp_ime_gemm_runs_ggmls_split_and_other_targets_keep_theirs():
+    """On the K1's IME cluster llama.cpp's Q4_0 GEMM of 512 tokens takes ggml's split
+    (each of 4 threads 128 rows, every column) as its one way; the same op without the
+    IME (plain RVV: ggml's vec-dot) or with one token keeps the kind's ways."""
+    from codesign.riscv.replay import candidate_ways
+    from workloads.schema import Op
+    over = {"cluster.cores": 4, "cluster.clusters": 1, "kernel.library": "llamacpp"}
+    op = Op(kind="gemm", dtype="bf16", weight_dtype="q4_0", M=512, N=2048, K=2048, G=1)
+    ime = targets.resolve("spacemit-k1+ime", over).config
+    plain = targets.resolve("spacemit-k1", over).config
+    ways = candidate_ways(op, ime)
+    assert [(s.M, s.N, c) for s, c in ways] == [(128, 2048, 4)]
+    assert len(candidate_ways(op, plain)) > 1  # the kind's grids on all 4 cores
+    one = op.replace(M=1)
+    assert all(s.M == 1 and c == 4 for s, c in candidate_ways(one, ime))
