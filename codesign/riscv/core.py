@@ -199,6 +199,13 @@ class _Rec:
     xd: tuple[int, ...] = ()
     vs: tuple[int, ...] = ()
     vd: tuple[int, ...] = ()
+    # set once the record is complete (CoreSim._rec): what each issue and dispatch would
+    # otherwise recompute
+    lat_all: float = 0.0  # lat + extra_lat: when its result is ready after its start
+    waits: bool = False  # it has scalar sources (xs or fsrc) to wait for
+    signals: bool = False  # it writes scalar registers (xd or fdst)
+    # a vector instruction's sequencer class: when each of its sequencers is free
+    frees: list[float] = field(default_factory=list)
 
 
 # What the dispatcher knows of a vector register's last writer (env time): its start,
@@ -230,7 +237,7 @@ class _Signal:
 # A command queue entry: the instruction, the (loop tracker, iteration) pairs it belongs
 # to, and the scalar results it writes: (pending list, ready list, register, signal).
 _Entry = tuple[_Rec, tuple[tuple[_Tracker, int], ...],
-               list[tuple[list[_Signal | None], list[float], int, _Signal]]]
+               Sequence[tuple[list[_Signal | None], list[float], int, _Signal]]]
 
 
 # A body node as the front end runs it: (handler, its loop or pre-timed instruction).
@@ -378,6 +385,11 @@ class CoreSim:
                 # DRAM shares carry the line factor: normalised to the accesses)
                 total = f[0] + f[1] + f[2]
                 rec.extra_lat = (f[1] * (h[1] - h[0]) + f[2] * (h[2] - h[0])) / total
+        rec.lat_all = rec.lat + rec.extra_lat
+        rec.waits = bool(rec.xs or rec.fsrc)
+        rec.signals = bool(rec.xd or rec.fdst)
+        if vector:
+            rec.frees = self.seq_free[seq]
         self.recs[id(ins)] = rec
         self._mnemonic[rec.index] = ins.op
         return rec
@@ -475,7 +487,7 @@ class CoreSim:
                 return
         entry = self.d_entry
         assert entry is not None
-        frees = self.seq_free[entry[0].seq]
+        frees = entry[0].frees
         if st == _D_GET:
             # the get's event lets a put blocked on the full queue in
             if self.put_waiting is not None and len(self.queue) < self.depth:
@@ -589,16 +601,17 @@ class CoreSim:
         # the in-order pipe stalls until the scalar sources (and the vtype, the
         # unpipelined divider) are ready
         now = ready = self.now
-        if r.xs or r.fsrc:
+        if r.waits:
             ready = self._scalar_sources_ready(r, ready)
             now = self.now
         vector = r.vector
-        if vector and self.vset_ready > ready:
-            ready = self.vset_ready
-        if vector and self.vec_next > ready:  # the host's vector-issue rate
-            ready = self.vec_next
-        if vector and self.at_commit and self.scalar_done > ready:  # sent at commit
-            ready = self.scalar_done
+        if vector:
+            if self.vset_ready > ready:
+                ready = self.vset_ready
+            if self.vec_next > ready:  # the host's vector-issue rate
+                ready = self.vec_next
+            if self.at_commit and self.scalar_done > ready:  # sent at commit
+                ready = self.scalar_done
         if r.is_sdiv and self.sdiv_free > ready:
             ready = self.sdiv_free
         if ready > now:
@@ -636,8 +649,10 @@ class CoreSim:
         the head (SimPy's Store: a put enters at once when there is room, and its event
         then lets a waiting get take the head). Scalar results of the instruction become
         pending signals the dispatcher fires."""
-        signals: list[tuple[list[_Signal | None], list[float], int, _Signal]] = []
-        if r.xd or r.fdst:
+        signals: list[tuple[list[_Signal | None], list[float], int, _Signal]] | tuple[()]
+        signals = ()  # (shared: an entry's signals are never added to)
+        if r.signals:
+            signals = []
             for reg in r.xd:
                 sig = self.x_pend[reg] = _Signal()
                 signals.append((self.x_pend, self.x_ready, reg, sig))
@@ -696,7 +711,7 @@ class CoreSim:
         now = self.now
         start = self._start(r, now)
         occ = r.occ
-        lat = r.lat + r.extra_lat
+        lat = r.lat_all
         end = start + occ
         if r.mem:
             lf, bpc = self.channel_free, self.channel_bpc
@@ -737,13 +752,15 @@ class CoreSim:
         if self.log is not None:
             self.log.append((r.index, "", start + self.offset, end + self.offset))
 
+
     def _start(self, r: _Rec, start: float) -> float:
         """When ``r`` can start at or after ``start``: its vector sources ready (chaining)
         and each element group it writes read by the readers before it (WAR)."""
         occ = r.occ
         last = None
+        vw = self.v_writer
         for reg in r.vs:
-            w = self.v_writer[reg]
+            w = vw[reg]
             if w is last:  # the rest of the writer's register group
                 continue
             last = w
@@ -756,7 +773,7 @@ class CoreSim:
                 t = ws + wo - 1 + wl
             if t > start:
                 start = t
-        lat = r.lat + r.extra_lat
+        lat = r.lat_all
         rd, rde = self.v_read, self.v_read_end
         for reg in r.vd:
             a, b = rd[reg], rde[reg] - occ
