@@ -202,6 +202,11 @@ class _Rec:
     # set once the record is complete (CoreSim._rec): what each issue and dispatch would
     # otherwise recompute
     lat_all: float = 0.0  # lat + extra_lat: when its result is ready after its start
+    shape: int = 0  # a hash of everything above that sets its timing (not its addresses)
+    # what replay's counts read: the bytes it accesses if it has a memory operand (else
+    # None), and whether its timing rule is the scalar FPU's (``sfp``)
+    access_bytes: int | None = None
+    sfp: bool = False
     waits: bool = False  # it has scalar sources (xs or fsrc) to wait for
     signals: bool = False  # it writes scalar registers (xd or fdst)
     # a vector instruction's sequencer class: when each of its sequencers is free
@@ -332,10 +337,6 @@ class CoreSim:
         """``ins`` as this core times it (unit, sequencer, occupancy, latency ...)."""
         return self._rec(ins)
 
-    def instr_timing(self, ins: Instr) -> InstrTiming:
-        """``ins.timing`` on this core's timing parameters (memoized: :func:`memory.timing`)."""
-        return memory.timing(ins, self.tp, self._timings)
-
     def _rec(self, ins: Instr) -> _Rec:
         r = self.recs.get(id(ins))
         if r is not None:
@@ -386,6 +387,11 @@ class CoreSim:
                 total = f[0] + f[1] + f[2]
                 rec.extra_lat = (f[1] * (h[1] - h[0]) + f[2] * (h[2] - h[0])) / total
         rec.lat_all = rec.lat + rec.extra_lat
+        rec.access_bytes = t.mem_bytes if ins.mem is not None else None
+        rec.sfp = d.timing == "sfp"
+        rec.shape = hash((rec.vector, rec.seq, rec.occ, rec.lat, rec.whole, rec.vsrc, rec.vdst,
+                          rec.xsrc, rec.xdst, rec.fsrc, rec.fdst, rec.mem, rec.extra_lat,
+                          rec.is_vset, rec.is_sdiv, rec.ack))
         rec.waits = bool(rec.xs or rec.fsrc)
         rec.signals = bool(rec.xd or rec.fdst)
         if vector:
@@ -416,10 +422,7 @@ class CoreSim:
                 if isinstance(n, Loop):
                     parts.append(("L", n.trip, self._loop_key(n)))
                 else:
-                    r = self._rec(n)
-                    parts.append((r.vector, r.seq, r.occ, r.lat, r.whole, r.vsrc, r.vdst,
-                                  r.xsrc, r.xdst, r.fsrc, r.fdst, r.mem, r.extra_lat,
-                                  r.is_vset, r.is_sdiv, r.ack))
+                    parts.append(self._rec(n).shape)
             k = self._loop_keys[id(loop)] = hash(tuple(parts))
         return k
 
@@ -536,15 +539,18 @@ class CoreSim:
         has_vec = self._body_has_vector(loop.body, id(loop))
         key = self._loop_key(loop) if self.mode != "full" else 0
         known = self.cpi_memo.get(key)
-        self.trackers.append((tr, 0))
-        depth = len(self.trackers) - 1
+        trackers = self.trackers
+        trackers.append((tr, 0))
+        depth = len(trackers) - 1
+        body = self._body(loop.body)
         try:
             for it in range(trip):
-                self.trackers[depth] = (tr, it)
-                self.tags = tuple(self.trackers)
+                trackers[depth] = (tr, it)
+                self.tags = tuple(trackers)
                 tr.starts.append(self.now + self.offset)
                 tr.ends.append(-1.0)
-                self._nodes(loop.body)
+                for run, node in body:
+                    run(node)
                 if self.mode == "full" or it + 1 >= trip:
                     continue
                 complete = tr.dispatched if has_vec else it + 1

@@ -147,14 +147,14 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
             continue
         rec = sim.timed(ins)
         n_instr += count
-        if ins.mem is not None:
-            total_bytes += sim.instr_timing(ins).mem_bytes * count
+        if rec.access_bytes is not None:
+            total_bytes += rec.access_bytes * count
         if rec.unit == "matrix":
             macs += count * rec.occ
         if not rec.vector:
             if rec.is_sdiv:
                 sfdiv_bits += count * SCALAR_FP_BITS * rec.occ
-            elif rec.fdst and rec.fsrc and ins.defn.timing == "sfp":
+            elif rec.fdst and rec.fsrc and rec.sfp:
                 sfp_bits += count * SCALAR_FP_BITS
             continue
         n_vec += count
