@@ -283,6 +283,9 @@ class CoreSim:
         self._timings = memory.timings(self.tp)
         self.fractions = memory.plan(prog, self.tp, self.hier)
         self.recs: dict[int, _Rec] = {}
+        # (its timing's id, whether it has a memory operand) -> the record of instructions
+        # without memory accesses (their timings live in self._timings while this runs)
+        self._alike: dict[tuple[int, bool], _Rec] = {}
         # each static instruction's position in program order (logs only)
         self._order = {id(ins): i for i, (ins, _) in enumerate(prog.walk())} if log else {}
         self._has_vec: dict[int, bool] = {}
@@ -343,6 +346,14 @@ class CoreSim:
             return r
         cfg = self.cfg
         t = memory.timing(ins, self.tp, self._timings)
+        # an instruction that touches no memory times as every equal one does: one
+        # record serves them all (unrolled kernels repeat each many times; issue #12)
+        alike = (id(t), ins.mem is not None) if t.mem is None and self.log is None else None
+        if alike is not None:
+            r = self._alike.get(alike)
+            if r is not None:
+                self.recs[id(ins)] = r
+                return r
         d = ins.defn
         unit = t.unit
         vector = d.vector and d.exec_kind != "vset"
@@ -397,6 +408,8 @@ class CoreSim:
         if vector:
             rec.frees = self.seq_free[seq]
         self.recs[id(ins)] = rec
+        if alike is not None:
+            self._alike[alike] = rec
         self._mnemonic[rec.index] = ins.op
         return rec
 
