@@ -619,34 +619,36 @@ class CoreSim:
         self.n_sim += 1
         # the in-order pipe stalls until the scalar sources (and the vtype, the
         # unpipelined divider) are ready
-        now = ready = self.now
-        if r.waits:
-            ready = self._scalar_sources_ready(r, ready)
-            now = self.now
+        ready = self._scalar_sources_ready(r, self.now) if r.waits else self.now
+        now = self.now
         vector = r.vector
         if vector:
-            if self.vset_ready > ready:
-                ready = self.vset_ready
-            if self.vec_next > ready:  # the host's vector-issue rate
-                ready = self.vec_next
-            if self.at_commit and self.scalar_done > ready:  # sent at commit
-                ready = self.scalar_done
+            gate = self.vset_ready
+            if self.vec_next > gate:  # the host's vector-issue rate
+                gate = self.vec_next
+            if self.at_commit and self.scalar_done > gate:  # sent at commit
+                gate = self.scalar_done
+            if gate > ready:
+                ready = gate
         if r.is_sdiv and self.sdiv_free > ready:
             ready = self.sdiv_free
         if ready > now:
             self._wait_until(now + (ready - now))
             now = self.now
         # issue_width instructions per cycle, at most one of them a vector instruction
-        if now >= self.cycle + 1:  # a new cycle
-            self.cycle, self.slots, self.vec_in_cycle = math.floor(now), 0, False
+        cycle = self.cycle
+        if now >= cycle + 1:  # a new cycle
+            self.cycle = cycle = math.floor(now)
+            self.slots, self.vec_in_cycle = 0, False
         if self.slots >= self.issue_width or (vector and self.vec_in_cycle):
-            self._wait_until(now + (self.cycle + 1 - now))
-            self.cycle, self.slots, self.vec_in_cycle = math.floor(self.now), 0, False
+            self._wait_until(now + (cycle + 1 - now))
+            self.cycle = cycle = math.floor(self.now)
+            self.slots, self.vec_in_cycle = 0, False
         self.slots += 1
         if vector:
             self.vec_in_cycle = True
             if self.issue_interval > 1 or r.ack:
-                self.vec_next = self.cycle + self.issue_interval + r.ack
+                self.vec_next = cycle + self.issue_interval + r.ack
             self._enqueue(r)
         else:
             self._complete_scalar(r)
