@@ -257,10 +257,11 @@ class SimStats:
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def no_cyclic_gc() -> Iterator[None]:
     """Pause Python's cyclic garbage collector: a run allocates hundreds of thousands of
     short-lived tuples (queue entries, writers) that reference counting frees, and the
-    collector's passes over them cost 7-15% of the run while finding no cycles."""
+    collector's passes over them cost 7-15% of the run while finding no cycles (a replay
+    pauses it for all its lowering and runs: :func:`codesign.riscv.replay.replay`)."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -441,7 +442,7 @@ class CoreSim:
 
     # ---- run ----------------------------------------------------------------------------
     def run(self) -> SimStats:
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             self._nodes(self.prog.body)  # the front end, to its last instruction
             while self.d_t != INF:  # the dispatcher drains the command queue
                 self._d_step(INF)

@@ -57,7 +57,21 @@ LEVELS = ("l1", "l2", "dram")
 # programs on two targets are 3.5k distinct ones), and an Instr's timing is a function of
 # its value, its definition and the parameters. Each entry keeps the definition it was
 # computed with: an instruction a user redefines (isa.define, replace=True) is timed anew.
-Timings = dict[Instr, tuple[InstrDef, InstrTiming]]
+class Timings(dict[Instr, tuple[InstrDef, InstrTiming]]):
+    """Instruction timings on one set of timing parameters, by value; ``by_id`` holds the
+    same entries by instruction object (with the object, so that its id stays its own):
+    a program's instructions are timed several times each (memory plan, busy floor, the
+    core's records, level bytes), and finding one by value compares it field by field
+    (issue #12)."""
+
+    __slots__ = ("by_id",)
+    BY_ID_MAX = 200_000  # objects remembered at most (then forgotten at once)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_id: dict[int, tuple[Instr, InstrDef, InstrTiming]] = {}
+
+
 _TIMINGS: OrderedDict[TimingParams, Timings] = OrderedDict()
 _TIMINGS_KEPT = 8
 
@@ -66,7 +80,7 @@ def timings(tp: TimingParams) -> Timings:
     """The memo of instruction timings on ``tp`` (see :func:`timing`)."""
     memo = _TIMINGS.get(tp)
     if memo is None:
-        memo = _TIMINGS[tp] = {}
+        memo = _TIMINGS[tp] = Timings()
         while len(_TIMINGS) > _TIMINGS_KEPT:
             _TIMINGS.popitem(last=False)
     else:
@@ -78,9 +92,16 @@ def timing(ins: Instr, tp: TimingParams, memo: Timings) -> InstrTiming:
     """``ins.timing(tp)``, computed once per distinct instruction and definition
     (``memo``: :func:`timings` of ``tp``)."""
     d = lookup(ins.op)  # ins.defn, without the property's import
+    by_id = memo.by_id
+    seen = by_id.get(id(ins))
+    if seen is not None and seen[0] is ins and seen[1] is d:
+        return seen[2]
     hit = memo.get(ins)
     if hit is None or hit[0] is not d:
         hit = memo[ins] = (d, ins.timing(tp))
+    if len(by_id) >= Timings.BY_ID_MAX:
+        by_id.clear()
+    by_id[id(ins)] = (ins, d, hit[1])
     return hit[1]
 
 

@@ -60,7 +60,15 @@ from codesign.errors import CodesignError
 from codesign.result import TRACE_COLUMNS, finish_columns, finish_ops
 from codesign.riscv import cache, lowering, memory
 from codesign.riscv.config import RiscvConfig
-from codesign.riscv.core import VL, VS, CoreSim, busy_floor, sequencer, sequencer_counts
+from codesign.riscv.core import (
+    VL,
+    VS,
+    CoreSim,
+    busy_floor,
+    no_cyclic_gc,
+    sequencer,
+    sequencer_counts,
+)
 from isa.errors import IsaError
 from isa.instructions import UNITS
 from isa.kernels import ggml
@@ -513,7 +521,9 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
         first.setdefault(content, i)
     shapes = {c: _shape((head, c), data, i) for c, i in first.items()}
     timings.prefetch(text for _, text in shapes.values())  # one memo query per replay
-    with cache.deferred_writes():  # what this replay times is stored in one transaction
+    # what this replay times is stored in one transaction; lowering and simulating
+    # allocate millions of objects, none of them in a cycle: no collector passes (#12)
+    with no_cyclic_gc(), cache.deferred_writes():
         by_content = {c: timings.of_shape(*shapes[c], _op_of(data, i))
                       for c, i in first.items()}
     ts = []
