@@ -208,6 +208,8 @@ class _Rec:
     access_bytes: int | None = None
     sfp: bool = False
     waits: bool = False  # it has scalar sources (xs or fsrc) to wait for
+    # each of them as (the core's pending signals, ready times of its file, register)
+    sources: tuple[tuple[list[_Signal | None], list[float], int], ...] = ()
     signals: bool = False  # it writes scalar registers (xd or fdst)
     # a vector instruction's sequencer class: when each of its sequencers is free
     frees: list[float] = field(default_factory=list)
@@ -405,6 +407,8 @@ class CoreSim:
                           rec.xsrc, rec.xdst, rec.fsrc, rec.fdst, rec.mem, rec.extra_lat,
                           rec.is_vset, rec.is_sdiv, rec.ack))
         rec.waits = bool(rec.xs or rec.fsrc)
+        rec.sources = (*((self.x_pend, self.x_ready, x) for x in rec.xs),
+                       *((self.f_pend, self.f_ready, f) for f in rec.fsrc))
         rec.signals = bool(rec.xd or rec.fdst)
         if vector:
             rec.frees = self.seq_free[seq]
@@ -656,14 +660,12 @@ class CoreSim:
 
     def _scalar_sources_ready(self, r: _Rec, ready: float) -> float:
         """Wait for scalar sources a queued vector instruction writes; when they are ready."""
-        for pend, ready_at, regs in ((self.x_pend, self.x_ready, r.xs),
-                                     (self.f_pend, self.f_ready, r.fsrc)):
-            for reg in regs:
-                sig = pend[reg]
-                if sig is not None:
-                    self._wait_signal(sig)
-                if ready_at[reg] > ready:
-                    ready = ready_at[reg]
+        for pend, ready_at, reg in r.sources:
+            sig = pend[reg]
+            if sig is not None:
+                self._wait_signal(sig)
+            if ready_at[reg] > ready:
+                ready = ready_at[reg]
         return ready
 
     def _enqueue(self, r: _Rec) -> None:
