@@ -125,6 +125,21 @@ class Hierarchy:
     @classmethod
     def of(cls, cfg: RiscvConfig, cores: int,
            sharing: tuple[tuple[str, int], ...] = ()) -> Hierarchy:
+        # an op's ways and programs ask for the same few views of one config many times
+        # (the split search's bounds, every core run; issue #12): kept per config object
+        key = (id(cfg), cores, sharing)
+        hit = _HIERARCHIES.get(key)
+        if hit is not None and hit[0] is cfg and type(hit[1]) is cls:
+            return hit[1]
+        if len(_HIERARCHIES) >= _HIERARCHIES_MAX:
+            _HIERARCHIES.clear()
+        h = cls._of(cfg, cores, sharing)
+        _HIERARCHIES[key] = (cfg, h)
+        return h
+
+    @classmethod
+    def _of(cls, cfg: RiscvConfig, cores: int,
+            sharing: tuple[tuple[str, int], ...]) -> Hierarchy:
         l1, l2 = cfg.l1d, cfg.l2
         c = max(1, cores)
         _, per = cfg.placement(c)  # cores of this op in each cluster used
@@ -177,6 +192,12 @@ class Hierarchy:
             if nbytes <= self.capacity[lvl]:
                 return lvl
         return len(LEVELS) - 1
+
+
+# (id of a config, cores, sharing) -> (the config, its Hierarchy.of): the config is kept
+# so that its id stays its own; emptied when it grows past _HIERARCHIES_MAX
+_HIERARCHIES: dict[tuple[int, int, tuple[tuple[str, int], ...]], tuple[RiscvConfig, Any]] = {}
+_HIERARCHIES_MAX = 10_000
 
 
 def buffer_bytes(prog: Program, name: str) -> int:
