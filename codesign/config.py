@@ -108,8 +108,18 @@ def derived_from(f: dataclasses.Field[Any]) -> str | None:
     return f.metadata.get("derived")
 
 
-def _settable(cls: Any) -> dict[str, dataclasses.Field[Any]]:
-    return {f.name: f for f in dataclasses.fields(cls) if derived_from(f) is None}
+def _settable(cls: Any) -> Mapping[str, dataclasses.Field[Any]]:
+    """A config class's (or a config's) fields that are not derived, by name (read-only:
+    one mapping per class, as a sweep point renders its config several times, #12)."""
+    t = cls if isinstance(cls, type) else type(cls)
+    got = _SETTABLE.get(t)
+    if got is None:
+        got = _SETTABLE[t] = types.MappingProxyType(
+            {f.name: f for f in dataclasses.fields(t) if derived_from(f) is None})
+    return got
+
+
+_SETTABLE: dict[type, Mapping[str, dataclasses.Field[Any]]] = {}
 
 
 def _check_range(f: dataclasses.Field[Any], value: Any, path: str) -> None:

@@ -111,15 +111,27 @@ class Reg:
 
 
 def V(n: int) -> Reg:
-    return Reg("v", n)
+    return _REGS.get(("v", n)) or _reg("v", n)
 
 
 def F(n: int) -> Reg:
-    return Reg("f", n)
+    return _REGS.get(("f", n)) or _reg("f", n)
 
 
 def X(n: int) -> Reg:
-    return Reg("x", n)
+    return _REGS.get(("x", n)) or _reg("x", n)
+
+
+# (file, number) -> its Reg: registers are immutable values, so kernels share one of each
+# rather than validate a new one per operand (issue #12)
+_REGS: dict[tuple[str, int], Reg] = {}
+
+
+def _reg(file: str, n: int) -> Reg:
+    r = Reg(file, n)
+    if type(n) is int:
+        _REGS[file, n] = r
+    return r
 
 
 def _normal(terms: tuple[tuple[str, int], ...]) -> bool:
@@ -142,21 +154,25 @@ class Affine:
 
     @staticmethod
     def of(x: Affine | int) -> Affine:
-        return x if isinstance(x, Affine) else Affine(int(x))
+        return x if isinstance(x, Affine) else _affine(int(x), ())
 
     def __add__(self, other: Affine | int) -> Affine:
+        terms = self.terms
         if type(other) is int:  # the common case of kernel code: a constant offset
-            if _normal(self.terms):
-                return Affine(self.const + other, self.terms)
-            o = Affine(other)
+            if not terms or _normal(terms):
+                return _affine(self.const + other, terms)
+            o = _affine(other, ())
         else:
             o = Affine.of(other)
-            if not self.terms and _normal(o.terms):
-                return Affine(self.const + o.const, o.terms)
-        acc: dict[str, int] = dict(self.terms)
+            if not terms and _normal(o.terms):
+                return _affine(self.const + o.const, o.terms)
+            if not o.terms and _normal(terms):
+                return _affine(self.const + o.const, terms)
+        acc: dict[str, int] = dict(terms)
         for v, c in o.terms:
             acc[v] = acc.get(v, 0) + c
-        return Affine(self.const + o.const, tuple(sorted((v, c) for v, c in acc.items() if c)))
+        return _affine(self.const + o.const, tuple(sorted([(v, c) for v, c in acc.items()
+                                                           if c])))
 
     __radd__ = __add__
 
@@ -166,8 +182,8 @@ class Affine:
     def __mul__(self, k: int) -> Affine:
         k = int(k)
         if not self.terms:
-            return Affine(self.const * k)
-        return Affine(self.const * k, tuple((v, c * k) for v, c in self.terms if c * k))
+            return _affine(self.const * k, ())
+        return _affine(self.const * k, tuple([(v, c * k) for v, c in self.terms if c * k]))
 
     __rmul__ = __mul__
 
@@ -182,6 +198,20 @@ class Affine:
         if self.const or not parts:
             parts.append(str(self.const))
         return "+".join(parts).replace("+-", "-")
+
+
+_new = object.__new__
+
+
+def _affine(const: int, terms: tuple[tuple[str, int], ...]) -> Affine:
+    """``Affine(const, terms)`` without the frozen dataclass's ``__init__`` (two
+    ``object.__setattr__`` calls): kernels build hundreds of thousands of offsets while
+    lowering (issue #12). The fields are the same, so equality, hashing and text are."""
+    a = _new(Affine)
+    d = a.__dict__
+    d["const"] = const
+    d["terms"] = terms
+    return a
 
 
 @dataclass(frozen=True)
@@ -534,7 +564,12 @@ class Builder:
         if buf not in self.buffers:
             raise IsaError(f"unknown buffer {buf!r}")
         eew = eew or self.buffers[buf].eew
-        return Mem(buf, Affine.of(offset), eew, pattern, stride, index, base)
+        if pattern not in MEM_PATTERNS:
+            return Mem(buf, Affine.of(offset), eew, pattern, stride, index, base)  # its error
+        m = _new(Mem)  # (checked: Mem's __init__ without its frozen-field calls, #12)
+        m.__dict__.update(buf=buf, offset=Affine.of(offset), eew=eew, pattern=pattern,
+                          stride=stride, index=index, base=base)
+        return m
 
     def const(self, value: float) -> Mem:
         """A memory operand addressing an FP32 constant in the program's constant pool."""
@@ -573,10 +608,10 @@ class Builder:
         if d.vector:
             if self.vl is None:
                 raise IsaError(f"{op} emitted before any vsetvli")
-            ins = Instr(op, tuple(args), self.vl, self.vtype, masked, comment)
+            ins = _instr(op, args, self.vl, self.vtype, masked, comment)
         else:
-            ins = Instr(op, tuple(args), None, None, masked, comment)
-        self._append(ins)
+            ins = _instr(op, args, None, None, masked, comment)
+        self._stack[-1].append(ins)
         return ins
 
     @contextmanager
@@ -610,6 +645,16 @@ class Builder:
                                              (len(self._const_vals),))
         return Program(self.name, tuple(self._stack[0]), self.vlen, dict(self.buffers), consts,
                        self.isa, dict(self.meta))
+
+
+def _instr(op: str, args: tuple[Any, ...], vl: int | None, vtype: VType | None,
+           masked: bool, comment: str) -> Instr:
+    """``Instr(op, args, vl, vtype, masked, comment)`` without the frozen dataclass's
+    ``__init__`` (six ``object.__setattr__`` calls; lowering emits hundreds of thousands
+    of instructions, issue #12): the same fields, so the same value."""
+    ins = _new(Instr)
+    ins.__dict__.update(op=op, args=args, vl=vl, vtype=vtype, masked=masked, comment=comment)
+    return ins
 
 
 def _uses_entry_state(nodes: Sequence[Node]) -> bool:

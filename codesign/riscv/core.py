@@ -207,6 +207,20 @@ class _Rec:
     xd: tuple[int, ...] = ()
     vs: tuple[int, ...] = ()
     vd: tuple[int, ...] = ()
+    # set once the record is complete (CoreSim._rec): what each issue and dispatch would
+    # otherwise recompute
+    lat_all: float = 0.0  # lat + extra_lat: when its result is ready after its start
+    shape: int = 0  # a hash of everything above that sets its timing (not its addresses)
+    # what replay's counts read: the bytes it accesses if it has a memory operand (else
+    # None), and whether its timing rule is the scalar FPU's (``sfp``)
+    access_bytes: int | None = None
+    sfp: bool = False
+    waits: bool = False  # it has scalar sources (xs or fsrc) to wait for
+    # each of them as (the core's pending signals, ready times of its file, register)
+    sources: tuple[tuple[list[_Signal | None], list[float], int], ...] = ()
+    signals: bool = False  # it writes scalar registers (xd or fdst)
+    # a vector instruction's sequencer class: when each of its sequencers is free
+    frees: list[float] = field(default_factory=list)
 
 
 # What the dispatcher knows of a vector register's last writer (env time): its start,
@@ -238,7 +252,7 @@ class _Signal:
 # A command queue entry: the instruction, the (loop tracker, iteration) pairs it belongs
 # to, and the scalar results it writes: (pending list, ready list, register, signal).
 _Entry = tuple[_Rec, tuple[tuple[_Tracker, int], ...],
-               list[tuple[list[_Signal | None], list[float], int, _Signal]]]
+               Sequence[tuple[list[_Signal | None], list[float], int, _Signal]]]
 
 
 # A body node as the front end runs it: (handler, its loop or pre-timed instruction).
@@ -253,10 +267,11 @@ class SimStats:
 
 
 @contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def no_cyclic_gc() -> Iterator[None]:
     """Pause Python's cyclic garbage collector: a run allocates hundreds of thousands of
     short-lived tuples (queue entries, writers) that reference counting frees, and the
-    collector's passes over them cost 7-15% of the run while finding no cycles."""
+    collector's passes over them cost 7-15% of the run while finding no cycles (a replay
+    pauses it for all its lowering and runs: :func:`codesign.riscv.replay.replay`)."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -279,6 +294,9 @@ class CoreSim:
         self._timings = memory.timings(self.tp)
         self.fractions = memory.plan(prog, self.tp, self.hier)
         self.recs: dict[int, _Rec] = {}
+        # (its timing's id, whether it has a memory operand) -> the record of instructions
+        # without memory accesses (their timings live in self._timings while this runs)
+        self._alike: dict[tuple[int, bool], _Rec] = {}
         # each static instruction's position in program order (logs only)
         self._order = {id(ins): i for i, (ins, _) in enumerate(prog.walk())} if log else {}
         self._has_vec: dict[int, bool] = {}
@@ -345,16 +363,20 @@ class CoreSim:
         """``ins`` as this core times it (unit, sequencer, occupancy, latency ...)."""
         return self._rec(ins)
 
-    def instr_timing(self, ins: Instr) -> InstrTiming:
-        """``ins.timing`` on this core's timing parameters (memoized: :func:`memory.timing`)."""
-        return memory.timing(ins, self.tp, self._timings)
-
     def _rec(self, ins: Instr) -> _Rec:
         r = self.recs.get(id(ins))
         if r is not None:
             return r
         cfg = self.cfg
         t = memory.timing(ins, self.tp, self._timings)
+        # an instruction that touches no memory times as every equal one does: one
+        # record serves them all (unrolled kernels repeat each many times; issue #12)
+        alike = (id(t), ins.mem is not None) if t.mem is None and self.log is None else None
+        if alike is not None:
+            r = self._alike.get(alike)
+            if r is not None:
+                self.recs[id(ins)] = r
+                return r
         d = ins.defn
         unit = t.unit
         vector = d.vector and d.exec_kind != "vset"
@@ -402,7 +424,21 @@ class CoreSim:
                 # DRAM shares carry the line factor: normalised to the accesses)
                 total = f[0] + f[1] + f[2]
                 rec.extra_lat = (f[1] * (h[1] - h[0]) + f[2] * (h[2] - h[0])) / total
+        rec.lat_all = rec.lat + rec.extra_lat
+        rec.access_bytes = t.mem_bytes if ins.mem is not None else None
+        rec.sfp = d.timing == "sfp"
+        rec.shape = hash((rec.vector, rec.seq, rec.occ, rec.lat, rec.whole, rec.vsrc, rec.vdst,
+                          rec.xsrc, rec.xdst, rec.fsrc, rec.fdst, rec.mem, rec.extra_lat,
+                          rec.is_vset, rec.is_sdiv, rec.ack, rec.dc))
+        rec.waits = bool(rec.xs or rec.fsrc)
+        rec.sources = (*((self.x_pend, self.x_ready, x) for x in rec.xs),
+                       *((self.f_pend, self.f_ready, f) for f in rec.fsrc))
+        rec.signals = bool(rec.xd or rec.fdst)
+        if vector:
+            rec.frees = self.seq_free[seq]
         self.recs[id(ins)] = rec
+        if alike is not None:
+            self._alike[alike] = rec
         self._mnemonic[rec.index] = ins.op
         return rec
 
@@ -428,16 +464,13 @@ class CoreSim:
                 if isinstance(n, Loop):
                     parts.append(("L", n.trip, self._loop_key(n)))
                 else:
-                    r = self._rec(n)
-                    parts.append((r.vector, r.seq, r.occ, r.lat, r.whole, r.vsrc, r.vdst,
-                                  r.xsrc, r.xdst, r.fsrc, r.fdst, r.mem, r.extra_lat,
-                                  r.is_vset, r.is_sdiv, r.ack, r.dc))
+                    parts.append(self._rec(n).shape)
             k = self._loop_keys[id(loop)] = hash(tuple(parts))
         return k
 
     # ---- run ----------------------------------------------------------------------------
     def run(self) -> SimStats:
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             self._nodes(self.prog.body)  # the front end, to its last instruction
             while self.d_t != INF:  # the dispatcher drains the command queue
                 self._d_step(INF)
@@ -499,7 +532,7 @@ class CoreSim:
                 return
         entry = self.d_entry
         assert entry is not None
-        frees = self.seq_free[entry[0].seq]
+        frees = entry[0].frees
         if st == _D_GET:
             # the get's event lets a put blocked on the full queue in
             if self.put_waiting is not None and len(self.queue) < self.depth:
@@ -548,16 +581,19 @@ class CoreSim:
         has_vec = self._body_has_vector(loop.body, id(loop))
         key = self._loop_key(loop) if self.mode != "full" else 0
         known = self.cpi_memo.get(key)
-        self.trackers.append((tr, 0))
-        depth = len(self.trackers) - 1
+        trackers = self.trackers
+        trackers.append((tr, 0))
+        depth = len(trackers) - 1
+        body = self._body(loop.body)
         try:
             for it in range(trip):
                 self.iters[loop.var] = it
-                self.trackers[depth] = (tr, it)
-                self.tags = tuple(self.trackers)
+                trackers[depth] = (tr, it)
+                self.tags = tuple(trackers)
                 tr.starts.append(self.now + self.offset)
                 tr.ends.append(-1.0)
-                self._nodes(loop.body)
+                for run, node in body:
+                    run(node)
                 if self.mode == "full" or it + 1 >= trip:
                     continue
                 complete = tr.dispatched if has_vec else it + 1
@@ -615,47 +651,48 @@ class CoreSim:
         self.n_sim += 1
         # the in-order pipe stalls until the scalar sources (and the vtype, the
         # unpipelined divider) are ready
-        now = ready = self.now
-        if r.xs or r.fsrc:
-            ready = self._scalar_sources_ready(r, ready)
-            now = self.now
+        ready = self._scalar_sources_ready(r, self.now) if r.waits else self.now
+        now = self.now
         vector = r.vector
-        if vector and self.vset_ready > ready:
-            ready = self.vset_ready
-        if vector and self.vec_next > ready:  # the host's vector-issue rate
-            ready = self.vec_next
-        if vector and self.at_commit and self.scalar_done > ready:  # sent at commit
-            ready = self.scalar_done
+        if vector:
+            gate = self.vset_ready
+            if self.vec_next > gate:  # the host's vector-issue rate
+                gate = self.vec_next
+            if self.at_commit and self.scalar_done > gate:  # sent at commit
+                gate = self.scalar_done
+            if gate > ready:
+                ready = gate
         if r.is_sdiv and self.sdiv_free > ready:
             ready = self.sdiv_free
         if ready > now:
             self._wait_until(now + (ready - now))
             now = self.now
         # issue_width instructions per cycle, at most one of them a vector instruction
-        if now >= self.cycle + 1:  # a new cycle
-            self.cycle, self.slots, self.vec_in_cycle = math.floor(now), 0, False
+        cycle = self.cycle
+        if now >= cycle + 1:  # a new cycle
+            self.cycle = cycle = math.floor(now)
+            self.slots, self.vec_in_cycle = 0, False
         if self.slots >= self.issue_width or (vector and self.vec_in_cycle):
-            self._wait_until(now + (self.cycle + 1 - now))
-            self.cycle, self.slots, self.vec_in_cycle = math.floor(self.now), 0, False
+            self._wait_until(now + (cycle + 1 - now))
+            self.cycle = cycle = math.floor(self.now)
+            self.slots, self.vec_in_cycle = 0, False
         self.slots += 1
         if vector:
             self.vec_in_cycle = True
             if self.issue_interval > 1 or r.ack:
-                self.vec_next = self.cycle + self.issue_interval + r.ack
+                self.vec_next = cycle + self.issue_interval + r.ack
             self._enqueue(r)
         else:
             self._complete_scalar(r)
 
     def _scalar_sources_ready(self, r: _Rec, ready: float) -> float:
         """Wait for scalar sources a queued vector instruction writes; when they are ready."""
-        for pend, ready_at, regs in ((self.x_pend, self.x_ready, r.xs),
-                                     (self.f_pend, self.f_ready, r.fsrc)):
-            for reg in regs:
-                sig = pend[reg]
-                if sig is not None:
-                    self._wait_signal(sig)
-                if ready_at[reg] > ready:
-                    ready = ready_at[reg]
+        for pend, ready_at, reg in r.sources:
+            sig = pend[reg]
+            if sig is not None:
+                self._wait_signal(sig)
+            if ready_at[reg] > ready:
+                ready = ready_at[reg]
         return ready
 
     def _enqueue(self, r: _Rec) -> None:
@@ -663,8 +700,10 @@ class CoreSim:
         the head (SimPy's Store: a put enters at once when there is room, and its event
         then lets a waiting get take the head). Scalar results of the instruction become
         pending signals the dispatcher fires."""
-        signals: list[tuple[list[_Signal | None], list[float], int, _Signal]] = []
-        if r.xd or r.fdst:
+        signals: list[tuple[list[_Signal | None], list[float], int, _Signal]] | tuple[()]
+        signals = ()  # (shared: an entry's signals are never added to)
+        if r.signals:
+            signals = []
             for reg in r.xd:
                 sig = self.x_pend[reg] = _Signal()
                 signals.append((self.x_pend, self.x_ready, reg, sig))
@@ -762,7 +801,7 @@ class CoreSim:
         now = self.now
         start = self._start(r, now)
         occ = r.occ
-        lat = r.lat + r.extra_lat
+        lat = r.lat_all
         end = start + occ
         if r.mem:
             lf, bpc = self.channel_free, self.channel_bpc
@@ -803,13 +842,15 @@ class CoreSim:
         if self.log is not None:
             self.log.append((r.index, "", start + self.offset, end + self.offset))
 
+
     def _start(self, r: _Rec, start: float) -> float:
         """When ``r`` can start at or after ``start``: its vector sources ready (chaining)
         and each element group it writes read by the readers before it (WAR)."""
         occ = r.occ
         last = None
+        vw = self.v_writer
         for reg in r.vs:
-            w = self.v_writer[reg]
+            w = vw[reg]
             if w is last:  # the rest of the writer's register group
                 continue
             last = w
@@ -822,7 +863,7 @@ class CoreSim:
                 t = ws + wo - 1 + wl
             if t > start:
                 start = t
-        lat = r.lat + r.extra_lat
+        lat = r.lat_all
         rd, rde = self.v_read, self.v_read_end
         for reg in r.vd:
             a, b = rd[reg], rde[reg] - occ

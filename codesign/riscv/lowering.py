@@ -72,8 +72,12 @@ class _WatchedIsa(_Watching, Isa):
     WHO, FIELDS = "isa", _ISA_FIELDS
 
     def plain(self) -> Isa:
-        return Isa(object.__getattribute__(self, "name"),
-                   object.__getattribute__(self, "enabled"))
+        # built once: a kernel asks has() once per instruction it emits (issue #12)
+        fields = object.__getattribute__(self, "__dict__")
+        isa = fields.get("_plain")
+        if isa is None:
+            isa = fields["_plain"] = Isa(fields["name"], fields["enabled"])
+        return cast(Isa, isa)
 
     def has(self, mnemonic: str) -> bool:
         answer = self.plain().has(mnemonic)

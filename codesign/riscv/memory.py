@@ -43,10 +43,11 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
+from typing import Any
 
 from codesign.riscv.config import RiscvConfig
 from isa.instructions import InstrDef, lookup
-from isa.program import Instr, InstrTiming, Loop, Node, Program
+from isa.program import Instr, InstrTiming, Loop, Mem, Node, Program
 from isa.timing import TimingParams
 
 LEVELS = ("l1", "l2", "dram")
@@ -56,7 +57,21 @@ LEVELS = ("l1", "l2", "dram")
 # programs on two targets are 3.5k distinct ones), and an Instr's timing is a function of
 # its value, its definition and the parameters. Each entry keeps the definition it was
 # computed with: an instruction a user redefines (isa.define, replace=True) is timed anew.
-Timings = dict[Instr, tuple[InstrDef, InstrTiming]]
+class Timings(dict[Instr, tuple[InstrDef, InstrTiming]]):
+    """Instruction timings on one set of timing parameters, by value; ``by_id`` holds the
+    same entries by instruction object (with the object, so that its id stays its own):
+    a program's instructions are timed several times each (memory plan, busy floor, the
+    core's records, level bytes), and finding one by value compares it field by field
+    (issue #12)."""
+
+    __slots__ = ("by_id",)
+    BY_ID_MAX = 200_000  # objects remembered at most (then forgotten at once)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_id: dict[int, tuple[Instr, InstrDef, InstrTiming]] = {}
+
+
 _TIMINGS: OrderedDict[TimingParams, Timings] = OrderedDict()
 _TIMINGS_KEPT = 8
 
@@ -65,7 +80,7 @@ def timings(tp: TimingParams) -> Timings:
     """The memo of instruction timings on ``tp`` (see :func:`timing`)."""
     memo = _TIMINGS.get(tp)
     if memo is None:
-        memo = _TIMINGS[tp] = {}
+        memo = _TIMINGS[tp] = Timings()
         while len(_TIMINGS) > _TIMINGS_KEPT:
             _TIMINGS.popitem(last=False)
     else:
@@ -77,9 +92,16 @@ def timing(ins: Instr, tp: TimingParams, memo: Timings) -> InstrTiming:
     """``ins.timing(tp)``, computed once per distinct instruction and definition
     (``memo``: :func:`timings` of ``tp``)."""
     d = lookup(ins.op)  # ins.defn, without the property's import
+    by_id = memo.by_id
+    seen = by_id.get(id(ins))
+    if seen is not None and seen[0] is ins and seen[1] is d:
+        return seen[2]
     hit = memo.get(ins)
     if hit is None or hit[0] is not d:
         hit = memo[ins] = (d, ins.timing(tp))
+    if len(by_id) >= Timings.BY_ID_MAX:
+        by_id.clear()
+    by_id[id(ins)] = (ins, d, hit[1])
     return hit[1]
 
 
@@ -103,6 +125,21 @@ class Hierarchy:
     @classmethod
     def of(cls, cfg: RiscvConfig, cores: int,
            sharing: tuple[tuple[str, int], ...] = ()) -> Hierarchy:
+        # an op's ways and programs ask for the same few views of one config many times
+        # (the split search's bounds, every core run; issue #12): kept per config object
+        key = (id(cfg), cores, sharing)
+        hit = _HIERARCHIES.get(key)
+        if hit is not None and hit[0] is cfg and type(hit[1]) is cls:
+            return hit[1]
+        if len(_HIERARCHIES) >= _HIERARCHIES_MAX:
+            _HIERARCHIES.clear()
+        h = cls._of(cfg, cores, sharing)
+        _HIERARCHIES[key] = (cfg, h)
+        return h
+
+    @classmethod
+    def _of(cls, cfg: RiscvConfig, cores: int,
+            sharing: tuple[tuple[str, int], ...]) -> Hierarchy:
         l1, l2 = cfg.l1d, cfg.l2
         c = max(1, cores)
         _, per = cfg.placement(c)  # cores of this op in each cluster used
@@ -155,6 +192,12 @@ class Hierarchy:
             if nbytes <= self.capacity[lvl]:
                 return lvl
         return len(LEVELS) - 1
+
+
+# (id of a config, cores, sharing) -> (the config, its Hierarchy.of): the config is kept
+# so that its id stays its own; emptied when it grows past _HIERARCHIES_MAX
+_HIERARCHIES: dict[tuple[int, int, tuple[tuple[str, int], ...]], tuple[RiscvConfig, Any]] = {}
+_HIERARCHIES_MAX = 10_000
 
 
 def buffer_bytes(prog: Program, name: str) -> int:
@@ -216,10 +259,15 @@ def buffer_role(prog: Program, buf: str) -> str:
     return b.role if b is not None else "in"
 
 
+# What _distinct_bytes needs of a memory instruction: its bytes, :func:`_address`, its L2
+# weight; _UNSEEN marks an instruction its memo has not seen yet
+_Access = tuple[float, tuple[frozenset[str], bool], float]
+_UNSEEN: Any = object()
+
+
 def _distinct_bytes(nodes: Sequence[Node], inner: tuple[Loop, ...], tp: TimingParams,
                     times: Timings, hier: Hierarchy, outer: frozenset[str],
-                    info: dict[int, tuple[float, tuple[frozenset[str], bool], float]] | None
-                    = None,
+                    info: dict[int, _Access | None] | None = None,
                     loop_vars: frozenset[str] | None = None) -> Bytes:
     """Distinct bytes the memory instructions of ``nodes`` touch in one execution (inside
     the loops ``inner``): an access touches new bytes on each iteration of an inner loop
@@ -227,7 +275,8 @@ def _distinct_bytes(nodes: Sequence[Node], inner: tuple[Loop, ...], tp: TimingPa
     bytes on every one). Accesses to the same buffer are not merged (an upper bound).
 
     ``info``: a memo, per static instruction (by ``id``), of what the sum needs of it (its
-    bytes, its :func:`_address`, its L2 weight), shared by the calls of one :func:`plan`;
+    bytes, its :func:`_address`, its L2 weight; None without a memory operand), shared by
+    the calls of one :func:`plan`;
     ``loop_vars``: ``outer`` and the variables of ``inner`` (computed when not given)."""
     if info is None:
         info = {}
@@ -241,13 +290,13 @@ def _distinct_bytes(nodes: Sequence[Node], inner: tuple[Loop, ...], tp: TimingPa
             total += b[0]
             weighted += b[1]
             continue
-        got = info.get(id(n))
-        if got is None:
+        got = info.get(id(n), _UNSEEN)
+        if got is _UNSEEN:
             mem = n.mem
-            if mem is None:
-                continue
-            got = info[id(n)] = (float(timing(n, tp, times).mem_bytes), _address(n),
-                                 hier.l2_weight(mem.buf))
+            got = info[id(n)] = None if mem is None else (
+                float(timing(n, tp, times).mem_bytes), _address(n), hier.l2_weight(mem.buf))
+        if got is None:  # no memory operand
+            continue
         nbytes, address, l2w = got
         every = _data_dependent(address, loop_vars)
         times_new = 1
@@ -274,9 +323,10 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
     weights = prog.meta.get("kind") == "gemm" and not hier.weights_cached
     memo: dict[int, float] = {}
     distinct: dict[int, Bytes] = {}  # per loop: what one iteration touches
-    info: dict[int, tuple[float, tuple[frozenset[str], bool], float]] = {}  # _distinct_bytes
+    info: dict[int, _Access | None] = {}  # _distinct_bytes
     times = timings(tp)
     out: dict[int, tuple[float, float, float]] = {}
+    bodies: dict[int, dict[_LineKey, list[int]]] = {}  # line_groups of each body
 
     def rec(nodes: Sequence[Node], stack: tuple[Loop, ...]) -> None:
         for n in nodes:
@@ -312,7 +362,7 @@ def plan(prog: Program, tp: TimingParams, hier: Hierarchy) -> dict[int, tuple[fl
                 remaining -= reuse
             frac[cold] += remaining
             lines = line_factor(n, stack, nodes, hier,
-                                lambda lp: _loop_iter_bytes(lp, tp, memo, times))
+                                lambda lp: _loop_iter_bytes(lp, tp, memo, times), bodies)
             moved = [frac[0], frac[1] * lines.own, frac[2] * lines.own]
             if lines.refetch:
                 # lines L1 dropped come back from the level that held them meanwhile
@@ -337,7 +387,8 @@ class LineTraffic:
 
 
 def line_factor(ins: Instr, stack: Sequence[Loop], body: Sequence[Node], hier: Hierarchy,
-                iter_bytes: Callable[[Loop], float]) -> LineTraffic:
+                iter_bytes: Callable[[Loop], float],
+                groups: dict[int, dict[_LineKey, list[int]]] | None = None) -> LineTraffic:
     """How ``ins`` moves lines of ``hier.line_bytes`` from L2 or DRAM (own bytes only for
     the others: unit-stride vector accesses move whole lines of their own data, scalar
     accesses walk along rows).
@@ -355,7 +406,8 @@ def line_factor(ins: Instr, stack: Sequence[Loop], body: Sequence[Node], hier: H
     a loop that follows ``ins`` in its body and continues its walk (``ins`` is its peeled
     first iteration; :func:`_walks`). Accesses of the same body to the same lines (same
     buffer, pattern and loop terms, offsets closer than the bytes one moves) share those
-    bytes.
+    bytes (``groups``: a memo of :func:`line_groups` by body ``id``, when the caller
+    keeps one).
     """
     mem = ins.mem
     assert mem is not None
@@ -390,8 +442,8 @@ def line_factor(ins: Instr, stack: Sequence[Loop], body: Sequence[Node], hier: H
                 dropped = (new, iter_bytes(loop))
     own, distance = (kept, 0.0) if kept < moved or not dropped[1] else dropped
     total = moved if distance else own
-    total = max(piece, total / _sharing(ins, body, total))
-    own = min(total, max(piece, own / _sharing(ins, body, own)))
+    total = max(piece, total / _sharing(ins, body, total, groups))
+    own = min(total, max(piece, own / _sharing(ins, body, own, groups)))
     return LineTraffic(own / piece, (total - own) / piece, distance)
 
 
@@ -431,22 +483,45 @@ def _same_lines(ins: Instr, other: Instr) -> bool:
         b.pattern == a.pattern and b.stride == a.stride and b.base is None and a.base is None
 
 
-def _sharing(ins: Instr, body: Sequence[Node], window: float) -> int:
+# An access's lines as :func:`_same_lines` and :func:`_sharing` compare them: (operation,
+# buffer, pattern, stride, loop terms of its offset)
+_LineKey = tuple[str, str, str, int, tuple[tuple[str, int], ...]]
+
+
+def _line_key(ins: Instr, mem: Mem) -> _LineKey:
+    return ins.op, mem.buf, mem.pattern, mem.stride, mem.offset.terms
+
+
+def line_groups(body: Sequence[Node]) -> dict[_LineKey, list[int]]:
+    """The accesses of ``body`` whose address is in no register, by :func:`_line_key`:
+    each group's offset constants (what :func:`_sharing` counts; computed once per body
+    rather than once per access, issue #12)."""
+    out: dict[_LineKey, list[int]] = {}
+    for other in body:
+        if isinstance(other, Instr):
+            m = other.mem
+            if m is not None and m.base is None:
+                out.setdefault(_line_key(other, m), []).append(m.offset.const)
+    return out
+
+
+def _sharing(ins: Instr, body: Sequence[Node], window: float,
+             groups: dict[int, dict[_LineKey, list[int]]] | None = None) -> int:
     """How many accesses of ``body`` (``ins`` among them) touch the ``window`` bytes that
     ``ins`` moves per piece: the same access (:func:`_same_lines`) with the same loop
-    terms, offsets less than ``window`` apart."""
+    terms, offsets less than ``window`` apart (``groups``: a memo of :func:`line_groups`
+    by body ``id``)."""
     mem = ins.mem
     assert mem is not None
     elem = max(1, mem.eew // 8)
     n = 0
-    for other in body:
-        if not isinstance(other, Instr) or not _same_lines(ins, other):
-            continue
-        om = other.mem
-        assert om is not None
-        if om.offset.terms == mem.offset.terms and \
-                abs(om.offset.const - mem.offset.const) * elem < window:
-            n += 1
+    if mem.base is None:
+        memo = groups if groups is not None else {}
+        by_key = memo.get(id(body))
+        if by_key is None:
+            by_key = memo[id(body)] = line_groups(body)
+        c0 = mem.offset.const
+        n = sum(1 for c in by_key.get(_line_key(ins, mem), ()) if abs(c - c0) * elem < window)
     return max(1, min(n, int(window // elem)))
 
 

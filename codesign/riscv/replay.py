@@ -60,7 +60,15 @@ from codesign.errors import CodesignError
 from codesign.result import TRACE_COLUMNS, finish_columns, finish_ops
 from codesign.riscv import cache, lowering, memory
 from codesign.riscv.config import RiscvConfig
-from codesign.riscv.core import VL, VS, CoreSim, busy_floor, sequencer, sequencer_counts
+from codesign.riscv.core import (
+    VL,
+    VS,
+    CoreSim,
+    busy_floor,
+    no_cyclic_gc,
+    sequencer,
+    sequencer_counts,
+)
 from isa.errors import IsaError
 from isa.instructions import UNITS
 from isa.kernels import ggml, ggml_kq, ime, quant
@@ -152,16 +160,17 @@ def time_program(prog: Program, cfg: RiscvConfig, cores: int = 1, mode: str = "s
             continue
         rec = sim.timed(ins)
         n_instr += count
-        if ins.mem is not None:
-            total_bytes += sim.instr_timing(ins).mem_bytes * count
-            if ins.mem.buf in streams and ins.defn.exec_kind in ("vload", "sload"):
-                n_stream += count
+        if rec.access_bytes is not None:
+            total_bytes += rec.access_bytes * count
+        if ins.mem is not None and ins.mem.buf in streams and \
+                ins.defn.exec_kind in ("vload", "sload"):
+            n_stream += count
         if rec.unit == "matrix":
             macs += count * rec.occ
         if not rec.vector:
             if rec.is_sdiv:
                 sfdiv_bits += count * SCALAR_FP_BITS * rec.occ
-            elif rec.fdst and rec.fsrc and ins.defn.timing == "sfp":
+            elif rec.fdst and rec.fsrc and rec.sfp:
                 sfp_bits += count * SCALAR_FP_BITS
             continue
         n_vec += count
@@ -576,7 +585,9 @@ def replay(ops: pd.DataFrame, cfg: RiscvConfig, mode: str = "steady") -> pd.Data
         first.setdefault(content, i)
     shapes = {c: _shape((head, c), data, i) for c, i in first.items()}
     timings.prefetch(text for _, text in shapes.values())  # one memo query per replay
-    with cache.deferred_writes():  # what this replay times is stored in one transaction
+    # what this replay times is stored in one transaction; lowering and simulating
+    # allocate millions of objects, none of them in a cycle: no collector passes (#12)
+    with no_cyclic_gc(), cache.deferred_writes():
         by_content = {c: timings.of_shape(*shapes[c], _op_of(data, i))
                       for c, i in first.items()}
     ts = []
