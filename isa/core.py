@@ -15,6 +15,13 @@ DTYPES = ("bf16", "fp32")
 # baseline), or Ara's matrix multiply (``ara``: isa.kernels.ara, apps/fmatmul's blocked
 # FP GEMM, the kernel of Ara's published utilisation).
 LIBRARIES = ("ideal", "llamacpp", "snitch", "ara")
+# Versions of llama.cpp's SpacemiT backend (ggml/src/ggml-cpu/spacemit/ime.cpp) whose IME
+# GEMM split the ``llamacpp`` library models (isa.kernels.ime ``ggml_task_rows``):
+# ``pr15288``: as first merged (PR #15288, commit 6f8d979, 2025-08/09), ``forward_mul_mat_q4``
+# in tasks of 128 rows; ``pr22863``: as rewritten with IME2 support (PR #22863, reviewed
+# 2026-05), ``forward_mul_mat``'s task split (the path of a core without TCM, as the K1's
+# X60: ime_env.cpp gives TCM to IME2 cores only) in tasks of 16 rows unless N / M > 64.
+SPACEMIT_BACKENDS = ("pr15288", "pr22863")
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,8 @@ class Core:
         (llama-bench ``-fa 1``): attention is then ggml's FLASH_ATTN_EXT
         (:mod:`isa.kernels.ggml_attention`); without (``-fa 0``) ggml's KQ mul_mat,
         soft_max_ext and KQV mul_mat over the transposed V cache (:mod:`isa.kernels.ggml_kq`).
+    spacemit: with library ``llamacpp``, the version of llama.cpp's SpacemiT backend whose
+        IME GEMM split is modelled (:data:`SPACEMIT_BACKENDS`).
     """
 
     vlen: int = 512
@@ -55,6 +64,7 @@ class Core:
     decode_splits: int = 4
     library: str = "ideal"
     flash_attn: bool = True
+    spacemit: str = SPACEMIT_BACKENDS[0]
 
     def __post_init__(self) -> None:
         if not self.dlen:
@@ -74,6 +84,9 @@ class Core:
         if self.library not in LIBRARIES:
             raise IsaError(f"unknown kernel library {self.library!r}; valid: "
                            f"{', '.join(LIBRARIES)}")
+        if self.spacemit not in SPACEMIT_BACKENDS:
+            raise IsaError(f"unknown SpacemiT backend version {self.spacemit!r}; valid: "
+                           f"{', '.join(SPACEMIT_BACKENDS)}")
         if self.lmul not in (1, 2, 4, 8):
             raise IsaError(f"LMUL must be 1, 2, 4 or 8, got {self.lmul}")
 

@@ -26,7 +26,7 @@ from codesign.config import (
     section,
 )
 from codesign.errors import CodesignError
-from isa.core import Core
+from isa.core import SPACEMIT_BACKENDS, Core
 from isa.errors import IsaError
 from isa.instructions import Isa, parse_isa
 from isa.timing import TimingParams
@@ -306,6 +306,16 @@ class KernelConfig:
         "KQV mul_mat over the F16 cache with V transposed (isa.kernels.ggml_kq)", "",
         "llama.cpp src/llama-context.cpp: flash attention on by default (auto) since PR "
         "#15434 (2025-08); llama-bench's -fa default was 0 before it")
+    llamacpp_spacemit: str = param(
+        _CORE.spacemit, "with library = llamacpp: the version of llama.cpp's SpacemiT backend "
+        "that ran (isa.core.SPACEMIT_BACKENDS), which sets how its IME GEMMs split into tasks "
+        "(isa.kernels.ime.ggml_task_rows): pr15288 (as merged, commit 6f8d979: tasks of 128 "
+        "rows) or pr22863 (the rewrite with IME2 support: on a core without TCM, as the K1's, "
+        "tasks of 16 rows unless N / M > 64, each re-reading its columns' weights)", "",
+        "llama.cpp ggml/src/ggml-cpu/spacemit/ime.cpp: PR #15288 forward_mul_mat_q4 "
+        "(gemm_m_stride = 128); PR #22863 tensor_traits::forward_mul_mat (gemm_m_stride = "
+        "gemm_n / gemm_m > 64 ? gemm_m : 16) and ime_env.cpp spine_env_info (TCM for IME2 "
+        "cores only)")
     llamacpp_op_ns: float = param(
         0.0, "with library = llamacpp: the fixed cost of each op llama.cpp runs (every graph "
         "node runs on every thread and they meet in a barrier, plus per-op work of its "
@@ -554,6 +564,10 @@ class RiscvConfig:
         # here only what relates fields to each other
         from codesign.silicon import dram_pj_per_bit
         dram_pj_per_bit(self.energy.dram_technology)  # one line naming the valid ones
+        if self.kernel.llamacpp_spacemit not in SPACEMIT_BACKENDS:
+            raise CodesignError(f"kernel.llamacpp_spacemit must be one of "
+                                f"{', '.join(SPACEMIT_BACKENDS)}, got "
+                                f"{self.kernel.llamacpp_spacemit!r}")
         if self.sim.missing_kernels not in ("roofline", "error"):
             raise CodesignError(f"sim.missing_kernels must be 'roofline' or 'error', got "
                                 f"{self.sim.missing_kernels!r}")
@@ -601,7 +615,7 @@ class RiscvConfig:
                     gemm_nc=gemm_nc or self.gemm_nc_choices()[0],
                     attn_bc=k.attn_bc, decode_splits=k.decode_splits,
                     weight_group=k.weight_group, library=k.library,
-                    flash_attn=k.llamacpp_flash_attn)
+                    flash_attn=k.llamacpp_flash_attn, spacemit=k.llamacpp_spacemit)
 
     @property
     def exp_width_bits(self) -> int:

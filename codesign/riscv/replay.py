@@ -340,7 +340,8 @@ def candidate_ways(op: Op, cfg: RiscvConfig, registry: str | None = None) \
     fork and join costs something."""
     key = (op, cfg.cluster.cores, cfg.vector.vlen, cfg.kernel.library,
            bool(cfg.cluster.fork_join_ns), registry or cache.registry_identity(),
-           cfg.isa, cfg.kernel.weight_group)  # the last two: whether the IME runs it
+           cfg.isa, cfg.kernel.weight_group,  # these two: whether the IME runs it
+           cfg.kernel.llamacpp_spacemit)  # its split
     ways = _WAYS.get(key)
     if ways is None:
         ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
@@ -372,11 +373,16 @@ def _ggml_ime_way(op: Op, cfg: RiscvConfig) -> list[tuple[Op, int]]:
     if fmt is None or fmt.name not in ggml.IME_FORMATS or not ime.usable(
             cfg.parsed_isa, core, op.N, op.K, fmt):
         return []
-    got = ime.ggml_thread_split(op.M, op.N, cfg.cluster.cores)
+    backend = cfg.kernel.llamacpp_spacemit
+    got = ime.ggml_thread_split(op.M, op.N, cfg.cluster.cores, backend)
     if got is None:
         return []
     rows, cols, threads = got
-    return [(op.replace(M=rows, N=cols), threads)]
+    shard = op.replace(M=rows, N=cols)
+    task = ime.ggml_task_rows(op.M, op.N, backend)
+    if ime.ggml_task_rows(rows, cols, backend) != task:  # the shard's own shape says other
+        shard = shard.replace(extra=(*op.extra, (ime.TASK_ROWS_FIELD, task)))
+    return [(shard, threads)]
 
 
 # (op, what of the config candidate_ways reads, the registries' identity: the op kinds'

@@ -137,7 +137,7 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
         return kquant.vec_dot(kc, g, m, n, kk)
     fmt = quant.weight_format(str(row.get("weight_dtype") or ""), kc.core)
     if kc.core.library == "llamacpp":
-        prog = ggml.lower(kc, g, m, n, kk, fmt)
+        prog = ggml.lower(kc, g, m, n, kk, fmt, int(row.get(ime.TASK_ROWS_FIELD) or 0))
         if prog is not None:
             return prog
     if kc.core.library == "ara":

@@ -69,13 +69,14 @@ TINYBLAS_BN = 36
 IME_FORMATS = ("q4_0", "q4_1")
 
 
-def lower(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat | None
-          ) -> Program | None:
+def lower(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat | None,
+          ime_task_rows: int = 0) -> Program | None:
     """ggml's kernel for this GEMM, or None where ggml has none here (the caller then
-    emits the ideal library's)."""
+    emits the ideal library's); ``ime_task_rows``: :func:`isa.kernels.ime.lower`'s
+    ``task_rows``."""
     if fmt is not None and fmt.name in IME_FORMATS and ime.usable(kc.isa, kc.core, n, kk, fmt):
         assert fmt is not None
-        return ime.lower(kc, g, m, n, kk, fmt)
+        return ime.lower(kc, g, m, n, kk, fmt, ime_task_rows)
     if kc.core.vlen < 128 or kc.core.dtype != "bf16":
         return None
     if fmt is not None:

@@ -20,8 +20,9 @@ ime1_kernels.cpp, PR #15288), which runs every Q4_0 GEMM and GEMV of a K1 on the
    over its m_t rows by doubling
    slides (``vslideup``; a register gather costs more on the X60); a per-channel scale
    (int8) needs no dB per block: the accumulators are scaled once, after the last;
-4. loop order as ggml's: rows of A in chunks of ``MC`` = 128 (``gemm_m_stride``), in each
-   chunk group by group of ``NB_COLS`` = 16 columns of B (what one call of ggml's M4
+4. loop order as ggml's: rows of A in tasks of ``gemm_m_stride`` rows (``MC`` = 128 in PR
+   #15288; 16 or every row in the rewrite, PR #22863: :func:`ggml_task_rows`), in each
+   task group by group of ``NB_COLS`` = 16 columns of B (what one call of ggml's M4
    kernel computes: 4 rows x 16 columns over all of K), and for each group every row
    block of the chunk, its panels back to back: the group of B (K x 16 codes) is read
    once per row block, the row block's A tiles once per group (the second panel re-reads
@@ -41,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from isa.core import Core
+from isa.core import SPACEMIT_BACKENDS, Core
 from isa.errors import IsaError
 from isa.instructions import Isa, TileGeometry, ime_geometry
 from isa.kernels import q8, quant
@@ -50,7 +51,14 @@ from isa.program import Affine, F, Program, Reg, V, X
 
 IME_FORMATS = ("int8", "q8_0", "q4_0", "q4_1", "int4")  # codes that are int8 or int4 integers
 PANEL_TILES = 2  # C tiles side by side along N: B^T tiles packed together per k-step
-MC = 128  # rows of A per chunk (ggml spacemit ime.cpp gemm_m_stride)
+MC = 128  # rows of A per chunk (ggml spacemit ime.cpp gemm_m_stride, PR #15288 6f8d979)
+# the rewritten backend (PR #22863, ime.cpp tensor_traits::forward_mul_mat): ``gemm_m_stride
+# = gemm_n / gemm_m > 64 ? gemm_m : 16``, tasks of 16 rows unless the GEMM is that wide
+REWRITE_TASK_ROWS = 16
+REWRITE_WIDE = 64  # ... N / M (integer division) above which one task takes every row
+# the op-row field naming the task rows of a GEMM that is one thread's share of a larger
+# one (its own shape would give other tasks): :func:`lower`'s ``task_rows``
+TASK_ROWS_FIELD = "ime_task_rows"
 # columns of one call of llama.cpp's M4 kernel (ggml spacemit ime.cpp, PR #15288 commit
 # 6f8d979: sqnbitgemm_spacemit_ime_i8i4's compute_block_count_n; the B repack interleaves
 # 16 columns, block_q4_0x16)
@@ -121,6 +129,7 @@ class _Shape:
     fmt: quant.WeightFormat
     t: TileGeometry
     vlen: int
+    task: int = MC  # rows of A per task of llama.cpp's order (:func:`ggml_task_rows`)
 
     @property
     def ks(self) -> int:
@@ -153,10 +162,15 @@ class _Shape:
         return self.kk // self.fmt.group_of(self.kk)
 
 
-def lower(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat) -> Program:
-    """The GEMM ``C[G,M,N] = A[G,M,K] @ B`` with B packed for the IME (``Bqi`` + ``Bs``)."""
+def lower(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat,
+          task_rows: int = 0) -> Program:
+    """The GEMM ``C[G,M,N] = A[G,M,K] @ B`` with B packed for the IME (``Bqi`` + ``Bs``);
+    ``task_rows``: in llama.cpp's order, the rows of A per task when this GEMM is one
+    thread's share of a larger one (0: :func:`ggml_task_rows` of this GEMM)."""
     b = kc.b
-    sh = _Shape(g, m, n, kk, fmt, ime_geometry(kc.core.vlen), kc.core.vlen)
+    ggml = kc.core.library == "llamacpp"
+    task = task_rows or (ggml_task_rows(m, n, kc.core.spacemit) if ggml else MC)
+    sh = _Shape(g, m, n, kk, fmt, ime_geometry(kc.core.vlen), kc.core.vlen, task)
     regs = _Regs.allocate(sh.t, sh.ks, sh.vlen, fmt.has_min)
     b.name += f" B={fmt.name} ime"
     b.buffer("A", "bf16", g * m * kk, "in", (g, m, kk))
@@ -170,7 +184,6 @@ def lower(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat) -> P
     q8.quantize(kc, g, m, kk, "tiles")
     if fmt.has_min:
         _zero_point_indices(kc, sh, regs)
-    ggml = kc.core.library == "llamacpp"
     with kc.rep("g", g) as gi:
         if ggml:
             _ggml_order(kc, sh, regs, gi)
@@ -182,45 +195,69 @@ def lower(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightFormat) -> P
 
 
 def _ggml_order(kc: Kc, sh: _Shape, regs: _Regs, gi: Affine) -> None:
-    """llama.cpp's: chunks of MC rows; per chunk, column group by column group
-    (:func:`ggml_groups`), every row block, and for each the group's panels back to
-    back: the row block's A tiles come from memory once per group, its later panels
-    re-read them from the cache. One row (M1) takes its panels in order (ggml hands the
-    M1 kernel every column at once)."""
+    """llama.cpp's: tasks of ``sh.task`` rows (:func:`ggml_task_rows`); per task, column
+    group by column group (:func:`ggml_groups`), every row block, and for each the group's
+    panels back to back: the row block's A tiles come from memory once per group, its
+    later panels re-read them from the cache. One row (M1) takes its panels in order
+    (ggml hands the M1 kernel every column at once)."""
     per = ggml_group_panels(sh)
     for rb0, count, rows in _row_blocks(sh):
         i_trips = rows // sh.t.m if rows >= sh.t.m else 1
         valid = min(rows, sh.t.m)
         with kc.rep("mc", count, ptrs=2) as mc:
-            rb = mc * (MC // sh.t.m) + rb0
+            rb = mc * (_task_step(sh) // sh.t.m) + rb0
             for groups, width, first in ggml_groups(sh, per if rows > 1 else 1):
                 with kc.rep("j", groups, ptrs=3) as j, kc.rep("i", i_trips, ptrs=3) as i, \
                         kc.rep("s", width, ptrs=3) as s:
                     _block(kc, sh, regs, gi, rb + i, j * width + s + first, valid)
 
 
-def ggml_thread_split(m: int, n: int, threads: int) -> tuple[int, int, int] | None:
+def ggml_task_rows(m: int, n: int, backend: str = SPACEMIT_BACKENDS[0]) -> int:
+    """Rows of A per task (``gemm_m_stride``) of llama.cpp's SpacemiT IME GEMM of M rows
+    and N columns, by backend version (:data:`isa.core.SPACEMIT_BACKENDS`): ``pr15288``
+    (commit 6f8d979, ime.cpp ``forward_mul_mat_q4``) MC = 128; ``pr22863`` (ime.cpp
+    ``tensor_traits::forward_mul_mat``, its split when the thread has no TCM) every row when
+    N / M (integer division) > 64, else 16: each task reads its columns' weights once, so
+    the rewrite reads them once per 16 rows of a GEMM no wider than 64 M."""
+    if backend not in SPACEMIT_BACKENDS:
+        raise IsaError(f"unknown SpacemiT backend version {backend!r}; valid: "
+                       f"{', '.join(SPACEMIT_BACKENDS)}")
+    if backend == "pr22863":
+        return m if n // max(1, m) > REWRITE_WIDE else REWRITE_TASK_ROWS
+    return MC
+
+
+def _task_step(sh: _Shape) -> int:
+    """Rows of one whole task in row blocks (a task's last, partial row block runs apart)."""
+    return max(sh.t.m, sh.task // sh.t.m * sh.t.m)
+
+
+def ggml_thread_split(m: int, n: int, threads: int, backend: str = SPACEMIT_BACKENDS[0]
+                      ) -> tuple[int, int, int] | None:
     """How llama.cpp's SpacemiT backend splits a GEMM of M rows (tokens) and N columns
     (weight rows) over ``threads`` threads: (rows, columns, threads with work) of one
     thread's block, or None where a thread's tasks do not form one block.
 
-    ggml spacemit ime.cpp (PR #15288 commit 6f8d979, ``forward_mul_mat_q4``): tasks of
-    ``gemm_m_stride`` = MC rows by ``nc`` columns, ``nc`` = N unless the N x
-    ceil(M / MC) columns of all chunks shared over the threads (``max_nc``) are fewer,
-    then ``max_nc`` rounded up to QGEMM_STRIDEN_THREAD_ALIGN = 16; thread ``ith`` takes
-    ``task_per_thread`` consecutive tasks, row chunks first. So M = 512 gives each of 4
-    threads 128 rows and every column (all read the same weights), M = 128 each a quarter
-    of the columns."""
-    chunks = -(-m // MC)
+    ggml spacemit ime.cpp (PR #15288 commit 6f8d979, ``forward_mul_mat_q4``; the same in
+    PR #22863's ``forward_mul_mat``, last branch): tasks of ``gemm_m_stride`` rows
+    (:func:`ggml_task_rows`) by ``nc`` columns, ``nc`` = N unless the N x
+    ceil(M / gemm_m_stride) columns of all row chunks shared over the threads
+    (``max_nc``) are fewer, then ``max_nc`` rounded up to QGEMM_STRIDEN_THREAD_ALIGN = 16;
+    thread ``ith`` takes ``task_per_thread`` consecutive tasks, row chunks first. So with
+    128-row tasks M = 512 gives each of 4 threads 128 rows and every column (all read the
+    same weights), M = 128 each a quarter of the columns; with 16-row tasks M = 128 gives
+    each 32 rows (two tasks) and every column."""
+    mc = ggml_task_rows(m, n, backend)
+    chunks = -(-m // mc)
     max_nc = -(-(n * chunks) // threads)
     nc = n if max_nc >= n else min(n, -(-max_nc // NB_COLS) * NB_COLS)
     col_blocks = -(-n // nc)
     tasks = chunks * col_blocks
     per = -(-tasks // threads)
     if per == 1:
-        return min(m, MC), nc, tasks
+        return min(m, mc), nc, tasks
     if col_blocks == 1 and chunks % per == 0:  # consecutive row chunks of every column
-        return min(m, per * MC), n, -(-tasks // per)
+        return min(m, per * mc), n, -(-tasks // per)
     return None
 
 
@@ -275,14 +312,16 @@ def _blocked_order(kc: Kc, sh: _Shape, regs: _Regs, gi: Affine) -> None:
 
 
 def _row_blocks(sh: _Shape) -> Iterator[tuple[int, int, int]]:
-    """(first row block, chunks, rows per chunk): whole MC-row chunks, the remaining whole
-    row blocks, then a last row block of fewer rows."""
+    """(first row block, chunks, rows per chunk): whole task-row chunks
+    (:func:`_task_step`), the remaining whole row blocks, then a last row block of fewer
+    rows."""
+    step = _task_step(sh)
     full, rem = divmod(sh.m, sh.t.m)
-    chunks, left = divmod(full, MC // sh.t.m)
+    chunks, left = divmod(full, step // sh.t.m)
     if chunks:
-        yield 0, chunks, MC
+        yield 0, chunks, step
     if left:
-        yield chunks * (MC // sh.t.m), 1, left * sh.t.m
+        yield chunks * (step // sh.t.m), 1, left * sh.t.m
     if rem:
         yield full, 1, rem
 

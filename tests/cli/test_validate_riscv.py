@@ -57,6 +57,18 @@ def test_the_k1_decode_cases_run_llamacpps_kernels_on_quantised_weights(cases):
             assert f"-{c.scenario['weight_dtype']}-" in name
 
 
+def test_the_docs_k1_cases_run_the_rewritten_spacemit_backend(cases):
+    # docs/build-riscv64-spacemit.md's table (IME1 and IME2, the A100) was measured with
+    # the backend PR #22863 rewrote; PR #15288's rows with the one it merged (the default)
+    for name, c in cases.items():
+        if name.startswith("k1-"):
+            docs = c.source.startswith("ggml-org/llama.cpp docs/build-riscv64-spacemit.md")
+            want = "pr22863" if docs else "pr15288"
+            got = targets.resolve(c.target, c.overrides).config.kernel.llamacpp_spacemit
+            assert got == want, name
+            assert not docs or "PR #22863" in c.source
+
+
 def test_utilization_is_flops_over_the_clusters_fma_peak(cases, rows):
     # independent of validate.predict: time the row, divide by cores x FMA FLOP/cycle x clock
     c = cases["spatz-fmatmul-64"]

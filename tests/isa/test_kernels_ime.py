@@ -209,6 +209,36 @@ def test_llamacpp_takes_16_columns_per_row_block(n, groups, tail):
     assert check(row, ISA, core).ok
 
 
+@pytest.mark.parametrize("spacemit,task_rows,mc", [
+    ("pr15288", 0, None),   # one 128-row task: straight-line
+    ("pr22863", 0, 4),      # N / M = 0 <= 64: tasks of 16 rows, 64 / 16 = 4
+    ("pr22863", 32, 2),     # a thread's share told its tasks: 64 / 32 = 2
+])
+def test_llamacpp_tasks_of_the_spacemit_backend_version(spacemit, task_rows, mc):
+    """llama.cpp's order runs the GEMM in tasks of its backend's gemm_m_stride rows (PR
+    #15288: 128; the rewrite, PR #22863: 16 unless N / M > 64), or the rows an op row's
+    ``ime_task_rows`` names: per task every 16-column group and, in each, the task's row
+    blocks; B's codes are still loaded once per row block, and the result is the
+    product's."""
+    from isa.errors import IsaError
+    from isa.kernels.ime import TASK_ROWS_FIELD
+    m, n, kk = 64, 32, 64
+    row = {**_row("q4_0", m, n, kk), **({TASK_ROWS_FIELD: task_rows} if task_rows else {})}
+    core = Core(vlen=256, library="llamacpp", spacemit=spacemit)
+    prog = lower(row, ISA, core)
+    trips = _trips(prog.body)
+    if mc is None:
+        assert "mc" not in trips and trips["i"] == [m // 4]
+    else:
+        assert trips["mc"] == [mc] and trips["i"] == [m // mc // 4]
+        order = [v for _, v in _loop_vars(prog.body)]
+        assert order.index("mc") < order.index("j") < order.index("i")
+    assert _loaded(prog, "Bqi") == (m // 4) * n * kk // 2
+    assert check(row, ISA, core).ok
+    with pytest.raises(IsaError, match="pr15288, pr22863"):
+        Core(vlen=256, library="llamacpp", spacemit="v2")
+
+
 def _scalar_loaded(prog, buf: str) -> int:
     return sum(count * ins.mem.eew // 8 for ins, count in prog.walk()
                if ins.mem is not None and ins.mem.buf == buf and count

@@ -143,6 +143,50 @@ def test_llamacpp_ime_gemms_split_as_ggml_hands_out_tasks(m, n, want):
     assert ggml_thread_split(m, n, 4) == want
 
 
+@pytest.mark.parametrize("m,n,want", [
+    (128, 1024, (32, 1024, 4)),     # 1024 / 128 = 8 <= 64: 16-row tasks, 8 of them;
+                                    # max_nc = 1024 x 8 / 4 >= N: every column, 2 each
+    (128, 8319, (32, 8319, 4)),     # 8319 / 128 = 64 (integer): still 16-row tasks
+    (128, 9000, (128, 2256, 4)),    # 9000 / 128 = 70 > 64: one task of every row;
+                                    # max_nc 2250 rounded up to 16: 2256, 4 blocks
+    (512, 2048, (128, 2048, 4)),    # 32 tasks of 16 rows, 8 consecutive ones each
+    (48, 2048, None),               # 3 x 2 tasks (nc 1536): a thread's two are no block
+    (1, 4096, (1, 1024, 4)),        # one row: 4096 > 64, one task row, a quarter each
+])
+def test_llamacpp_rewritten_spacemit_backend_splits_in_16_row_tasks(m, n, want):
+    """ggml spacemit ime.cpp as rewritten (PR #22863, forward_mul_mat without TCM):
+    gemm_m_stride = N / M > 64 ? M : 16, then the same nc and consecutive tasks as PR
+    #15288; hand-counted on 4 threads."""
+    from isa.kernels.ime import ggml_task_rows, ggml_thread_split
+    assert ggml_thread_split(m, n, 4, "pr22863") == want
+    assert ggml_task_rows(m, n, "pr22863") == (m if n // m > 64 else 16)
+    assert ggml_task_rows(m, n) == 128  # the default, PR #15288 commit 6f8d979
+
+
+def test_llamacpp_rewritten_spacemit_split_reaches_the_kernel():
+    """With kernel.llamacpp_spacemit = pr22863 the K1's IME GEMM of 128 tokens runs as
+    ggml's rewrite hands it out: each of 4 threads 32 rows (two 16-row tasks) and every
+    column, the task rows told to the kernel where the shard's own shape would say
+    otherwise (N / 32 > 64); the default keeps 128 rows and a quarter of the columns; an
+    unknown version is refused naming the valid ones."""
+    from codesign.errors import CodesignError
+    from codesign.riscv.replay import candidate_ways
+    from isa.kernels.ime import TASK_ROWS_FIELD
+    from workloads.schema import Op
+    over = {"cluster.cores": 4, "cluster.clusters": 1, "kernel.library": "llamacpp"}
+    new = targets.resolve("spacemit-k1+ime", {**over, "kernel.llamacpp_spacemit": "pr22863"}
+                          ).config
+    old = targets.resolve("spacemit-k1+ime", over).config
+    op = Op(kind="gemm", dtype="bf16", weight_dtype="q4_0", M=128, N=3072, K=1024, G=1)
+    [(shard, cores)] = candidate_ways(op, new)
+    assert (shard.M, shard.N, cores, shard[TASK_ROWS_FIELD]) == (32, 3072, 4, 16)
+    [(shard, cores)] = candidate_ways(op.replace(N=1024), new)
+    assert (shard.M, shard.N, cores) == (32, 1024, 4) and TASK_ROWS_FIELD not in shard
+    assert [(s.M, s.N, c) for s, c in candidate_ways(op, old)] == [(128, 768, 4)]
+    with pytest.raises(CodesignError, match="pr15288, pr22863"):
+        targets.resolve("spacemit-k1+ime", {**over, "kernel.llamacpp_spacemit": "v2"})
+
+
 def test_llamacpp_ime_gemm_runs_ggmls_split_and_other_targets_keep_theirs():
     """On the K1's IME cluster llama.cpp's Q4_0 GEMM of 512 tokens takes ggml's split
     (each of 4 threads 128 rows, every column) as its one way; the same op without the
