@@ -29,13 +29,16 @@ Beside the model's kernels (``--groups``, default all):
   softmax, top-p by sort, multinomial), informational: it is several kernels, which the
   model times as the engine's sampler (``engine.sampler_passes``, ``sampler_kernels``);
 - ``power``: board power from NVML's energy counter (``nvmlDeviceGetTotalEnergyConsumption``,
-  millijoules since the driver loaded, board power HBM included): idle (nothing queued for
-  ``IDLE_S`` after a settle), and three kernels run back to back for ``POWER_S`` after a
-  warm-up of the same length: a compute-bound bf16 GEMM (``POWER_GEMM``^3), a 1 GiB copy
-  and a 1 GB GEMV (DRAM-bound). Each writes a ``power_w`` case (the energy suite's probes
-  ``idle_power_w`` and ``kernel_power_w``: codesign/energy_cases.py) and the kernel's
-  seconds per call in the same window; the mean SM clock and the enforced power limit go
-  into the source. Needs ``pynvml`` (nvidia-ml-py).
+  millijoules since the driver loaded, board power HBM included): two idle windows of
+  ``IDLE_S`` (nothing queued after ``SETTLE_S``; one tiny kernel per ``TICK_S``, which
+  keeps the clocks up), and five kernels run back to back for ``POWER_S`` after a warm-up
+  of the same length: two compute-bound bf16 GEMMs (``POWER_GEMM``^3 and the gate_proj at
+  M = 2048), FlashAttention-2 prefill at 8k, a 1 GiB copy and a 1 GB GEMV (DRAM-bound).
+  Each writes a ``power_w`` case (the energy suite's probes ``idle_power_w`` and
+  ``kernel_power_w``: codesign/energy_cases.py), and each kernel its seconds per call,
+  timed right after its window (the limiter's clock still holds): both marked
+  ``sustained``. The SM clocks seen and the enforced power limit go into the source.
+  Needs ``pynvml`` (nvidia-ml-py).
 """
 
 from __future__ import annotations
@@ -282,12 +285,12 @@ def _power(torch: Any) -> Measured:
             clocks.append(sm_mhz())
 
         watts, calls = window(run, sync, read_mj, POWER_S)
-        # the same window's seconds per call (the loop is kernel-bound: back to back)
+        # seconds per call by CUDA events, right after the window: the limiter's clock
+        # still holds (gate_proj: 343 us here, 273 us in the kernels group's short burst)
         sec = time_cuda(torch, fn, 3, 20)
         note = (f"{calls} calls back to back over {POWER_S:g} s after as long a warm-up; "
                 f"SM clock {min(clocks)}-{max(clocks)} MHz (median "
                 f"{statistics.median(clocks):.0f}); enforced limit {limit_w:.0f} W")
-        # seconds of a kernel run back to back for POWER_S: the limiter's clock
         out.append(Kernel(f"power-{name}", {"row": row}, {**EAGER, **ov}, watts,
                           metric="power_w", probe="kernel_power_w", note=note,
                           sustained=True))
@@ -452,7 +455,9 @@ def _case(k: Kernel, target: str, device: str, meta: str) -> dict[str, Any]:
         if k.sustained:
             case["scenario"] = {"sustained": True}
     note = f"; {k.note}" if k.note else ""
-    case.update(metric=k.metric, measured=k.value, tolerance=0.15,
+    # the power cases' tolerance is the energy suite's (25%), the kernels' times 15%
+    case.update(metric=k.metric, measured=k.value,
+                tolerance=0.25 if k.metric == "power_w" else 0.15,
                 informational=k.informational,
                 source=f"benchmarks/measure_gpu.py on {device}; {meta}{note}")
     return case

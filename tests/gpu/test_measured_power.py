@@ -117,6 +117,9 @@ def test_power_group_writes_cases_validate_predicts_with_the_probes(mg, monkeypa
         "h200", gemm.overrides, gemm.params["row"])
     # each power case has its kernel's seconds per call beside it, timed as a row
     assert cases["measured-h200-power-gemm-64-seconds"].metric == "seconds"
+    # written with the tolerances the suite's power and time rows carry
+    assert {c.tolerance for c in cases.values() if c.metric == "power_w"} == {0.25}
+    assert cases["measured-h200-power-gemm-64-seconds"].tolerance == 0.15
 
 
 def test_kernel_power_is_idle_active_tensor_and_dram_by_hand(mg, h200):
