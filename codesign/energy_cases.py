@@ -140,14 +140,13 @@ def kernel_power_w(target: str, overrides: dict[str, Any], row: dict[str, Any],
     return float(_result(target, overrides, row, sustained).ops["power_w"].iloc[0])
 
 
-def request(target: str, overrides: dict[str, Any], model: str, prompt: int, output: int,
-            batch: int, engine: str | None = None) -> Any:
+def request(target: str, overrides: dict[str, Any], model: str,
+            engine: str | None = None, **scenario: Any) -> Any:
     """One whole generation request (a :class:`codesign.result.GenerateResult`) with its
-    energy, sampled as the end-to-end cases sample theirs."""
-    from codesign.generation import generate
-    from codesign.validate import E2E_MAX_SAMPLES
-    res = generate(model, target, prompt=prompt, output=output, batch=batch, engine=engine,
-                   overrides=overrides, max_samples=E2E_MAX_SAMPLES)
+    energy, run as the end-to-end cases run theirs (:func:`codesign.validate.request`)."""
+    from codesign import validate
+    res = validate.request(f"request of {model!r}", model, target, engine, overrides,
+                           scenario)
     if res.energy_j is None:
         raise CodesignError(f"target {target!r} models no energy")
     return res

@@ -270,20 +270,29 @@ def load_cases(path: str | Path) -> tuple[list[Case], list[Ranking]]:
     return cases, rankings
 
 
-def predict_e2e(case: Case) -> float:
-    """An end-to-end case's metric from its generation scenario."""
+def request(where: str, model: str, target: str, engine: str | None,
+            overrides: dict[str, Any], scenario: dict[str, Any]) -> Any:
+    """A generation scenario (``prompt``, ``output``, ``batch`` and the weight options) run
+    as the suite's end-to-end cases run theirs: a :class:`codesign.result.GenerateResult`;
+    a bad model or scenario is one error line starting with ``where``."""
     from codesign.generation import generate
 
-    sc = dict(case.scenario)
+    sc = dict(scenario)
     options = {k: sc.pop(k) for k in ("weight_dtype", "routing", "output_weight_dtype")
                if k in sc}
     try:
-        r = generate(case.model, case.target, prompt=int(sc.get("prompt", 1)),
-                     output=int(sc.get("output", 1)), batch=int(sc.get("batch", 1)),
-                     engine=case.engine, overrides=case.overrides,
-                     max_samples=E2E_MAX_SAMPLES, **options)
+        return generate(model, target, prompt=int(sc.get("prompt", 1)),
+                        output=int(sc.get("output", 1)), batch=int(sc.get("batch", 1)),
+                        engine=engine, overrides=overrides, max_samples=E2E_MAX_SAMPLES,
+                        **options)
     except WorkloadError as exc:
-        raise CodesignError(f"case {case.name!r}: {exc}") from None
+        raise CodesignError(f"{where}: {exc}") from None
+
+
+def predict_e2e(case: Case) -> float:
+    """An end-to-end case's metric from its generation scenario."""
+    r = request(f"case {case.name!r}", case.model, case.target, case.engine, case.overrides,
+                case.scenario)
     return {
         "tokens_per_s": r.output_tokens_per_s,
         "decode_tokens_per_s": r.batch / r.tpot_mean_s if r.tpot_mean_s > 0 else 0.0,
