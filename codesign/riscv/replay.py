@@ -338,14 +338,15 @@ def candidate_ways(op: Op, cfg: RiscvConfig, registry: str | None = None) \
     tinyBLAS GEMMs only those that keep every token row (its threads split the weight
     rows: :func:`isa.kernels.ggml.splits_weight_rows_only`); else also one core when a
     fork and join costs something."""
+    nodes = graph_nodes(op, cfg)  # llama.cpp's -fa 0 attention: its own row split
     key = (op, cfg.cluster.cores, cfg.vector.vlen, cfg.kernel.library,
            bool(cfg.cluster.fork_join_ns), registry or cache.registry_identity(),
            cfg.isa, cfg.kernel.weight_group,  # these two: whether the IME runs it
-           cfg.kernel.llamacpp_spacemit)  # its split
+           cfg.kernel.llamacpp_spacemit, nodes)  # its split
     ways = _WAYS.get(key)
     if ways is None:
         ways = kinds.splits(op, cfg.cluster.cores, cfg.vector.vlen)
-        if graph_nodes(op, cfg) > 1 and op.B == 1:
+        if nodes > 1 and op.B == 1:
             ways = [ggml_rows_split(op, cfg.cluster.cores)]
         elif EVERY_THREAD[cfg.kernel.library]:
             ways = [w for w in ways if w[1] == ways[0][1]]  # the most cores: all threads work

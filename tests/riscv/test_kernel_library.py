@@ -127,6 +127,20 @@ def test_llamacpp_attention_without_flash_attn_splits_rows_over_every_thread():
     assert kinds.sharing(dec, shard) == ()
 
 
+def test_candidate_ways_memo_tells_flash_attention_on_from_off():
+    # the ways are memoised per process: the same op with flash attention on first, then
+    # off, must still get -fa 0's row split (a memo key without it served the head split)
+    from codesign.riscv.replay import candidate_ways
+    from workloads.schema import Op
+    op = Op.from_row({**ATTN, "Hq": 14, "Hkv": 6, "Sq": 384, "Skv": 384})
+    base = {"cluster.cores": 4, "cluster.clusters": 1, "kernel.library": "llamacpp"}
+    on, off = (targets.resolve("spacemit-k1", {**base, "kernel.llamacpp_flash_attn": fa}
+                               ).config for fa in (True, False))
+    assert {s.Sq for s, _ in candidate_ways(op, on)} == {384}
+    [(shard, cores)] = candidate_ways(op, off)
+    assert cores == 4 and shard.Sq == 96
+
+
 @pytest.mark.parametrize("m,n,want", [
     (512, 2048, (128, 2048, 4)),   # 4 chunks of 128 rows: one each, every column
     (128, 1024, (128, 256, 4)),    # one chunk: max_nc = 1024 / 4 = 256 columns each
