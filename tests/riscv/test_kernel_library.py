@@ -71,15 +71,18 @@ def test_llamacpp_flash_attention_is_a_setting_that_reaches_the_attention_kernel
     """kernel.llamacpp_flash_attn (llama-bench -fa): on, ggml's FLASH_ATTN_EXT (scalar
     online softmax, one libm expf per visible key) runs, slower than the ideal FA-2 and never
     faster than the roofline; off (-fa 0), ggml's KQ mul_mat / soft_max_ext / KQV mul_mat
-    graph, which computes every masked score of a causal prefill too: slower than flash
-    attention, never faster than the roofline."""
+    graph, which computes every masked score of a causal prefill too, but with SpacemiT's
+    vector exponential (isa.kernels.ggml_kq) and its rows split over all 8 threads: faster
+    than flash attention's scalar expf per key, never faster than the roofline."""
     ideal = _attn()
     fa = _attn(**{"kernel.library": "llamacpp"})
     off = _attn(**{"kernel.library": "llamacpp", "kernel.llamacpp_flash_attn": False})
     assert fa.config["kernel"]["llamacpp_flash_attn"] is True
     assert len({off.ops["signature"].iloc[0], fa.ops["signature"].iloc[0],
                 ideal.ops["signature"].iloc[0]}) == 3
-    assert float(off.ops["seconds"].iloc[0]) > float(fa.ops["seconds"].iloc[0])
+    # (this once read ">": it held only while the ways memo served -fa 0 flash
+    # attention's head split, 4 heads on 8 cores, after flash attention had run)
+    assert float(off.ops["seconds"].iloc[0]) < float(fa.ops["seconds"].iloc[0])
     assert float(off.ops["seconds"].iloc[0]) >= float(off.ops["roofline_seconds"].iloc[0])
     assert fa.ops["signature"].iloc[0] != ideal.ops["signature"].iloc[0]
     assert float(fa.ops["seconds"].iloc[0]) > float(ideal.ops["seconds"].iloc[0])
