@@ -10,6 +10,9 @@ an engine's later groups see the values its earlier groups fitted. The values it
 are the ones the presets hold (codesign/presets/gpu/*.toml, codesign/presets/engines/
 *.toml, codesign/gpu/config.py), each marked "fitted" with its rows. Every other row of
 the suite is a prediction and never enters a fit.
+
+Then each host profile of ``codesign.validate.HOST_FITS`` fits its ``launch.host_scale`` on
+its one row (the values the case file's ``"hosts"`` hold).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from codesign import validate
 # else the rows do not move with them
 START = {"launch.t0_us": 5.0, "engine.step_us": 200.0, "quant.int8_ops": 8.0,
          "quant.int4_ops": 4.0, "engine.prefill_step_us": 1000.0,
-         "efficiency.kv_read": 0.8, "efficiency.gemv": 0.83, "launch.host_launch_us": 45.0}
+         "efficiency.kv_read": 0.8, "efficiency.gemv": 0.83, "launch.host_launch_us": 45.0,
+         "launch.host_scale": 1.0}
 GPU_WIDE = ("launch.t0_us",)
 UPPER = {"efficiency.kv_read": 1.0, "efficiency.gemv": 1.0}
 
@@ -59,6 +63,15 @@ def fit(cases: list[validate.Case], start: dict[str, float], iters: int = 4
     return dict(zip(names, (float(x) for x in p), strict=True))
 
 
+def report(values: dict[str, float], group: list[validate.Case], rows: tuple[str, ...],
+           prefix: str = "") -> None:
+    """Print fitted ``values`` with the errors they leave on their ``rows``."""
+    errs = residuals(group, values)
+    print(f"{prefix}{', '.join(f'{k} = {v:.4g}' for k, v in values.items())}   on "
+          f"{', '.join(rows)}: errors "
+          f"{', '.join(f'{math.expm1(e) * 100:+.1f}%' for e in errs)}")
+
+
 def main() -> int:
     cases, _ = validate.load_cases(validate.suite_file("gpu-e2e"))
     by_name = {c.name: c for c in cases}
@@ -73,12 +86,16 @@ def main() -> int:
                                                    **carried.get(engine, {})})
                  for c in group]
         values = fit(group, start)
-        errs = residuals(group, values)
-        print(f"{', '.join(f'{k} = {v:.4g}' for k, v in values.items())}   on "
-              f"{', '.join(rows)}: errors "
-              f"{', '.join(f'{math.expm1(e) * 100:+.1f}%' for e in errs)}")
+        report(values, group, rows)
         carried.setdefault(engine, {}).update(values)
         gpu_wide.update({k: v for k, v in values.items() if k in GPU_WIDE})
+    for suite, host, rows in validate.HOST_FITS:
+        by_name = {c.name: c for c in validate.load_cases(validate.suite_file(suite))[0]}
+        group = [by_name[r] for r in rows]
+        assert all(c.fitted and c.host == host for c in group), \
+            f"{rows}: only rows marked fitted, of host {host}, may be fitted"
+        report(fit(group, {"launch.host_scale": START["launch.host_scale"]}), group, rows,
+               f"{suite} host {host}: ")
     return 0
 
 

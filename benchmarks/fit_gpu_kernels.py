@@ -15,14 +15,13 @@ are not refitted here; every other row of the suites is a prediction.
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fit_gpu_e2e import fit, residuals
+from fit_gpu_e2e import fit, report
 
 from codesign import validate
 
@@ -42,10 +41,7 @@ def main() -> int:
         assert all(c.fitted for c in group), f"{rows}: only rows marked fitted may be fitted"
         group = [dataclasses.replace(c, overrides={**c.overrides, **carried}) for c in group]
         values = fit(group, {n: START[n] for n in names}, iters=6)
-        errs = residuals(group, values)
-        print(f"{', '.join(f'{k} = {v:.4g}' for k, v in values.items())}   on "
-              f"{', '.join(rows)}: errors "
-              f"{', '.join(f'{math.expm1(e) * 100:+.1f}%' for e in errs)}")
+        report(values, group, rows)
         carried.update(values)
     return 0
 

@@ -13,6 +13,11 @@ A file holds::
                 "informational": false}],
      "rankings": [{"name": ..., "order": [case names, fastest first], "source": ...}]}
 
+A file may also name ``"hosts"``: ``{"h200-3": {"set": {"launch.host_scale": 0.8},
+"source": ...}}``; a case with ``"host": "h200-3"`` takes its host's ``set`` under its own.
+A host profile is the machine that measured a case: its CPU and Python stack set the time
+of every host-bound request (:data:`HOST_FITS`).
+
 A case's prediction is its row, as a one-row trace, timed on ``target`` with the ``set``
 overrides; the metric is taken from the row's time (launch overhead included). A case
 passes when ``|predicted / measured - 1| <= tolerance``; an ``informational`` case is
@@ -145,6 +150,19 @@ KERNEL_FITS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
      tuple(f"attn-standard-h100-hdim128-s{s}" for s in ("512", "1k", "2k", "4k", "8k"))),
 )
 
+# The host profiles of a case file and the row each one's ``launch.host_scale`` is fitted
+# on, (suite, host, rows): the hf-transformers engine's host constants are fitted on the
+# A100 host of Qwen's speed benchmark (engines/hf-transformers.toml), and the H200 requests
+# ran on three machines whose CPUs and Python stacks differ by up to 25% on the same
+# request (the suite's rows, benchmarks/results/h200-2026-12-04/README.md). Each machine's
+# scale is fitted on its most host-bound request, Qwen3-0.6B at batch 1 (benchmarks/
+# fit_gpu_e2e.py); its other requests, speed, power and joules per token, are predictions.
+HOST_FITS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("gpu-h200", "h200-1", ("measured-h200-hf-qwen3-0.6b-b1-128-256",)),
+    ("gpu-h200", "h200-2", ("measured-h200-hf-qwen3-0.6b-b1-128-256-h2",)),
+    ("gpu-h200", "h200-3", ("measured-h200-hf-qwen3-0.6b-b1-128-256-h3",)),
+)
+
 # The H200's board power constants and the gpu-h200 row each is fitted on, in this order
 # (benchmarks/fit_energy.py fits them; the h200 preset holds the results)
 POWER_FITS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
@@ -175,6 +193,7 @@ class Case:
     params: dict[str, Any] = field(default_factory=dict)
     # speedup cases: the configuration the case is faster than (target, set)
     baseline: dict[str, Any] = field(default_factory=dict)
+    host: str = ""  # the host profile of the machine that measured it (its set is applied)
 
 
 @dataclass(frozen=True)
@@ -207,8 +226,23 @@ def _model_ref(model: str, path: Path) -> str:
     return str(beside) if model.endswith(".json") and beside.is_file() else model
 
 
-def _case(c: dict[str, Any], i: int, path: Path) -> Case:
+def _hosts(doc: dict[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+    """A case file's host profiles: name -> the ``set`` its cases take (see HOST_FITS)."""
+    hosts = doc.get("hosts", {})
+    if not isinstance(hosts, dict) or not all(
+            isinstance(h, dict) and isinstance(h.get("set"), dict) for h in hosts.values()):
+        raise CodesignError(f"{path.name}: 'hosts' must map each host name to a table with "
+                            "a 'set' table")
+    return {str(k): dict(v["set"]) for k, v in hosts.items()}
+
+
+def _case(c: dict[str, Any], i: int, path: Path,
+          hosts: dict[str, dict[str, Any]] | None = None) -> Case:
     where = f"{path.name} case {c.get('name', i)!r}"
+    host = str(c.get("host", ""))
+    if host and host not in (hosts or {}):
+        raise CodesignError(f"{where}: unknown host {host!r}; valid: "
+                            f"{', '.join(sorted(hosts or {})) or '(the file has no hosts)'}")
     metric = _need(c, "metric", where)
     if metric not in METRICS:
         raise CodesignError(f"{where}: metric {metric!r} is not one of {', '.join(METRICS)}")
@@ -240,12 +274,13 @@ def _case(c: dict[str, Any], i: int, path: Path) -> Case:
     return Case(
         name=str(_need(c, "name", where)), target=str(_need(c, "target", where)),
         row=dict(row), metric=metric, measured=measured, tolerance=tolerance,
-        source=str(c.get("source", "")), overrides=dict(c.get("set", {})),
+        source=str(c.get("source", "")),
+        overrides={**(hosts or {}).get(host, {}), **dict(c.get("set", {}))},
         informational=bool(c.get("informational", False)),
         fitted=bool(c.get("fitted", False)),
         model=_model_ref(str(_need(c, "model", where)), path) if e2e else "",
         engine=c.get("engine"), scenario=dict(c.get("scenario", {})),
-        probe=probe, params=params, baseline=dict(baseline),
+        probe=probe, params=params, baseline=dict(baseline), host=host,
     )
 
 
@@ -260,7 +295,8 @@ def load_cases(path: str | Path) -> tuple[list[Case], list[Ranking]]:
         raise CodesignError(f"case file {str(path)!r} is not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CodesignError(f"case file {str(path)!r} lacks \"format\": \"{FORMAT}\"")
-    cases = [_case(c, i, path) for i, c in enumerate(doc.get("cases", []))]
+    hosts = _hosts(doc, path)
+    cases = [_case(c, i, path, hosts) for i, c in enumerate(doc.get("cases", []))]
     rankings = [
         Ranking(name=str(_need(r, "name", path.name)),
                 order=tuple(_need(r, "order", f"{path.name} ranking")),

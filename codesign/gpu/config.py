@@ -184,11 +184,23 @@ class LaunchConfig:
         "sweep-copy-65536k .. -1048576k) has an intercept of 5.5-7.4 us, which also holds "
         "the host's latency to the first kernel of a lone call, so t0 is at most that")
 
+    host_scale: float = param(
+        1.0, "the host's time for its share of the work (each eager launch, the pre-launch "
+        "work of a call, the engine's step) over the time of the host the engine's host "
+        "constants were fitted on: above 1 a slower host, below 1 a faster one", "",
+        "1: the fitting host. A measured machine's own is fitted on one request measured "
+        "on it (validate.HOST_FITS; the host profiles of a case file)", POSITIVE)
+
+    @property
+    def launch_us(self) -> float:
+        """Host time of one eager kernel launch on this host."""
+        return self.host_launch_us * self.host_scale
+
     def pre_launch_us(self, kind: str) -> float:
         """Host work of one eager call of an op of ``kind`` before its first kernel
-        launches, beyond the plain launches (``host_launch_us`` each)."""
+        launches, beyond the plain launches (:attr:`launch_us` each)."""
         return {"gemm": self.host_gemm_us, "attention": self.host_attention_us,
-                "norm": self.host_norm_us}.get(kind, 0.0)
+                "norm": self.host_norm_us}.get(kind, 0.0) * self.host_scale
 
     def check(self) -> None:
         if self.mode not in LAUNCH_MODES:

@@ -5,10 +5,11 @@ sum of the rows' ``total_seconds``.
 Launch overhead (gpu.md §3d):
 
 - ``graph``: CUDA-graph replay; each kernel costs its GPU time plus ``launch.gap_us``.
-- ``eager``: the host issues each kernel (``launch.host_launch_us``) into the stream's
-  queue and runs ahead of the GPU, which cannot start a kernel before it is issued. An
-  op whose call does more host work than a plain launch (a GEMM's cuBLASLt heuristic, an
-  attention's backend checks: ``launch.pre_launch_us(kind)``) pays it before its first
+- ``eager``: the host issues each kernel (``launch.host_launch_us``, times the host's
+  ``launch.host_scale`` as every host time here) into the stream's queue and runs ahead
+  of the GPU, which cannot start a kernel before it is issued. An op whose call does
+  more host work than a plain launch (a GEMM's cuBLASLt heuristic, an attention's
+  backend checks: ``launch.pre_launch_us(kind)``) pays it before its first
   kernel launches. Over a pass the GPU therefore takes ``max(the first call's pre-launch
   work + sum of (GPU time + gap), the host's sum over the calls)``: long kernels let the
   host get ahead and cover later short ones; when the host is the slower side the GPU
@@ -47,14 +48,14 @@ def launched_seconds(cfg: GPUConfig, kernel_seconds: float) -> float:
 def alone_seconds(cfg: GPUConfig, kernel_seconds: float) -> float:
     """A kernel launched on its own: eager, it waits for its host launch when shorter."""
     t = launched_seconds(cfg, kernel_seconds)
-    return max(t, cfg.launch.host_launch_us * 1e-6) if cfg.launch.mode == "eager" else t
+    return max(t, cfg.launch.launch_us * 1e-6) if cfg.launch.mode == "eager" else t
 
 
 def host_seconds(cfg: GPUConfig, df: pd.DataFrame) -> pd.Series:
     """Each row's eager host time per instance: its kernels' launches, and the pre-launch
     work of its op's call when it launches any."""
     pre = df["kind"].map(cfg.launch.pre_launch_us).where(df["kernels"] > 0, 0.0)
-    return (df["kernels"] * cfg.launch.host_launch_us + pre) * 1e-6
+    return (df["kernels"] * cfg.launch.launch_us + pre) * 1e-6
 
 
 def host_slack(cfg: GPUConfig, df: pd.DataFrame) -> pd.DataFrame:
@@ -185,7 +186,8 @@ def engine_rows(cfg: GPUConfig, phase: str, batch: int, vocab: int, first_id: in
     base = {"layer": -1, "layers": "", "layer_type": "engine", "module": f"engine.{e.name}",
             "repeat": 1, "flops": 0.0, "roofline_seconds": 0.0, "util_tensor": 0.0}
     host = (e.step_us + e.step_us_per_seq * batch
-            + (e.prefill_step_us if phase == "prefill" else 0.0)) * 1e-6
+            + (e.prefill_step_us if phase == "prefill" else 0.0)
+            ) * cfg.launch.host_scale * 1e-6
     logits = float(batch) * vocab * 4.0 * e.sampler_passes
     ks = [K.stream(cfg, "sampler", logits / e.sampler_kernels, 0.0, ctas=float(batch))
           for _ in range(e.sampler_kernels)]
