@@ -526,8 +526,9 @@ class PowerConfig:
                            "to 330 W)", NON_NEGATIVE)
     idle_w: float = param(70.0, "board power with no kernel running (clocks up, HBM "
                           "refreshing)", "W", "assumed: about 10% of TDP", NON_NEGATIVE)
-    active_w: float = param(175.0, "added while a kernel runs, before its work (SM clocks, "
-                            "schedulers, L2, NoC)", "W", "assumed: 25% of TDP",
+    active_w: float = param(175.0, "added while kernels occupy every SM, before their work "
+                            "(SM clocks, schedulers, L2, NoC); a kernel on a share of the "
+                            "SMs adds that share", "W", "assumed: 25% of TDP",
                             NON_NEGATIVE)
     dram_technology: str = param("hbm3", "DRAM technology (energy per bit: "
                                  "codesign.silicon.DRAM_PJ_PER_BIT)", "", "per preset")

@@ -39,6 +39,7 @@ class Kernel:
     name: str
     seconds: float
     bound: str  # "compute", "memory" or "latency"
+    sm_share: float = 1.0  # the share of the SMs its CTAs occupy (at most 1)
 
 
 def _elem(dtype: str) -> float:
@@ -68,10 +69,12 @@ def _pick(cfg: GPUConfig, name: str, compute: float, memory: float,
     that fills the SMs costs t0 + bytes / (eta x BW)."""
     sm_path = compute + latency
     dram_path = t0_seconds(cfg, ctas, efficiency) + memory
+    share = max(1.0, min(float(ctas), float(cfg.sm.count))) / cfg.sm.count
     if dram_path >= sm_path:
         # the DRAM timeline wins: its bytes bound it, or its fixed cost when that is larger
-        return Kernel(name, dram_path, "memory" if memory >= dram_path - memory else "latency")
-    return Kernel(name, sm_path, "latency" if latency > compute else "compute")
+        return Kernel(name, dram_path, "memory" if memory >= dram_path - memory else "latency",
+                      share)
+    return Kernel(name, sm_path, "latency" if latency > compute else "compute", share)
 
 
 def dram_seconds(cfg: GPUConfig, nbytes: float, ctas: float,
@@ -479,4 +482,4 @@ def router(cfg: GPUConfig, M: int, N: int, topk: int, dtype: str, flops: float,
     k = stream(cfg, "router", max(own, nbytes), max(flops, elems * (4 + max(topk, 1))),
                max(1.0, float(M) / 4), exps=elems)
     n = cfg.elementwise.router_kernels
-    return [Kernel(k.name, k.seconds / n, k.bound) for _ in range(n)]
+    return [Kernel(k.name, k.seconds / n, k.bound, k.sm_share) for _ in range(n)]

@@ -77,8 +77,9 @@ def host_slack(cfg: GPUConfig, df: pd.DataFrame) -> pd.DataFrame:
     df["cycles"] = df["seconds"] * cfg.clock_hz
     df.loc[extra > df["kernel_seconds"], "bound"] = "overhead"
     df["util_dram"] = (df["bytes"] / (df["seconds"] * cfg.dram_bps)).where(df["seconds"] > 0, 0.0)
-    df["util_tensor"] = df["util_tensor"] * (df["seconds"] - extra) / df["seconds"].where(
-        df["seconds"] > 0, 1.0)
+    for util in ("util_tensor", "util_sm"):  # the same work over the longer time
+        df[util] = df[util] * (df["seconds"] - extra) / df["seconds"].where(
+            df["seconds"] > 0, 1.0)
     return df
 
 
@@ -115,7 +116,14 @@ def _timing(cfg: GPUConfig, row: dict[str, Any], ks: list[K.Kernel],
         "util_tensor": (flops / (seconds * cfg.tensor_flops("bf16"))
                         if kinds.get(row["kind"]).matrix and seconds > 0 else 0.0),
         "util_dram": nbytes / (seconds * cfg.dram_bps) if seconds > 0 else 0.0,
+        "util_sm": sm_busy(ks, seconds / share if share > 0 else 0.0),
     }
+
+
+def sm_busy(ks: list[K.Kernel], seconds: float) -> float:
+    """The SMs' busy fraction over ``seconds`` in which kernels ``ks`` run: each kernel's
+    time x the share of the SMs its CTAs occupy (a one-CTA kernel keeps one SM busy)."""
+    return sum(k.seconds * k.sm_share for k in ks) / seconds if seconds > 0 else 0.0
 
 
 def _absorbed_seconds(cfg: GPUConfig, row: dict[str, Any]) -> float:
@@ -140,6 +148,7 @@ def time_ops(cfg: GPUConfig, ops: pd.DataFrame) -> pd.DataFrame:
             t["seconds"] = t["kernel_seconds"] = _absorbed_seconds(cfg, row)
             t["cycles"] = t["seconds"] * cfg.clock_hz
             t["kernels"] = 0
+            t["util_sm"] = 1.0  # its bytes stream inside its host's kernel, on every SM
             out.append(t)
             continue
         if role == "own":
@@ -159,7 +168,7 @@ def time_ops(cfg: GPUConfig, ops: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         df = pd.DataFrame(columns=[*TRACE_COLUMNS, "flops", "bytes", "seconds", "cycles",
                                    "roofline_seconds", "bound", "kernels", "kernel_seconds",
-                                   "util_tensor", "util_dram"])
+                                   "util_tensor", "util_dram", "util_sm"])
     return finish_ops(host_slack(cfg, df))
 
 
@@ -196,13 +205,14 @@ def engine_rows(cfg: GPUConfig, phase: str, batch: int, vocab: int, first_id: in
     rows = [
         {**base, "op_id": first_id, "kind": "host", "op": "engine_step", "name": "step",
          "bytes": 0.0, "seconds": host, "bound": "overhead", "kernels": 0,
-         "kernel_seconds": 0.0, "util_dram": 0.0},
+         "kernel_seconds": 0.0, "util_dram": 0.0, "util_sm": 0.0},
         {**base, "op_id": first_id + 1, "kind": "softmax", "op": "sampler",
          "name": "sampler", "bytes": logits, "seconds": sampler,
          "roofline_seconds": logits / cfg.dram_bps,
          "bound": "overhead" if sampler > 2 * sum(k.seconds for k in ks) else "memory",
          "kernels": len(ks), "kernel_seconds": sum(k.seconds for k in ks),
-         "util_dram": logits / (sampler * cfg.dram_bps) if sampler > 0 else 0.0},
+         "util_dram": logits / (sampler * cfg.dram_bps) if sampler > 0 else 0.0,
+         "util_sm": sm_busy(ks, sampler)},
     ]
     df = pd.DataFrame(rows)
     df["cycles"] = df["seconds"] * cfg.clock_hz

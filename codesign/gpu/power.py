@@ -5,9 +5,12 @@ Each row of the Result demands a power of its own::
     P = idle_w + (busy x active_w + util_tensor x tensor_w) x (f / f_max)^k
         + DRAM bytes/s x J/byte
 
-where ``busy`` is the share of the row's time its kernels run (the rest is launch gaps
-and host time: the board idles), ``util_tensor`` its tensor-core utilisation (of the
-peak at the clock it runs at), the DRAM term its bytes at the technology's energy per bit
+where ``busy`` is the SMs' busy share of the row's time (``util_sm``: each kernel's time
+x the share of the SMs its CTAs occupy; in launch gaps, host time and on SMs without a
+CTA the board idles: an SM draws its dynamic power only while it holds work, as in Hong
+& Kim's per-SM GPU power model, "An integrated GPU power and performance model", ISCA
+2010), ``util_tensor`` its tensor-core utilisation (of the peak at the clock it runs at),
+the DRAM term its bytes at the technology's energy per bit
 (:data:`codesign.silicon.DRAM_PJ_PER_BIT`), ``tensor_w`` the preset's
 (:attr:`PowerConfig.full_tensor_w`) and ``f / f_max`` the SM clock over the unthrottled
 one (``power.clock_exponent`` k: dynamic CMOS power a C V^2 f with the voltage following
@@ -53,8 +56,11 @@ def demand(ops: pd.DataFrame, cfg: GPUConfig, ratio: float = 1.0) -> pd.DataFram
     at ``ratio`` of the unthrottled SM clock."""
     p = cfg.power
     sec = ops["seconds"].where(ops["seconds"] > 0)
-    kernel = ops["kernel_seconds"] if "kernel_seconds" in ops else ops["seconds"]
-    busy = (kernel.fillna(0.0) / sec).clip(0.0, 1.0).fillna(0.0)
+    if "util_sm" in ops:  # the SMs the row's kernels occupy, over its time
+        busy = ops["util_sm"].fillna(0.0).clip(0.0, 1.0)
+    else:
+        kernel = ops["kernel_seconds"] if "kernel_seconds" in ops else ops["seconds"]
+        busy = (kernel.fillna(0.0) / sec).clip(0.0, 1.0).fillna(0.0)
     clocked = ratio ** p.clock_exponent
     return pd.DataFrame({
         "idle": np.full(len(ops), p.idle_w),

@@ -124,12 +124,14 @@ def test_power_group_writes_cases_validate_predicts_with_the_probes(mg, monkeypa
 
 def test_kernel_power_is_idle_active_tensor_and_dram_by_hand(mg, h200):
     """The probe against the power model written out: a 1 GiB copy has no tensor work, so
-    its power is idle + busy x active + its DRAM bytes/s at HBM3e's energy per bit."""
+    its power is idle + busy x active + its DRAM bytes/s at HBM3e's energy per bit; it
+    fills every SM, so busy is its kernel's share of the time."""
     c = h200["measured-h200-power-copy-1048576k"]
     cfg = targets.resolve("h200", c.overrides).config
     res = energy_cases._result("h200", c.overrides, c.params["row"])
     r = res.ops.iloc[0]
     assert r["util_tensor"] == 0
+    assert r["util_sm"] == pytest.approx(r["kernel_seconds"] / r["seconds"], rel=1e-12)
     p = cfg.power
     hand = (p.idle_w + r["kernel_seconds"] / r["seconds"] * p.active_w
             + 2 * (1 << 30) / r["seconds"] * 8 * dram_pj_per_bit("hbm3e") * 1e-12)

@@ -44,7 +44,7 @@ def test_energy_is_power_times_time_summed_over_rows(gpu):
     p = cfg.power
     total = 0.0
     for _, r in res.ops.iterrows():  # independent of codesign.gpu.power
-        busy = min(r["kernel_seconds"] / r["seconds"], 1.0)
+        busy = min(r["util_sm"], 1.0)  # the SMs' busy share (tested below)
         w = p.idle_w + busy * p.active_w + min(r["util_tensor"], 1.0) * p.full_tensor_w + \
             r["bytes"] / r["seconds"] * 8 * DRAM_PJ_PER_BIT[p.dram_technology] * 1e-12
         total += min(w, p.tdp_w) * r["seconds"] * r["repeat"]
@@ -118,7 +118,7 @@ def test_a_step_with_a_host_gap_averages_at_most_cap_while_busy_and_idle_in_the_
 
 def test_row_power_matches_a_hand_calculation_for_one_kernel_mix():
     """Three H100 rows worked by hand from the preset's constants (idle 70 W, active
-    356.1 W, tensor_w 655.2 W, HBM3 pJ/bit from codesign.silicon), as a burst (each row
+    488.1 W, tensor_w 655.2 W, HBM3 pJ/bit from codesign.silicon), as a burst (each row
     capped on its own); and the A100's derived tensor_w = 400 - 40 - 100 = 260 W."""
     from codesign.gpu.power import row_power
     cfg = targets.resolve("h100-sxm").config
@@ -128,9 +128,9 @@ def test_row_power_matches_a_hand_calculation_for_one_kernel_mix():
                 [0.04, 0.9, 0.0],
                 [0.1e9, 0.02e9, 0.0])
     w = row_power(ops, cfg)
-    gemv = 70 + 0.9 * 356.1 + 0.04 * 655.2 + 0.1e9 / 50e-6 * 8 * pj * 1e-12
+    gemv = 70 + 0.9 * 488.1 + 0.04 * 655.2 + 0.1e9 / 50e-6 * 8 * pj * 1e-12
     assert w.iloc[0].sum() == pytest.approx(gemv, rel=1e-12)
-    raw = 70 + 356.1 + 0.9 * 655.2 + 0.02e9 / 10e-6 * 8 * pj * 1e-12  # over the TDP
+    raw = 70 + 488.1 + 0.9 * 655.2 + 0.02e9 / 10e-6 * 8 * pj * 1e-12  # over the TDP
     assert raw > 700
     assert w.iloc[1].sum() == pytest.approx(700.0, rel=1e-12)
     assert w.iloc[1]["tensor"] == pytest.approx(0.9 * 655.2 * 700 / raw, rel=1e-12)
@@ -147,3 +147,33 @@ def test_average_power_times_latency_is_the_energy(gpu):
     ops = res.ops
     assert list(ops["energy_j"]) == pytest.approx(list(ops["power_w"] * ops["seconds"]),
                                                   rel=1e-9)
+
+
+ELEMENTWISE = {"kind": "elementwise", "op": "add", "dtype": "bf16", "M": 1, "N": 1024,
+               "flops": 1024, "bytes_read": 2048, "bytes_written": 2048}
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+def test_a_one_cta_kernel_keeps_one_sm_busy_and_draws_its_share_of_active_power(gpu):
+    """util_sm by hand: a 1024-element add is one CTA (elementwise.elems_per_cta 4096), so
+    one SM of ``sm.count`` is busy for its kernel's time; the 8192^3 GEMM fills every SM."""
+    cfg = targets.resolve(gpu).config
+    assert cfg.elementwise.elems_per_cta >= 1024
+    small, gemm = _run(gpu, [ELEMENTWISE, GEMM]).ops.iloc[:2].to_dict("records")
+    assert small["util_sm"] == pytest.approx(
+        small["kernel_seconds"] / small["seconds"] / cfg.sm.count, rel=1e-12)
+    assert gemm["util_sm"] == pytest.approx(gemm["kernel_seconds"] / gemm["seconds"], rel=1e-12)
+    p = cfg.power
+    dram = small["bytes"] / small["seconds"] * 8 * DRAM_PJ_PER_BIT[p.dram_technology] * 1e-12
+    assert small["power_w"] == pytest.approx(
+        min(p.idle_w + small["util_sm"] * p.active_w + dram, p.cap_w), rel=1e-9)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(gpu=st.sampled_from(GPUS), n=st.integers(1, 1 << 24))
+def test_the_sms_are_busy_at_most_while_kernels_run_and_at_least_one_of_them(gpu, n):
+    row = {**ELEMENTWISE, "N": n, "flops": n, "bytes_read": 2 * n, "bytes_written": 2 * n}
+    r = _run(gpu, [row]).ops.iloc[0]
+    sms = targets.resolve(gpu).config.sm.count
+    kernel = r["kernel_seconds"] / r["seconds"]
+    assert kernel / sms * (1 - 1e-12) <= r["util_sm"] <= kernel * (1 + 1e-12)
