@@ -18,6 +18,11 @@ the largest share first, until it is at most ``rel_tol`` of the decode time or
 ``max_samples`` contexts are timed. A test compares the result with timing every step on
 a small case.
 
+On a GPU, the decode steps run back to back: when they outlast the power limiter's
+window (``power.window_ms``, judged by the first step's time as a burst), each step is
+timed as sustained work (:func:`codesign.serving.sustained`), held to the cap on average
+by the limiter's clock rather than capped row by row.
+
 Traces come from the trace cache (:mod:`workloads.cache`), so a repeated scenario
 imports neither torch nor transformers.
 """
@@ -33,6 +38,7 @@ from codesign import config as C
 from codesign import targets
 from codesign.errors import CodesignError
 from codesign.result import GenerateResult, Result, engine_of
+from codesign.serving import sustained
 
 DEFAULT_REL_TOL = 0.005  # the decode time's interpolation bound, relative
 DEFAULT_MAX_SAMPLES = 5  # decode contexts timed at most (each one trace and one simulation)
@@ -150,11 +156,13 @@ def time_request(tgt: Any, target: str, prefill_trace: Any, decode_trace: Callab
     trace and a function from a decode context to its trace (the trace cache's, or a
     sweep's saved traces of :func:`candidate_contexts`)."""
     prefill = tgt.simulate(prefill_trace)
+    lo, hi = prompt, prompt + output - 2
+    back_to_back = output > 1 and _outlasts_window(tgt, decode_trace(lo), output - 1)
 
     def step_time(context: int) -> Result:
-        return tgt.simulate(decode_trace(context))
+        trace = decode_trace(context)
+        return tgt.simulate(sustained(trace) if back_to_back else trace)
 
-    lo, hi = prompt, prompt + output - 2
     timed = sample_steps(step_time, lo, hi, rel_tol, max_samples) if output > 1 else {}
     steps = np.arange(lo, hi + 1) if output > 1 else np.zeros(0, dtype=int)
     cs = sorted(timed)
@@ -177,6 +185,16 @@ def time_request(tgt: Any, target: str, prefill_trace: Any, decode_trace: Callab
         breakdown=dict(sorted(breakdown.items(), key=lambda kv: -kv[1])),
         gflop=work["gflop"], gbytes=work["gbytes"], energy_j=energy,
     )
+
+
+def _outlasts_window(tgt: Any, first: Any, steps: int) -> bool:
+    """Whether ``steps`` decode steps like ``first`` (a trace), run back to back on a GPU,
+    outlast its power limiter's window (other targets have no limiter)."""
+    if tgt.family != "gpu":
+        return False
+    from codesign.gpu import power
+
+    return power.is_sustained(tgt.config, steps * tgt.simulate(first).latency_s)
 
 
 def _interpolated(results: dict[int, Result], steps: np.ndarray, key: str) -> float:

@@ -96,7 +96,7 @@ def memory_use(trace_meta: dict[str, Any], capacity: float | None) -> MemoryUse 
     fields, scen = trace_meta.get("config"), trace_meta.get("scenario")
     if not isinstance(fields, dict) or not isinstance(scen, dict):
         return None
-    s = Scenario(**scen)
+    s = Scenario.of(scen)
     tokens = s.seq if s.phase == "prefill" else s.context + 1
     fp = footprint(config_from_fields(str(trace_meta.get("model", "?")), fields), s.batch,
                    tokens, dtype_bytes(s.weight_dtype), dtype_bytes(s.dtype),
@@ -145,7 +145,7 @@ class Result:
 
     @property
     def new_tokens(self) -> int:
-        return Scenario(**self.scenario).new_tokens
+        return Scenario.of(self.scenario).new_tokens
 
     @property
     def memory(self) -> MemoryUse | None:

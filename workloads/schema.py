@@ -256,6 +256,13 @@ class Scenario:
     expert_weight_dtype: str = ""  # the routed experts' weights, when not weight_dtype
     output_weight_dtype: str = ""  # the output matrix's (lm_head), when not weight_dtype
 
+    @classmethod
+    def of(cls, scenario: dict[str, Any]) -> Scenario:
+        """The scenario a trace's ``meta["scenario"]`` records, without the timing hints a
+        caller may add beside it (``sustained``: codesign.serving.sustained)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in scenario.items() if k in names})
+
     @property
     def experts_dtype(self) -> str:
         """The dtype of the routed experts' weights."""
@@ -397,7 +404,7 @@ class Trace:
 
     @property
     def scenario(self) -> Scenario:
-        return Scenario(**self.meta["scenario"])
+        return Scenario.of(self.meta["scenario"])
 
     # ---- totals ----------------------------------------------------------------------
     def totals(self) -> pd.DataFrame:

@@ -170,3 +170,27 @@ def test_a_sustained_case_says_so_and_the_fitted_tensor_w_is_its_one_row(h200_ca
     # the derived tensor power (TDP - idle - active) never throttles it
     derived = dataclasses.replace(c, overrides={**c.overrides, "power.tensor_w": 0.0})
     assert validate.predict(derived) < 0.9 * c.measured
+
+
+def test_decode_steps_that_outlast_the_window_run_at_the_limiter_s_clock():
+    """A request's decode steps run back to back: 255 steps of ~18 ms outlast the 100 ms
+    window, so each step is timed as sustained work (over a 250 W limit, the limiter's
+    clock stretches it, and its power averages at the cap); one step is a burst."""
+    from codesign import api
+    from codesign.generation import generate
+    from codesign.serving import sustained
+
+    over = {"power.limit_w": 250.0}
+    tgt = targets.resolve("h100-sxm", {"engine": "vllm", **over})
+    step = api.trace("llama-3.1-8b", phase="decode", batch=256, context=128)
+    burst, held = tgt.simulate(step), tgt.simulate(sustained(step))
+    assert held.latency_s > burst.latency_s * 1.05  # the limiter binds here
+    assert held.power_w == pytest.approx(250.0, rel=1e-3)
+    long = generate("llama-3.1-8b", "h100-sxm", prompt=128, output=256, batch=256,
+                    engine="vllm", overrides=over)
+    assert 255 * burst.latency_s * 1e3 >= tgt.config.power.window_ms
+    assert long.sampled[128] == pytest.approx(held.latency_s, rel=1e-12)
+    short = generate("llama-3.1-8b", "h100-sxm", prompt=128, output=2, batch=256,
+                     engine="vllm", overrides=over)
+    assert burst.latency_s * 1e3 < tgt.config.power.window_ms
+    assert short.sampled[128] == pytest.approx(burst.latency_s, rel=1e-12)
