@@ -62,10 +62,17 @@ class GPUTarget(PresetTarget):
         ops = self._pass(cfg, trace)
         ratio = None
         if scen.get("sustained") or power.is_sustained(cfg, float(ops["total_seconds"].sum())):
-            ratio = power.clock_ratio(cfg, ops, lambda c: self._pass(c, trace))
+            passes: dict[float, pd.DataFrame] = {}  # by clock: the bisection's, reused
+
+            def at(c: GPUConfig) -> pd.DataFrame:
+                if c.sm.clock_mhz not in passes:
+                    passes[c.sm.clock_mhz] = self._pass(c, trace)
+                return passes[c.sm.clock_mhz]
+
+            ratio = power.clock_ratio(cfg, ops, at)
             if ratio < 1.0:
                 cfg = power.at_clock(cfg, ratio)
-                ops = self._pass(cfg, trace)
+                ops = at(cfg)
         ops, energy = power.energy(ops, cfg, ratio)
         ops["clock_mhz"] = cfg.sm.clock_mhz
         return Result(
