@@ -26,6 +26,7 @@ target's dotted overrides (e.g. ``timing.int_min_occupancy=4``) as JSON values.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -135,17 +136,27 @@ def _save(b: Builder, coff: object) -> None:
                    masked=masked)
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("shape", nargs="*", type=int, metavar="M N K",
+                    help=f"GEMM shape (default 16 256 1024): M a multiple of {ROWS}, N of "
+                         f"{COLS}, K of {QK}")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                    help="a dotted override of the spacemit-k1+ime target")
+    args = ap.parse_args(argv)
+    m, n, kk = args.shape or (16, 256, 1024)
+    if len(args.shape) not in (0, 3) or m % ROWS or n % COLS or kk % QK or min(m, n, kk) < 1:
+        print(f"ime1_m4_probe: shape {args.shape} is not M N K with M a multiple of {ROWS}, "
+              f"N of {COLS} and K of {QK}", file=sys.stderr)
+        return 2
     over = dict(BASE)
-    shape = []
-    it = iter(argv)
-    for a in it:
-        if a == "--set":
-            key, _, val = next(it).partition("=")
+    for item in args.set:
+        key, _, val = item.partition("=")
+        try:
             over[key] = json.loads(val)
-        else:
-            shape.append(int(a))
-    m, n, kk = shape or (16, 256, 1024)
+        except json.JSONDecodeError:
+            print(f"ime1_m4_probe: --set {item!r} is not KEY=JSON", file=sys.stderr)
+            return 2
     cfg = targets.resolve("spacemit-k1+ime", over).config  # type: ignore[attr-defined]
     fp = replay.timing_fingerprint(cfg)
     row = {"kind": "gemm", "M": m, "N": n, "K": kk, "G": 1, "weight_dtype": "q4_0",
@@ -158,7 +169,8 @@ def main(argv: list[str]) -> None:
         print(f"{name:14s} cycles/4x16x32 block {t['cycles'] / blocks:7.1f}  "
               f"MAC/cycle {m * n * kk / t['cycles']:5.2f}  instructions {t['instructions']}  "
               f"{utils}")
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    raise SystemExit(main())

@@ -219,3 +219,25 @@ def test_llamacpp_ime_gemm_runs_ggmls_split_and_other_targets_keep_theirs():
     assert len(candidate_ways(op, plain)) > 1  # the kind's grids on all 4 cores
     one = op.replace(M=1)
     assert all(s.M == 1 and c == 4 for s, c in candidate_ways(one, ime))
+
+
+def test_the_ime1_m4_probe_times_both_programs_and_refuses_a_bad_shape(capsys):
+    """benchmarks/ime1_m4_probe.py (issue #16's diagnostic of the K1 pp128 rows): one line
+    per program with cycles per 4 x 16 x 32 block; a shape off the M4 kernel's grid is one
+    error line and status 2."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "ime1_m4_probe", Path(__file__).resolve().parents[2] / "benchmarks" /
+        "ime1_m4_probe.py")
+    assert spec is not None and spec.loader is not None
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    assert probe.main(["4", "16", "64"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split("  ")[0] for ln in lines] == ["ggml ime1 M4", "library ime"]
+    assert all(float(ln.split("block")[1].split()[0]) > 0 for ln in lines)
+    assert probe.main(["5", "16", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "shape [5, 16, 64]" in err and err.count("\n") == 1
