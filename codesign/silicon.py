@@ -36,11 +36,24 @@ DRAM_PJ_PER_BIT: dict[str, float] = {
     "lpddr5x": 4.5,  # [?] Samsung LPDDR5X ~10% below LPDDR5
     "ddr4": 15.0,  # [?] O'Connor et al., MICRO 2017 ("Fine-grained DRAM") Fig. 1: DDR4 ~15
     "ddr5": 12.0,  # [?] DDR5 at 1.1 V vs DDR4's 1.2 V: (1.1/1.2)^2 x DDR4 (assumed rule)
-    "gddr6": 7.5,  # [?] Micron GDDR6 product brief ~7.5 pJ/bit
-    "gddr6x": 7.25,  # [?] Micron GDDR6X announcement: 7.25 pJ/bit
-    "hbm2e": 3.9,  # O'Connor et al., MICRO 2017: HBM2 3.9 pJ/bit
-    "hbm3": 3.9,  # [?] taken equal to HBM2 (the same I/O class); no public figure read
-    "hbm3e": 3.9,  # [?] as HBM3
+    # Micron, "Ultra-Bandwidth Solutions" memory comparison table
+    # (micron.com/products/ultra-bandwidth-solutions), row "Average Device Power (pJ/bit)":
+    # GDDR6 7.5, GDDR6X 7.25, HBM2E 6.0 (the DRAM device's energy per bit; the host PHY
+    # is the GPU's)
+    "gddr6": 7.5,  # Micron table above
+    "gddr6x": 7.25,  # Micron table above
+    # Micron's HBM2E figure (table above); O'Connor et al., MICRO 2017 ("Fine-grained
+    # DRAM") give 3.9 pJ/bit for HBM2, a simulated device at their row locality
+    "hbm2e": 6.0,
+    # Samsung, HBM3E "Shinebolt" announcement (Oct 2023; AnandTech/hwupgrade reports):
+    # 10% more power-efficient than its HBM3 "Icebolt" at the same clock; taken as 1.1x the
+    # HBM3E figure below (a vendor's ratio on another vendor's absolute)
+    "hbm3": 2.64,
+    # Micron HBM3E ("HBM3 Gen2") announcement, 26 Jul 2023: 2.5x performance per watt over
+    # Micron's HBM2E; with bandwidth as the performance, energy per bit is 6.0 / 2.5 = 2.4.
+    # Micron HBM3E is the H200's memory (Micron, "HBM3E 8-high 24GB ... will ship in the
+    # NVIDIA H200", micron.com blog, May 2024)
+    "hbm3e": 2.4,
 }
 
 # Published 6T high-density SRAM bit-cell areas (um^2) by node (nm).
