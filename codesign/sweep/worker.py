@@ -132,8 +132,7 @@ def run_batch(workload_id: str, ref: TraceRef,
     a generate workload, its whole request: :func:`codesign.generation.time_request`).
 
     Returns the metrics of each row and facts about the worker (pid, whether torch is
-    loaded in it, how many objects are frozen: :func:`start_worker`) for diagnostics and
-    tests.
+    loaded in it) for diagnostics and tests.
     """
     out = []
     for rid, target, overrides in points:
@@ -143,8 +142,7 @@ def run_batch(workload_id: str, ref: TraceRef,
         else:
             summary = tgt.simulate(_trace(workload_id, ref)).summary(by_kind_energy=False)
         out.append((rid, metrics(summary)))
-    return out, {"pid": os.getpid(), "torch": "torch" in sys.modules,
-                 "frozen": gc.get_freeze_count()}
+    return out, {"pid": os.getpid(), "torch": "torch" in sys.modules}
 
 
 def _request(workload_id: str, ref: dict[str, Any], tgt: Any, target: str) -> Any:
