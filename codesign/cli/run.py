@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codesign import targets
-from codesign.cli import freeze_heap
+from codesign.cli import frozen_heap
 from codesign.cli._output import add_format_option, print_json, print_table
 from codesign.errors import CodesignError
 from codesign.outputs import check_output_file
@@ -176,8 +176,8 @@ def run(args: argparse.Namespace) -> int:
         if args.save else []
     if args.timeline:
         check_output_file(args.timeline, "--timeline")
-    trace = load_trace(args)
-    freeze_heap()  # what loading the trace left (torch, transformers) is no garbage
+    with frozen_heap():  # what loading the trace leaves (torch, transformers) is no garbage
+        trace = load_trace(args)
     over = over_capacity(trace, resolved)
     if over and args.strict_memory:
         name, mem = over[0]

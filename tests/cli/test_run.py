@@ -181,3 +181,39 @@ def test_only_the_codesign_command_freezes_the_heap_after_loading_the_trace(
         assert gc.get_freeze_count() > before
     finally:
         gc.unfreeze()
+
+
+def test_the_command_loads_the_trace_without_collections_and_freezes_before_they_resume(
+        capsys, decode_parquet, monkeypatch):
+    """Issue #12: in the codesign command the trace loads with the cyclic collector off,
+    and what it left is frozen before the collector is back on (the first collection after
+    it would otherwise traverse all of torch and transformers once more); the collector is
+    on again for the simulation."""
+    import gc
+
+    from codesign import cli
+    from codesign.cli import run as run_cmd
+
+    seen = []
+    load = run_cmd.load_trace
+
+    def spy(args):
+        tr = load(args)
+        seen.append(("loading", gc.isenabled(), gc.get_freeze_count()))
+        return tr
+
+    def over(trace, resolved):
+        seen.append(("after", gc.isenabled(), gc.get_freeze_count()))
+        return []
+
+    monkeypatch.setattr(run_cmd, "load_trace", spy)
+    monkeypatch.setattr(run_cmd, "over_capacity", over)
+    monkeypatch.setattr(cli, "_ENTRY", [True])
+    assert gc.isenabled()
+    try:
+        assert main(["run", str(decode_parquet), "--target", "c950-like"]) == 0
+    finally:
+        gc.unfreeze()
+    (_, on_loading, frozen_loading), (_, on_after, frozen_after) = seen
+    assert not on_loading and on_after and gc.isenabled()
+    assert frozen_after > frozen_loading  # the trace (alive at the end) was frozen

@@ -475,3 +475,22 @@ def test_memory_stays_bounded_and_the_store_keeps_every_entry(fresh, monkeypatch
     warm = _replay(cfg)  # from the store and what memory still holds
     assert len(cache._MEMORY) <= 2 and warm["simulated_instructions"].sum() == 0
     pd.testing.assert_frame_equal(warm[["cycles", "bound"]], cold[["cycles", "bound"]])
+
+
+def test_the_log_is_checkpointed_rarely_and_its_entries_are_visible(fresh):
+    """Issue #12: a cold sweep writes megabytes of entries; SQLite's default checkpoint
+    every 1,000 log pages synced both files to disk each time. The log now takes ~8 MB of
+    entries (beyond 1,000 pages) without a checkpoint, and another connection reads them
+    all from it."""
+    value = {"cycles": 1.0, "note": "x" * 2000}
+    entries = {f"key-{i}": {**value, "cycles": float(i + 1)} for i in range(4000)}
+    for i in range(0, len(entries), 500):
+        with cache.deferred_writes():
+            for k in list(entries)[i:i + 500]:
+                cache.put(k, entries[k])
+    db = cache.store_path()
+    log = db.with_name(db.name + "-wal")
+    assert log.stat().st_size > 1000 * 4096  # past SQLite's default checkpoint
+    assert db.stat().st_size < 1000 * 4096  # not copied into the database yet
+    stored = _rows(db)
+    assert len(stored) == len(entries) and stored["key-3999"]["cycles"] == 4000.0

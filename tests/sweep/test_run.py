@@ -57,6 +57,13 @@ def test_parallel_workers_match_serial_and_never_import_torch(write_spec, tiny_t
     pd.testing.assert_frame_equal(by_row(serial), by_row(parallel))
     assert info.parts == 4 and info.computed == 8
     assert info.workers and not any(w["torch"] for w in info.workers)
+    # each worker froze what its imports allocated (issue #12: no collection traverses it)
+    import gc
+
+    from codesign.sweep import pool
+
+    executor = pool.workers(2, 2)  # the pool the sweep used, still started
+    assert executor.submit(gc.get_freeze_count).result() > 10_000
     # long-lived workers: 4 batches, at most 2 processes (their memo carries over)
     assert len({w["pid"] for w in info.workers}) <= 2
 
