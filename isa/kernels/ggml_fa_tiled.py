@@ -68,13 +68,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from isa.core import Core
 from isa.kernels import snitch
 from isa.kernels.attention.schedule import heads
 from isa.kernels.common import Kc
 from isa.kernels.ggml import _blocks
+from isa.kernels.ggml_attention import causal_mask
 from isa.kernels.ggml_kq import MASK_LMUL
 from isa.program import Affine, F, Program, Reg, V, X
 
@@ -134,10 +133,7 @@ def lower(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int) -> Pro
     """ggml_compute_forward_flash_attn_ext_tiled (module doc) on Q, K, V and O."""
     b = kc.b
     b.name += " " + KERNEL
-    off = skv - sq
-    b.buffer("kq_mask", "bf16", sq * skv, "const", (sq, skv))
-    mask = np.where(np.arange(skv)[None, :] <= off + np.arange(sq)[:, None], 0.0, NEG_INF)
-    b.consts["kq_mask"] = mask.astype(np.float32)
+    causal_mask(kc, sq, skv)
     for name, size in (("q32", Q_TILE * d), ("kq", Q_TILE * KV_TILE),
                        ("mask32", Q_TILE * KV_TILE), ("vkq", Q_TILE * d),
                        ("v32", KV_TILE * d), ("k32", d * KV_TILE), ("ms", 2 * Q_TILE)):
