@@ -42,7 +42,9 @@ query rows of one head (ops.cpp, in order):
 vector extension"): C blocks of ``GEMM_RM = 7`` rows x ``vlenb`` columns held in seven
 e32/m4 accumulators, per k one ``vle32.v`` of B's row and seven scalar loads of A with a
 ``vfmacc.vf`` each; the columns past the last whole block at a shorter VL, the last rows
-by the 1..6-row kernels.
+by the 1..6-row kernels. Before PR #20627 (opened 2026-03-16; whether it had merged when
+the rewrite's table was measured is not established) a RISC-V build ran the header's
+scalar triple loop: ``Core.fa_simd_gemm = "scalar"`` (``kernel.llamacpp_simd_gemm``).
 
 What the model does differently, and why (each close to ggml's cost):
 
@@ -209,8 +211,12 @@ class _Tiled:
         self.strips(n, SCALE_LMUL, "s", body)
 
     def simd_gemm(self, c: str, a: str, bm: str, m: int, k: int, n: int) -> None:
-        """simd-gemm.h RVV: C[m x n] += A[m x k] B[k x n] (module doc)."""
+        """simd-gemm.h RVV: C[m x n] += A[m x k] B[k x n] (module doc); the scalar loop
+        with ``Core.fa_simd_gemm == "scalar"`` (:meth:`simd_gemm_scalar`)."""
         b, kc = self.b, self.kc
+        if kc.core.fa_simd_gemm == "scalar":
+            self.simd_gemm_scalar(c, a, bm, m, k, n)
+            return
         kn = kc.core.vlmax(32, GEMM_LMUL)  # __riscv_vlenb() floats = e32/m4's VLMAX
         accs = [V(4 * i) for i in range(GEMM_RM)]
         bv = V(28)
@@ -238,6 +244,20 @@ class _Tiled:
                 columns(GEMM_RM, ii * GEMM_RM)
         if tail:
             columns(tail, Affine(blocks * GEMM_RM))
+
+    def simd_gemm_scalar(self, c: str, a: str, bm: str, m: int, k: int, n: int) -> None:
+        """simd-gemm.h's scalar path (RISC-V before PR #20627): per output ``sum =
+        C[i*N + j]; for kk: sum += A[i*K + kk] * B[kk*N + j]``, one FMA per step (GCC
+        contracts it: -ffp-contract=fast, its default outside ISO C); the ordered FP sum
+        over kk is not vectorised (no -ffast-math) and B is read down a column (stride N)."""
+        b, kc = self.b, self.kc
+        with kc.rep("i", m, ptrs=2) as i, kc.rep("j", n, ptrs=2) as j:
+            b.emit("flw", FS, b.mem(c, i * n + j, 32))
+            with kc.rep("kk", k, ptrs=3) as kk:
+                b.emit("flw", FX, b.mem(a, i * k + kk, 32))
+                b.emit("flw", FT, b.mem(bm, kk * n + j, 32))
+                b.emit("fmadd.s", FS, FX, FT, FS)
+            b.emit("fsw", FS, b.mem(c, i * n + j, 32))
 
     def expf_m2(self, x: Reg, special: bool) -> None:
         """ggml_v_expf_m2 on ``x`` (e32/m2, in place): the main path, and its special path

@@ -101,3 +101,21 @@ def test_ggml_tiled_skips_rows_that_see_none_of_a_tile():
         + visited * Q_TILE * KV_TILE
     r = check(row, "rvv", PR22863, seed=5)
     assert r.ok and r.counts_match, r
+
+
+def test_ggml_tiled_with_the_scalar_simd_gemm_matches_torch_and_is_one_fma_per_mac():
+    """simd-gemm.h's scalar loop (RISC-V builds before PR #20627): torch's SDPA still; per
+    visited tile Q_TILE x KV_TILE x D multiply-adds for KQ and as many for VKQ, each one
+    fmadd.s with a scalar load of A and of B (B down a column), no vector GEMM."""
+    core = Core(vlen=256, library="llamacpp", spacemit="pr22863", fa_simd_gemm="scalar")
+    row = _attn(2, 1, 70, 90, 16)
+    r = check(row, "rvv", core, seed=11)
+    assert r.ok and r.counts_match, r
+    d = 64
+    prog = lower(_attn(1, 1, 128, 128, d), "rvv", core)
+    by = prog.counts().by_mnemonic
+    tiles = 3
+    assert by["fmadd.s"] - by["jal"] * 3 == tiles * 2 * Q_TILE * KV_TILE * d  # expf: 3 each
+    assert not any(i.op == "vfmacc.vf" and i.vtype.lmul == 4 for i, _ in prog.walk())
+    strided = sum(k for i, k in prog.walk() if i.op == "flw" and i.mem.buf in ("k32", "v32"))
+    assert strided == tiles * 2 * Q_TILE * KV_TILE * d
