@@ -324,7 +324,9 @@ class KernelConfig:
         "that kernel)", "",
         "llama.cpp ggml/src/ggml-cpu/simd-gemm.h: PR #20627 (opened 2026-03-16) added the "
         "__riscv_v_intrinsic branch; before it the GGML_SIMD branch excluded RISC-V "
-        "(\"TODO: add support for sizeless vector types\") and the scalar loop ran")
+        "(\"TODO: add support for sizeless vector types\") and the scalar loop ran. "
+        "Default rvv: #20627 reached master before #22863 (LlamaCppEx CHANGELOG: #20627 in "
+        "llama.cpp 408225bb1..30dce2cf2, its v0.7.7; #22863 in 1e5ad35d5..834a24366, v0.8.6)")
     llamacpp_op_ns: float = param(
         0.0, "with library = llamacpp: the fixed cost of each op llama.cpp runs (every graph "
         "node runs on every thread and they meet in a barrier, plus per-op work of its "

@@ -42,8 +42,9 @@ query rows of one head (ops.cpp, in order):
 vector extension"): C blocks of ``GEMM_RM = 7`` rows x ``vlenb`` columns held in seven
 e32/m4 accumulators, per k one ``vle32.v`` of B's row and seven scalar loads of A with a
 ``vfmacc.vf`` each; the columns past the last whole block at a shorter VL, the last rows
-by the 1..6-row kernels. Before PR #20627 (opened 2026-03-16; whether it had merged when
-the rewrite's table was measured is not established) a RISC-V build ran the header's
+by the 1..6-row kernels. PR #20627 reached master before PR #22863 (a binding's changelog,
+LlamaCppEx CHANGELOG.md: #20627 among llama.cpp 408225bb1..30dce2cf2, #22863 among
+1e5ad35d5..834a24366), so it is the default; a build from before it ran the header's
 scalar triple loop: ``Core.fa_simd_gemm = "scalar"`` (``kernel.llamacpp_simd_gemm``).
 
 What the model does differently, and why (each close to ggml's cost):
