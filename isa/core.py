@@ -22,6 +22,10 @@ LIBRARIES = ("ideal", "llamacpp", "snitch", "ara")
 # 2026-05), ``forward_mul_mat``'s task split (the path of a core without TCM, as the K1's
 # X60: ime_env.cpp gives TCM to IME2 cores only) in tasks of 16 rows unless N / M > 64.
 SPACEMIT_BACKENDS = ("pr15288", "pr22863")
+# ggml-cpu's simd_gemm (simd-gemm.h) in the tiled flash attention (isa.kernels.ggml_fa_tiled):
+# ``rvv``: its RVV kernel (PR #20627); ``scalar``: the plain C triple loop that RISC-V builds
+# compiled before it (the header's GGML_SIMD branch excluded __riscv_v_intrinsic)
+FA_SIMD_GEMMS = ("rvv", "scalar")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ class Core:
         soft_max_ext and KQV mul_mat over the transposed V cache (:mod:`isa.kernels.ggml_kq`).
     spacemit: with library ``llamacpp``, the version of llama.cpp's SpacemiT backend whose
         IME GEMM split is modelled (:data:`SPACEMIT_BACKENDS`).
+    fa_simd_gemm: with library ``llamacpp``, the ``simd_gemm`` the tiled flash attention's
+        build had (:data:`FA_SIMD_GEMMS`).
     """
 
     vlen: int = 512
@@ -65,6 +71,7 @@ class Core:
     library: str = "ideal"
     flash_attn: bool = True
     spacemit: str = SPACEMIT_BACKENDS[0]
+    fa_simd_gemm: str = FA_SIMD_GEMMS[0]
 
     def __post_init__(self) -> None:
         if not self.dlen:

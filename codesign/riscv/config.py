@@ -26,7 +26,7 @@ from codesign.config import (
     section,
 )
 from codesign.errors import CodesignError
-from isa.core import SPACEMIT_BACKENDS, Core
+from isa.core import FA_SIMD_GEMMS, SPACEMIT_BACKENDS, Core
 from isa.errors import IsaError
 from isa.instructions import Isa, parse_isa
 from isa.timing import TimingParams
@@ -316,6 +316,17 @@ class KernelConfig:
         "(gemm_m_stride = 128); PR #22863 tensor_traits::forward_mul_mat (gemm_m_stride = "
         "gemm_n / gemm_m > 64 ? gemm_m : 16) and ime_env.cpp spine_env_info (TCM for IME2 "
         "cores only)")
+    llamacpp_simd_gemm: str = param(
+        _CORE.fa_simd_gemm, "with library = llamacpp and llamacpp_spacemit = pr22863: the "
+        "simd_gemm of ggml-cpu's tiled flash attention (isa.kernels.ggml_fa_tiled; "
+        "isa.core.FA_SIMD_GEMMS): rvv (simd-gemm.h's RVV kernel, 7 rows x vlenb columns "
+        "of e32/m4 vfmacc.vf) or scalar (the plain C triple loop RISC-V builds had before "
+        "that kernel)", "",
+        "llama.cpp ggml/src/ggml-cpu/simd-gemm.h: PR #20627 (opened 2026-03-16) added the "
+        "__riscv_v_intrinsic branch; before it the GGML_SIMD branch excluded RISC-V "
+        "(\"TODO: add support for sizeless vector types\") and the scalar loop ran. "
+        "Default rvv: #20627 reached master before #22863 (LlamaCppEx CHANGELOG: #20627 in "
+        "llama.cpp 408225bb1..30dce2cf2, its v0.7.7; #22863 in 1e5ad35d5..834a24366, v0.8.6)")
     llamacpp_op_ns: float = param(
         0.0, "with library = llamacpp: the fixed cost of each op llama.cpp runs (every graph "
         "node runs on every thread and they meet in a barrier, plus per-op work of its "
@@ -564,6 +575,10 @@ class RiscvConfig:
         # here only what relates fields to each other
         from codesign.silicon import dram_pj_per_bit
         dram_pj_per_bit(self.energy.dram_technology)  # one line naming the valid ones
+        if self.kernel.llamacpp_simd_gemm not in FA_SIMD_GEMMS:
+            raise CodesignError(f"kernel.llamacpp_simd_gemm must be one of "
+                                f"{', '.join(FA_SIMD_GEMMS)}, got "
+                                f"{self.kernel.llamacpp_simd_gemm!r}")
         if self.kernel.llamacpp_spacemit not in SPACEMIT_BACKENDS:
             raise CodesignError(f"kernel.llamacpp_spacemit must be one of "
                                 f"{', '.join(SPACEMIT_BACKENDS)}, got "
@@ -615,7 +630,8 @@ class RiscvConfig:
                     gemm_nc=gemm_nc or self.gemm_nc_choices()[0],
                     attn_bc=k.attn_bc, decode_splits=k.decode_splits,
                     weight_group=k.weight_group, library=k.library,
-                    flash_attn=k.llamacpp_flash_attn, spacemit=k.llamacpp_spacemit)
+                    flash_attn=k.llamacpp_flash_attn, spacemit=k.llamacpp_spacemit,
+                    fa_simd_gemm=k.llamacpp_simd_gemm)
 
     @property
     def exp_width_bits(self) -> int:

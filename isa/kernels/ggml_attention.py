@@ -63,14 +63,20 @@ def usable(sq: int, causal: bool, window: int, sinks: bool) -> bool:
     return not window and not sinks and (causal or sq == 1)
 
 
+def causal_mask(kc: Kc, sq: int, skv: int) -> None:
+    """llama.cpp's causal ``kq_mask`` (F16 with flash attention: the model's 16-bit type),
+    0 where query row r sees key k (k <= skv - sq + r), -inf elsewhere, as a constant."""
+    kc.b.buffer("kq_mask", "bf16", sq * skv, "const", (sq, skv))
+    mask = np.where(np.arange(skv)[None, :] <= skv - sq + np.arange(sq)[:, None], 0.0, NEG_INF)
+    kc.b.consts["kq_mask"] = mask.astype(np.float32)
+
+
 def lower(kc: Kc, bsz: int, hq: int, hkv: int, sq: int, skv: int, d: int) -> Program:
     """ggml's FLASH_ATTN_EXT (module doc) on the caller's Q, K, V and O buffers."""
     b = kc.b
     b.name += " " + KERNEL
     off = skv - sq
-    b.buffer("kq_mask", "bf16", sq * skv, "const", (sq, skv))
-    mask = np.where(np.arange(skv)[None, :] <= off + np.arange(sq)[:, None], 0.0, NEG_INF)
-    b.consts["kq_mask"] = mask.astype(np.float32)
+    causal_mask(kc, sq, skv)
     b.buffer("q16", "bf16", sq * d, "scratch", (sq, d))
     b.buffer("vkq", "fp32", sq * d, "scratch", (sq, d))
     b.buffer("ms", "fp32", 2 * sq, "scratch", (sq, 2))

@@ -241,3 +241,16 @@ def test_the_ime1_m4_probe_times_both_programs_and_refuses_a_bad_shape(capsys):
     assert probe.main(["5", "16", "64"]) == 2
     err = capsys.readouterr().err
     assert "shape [5, 16, 64]" in err and err.count("\n") == 1
+
+
+def test_llamacpp_simd_gemm_setting_reaches_the_kernels_and_rejects_other_values():
+    """kernel.llamacpp_simd_gemm picks the tiled flash attention's simd_gemm (issue #16);
+    a value not in isa.core.FA_SIMD_GEMMS is one error line naming the valid ones."""
+    over = {"cluster.cores": 4, "cluster.clusters": 1, "kernel.library": "llamacpp",
+            "kernel.llamacpp_spacemit": "pr22863"}
+    cfg = targets.resolve("spacemit-k1+ime", {**over, "kernel.llamacpp_simd_gemm": "scalar"}
+                          ).config
+    assert cfg.core().fa_simd_gemm == "scalar"
+    assert targets.resolve("spacemit-k1+ime", over).config.core().fa_simd_gemm == "rvv"
+    with pytest.raises(CodesignError, match="rvv, scalar"):
+        targets.resolve("spacemit-k1+ime", {**over, "kernel.llamacpp_simd_gemm": "neon"})

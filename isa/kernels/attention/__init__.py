@@ -25,7 +25,7 @@ from typing import Any
 from isa.core import Core
 from isa.errors import IsaError
 from isa.instructions import Isa
-from isa.kernels import ggml_attention, ggml_kq
+from isa.kernels import ggml_attention, ggml_fa_tiled, ggml_kq
 from isa.kernels.attention.decode import decode
 from isa.kernels.attention.prefill import prefill
 from isa.kernels.attention.schedule import Masking
@@ -73,6 +73,8 @@ def lower(row: Mapping[str, Any], isa: Isa | str, core: Core | None = None) -> P
         b.buffer("sinks", dt, hq, "in", (hq,))
     b.buffer("O", dt, bsz * hq * sq * d, "out", (bsz, hq, sq, d))
     mask = Masking(causal, window, sinks)
+    if ggml_fa_tiled.usable(kc.core, sq, d, causal, window, sinks):
+        return ggml_fa_tiled.lower(kc, bsz, hq, hkv, sq, skv, d)
     if (kc.core.library == "llamacpp" and kc.core.flash_attn
             and ggml_attention.usable(sq, causal, window, sinks)):
         return ggml_attention.lower(kc, bsz, hq, hkv, sq, skv, d)
