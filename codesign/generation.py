@@ -157,9 +157,13 @@ def time_request(tgt: Any, target: str, prefill_trace: Any, decode_trace: Callab
     sweep's saved traces of :func:`candidate_contexts`)."""
     prefill = tgt.simulate(prefill_trace)
     lo, hi = prompt, prompt + output - 2
-    back_to_back = output > 1 and _outlasts_window(tgt, decode_trace(lo), output - 1)
+    # on a GPU, the first step as a burst says whether the steps outlast the limiter's window
+    burst = tgt.simulate(decode_trace(lo)) if output > 1 and tgt.family == "gpu" else None
+    back_to_back = burst is not None and _outlasts_window(tgt, burst, output - 1)
 
     def step_time(context: int) -> Result:
+        if context == lo and burst is not None and not back_to_back:
+            return burst
         trace = decode_trace(context)
         return tgt.simulate(sustained(trace) if back_to_back else trace)
 
@@ -187,14 +191,12 @@ def time_request(tgt: Any, target: str, prefill_trace: Any, decode_trace: Callab
     )
 
 
-def _outlasts_window(tgt: Any, first: Any, steps: int) -> bool:
-    """Whether ``steps`` decode steps like ``first`` (a trace), run back to back on a GPU,
-    outlast its power limiter's window (other targets have no limiter)."""
-    if tgt.family != "gpu":
-        return False
+def _outlasts_window(tgt: Any, first: Result, steps: int) -> bool:
+    """Whether ``steps`` decode steps like ``first`` (a GPU step timed as a burst), run back
+    to back, outlast the GPU's power limiter's window."""
     from codesign.gpu import power
 
-    return power.is_sustained(tgt.config, steps * tgt.simulate(first).latency_s)
+    return power.is_sustained(tgt.config, steps * first.latency_s)
 
 
 def _interpolated(results: dict[int, Result], steps: np.ndarray, key: str) -> float:
