@@ -297,6 +297,25 @@ def _power(torch: Any) -> Measured:
         out.append(Kernel(f"power-{name}-seconds", row, {**EAGER, **ov}, sec,
                           sustained=True))
         print(f"  power-{name} {watts:8.1f} W, {sec * 1e6:10.1f} us/call ({note})", flush=True)
+    # one-CTA kernels back to back (the launch chain's graph replayed for POWER_S): one SM
+    # busy at a time, the rest idle; what a kernel's active power scales with
+    replay = _chain_graph(torch, _chain(torch))
+    window(replay, sync, read_mj, POWER_S)  # warm-up
+    clocks = [sm_mhz()]
+
+    def replay_chain(clocks: list[int] = clocks) -> None:
+        replay()
+        clocks.append(sm_mhz())
+
+    watts, calls = window(replay_chain, sync, read_mj, POWER_S)
+    note = (f"{calls} replays of a CUDA graph of {CHAIN} dependent 1024-element adds back to "
+            f"back over {POWER_S:g} s after as long a warm-up; SM clock "
+            f"{min(clocks)}-{max(clocks)} MHz (median {statistics.median(clocks):.0f}); "
+            f"enforced limit {limit_w:.0f} W")
+    out.append(Kernel("power-launch-chain-graph", {"row": chain_row()},
+                      {**EAGER, "launch.mode": "graph"}, watts, metric="power_w",
+                      probe="kernel_power_w", note=note, sustained=True))
+    print(f"  power-launch-chain-graph {watts:8.1f} W ({note})", flush=True)
     pynvml.nvmlShutdown()
     return out
 
@@ -360,8 +379,8 @@ def _sweep(torch: Any, add: Callable[..., None]) -> None:
         del src, dst
 
 
-def _launch(torch: Any, add: Callable[..., None]) -> None:
-    """CHAIN dependent tiny kernels, replayed from a CUDA graph and launched eagerly."""
+def _chain(torch: Any) -> Callable[[], Any]:
+    """CHAIN dependent 1024-element adds, launched eagerly (one CTA each)."""
     x = torch.zeros(1024, device="cuda", dtype=torch.bfloat16)
 
     def chain(x: Any = x) -> Any:
@@ -370,7 +389,11 @@ def _launch(torch: Any, add: Callable[..., None]) -> None:
             y = y + 1  # each kernel reads the previous one's output: dependent launches
         return y
 
-    add("launch-chain-eager", chain_row(), chain, per_call=CHAIN)
+    return chain
+
+
+def _chain_graph(torch: Any, chain: Callable[[], Any]) -> Callable[[], Any]:
+    """``chain`` captured in a CUDA graph: its replay."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -379,8 +402,15 @@ def _launch(torch: Any, add: Callable[..., None]) -> None:
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         chain()
-    add("launch-chain-graph", chain_row(), graph.replay, {"launch.mode": "graph"},
-        per_call=CHAIN)
+    return graph.replay
+
+
+def _launch(torch: Any, add: Callable[..., None]) -> None:
+    """CHAIN dependent tiny kernels, replayed from a CUDA graph and launched eagerly."""
+    chain = _chain(torch)
+    add("launch-chain-eager", chain_row(), chain, per_call=CHAIN)
+    add("launch-chain-graph", chain_row(), _chain_graph(torch, chain),
+        {"launch.mode": "graph"}, per_call=CHAIN)
 
 
 def _sampler(torch: Any, add: Callable[..., None]) -> None:

@@ -98,12 +98,13 @@ def test_power_group_writes_cases_validate_predicts_with_the_probes(mg, monkeypa
     monkeypatch.setattr(mg, "GEMMS", {**mg.GEMMS, "gate_proj": (256, 128)})
     monkeypatch.setattr(mg, "NQ", 2)
     monkeypatch.setattr(mg, "NKV", 1)
+    monkeypatch.setattr(mg, "_chain_graph", lambda torch, chain: chain)  # no graphs on CPU
     measured = mg._power(fake)
     watts = {k.name: k.value for k in measured if k.metric == "power_w"}
     assert set(watts) == {"power-idle", "power-idle-clocked", "power-gemm-64",
                           "power-gemm-gate_proj-m2048",
                           "power-attention-prefill-b1-sq8192-skv8192", "power-copy-1048576k",
-                          "power-gemv-1048576k"}
+                          "power-gemv-1048576k", "power-launch-chain-graph"}
     assert all(w == pytest.approx(300.0, rel=0.02) for w in watts.values())
     out = tmp_path / "power.json"
     mg.write_cases(out, "h200", "fake H200", "test", measured)
@@ -205,3 +206,20 @@ def test_e2e_cases_of_a_request_with_and_without_its_energy(tmp_path):
     me.write_cases(out, "h200", "fake", "test", [row])
     loaded = {c.name: c for c in validate.load_cases(out)[0]}
     assert loaded["measured-h200-hf-qwen3-0.6b-b2-128-4-power"].probe == "request_power_w"
+
+
+def test_one_cta_kernels_back_to_back_draw_one_sm_s_share_of_active_power(h200):
+    """measured-h200-power-launch-chain-graph: a CUDA graph of one-CTA adds replayed for
+    3 s drew 124.5 W, 2.8 W over that board's clocked idle. The per-SM model (util_sm: one
+    SM of 132 busy) predicts it within its tolerance; charging the kernels' whole time at
+    full active power, as the model did before, would put it near 370 W."""
+    c = h200["measured-h200-power-launch-chain-graph"]
+    assert not c.fitted
+    res = energy_cases._result("h200", c.overrides, c.params["row"], True)
+    r = res.ops.iloc[0]
+    p = targets.resolve("h200", c.overrides).config.power
+    sms = targets.resolve("h200", c.overrides).config.sm.count
+    assert r["util_sm"] == pytest.approx(r["kernel_seconds"] / r["seconds"] / sms, rel=1e-12)
+    assert abs(validate.predict(c) / c.measured - 1) <= c.tolerance
+    whole = p.idle_w + r["kernel_seconds"] / r["seconds"] * p.active_w
+    assert whole / c.measured - 1 > 1.0
