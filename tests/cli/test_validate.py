@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -99,7 +98,7 @@ def test_bad_case_files_are_user_errors(capsys, tmp_path, content, message):
     assert err.startswith("codesign validate: error: ") and message in err
 
 
-def test_measure_gpu_exits_cleanly_without_cuda_and_writes_valid_cases(tmp_path):
+def test_measure_gpu_exits_cleanly_without_cuda_and_writes_valid_cases(tmp_path, bench_script):
     script = ROOT / "benchmarks" / "measure_gpu.py"
     proc = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "m.json")],
                           capture_output=True, text=True, timeout=120, check=False)
@@ -110,9 +109,7 @@ def test_measure_gpu_exits_cleanly_without_cuda_and_writes_valid_cases(tmp_path)
         assert "no CUDA device" in proc.stdout
         assert not (tmp_path / "m.json").exists()
     # its writer produces a file `codesign validate --cases` accepts
-    spec = importlib.util.spec_from_file_location("measure_gpu", script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = bench_script("measure_gpu")
     row = mod.gemm_row(1, 12288, 4096)
     out = tmp_path / "w.json"
     mod.write_cases(out, "h100-sxm", "fake H100", "test",

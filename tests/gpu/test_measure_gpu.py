@@ -4,23 +4,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from codesign import gpu, validate
 from codesign.cli import main
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "measure_gpu.py"
-
 
 @pytest.fixture(scope="module")
-def mg():
-    spec = importlib.util.spec_from_file_location("measure_gpu", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def mg(bench_script):
+    return bench_script("measure_gpu")
 
 
 def test_sweep_covers_64k_to_1g_and_shapes_hold_the_bytes(mg):

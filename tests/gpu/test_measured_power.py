@@ -6,10 +6,8 @@ predict the cases against independent arithmetic, and the two fitted power const
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import sys
 import types
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,19 +16,10 @@ from codesign import energy_cases, gpu, targets, validate
 from codesign.generation import generate
 from codesign.silicon import dram_pj_per_bit
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 @pytest.fixture(scope="module")
-def mg():
-    return _load("measure_gpu")
+def mg(bench_script):
+    return bench_script("measure_gpu")
 
 
 @pytest.fixture(scope="module")
@@ -193,8 +182,8 @@ def test_power_probes_refuse_a_riscv_target():
         energy_cases.idle_power_w("spatz-like", {})
 
 
-def test_e2e_cases_of_a_request_with_and_without_its_energy(tmp_path):
-    me = _load("measure_gpu_e2e")
+def test_e2e_cases_of_a_request_with_and_without_its_energy(tmp_path, bench_script):
+    me = bench_script("measure_gpu_e2e")
     row = ("qwen3-0.6b", 128, 4, 2, 0.5, 80.0)
     cases = me.cases("h200", "fake", "test", row)
     assert [c["metric"] for c in cases] == ["tokens_per_s", "j_per_token", "power_w"]

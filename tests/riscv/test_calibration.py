@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from codesign import config as C
@@ -90,19 +87,14 @@ def test_plain_rvv_gemm_reaches_90_percent_of_the_bf16_fma_peak(name):
         assert 2 * m * n * k / seconds >= 0.10e12
 
 
-def test_spacemit_k1_reproduces_its_memory_fitting_set():
+def test_spacemit_k1_reproduces_its_memory_fitting_set(bench_script):
     """spacemit-k1's dram.efficiency and l1d.outstanding_misses are fitted (by
     benchmarks/fit_riscv_memory.py) on the BPI-F3's single-thread tinymembench: memset
     7180 MB/s written, memcpy 2620 MB/s copied (5.24 GB/s read + written). The preset's
     rounded values reproduce both within 0.5%; and the fit is what binds each: memset does
     not depend on the outstanding misses (stores are posted), memcpy's reads are at Little's
     law (4.91 lines x 64 B / 120 ns)."""
-    spec = importlib.util.spec_from_file_location(
-        "fit_riscv_memory", Path(__file__).resolve().parents[2] / "benchmarks" /
-        "fit_riscv_memory.py")
-    assert spec is not None and spec.loader is not None
-    fit = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fit)
+    fit = bench_script("fit_riscv_memory")
     memset, memcpy = "bpi-f3-memset", "bpi-f3-memcpy"
     assert [name for _, name, _, _ in fit.FITS] == [memset, memcpy]
     for name, measured in ((memset, 7.18), (memcpy, 2 * 2.620)):

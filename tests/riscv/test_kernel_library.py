@@ -221,19 +221,11 @@ def test_llamacpp_ime_gemm_runs_ggmls_split_and_other_targets_keep_theirs():
     assert all(s.M == 1 and c == 4 for s, c in candidate_ways(one, ime))
 
 
-def test_the_ime1_m4_probe_times_both_programs_and_refuses_a_bad_shape(capsys):
+def test_the_ime1_m4_probe_times_both_programs_and_refuses_a_bad_shape(capsys, bench_script):
     """benchmarks/ime1_m4_probe.py (issue #16's diagnostic of the K1 pp128 rows): one line
     per program with cycles per 4 x 16 x 32 block; a shape off the M4 kernel's grid is one
     error line and status 2."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "ime1_m4_probe", Path(__file__).resolve().parents[2] / "benchmarks" /
-        "ime1_m4_probe.py")
-    assert spec is not None and spec.loader is not None
-    probe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(probe)
+    probe = bench_script("ime1_m4_probe")
     assert probe.main(["4", "16", "64"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split("  ")[0] for ln in lines] == ["ggml ime1 M4", "library ime"]
