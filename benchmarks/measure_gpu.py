@@ -270,6 +270,21 @@ def _power(torch: Any) -> Measured:
         with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
             return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
 
+    def sustained(fn: Callable[[], Any]) -> tuple[float, int, str]:
+        """Watts of ``fn`` called back to back for POWER_S after as long a warm-up (clocks
+        and temperature settle), how many calls, and the SM clocks seen and the limit."""
+        window(fn, sync, read_mj, POWER_S)  # warm-up
+        clocks = [sm_mhz()]
+
+        def run() -> None:
+            fn()
+            clocks.append(sm_mhz())
+
+        watts, calls = window(run, sync, read_mj, POWER_S)
+        return watts, calls, (f"SM clock {min(clocks)}-{max(clocks)} MHz (median "
+                              f"{statistics.median(clocks):.0f}); enforced limit "
+                              f"{limit_w:.0f} W")
+
     for name, row, fn, ov in (
             (f"gemm-{n}", gemm_row(n, n, n), lambda: torch.mm(a, b), {}),
             ("gemm-gate_proj-m2048", gemm_row(2048, *gate), lambda: F.linear(xg, wg), {}),
@@ -277,20 +292,11 @@ def _power(torch: Any) -> Measured:
              {"attention.implementation": "fa2"}),
             ("copy-1048576k", copy_row(1 << 30), lambda: dst.copy_(src), {}),
             ("gemv-1048576k", gemm_row(1, gN, gK), lambda: F.linear(x, w), {})):
-        window(fn, sync, read_mj, POWER_S)  # warm-up: clocks and temperature settle
-        clocks = [sm_mhz()]
-
-        def run(fn: Callable[[], Any] = fn, clocks: list[int] = clocks) -> None:
-            fn()
-            clocks.append(sm_mhz())
-
-        watts, calls = window(run, sync, read_mj, POWER_S)
+        watts, calls, clocks = sustained(fn)
         # seconds per call by CUDA events, right after the window: the limiter's clock
         # still holds (gate_proj: 343 us here, 273 us in the kernels group's short burst)
         sec = time_cuda(torch, fn, 3, 20)
-        note = (f"{calls} calls back to back over {POWER_S:g} s after as long a warm-up; "
-                f"SM clock {min(clocks)}-{max(clocks)} MHz (median "
-                f"{statistics.median(clocks):.0f}); enforced limit {limit_w:.0f} W")
+        note = f"{calls} calls back to back over {POWER_S:g} s after as long a warm-up; {clocks}"
         out.append(Kernel(f"power-{name}", {"row": row}, {**EAGER, **ov}, watts,
                           metric="power_w", probe="kernel_power_w", note=note,
                           sustained=True))
@@ -299,19 +305,9 @@ def _power(torch: Any) -> Measured:
         print(f"  power-{name} {watts:8.1f} W, {sec * 1e6:10.1f} us/call ({note})", flush=True)
     # one-CTA kernels back to back (the launch chain's graph replayed for POWER_S): one SM
     # busy at a time, the rest idle; what a kernel's active power scales with
-    replay = _chain_graph(torch, _chain(torch))
-    window(replay, sync, read_mj, POWER_S)  # warm-up
-    clocks = [sm_mhz()]
-
-    def replay_chain(clocks: list[int] = clocks) -> None:
-        replay()
-        clocks.append(sm_mhz())
-
-    watts, calls = window(replay_chain, sync, read_mj, POWER_S)
+    watts, calls, clocks = sustained(_chain_graph(torch, _chain(torch)))
     note = (f"{calls} replays of a CUDA graph of {CHAIN} dependent 1024-element adds back to "
-            f"back over {POWER_S:g} s after as long a warm-up; SM clock "
-            f"{min(clocks)}-{max(clocks)} MHz (median {statistics.median(clocks):.0f}); "
-            f"enforced limit {limit_w:.0f} W")
+            f"back over {POWER_S:g} s after as long a warm-up; {clocks}")
     out.append(Kernel("power-launch-chain-graph", {"row": chain_row()},
                       {**EAGER, "launch.mode": "graph"}, watts, metric="power_w",
                       probe="kernel_power_w", note=note, sustained=True))
