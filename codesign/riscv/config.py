@@ -575,14 +575,12 @@ class RiscvConfig:
         # here only what relates fields to each other
         from codesign.silicon import dram_pj_per_bit
         dram_pj_per_bit(self.energy.dram_technology)  # one line naming the valid ones
-        if self.kernel.llamacpp_simd_gemm not in FA_SIMD_GEMMS:
-            raise CodesignError(f"kernel.llamacpp_simd_gemm must be one of "
-                                f"{', '.join(FA_SIMD_GEMMS)}, got "
-                                f"{self.kernel.llamacpp_simd_gemm!r}")
-        if self.kernel.llamacpp_spacemit not in SPACEMIT_BACKENDS:
-            raise CodesignError(f"kernel.llamacpp_spacemit must be one of "
-                                f"{', '.join(SPACEMIT_BACKENDS)}, got "
-                                f"{self.kernel.llamacpp_spacemit!r}")
+        for name, valid in (("llamacpp_simd_gemm", FA_SIMD_GEMMS),
+                            ("llamacpp_spacemit", SPACEMIT_BACKENDS)):
+            value = getattr(self.kernel, name)
+            if value not in valid:
+                raise CodesignError(f"kernel.{name} must be one of {', '.join(valid)}, got "
+                                    f"{value!r}")
         if self.sim.missing_kernels not in ("roofline", "error"):
             raise CodesignError(f"sim.missing_kernels must be 'roofline' or 'error', got "
                                 f"{self.sim.missing_kernels!r}")
