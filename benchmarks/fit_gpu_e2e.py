@@ -89,9 +89,10 @@ def main() -> int:
         report(values, group, rows)
         carried.setdefault(engine, {}).update(values)
         gpu_wide.update({k: v for k, v in values.items() if k in GPU_WIDE})
+    suites = {s: {c.name: c for c in validate.load_cases(validate.suite_file(s))[0]}
+              for s in {s for s, _, _ in validate.HOST_FITS}}
     for suite, host, rows in validate.HOST_FITS:
-        by_name = {c.name: c for c in validate.load_cases(validate.suite_file(suite))[0]}
-        group = [by_name[r] for r in rows]
+        group = [suites[suite][r] for r in rows]
         assert all(c.fitted and c.host == host for c in group), \
             f"{rows}: only rows marked fitted, of host {host}, may be fitted"
         report(fit(group, {"launch.host_scale": START["launch.host_scale"]}), group, rows,
