@@ -56,11 +56,7 @@ def demand(ops: pd.DataFrame, cfg: GPUConfig, ratio: float = 1.0) -> pd.DataFram
     at ``ratio`` of the unthrottled SM clock."""
     p = cfg.power
     sec = ops["seconds"].where(ops["seconds"] > 0)
-    if "util_sm" in ops:  # the SMs the row's kernels occupy, over its time
-        busy = ops["util_sm"].fillna(0.0).clip(0.0, 1.0)
-    else:
-        kernel = ops["kernel_seconds"] if "kernel_seconds" in ops else ops["seconds"]
-        busy = (kernel.fillna(0.0) / sec).clip(0.0, 1.0).fillna(0.0)
+    busy = ops["util_sm"].fillna(0.0).clip(0.0, 1.0)  # the SMs its kernels occupy, over its time
     clocked = ratio ** p.clock_exponent
     return pd.DataFrame({
         "idle": np.full(len(ops), p.idle_w),

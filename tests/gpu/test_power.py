@@ -72,8 +72,10 @@ def test_gpus_have_no_area():
 # ---- row_power on hand-made rows (issue #17: the ML.ENERGY decode rows) ----------------
 
 def _rows(seconds, kernel, util, nbytes):
+    """Rows whose kernels fill every SM: their SMs are busy for the kernels' share."""
     import pandas as pd
     return pd.DataFrame({"seconds": seconds, "kernel_seconds": kernel,
+                         "util_sm": [k / s for k, s in zip(kernel, seconds, strict=True)],
                          "util_tensor": util, "bytes": nbytes, "repeat": 1})
 
 
