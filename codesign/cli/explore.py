@@ -14,8 +14,10 @@ EXAMPLES = """examples:
 
 An explore spec is a sweep spec (workloads, target axis, [axes], [set]) plus an [explore]
 table: trials, sampler (nsga2, tpe, random), population, seed, minimize = [...],
-maximize = [...] and constraints = ["decode.tokens_per_s >= 20", "fits_memory", ...];
-codesign/sweep/explore.py documents it. Names are metric columns (qualified by the
+maximize = [...], constraints = ["decode.tokens_per_s >= 20", "fits_memory", ...] and
+per_target = true (one search and one front per target, the trials shared out);
+codesign/sweep/explore.py documents it. A point proposed again is not timed again and
+does not count as a trial. Names are metric columns (qualified by the
 workload's phase when there are several workloads) or swept axes.
 
 DIR gets study.journal (Optuna's storage: rerunning the command resumes, and a trial that
@@ -63,16 +65,20 @@ def run(args: argparse.Namespace) -> int:
     objectives = [q.name for q, _ in es.objectives]
     if args.format == "json":
         print_json({"name": es.space.name, "trials": len(res.trials), "timed": res.timed,
-                    "rejected": len(res.rejected),
+                    "rejected": len(res.rejected), "repeats": res.repeats,
+                    "per_target": es.per_target,
                     "feasible": int(res.trials["feasible"].sum()) if len(res.trials) else 0,
                     "seconds": res.seconds, "objectives": objectives,
                     "pareto": res.pareto.to_dict(orient="records")})
         return 0 if res.feasible else 1
     n_feasible = int(res.trials["feasible"].sum()) if len(res.trials) else 0
     rejected = f", {len(res.rejected)} more rejected by their config" if res.rejected else ""
-    print(f"explore {es.space.name}: {len(res.trials)} trials timed ({res.timed} now{rejected})"
-          f" in {res.seconds:.1f} s; {n_feasible} feasible, {len(res.pareto)} on the Pareto "
-          f"front of {', '.join(f'{d} {q.name}' for q, d in es.objectives)}")
+    repeats = (f", {res.repeats} proposals of an earlier point not timed again"
+               if res.repeats else "")
+    front = "each target's Pareto front" if es.per_target else "the Pareto front"
+    print(f"explore {es.space.name}: {len(res.trials)} trials timed ({res.timed} now{rejected}"
+          f"{repeats}) in {res.seconds:.1f} s; {n_feasible} feasible, {len(res.pareto)} on "
+          f"{front} of {', '.join(f'{d} {q.name}' for q, d in es.objectives)}")
     cols = list(dict.fromkeys(["trial", "target", *es.space.axis_paths, *objectives,
                                *(c.quantity.name for c in es.constraints)]))
     if not len(res.trials):

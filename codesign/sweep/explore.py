@@ -18,12 +18,23 @@ processes or on a Dask cluster) and its results told back::
     minimize = ["decode.latency_s", "vector.vlen"]    # objectives ...
     maximize = []                                     # ... in either direction
     constraints = ["decode.tokens_per_s >= 20", "prefill.latency_s <= 2", "fits_memory"]
+    per_target = false           # true: one search per target, the trials shared out
 
 A name is a metric column of the results (``latency_s``, ``tokens_per_s``,
 ``memory_gb``, ``seconds_gemm`` ...; with several workloads qualified by the workload's
 phase, ``prefill.latency_s``) or a swept axis (``vector.vlen``: the point's own value, a
 cost proxy). A boolean metric alone (``fits_memory``) must hold for every workload. The
-target axis, if the spec has one, is a categorical choice of the search.
+target axis, if the spec has one, is a categorical choice of the search; with
+``per_target = true`` each target gets a search of its own instead (the trials shared out
+as evenly as they go, each search seeded alike, so their first generations propose the
+same configurations), and a front of its own. That is the way to ask "with and without
+an extension": one search over both converges on the better target and leaves the other
+barely sampled.
+
+A point the sampler proposes again (NSGA-II's crossover and mutation do, once the
+population converges) is not timed again and does not count as a trial: it is told the
+values of its first trial, and the search stops early when ``STALE_GENERATIONS``
+generations in a row propose nothing new. ``ExploreResult.repeats`` counts them.
 
 Constraints reach the sampler as Optuna's ``constraints_func`` (a value <= 0 is feasible;
 each is the violation relative to its bound), so the search is pushed towards feasibility.
@@ -72,7 +83,7 @@ from codesign.sweep.spec import (
 )
 
 EXPLORE_KEYS = ("trials", "sampler", "population", "seed", "minimize", "maximize",
-                "constraints")
+                "constraints", "per_target")
 SAMPLERS = ("nsga2", "tpe", "random")
 TRIALS = "trials.parquet"
 PARETO = "pareto.parquet"
@@ -80,6 +91,10 @@ JOURNAL = "study.journal"
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|>=)\s*(\S+)\s*$")
 # user attribute of a trial whose point a config rejects (it counts as a finished trial)
 _INVALID = "invalid"
+# user attribute of a trial that proposed an earlier trial's point again (its number)
+_REPEAT = "repeat_of"
+# generations in a row that propose no new point before a search stops early
+STALE_GENERATIONS = 10
 
 
 @dataclass(frozen=True)
@@ -126,6 +141,16 @@ class ExploreSpec:
     seed: int
     objectives: list[tuple[Quantity, str]]  # (quantity, "minimize" | "maximize")
     constraints: list[Constraint] = field(default_factory=list)
+    per_target: bool = False  # one search per target (see the module's documentation)
+
+    def searches(self) -> list[tuple[str, list[str], int]]:
+        """Each search: its study name, the targets it chooses from and its trials."""
+        name, targets = self.space.name, list(self.space.targets)
+        if not self.per_target or len(targets) == 1:
+            return [(name, targets, self.trials)]
+        n = len(targets)
+        return [(f"{name}:{t}", [t], self.trials // n + (i < self.trials % n))
+                for i, t in enumerate(targets)]
 
 
 @dataclass
@@ -137,6 +162,7 @@ class ExploreResult:
     pareto: pd.DataFrame
     results: pd.DataFrame
     timed: int = 0  # trials timed by this call (the rest were resumed)
+    repeats: int = 0  # proposals of an earlier trial's point, told its values, not timed
     seconds: float = 0.0
     rejected: list[str] = field(default_factory=list)  # why each rejected trial was
 
@@ -204,8 +230,15 @@ def parse_explore(data: Mapping[str, Any], source: str, base_dir: Path, text: st
         raise ctx.error(("explore", "constraints"), f"expected a list of strings such as "
                         f"\"tokens_per_s >= 20\", got {cons_raw!r}")
     constraints = [_constraint(ctx, c, names, space) for c in cons_raw]
+    per_target = raw.get("per_target", False)
+    if not isinstance(per_target, bool):
+        raise ctx.error(("explore", "per_target"), f"expected true or false, got {per_target!r}")
+    if per_target and trials < len(space.targets):
+        raise ctx.error(("explore", "trials"), f"per_target shares {trials} trials out over "
+                        f"{len(space.targets)} targets: give at least one each")
     return ExploreSpec(space=space, trials=trials, sampler=sampler, population=population,
-                       seed=seed, objectives=objectives, constraints=constraints)
+                       seed=seed, objectives=objectives, constraints=constraints,
+                       per_target=per_target)
 
 
 def _metric_names() -> dict[str, str]:
@@ -283,6 +316,9 @@ def explore(spec: str | Path | Mapping[str, Any] | ExploreSpec, out: str | Path,
         if trials < 1:
             raise CodesignError(f"--trials must be at least 1, got {trials}")
         es = dataclasses.replace(es, trials=trials)
+        if es.per_target and trials < len(es.space.targets):
+            raise CodesignError(f"--trials {trials}: per_target shares the trials out over "
+                                f"{len(es.space.targets)} targets; give at least one each")
     if jobs is not None:
         check_jobs(jobs)
     if scheduler is not None:
@@ -294,17 +330,21 @@ def explore(spec: str | Path | Mapping[str, Any] | ExploreSpec, out: str | Path,
     with locked(path):
         runner._claim(path, es.space, force)
         client = runner._dask_client(scheduler) if scheduler else None
+        timed = repeats = 0
         try:
-            timed = _search(es, path, client, jobs, progress)
+            for name, targets, n in es.searches():
+                t, r = _search(es, _study(es, path, name), targets, n, path, client, jobs,
+                               progress)
+                timed, repeats = timed + t, repeats + r
         finally:
             if client is not None:
                 client.close()
         res = _collect(es, path)
-    res.timed, res.seconds = timed, time.perf_counter() - t0
+    res.timed, res.repeats, res.seconds = timed, repeats, time.perf_counter() - t0
     return res
 
 
-def _study(es: ExploreSpec, out: Path) -> Any:
+def _study(es: ExploreSpec, out: Path, name: str) -> Any:
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -321,7 +361,7 @@ def _study(es: ExploreSpec, out: Path) -> Any:
         "random": lambda: optuna.samplers.RandomSampler(seed=es.seed),
     }
     return optuna.create_study(
-        study_name=es.space.name, storage=storage, load_if_exists=True,
+        study_name=name, storage=storage, load_if_exists=True,
         sampler=samplers[es.sampler](), directions=[d for _, d in es.objectives])
 
 
@@ -333,7 +373,7 @@ def _finished(study: Any) -> int:
     from optuna.trial import TrialState
 
     return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state == TrialState.COMPLETE
+               if (t.state == TrialState.COMPLETE and _REPEAT not in t.user_attrs)
                or (t.state == TrialState.FAIL and _INVALID in t.user_attrs))
 
 
@@ -348,18 +388,26 @@ def _requeue_interrupted(study: Any) -> None:
             study.tell(t.number, state=TrialState.FAIL)
 
 
-def _search(es: ExploreSpec, out: Path, client: Any, jobs: int | None,
-            progress: bool) -> int:
+def _search(es: ExploreSpec, study: Any, targets: list[str], trials: int, out: Path,
+            client: Any, jobs: int | None, progress: bool) -> tuple[int, int]:
+    """Run one search until ``trials`` trials have finished; the trials it timed and the
+    repeated points it told without timing."""
     from optuna.trial import TrialState
 
-    study = _study(es, out)
     _requeue_interrupted(study)
-    timed = 0
-    while (left := es.trials - _finished(study)) > 0:
+    seen = {_point_of(es.space, t.params, t.user_attrs["target"]): t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if _REPEAT not in t.user_attrs}
+    timed = repeats = stale = 0
+    while (left := trials - _finished(study)) > 0 and stale < STALE_GENERATIONS:
         batch = [study.ask() for _ in range(min(es.population, left))]
         points: dict[int, Point] = {}
+        fresh = False
         for trial in batch:
-            point = _propose(es.space, trial)
+            point = _propose(es.space, targets, trial)
+            if point in seen or point in points.values():
+                continue  # told below, once its first trial has its values
+            fresh = True
             try:
                 T.resolve(point.target, dict(point.overrides))
             except USER_ERRORS as exc:
@@ -376,13 +424,46 @@ def _search(es: ExploreSpec, out: Path, client: Any, jobs: int | None,
                 if trial.number in points:
                     _tell(es, study, trial, points[trial.number], df)
                     timed += 1
-    return timed
+                    seen[points[trial.number]] = study.get_trials(deepcopy=False)[
+                        trial.number]
+        for trial in batch:  # the repeats: the values of the point's first trial
+            if trial.number in points or _is_told(study, trial.number):
+                continue
+            first = seen.get(_point_of(es.space, trial.params, _target_of(targets, trial)))
+            if first is None or first.state != TrialState.COMPLETE:
+                # its first trial was rejected or had no finite objective: so is this one
+                trial.set_user_attr(_REPEAT, -1 if first is None else first.number)
+                study.tell(trial, state=TrialState.FAIL)
+                continue
+            for key in ("constraints", "values", "target"):
+                trial.set_user_attr(key, first.user_attrs[key])
+            trial.set_user_attr(_REPEAT, first.number)
+            study.tell(trial, first.values)
+            repeats += 1
+        stale = 0 if fresh else stale + 1
+    return timed, repeats
 
 
-def _propose(space: Spec, trial: Any) -> Point:
+def _is_told(study: Any, number: int) -> bool:
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False)[number].state != TrialState.RUNNING
+
+
+def _target_of(targets: list[str], trial: Any) -> str:
+    return trial.params[TARGET_AXIS] if len(targets) > 1 else targets[0]
+
+
+def _point_of(space: Spec, params: Mapping[str, Any], target: str) -> Point:
+    """The point of a trial's parameters (the target chosen or the search's only one)."""
+    chosen = {a.path: params[a.path] for a in space.axes if a.path in params}
+    return Point(target=target, overrides=tuple(sorted({**space.fixed, **chosen}.items())))
+
+
+def _propose(space: Spec, targets: list[str], trial: Any) -> Point:
     """The point ``trial`` proposes: a target and one value per axis (plus ``[set]``)."""
-    target = trial.suggest_categorical(TARGET_AXIS, list(space.targets)) \
-        if len(space.targets) > 1 else space.targets[0]
+    target = trial.suggest_categorical(TARGET_AXIS, targets) \
+        if len(targets) > 1 else targets[0]
     chosen: dict[str, Any] = {}
     for a in space.axes:
         if a.values:
@@ -394,8 +475,7 @@ def _propose(space: Spec, trial: Any) -> Point:
         else:
             assert a.low is not None and a.high is not None
             chosen[a.path] = trial.suggest_float(a.path, a.low, a.high, log=a.log)
-    overrides = {**space.fixed, **chosen}
-    return Point(target=target, overrides=tuple(sorted(overrides.items())))
+    return _point_of(space, chosen, target)
 
 
 def _values(es: ExploreSpec, point: Point, df: pd.DataFrame) -> dict[str, Any]:
@@ -462,10 +542,13 @@ def _collect(es: ExploreSpec, out: Path) -> ExploreResult:
     """trials.parquet, pareto.parquet and results.parquet from the study and the parts."""
     from optuna.trial import TrialState
 
-    study = _study(es, out)
     names = [q.name for q, _ in es.objectives]
     recs, points = [], []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    done = [t for name, _, _ in es.searches()
+            for t in _study(es, out, name).get_trials(deepcopy=False,
+                                                     states=(TrialState.COMPLETE,))
+            if _REPEAT not in t.user_attrs]
+    for t in done:
         vals = t.user_attrs.get("values", {})
         cons = t.user_attrs.get("constraints", [])
         rec = {"trial": t.number, "target": t.user_attrs.get("target"),
@@ -483,13 +566,17 @@ def _collect(es: ExploreSpec, out: Path) -> ExploreResult:
                "violation", "feasible"]
     trials = pd.DataFrame(recs, columns=None if recs else columns)
     trials["pareto"] = False
-    if len(trials):
-        feas = trials[trials["feasible"]]
+    # one front per search: per target when each target had its own
+    fronts = trials.groupby("target").groups.values() if es.per_target and len(trials) \
+        else [trials.index]
+    for index in fronts:
+        feas = trials.loc[index][trials.loc[index, "feasible"]]
         if len(feas):
             mask = pareto_mask(feas[names].to_numpy(dtype=float),
                                [d for _, d in es.objectives])
             trials.loc[feas.index[mask], "pareto"] = True
-    pareto = trials[trials["pareto"]].sort_values(names)
+    pareto = trials[trials["pareto"]].sort_values(
+        ["target", *names] if es.per_target else names)
     space = dataclasses.replace(es.space, points=list(dict.fromkeys(points)))
     results = runner.assemble(space, out) if points else pd.DataFrame()
     for frame, name in ((trials, TRIALS), (pareto, PARETO)):

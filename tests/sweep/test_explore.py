@@ -18,7 +18,7 @@ from hypothesis.extra.numpy import arrays
 
 import codesign as cd
 from codesign.cli import main
-from codesign.sweep.explore import JOURNAL, load_explore, pareto_mask
+from codesign.sweep.explore import JOURNAL, STALE_GENERATIONS, load_explore, pareto_mask
 
 
 def explore_spec(trace, constraints='["memory.dram_gbps >= 1000", "fits_memory"]', extra="",
@@ -90,7 +90,10 @@ def test_same_seed_same_search_and_a_resume_times_only_the_missing_trials(
     assert a.timed == 4
     a = cd.explore(spec, out=tmp_path / "a", jobs=1)  # the spec's 8
     assert a.timed == 4 and len(a.trials) == 8
-    assert a.trials["trial"].tolist() == list(range(8))
+    # the resumed sampler, seeded alike, proposes the first generation's points again:
+    # those are told their values untimed and do not count, so 8 distinct points finish
+    assert a.repeats >= 1 and a.trials["trial"].is_monotonic_increasing
+    assert not a.trials.duplicated(["target", "memory.dram_gbps", "sm.count"]).any()
     # an uninterrupted search is deterministic under its seed (a resumed one continues
     # from a new sampler with the same seed, so its later proposals differ)
     b = cd.explore(spec, out=tmp_path / "b", jobs=1)
@@ -98,6 +101,62 @@ def test_same_seed_same_search_and_a_resume_times_only_the_missing_trials(
     cols = ["trial", "target", "memory.dram_gbps", "sm.count", "latency_s"]
     pd.testing.assert_frame_equal(b.trials[cols], c.trials[cols])
     pd.testing.assert_frame_equal(a.trials[cols].head(4), b.trials[cols].head(4))
+
+
+def _timed_points(out) -> int:
+    """Points whose rows were timed under ``out`` (one part file per timed point)."""
+    return len(pd.read_parquet(out / "results.parquet"))
+
+
+def test_a_point_proposed_again_is_not_timed_again_and_a_converged_search_stops(
+        tiny_trace, write_spec, tmp_path, capsys):
+    # a space of 2 targets x 3 SM counts = 6 points, asked for 30 trials
+    text = explore_spec(tiny_trace, constraints='["fits_memory"]', trials=30).replace(
+        '"memory.dram_gbps" = {min = 200.0, max = 4000.0, log = true}\n', "")
+    res = cd.explore(write_spec(text), out=tmp_path / "run", jobs=1)
+    t = res.trials
+    assert 1 <= len(t) <= 6 and res.timed == len(t)  # every point at most once
+    assert not t.duplicated(["target", "sm.count"]).any()
+    assert res.repeats >= STALE_GENERATIONS * 4  # it stopped after that many stale generations
+    assert _timed_points(tmp_path / "run") == len(t)
+    # resumed with more trials: nothing new to time and nothing lost
+    again = cd.explore(write_spec(text), out=tmp_path / "run", jobs=1, trials=40)
+    assert again.timed == 0 and len(again.trials) == len(t)
+    pd.testing.assert_frame_equal(again.trials, t)
+    # the command says what it skipped
+    assert main(["explore", str(write_spec(text)), "-o", str(tmp_path / "cli"), "--jobs",
+                 "1", "--no-progress"]) == 0
+    assert "proposals of an earlier point not timed again" in capsys.readouterr().out
+
+
+def test_per_target_runs_one_search_and_one_front_per_target(tiny_trace, write_spec,
+                                                            tmp_path):
+    spec = write_spec(explore_spec(tiny_trace, trials=9, extra="per_target = true"))
+    res = cd.explore(spec, out=tmp_path / "run", jobs=1)
+    t = res.trials
+    counts = t["target"].value_counts()
+    assert counts["h100-sxm"] == 5 and counts["a100-80gb"] == 4  # 9 shared out in order
+    # both searches are seeded alike: their first generations propose the same configs
+    first = {g: d.sort_values("trial").head(4)[["memory.dram_gbps", "sm.count"]]
+             .reset_index(drop=True) for g, d in t.groupby("target")}
+    pd.testing.assert_frame_equal(first["h100-sxm"], first["a100-80gb"])
+    # the front of each target: feasible trials no other trial OF THAT TARGET dominates
+    for target, d in t.groupby("target"):
+        feas = d[d["feasible"]]
+        obj = feas[["latency_s", "sm.count"]].to_numpy(float)
+        for i, (_, row) in enumerate(feas.iterrows()):
+            dominated = any(np.all(obj[j] <= obj[i]) and np.any(obj[j] < obj[i])
+                            for j in range(len(obj)) if j != i)
+            assert row["pareto"] == (not dominated), target
+        assert not d[~d["feasible"]]["pareto"].any()
+    assert set(res.pareto["target"]) <= set(t["target"])
+    assert len(res.pareto) == int(t["pareto"].sum())
+    for _, row in t.iterrows():  # each trial is its own point, simulated
+        r = cd.simulate(tiny_trace, row["target"], **_point(row)).summary()
+        assert row["latency_s"] == pytest.approx(r["latency_s"], rel=1e-12)
+    # resuming with more trials shares the new total out again
+    more = cd.explore(spec, out=tmp_path / "run", jobs=1, trials=12)
+    assert more.trials["target"].value_counts().to_dict() == {"h100-sxm": 6, "a100-80gb": 6}
 
 
 def test_a_trial_killed_while_timed_is_proposed_again_and_not_lost(
@@ -172,6 +231,9 @@ def test_json_output_lists_the_front(tiny_trace, write_spec, tmp_path, capsys):
      "make it a constraint"),
     (("minimize = [\"latency_s\", \"sm.count\"]", "minimize = []"), "needs an objective"),
     (("population = 4", "population = 4\nsamples = 3"), "unknown key 'samples'"),
+    (("population = 4", "population = 4\nper_target = 1"), "expected true or false, got 1"),
+    (("trials = 8", "trials = 1\nper_target = true"),
+     "per_target shares 1 trials out over 2 targets: give at least one each"),
 ])
 def test_bad_specs_are_one_line_naming_the_valid_choices(tiny_trace, write_spec, tmp_path,
                                                          capsys, edit, message):
