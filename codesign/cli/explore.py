@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
     elif not res.feasible:
         print("no trial satisfies the constraints: "
               + "; ".join(str(c) for c in es.constraints)
-              + ". The closest trials (violation: the sum of each constraint's shortfall "
-                "relative to its bound):")
+              + f". The closest trials{' of each target' if es.per_target else ''} "
+                "(violation: the sum of each constraint's shortfall relative to its bound):")
         print(format_table(res.closest()[[*cols, "violation"]]))
     else:
         print(format_table(res.pareto[cols]))

@@ -163,6 +163,7 @@ class ExploreResult:
     results: pd.DataFrame
     timed: int = 0  # trials timed by this call (the rest were resumed)
     repeats: int = 0  # proposals of an earlier trial's point, told its values, not timed
+    per_target: bool = False  # one search (and front) per target
     seconds: float = 0.0
     rejected: list[str] = field(default_factory=list)  # why each rejected trial was
 
@@ -171,8 +172,11 @@ class ExploreResult:
         return bool(self.trials["feasible"].any()) if len(self.trials) else False
 
     def closest(self, n: int = 3) -> pd.DataFrame:
-        """The ``n`` finished trials with the smallest total constraint violation."""
-        return self.trials.sort_values("violation").head(n)
+        """The ``n`` finished trials with the smallest total constraint violation (of each
+        target, when each had its own search)."""
+        ranked = self.trials.sort_values("violation", kind="stable")
+        return ranked.groupby("target", sort=False).head(n).sort_values(
+            ["target", "violation"], kind="stable") if self.per_target else ranked.head(n)
 
 
 # ---- the spec -----------------------------------------------------------------------------
@@ -584,7 +588,7 @@ def _collect(es: ExploreSpec, out: Path) -> ExploreResult:
     if points:
         store.write_atomic(store.results_table(results, space), out / store.RESULTS)
     return ExploreResult(trials=trials, pareto=pareto, results=results,
-                         rejected=rejections(out))
+                         rejected=rejections(out), per_target=es.per_target)
 
 
 

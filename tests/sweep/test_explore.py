@@ -157,6 +157,12 @@ def test_per_target_runs_one_search_and_one_front_per_target(tiny_trace, write_s
     # resuming with more trials shares the new total out again
     more = cd.explore(spec, out=tmp_path / "run", jobs=1, trials=12)
     assert more.trials["target"].value_counts().to_dict() == {"h100-sxm": 6, "a100-80gb": 6}
+    # an infeasible budget shows the closest trials of each target
+    closest = more.closest(2)
+    assert closest["target"].value_counts().to_dict() == {"h100-sxm": 2, "a100-80gb": 2}
+    for target, d in closest.groupby("target"):
+        assert d["violation"].tolist() == sorted(
+            more.trials[more.trials["target"] == target]["violation"])[:2]
 
 
 def test_a_trial_killed_while_timed_is_proposed_again_and_not_lost(
