@@ -161,8 +161,11 @@ add("vwmul.vv", "vd vs2 vs1", "int", "valu", "intw", lambda d, a, b: b * a,
 add("vwmacc.vv", "vd vs1 vs2", "int", "valu", "intw", lambda d, a, b: a * b + d,
     types={"*": "i"}, widths={"vd": 2}, reads_vd=True)
 # widening signed multiply (RVV 1.0 section 11.12): 2*SEW-bit products; a multiply by a
-# power of two is a widening shift (unpacking 4-bit codes into 16-bit lanes)
-add("vwmul.vx", "vd vs2 rs1", "int", "valu", "imul", lambda d, a, b: b * a,
+# power of two is a widening shift (unpacking 4-bit codes into 16-bit lanes). Timed as
+# vwmul.vv: both vendor models give the .vx and .vv forms one class (llvm-mca 22
+# spacemit-x60: e8/e16 m1 latency 4, occupancy 2, the source's element groups;
+# sifive-x280: latency 8, 2*LMUL of the source)
+add("vwmul.vx", "vd vs2 rs1", "int", "valu", "intw", lambda d, a, b: b * a,
     types={"*": "i"}, widths={"vd": 2})
 # sign/zero extension from EEW = SEW/2 (RVV 1.0 section 11.3): packed 8-bit weights widened to
 # 16-bit lanes; timed as integer ALU ops at the destination EEW (llvm-mca 22 sifive-x280:

@@ -218,6 +218,14 @@ class MemoryConfig:
                            "bandwidth but only the L1 latency; indexed gathers pay the "
                            "latency of the level serving them", "",
                            "assumed: stream and stride prefetchers of application cores")
+    prefetch_ahead: bool = param(
+        False, "with prefetch, a prefetched stream's lines are requested ahead of the load "
+        "that uses them: the transfers beyond L1 (L2 and DRAM bandwidth, the miss queues) "
+        "of an affine load may take place up to one latency of the level serving it before "
+        "the load issues (a prefetcher keeps at most the miss queue's lines in flight, "
+        "which cover one latency: Little's law), never before the channel is free; false: "
+        "they start when the load issues, so a channel idles while the core computes",
+        "", "default false: every preset but the ones that set it (their sources say why)")
     weights_cached: bool = param(
         False, "a GEMM's weights (its B operand) sit in L2 when the op starts if they fit "
         "the core's share: true for a kernel timed alone (a benchmark loop); false for a "

@@ -43,7 +43,9 @@ Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
   access occupies its sequencer until both its element groups and its transfers are done.
   Affine (unit-stride and strided) accesses pay the L1 latency when ``memory.prefetch``
   (stream/stride prefetching); indexed gathers the expected latency of the levels serving
-  them.
+  them. With ``memory.prefetch_ahead`` too, an affine load's transfers beyond L1 may take
+  place up to that latency before it issues (the prefetcher requested its lines while the
+  core worked), never before their channel is free.
 
 **Hierarchical simulation.** A loop is simulated iteration by iteration; after each
 iteration the model compares the mean cycles per iteration of the last two windows of
@@ -194,6 +196,9 @@ class _Rec:
     fdst: tuple[int, ...]
     mem: tuple[tuple[int, float], ...] = ()  # (channel: L1 .. L1_STORE, bytes)
     extra_lat: float = 0.0
+    # memory.prefetch_ahead: how long before its issue a prefetched load's transfers beyond
+    # L1 may take place (the latency of the levels serving it)
+    lead: float = 0.0
     is_vset: bool = False
     is_sdiv: bool = False
     ack: float = 0.0  # vector.mem_ack_cycles of a vector load or store
@@ -417,8 +422,12 @@ class CoreSim:
                     ins.mem.base is None and ins.mem.index is None:
                 m = ins.mem
                 rec.dc = (m.buf, m.offset.const, m.offset.terms, max(1, m.eew // 8))
-            if vector and t.mem == "load" and \
-                    not (cfg.memory.prefetch and t.mem_pattern != "indexed"):
+            prefetched = cfg.memory.prefetch and t.mem_pattern != "indexed"
+            if t.mem == "load" and prefetched and cfg.memory.prefetch_ahead and \
+                    f[1] + f[2] > 0:
+                h = self.hier.latency
+                rec.lead = (f[1] * h[1] + f[2] * h[2]) / (f[1] + f[2])
+            if vector and t.mem == "load" and not prefetched:
                 h = self.hier.latency
                 # the expected latency of the levels serving its accesses (the L2 and
                 # DRAM shares carry the line factor: normalised to the accesses)
@@ -428,7 +437,7 @@ class CoreSim:
         rec.access_bytes = t.mem_bytes if ins.mem is not None else None
         rec.sfp = d.timing == "sfp"
         rec.shape = hash((rec.vector, rec.seq, rec.occ, rec.lat, rec.whole, rec.vsrc, rec.vdst,
-                          rec.xsrc, rec.xdst, rec.fsrc, rec.fdst, rec.mem, rec.extra_lat,
+                          rec.xsrc, rec.xdst, rec.fsrc, rec.fdst, rec.mem, rec.extra_lat, rec.lead,
                           rec.is_vset, rec.is_sdiv, rec.ack, rec.dc))
         rec.waits = bool(rec.xs or rec.fsrc)
         rec.sources = (*((self.x_pend, self.x_ready, x) for x in rec.xs),
@@ -743,8 +752,10 @@ class CoreSim:
             done += self.cfg.scalar.dcache_miss_cycles
         if r.mem:  # scalar accesses use the hierarchy's bandwidth too (not waited for)
             lf, bpc = self.channel_free, self.channel_bpc
+            ahead = now - r.lead  # prefetched: beyond L1 from here (memory.prefetch_ahead)
             for lvl, nbytes in r.mem:
-                lf[lvl] = (lf[lvl] if lf[lvl] >= now else now) + nbytes / bpc[lvl]
+                at = now if lvl in (L1, L1_STORE) else ahead
+                lf[lvl] = (lf[lvl] if lf[lvl] >= at else at) + nbytes / bpc[lvl]
         if r.is_sdiv:
             self.sdiv_free = now + r.occ
         if done > self.scalar_done:
@@ -811,8 +822,10 @@ class CoreSim:
         end = start + occ
         if r.mem:
             lf, bpc = self.channel_free, self.channel_bpc
+            ahead = start - r.lead  # the L1 port at issue; beyond it from here (prefetch)
             for lvl, nbytes in r.mem:
-                t0 = lf[lvl] if lf[lvl] > start else start
+                at = start if lvl in (L1, L1_STORE) else ahead
+                t0 = lf[lvl] if lf[lvl] > at else at
                 t = lf[lvl] = t0 + nbytes / bpc[lvl]
                 if t > end:
                     end = t

@@ -63,12 +63,9 @@ X60_DEVIATIONS: dict[str, tuple[tuple[int, ...], str]] = {
     "vmul.vv": (_ALL, "LLVM's X60 vmul has occupancy LMUL and latency 7/8/16/32; modelled "
                       "at DLEN (2*LMUL) with latency max(7, occupancy)"),
     "vmul.vx": (_ALL, "as vmul.vv"),
-    "vwmul.vx": (_ALL, "LLVM's X60 vwmul holds the element groups of its source EEW with "
-                       "latency 4/5/8; modelled by the vmul rule at the destination EEW "
-                       "(the preset's widening_by_source = false), latency max(7, occupancy): "
-                       "pessimistic for the mxfp4 unpacking only"),
     "vwmul.vv": ((2,), "latency 5 at LMUL 2 in LLVM's X60 model (4 at m1, 8 at m4); "
                        "modelled as max(4, occupancy) = 4"),
+    "vwmul.vx": ((2,), "as vwmul.vv"),
     "vwmacc.vv": ((2,), "as vwmul.vv"),
     "vrgather.vv": (_ALL, "LLVM's X60 occupancy grows as 4*LMUL^2 (every destination "
                           "register reads every source register); modelled at SiFive7's "

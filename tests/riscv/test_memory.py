@@ -10,7 +10,7 @@ from codesign.riscv import make, memory
 from codesign.riscv.memory import Hierarchy, footprint, level_bytes, plan
 from codesign.riscv.replay import time_program
 from isa.instructions import parse_isa
-from isa.program import Builder, V
+from isa.program import Builder, F, V
 
 ISA = parse_isa("rvv")
 
@@ -231,6 +231,53 @@ def test_dram_efficiency_scales_a_dram_bound_stream():
     assert full == pytest.approx((1 << 24) / cfg.dram_bytes_per_cycle(), rel=0.01)
     _, half = _dram_stream({"dram.efficiency": 0.5})
     assert half == pytest.approx(2 * full, rel=0.01)
+
+
+def _loads_then_work(work: int, prefetch_ahead: bool, reread: bool = False,
+                     scalar: bool = False) -> float:
+    """Cycles per iteration of a loop that loads 128 B (two vle32) from a 4 MiB stream (or,
+    ``reread``, the same 128 B: L1 hits), then runs ``work`` dependent vfadd on them and
+    reads the result into a scalar (vfmv.f.s + fadd: the front end waits for it, as
+    ggml's dot products wait for vmv.x.s), on one core with 2 lines in flight; ``scalar``:
+    each iteration also loads one float of a second stream with a scalar load (as ggml's
+    Q6_K dot product loads its scales with lb)."""
+    cfg = make("x280-like", {"l1d.outstanding_misses": 2.0,
+                             "memory.prefetch_ahead": prefetch_ahead}).config
+    trips = 1 << 15
+    b = Builder("stream", ISA, 512)
+    b.buffer("x", "fp32", 32 * trips)
+    b.buffer("s", "fp32", trips)
+    b.vsetvli(16, 32, 1)
+    with b.loop("i", trips) as i:
+        for j in range(2):
+            b.emit("vle32.v", V(8 + j), b.mem("x", (0 if reread else i * 32) + 16 * j, 32))
+        for _ in range(work):
+            b.emit("vfadd.vv", V(8), V(8), V(9))
+        b.emit("vfmv.f.s", F(1), V(8))
+        b.emit("fadd.s", F(2), F(2), F(1))
+        if scalar:  # issued when the work is done (after the scalar read of its result)
+            b.emit("flw", F(3), b.mem("s", i, 32))
+    return time_program(b.program(), cfg)["cycles"] / trips
+
+
+@pytest.mark.parametrize("work", [0, 10, 40])
+def test_prefetch_ahead_overlaps_a_stream_with_the_work_between_its_loads(work):
+    """memory.prefetch_ahead: the lines of the next loads are fetched while the core works,
+    so an iteration takes max(its memory time, its time with the data in L1) instead of
+    about their sum; the memory time itself is still Little's law's (2 lines x 64 B per
+    DRAM latency: the lead never adds bandwidth), and it is never slower than without."""
+    lat = make("x280-like").config.dram_latency_cycles()
+    memory_bound = 2 * 64 / (2 * 64 / lat)  # 128 B per iteration at 2 lines per latency
+    in_l1 = _loads_then_work(work, False, reread=True)
+    ahead, at_issue = _loads_then_work(work, True), _loads_then_work(work, False)
+    assert ahead == pytest.approx(max(memory_bound, in_l1), rel=0.01)
+    assert ahead <= at_issue
+    if work:  # the load that waits for the first one's lines sits in front of the work
+        assert at_issue > max(memory_bound, in_l1) + 0.4 * min(memory_bound, in_l1)
+    # a scalar load of another stream (4 B an iteration) takes its lines ahead too: it does
+    # not hand the channels' idle time back (memory time + 4/128 of it)
+    with_scalar = _loads_then_work(work, True, scalar=True)
+    assert with_scalar == pytest.approx(max(memory_bound * (1 + 4 / 128), in_l1), rel=0.02)
 
 
 def _ime_shard():
