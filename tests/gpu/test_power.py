@@ -119,23 +119,24 @@ def test_a_step_with_a_host_gap_averages_at_most_cap_while_busy_and_idle_in_the_
 
 
 def test_row_power_matches_a_hand_calculation_for_one_kernel_mix():
-    """Three H100 rows worked by hand from the preset's constants (idle 70 W, active
-    519.9 W, tensor_w 600.1 W, HBM3 pJ/bit from codesign.silicon), as a burst (each row
-    capped on its own); and the A100's derived tensor_w = 400 - 40 - 100 = 260 W."""
+    """Three H100 rows worked by hand from stated constants (idle 70 W, active 500 W,
+    tensor_w 600 W, HBM3 pJ/bit from codesign.silicon), as a burst (each row capped on its
+    own); and the A100's derived tensor_w = 400 - 40 - 100 = 260 W."""
     from codesign.gpu.power import row_power
-    cfg = targets.resolve("h100-sxm").config
+    cfg = targets.resolve("h100-sxm", {"power.idle_w": 70, "power.active_w": 500,
+                                       "power.tensor_w": 600}).config
     pj = DRAM_PJ_PER_BIT["hbm3"]
     ops = _rows([50e-6, 10e-6, 2e-3],           # a GEMV, a dense GEMM, a host step
                 [45e-6, 10e-6, 0.0],
                 [0.04, 0.9, 0.0],
                 [0.1e9, 0.02e9, 0.0])
     w = row_power(ops, cfg)
-    gemv = 70 + 0.9 * 519.9 + 0.04 * 600.1 + 0.1e9 / 50e-6 * 8 * pj * 1e-12
+    gemv = 70 + 0.9 * 500 + 0.04 * 600 + 0.1e9 / 50e-6 * 8 * pj * 1e-12
     assert w.iloc[0].sum() == pytest.approx(gemv, rel=1e-12)
-    raw = 70 + 519.9 + 0.9 * 600.1 + 0.02e9 / 10e-6 * 8 * pj * 1e-12  # over the TDP
+    raw = 70 + 500 + 0.9 * 600 + 0.02e9 / 10e-6 * 8 * pj * 1e-12  # over the TDP
     assert raw > 700
     assert w.iloc[1].sum() == pytest.approx(700.0, rel=1e-12)
-    assert w.iloc[1]["tensor"] == pytest.approx(0.9 * 600.1 * 700 / raw, rel=1e-12)
+    assert w.iloc[1]["tensor"] == pytest.approx(0.9 * 600 * 700 / raw, rel=1e-12)
     assert w.iloc[2].sum() == pytest.approx(70.0) and w.iloc[2]["active"] == 0
     a100 = targets.resolve("a100-80gb", {"power.tdp_w": 400, "power.idle_w": 40,
                                          "power.active_w": 100}).config
