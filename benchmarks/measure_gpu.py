@@ -31,9 +31,11 @@ Beside the model's kernels (``--groups``, default all):
 - ``power``: board power from NVML's energy counter (``nvmlDeviceGetTotalEnergyConsumption``,
   millijoules since the driver loaded, board power HBM included): two idle windows of
   ``IDLE_S`` (nothing queued after ``SETTLE_S``; one tiny kernel per ``TICK_S``, which
-  keeps the clocks up), and five kernels run back to back for ``POWER_S`` after a warm-up
+  keeps the clocks up), and seven kernels run back to back for ``POWER_S`` after a warm-up
   of the same length: two compute-bound bf16 GEMMs (``POWER_GEMM``^3 and the gate_proj at
-  M = 2048), FlashAttention-2 prefill at 8k, a 1 GiB copy and a 1 GB GEMV (DRAM-bound).
+  M = 2048), FlashAttention-2 prefill at 8k, and DRAM-bound a 1 GiB copy, a 1 GiB add of
+  two tensors, a 1 GiB SiLU and a 1 GB GEMV (whether a memory-bound kernel's power
+  follows its arithmetic: the copy draws less than the GEMV).
   Each writes a ``power_w`` case (the energy suite's probes ``idle_power_w`` and
   ``kernel_power_w``: codesign/energy_cases.py), and each kernel its seconds per call,
   timed right after its window (the limiter's clock still holds): both marked
@@ -114,6 +116,15 @@ def copy_row(nbytes: int) -> dict[str, Any]:
     elems = nbytes // 2
     return {"kind": "copy", "op": "copy", "dtype": "bf16", "M": max(1, elems // 4096),
             "N": min(4096, elems), "flops": 0, "bytes_read": nbytes, "bytes_written": nbytes}
+
+
+def elementwise_row(kind: str, op: str, nbytes: int, inputs: int) -> dict[str, Any]:
+    """A bf16 elementwise op writing ``nbytes`` (rows of 4096) from ``inputs`` operands as
+    large; 1 FLOP per output element (the trace's convention, workloads/costs.py)."""
+    elems = nbytes // 2
+    return {"kind": kind, "op": op, "dtype": "bf16", "M": max(1, elems // 4096),
+            "N": min(4096, elems), "flops": elems, "bytes_read": inputs * nbytes,
+            "bytes_written": nbytes}
 
 
 def chain_row() -> dict[str, Any]:
@@ -258,7 +269,7 @@ def _power(torch: Any) -> Measured:
     x, w = torch.randn(1, gK, device="cuda", dtype=bf16), torch.randn(gN, gK, device="cuda",
                                                                        dtype=bf16)
     src = torch.empty(1 << 29, device="cuda", dtype=bf16)
-    dst = torch.empty_like(src)
+    dst, src2 = torch.empty_like(src), torch.empty_like(src)
     gate = GEMMS["gate_proj"]
     xg, wg = (torch.randn(2048, gate[1], device="cuda", dtype=bf16),
               torch.randn(*gate, device="cuda", dtype=bf16))
@@ -291,6 +302,13 @@ def _power(torch: Any) -> Measured:
             ("attention-prefill-b1-sq8192-skv8192", attention_row(1, 8192, 8192, True), attn,
              {"attention.implementation": "fa2"}),
             ("copy-1048576k", copy_row(1 << 30), lambda: dst.copy_(src), {}),
+            # memory-bound like the copy, with an SM's arithmetic per element between: a
+            # copy draws less than the GEMV (481 against 633 W on the H200), and these
+            # say whether elementwise kernels draw like the copy or like the GEMV
+            ("add-1048576k", elementwise_row("elementwise", "add", 1 << 30, 2),
+             lambda: torch.add(src, src2, out=dst), {}),
+            ("silu-1048576k", elementwise_row("activation", "silu", 1 << 30, 1),
+             lambda: torch.nn.functional.silu(src, inplace=False), {}),
             ("gemv-1048576k", gemm_row(1, gN, gK), lambda: F.linear(x, w), {})):
         watts, calls, clocks = sustained(fn)
         # seconds per call by CUDA events, right after the window: the limiter's clock

@@ -25,6 +25,16 @@ def test_sweep_covers_64k_to_1g_and_shapes_hold_the_bytes(mg):
         assert 2 * row["M"] * row["N"] == nbytes
 
 
+def test_elementwise_rows_hold_the_bytes_and_the_trace_s_flops(mg):
+    from workloads import costs
+
+    for kind, op, inputs in (("elementwise", "add", 2), ("activation", "silu", 1)):
+        row = mg.elementwise_row(kind, op, 1 << 30, inputs)
+        assert 2 * row["M"] * row["N"] == 1 << 30 == row["bytes_written"]
+        assert row["bytes_read"] == inputs << 30
+        assert row["flops"] == costs.op_flops(row) == row["M"] * row["N"]
+
+
 def test_written_cases_are_read_by_validate_with_the_model_s_answers(mg, tmp_path, capsys):
     cfg = gpu.make("h100-sxm").config
     t0, gap = cfg.launch.t0_us * 1e-6, cfg.launch.gap_us * 1e-6
