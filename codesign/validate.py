@@ -43,7 +43,8 @@ How the GPU model was calibrated against the built-in suite (see also the GPU co
 - FlashAttention-2 has no fitted constant: mma.sync at 2/3 of the wgmma peak (FA3 paper),
   the GEMM main-loop efficiency, no softmax overlap, exp at 16/clk/SM.
 - Three constants are fitted, each to the 16k point of one series (its plateau):
-  ``attention.fa3.softmax_overlap`` (0.71), ``attention.cudnn.softmax_overlap`` (0.53) and
+  ``attention.fa3.softmax_overlap`` (0.73; 0.71 before its 128 x 176 tile, issue #17),
+  ``attention.cudnn.softmax_overlap`` (0.53) and
   ``attention.triton.mma_efficiency`` (0.75). The 512..8k points of those series are
   predictions of the per-CTA prologue/epilogue latency model (``attention.round_trips`` x
   ``memory.latency_ns``), not fits.

@@ -242,28 +242,43 @@ def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int
     (a prefill behind a longer cache) are never read. Attention ``sinks`` (GPT-OSS) are one
     more term per query row in the softmax denominator, folded into the epilogue's
     normalisation as FlashAttention-3's and vLLM's sink kernels do: each CTA adds one
-    softmax element per row (:func:`_softmax_seconds`) and the Hq sink logits are read."""
+    softmax element per row (:func:`_softmax_seconds`) and the Hq sink logits are read.
+
+    The tile is the library's own for this head dim and GPU (FA2, FA3:
+    :mod:`codesign.gpu.attention_tiles`), and ``occ`` of its CTAs share an SM, as many as
+    its shared memory and registers let (FA2 on H100: two at every head dim; FA3: one).
+    The main-loop cost per iteration is the SM's (its units' rates, FA2's MMA and softmax
+    serialised), and co-resident CTAs divide it: each of ``occ`` advances at 1/occ of it,
+    and one left alone in the tail has all of it (:func:`busiest_sm_iterations`). The
+    SM's rate does not grow with occupancy: the FA3 paper's FA2 series, which runs two
+    CTAs per SM, sits at that serial rate (suite gpu, attn-fa2-h100-hdim128-*), so the
+    second CTA hides no softmax under the first's MMAs; a lone CTA's MMA phase alone keeps
+    the tensor cores busy (16 independent accumulator tiles per warp). The prologue and
+    epilogue round trips are exposed once per wave of SMs x occ CTAs."""
     impl = cfg.attention.impl(impl_name)
     e = _elem(dtype)
     Hkv = max(Hkv, 1)
-    iters = _kv_iterations(Sq, Skv, impl.block_m, impl.block_n, causal, window)
+    tile, occ = impl.tile(cfg.sm, D, causal, window)
+    bm, bn = tile.block_m, tile.block_n
+    iters = _kv_iterations(Sq, Skv, bm, bn, causal, window)
     ctas = B * Hq * len(iters)
-    t_iter = impl.block_m * impl.block_n * _score_seconds(cfg, impl, D, D, dtype)
+    t_iter = bm * bn * _score_seconds(cfg, impl, D, D, dtype)  # the SM's, per iteration
     total_iters = float(iters.sum()) * B * Hq
-    compute = busiest_sm_iterations(iters, B * Hq, cfg.sm.count, impl.longest_first) * t_iter
-    if sinks:  # the epilogue's sink term, block_m rows per CTA
-        compute += math.ceil(ctas / cfg.sm.count) * impl.block_m * _softmax_seconds(cfg)
+    compute = busiest_sm_iterations(iters, B * Hq, cfg.sm.count, impl.longest_first,
+                                    occ) * t_iter
+    waves = math.ceil(ctas / (cfg.sm.count * occ))
+    if sinks:  # the epilogue's sink term, block_m rows per CTA, on the busiest SM
+        compute += math.ceil(ctas / cfg.sm.count) * bm * _softmax_seconds(cfg)
     peak = cfg.tensor_flops(dtype) * cfg.efficiency.gemm_mainloop
     compute = max(compute, min_flops / peak)
     keys = window_keys(Sq, Skv, window) if causal else Skv
     dram = max(e * (2 * B * Hq * Sq * D + 2 * B * Hkv * keys * D + (Hq if sinks else 0)),
                min_bytes)
-    l2 = total_iters * impl.block_n * 2 * D * e  # every CTA streams its K and V tiles
+    l2 = total_iters * bn * 2 * D * e  # every CTA streams its K and V tiles
     return [_pick(cfg, "flash_attention", compute,
                   max(dram_seconds(cfg, dram, ctas),
                       l2 / (cfg.l2_bps * cfg.efficiency.l2_stream)),
-                  latency_seconds(cfg, cfg.attention.round_trips) * math.ceil(ctas / cfg.sm.count),
-                  ctas)]
+                  latency_seconds(cfg, cfg.attention.round_trips) * waves, ctas)]
 
 
 # Grids up to this many CTAs are list-scheduled CTA by CTA; past it (over 240 waves on
@@ -272,10 +287,12 @@ LIST_SCHEDULE_MAX_CTAS = 1 << 15
 
 
 def busiest_sm_iterations(iters: np.ndarray, repeats: int, sms: int,
-                          longest_first: bool = False) -> float:
-    """Main-loop iterations of the busiest SM when ``repeats`` copies of the query tiles'
-    ``iters`` (one per (batch, head)) are dispatched each to the first SM that frees, one
-    such CTA resident per SM (greedy list scheduling): in grid order, query tile fastest
+                          longest_first: bool = False, occupancy: int = 1) -> float:
+    """Main-loop iterations (of an SM's time) of the busiest SM when ``repeats`` copies of
+    the query tiles' ``iters`` (one per (batch, head)) are dispatched each to the first SM
+    that frees a slot, ``occupancy`` CTAs resident per SM sharing it (greedy list
+    scheduling; :func:`_shared_sm_schedule` past one CTA per SM): in grid order, query
+    tile fastest
     (FlashAttention-2's grid is (m_block, batch, head): the hardware block scheduler's
     order), or ``longest_first`` (an LPT tile scheduler: FlashAttention-3's causal one).
     Causal tiles differ in length, so in grid order a long tile dispatched late runs on
@@ -286,10 +303,43 @@ def busiest_sm_iterations(iters: np.ndarray, repeats: int, sms: int,
         return max(math.ceil(ctas / sms) * float(iters.mean()), float(iters.max()))
     order = np.repeat(np.sort(iters)[::-1], repeats) if longest_first else \
         np.tile(iters, repeats)
+    if occupancy > 1:
+        return _shared_sm_schedule(order.tolist(), sms, occupancy)
     free = [0] * min(sms, ctas)  # each SM's finish time, a heap
     for work in order.tolist():
         heapq.heapreplace(free, free[0] + work)
     return float(max(free))
+
+
+def _shared_sm_schedule(order: list[int], sms: int, occupancy: int) -> float:
+    """The last SM's finish time (in iterations of an SM's time) when the CTAs of
+    ``order`` (their iterations, in dispatch order) run ``occupancy`` at a time on each of
+    ``sms`` SMs that share their rate evenly among the CTAs resident (processor sharing:
+    k resident CTAs advance at 1/k each, a lone one at the full rate). The first
+    sms x occupancy CTAs are placed round-robin over the SMs, as the block scheduler
+    spreads a grid; then each CTA that finishes frees its slot for the next in order."""
+    queue = iter(order)
+    resident: list[list[float]] = [[] for _ in range(sms)]  # remaining work per CTA
+    for i, work in zip(range(sms * occupancy), queue, strict=False):
+        resident[i % sms].append(float(work))
+    since = [0.0] * sms  # when each SM's residents were last brought up to date
+    events = [(min(r) * len(r), s) for s, r in enumerate(resident) if r]
+    heapq.heapify(events)
+    end = 0.0
+    while events:
+        now, s = heapq.heappop(events)
+        left = resident[s]
+        done = (now - since[s]) / len(left)  # iterations each resident ran since
+        tol = 1e-9 * max(done, 1.0)  # the one that finished now, and any level with it
+        left[:] = [w - done for w in left if w - done > tol]
+        since[s] = end = now  # events come in time order
+        for work in queue:
+            left.append(float(work))
+            if len(left) == occupancy:
+                break
+        if left:
+            heapq.heappush(events, (now + min(left) * len(left), s))
+    return end
 
 
 def window_keys(Sq: int, Skv: int, window: int) -> int:
