@@ -248,13 +248,19 @@ def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int
     :mod:`codesign.gpu.attention_tiles`), and ``occ`` of its CTAs share an SM, as many as
     its shared memory and registers let (FA2 on H100: two at every head dim; FA3: one).
     The main-loop cost per iteration is the SM's (its units' rates, FA2's MMA and softmax
-    serialised), and co-resident CTAs divide it: each of ``occ`` advances at 1/occ of it,
-    and one left alone in the tail has all of it (:func:`busiest_sm_iterations`). The
-    SM's rate does not grow with occupancy: the FA3 paper's FA2 series, which runs two
-    CTAs per SM, sits at that serial rate (suite gpu, attn-fa2-h100-hdim128-*), so the
-    second CTA hides no softmax under the first's MMAs; a lone CTA's MMA phase alone keeps
-    the tensor cores busy (16 independent accumulator tiles per warp). The prologue and
-    epilogue round trips are exposed once per wave of SMs x occ CTAs."""
+    serialised): the FA3 paper's FA2 series, which runs two CTAs per SM, sits at that
+    serial rate (suite gpu, attn-fa2-h100-hdim128-*), so co-resident CTAs add no rate and
+    divide it: each of the occ advances at 1/occ of it. The grid is list-scheduled over
+    SMs x occ slots, each at that 1/occ rate, also for a CTA left alone on its SM in the
+    tail: the library sizes the tile so that occ CTAs fill the SM, one alone does not (FA2:
+    "64 x 64 (96KB smem) since then we can get 2 CTAs per SM"; its 4 warps put one warp
+    on each scheduler, whose softmax shuffles and barriers then stall the tensor cores).
+    That is a lower bound on the lone CTA's rate (processor sharing, the lone CTA at the
+    full rate, is the other bound; it is not monotone in the SM count). A grid too small
+    to give every SM occ CTAs is spread one SM at a time by the block scheduler, so its
+    SMs each share among ceil(CTAs / SMs) (a grid of at most one CTA per SM runs each at
+    the full rate). The prologue and epilogue round trips are exposed once per wave of
+    SMs x occ CTAs."""
     impl = cfg.attention.impl(impl_name)
     e = _elem(dtype)
     Hkv = max(Hkv, 1)
@@ -262,13 +268,18 @@ def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int
     bm, bn = tile.block_m, tile.block_n
     iters = _kv_iterations(Sq, Skv, bm, bn, causal, window)
     ctas = B * Hq * len(iters)
-    t_iter = bm * bn * _score_seconds(cfg, impl, D, D, dtype)  # the SM's, per iteration
+    # the block scheduler spreads a grid over the SMs first: one that fills fewer than
+    # occ per SM shares each SM among ceil(CTAs / SMs)
+    occ = min(occ, math.ceil(ctas / cfg.sm.count))
+    slots = cfg.sm.count * occ  # CTAs resident at once over the GPU
+    # the SM's time per main-loop iteration; each of its occ resident CTAs advances at
+    # 1/occ of that rate, so a slot (one resident CTA) takes occ x t_iter per iteration
+    t_iter = bm * bn * _score_seconds(cfg, impl, D, D, dtype)
     total_iters = float(iters.sum()) * B * Hq
-    compute = busiest_sm_iterations(iters, B * Hq, cfg.sm.count, impl.longest_first,
-                                    occ) * t_iter
-    waves = math.ceil(ctas / (cfg.sm.count * occ))
-    if sinks:  # the epilogue's sink term, block_m rows per CTA, on the busiest SM
-        compute += math.ceil(ctas / cfg.sm.count) * bm * _softmax_seconds(cfg)
+    compute = busiest_sm_iterations(iters, B * Hq, slots, impl.longest_first) * occ * t_iter
+    waves = math.ceil(ctas / slots)
+    if sinks:  # the epilogue's sink term, block_m rows per CTA, at the slot's rate
+        compute += waves * occ * bm * _softmax_seconds(cfg)
     peak = cfg.tensor_flops(dtype) * cfg.efficiency.gemm_mainloop
     compute = max(compute, min_flops / peak)
     keys = window_keys(Sq, Skv, window) if causal else Skv
@@ -287,12 +298,11 @@ LIST_SCHEDULE_MAX_CTAS = 1 << 15
 
 
 def busiest_sm_iterations(iters: np.ndarray, repeats: int, sms: int,
-                          longest_first: bool = False, occupancy: int = 1) -> float:
-    """Main-loop iterations (of an SM's time) of the busiest SM when ``repeats`` copies of
-    the query tiles' ``iters`` (one per (batch, head)) are dispatched each to the first SM
-    that frees a slot, ``occupancy`` CTAs resident per SM sharing it (greedy list
-    scheduling; :func:`_shared_sm_schedule` past one CTA per SM): in grid order, query
-    tile fastest
+                          longest_first: bool = False) -> float:
+    """Main-loop iterations of the busiest slot when ``repeats`` copies of the query tiles'
+    ``iters`` (one per (batch, head)) are dispatched each to the first of ``sms`` slots
+    that frees (greedy list scheduling; a slot is one resident CTA: the SMs times the CTAs
+    each holds, :func:`flash_attention`): in grid order, query tile fastest
     (FlashAttention-2's grid is (m_block, batch, head): the hardware block scheduler's
     order), or ``longest_first`` (an LPT tile scheduler: FlashAttention-3's causal one).
     Causal tiles differ in length, so in grid order a long tile dispatched late runs on
@@ -303,43 +313,10 @@ def busiest_sm_iterations(iters: np.ndarray, repeats: int, sms: int,
         return max(math.ceil(ctas / sms) * float(iters.mean()), float(iters.max()))
     order = np.repeat(np.sort(iters)[::-1], repeats) if longest_first else \
         np.tile(iters, repeats)
-    if occupancy > 1:
-        return _shared_sm_schedule(order.tolist(), sms, occupancy)
     free = [0] * min(sms, ctas)  # each SM's finish time, a heap
     for work in order.tolist():
         heapq.heapreplace(free, free[0] + work)
     return float(max(free))
-
-
-def _shared_sm_schedule(order: list[int], sms: int, occupancy: int) -> float:
-    """The last SM's finish time (in iterations of an SM's time) when the CTAs of
-    ``order`` (their iterations, in dispatch order) run ``occupancy`` at a time on each of
-    ``sms`` SMs that share their rate evenly among the CTAs resident (processor sharing:
-    k resident CTAs advance at 1/k each, a lone one at the full rate). The first
-    sms x occupancy CTAs are placed round-robin over the SMs, as the block scheduler
-    spreads a grid; then each CTA that finishes frees its slot for the next in order."""
-    queue = iter(order)
-    resident: list[list[float]] = [[] for _ in range(sms)]  # remaining work per CTA
-    for i, work in zip(range(sms * occupancy), queue, strict=False):
-        resident[i % sms].append(float(work))
-    since = [0.0] * sms  # when each SM's residents were last brought up to date
-    events = [(min(r) * len(r), s) for s, r in enumerate(resident) if r]
-    heapq.heapify(events)
-    end = 0.0
-    while events:
-        now, s = heapq.heappop(events)
-        left = resident[s]
-        done = (now - since[s]) / len(left)  # iterations each resident ran since
-        tol = 1e-9 * max(done, 1.0)  # the one that finished now, and any level with it
-        left[:] = [w - done for w in left if w - done > tol]
-        since[s] = end = now  # events come in time order
-        for work in queue:
-            left.append(float(work))
-            if len(left) == occupancy:
-                break
-        if left:
-            heapq.heappush(events, (now + min(left) * len(left), s))
-    return end
 
 
 def window_keys(Sq: int, Skv: int, window: int) -> int:

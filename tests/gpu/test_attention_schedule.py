@@ -48,31 +48,3 @@ def test_fa2_causal_prefill_at_batch_1_is_slower_per_flop_than_fa3s_schedule():
         t[lpt] = float(time_ops(cfg, ops)["kernel_seconds"].iloc[0])
     assert t[False] > 1.4 * t[True]
 
-
-def test_two_ctas_per_sm_share_it_by_hand():
-    """Two SMs, two CTAs each. Grid [4, 2, 2, 2] placed round-robin: SM 0 holds 4 and 2,
-    SM 1 holds 2 and 2. SM 1 ends at 2 x 2 = 4; on SM 0 the 2 ends at 4 (half rate),
-    leaving 2 of the 4, which then runs alone at the full rate: 6."""
-    iters = np.array([4, 2, 2, 2], dtype=np.int64)
-    assert K.busiest_sm_iterations(iters, 1, 2, occupancy=2) == pytest.approx(6.0)
-    # one SM: whatever the sharing, it ends when all its work is done (3 + 1 + 1 + 1)
-    iters = np.array([3, 1, 1, 1], dtype=np.int64)
-    assert K.busiest_sm_iterations(iters, 1, 1, occupancy=2) == pytest.approx(6.0)
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(1, 40), min_size=1, max_size=30), st.integers(1, 8),
-       st.integers(1, 40), st.integers(1, 4), st.booleans())
-def test_shared_sms_lie_within_the_work_bounds(tiles, repeats, sms, occ, longest_first):
-    """Never under the average share nor the longest CTA; the SMs never idle while a CTA
-    waits, so past the last dispatch (by then at most the average share) the busiest SM
-    has at most occ CTAs' work left. One CTA per SM is the list schedule."""
-    iters = np.array(tiles, dtype=np.int64)
-    total = float(iters.sum()) * repeats
-    busiest = K.busiest_sm_iterations(iters, repeats, sms, longest_first, occ)
-    assert busiest >= max(total / sms, float(iters.max())) * (1 - 1e-9)
-    assert busiest <= total / sms + occ * float(iters.max()) + 1e-9
-    order = (np.repeat(np.sort(iters)[::-1], repeats) if longest_first
-             else np.tile(iters, repeats)).tolist()
-    assert K._shared_sm_schedule(order, sms, 1) == pytest.approx(
-        K.busiest_sm_iterations(iters, repeats, sms, longest_first), rel=1e-12)

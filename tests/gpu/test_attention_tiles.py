@@ -119,6 +119,20 @@ def test_two_resident_ctas_split_their_sm():
     assert a.seconds - 4 * lat == pytest.approx(b.seconds - 8 * lat, rel=1e-12)
 
 
+def test_a_grid_under_one_cta_per_sm_runs_each_alone():
+    """Llama-7B's 128-token prefill on the A100 (108 SMs): 32 heads x one 128-row tile =
+    32 CTAs, which the block scheduler spreads one per SM: each at its SM's full rate,
+    exactly as with one CTA per SM (not at half of it, as two sharing an SM would)."""
+    fa2 = _cfg("a100-80gb", "fa2")
+    one = _cfg("a100-80gb", "fa2", **{"attention.fa2.tiles": "fixed",
+                                      "attention.fa2.block_m": 128,
+                                      "attention.fa2.block_n": 64})
+    assert fa2.attention.fa2.tile(fa2.sm, 128, True)[1] == 2
+    [a] = K.flash_attention(fa2, 1, 32, 32, 128, 128, 128, True, impl_name="fa2")
+    [b] = K.flash_attention(one, 1, 32, 32, 128, 128, 128, True, impl_name="fa2")
+    assert a.seconds == b.seconds
+
+
 shapes = st.tuples(st.integers(1, 4), st.integers(1, 8), st.integers(1, 4),
                    st.integers(1, 4096), st.integers(0, 4096),
                    st.sampled_from([64, 96, 128, 192, 256]), st.booleans())
