@@ -258,12 +258,13 @@ class AttentionImpl:
         0.0, "fraction of the softmax (exp + FP32) time hidden under the MMAs", "",
         "fa2 0 (FA3 paper §3.1: FA2 serialises); fa3, cudnn fitted to gpu.md §2a "
         "(codesign/validate.py); triton 0 (no warp specialisation)", UNIT_INTERVAL)
-    block_m: int = param(128, "query rows per CTA", "rows",
-                         "kernel launch configs (FA2 run_mha_fwd_hdim128, FA3 hdim128 tiles)",
-                         AT_LEAST_ONE)
-    block_n: int = param(128, "keys per main-loop iteration", "keys",
-                         "kernel launch configs (FA2 run_mha_fwd_hdim128, FA3 hdim128 tiles)",
-                         AT_LEAST_ONE)
+    block_m: int = param(128, "query rows per CTA when tiles = 'fixed' (fa2 and fa3 take "
+                         "theirs per head dim from the library's table)", "rows",
+                         "[M] assumption for cudnn and triton (the Triton tutorial autotunes "
+                         "its BLOCK_M; not read here); unused by fa2/fa3", AT_LEAST_ONE)
+    block_n: int = param(128, "keys per main-loop iteration when tiles = 'fixed'", "keys",
+                         "[M] assumption for cudnn (128) and triton (64; the tutorial "
+                         "autotunes its BLOCK_N; not read here); unused by fa2/fa3", AT_LEAST_ONE)
     large_hdim_efficiency: float = param(
         1.0, "main-loop rate of the head-dim 256 kernel relative to the head-dim 128 one "
         "(register pressure of a 256-wide O accumulator: fewer warps in flight, smaller "
@@ -317,13 +318,13 @@ FA2_HDIM256 = 0.732
 
 def _fa2() -> AttentionImpl:
     # FA2 issues mma.sync and runs softmax between its two GEMMs in the same warps, so none
-    # of it is hidden (FlashAttention-3 paper §3.1). Tiles 128x64, 4 warps:
-    # flash_fwd_launch_template.h run_mha_fwd_hdim128 (sm80/sm90).
+    # of it is hidden (FlashAttention-3 paper §3.1). Tiles per head dim and GPU from
+    # flash_fwd_launch_template.h (codesign/gpu/attention_tiles.py: 128 x 64 at head dim
+    # 128, 64 x 64 at 256 on H100, two CTAs per SM).
     # Head dim 256 runs below the head-dim 128 rate (FA3 paper Fig. 5: FA2 plateaus at
     # 326 TFLOP/s for hdim 256 against 370 for hdim 128, non-causal): fitted, see validate.py.
     return AttentionImpl(async_mma=False, mma_efficiency=1.0, softmax_overlap=0.0,
-                         block_m=128, block_n=64, large_hdim_efficiency=FA2_HDIM256,
-                         tiles="fa2")
+                         large_hdim_efficiency=FA2_HDIM256, tiles="fa2")
 
 
 def _fa3() -> AttentionImpl:
@@ -331,8 +332,9 @@ def _fa3() -> AttentionImpl:
     # warpgroups and intra-warpgroup softmax/GEMM pipelining (paper §3.1-3.2). The hidden
     # fraction is fitted to the 16k point of the FA3 series (gpu.md §2a): see validate.py
     # (refitted 0.71 -> 0.73 when its head-dim 128 tile became the source's 128 x 176).
+    # Tiles per head dim: hopper/tile_size.h (codesign/gpu/attention_tiles.py).
     return AttentionImpl(async_mma=True, mma_efficiency=1.0, softmax_overlap=0.73,
-                         block_m=128, block_n=128, longest_first=True, tiles="fa3")
+                         longest_first=True, tiles="fa3")
 
 
 def _cudnn() -> AttentionImpl:
