@@ -24,6 +24,12 @@ read from Dao-AILab/flash-attention at commit 0251105a2fb19d2957484b7f023cd8c115
   and the causal head-dim 64 one equal those of the FA3 paper's code (74b0761f,
   2024-07-14: 128 x 176 / 128 x 128 causal, 128 x 80, 192 x 128).
 
+vLLM runs FA3 from its fork, vllm-project/flash-attention (hopper/tile_size.h at 617264c1,
+2026-08-06): its causal tiles are these (head dim 64: 192 x 128, 128: 128 x 128, 256:
+128 x 80, also with its paged KV cache, ``paged_kv_non_TMA``); it differs only for
+non-causal head dim 128 (128 x 160), head dim 192 (128 x 96) and its decode tiles
+(``use_one_mma_wg``: 64 rows), which this table does not model.
+
 cuDNN and Triton publish no such table: their ``block_m`` x ``block_n`` stay the
 configured ones (``AttentionImpl.tiles = "fixed"``) at ``AttentionImpl.ctas_per_sm``.
 """
