@@ -12,7 +12,8 @@ read from Dao-AILab/flash-attention at commit 0251105a2fb19d2957484b7f023cd8c115
   ``HEADDIM_SWITCH`` does (32, 64, 96, 128, 192, 256). The head-dim 256 rule and its
   comment ("For H100 we want to run with 64 x 64 (96KB smem) since then we can get 2 CTAs
   per SM") are unchanged since the FlashAttention-2 release (4f285b35, 2023-07-17), so
-  the FA2 the FA3 paper measured and PyTorch's vendored copy run the same tiles.
+  the FA2 the FA3 paper measured runs the same tiles; PyTorch vendors this launcher for
+  its SDPA flash backend (the gpu-h200 measured rows), its copy not read here [M].
   Shared memory per CTA: kernel_traits.h ``kSmemSize = kSmemQSize + kSmemKVSize``, Q one
   tile, K and V one tile each: ``(block_m + 2 block_n) x D x 2`` bytes.
 - FlashAttention-3: hopper/tile_size.h ``tile_size_fwd_sm90`` (16-bit elements, head dim
