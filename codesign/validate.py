@@ -53,8 +53,8 @@ How the GPU model was calibrated against the built-in suite (see also the GPU co
   ``attention.eager_softmax_row_ns`` (210 ns of SM time per softmax row).
 - FlashAttention-2 at head dim 256 (gpu.md §2b) runs its main loop at
   ``attention.fa2.large_hdim_efficiency`` (0.732) of the head-dim 128 rate, fitted on the
-  16k point of the non-causal series; the other five points and the causal series are
-  predictions.
+  16k point of the non-causal series (refit unchanged with its real 64 x 64 tiles, two
+  CTAs per SM, issue #17); the other five points and the causal series are predictions.
 - The H200 suite (``gpu-h200``, measured by benchmarks/measure_gpu.py) fits two launch
   constants, each on one row: ``launch.gap_us`` on the CUDA-graph launch chain and the
   pytorch-eager engine's ``launch.host_launch_us`` on the eager one; and the engine's
