@@ -43,7 +43,8 @@ How the GPU model was calibrated against the built-in suite (see also the GPU co
 - FlashAttention-2 has no fitted constant: mma.sync at 2/3 of the wgmma peak (FA3 paper),
   the GEMM main-loop efficiency, no softmax overlap, exp at 16/clk/SM.
 - Three constants are fitted, each to the 16k point of one series (its plateau):
-  ``attention.fa3.softmax_overlap`` (0.71), ``attention.cudnn.softmax_overlap`` (0.53) and
+  ``attention.fa3.softmax_overlap`` (0.73; 0.71 before its 128 x 176 tile, issue #17),
+  ``attention.cudnn.softmax_overlap`` (0.53) and
   ``attention.triton.mma_efficiency`` (0.75). The 512..8k points of those series are
   predictions of the per-CTA prologue/epilogue latency model (``attention.round_trips`` x
   ``memory.latency_ns``), not fits.
@@ -52,8 +53,8 @@ How the GPU model was calibrated against the built-in suite (see also the GPU co
   ``attention.eager_softmax_row_ns`` (210 ns of SM time per softmax row).
 - FlashAttention-2 at head dim 256 (gpu.md §2b) runs its main loop at
   ``attention.fa2.large_hdim_efficiency`` (0.732) of the head-dim 128 rate, fitted on the
-  16k point of the non-causal series; the other five points and the causal series are
-  predictions.
+  16k point of the non-causal series (refit unchanged with its real 64 x 64 tiles, two
+  CTAs per SM, issue #17); the other five points and the causal series are predictions.
 - The H200 suite (``gpu-h200``, measured by benchmarks/measure_gpu.py) fits two launch
   constants, each on one row: ``launch.gap_us`` on the CUDA-graph launch chain and the
   pytorch-eager engine's ``launch.host_launch_us`` on the eager one; and the engine's

@@ -25,6 +25,7 @@ from codesign.config import (
     section,
 )
 from codesign.errors import CodesignError
+from codesign.gpu.attention_tiles import TILE_TABLES, AttentionTile, attention_tile
 
 ATTENTION_IMPLEMENTATIONS = ("fa2", "fa3", "cudnn", "triton", "standard")
 LAUNCH_MODES = ("engine", "eager", "graph")
@@ -75,6 +76,9 @@ class SMConfig:
     max_ctas: int = param(32, "resident CTAs per SM at most", "CTAs",
                           "CUDA C programming guide, compute capability table (cc 8.0-9.0)",
                           AT_LEAST_ONE)
+    registers: int = param(65536, "32-bit registers per SM (the register file)", "registers",
+                           "CUDA C programming guide, compute capability table: 64K for "
+                           "cc 5.0-12.0", AT_LEAST_ONE)
     async_mma: bool = param(
         True, "has asynchronous warpgroup MMA (Hopper wgmma / Blackwell tcgen05)", "",
         "gpu.md §1 (architecture); FlashAttention-3 paper §2")
@@ -254,12 +258,13 @@ class AttentionImpl:
         0.0, "fraction of the softmax (exp + FP32) time hidden under the MMAs", "",
         "fa2 0 (FA3 paper §3.1: FA2 serialises); fa3, cudnn fitted to gpu.md §2a "
         "(codesign/validate.py); triton 0 (no warp specialisation)", UNIT_INTERVAL)
-    block_m: int = param(128, "query rows per CTA", "rows",
-                         "kernel launch configs (FA2 run_mha_fwd_hdim128, FA3 hdim128 tiles)",
-                         AT_LEAST_ONE)
-    block_n: int = param(128, "keys per main-loop iteration", "keys",
-                         "kernel launch configs (FA2 run_mha_fwd_hdim128, FA3 hdim128 tiles)",
-                         AT_LEAST_ONE)
+    block_m: int = param(128, "query rows per CTA when tiles = 'fixed' (fa2 and fa3 take "
+                         "theirs per head dim from the library's table)", "rows",
+                         "[M] assumption for cudnn and triton (the Triton tutorial autotunes "
+                         "its BLOCK_M; not read here); unused by fa2/fa3", AT_LEAST_ONE)
+    block_n: int = param(128, "keys per main-loop iteration when tiles = 'fixed'", "keys",
+                         "[M] assumption for cudnn (128) and triton (64; the tutorial "
+                         "autotunes its BLOCK_N; not read here); unused by fa2/fa3", AT_LEAST_ONE)
     large_hdim_efficiency: float = param(
         1.0, "main-loop rate of the head-dim 256 kernel relative to the head-dim 128 one "
         "(register pressure of a 256-wide O accumulator: fewer warps in flight, smaller "
@@ -267,6 +272,16 @@ class AttentionImpl:
         "fa2 fitted on the 16k point of FA2's head-dim 256 non-causal series of the "
         "FlashAttention-3 paper Fig. 5 (gpu.md §2b); 1.0 (no correction) for the others",
         FRACTION)
+    tiles: str = param(
+        "fixed", "where the tile comes from: 'fa2' / 'fa3' (the library's own table per head "
+        "dim and GPU, with its shared-memory and register footprint deciding the resident "
+        "CTAs per SM: codesign/gpu/attention_tiles.py) or 'fixed' (block_m x block_n and "
+        "ctas_per_sm below at every head dim)", "",
+        "Dao-AILab/flash-attention 0251105a flash_fwd_launch_template.h, hopper/tile_size.h "
+        "(see attention_tiles.py); cudnn and triton publish none: fixed")
+    ctas_per_sm: int = param(
+        1, "resident CTAs per SM when tiles = 'fixed'", "CTAs",
+        "[M] assumption for cudnn and triton: one register-heavy CTA per SM", AT_LEAST_ONE)
     longest_first: bool = param(
         False, "causal query tiles are scheduled longest first (an LPT tile scheduler) "
         "rather than in grid order, query tile fastest", "",
@@ -274,6 +289,20 @@ class AttentionImpl:
         "m_blocks in reverse order, longest first; FA4's SingleTileLPTScheduler the same); "
         "fa2: grid (num_m_block, batch, head) in flash_fwd_launch_template.h; triton: the "
         "tutorial's grid (cdiv(N_CTX, BLOCK_M), Z x H); cudnn: [M] grid order assumed")
+
+    def check(self) -> None:
+        if self.tiles not in TILE_TABLES:
+            raise CodesignError(f"attention tiles {self.tiles!r} is not one of: "
+                                f"{', '.join(TILE_TABLES)}")
+
+    def tile(self, sm: SMConfig, D: int, causal: bool, window: int = 0
+             ) -> tuple[AttentionTile, int]:
+        """The CTA tile at head dim ``D`` and how many such CTAs one SM holds at once."""
+        t = attention_tile(self.tiles, D, causal, window, sm.arch, sm.smem_kb,
+                           self.block_m, self.block_n)
+        if self.tiles == "fixed":
+            return t, self.ctas_per_sm
+        return t, t.ctas_per_sm(sm.smem_kb, sm.registers, sm.max_ctas)
 
     def hdim_efficiency(self, D: int) -> float:
         """The main-loop rate factor at head dim ``D`` (:attr:`large_hdim_efficiency`)."""
@@ -289,20 +318,23 @@ FA2_HDIM256 = 0.732
 
 def _fa2() -> AttentionImpl:
     # FA2 issues mma.sync and runs softmax between its two GEMMs in the same warps, so none
-    # of it is hidden (FlashAttention-3 paper §3.1). Tiles 128x64, 4 warps:
-    # flash_fwd_launch_template.h run_mha_fwd_hdim128 (sm80/sm90).
+    # of it is hidden (FlashAttention-3 paper §3.1). Tiles per head dim and GPU from
+    # flash_fwd_launch_template.h (codesign/gpu/attention_tiles.py: 128 x 64 at head dim
+    # 128, 64 x 64 at 256 on H100, two CTAs per SM).
     # Head dim 256 runs below the head-dim 128 rate (FA3 paper Fig. 5: FA2 plateaus at
     # 326 TFLOP/s for hdim 256 against 370 for hdim 128, non-causal): fitted, see validate.py.
     return AttentionImpl(async_mma=False, mma_efficiency=1.0, softmax_overlap=0.0,
-                         block_m=128, block_n=64, large_hdim_efficiency=FA2_HDIM256)
+                         large_hdim_efficiency=FA2_HDIM256, tiles="fa2")
 
 
 def _fa3() -> AttentionImpl:
     # FA3: warp-specialised wgmma with ping-pong scheduling between two consumer
     # warpgroups and intra-warpgroup softmax/GEMM pipelining (paper §3.1-3.2). The hidden
-    # fraction is fitted to the 16k point of the FA3 series (gpu.md §2a): see validate.py.
-    return AttentionImpl(async_mma=True, mma_efficiency=1.0, softmax_overlap=0.71,
-                         block_m=128, block_n=128, longest_first=True)
+    # fraction is fitted to the 16k point of the FA3 series (gpu.md §2a): see validate.py
+    # (refitted 0.71 -> 0.73 when its head-dim 128 tile became the source's 128 x 176).
+    # Tiles per head dim: hopper/tile_size.h (codesign/gpu/attention_tiles.py).
+    return AttentionImpl(async_mma=True, mma_efficiency=1.0, softmax_overlap=0.73,
+                         longest_first=True, tiles="fa3")
 
 
 def _cudnn() -> AttentionImpl:

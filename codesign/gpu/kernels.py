@@ -242,28 +242,54 @@ def flash_attention(cfg: GPUConfig, B: int, Hq: int, Hkv: int, Sq: int, Skv: int
     (a prefill behind a longer cache) are never read. Attention ``sinks`` (GPT-OSS) are one
     more term per query row in the softmax denominator, folded into the epilogue's
     normalisation as FlashAttention-3's and vLLM's sink kernels do: each CTA adds one
-    softmax element per row (:func:`_softmax_seconds`) and the Hq sink logits are read."""
+    softmax element per row (:func:`_softmax_seconds`) and the Hq sink logits are read.
+
+    The tile is the library's own for this head dim and GPU (FA2, FA3:
+    :mod:`codesign.gpu.attention_tiles`), and ``occ`` of its CTAs share an SM, as many as
+    its shared memory and registers let (FA2 on H100: two at every head dim; FA3: one).
+    The main-loop cost per iteration is the SM's (its units' rates, FA2's MMA and softmax
+    serialised): the FA3 paper's FA2 series, which runs two CTAs per SM, sits at that
+    serial rate (suite gpu, attn-fa2-h100-hdim128-*), so co-resident CTAs add no rate and
+    divide it: each of the occ advances at 1/occ of it. The grid is list-scheduled over
+    SMs x occ slots, each at that 1/occ rate, also for a CTA left alone on its SM in the
+    tail: the library sizes the tile so that occ CTAs fill the SM, one alone does not (FA2:
+    "64 x 64 (96KB smem) since then we can get 2 CTAs per SM"; its 4 warps put one warp
+    on each scheduler, whose softmax shuffles and barriers then stall the tensor cores).
+    That is a lower bound on the lone CTA's rate (processor sharing, the lone CTA at the
+    full rate, is the other bound; it is not monotone in the SM count). A grid too small
+    to give every SM occ CTAs is spread one SM at a time by the block scheduler, so its
+    SMs each share among ceil(CTAs / SMs) (a grid of at most one CTA per SM runs each at
+    the full rate). The prologue and epilogue round trips are exposed once per wave of
+    SMs x occ CTAs."""
     impl = cfg.attention.impl(impl_name)
     e = _elem(dtype)
     Hkv = max(Hkv, 1)
-    iters = _kv_iterations(Sq, Skv, impl.block_m, impl.block_n, causal, window)
+    tile, occ = impl.tile(cfg.sm, D, causal, window)
+    bm, bn = tile.block_m, tile.block_n
+    iters = _kv_iterations(Sq, Skv, bm, bn, causal, window)
     ctas = B * Hq * len(iters)
-    t_iter = impl.block_m * impl.block_n * _score_seconds(cfg, impl, D, D, dtype)
+    # the block scheduler spreads a grid over the SMs first: one that fills fewer than
+    # occ per SM shares each SM among ceil(CTAs / SMs)
+    occ = min(occ, math.ceil(ctas / cfg.sm.count))
+    slots = cfg.sm.count * occ  # CTAs resident at once over the GPU
+    # the SM's time per main-loop iteration; each of its occ resident CTAs advances at
+    # 1/occ of that rate, so a slot (one resident CTA) takes occ x t_iter per iteration
+    t_iter = bm * bn * _score_seconds(cfg, impl, D, D, dtype)
     total_iters = float(iters.sum()) * B * Hq
-    compute = busiest_sm_iterations(iters, B * Hq, cfg.sm.count, impl.longest_first) * t_iter
-    if sinks:  # the epilogue's sink term, block_m rows per CTA
-        compute += math.ceil(ctas / cfg.sm.count) * impl.block_m * _softmax_seconds(cfg)
+    compute = busiest_sm_iterations(iters, B * Hq, slots, impl.longest_first) * occ * t_iter
+    waves = math.ceil(ctas / slots)
+    if sinks:  # the epilogue's sink term, block_m rows per CTA, at the slot's rate
+        compute += waves * occ * bm * _softmax_seconds(cfg)
     peak = cfg.tensor_flops(dtype) * cfg.efficiency.gemm_mainloop
     compute = max(compute, min_flops / peak)
     keys = window_keys(Sq, Skv, window) if causal else Skv
     dram = max(e * (2 * B * Hq * Sq * D + 2 * B * Hkv * keys * D + (Hq if sinks else 0)),
                min_bytes)
-    l2 = total_iters * impl.block_n * 2 * D * e  # every CTA streams its K and V tiles
+    l2 = total_iters * bn * 2 * D * e  # every CTA streams its K and V tiles
     return [_pick(cfg, "flash_attention", compute,
                   max(dram_seconds(cfg, dram, ctas),
                       l2 / (cfg.l2_bps * cfg.efficiency.l2_stream)),
-                  latency_seconds(cfg, cfg.attention.round_trips) * math.ceil(ctas / cfg.sm.count),
-                  ctas)]
+                  latency_seconds(cfg, cfg.attention.round_trips) * waves, ctas)]
 
 
 # Grids up to this many CTAs are list-scheduled CTA by CTA; past it (over 240 waves on
@@ -273,9 +299,10 @@ LIST_SCHEDULE_MAX_CTAS = 1 << 15
 
 def busiest_sm_iterations(iters: np.ndarray, repeats: int, sms: int,
                           longest_first: bool = False) -> float:
-    """Main-loop iterations of the busiest SM when ``repeats`` copies of the query tiles'
-    ``iters`` (one per (batch, head)) are dispatched each to the first SM that frees, one
-    such CTA resident per SM (greedy list scheduling): in grid order, query tile fastest
+    """Main-loop iterations of the busiest slot when ``repeats`` copies of the query tiles'
+    ``iters`` (one per (batch, head)) are dispatched each to the first of ``sms`` slots
+    that frees (greedy list scheduling; a slot is one resident CTA: the SMs times the CTAs
+    each holds, :func:`flash_attention`): in grid order, query tile fastest
     (FlashAttention-2's grid is (m_block, batch, head): the hardware block scheduler's
     order), or ``longest_first`` (an LPT tile scheduler: FlashAttention-3's causal one).
     Causal tiles differ in length, so in grid order a long tile dispatched late runs on

@@ -47,3 +47,4 @@ def test_fa2_causal_prefill_at_batch_1_is_slower_per_flop_than_fa3s_schedule():
                                 "attention.fa2.longest_first": lpt}).config
         t[lpt] = float(time_ops(cfg, ops)["kernel_seconds"].iloc[0])
     assert t[False] > 1.4 * t[True]
+

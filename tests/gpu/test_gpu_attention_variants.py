@@ -30,7 +30,10 @@ def test_prefill_sinks_add_one_softmax_element_per_row_and_head() -> None:
     plain = K.flash_attention(cfg, 1, HQ, HKV, S, S, D, True)[0]
     sinks = K.flash_attention(cfg, 1, HQ, HKV, S, S, D, True, sinks=True)[0]
     assert plain.bound == sinks.bound == "compute"
-    bm = cfg.attention.impl(None).block_m
+    # FA3's causal head-dim 64 tile: 192 rows (hopper/tile_size.h), one CTA per SM
+    tile, occ = cfg.attention.impl(None).tile(cfg.sm, D, True)
+    bm = tile.block_m
+    assert (bm, occ) == (192, 1)
     clk = cfg.clock_hz
     per_row = 1 / (clk * cfg.sm.sfu_exp_per_clk) + \
         cfg.attention.softmax_fp32_ops / (clk * cfg.sm.fp32_flops_per_clk / 2)
