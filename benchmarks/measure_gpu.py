@@ -97,6 +97,7 @@ CHAIN = 64  # dependent kernels per launch-chain measurement
 SAMPLER_BATCHES = (1, 8, 64)
 GROUPS = ("kernels", "sweep", "launch", "sampler", "power")
 POWER_GEMM = 8192  # M = N = K of the compute-bound GEMM of the power group
+POWER_BYTES = 1 << 30  # bytes of the power group's DRAM-bound kernels' weight or output
 POWER_S = 3.0      # seconds each power window lasts (NVML's counter ticks every ~10-100 ms)
 IDLE_S = 5.0       # seconds of each idle window
 SETTLE_S = 15.0    # seconds with nothing queued before the settled idle window
@@ -265,10 +266,11 @@ def _power(torch: Any) -> Measured:
     n, bf16 = POWER_GEMM, torch.bfloat16
     a = torch.randn(n, n, device="cuda", dtype=bf16)
     b = torch.randn(n, n, device="cuda", dtype=bf16)
-    gN, gK = gemv_shape(1 << 30)
+    big = POWER_BYTES
+    gN, gK = gemv_shape(big)
     x, w = torch.randn(1, gK, device="cuda", dtype=bf16), torch.randn(gN, gK, device="cuda",
                                                                        dtype=bf16)
-    src = torch.empty(1 << 29, device="cuda", dtype=bf16)
+    src = torch.empty(big // 2, device="cuda", dtype=bf16)
     dst, src2 = torch.empty_like(src), torch.empty_like(src)
     gate = GEMMS["gate_proj"]
     xg, wg = (torch.randn(2048, gate[1], device="cuda", dtype=bf16),
@@ -301,15 +303,15 @@ def _power(torch: Any) -> Measured:
             ("gemm-gate_proj-m2048", gemm_row(2048, *gate), lambda: F.linear(xg, wg), {}),
             ("attention-prefill-b1-sq8192-skv8192", attention_row(1, 8192, 8192, True), attn,
              {"attention.implementation": "fa2"}),
-            ("copy-1048576k", copy_row(1 << 30), lambda: dst.copy_(src), {}),
+            (f"copy-{big >> 10}k", copy_row(big), lambda: dst.copy_(src), {}),
             # memory-bound like the copy, with an SM's arithmetic per element between: a
             # copy draws less than the GEMV (481 against 633 W on the H200), and these
             # say whether elementwise kernels draw like the copy or like the GEMV
-            ("add-1048576k", elementwise_row("elementwise", "add", 1 << 30, 2),
+            (f"add-{big >> 10}k", elementwise_row("elementwise", "add", big, 2),
              lambda: torch.add(src, src2, out=dst), {}),
-            ("silu-1048576k", elementwise_row("activation", "silu", 1 << 30, 1),
-             lambda: torch.nn.functional.silu(src, inplace=False), {}),
-            ("gemv-1048576k", gemm_row(1, gN, gK), lambda: F.linear(x, w), {})):
+            (f"silu-{big >> 10}k", elementwise_row("activation", "silu", big, 1),
+             lambda: F.silu(src), {}),
+            (f"gemv-{big >> 10}k", gemm_row(1, gN, gK), lambda: F.linear(x, w), {})):
         watts, calls, clocks = sustained(fn)
         # seconds per call by CUDA events, right after the window: the limiter's clock
         # still holds (gate_proj: 343 us here, 273 us in the kernels group's short burst)

@@ -74,14 +74,14 @@ def _fake_device(monkeypatch, watts: float):
                                  Event=Event)
     return types.SimpleNamespace(cuda=cuda, bfloat16=torch.bfloat16, randn=cpu(torch.randn),
                                  empty=cpu(torch.empty), zeros=cpu(torch.zeros),
-                                 empty_like=torch.empty_like, mm=torch.mm)
+                                 empty_like=torch.empty_like, mm=torch.mm, add=torch.add)
 
 
 def test_power_group_writes_cases_validate_predicts_with_the_probes(mg, monkeypatch,
                                                                     tmp_path):
     fake = _fake_device(monkeypatch, 300.0)
     for name, value in (("POWER_S", 0.02), ("IDLE_S", 0.02), ("SETTLE_S", 0.0),
-                        ("POWER_GEMM", 64)):
+                        ("POWER_GEMM", 64), ("POWER_BYTES", 1 << 20)):
         monkeypatch.setattr(mg, name, value)
     monkeypatch.setattr(mg, "gemv_shape", lambda nbytes: (64, 256))  # small CPU tensors
     monkeypatch.setattr(mg, "GEMMS", {**mg.GEMMS, "gate_proj": (256, 128)})
@@ -92,8 +92,9 @@ def test_power_group_writes_cases_validate_predicts_with_the_probes(mg, monkeypa
     watts = {k.name: k.value for k in measured if k.metric == "power_w"}
     assert set(watts) == {"power-idle", "power-idle-clocked", "power-gemm-64",
                           "power-gemm-gate_proj-m2048",
-                          "power-attention-prefill-b1-sq8192-skv8192", "power-copy-1048576k",
-                          "power-gemv-1048576k", "power-launch-chain-graph"}
+                          "power-attention-prefill-b1-sq8192-skv8192", "power-copy-1024k",
+                          "power-add-1024k", "power-silu-1024k", "power-gemv-1024k",
+                          "power-launch-chain-graph"}
     assert all(w == pytest.approx(300.0, rel=0.02) for w in watts.values())
     out = tmp_path / "power.json"
     mg.write_cases(out, "h200", "fake H200", "test", measured)
