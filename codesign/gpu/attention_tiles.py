@@ -118,14 +118,19 @@ def _fa3_tile(D: int, causal: bool, local: bool) -> AttentionTile:
     return AttentionTile(bm, bn, 4 * (mma_wgs + 1), smem, 128 * (load_regs + mma_wgs * mma_regs))
 
 
+def check_tiles(tiles: str) -> None:
+    """One error line unless ``tiles`` names a :data:`TILE_TABLES` table."""
+    if tiles not in TILE_TABLES:
+        raise CodesignError(f"attention tiles {tiles!r} is not one of: {', '.join(TILE_TABLES)}")
+
+
 def attention_tile(tiles: str, D: int, causal: bool, window: int, arch: str,
                    smem_kb: float, block_m: int, block_n: int) -> AttentionTile:
     """The tile ``tiles`` (a :data:`TILE_TABLES` name) runs at head dim ``D``; "fixed" is
     ``block_m`` x ``block_n`` with no shared-memory or register footprint stated."""
     if tiles == "fixed":
         return AttentionTile(block_m, block_n, 4, 0, 0)
-    if tiles not in TILE_TABLES:
-        raise CodesignError(f"attention tiles {tiles!r} is not one of: {', '.join(TILE_TABLES)}")
+    check_tiles(tiles)
     if D > FA_MAX_HEAD_DIM:
         raise CodesignError(f"head dim {D} is past FlashAttention's largest, "
                             f"{FA_MAX_HEAD_DIM}: choose attention.implementation standard")

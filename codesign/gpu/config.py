@@ -25,7 +25,7 @@ from codesign.config import (
     section,
 )
 from codesign.errors import CodesignError
-from codesign.gpu.attention_tiles import TILE_TABLES, AttentionTile, attention_tile
+from codesign.gpu.attention_tiles import AttentionTile, attention_tile, check_tiles
 
 ATTENTION_IMPLEMENTATIONS = ("fa2", "fa3", "cudnn", "triton", "standard")
 LAUNCH_MODES = ("engine", "eager", "graph")
@@ -291,9 +291,7 @@ class AttentionImpl:
         "tutorial's grid (cdiv(N_CTX, BLOCK_M), Z x H); cudnn: [M] grid order assumed")
 
     def check(self) -> None:
-        if self.tiles not in TILE_TABLES:
-            raise CodesignError(f"attention tiles {self.tiles!r} is not one of: "
-                                f"{', '.join(TILE_TABLES)}")
+        check_tiles(self.tiles)
 
     def tile(self, sm: SMConfig, D: int, causal: bool, window: int = 0
              ) -> tuple[AttentionTile, int]:

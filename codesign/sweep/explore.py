@@ -237,12 +237,18 @@ def parse_explore(data: Mapping[str, Any], source: str, base_dir: Path, text: st
     per_target = raw.get("per_target", False)
     if not isinstance(per_target, bool):
         raise ctx.error(("explore", "per_target"), f"expected true or false, got {per_target!r}")
-    if per_target and trials < len(space.targets):
-        raise ctx.error(("explore", "trials"), f"per_target shares {trials} trials out over "
-                        f"{len(space.targets)} targets: give at least one each")
+    if per_target and (short := _too_few_trials(trials, space)):
+        raise ctx.error(("explore", "trials"), short)
     return ExploreSpec(space=space, trials=trials, sampler=sampler, population=population,
                        seed=seed, objectives=objectives, constraints=constraints,
                        per_target=per_target)
+
+
+def _too_few_trials(trials: int, space: Spec) -> str:
+    """Why ``trials`` cannot be shared out one search per target ("" when they can)."""
+    n = len(space.targets)
+    return f"per_target shares {trials} trials out over {n} targets: give at least one " \
+        "each" if trials < n else ""
 
 
 def _metric_names() -> dict[str, str]:
@@ -320,9 +326,8 @@ def explore(spec: str | Path | Mapping[str, Any] | ExploreSpec, out: str | Path,
         if trials < 1:
             raise CodesignError(f"--trials must be at least 1, got {trials}")
         es = dataclasses.replace(es, trials=trials)
-        if es.per_target and trials < len(es.space.targets):
-            raise CodesignError(f"--trials {trials}: per_target shares the trials out over "
-                                f"{len(es.space.targets)} targets; give at least one each")
+        if es.per_target and (short := _too_few_trials(trials, es.space)):
+            raise CodesignError(f"--trials {trials}: {short}")
     if jobs is not None:
         check_jobs(jobs)
     if scheduler is not None:
@@ -406,12 +411,12 @@ def _search(es: ExploreSpec, study: Any, targets: list[str], trials: int, out: P
     while (left := trials - _finished(study)) > 0 and stale < STALE_GENERATIONS:
         batch = [study.ask() for _ in range(min(es.population, left))]
         points: dict[int, Point] = {}
-        fresh = False
+        repeated: list[tuple[Any, Point]] = []  # told below, once their first trial is
         for trial in batch:
             point = _propose(es.space, targets, trial)
             if point in seen or point in points.values():
-                continue  # told below, once its first trial has its values
-            fresh = True
+                repeated.append((trial, point))
+                continue
             try:
                 T.resolve(point.target, dict(point.overrides))
             except USER_ERRORS as exc:
@@ -428,34 +433,20 @@ def _search(es: ExploreSpec, study: Any, targets: list[str], trials: int, out: P
                 if trial.number in points:
                     _tell(es, study, trial, points[trial.number], df)
                     timed += 1
-                    seen[points[trial.number]] = study.get_trials(deepcopy=False)[
-                        trial.number]
-        for trial in batch:  # the repeats: the values of the point's first trial
-            if trial.number in points or _is_told(study, trial.number):
-                continue
-            first = seen.get(_point_of(es.space, trial.params, _target_of(targets, trial)))
-            if first is None or first.state != TrialState.COMPLETE:
-                # its first trial was rejected or had no finite objective: so is this one
-                trial.set_user_attr(_REPEAT, -1 if first is None else first.number)
+            told = study.get_trials(deepcopy=False)
+            seen.update((point, told[n]) for n, point in points.items())
+        for trial, point in repeated:  # the values of the point's first trial
+            first = seen[point]
+            trial.set_user_attr(_REPEAT, first.number)
+            if first.state != TrialState.COMPLETE:  # no finite objective: nor has this one
                 study.tell(trial, state=TrialState.FAIL)
                 continue
             for key in ("constraints", "values", "target"):
                 trial.set_user_attr(key, first.user_attrs[key])
-            trial.set_user_attr(_REPEAT, first.number)
             study.tell(trial, first.values)
             repeats += 1
-        stale = 0 if fresh else stale + 1
+        stale = stale + 1 if len(repeated) == len(batch) else 0
     return timed, repeats
-
-
-def _is_told(study: Any, number: int) -> bool:
-    from optuna.trial import TrialState
-
-    return study.get_trials(deepcopy=False)[number].state != TrialState.RUNNING
-
-
-def _target_of(targets: list[str], trial: Any) -> str:
-    return trial.params[TARGET_AXIS] if len(targets) > 1 else targets[0]
 
 
 def _point_of(space: Spec, params: Mapping[str, Any], target: str) -> Point:
