@@ -9,7 +9,11 @@ probe computes the case's metric from simulated work (:mod:`codesign.riscv.energ
   charged per datapath bit); the cluster's energy without L2 and DRAM (the published
   figures measure the cluster with its data in its L1/TCDM).
 - ``energy_share``: the named energy parts' share of that cluster energy on a row.
-- ``energy_ratio``: energy of an op on ``base`` over its energy on ``target``.
+- ``energy_ratio``: energy of an op on ``base`` over its energy on ``target``;
+  ``speed_ratio``: its latency on ``base`` over its latency on ``target`` (the speed-up a
+  paper that reports an energy ratio reports beside it: energy ratio = speed ratio x the
+  ratio of average powers, so the two rows together say whether a miss is in time or in
+  power).
 - ``area_mm2``: the sum of the named area components; ``area_fraction``: their share of
   the listed components (``of``).
 - ``j_per_token``: a model's serving step on a GPU target, joules / batch (each of the
@@ -79,6 +83,12 @@ def energy_ratio(target: str, overrides: dict[str, Any], row: dict[str, Any],
     e_base = _cluster_energy(_result(base, overrides, row),
                              targets.resolve(base, overrides).config)
     return e_base / _cluster_energy(_result(target, overrides, row), cfg)
+
+
+def speed_ratio(target: str, overrides: dict[str, Any], row: dict[str, Any],
+                base: str) -> float:
+    return float(_result(base, overrides, row).latency_s
+                 / _result(target, overrides, row).latency_s)
 
 
 def area_mm2(target: str, overrides: dict[str, Any], parts: list[str],
@@ -172,7 +182,7 @@ def _gpu(target: str, overrides: dict[str, Any]) -> Any:
 
 PROBES: dict[str, Callable[..., float]] = {
     "dp_gflops_per_w": dp_gflops_per_w, "energy_share": energy_share,
-    "energy_ratio": energy_ratio,
+    "energy_ratio": energy_ratio, "speed_ratio": speed_ratio,
     "area_mm2": area_mm2, "area_fraction": area_fraction, "j_per_token": j_per_token,
     "power_w": power_w, "idle_power_w": idle_power_w, "kernel_power_w": kernel_power_w,
     "request_j_per_token": request_j_per_token, "request_power_w": request_power_w,

@@ -99,8 +99,8 @@ E2E_METRICS = ("tokens_per_s", "decode_tokens_per_s", "prefill_tokens_per_s", "t
                "e2e_s")
 # energy and area probes (suite ``energy``: codesign.energy_cases; a case names a
 # ``probe`` and its ``params`` instead of a row)
-ENERGY_METRICS = ("dp_gflops_per_w", "energy_share", "energy_ratio", "area_mm2",
-                  "area_fraction", "j_per_token", "power_w")
+ENERGY_METRICS = ("dp_gflops_per_w", "energy_share", "energy_ratio", "speed_ratio",
+                  "area_mm2", "area_fraction", "j_per_token", "power_w")
 METRICS = KERNEL_METRICS + E2E_METRICS + ENERGY_METRICS
 SECONDS_METRICS = ("seconds", "ttft_s", "e2e_s")
 # decode contexts an end-to-end case times at most (the interpolation bound is reported)

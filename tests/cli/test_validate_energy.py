@@ -48,6 +48,25 @@ def test_energy_share_is_the_parts_over_the_cluster_energy(cases):
     assert validate.predict(eff) == pytest.approx(flops / total / 1e9, rel=1e-9)
 
 
+def test_each_vexp_energy_ratio_has_its_speed_ratio_on_the_same_work(cases):
+    """Energy ratio = speed ratio x (target's average cluster power / base's): the speed
+    row runs the energy row's op, set and base, and divides their latencies."""
+    from codesign import energy_cases as E
+    from codesign import targets
+    for name in ("vexp-softmax", "vexp-fa2"):
+        e, s = cases[f"{name}-energy-ratio"], cases[f"{name}-speed-ratio"]
+        assert (s.target, s.overrides, s.params) == (e.target, e.overrides, e.params)
+        assert not s.fitted and s.measured > e.measured
+        runs = [(E._result(t, e.overrides, e.params["row"]),
+                 targets.resolve(t, e.overrides).config) for t in (e.params["base"], e.target)]
+        (base, _), (tgt, _) = runs
+        speed = base.latency_s / tgt.latency_s
+        assert speed > 1
+        assert validate.predict(s) == pytest.approx(speed, rel=1e-12)
+        watts = [E._cluster_energy(r, c) / r.latency_s for r, c in runs]
+        assert validate.predict(e) == pytest.approx(speed * watts[0] / watts[1], rel=1e-9)
+
+
 def test_ara2_efficiency_is_predicted_within_20_percent(cases):
     c = cases["ara2-dp-gflops-per-w"]
     assert not c.fitted
