@@ -504,7 +504,12 @@ class AreaConfig:
     exp_vs_fma: float = param(
         0.04, "Xattn exp unit per 64 datapath bits, as a fraction of a 64-bit FMA", "",
         _AS + ": two BF16 mantissa multipliers (8x8 vs 53x53 bits: (8/53)^2 ~ 2% each of a "
-        "DP multiplier array) and a 16-bit adder", POSITIVE)
+        "DP multiplier array) and a 16-bit adder. That is one BF16 lane, and fewer product "
+        "bits than the EXP lane VEXP builds on (belanoa/softex rtl/expu: 8x15 (x 1/ln2), 7x3 "
+        "and 10x9 products, 231 bits, 8% of 53x53) of the 4 in 64 bits; by that rule this "
+        "would be ~0.33, yet it is taken of the fitted lane (fma_mm2_per_64b), not of a DP "
+        "multiplier array. Not fitted; validate case vexp-exp-area-fraction tests it",
+        POSITIVE)
     segred_vs_fma: float = param(
         0.3, "Xattn segmented-reduction tree per 64 datapath bits, as a fraction of a 64-bit "
         "FMA", "", _AS + ": two FP32 adders per 64 bits, an FP32 adder ~15% of a DP FMA",
