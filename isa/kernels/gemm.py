@@ -395,7 +395,10 @@ def _lower_quantised(kc: Kc, g: int, m: int, n: int, kk: int, fmt: quant.WeightF
             panel(gi, col0, cols, k0, depth, blk)
 
         _cache_blocked(kc, g, m, n, kk, rows, kc.core.vlen // 8, kstep, unpacked)
-    return kc.program(kind="gemm", b_layout="Bq", weight_format=fmt.name, weight_group=grp)
+    # with several rows the FMAs read B dequantised to BF16 (a group scale multiplied in,
+    # rounded: _gemm_group's vfmul.vv, the Bp panel); a GEMV scales its FP32 partial sums
+    return kc.program(kind="gemm", b_layout="Bq", weight_format=fmt.name, weight_group=grp,
+                      **({"b_rounded": "bf16"} if m > 1 else {}))
 
 
 def _scratch_panel(kc: Kc, m: int, n: int, kk: int, rows: int, cols: int, kstep: int,
@@ -475,7 +478,7 @@ def _lower_quantised_mmacc(kc: Kc, g: int, m: int, n: int, kk: int,
 
     _mmacc(kc, g, m, n, kk, plan, bt, prepare)
     return kc.program(kind="gemm", b_layout="Bqt", weight_format=fmt.name,
-                      weight_group=fmt.group_of(kk))
+                      weight_group=fmt.group_of(kk), b_rounded="bf16")
 
 
 def _unpack_panel(kc: Kc, fmt: quant.WeightFormat, g: int, n: int, kk: int, gi: Affine,

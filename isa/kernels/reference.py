@@ -49,6 +49,9 @@ def ref_gemm(row: Mapping[str, Any], inp: Mapping[str, np.ndarray]) -> dict[str,
                        None if bm is None else np.swapaxes(bm, 1, 2))
     else:
         b = inp["B"] if "B" in inp else np.swapaxes(inp["Bt"], -1, -2)
+    if row.get("b_rounded") == "bf16":  # the kernel's FMAs read B dequantised to BF16
+        import torch
+        b = _t(b).to(torch.bfloat16).to(torch.float64).numpy()
     return {"C": (_t(inp["A"]) @ _t(b)).numpy()}
 
 

@@ -4,7 +4,7 @@ kernel moves are the format's."""
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from isa import Core
@@ -29,6 +29,9 @@ def _k(fmt: str, groups: int, group: int) -> int:
 @given(fmt=st.sampled_from(FMTS), g=st.integers(1, 2), m=st.integers(1, 9),
        n=st.integers(1, 150), groups=st.integers(1, 3), group=st.sampled_from([2, 8, 32]),
        isa=st.sampled_from(["rvv", "rvv+xattn"]), vlen=st.sampled_from([128, 256, 512, 1024]))
+# three outputs that cancel: B dequantised to BF16 (as the kernel's FMAs read it) moves
+# them 1.3% of their largest; the reference rounds it too (meta b_rounded), 0.2% remains
+@example(fmt="q8_0", g=1, m=3, n=1, groups=3, group=2, isa="rvv", vlen=128)
 def test_quantised_gemm_matches_torch(fmt, g, m, n, groups, group, isa, vlen):
     row = {"kind": "gemm", "M": m, "N": n, "K": _k(fmt, groups, group), "G": g,
            "weight_dtype": fmt}
