@@ -254,6 +254,29 @@ class MemoryConfig:
         "data like any other (the scalar load latency)", "cycles",
         "default 0: every preset caches its constants; set per case (the Snitch cases: "
         "snitch_cluster sw/runtime/base.ld, 'constant data goes into L3')", NON_NEGATIVE)
+    const_loads_in_flight: int = param(
+        0, "with const_load_latency: the constant loads the cores of a cluster keep in "
+        "flight together at most (the path to the memory holding constant data admits that "
+        "many reads at once, each holding its place const_load_hold cycles), so the cores "
+        "of an op in one cluster, all loading constants, start one each at most every "
+        "const_load_hold x cores / const_loads_in_flight cycles (Little's law), a load "
+        "that finds no place waiting for one; 0: unlimited", "loads",
+        "default 0: unlimited; set per case (the Snitch cases: pulp-platform/snitch_cluster "
+        "2fa38482 hw/snitch_cluster/src/snitch_cluster.sv muxes every core's requests "
+        "outside the TCDM into one reqrsp_to_axi through i_reqrsp_mux_core, RespDepth = 2: "
+        "hw/reqrsp_interface/src/generic_reqrsp_mux.sv accepts a request only while its "
+        "response-route fifo_v3 of that depth is not full)",
+        NON_NEGATIVE)
+    const_load_hold: int = param(
+        0, "with const_loads_in_flight: cycles each constant load holds its place (from the "
+        "limiting stage accepting its request to its response leaving that stage)", "cycles",
+        "default 0; set per case (the Snitch cases: counted from i_reqrsp_mux_core accepting "
+        "a request to its route being free again: the narrow crossbar's CUT_ALL_PORTS AR "
+        "registers (2), target/sim/tb/tb_memory_axi.sv's axi_cut AR register (1), the "
+        "memory answering in the next cycle (1; axi_to_mem's AR-to-request path "
+        "combinational, its FIFOs fall-through), the axi_cut's and the crossbar's R "
+        "registers (1 + 2), the FIFO's full flag clearing the cycle after the pop (1): 8)",
+        NON_NEGATIVE)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,10 @@ Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
   issues when its scalar source registers are ready (a scalar read of a vector result,
   ``vfmv.f.s``, waits for the vector unit: the scalar round trip). Scalar instructions
   complete after their latency; ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider.
+  A load of constant data kept outside the cluster (``memory.const_load_latency``) is a
+  round trip to it, and with ``memory.const_loads_in_flight`` it starts only when the
+  cluster's path to that memory has a place for it, the op's cores sharing the places
+  alike (each load holds this core's share ``const_load_hold`` x cores / places cycles).
   With ``scalar.dcache_kib`` the host has a D-cache of its own that the vector unit
   bypasses (Ara beside CVA6): each dynamic scalar load's address (its buffer, line-aligned,
   at the enclosing loops' current iterations) is looked up in an LRU of whole lines, and a
@@ -201,6 +205,9 @@ class _Rec:
     lead: float = 0.0
     is_vset: bool = False
     is_sdiv: bool = False
+    # a constant load's share of the cluster's constant-load places (memory.
+    # const_loads_in_flight): cycles it holds this core's turn; 0: unlimited
+    const_slot: float = 0.0
     ack: float = 0.0  # vector.mem_ack_cycles of a vector load or store
     # a scalar load through the host's own D-cache (scalar.dcache_kib): its buffer, its
     # address's constant and loop terms (elements) and its element bytes
@@ -334,6 +341,14 @@ class CoreSim:
         self.x_pend: list[_Signal | None] = [None] * 32
         self.f_pend: list[_Signal | None] = [None] * 32
         self.sdiv_free = 0.0
+        # memory.const_loads_in_flight: when the cluster's path to its constant data next
+        # admits one of this core's constant loads, and the cycles each holds its share
+        # (the op's cores in one cluster share the places alike)
+        mc = cfg.memory
+        self.const_slot = (mc.const_load_hold * cfg.placement(cores)[1] /
+                           mc.const_loads_in_flight
+                           if mc.const_loads_in_flight and mc.const_load_latency else 0.0)
+        self.const_free = 0.0
         self.vset_ready = 0.0
         # the earliest cycle the next vector instruction may issue (vector.issue_interval)
         self.issue_interval = cfg.vector.issue_interval
@@ -416,6 +431,7 @@ class CoreSim:
                     memory.buffer_role(self.prog, ins.mem.buf) == "const":
                 # constant data linked outside the cluster, uncached: a round trip per load
                 rec.lat = float(cfg.memory.const_load_latency)
+                rec.const_slot = self.const_slot
             if vector:
                 rec.ack = float(cfg.vector.mem_ack_cycles)
             elif self.dc_lines and t.mem == "load" and ins.mem is not None and \
@@ -438,7 +454,7 @@ class CoreSim:
         rec.sfp = d.timing == "sfp"
         rec.shape = hash((rec.vector, rec.seq, rec.occ, rec.lat, rec.whole, rec.vsrc, rec.vdst,
                           rec.xsrc, rec.xdst, rec.fsrc, rec.fdst, rec.mem, rec.extra_lat, rec.lead,
-                          rec.is_vset, rec.is_sdiv, rec.ack, rec.dc))
+                          rec.is_vset, rec.is_sdiv, rec.ack, rec.dc, rec.const_slot))
         rec.waits = bool(rec.xs or rec.fsrc)
         rec.sources = (*((self.x_pend, self.x_ready, x) for x in rec.xs),
                        *((self.f_pend, self.f_ready, f) for f in rec.fsrc))
@@ -748,6 +764,10 @@ class CoreSim:
         """A scalar instruction completes after its latency."""
         now = self.now
         done = now + r.lat
+        if r.const_slot:  # it starts once the constant path has a place for it
+            start = self.const_free if self.const_free > now else now
+            self.const_free = start + r.const_slot
+            done = start + r.lat
         if r.dc is not None and not self._dc_hit(r.dc):
             done += self.cfg.scalar.dcache_miss_cycles
         if r.mem:  # scalar accesses use the hierarchy's bandwidth too (not waited for)

@@ -264,3 +264,31 @@ def test_constant_loads_pay_memory_const_load_latency(const_lat):
     assert _load_use_cycles(cfg, True) - _load_use_cycles(X280, True) == const_lat - load_lat
     assert _load_use_cycles(cfg, False) == _load_use_cycles(X280, False)
     assert _load_use_cycles(X280, True) == _load_use_cycles(X280, False)
+
+
+@pytest.mark.parametrize("cores,places,hold", [(1, 2, 3), (8, 2, 3), (8, 4, 5)])
+def test_constant_loads_wait_for_a_place_on_the_constant_path(cores, places, hold):
+    """memory.const_loads_in_flight / const_load_hold: the cluster's path to its constant
+    data admits ``places`` reads at once, each for ``hold`` cycles, shared alike by the op's
+    ``cores``: back-to-back independent constant loads of one core start
+    hold x cores / places apart (when that exceeds the one-per-cycle issue), each then a
+    const_load_latency round trip; unset (0), they issue one per cycle."""
+    lat, n = 9, 6
+    base = {"memory.const_load_latency": lat, "scalar.issue_width": 1}
+    b = _builder(32, 1)
+    for i in range(n):
+        b.emit("flw", F(1 + i), b.const(1.5 + i))
+    prog = b.program()
+    free = make("x280-like+xattn", base).config
+    cfg = make("x280-like+xattn", {**base, "memory.const_loads_in_flight": places,
+                                   "memory.const_load_hold": hold}).config
+    gap = max(1.0, hold * cores / places)  # cycles between the loads' starts
+    vsetvli = 1  # the builder's vsetvli issues in cycle 0, the loads from cycle 1
+    assert simulate(prog, free, cores, mode="full").cycles == vsetvli + (n - 1) + lat
+    assert simulate(prog, cfg, cores, mode="full").cycles == vsetvli + (n - 1) * gap + lat
+    # data loads never wait for the constant path
+    d = _builder(32, 1)
+    for i in range(n):
+        d.emit("flw", F(1 + i), d.mem("m", i, 32))
+    assert simulate(d.program(), cfg, cores, mode="full").cycles == \
+        simulate(d.program(), free, cores, mode="full").cycles
