@@ -112,6 +112,10 @@ INF = math.inf
 # the instruction's sequencer is free, the one-cycle timeout after a dispatch.
 _D_IDLE, _D_GET, _D_SEQ, _D_NEXT = range(4)
 
+# The timing rules of the scalar FPU's instructions (isa.timing.RULES): computational,
+# min/max and sign injection, results to integer registers.
+SCALAR_FP_RULES = frozenset({"sfp", "sfpn", "sfpx"})
+
 # Sequencer classes: the built-in ones; a unit with a sequencer of its own (isa.Unit) adds
 # its name.
 VA, VL, VS, VE, VM = "VA", "VL", "VS", "VE", "VM"
@@ -224,7 +228,7 @@ class _Rec:
     lat_all: float = 0.0  # lat + extra_lat: when its result is ready after its start
     shape: int = 0  # a hash of everything above that sets its timing (not its addresses)
     # what replay's counts read: the bytes it accesses if it has a memory operand (else
-    # None), and whether its timing rule is the scalar FPU's (``sfp``)
+    # None), and whether its timing rule is the scalar FPU's (SCALAR_FP_RULES)
     access_bytes: int | None = None
     sfp: bool = False
     waits: bool = False  # it has scalar sources (xs or fsrc) to wait for
@@ -451,7 +455,7 @@ class CoreSim:
                 rec.extra_lat = (f[1] * (h[1] - h[0]) + f[2] * (h[2] - h[0])) / total
         rec.lat_all = rec.lat + rec.extra_lat
         rec.access_bytes = t.mem_bytes if ins.mem is not None else None
-        rec.sfp = d.timing == "sfp"
+        rec.sfp = d.timing in SCALAR_FP_RULES
         rec.shape = hash((rec.vector, rec.seq, rec.occ, rec.lat, rec.whole, rec.vsrc, rec.vdst,
                           rec.xsrc, rec.xdst, rec.fsrc, rec.fdst, rec.mem, rec.extra_lat, rec.lead,
                           rec.is_vset, rec.is_sdiv, rec.ack, rec.dc, rec.const_slot))

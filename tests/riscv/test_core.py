@@ -292,3 +292,28 @@ def test_constant_loads_wait_for_a_place_on_the_constant_path(cores, places, hol
         d.emit("flw", F(1 + i), d.mem("m", i, 32))
     assert simulate(d.program(), cfg, cores, mode="full").cycles == \
         simulate(d.program(), free, cores, mode="full").cycles
+
+
+@pytest.mark.parametrize("noncomp,to_int", [(0, 0), (2, 3), (1, 6)])
+def test_scalar_fp_result_latency_by_class(noncomp, to_int):
+    """timing.scalar_fp_noncomp_latency (fmax.s, fmin.s, fmv.s) and
+    timing.scalar_fp_to_int_latency (fmv.x.w, flt.s: a result for the integer register
+    file) set when a dependent issues; 0 keeps timing.scalar_fp_latency for them. A chain
+    fmax -> fadd -> fmv.x.w -> addi issues each link once its source is ready."""
+    fp = 4
+    cfg = make("x280-like+xattn", {"scalar.issue_width": 1, "timing.scalar_fp_latency": fp,
+                                   "timing.scalar_fp_noncomp_latency": noncomp,
+                                   "timing.scalar_fp_to_int_latency": to_int}).config
+    b = _builder(32, 1)
+    b.emit("fmax.s", F(2), F(1), F(1))
+    b.emit("fadd.s", F(3), F(2), F(2))
+    b.emit("fmv.x.w", X(5), F(3))
+    b.emit("addi", X(6), X(5), 1)
+    int_lat = cfg.timing_params().scalar_int_latency
+    # the builder's vsetvli issues in cycle 0, fmax.s in cycle 1
+    expect = 1 + (noncomp or fp) + fp + (to_int or fp) + int_lat
+    assert simulate(b.program(), cfg, mode="full").cycles == expect
+    c = _builder(32, 1)
+    c.emit("flt.s", X(5), F(1), F(1))
+    c.emit("addi", X(6), X(5), 1)
+    assert simulate(c.program(), cfg, mode="full").cycles == 1 + (to_int or fp) + int_lat
