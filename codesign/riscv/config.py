@@ -50,6 +50,14 @@ class ScalarConfig:
                              "riscv.md §4.1: X280 in-order dual-issue", AT_LEAST_ONE)
     freq_ghz: float = param(1.0, "core clock", "GHz", "assumed: normalised 1 GHz clock",
                              POSITIVE)
+    ssr: bool = param(
+        False, "the core has stream semantic registers: the loads a kernel marks as standing "
+        "for SSR streams (its program's ssr_streams) are no instructions: they take no issue "
+        "slot and their data is there when read (the streamer fetches ahead of the FPU, up "
+        "to its credits), while their bytes still pass the L1 port (codesign.riscv.core)",
+        "", "false on every preset; set per case (the Snitch cluster cases: pulp-platform/"
+        "snitch_cluster cfg/default.json compute cores xssr: true, ssr_nr_credits 4; "
+        "Schuiki et al., 'Stream Semantic Registers', IEEE TC 2021, arXiv 1911.08356)")
     dcache_kib: float = param(
         0.0, "the host's own L1 data cache, which its scalar loads use while the vector "
         "unit bypasses it (a decoupled vector unit with its own memory port, as Ara beside "

@@ -22,6 +22,10 @@ Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
   at the enclosing loops' current iterations) is looked up in an LRU of whole lines, and a
   miss adds ``scalar.dcache_miss_cycles`` to its latency; when a loop is extrapolated its
   last iteration's scalar loads still bring their lines in.
+  With ``scalar.ssr`` the loads a kernel marks as standing for stream semantic registers
+  (the program's ``ssr_streams``) issue no instruction: they take no issue slot and have
+  no load latency (the streamer runs ahead), a vector one still holding its sequencer for
+  its bytes.
   Vector instructions enter the **vector command queue** (a store of
   ``vector.queue_depth`` entries); the front end stalls while it is full.
 - **Dispatcher** (a process): takes the queue head in order, one per cycle, into the
@@ -152,6 +156,11 @@ def occupancy(cfg: RiscvConfig, tp: TimingParams, t: InstrTiming) -> float:
     return float(t.occupancy)
 
 
+def ssr_streams(prog: Program, cfg: RiscvConfig) -> frozenset[str]:
+    """The buffers whose loads stand for SSR streams on this core (``scalar.ssr``)."""
+    return frozenset(prog.meta.get("ssr_streams", ())) if cfg.scalar.ssr else frozenset()
+
+
 def busy_floor(prog: Program, cfg: RiscvConfig) -> float:
     """Cycles no run of ``prog`` on one core of ``cfg`` can beat, from its dynamic
     instruction counts (no simulation): each sequencer class holds every instruction it
@@ -165,15 +174,22 @@ def busy_floor(prog: Program, cfg: RiscvConfig) -> float:
     tp = cfg.timing_params()
     times = memory.timings(tp)
     busy: dict[str, float] = {}
-    n_instr = n_vec = 0
+    n_instr = n_vec = n_streamed = 0
+    streams = ssr_streams(prog, cfg)
     for ins, count in prog.walk():
         if not count:
             continue
-        n_instr += count
         d = lookup(ins.op)
+        stream = ins.mem is not None and ins.mem.buf in streams and d.exec_kind in (
+            "vload", "sload")
+        if not stream:
+            n_instr += count
         if not d.vector or d.exec_kind == "vset":
             continue
-        n_vec += count
+        if stream:
+            n_streamed += count
+        else:
+            n_vec += count
         t = memory.timing(ins, tp, times)
         seq = sequencer(cfg, t.unit)
         busy[seq] = busy.get(seq, 0.0) + count * occupancy(cfg, tp, t)
@@ -182,8 +198,10 @@ def busy_floor(prog: Program, cfg: RiscvConfig) -> float:
     # last vector one in cycle (n_vec - 1) x vector.issue_interval (dispatched no earlier)
     # and runs for a cycle at least
     vec = (n_vec - 1) * max(1, cfg.vector.issue_interval) + 1 if n_vec else 0
+    # streamed vector loads take no issue slot but pass the dispatcher, one a cycle
+    dispatched = n_vec + n_streamed
     return max([b / n_seq[seq] for seq, b in busy.items()] +
-               [float(vec), n_instr / cfg.scalar.issue_width - 1.0])
+               [float(vec), float(dispatched), n_instr / cfg.scalar.issue_width - 1.0])
 
 
 @dataclass(slots=True)
@@ -212,6 +230,7 @@ class _Rec:
     # a constant load's share of the cluster's constant-load places (memory.
     # const_loads_in_flight): cycles it holds this core's turn; 0: unlimited
     const_slot: float = 0.0
+    stream: bool = False  # a load standing for an SSR stream (scalar.ssr): no instruction
     ack: float = 0.0  # vector.mem_ack_cycles of a vector load or store
     # a scalar load through the host's own D-cache (scalar.dcache_kib): its buffer, its
     # address's constant and loop terms (elements) and its element bytes
@@ -353,6 +372,7 @@ class CoreSim:
                            mc.const_loads_in_flight
                            if mc.const_loads_in_flight and mc.const_load_latency else 0.0)
         self.const_free = 0.0
+        self.streams = ssr_streams(prog, cfg)
         self.vset_ready = 0.0
         # the earliest cycle the next vector instruction may issue (vector.issue_interval)
         self.issue_interval = cfg.vector.issue_interval
@@ -453,12 +473,16 @@ class CoreSim:
                 # DRAM shares carry the line factor: normalised to the accesses)
                 total = f[0] + f[1] + f[2]
                 rec.extra_lat = (f[1] * (h[1] - h[0]) + f[2] * (h[2] - h[0])) / total
+            if t.mem == "load" and ins.mem is not None and ins.mem.buf in self.streams:
+                # an SSR stream: read ahead by the streamer, no load latency
+                rec.stream, rec.lat, rec.extra_lat, rec.whole = True, 0.0, 0.0, t.is_mask
         rec.lat_all = rec.lat + rec.extra_lat
         rec.access_bytes = t.mem_bytes if ins.mem is not None else None
         rec.sfp = d.timing in SCALAR_FP_RULES
         rec.shape = hash((rec.vector, rec.seq, rec.occ, rec.lat, rec.whole, rec.vsrc, rec.vdst,
                           rec.xsrc, rec.xdst, rec.fsrc, rec.fdst, rec.mem, rec.extra_lat, rec.lead,
-                          rec.is_vset, rec.is_sdiv, rec.ack, rec.dc, rec.const_slot))
+                          rec.is_vset, rec.is_sdiv, rec.ack, rec.dc, rec.const_slot,
+                          rec.stream))
         rec.waits = bool(rec.xs or rec.fsrc)
         rec.sources = (*((self.x_pend, self.x_ready, x) for x in rec.xs),
                        *((self.f_pend, self.f_ready, f) for f in rec.fsrc))
@@ -684,6 +708,9 @@ class CoreSim:
     def _issue(self, r: _Rec) -> None:
         """Issue one instruction from the in-order front end."""
         self.n_sim += 1
+        if r.stream:
+            self._stream(r)
+            return
         # the in-order pipe stalls until the scalar sources (and the vtype, the
         # unpipelined divider) are ready
         ready = self._scalar_sources_ready(r, self.now) if r.waits else self.now
@@ -716,6 +743,20 @@ class CoreSim:
             self.vec_in_cycle = True
             if self.issue_interval > 1 or r.ack:
                 self.vec_next = cycle + self.issue_interval + r.ack
+            self._enqueue(r)
+        else:
+            self._complete_scalar(r)
+
+    def _stream(self, r: _Rec) -> None:
+        """A load standing for an SSR stream (scalar.ssr): no issue slot, no vector-issue
+        gap; a vector one still enters the command queue for its sequencer and bytes."""
+        ready = self._scalar_sources_ready(r, self.now) if r.waits else self.now
+        if r.vector and self.vset_ready > ready:
+            ready = self.vset_ready
+        now = self.now
+        if ready > now:
+            self._wait_until(now + (ready - now))
+        if r.vector:
             self._enqueue(r)
         else:
             self._complete_scalar(r)

@@ -19,7 +19,7 @@ import itertools
 import pytest
 
 from codesign.riscv import make
-from codesign.riscv.core import simulate
+from codesign.riscv.core import busy_floor, simulate
 from isa.instructions import parse_isa
 from isa.program import Builder, F, V, X
 
@@ -317,3 +317,32 @@ def test_scalar_fp_result_latency_by_class(noncomp, to_int):
     c.emit("flt.s", X(5), F(1), F(1))
     c.emit("addi", X(6), X(5), 1)
     assert simulate(c.program(), cfg, mode="full").cycles == 1 + (to_int or fp) + int_lat
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_ssr_stream_loads_issue_no_instruction(n):
+    """scalar.ssr: a load of a buffer the program marks as an SSR stream (its
+    ``ssr_streams`` meta) takes no issue slot and has no load latency (the streamer reads
+    ahead), so a chain load -> fadd issues one fadd a cycle; without SSRs each fadd waits
+    for its load (timing.scalar_load_latency) and the load takes a slot. Loads of other
+    buffers are loads either way."""
+    base = {"scalar.issue_width": 1}
+    off = make("x280-like+xattn", base).config
+    on = make("x280-like+xattn", {**base, "scalar.ssr": True}).config
+    tp = off.timing_params()
+    ld, fp = tp.scalar_load_latency, tp.scalar_fp_latency
+
+    def chain(streamed: bool):
+        b = _builder(32, 1)  # its vsetvli issues in cycle 0
+        b.buffer("s", "fp32", 64, "scratch")
+        for i in range(n):
+            b.emit("flw", F(1), b.mem("s" if streamed else "m", i, 32))
+            b.emit("fadd.s", F(2), F(1), F(1))
+        b.meta["ssr_streams"] = ("s",)
+        return b.program()
+
+    assert simulate(chain(True), off, mode="full").cycles == 1 + (n - 1) * (ld + 1) + ld + fp
+    assert simulate(chain(True), on, mode="full").cycles == 1 + (n - 1) + fp
+    assert simulate(chain(False), on, mode="full").cycles == \
+        simulate(chain(False), off, mode="full").cycles
+    assert busy_floor(chain(True), on) <= simulate(chain(True), on, mode="full").cycles
