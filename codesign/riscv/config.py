@@ -58,6 +58,20 @@ class ScalarConfig:
         "", "false on every preset; set per case (the Snitch cluster cases: pulp-platform/"
         "snitch_cluster cfg/default.json compute cores xssr: true, ssr_nr_credits 4; "
         "Schuiki et al., 'Stream Semantic Registers', IEEE TC 2021, arXiv 1911.08356)")
+    fp_store_load_cycles: int = param(
+        0, "cycles after an FP store issues before an integer load of the same word may "
+        "issue (a core whose FP loads and stores go through the FP subsystem's own LSU, "
+        "kept consistent with the integer LSU by a queue of the offloaded accesses' "
+        "addresses that holds a colliding integer access until the FP access completes); "
+        "0: none (one LSU, the load issues the next cycle and is forwarded)", "cycles",
+        "0 on every preset; set per case (the Snitch cluster cases: pulp-platform/"
+        "snitch_cluster hw/snitch/src/snitch_lsu.sv, its consistency address queue)",
+        NON_NEGATIVE)
+    fp_store_load_word_bytes: int = param(
+        8, "with fp_store_load_cycles: the word an address queue compares (accesses to the "
+        "same word collide)", "bytes", "pulp-platform/snitch_cluster snitch_lsu.sv: the CAQ "
+        "tags word addresses, DataAlign = $clog2(DataWidth/8), data_width 64 "
+        "(cfg/default.json)", AT_LEAST_ONE)
     dcache_kib: float = param(
         0.0, "the host's own L1 data cache, which its scalar loads use while the vector "
         "unit bypasses it (a decoupled vector unit with its own memory port, as Ara beside "

@@ -11,7 +11,10 @@ Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
   instruction also waits until every older scalar instruction has completed (a host that
   hands it over non-speculatively, at commit). An instruction
   issues when its scalar source registers are ready (a scalar read of a vector result,
-  ``vfmv.f.s``, waits for the vector unit: the scalar round trip). Scalar instructions
+  ``vfmv.f.s``, waits for the vector unit: the scalar round trip); with
+  ``scalar.fp_store_load_cycles`` an integer load of a word an FP store wrote issues no
+  sooner than that many cycles after the store (two LSUs kept consistent by a queue of
+  the FP accesses' addresses). Scalar instructions
   complete after their latency; ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider.
   A load of constant data kept outside the cluster (``memory.const_load_latency``) is a
   round trip to it, and with ``memory.const_loads_in_flight`` it starts only when the
@@ -235,6 +238,10 @@ class _Rec:
     # a scalar load through the host's own D-cache (scalar.dcache_kib): its buffer, its
     # address's constant and loop terms (elements) and its element bytes
     dc: tuple[str, int, tuple[tuple[str, int], ...], int] | None = None
+    # scalar.fp_store_load_cycles: the address (as ``dc``) of an FP store that an integer
+    # load of its word waits for, or of such an integer load; which of them
+    caq: tuple[str, int, tuple[tuple[str, int], ...], int] | None = None
+    caq_store: bool = False
     index: int = 0  # position in program order (static), for logs
     # what the engine iterates over: the integer registers but x0 (always ready, never
     # written), each vector register once
@@ -391,6 +398,9 @@ class CoreSim:
             # scalar loads read fits the host's: it starts there and is never evicted
             self.dc_lines = 0
         self.dcache: dict[tuple[str, int], None] = {}
+        # scalar.fp_store_load_cycles: (buffer, word) of each FP store -> when an integer
+        # load of that word may issue
+        self.caq_free: dict[tuple[str, int], float] = {}
         self.iters: dict[str, int] = {}
         self.cycle = -1.0  # the front end's current issue cycle
         self.slots = 0  # instructions issued in it
@@ -462,6 +472,12 @@ class CoreSim:
                     ins.mem.base is None and ins.mem.index is None:
                 m = ins.mem
                 rec.dc = (m.buf, m.offset.const, m.offset.terms, max(1, m.eew // 8))
+            if not vector and cfg.scalar.fp_store_load_cycles and ins.mem is not None and \
+                    ins.mem.base is None and ins.mem.index is None and \
+                    ((t.mem == "store" and t.fsrc) or (t.mem == "load" and t.xdst)):
+                m = ins.mem
+                rec.caq = (m.buf, m.offset.const, m.offset.terms, max(1, m.eew // 8))
+                rec.caq_store = t.mem == "store"
             prefetched = cfg.memory.prefetch and t.mem_pattern != "indexed"
             if t.mem == "load" and prefetched and cfg.memory.prefetch_ahead and \
                     f[1] + f[2] > 0:
@@ -482,7 +498,7 @@ class CoreSim:
         rec.shape = hash((rec.vector, rec.seq, rec.occ, rec.lat, rec.whole, rec.vsrc, rec.vdst,
                           rec.xsrc, rec.xdst, rec.fsrc, rec.fdst, rec.mem, rec.extra_lat, rec.lead,
                           rec.is_vset, rec.is_sdiv, rec.ack, rec.dc, rec.const_slot,
-                          rec.stream))
+                          rec.stream, rec.caq, rec.caq_store))
         rec.waits = bool(rec.xs or rec.fsrc)
         rec.sources = (*((self.x_pend, self.x_ready, x) for x in rec.xs),
                        *((self.f_pend, self.f_ready, f) for f in rec.fsrc))
@@ -726,6 +742,10 @@ class CoreSim:
                 ready = gate
         if r.is_sdiv and self.sdiv_free > ready:
             ready = self.sdiv_free
+        if r.caq is not None and not r.caq_store:  # held until the FP store completes
+            free = self.caq_free.get(self._word(r.caq), 0.0)
+            if free > ready:
+                ready = free
         if ready > now:
             self._wait_until(now + (ready - now))
             now = self.now
@@ -823,6 +843,8 @@ class CoreSim:
                 lf[lvl] = (lf[lvl] if lf[lvl] >= at else at) + nbytes / bpc[lvl]
         if r.is_sdiv:
             self.sdiv_free = now + r.occ
+        if r.caq_store and r.caq is not None:
+            self.caq_free[self._word(r.caq)] = now + self.cfg.scalar.fp_store_load_cycles
         if done > self.scalar_done:
             self.scalar_done = done
         if r.is_vset and self.cfg.vector.vset_bubble:
@@ -845,6 +867,15 @@ class CoreSim:
                 if ins.mem is not None and not ins.defn.vector and
                 memory.timing(ins, self.tp, self._timings).mem == "load"}
         return sum(memory.buffer_bytes(self.prog, b) for b in bufs if b in self.prog.buffers)
+
+    def _word(self, at: tuple[str, int, tuple[tuple[str, int], ...], int]) -> tuple[str, int]:
+        """(buffer, word) of a scalar access at the enclosing loops' current iterations
+        (the word of scalar.fp_store_load_word_bytes)."""
+        buf, const, terms, elem = at
+        addr = const
+        for var, coef in terms:
+            addr += coef * self.iters.get(var, 0)
+        return buf, addr * elem // self.cfg.scalar.fp_store_load_word_bytes
 
     def _dc_hit(self, dc: tuple[str, int, tuple[tuple[str, int], ...], int]) -> bool:
         """Whether the host's D-cache holds the line of this dynamic scalar load (its

@@ -346,3 +346,30 @@ def test_ssr_stream_loads_issue_no_instruction(n):
     assert simulate(chain(False), on, mode="full").cycles == \
         simulate(chain(False), off, mode="full").cycles
     assert busy_floor(chain(True), on) <= simulate(chain(True), on, mode="full").cycles
+
+
+@pytest.mark.parametrize("caq", [0, 3, 6])
+def test_integer_load_waits_for_an_fp_store_to_its_word(caq):
+    """scalar.fp_store_load_cycles: an integer load of the word an FP store wrote issues
+    that many cycles after the store (0: the next cycle); a load of another word, and an
+    FP load of the same word, do not wait."""
+    cfg = make("x280-like+xattn", {"scalar.issue_width": 1,
+                                   "scalar.fp_store_load_cycles": caq}).config
+    tp = cfg.timing_params()
+
+    def run(load: str, elem: int) -> float:
+        b = _builder(32, 1)  # its vsetvli issues in cycle 0, the fsw in cycle 1
+        b.emit("fsw", F(1), b.mem("m", 0, 32))
+        if load == "lw":
+            b.emit("lw", X(5), b.mem("m", elem, 32))
+            b.emit("addi", X(6), X(5), 1)
+        else:
+            b.emit("flw", F(5), b.mem("m", elem, 32))
+            b.emit("fadd.s", F(6), F(5), F(5))
+        return simulate(b.program(), cfg, mode="full").cycles
+
+    ld, alu, fp = tp.scalar_load_latency, tp.scalar_int_latency, tp.scalar_fp_latency
+    assert run("lw", 0) == 1 + max(1, caq) + ld + alu
+    assert run("lw", 1) == 1 + max(1, caq) + ld + alu  # the same 8-byte word
+    assert run("lw", 2) == 1 + 1 + ld + alu  # the next word
+    assert run("flw", 0) == 1 + 1 + ld + fp
