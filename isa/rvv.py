@@ -248,21 +248,22 @@ add("sw", "rs2 mem", "scalar", "sstore", "sstore", types={"*": "i"})
 add("fadd.s", "fd fs1 fs2", "scalar", "salu", "sfp", lambda a, b: a + b)
 add("fsub.s", "fd fs1 fs2", "scalar", "salu", "sfp", lambda a, b: a - b)
 add("fmul.s", "fd fs1 fs2", "scalar", "salu", "sfp", lambda a, b: a * b)
-add("fmax.s", "fd fs1 fs2", "scalar", "salu", "sfp", max)
-add("fmin.s", "fd fs1 fs2", "scalar", "salu", "sfp", min)
+add("fmax.s", "fd fs1 fs2", "scalar", "salu", "sfpn", max)
+add("fmin.s", "fd fs1 fs2", "scalar", "salu", "sfpn", min)
 add("fmadd.s", "fd fs1 fs2 fs3", "scalar", "salu", "sfp", lambda a, b, c: a * b + c)
 add("fnmsub.s", "fd fs1 fs2 fs3", "scalar", "salu", "sfp", lambda a, b, c: -(a * b) + c)
 add("fdiv.s", "fd fs1 fs2", "scalar", "salu", "sfdiv",
     lambda a, b: a / b if b else float(np.copysign(np.inf, a) if a else np.nan))
 add("fsqrt.s", "fd fs1", "scalar", "salu", "sfdiv", lambda a: float(np.sqrt(a)))
-add("fmv.s", "fd fs1", "scalar", "salu", "sfp", lambda a: a, doc="fsgnj.s fd, fs, fs")
+add("fmv.s", "fd fs1", "scalar", "salu", "sfpn", lambda a: a, doc="fsgnj.s fd, fs, fs")
 add("fcvt.s.w", "fd rs1", "scalar", "salu", "sfp", float,
     doc="int32 -> FP32 (a block dot product's integer sum)")
 add("fcvt.s.h", "fd fs1", "scalar", "salu", "sfp", lambda a: a,
     doc="16-bit FP -> FP32 (Zfh; the value model keeps f registers as values: timing only)")
 # FP <-> integer bit moves (RV F: fmv.x.w / fmv.w.x): the bit manipulation a scalar libm
-# expf does (isa.kernels.scalar); they run on the FP pipe
-add("fmv.x.w", "rd fs1", "scalar", "salu", "sfp",
+# expf does (isa.kernels.scalar); they run on the FP pipe, their integer results (and
+# flt.s's) ready after timing.scalar_fp_to_int_latency (rule "sfpx"; "sfpn": fmin/fmax/fsgnj)
+add("fmv.x.w", "rd fs1", "scalar", "salu", "sfpx",
     lambda a: int(np.array([a], np.float32).view(np.int32)[0]), types={"rd": "i"},
     doc="the bits of an FP32 register as an integer")
 add("fmv.w.x", "fd rs1", "scalar", "salu", "sfp",
@@ -276,7 +277,8 @@ add("mul", "rd rs1 rs2", "scalar", "salu", "sint", lambda a, b: a * b, types={"*
     doc="RV64M multiply (row byte offsets of data-dependent rows)")
 add("srli", "rd rs1 imm", "scalar", "salu", "sint", lambda a, b: (int(a) & 0xFFFFFFFF) >> b,
     types={"*": "i"}, doc="logical right shift of the low 32 bits (RV32I)")
-add("flt.s", "rd fs1 fs2", "scalar", "salu", "sfp", lambda a, b: int(a < b), types={"rd": "i"},
+add("flt.s", "rd fs1 fs2", "scalar", "salu", "sfpx", lambda a, b: int(a < b),
+    types={"rd": "i"},
     doc="FP compare into an integer register (a C `if (x > m)` on FP values)")
 add("bne", "rs1 rs2 label", "scalar", "branch", "branch", doc="loop back edge")
 add("blt", "rs1 rs2 label", "scalar", "branch", "branch")

@@ -160,6 +160,16 @@ class TimingParams:
     scalar_fp_latency: int = _c(
         5, 'scalar fadd/fmul/fmadd (SP)',
         'riscv.md §4.1: fadd/fmul/fmadd SP: 5')
+    scalar_fp_noncomp_latency: int = _c(
+        0, 'scalar fmin.s/fmax.s and sign injection (fsgnj: fmv.s) between FP registers: '
+        'cycles until a dependent may issue; 0: scalar_fp_latency (one FP pipeline)',
+        '0 on every preset (riscv.md §4.1 gives SP FP one latency); set per case where the '
+        'FPU runs them in a shallower unit (the Snitch cluster cases)')
+    scalar_fp_to_int_latency: int = _c(
+        0, 'scalar FP instructions writing an integer register (fmv.x.w, flt.s): cycles '
+        'until a dependent integer instruction may issue; 0: scalar_fp_latency',
+        '0 on every preset; set per case where the FP subsystem returns such results over '
+        'its own path (the Snitch cluster cases)')
     scalar_fdiv_latency: int = _c(
         27, 'scalar fdiv.s/fsqrt.s (not pipelined)',
         'riscv.md §4.1: fdiv.s/fsqrt.s: 27')
@@ -433,6 +443,8 @@ RULES: dict[str, Timing] = {
     "tos": fixed("to_scalar_latency", "to_scalar_occupancy"),
     "vset": fixed("vset_latency"),
     "sfp": fixed("scalar_fp_latency"),
+    "sfpn": lambda i, p: (p.scalar_fp_noncomp_latency or p.scalar_fp_latency, 1),
+    "sfpx": lambda i, p: (p.scalar_fp_to_int_latency or p.scalar_fp_latency, 1),
     "sfdiv": fixed("scalar_fdiv_latency", "scalar_fdiv_latency"),
     "sint": fixed("scalar_int_latency"),
     "sload": fixed("scalar_load_latency"),

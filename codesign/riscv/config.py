@@ -50,6 +50,28 @@ class ScalarConfig:
                              "riscv.md §4.1: X280 in-order dual-issue", AT_LEAST_ONE)
     freq_ghz: float = param(1.0, "core clock", "GHz", "assumed: normalised 1 GHz clock",
                              POSITIVE)
+    ssr: bool = param(
+        False, "the core has stream semantic registers: the loads a kernel marks as standing "
+        "for SSR streams (its program's ssr_streams) are no instructions: they take no issue "
+        "slot and their data is there when read (the streamer fetches ahead of the FPU, up "
+        "to its credits), while their bytes still pass the L1 port (codesign.riscv.core)",
+        "", "false on every preset; set per case (the Snitch cluster cases: pulp-platform/"
+        "snitch_cluster cfg/default.json compute cores xssr: true, ssr_nr_credits 4; "
+        "Schuiki et al., 'Stream Semantic Registers', IEEE TC 2021, arXiv 1911.08356)")
+    fp_store_load_cycles: int = param(
+        0, "cycles after an FP store issues before an integer load of the same word may "
+        "issue (a core whose FP loads and stores go through the FP subsystem's own LSU, "
+        "kept consistent with the integer LSU by a queue of the offloaded accesses' "
+        "addresses that holds a colliding integer access until the FP access completes); "
+        "0: none (one LSU, the load issues the next cycle and is forwarded)", "cycles",
+        "0 on every preset; set per case (the Snitch cluster cases: pulp-platform/"
+        "snitch_cluster hw/snitch/src/snitch_lsu.sv, its consistency address queue)",
+        NON_NEGATIVE)
+    fp_store_load_word_bytes: int = param(
+        8, "with fp_store_load_cycles: the word an address queue compares (accesses to the "
+        "same word collide)", "bytes", "pulp-platform/snitch_cluster snitch_lsu.sv: the CAQ "
+        "tags word addresses, DataAlign = $clog2(DataWidth/8), data_width 64 "
+        "(cfg/default.json)", AT_LEAST_ONE)
     dcache_kib: float = param(
         0.0, "the host's own L1 data cache, which its scalar loads use while the vector "
         "unit bypasses it (a decoupled vector unit with its own memory port, as Ara beside "
@@ -254,6 +276,29 @@ class MemoryConfig:
         "data like any other (the scalar load latency)", "cycles",
         "default 0: every preset caches its constants; set per case (the Snitch cases: "
         "snitch_cluster sw/runtime/base.ld, 'constant data goes into L3')", NON_NEGATIVE)
+    const_loads_in_flight: int = param(
+        0, "with const_load_latency: the constant loads the cores of a cluster keep in "
+        "flight together at most (the path to the memory holding constant data admits that "
+        "many reads at once, each holding its place const_load_hold cycles), so the cores "
+        "of an op in one cluster, all loading constants, start one each at most every "
+        "const_load_hold x cores / const_loads_in_flight cycles (Little's law), a load "
+        "that finds no place waiting for one; 0: unlimited", "loads",
+        "default 0: unlimited; set per case (the Snitch cases: pulp-platform/snitch_cluster "
+        "2fa38482 hw/snitch_cluster/src/snitch_cluster.sv muxes every core's requests "
+        "outside the TCDM into one reqrsp_to_axi through i_reqrsp_mux_core, RespDepth = 2: "
+        "hw/reqrsp_interface/src/generic_reqrsp_mux.sv accepts a request only while its "
+        "response-route fifo_v3 of that depth is not full)",
+        NON_NEGATIVE)
+    const_load_hold: int = param(
+        0, "with const_loads_in_flight: cycles each constant load holds its place (from the "
+        "limiting stage accepting its request to its response leaving that stage)", "cycles",
+        "default 0; set per case (the Snitch cases: counted from i_reqrsp_mux_core accepting "
+        "a request to its route being free again: the narrow crossbar's CUT_ALL_PORTS AR "
+        "registers (2), target/sim/tb/tb_memory_axi.sv's axi_cut AR register (1), the "
+        "memory answering in the next cycle (1; axi_to_mem's AR-to-request path "
+        "combinational, its FIFOs fall-through), the axi_cut's and the crossbar's R "
+        "registers (1 + 2), the FIFO's full flag clearing the cycle after the pop (1): 8)",
+        NON_NEGATIVE)
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,24 @@ Machine (riscv.md §4.1 SiFive7 and §5 "Recommended SimPy core model"):
   instruction also waits until every older scalar instruction has completed (a host that
   hands it over non-speculatively, at commit). An instruction
   issues when its scalar source registers are ready (a scalar read of a vector result,
-  ``vfmv.f.s``, waits for the vector unit: the scalar round trip). Scalar instructions
+  ``vfmv.f.s``, waits for the vector unit: the scalar round trip); with
+  ``scalar.fp_store_load_cycles`` an integer load of a word an FP store wrote issues no
+  sooner than that many cycles after the store (two LSUs kept consistent by a queue of
+  the FP accesses' addresses). Scalar instructions
   complete after their latency; ``fdiv.s``/``fsqrt.s`` hold the unpipelined divider.
+  A load of constant data kept outside the cluster (``memory.const_load_latency``) is a
+  round trip to it, and with ``memory.const_loads_in_flight`` it starts only when the
+  cluster's path to that memory has a place for it, the op's cores sharing the places
+  alike (each load holds this core's share ``const_load_hold`` x cores / places cycles).
   With ``scalar.dcache_kib`` the host has a D-cache of its own that the vector unit
   bypasses (Ara beside CVA6): each dynamic scalar load's address (its buffer, line-aligned,
   at the enclosing loops' current iterations) is looked up in an LRU of whole lines, and a
   miss adds ``scalar.dcache_miss_cycles`` to its latency; when a loop is extrapolated its
   last iteration's scalar loads still bring their lines in.
+  With ``scalar.ssr`` the loads a kernel marks as standing for stream semantic registers
+  (the program's ``ssr_streams``) issue no instruction: they take no issue slot and have
+  no load latency (the streamer runs ahead), a vector one still holding its sequencer for
+  its bytes.
   Vector instructions enter the **vector command queue** (a store of
   ``vector.queue_depth`` entries); the front end stalls while it is full.
 - **Dispatcher** (a process): takes the queue head in order, one per cycle, into the
@@ -108,6 +119,10 @@ INF = math.inf
 # the instruction's sequencer is free, the one-cycle timeout after a dispatch.
 _D_IDLE, _D_GET, _D_SEQ, _D_NEXT = range(4)
 
+# The timing rules of the scalar FPU's instructions (isa.timing.RULES): computational,
+# min/max and sign injection, results to integer registers.
+SCALAR_FP_RULES = frozenset({"sfp", "sfpn", "sfpx"})
+
 # Sequencer classes: the built-in ones; a unit with a sequencer of its own (isa.Unit) adds
 # its name.
 VA, VL, VS, VE, VM = "VA", "VL", "VS", "VE", "VM"
@@ -144,6 +159,11 @@ def occupancy(cfg: RiscvConfig, tp: TimingParams, t: InstrTiming) -> float:
     return float(t.occupancy)
 
 
+def ssr_streams(prog: Program, cfg: RiscvConfig) -> frozenset[str]:
+    """The buffers whose loads stand for SSR streams on this core (``scalar.ssr``)."""
+    return frozenset(prog.meta.get("ssr_streams", ())) if cfg.scalar.ssr else frozenset()
+
+
 def busy_floor(prog: Program, cfg: RiscvConfig) -> float:
     """Cycles no run of ``prog`` on one core of ``cfg`` can beat, from its dynamic
     instruction counts (no simulation): each sequencer class holds every instruction it
@@ -157,15 +177,22 @@ def busy_floor(prog: Program, cfg: RiscvConfig) -> float:
     tp = cfg.timing_params()
     times = memory.timings(tp)
     busy: dict[str, float] = {}
-    n_instr = n_vec = 0
+    n_instr = n_vec = n_streamed = 0
+    streams = ssr_streams(prog, cfg)
     for ins, count in prog.walk():
         if not count:
             continue
-        n_instr += count
         d = lookup(ins.op)
+        stream = ins.mem is not None and ins.mem.buf in streams and d.exec_kind in (
+            "vload", "sload")
+        if not stream:
+            n_instr += count
         if not d.vector or d.exec_kind == "vset":
             continue
-        n_vec += count
+        if stream:
+            n_streamed += count
+        else:
+            n_vec += count
         t = memory.timing(ins, tp, times)
         seq = sequencer(cfg, t.unit)
         busy[seq] = busy.get(seq, 0.0) + count * occupancy(cfg, tp, t)
@@ -174,8 +201,10 @@ def busy_floor(prog: Program, cfg: RiscvConfig) -> float:
     # last vector one in cycle (n_vec - 1) x vector.issue_interval (dispatched no earlier)
     # and runs for a cycle at least
     vec = (n_vec - 1) * max(1, cfg.vector.issue_interval) + 1 if n_vec else 0
+    # streamed vector loads take no issue slot but pass the dispatcher, one a cycle
+    dispatched = n_vec + n_streamed
     return max([b / n_seq[seq] for seq, b in busy.items()] +
-               [float(vec), n_instr / cfg.scalar.issue_width - 1.0])
+               [float(vec), float(dispatched), n_instr / cfg.scalar.issue_width - 1.0])
 
 
 @dataclass(slots=True)
@@ -201,10 +230,18 @@ class _Rec:
     lead: float = 0.0
     is_vset: bool = False
     is_sdiv: bool = False
+    # a constant load's share of the cluster's constant-load places (memory.
+    # const_loads_in_flight): cycles it holds this core's turn; 0: unlimited
+    const_slot: float = 0.0
+    stream: bool = False  # a load standing for an SSR stream (scalar.ssr): no instruction
     ack: float = 0.0  # vector.mem_ack_cycles of a vector load or store
     # a scalar load through the host's own D-cache (scalar.dcache_kib): its buffer, its
     # address's constant and loop terms (elements) and its element bytes
     dc: tuple[str, int, tuple[tuple[str, int], ...], int] | None = None
+    # scalar.fp_store_load_cycles: the address (as ``dc``) of an FP store that an integer
+    # load of its word waits for, or of such an integer load; which of them
+    caq: tuple[str, int, tuple[tuple[str, int], ...], int] | None = None
+    caq_store: bool = False
     index: int = 0  # position in program order (static), for logs
     # what the engine iterates over: the integer registers but x0 (always ready, never
     # written), each vector register once
@@ -217,7 +254,7 @@ class _Rec:
     lat_all: float = 0.0  # lat + extra_lat: when its result is ready after its start
     shape: int = 0  # a hash of everything above that sets its timing (not its addresses)
     # what replay's counts read: the bytes it accesses if it has a memory operand (else
-    # None), and whether its timing rule is the scalar FPU's (``sfp``)
+    # None), and whether its timing rule is the scalar FPU's (SCALAR_FP_RULES)
     access_bytes: int | None = None
     sfp: bool = False
     waits: bool = False  # it has scalar sources (xs or fsrc) to wait for
@@ -334,6 +371,15 @@ class CoreSim:
         self.x_pend: list[_Signal | None] = [None] * 32
         self.f_pend: list[_Signal | None] = [None] * 32
         self.sdiv_free = 0.0
+        # memory.const_loads_in_flight: when the cluster's path to its constant data next
+        # admits one of this core's constant loads, and the cycles each holds its share
+        # (the op's cores in one cluster share the places alike)
+        mc = cfg.memory
+        self.const_slot = (mc.const_load_hold * cfg.placement(cores)[1] /
+                           mc.const_loads_in_flight
+                           if mc.const_loads_in_flight and mc.const_load_latency else 0.0)
+        self.const_free = 0.0
+        self.streams = ssr_streams(prog, cfg)
         self.vset_ready = 0.0
         # the earliest cycle the next vector instruction may issue (vector.issue_interval)
         self.issue_interval = cfg.vector.issue_interval
@@ -352,6 +398,9 @@ class CoreSim:
             # scalar loads read fits the host's: it starts there and is never evicted
             self.dc_lines = 0
         self.dcache: dict[tuple[str, int], None] = {}
+        # scalar.fp_store_load_cycles: (buffer, word) of each FP store -> when an integer
+        # load of that word may issue
+        self.caq_free: dict[tuple[str, int], float] = {}
         self.iters: dict[str, int] = {}
         self.cycle = -1.0  # the front end's current issue cycle
         self.slots = 0  # instructions issued in it
@@ -416,12 +465,19 @@ class CoreSim:
                     memory.buffer_role(self.prog, ins.mem.buf) == "const":
                 # constant data linked outside the cluster, uncached: a round trip per load
                 rec.lat = float(cfg.memory.const_load_latency)
+                rec.const_slot = self.const_slot
             if vector:
                 rec.ack = float(cfg.vector.mem_ack_cycles)
             elif self.dc_lines and t.mem == "load" and ins.mem is not None and \
                     ins.mem.base is None and ins.mem.index is None:
                 m = ins.mem
                 rec.dc = (m.buf, m.offset.const, m.offset.terms, max(1, m.eew // 8))
+            if not vector and cfg.scalar.fp_store_load_cycles and ins.mem is not None and \
+                    ins.mem.base is None and ins.mem.index is None and \
+                    ((t.mem == "store" and t.fsrc) or (t.mem == "load" and t.xdst)):
+                m = ins.mem
+                rec.caq = (m.buf, m.offset.const, m.offset.terms, max(1, m.eew // 8))
+                rec.caq_store = t.mem == "store"
             prefetched = cfg.memory.prefetch and t.mem_pattern != "indexed"
             if t.mem == "load" and prefetched and cfg.memory.prefetch_ahead and \
                     f[1] + f[2] > 0:
@@ -433,12 +489,16 @@ class CoreSim:
                 # DRAM shares carry the line factor: normalised to the accesses)
                 total = f[0] + f[1] + f[2]
                 rec.extra_lat = (f[1] * (h[1] - h[0]) + f[2] * (h[2] - h[0])) / total
+            if t.mem == "load" and ins.mem is not None and ins.mem.buf in self.streams:
+                # an SSR stream: read ahead by the streamer, no load latency
+                rec.stream, rec.lat, rec.extra_lat, rec.whole = True, 0.0, 0.0, t.is_mask
         rec.lat_all = rec.lat + rec.extra_lat
         rec.access_bytes = t.mem_bytes if ins.mem is not None else None
-        rec.sfp = d.timing == "sfp"
+        rec.sfp = d.timing in SCALAR_FP_RULES
         rec.shape = hash((rec.vector, rec.seq, rec.occ, rec.lat, rec.whole, rec.vsrc, rec.vdst,
                           rec.xsrc, rec.xdst, rec.fsrc, rec.fdst, rec.mem, rec.extra_lat, rec.lead,
-                          rec.is_vset, rec.is_sdiv, rec.ack, rec.dc))
+                          rec.is_vset, rec.is_sdiv, rec.ack, rec.dc, rec.const_slot,
+                          rec.stream, rec.caq, rec.caq_store))
         rec.waits = bool(rec.xs or rec.fsrc)
         rec.sources = (*((self.x_pend, self.x_ready, x) for x in rec.xs),
                        *((self.f_pend, self.f_ready, f) for f in rec.fsrc))
@@ -664,6 +724,9 @@ class CoreSim:
     def _issue(self, r: _Rec) -> None:
         """Issue one instruction from the in-order front end."""
         self.n_sim += 1
+        if r.stream:
+            self._stream(r)
+            return
         # the in-order pipe stalls until the scalar sources (and the vtype, the
         # unpipelined divider) are ready
         ready = self._scalar_sources_ready(r, self.now) if r.waits else self.now
@@ -679,6 +742,10 @@ class CoreSim:
                 ready = gate
         if r.is_sdiv and self.sdiv_free > ready:
             ready = self.sdiv_free
+        if r.caq is not None and not r.caq_store:  # held until the FP store completes
+            free = self.caq_free.get(self._word(r.caq), 0.0)
+            if free > ready:
+                ready = free
         if ready > now:
             self._wait_until(now + (ready - now))
             now = self.now
@@ -696,6 +763,20 @@ class CoreSim:
             self.vec_in_cycle = True
             if self.issue_interval > 1 or r.ack:
                 self.vec_next = cycle + self.issue_interval + r.ack
+            self._enqueue(r)
+        else:
+            self._complete_scalar(r)
+
+    def _stream(self, r: _Rec) -> None:
+        """A load standing for an SSR stream (scalar.ssr): no issue slot, no vector-issue
+        gap; a vector one still enters the command queue for its sequencer and bytes."""
+        ready = self._scalar_sources_ready(r, self.now) if r.waits else self.now
+        if r.vector and self.vset_ready > ready:
+            ready = self.vset_ready
+        now = self.now
+        if ready > now:
+            self._wait_until(now + (ready - now))
+        if r.vector:
             self._enqueue(r)
         else:
             self._complete_scalar(r)
@@ -748,6 +829,10 @@ class CoreSim:
         """A scalar instruction completes after its latency."""
         now = self.now
         done = now + r.lat
+        if r.const_slot:  # it starts once the constant path has a place for it
+            start = self.const_free if self.const_free > now else now
+            self.const_free = start + r.const_slot
+            done = start + r.lat
         if r.dc is not None and not self._dc_hit(r.dc):
             done += self.cfg.scalar.dcache_miss_cycles
         if r.mem:  # scalar accesses use the hierarchy's bandwidth too (not waited for)
@@ -758,6 +843,8 @@ class CoreSim:
                 lf[lvl] = (lf[lvl] if lf[lvl] >= at else at) + nbytes / bpc[lvl]
         if r.is_sdiv:
             self.sdiv_free = now + r.occ
+        if r.caq_store and r.caq is not None:
+            self.caq_free[self._word(r.caq)] = now + self.cfg.scalar.fp_store_load_cycles
         if done > self.scalar_done:
             self.scalar_done = done
         if r.is_vset and self.cfg.vector.vset_bubble:
@@ -780,6 +867,15 @@ class CoreSim:
                 if ins.mem is not None and not ins.defn.vector and
                 memory.timing(ins, self.tp, self._timings).mem == "load"}
         return sum(memory.buffer_bytes(self.prog, b) for b in bufs if b in self.prog.buffers)
+
+    def _word(self, at: tuple[str, int, tuple[tuple[str, int], ...], int]) -> tuple[str, int]:
+        """(buffer, word) of a scalar access at the enclosing loops' current iterations
+        (the word of scalar.fp_store_load_word_bytes)."""
+        buf, const, terms, elem = at
+        addr = const
+        for var, coef in terms:
+            addr += coef * self.iters.get(var, 0)
+        return buf, addr * elem // self.cfg.scalar.fp_store_load_word_bytes
 
     def _dc_hit(self, dc: tuple[str, int, tuple[tuple[str, int], ...], int]) -> bool:
         """Whether the host's D-cache holds the line of this dynamic scalar load (its

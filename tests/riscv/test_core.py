@@ -19,7 +19,7 @@ import itertools
 import pytest
 
 from codesign.riscv import make
-from codesign.riscv.core import simulate
+from codesign.riscv.core import busy_floor, simulate
 from isa.instructions import parse_isa
 from isa.program import Builder, F, V, X
 
@@ -264,3 +264,112 @@ def test_constant_loads_pay_memory_const_load_latency(const_lat):
     assert _load_use_cycles(cfg, True) - _load_use_cycles(X280, True) == const_lat - load_lat
     assert _load_use_cycles(cfg, False) == _load_use_cycles(X280, False)
     assert _load_use_cycles(X280, True) == _load_use_cycles(X280, False)
+
+
+@pytest.mark.parametrize("cores,places,hold", [(1, 2, 3), (8, 2, 3), (8, 4, 5)])
+def test_constant_loads_wait_for_a_place_on_the_constant_path(cores, places, hold):
+    """memory.const_loads_in_flight / const_load_hold: the cluster's path to its constant
+    data admits ``places`` reads at once, each for ``hold`` cycles, shared alike by the op's
+    ``cores``: back-to-back independent constant loads of one core start
+    hold x cores / places apart (when that exceeds the one-per-cycle issue), each then a
+    const_load_latency round trip; unset (0), they issue one per cycle."""
+    lat, n = 9, 6
+    base = {"memory.const_load_latency": lat, "scalar.issue_width": 1}
+    b = _builder(32, 1)
+    for i in range(n):
+        b.emit("flw", F(1 + i), b.const(1.5 + i))
+    prog = b.program()
+    free = make("x280-like+xattn", base).config
+    cfg = make("x280-like+xattn", {**base, "memory.const_loads_in_flight": places,
+                                   "memory.const_load_hold": hold}).config
+    gap = max(1.0, hold * cores / places)  # cycles between the loads' starts
+    vsetvli = 1  # the builder's vsetvli issues in cycle 0, the loads from cycle 1
+    assert simulate(prog, free, cores, mode="full").cycles == vsetvli + (n - 1) + lat
+    assert simulate(prog, cfg, cores, mode="full").cycles == vsetvli + (n - 1) * gap + lat
+    # data loads never wait for the constant path
+    d = _builder(32, 1)
+    for i in range(n):
+        d.emit("flw", F(1 + i), d.mem("m", i, 32))
+    assert simulate(d.program(), cfg, cores, mode="full").cycles == \
+        simulate(d.program(), free, cores, mode="full").cycles
+
+
+@pytest.mark.parametrize("noncomp,to_int", [(0, 0), (2, 3), (1, 6)])
+def test_scalar_fp_result_latency_by_class(noncomp, to_int):
+    """timing.scalar_fp_noncomp_latency (fmax.s, fmin.s, fmv.s) and
+    timing.scalar_fp_to_int_latency (fmv.x.w, flt.s: a result for the integer register
+    file) set when a dependent issues; 0 keeps timing.scalar_fp_latency for them. A chain
+    fmax -> fadd -> fmv.x.w -> addi issues each link once its source is ready."""
+    fp = 4
+    cfg = make("x280-like+xattn", {"scalar.issue_width": 1, "timing.scalar_fp_latency": fp,
+                                   "timing.scalar_fp_noncomp_latency": noncomp,
+                                   "timing.scalar_fp_to_int_latency": to_int}).config
+    b = _builder(32, 1)
+    b.emit("fmax.s", F(2), F(1), F(1))
+    b.emit("fadd.s", F(3), F(2), F(2))
+    b.emit("fmv.x.w", X(5), F(3))
+    b.emit("addi", X(6), X(5), 1)
+    int_lat = cfg.timing_params().scalar_int_latency
+    # the builder's vsetvli issues in cycle 0, fmax.s in cycle 1
+    expect = 1 + (noncomp or fp) + fp + (to_int or fp) + int_lat
+    assert simulate(b.program(), cfg, mode="full").cycles == expect
+    c = _builder(32, 1)
+    c.emit("flt.s", X(5), F(1), F(1))
+    c.emit("addi", X(6), X(5), 1)
+    assert simulate(c.program(), cfg, mode="full").cycles == 1 + (to_int or fp) + int_lat
+
+
+@pytest.mark.parametrize("n", [1, 5])
+def test_ssr_stream_loads_issue_no_instruction(n):
+    """scalar.ssr: a load of a buffer the program marks as an SSR stream (its
+    ``ssr_streams`` meta) takes no issue slot and has no load latency (the streamer reads
+    ahead), so a chain load -> fadd issues one fadd a cycle; without SSRs each fadd waits
+    for its load (timing.scalar_load_latency) and the load takes a slot. Loads of other
+    buffers are loads either way."""
+    base = {"scalar.issue_width": 1}
+    off = make("x280-like+xattn", base).config
+    on = make("x280-like+xattn", {**base, "scalar.ssr": True}).config
+    tp = off.timing_params()
+    ld, fp = tp.scalar_load_latency, tp.scalar_fp_latency
+
+    def chain(streamed: bool):
+        b = _builder(32, 1)  # its vsetvli issues in cycle 0
+        b.buffer("s", "fp32", 64, "scratch")
+        for i in range(n):
+            b.emit("flw", F(1), b.mem("s" if streamed else "m", i, 32))
+            b.emit("fadd.s", F(2), F(1), F(1))
+        b.meta["ssr_streams"] = ("s",)
+        return b.program()
+
+    assert simulate(chain(True), off, mode="full").cycles == 1 + (n - 1) * (ld + 1) + ld + fp
+    assert simulate(chain(True), on, mode="full").cycles == 1 + (n - 1) + fp
+    assert simulate(chain(False), on, mode="full").cycles == \
+        simulate(chain(False), off, mode="full").cycles
+    assert busy_floor(chain(True), on) <= simulate(chain(True), on, mode="full").cycles
+
+
+@pytest.mark.parametrize("caq", [0, 3, 6])
+def test_integer_load_waits_for_an_fp_store_to_its_word(caq):
+    """scalar.fp_store_load_cycles: an integer load of the word an FP store wrote issues
+    that many cycles after the store (0: the next cycle); a load of another word, and an
+    FP load of the same word, do not wait."""
+    cfg = make("x280-like+xattn", {"scalar.issue_width": 1,
+                                   "scalar.fp_store_load_cycles": caq}).config
+    tp = cfg.timing_params()
+
+    def run(load: str, elem: int) -> float:
+        b = _builder(32, 1)  # its vsetvli issues in cycle 0, the fsw in cycle 1
+        b.emit("fsw", F(1), b.mem("m", 0, 32))
+        if load == "lw":
+            b.emit("lw", X(5), b.mem("m", elem, 32))
+            b.emit("addi", X(6), X(5), 1)
+        else:
+            b.emit("flw", F(5), b.mem("m", elem, 32))
+            b.emit("fadd.s", F(6), F(5), F(5))
+        return simulate(b.program(), cfg, mode="full").cycles
+
+    ld, alu, fp = tp.scalar_load_latency, tp.scalar_int_latency, tp.scalar_fp_latency
+    assert run("lw", 0) == 1 + max(1, caq) + ld + alu
+    assert run("lw", 1) == 1 + max(1, caq) + ld + alu  # the same 8-byte word
+    assert run("lw", 2) == 1 + 1 + ld + alu  # the next word
+    assert run("flw", 0) == 1 + 1 + ld + fp

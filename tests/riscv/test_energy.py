@@ -150,10 +150,10 @@ def test_clock_energy_is_charged_per_cycle_stalled_or_not():
 
 
 def test_ssr_stream_loads_fetch_no_instruction():
-    """The snitch FA-2's GEMM operands (Q, K^T, V) stream through SSRs: by hand, per query
-    row and key block d loads of Q and d of K^T, and per key one V load per chunk of d
-    (one chunk: d <= the block); they are counted and timed as loads, but the
-    instructions part charges only the other instructions."""
+    """The snitch FA-2's GEMM operands (Q, K^T, then P, V) stream through SSRs: by hand,
+    per query row and key block d loads of Q and d of K^T, and per key one P load per
+    pair of chunks of d and one V load per chunk (one chunk: d <= the block); they are
+    counted as loads, but the instructions part charges only the other instructions."""
     from codesign.riscv.replay import time_program
     from isa.kernels import lower
     cfg = targets.resolve("spatz-like", {"kernel.library": "snitch", "vector.vlen": 64,
@@ -164,7 +164,7 @@ def test_ssr_stream_loads_fetch_no_instruction():
     prog = lower(row, cfg.parsed_isa, cfg.core("bf16"))
     rows, kblocks = hq * sq, -(-skv // 16)
     t = time_program(prog, cfg)
-    assert t["stream_instructions"] == rows * (2 * d * kblocks + skv)
+    assert t["stream_instructions"] == rows * (2 * d * kblocks + skv + skv)
     assert 0 < t["stream_instructions"] < t["instructions"]
     ops = pd.DataFrame([{**{k: 0.0 for k in REPLAY_WORK}, "cluster_instructions": 1000.0,
                          "stream_instructions": 400.0}])
