@@ -466,17 +466,17 @@ class CoreSim:
                 # constant data linked outside the cluster, uncached: a round trip per load
                 rec.lat = float(cfg.memory.const_load_latency)
                 rec.const_slot = self.const_slot
+            m = ins.mem
+            # a scalar access at an affine address: (buffer, constant, loop terms, bytes)
+            at = (m.buf, m.offset.const, m.offset.terms, max(1, m.eew // 8)) if (
+                not vector and m is not None and m.base is None and m.index is None) else None
             if vector:
                 rec.ack = float(cfg.vector.mem_ack_cycles)
-            elif self.dc_lines and t.mem == "load" and ins.mem is not None and \
-                    ins.mem.base is None and ins.mem.index is None:
-                m = ins.mem
-                rec.dc = (m.buf, m.offset.const, m.offset.terms, max(1, m.eew // 8))
-            if not vector and cfg.scalar.fp_store_load_cycles and ins.mem is not None and \
-                    ins.mem.base is None and ins.mem.index is None and \
+            elif self.dc_lines and t.mem == "load" and at is not None:
+                rec.dc = at
+            if cfg.scalar.fp_store_load_cycles and at is not None and \
                     ((t.mem == "store" and t.fsrc) or (t.mem == "load" and t.xdst)):
-                m = ins.mem
-                rec.caq = (m.buf, m.offset.const, m.offset.terms, max(1, m.eew // 8))
+                rec.caq = at
                 rec.caq_store = t.mem == "store"
             prefetched = cfg.memory.prefetch and t.mem_pattern != "indexed"
             if t.mem == "load" and prefetched and cfg.memory.prefetch_ahead and \
@@ -868,24 +868,25 @@ class CoreSim:
                 memory.timing(ins, self.tp, self._timings).mem == "load"}
         return sum(memory.buffer_bytes(self.prog, b) for b in bufs if b in self.prog.buffers)
 
-    def _word(self, at: tuple[str, int, tuple[tuple[str, int], ...], int]) -> tuple[str, int]:
-        """(buffer, word) of a scalar access at the enclosing loops' current iterations
-        (the word of scalar.fp_store_load_word_bytes)."""
+    def _block(self, at: tuple[str, int, tuple[tuple[str, int], ...], int],
+               block_bytes: int) -> tuple[str, int]:
+        """(buffer, block) of a scalar access (``_Rec.dc``'s form) at the enclosing loops'
+        current iterations, in blocks of ``block_bytes``."""
         buf, const, terms, elem = at
         addr = const
         for var, coef in terms:
             addr += coef * self.iters.get(var, 0)
-        return buf, addr * elem // self.cfg.scalar.fp_store_load_word_bytes
+        return buf, addr * elem // block_bytes
+
+    def _word(self, at: tuple[str, int, tuple[tuple[str, int], ...], int]) -> tuple[str, int]:
+        """(buffer, word) of a scalar access, the word scalar.fp_store_load_word_bytes."""
+        return self._block(at, self.cfg.scalar.fp_store_load_word_bytes)
 
     def _dc_hit(self, dc: tuple[str, int, tuple[tuple[str, int], ...], int]) -> bool:
         """Whether the host's D-cache holds the line of this dynamic scalar load (its
         address at the enclosing loops' current iterations); the line is then the most
         recently used, brought in on a miss (the least recently used one dropped)."""
-        buf, const, terms, elem = dc
-        addr = const
-        for var, coef in terms:
-            addr += coef * self.iters.get(var, 0)
-        line = (buf, addr * elem // self.cfg.scalar.dcache_line_bytes)
+        line = self._block(dc, self.cfg.scalar.dcache_line_bytes)
         cache = self.dcache
         if line in cache:
             del cache[line]
